@@ -1,0 +1,68 @@
+#include "kf_error.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int kf_error_set(kf_error *err, int code, const char *fmt, ...) {
+  if (err) {
+    va_list ap;
+    err->code = code;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+    va_end(ap);
+  }
+  return code;
+}
+
+void kf_error_clear(kf_error *err) {
+  if (err) memset(err, 0, sizeof(*err));
+}
+
+static void kf_oom(void) {
+  fputs("kubefed-operator: out of memory\n", stderr);
+  abort();
+}
+
+char *kf_strdup(const char *s) {
+  char *d;
+  if (!s) return NULL;
+  d = strdup(s);
+  if (!d) kf_oom();
+  return d;
+}
+
+char *kf_strndup(const char *s, size_t n) {
+  char *d = strndup(s, n);
+  if (!d) kf_oom();
+  return d;
+}
+
+void *kf_calloc(size_t n, size_t size) {
+  void *p = calloc(n ? n : 1, size ? size : 1);
+  if (!p) kf_oom();
+  return p;
+}
+
+void *kf_realloc(void *p, size_t size) {
+  void *q = realloc(p, size ? size : 1);
+  if (!q) kf_oom();
+  return q;
+}
+
+char *kf_asprintf(const char *fmt, ...) {
+  va_list ap;
+  char *out = NULL;
+  va_start(ap, fmt);
+  if (vasprintf(&out, fmt, ap) < 0) kf_oom();
+  va_end(ap);
+  return out;
+}
+
+void kf_free_secret(void *p, size_t len) {
+  if (!p) return;
+  /* explicit_bzero survives dead-store elimination, unlike memset before free. */
+  explicit_bzero(p, len);
+  free(p);
+}

@@ -1,0 +1,33 @@
+/* kf_error: how every module reports failure.
+ *
+ * Functions return 0 on success or a negative errno-style code; when they take
+ * a kf_error they also leave a message a person can act on. The message never
+ * contains a token, key or Secret value: callers format only names and paths. */
+#ifndef KF_ERROR_H
+#define KF_ERROR_H
+
+#include <errno.h>
+#include <stddef.h>
+
+typedef struct kf_error {
+  int code;          /* negative errno-style code, 0 when unset */
+  int http_status;   /* HTTP status for API errors, 0 otherwise */
+  char reason[64];   /* metav1.Status reason (NotFound, Conflict, ...) or a short tag */
+  char msg[512];
+} kf_error;
+
+/* Sets err (if not NULL) and returns code, so callers can `return kf_error_set(...)`. */
+int kf_error_set(kf_error *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void kf_error_clear(kf_error *err);
+
+/* Duplicates s or aborts: out-of-memory is not a condition this process can report. */
+char *kf_strdup(const char *s);
+char *kf_strndup(const char *s, size_t n);
+void *kf_calloc(size_t n, size_t size);
+void *kf_realloc(void *p, size_t size);
+char *kf_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Overwrites then frees a buffer that held secret material. */
+void kf_free_secret(void *p, size_t len);
+
+#endif

@@ -1,0 +1,44 @@
+/* Helpers for integration tests against the harness' real kube-apiserver:
+ * a loop, an engine and a client from $KF_KUBECONFIG, and synchronous
+ * wrappers that run the loop until an asynchronous call completes. */
+#ifndef KF_IT_H
+#define KF_IT_H
+
+#include <json-c/json.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "http.h"
+#include "kclient.h"
+#include "kubeconfig.h"
+
+typedef struct it_env {
+  uv_loop_t loop;
+  http_engine *eng;
+  kc_client *c;
+  kcfg *cfg;
+} it_env;
+
+typedef struct it_result {
+  int done;
+  int rc;
+  json_object *obj;   /* owned by the result */
+  kf_error err;
+} it_result;
+
+const char *it_kubeconfig_path(void);
+/* Fails the test loudly when $KF_KUBECONFIG is unset or unusable. */
+void it_env_init(it_env *env);
+void it_env_free(it_env *env);
+/* A callback storing into the it_result passed as data. */
+void it_cb(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data);
+/* Runs the loop until r->done or the timeout; asserts it completed. */
+void it_wait(it_env *env, it_result *r, uint64_t timeout_ms);
+/* Runs the loop until cond(data) is true; returns 0, or -ETIMEDOUT. */
+int it_run_until(it_env *env, int (*cond)(void *data), void *data, uint64_t timeout_ms);
+void it_result_reset(it_result *r);
+/* A fresh namespace named prefix-<pid>-<n>, deleted by it_env_free. */
+const char *it_namespace(it_env *env, const char *prefix);
+json_object *it_json(const char *text);
+
+#endif
