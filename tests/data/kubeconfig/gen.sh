@@ -12,6 +12,8 @@ openssl req -new -key pki/client.key -subj /O=system:masters/CN=kubefed-test-adm
 openssl x509 -req -in pki/client.csr -CA pki/ca.crt -CAkey pki/ca.key -CAcreateserial \
   -sha256 -days 36500 -out pki/client.crt
 rm -f pki/client.csr pki/ca.srl pki/ca.key
+# openssl writes keys 0600; these are public fixtures that tests may run as any user.
+chmod 644 pki/client.key
 b64() { base64 -w0 < "$1"; }
 cat > data.yaml <<YAML
 apiVersion: v1
