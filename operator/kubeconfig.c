@@ -768,7 +768,14 @@ int kcfg_load_in_cluster(kcfg **out, kf_error *err) {
                                   : kf_asprintf("https://%s:%s", host, port);
 
   cfg->token_file = kcfg__join(dir, "token");
-  if ((rc = kcfg_refresh_token(cfg, err)) < 0) goto fail;
+  if ((rc = kcfg_refresh_token(cfg, err)) < 0) {
+    if (err) {
+      char m[sizeof(err->msg)];
+      memcpy(m, err->msg, sizeof(m));
+      kf_error_set(err, rc, "in-cluster config: %s", m);
+    }
+    goto fail;
+  }
 
   path = kcfg__join(dir, "ca.crt");
   rc = kcfg__read_file(path, KCFG_MAX_BYTES, false, &cfg->ca_pem, &cfg->ca_pem_len);

@@ -676,6 +676,7 @@ static void test_in_cluster(void **state) {
   /* Missing token: names the file, not the token. */
   unlink(tok);
   assert_int_equal(kcfg_load_in_cluster(&cfg, &err), -ENOENT);
+  assert_contains(err.msg, "in-cluster config: cannot read token file");
   assert_contains(err.msg, tok);
   assert_null(cfg);
 
