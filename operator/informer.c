@@ -23,6 +23,7 @@ struct informer {
   char *rv;                /* last resourceVersion seen */
   int synced;
   int closing;
+  int paused;
   int listing;             /* a list is in flight */
   kc_watch *watch;
   uv_timer_t timer;        /* backoff before relist/rewatch */
@@ -220,7 +221,7 @@ static void informer_list_done(kc_client *c, int rc, json_object *list, const kf
   informer_set_rv(inf, kc_obj_str(list, "metadata.resourceVersion"));
   inf->synced = 1;
   inf->backoff_ms = 0;
-  informer_watch(inf);
+  informer_watch(inf);  /* no-op while paused */
 }
 
 static void informer_list(informer *inf) {
@@ -253,6 +254,7 @@ static void informer_on_watch_end(kc_watch *w, int rc, const kf_error *err, void
     informer_maybe_free(inf);
     return;
   }
+  if (inf->paused) return;
   inf->restarts++;
   if (rc == 0) {
     informer_watch(inf);  /* server-side timeout: resume where we were */
@@ -269,7 +271,7 @@ static void informer_watch(informer *inf) {
   kf_error err;
   kc_watch_opts o = {.label_selector = inf->label_selector, .field_selector = inf->field_selector,
                      .resource_version = inf->rv, .timeout_seconds = inf->watch_timeout_s};
-  if (inf->closing || inf->watch) return;
+  if (inf->closing || inf->paused || inf->watch) return;
   if (kc_watch_start(inf->c, inf->res, inf->ns, &o, informer_on_event, informer_on_watch_end, inf,
                      &inf->watch, &err) != 0) {
     KF_WARN("watch could not start", "resource", inf->res->resource, "error", err.msg);
@@ -344,6 +346,19 @@ size_t informer_by_label(const informer *inf, const char *key, const char *value
 const char *informer_resource_version(const informer *inf) { return inf->rv; }
 uint64_t informer_watch_restarts(const informer *inf) { return inf->restarts; }
 uint64_t informer_relists(const informer *inf) { return inf->relists; }
+
+void informer_pause(informer *inf) {
+  inf->paused = 1;
+  uv_timer_stop(&inf->timer);
+  if (inf->watch) kc_watch_stop(inf->watch);
+}
+
+void informer_resume(informer *inf) {
+  if (!inf->paused) return;
+  inf->paused = 0;
+  if (inf->synced) informer_watch(inf);
+  else informer_list(inf);
+}
 
 /* ---- teardown ---- */
 

@@ -50,6 +50,10 @@ const char *informer_resource_version(const informer *inf);
 /* Counters for metrics and tests. */
 uint64_t informer_watch_restarts(const informer *inf);
 uint64_t informer_relists(const informer *inf);
+/* Stops watching (the cache stays, frozen) until informer_resume, which
+ * continues from the last resourceVersion seen, relisting if it has expired. */
+void informer_pause(informer *inf);
+void informer_resume(informer *inf);
 /* "ns/name" for namespaced objects, "name" otherwise. Caller frees. */
 char *informer_key_of(json_object *obj);
 /* Stops list/watch and frees the informer once its requests have ended. */

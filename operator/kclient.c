@@ -426,7 +426,7 @@ int kc_do(kc_client *c, const kc_request *r, kc_cb cb, void *data) {
 
 static int kc_do_json(kc_client *c, kc_request *r, json_object *body, kc_cb cb, void *data) {
   size_t len = 0;
-  const char *txt = json_object_to_json_string_length(body, JSON_C_TO_STRING_PLAIN, &len);
+  const char *txt = json_object_to_json_string_length(body, KC_JSON_FLAGS, &len);
   r->body = txt;
   r->body_len = len;
   return kc_do(c, r, cb, data);

@@ -19,6 +19,8 @@
 
 #define KC_FIELD_MANAGER "kubefed-operator"
 #define KC_MAX_ATTEMPTS 6
+/* Compact JSON without json-c's "\/" escape, which YAML (apply patches) rejects. */
+#define KC_JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 
 typedef struct kc_client kc_client;
 

@@ -224,7 +224,7 @@ static void le_release_get(kc_client *c, int rc, json_object *lease, const kf_er
   kc_request r = {.method = "PUT", .res = &KC_LEASES, .namespace_ = le->ns, .name = le->name,
                   .content_type = "application/json", .timeout_ms = 5000, .no_retry = 1};
   size_t len;
-  r.body = json_object_to_json_string_length(rec, JSON_C_TO_STRING_PLAIN, &len);
+  r.body = json_object_to_json_string_length(rec, KC_JSON_FLAGS, &len);
   r.body_len = len;
   if (kc_do(le->c, &r, le_released, le) != 0) le_released(c, -EIO, NULL, NULL, le);
   json_object_put(rec);

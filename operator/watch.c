@@ -88,7 +88,7 @@ static int kc_watch_frame(json_object *ev, void *data) {
   if (strcmp(type, "ERROR") == 0) {
     json_object *code = kc_obj_get(obj, "code");
     long status = code ? (long)json_object_get_int64(code) : 500;
-    const char *body = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN);
+    const char *body = json_object_to_json_string_ext(obj, KC_JSON_FLAGS);
     w->rc = kc_status_error(status, body, strlen(body), "watch", &w->err);
     return -1;
   }

@@ -59,14 +59,15 @@ static void it_timeout(uv_timer_t *t) { *(int *)t->data = 1; }
 
 int it_run_until(it_env *env, int (*cond)(void *data), void *data, uint64_t timeout_ms) {
   uv_timer_t t;
-  int expired = 0;
+  int expired = 0, met;
   uv_timer_init(&env->loop, &t);
   t.data = &expired;
   uv_timer_start(&t, it_timeout, timeout_ms, 0);
-  while (!cond(data) && !expired) uv_run(&env->loop, UV_RUN_ONCE);
+  /* cond is evaluated once per loop turn: conditions may issue requests. */
+  while (!(met = cond(data)) && !expired) uv_run(&env->loop, UV_RUN_ONCE);
   uv_close((uv_handle_t *)&t, NULL);
   uv_run(&env->loop, UV_RUN_NOWAIT);
-  return cond(data) ? 0 : -ETIMEDOUT;
+  return met ? 0 : -ETIMEDOUT;
 }
 
 static int it_done(void *data) { return ((it_result *)data)->done; }

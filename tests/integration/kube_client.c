@@ -173,7 +173,7 @@ static void test_crd_and_status_subresource(void **state) {
       "\"observedGeneration\":{\"type\":\"integer\"}}}}}}}]}}");
   kc_apply(env.c, &KC_CRDS, crd, NULL, it_cb, &r);
   it_wait(&env, &r, 30000);
-  assert_int_equal(r.rc, 0);
+  if (r.rc != 0) fail_msg("apply CRD: %s", r.err.msg);
   it_result_reset(&r);
   json_object_put(crd);
   assert_int_equal(it_run_until(&env, crd_established, &env, 60000), 0);
