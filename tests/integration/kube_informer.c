@@ -197,7 +197,7 @@ static void test_cache_equals_list_after_rapid_changes(void **state) {
   it_env_free(&env);
 }
 
-static void test_stale_resume_relists(void **state) {
+static void test_apiserver_restart_and_stale_resume(void **state) {
   it_env env;
   shadow sh = {.seen = json_object_new_object()};
   (void)state;
@@ -227,6 +227,17 @@ static void test_stale_resume_relists(void **state) {
   c.equal = 0;
   assert_int_equal(it_run_until(&env, cache_matches_list, &c, 120000), 0);
   assert_true(informer_relists(inf) > relists);
+  it_result_reset(&c.list);
+
+  /* Killed mid-watch, no pause: the informer reconnects by itself and keeps up. */
+  uint64_t restarts = informer_watch_restarts(inf);
+  cmd = kf_asprintf("%s restart kube-it >&2", harness);
+  assert_int_equal(system(cmd), 0);
+  free(cmd);
+  run_changes(&env, ns, 200, 9);
+  c.equal = 0;
+  assert_int_equal(it_run_until(&env, cache_matches_list, &c, 120000), 0);
+  assert_true(informer_watch_restarts(inf) > restarts);
   it_result_reset(&c.list);
 
   informer_close(inf);
@@ -277,7 +288,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_cache_equals_list_after_rapid_changes),
       cmocka_unit_test(test_watch_from_expired_version_is_gone),
-      cmocka_unit_test(test_stale_resume_relists),
+      cmocka_unit_test(test_apiserver_restart_and_stale_resume),
   };
   return cmocka_run_group_tests_name("kube.informer", tests, NULL, NULL);
 }
