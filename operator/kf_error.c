@@ -34,8 +34,13 @@ char *kf_strdup(const char *s) {
 }
 
 char *kf_strndup(const char *s, size_t n) {
-  char *d = strndup(s, n);
+  /* Not strndup: s need not be NUL-terminated within or after n bytes. */
+  const char *nul = memchr(s, '\0', n);
+  size_t len = nul ? (size_t)(nul - s) : n;
+  char *d = malloc(len + 1);
   if (!d) kf_oom();
+  memcpy(d, s, len);
+  d[len] = '\0';
   return d;
 }
 

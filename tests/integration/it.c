@@ -56,16 +56,21 @@ void it_result_reset(it_result *r) {
 }
 
 static void it_timeout(uv_timer_t *t) { *(int *)t->data = 1; }
+static void it_tick(uv_timer_t *t) { (void)t; }
 
 int it_run_until(it_env *env, int (*cond)(void *data), void *data, uint64_t timeout_ms) {
-  uv_timer_t t;
+  uv_timer_t t, tick;
   int expired = 0, met;
   uv_timer_init(&env->loop, &t);
+  uv_timer_init(&env->loop, &tick);
   t.data = &expired;
   uv_timer_start(&t, it_timeout, timeout_ms, 0);
-  /* cond is evaluated once per loop turn: conditions may issue requests. */
+  /* cond is evaluated once per loop turn (conditions may issue requests); the tick
+   * makes a turn at least every 50 ms so a polling condition gets to ask again. */
+  uv_timer_start(&tick, it_tick, 50, 50);
   while (!(met = cond(data)) && !expired) uv_run(&env->loop, UV_RUN_ONCE);
   uv_close((uv_handle_t *)&t, NULL);
+  uv_close((uv_handle_t *)&tick, NULL);
   uv_run(&env->loop, UV_RUN_NOWAIT);
   return met ? 0 : -ETIMEDOUT;
 }
