@@ -1,5 +1,6 @@
 #include "informer.h"
 
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,7 +19,8 @@ struct informer {
   uint64_t resync_ms;
   long page_size, watch_timeout_s;
   informer_handlers h;
-  json_object *store;      /* key -> object */
+  json_object *store;      /* key -> compact JSON text of the object (json string) */
+  json_object *fresh;      /* during a relist: keys seen so far */
   json_object *index;      /* "label=value" -> {key: null} */
   char *rv;                /* last resourceVersion seen */
   int synced;
@@ -70,6 +72,10 @@ informer *informer_new(kc_client *c, const informer_opts *o, const informer_hand
 
 /* ---- cache ---- */
 
+static json_object *informer_parse(json_object *text) {
+  return text ? json_tokener_parse(json_object_get_string(text)) : NULL;
+}
+
 static void informer_index_update(informer *inf, const char *key, json_object *obj, int add) {
   json_object *labels = kc_obj_get(obj, "metadata.labels");
   for (size_t i = 0; labels && i < inf->n_index_labels; i++) {
@@ -104,27 +110,43 @@ static void informer_trim(json_object *obj) {
   if (ann) json_object_object_del(ann, "kubectl.kubernetes.io/last-applied-configuration");
 }
 
-/* Stores obj (taking a reference). Returns the previous object (a reference the
- * caller must put) or NULL. */
+/* Stores obj (trimmed, as text). Returns the previous object, parsed (the caller
+ * puts it), or NULL. */
 static json_object *informer_store(informer *inf, const char *key, json_object *obj) {
-  json_object *old = NULL;
-  if (json_object_object_get_ex(inf->store, key, &old)) {
-    json_object_get(old);
+  json_object *old_text = NULL, *old = NULL;
+  size_t len;
+  if (json_object_object_get_ex(inf->store, key, &old_text)) {
+    old = informer_parse(old_text);
     informer_index_update(inf, key, old, 0);
   }
   informer_trim(obj);
-  json_object_object_add(inf->store, key, json_object_get(obj));
+  const char *text = json_object_to_json_string_length(obj, KC_JSON_FLAGS, &len);
+  json_object_object_add(inf->store, key, json_object_new_string_len(text, (int)len));
   informer_index_update(inf, key, obj, 1);
   return old;
 }
 
 static json_object *informer_remove(informer *inf, const char *key) {
-  json_object *old = NULL;
-  if (!json_object_object_get_ex(inf->store, key, &old)) return NULL;
-  json_object_get(old);
+  json_object *text = NULL, *old;
+  if (!json_object_object_get_ex(inf->store, key, &text)) return NULL;
+  old = informer_parse(text);
   informer_index_update(inf, key, old, 0);
   json_object_object_del(inf->store, key);
   return old;
+}
+
+static const char *informer_rv_of_text(json_object *text, char *buf, size_t size) {
+  /* resourceVersion without a full parse: the text is our own compact JSON, with
+   * metadata ahead of spec/status as the apiserver writes it. A miss only costs
+   * a spurious update event, never a lost one. */
+  const char *s = json_object_get_string(text), *p = strstr(s, "\"resourceVersion\":\"");
+  size_t n = 0;
+  if (!p) return NULL;
+  p += strlen("\"resourceVersion\":\"");
+  while (p[n] && p[n] != '"' && n + 1 < size) n++;
+  memcpy(buf, p, n);
+  buf[n] = '\0';
+  return buf;
 }
 
 static void informer_set_rv(informer *inf, const char *rv) {
@@ -166,10 +188,31 @@ static void informer_retry(informer *inf, void (*what)(informer *)) {
 }
 
 static void informer_maybe_free(informer *inf);
+static void informer_list_page(informer *inf, const char *cont);
 
-static void informer_list_done(kc_client *c, int rc, json_object *list, const kf_error *err, void *data) {
+static void informer_list_finish(informer *inf, const char *rv) {
+  /* Whatever the cache holds that the list did not was deleted while we were away. */
+  json_object *gone = json_object_new_array();
+  json_object_object_foreach(inf->store, k, text) {
+    if (!json_object_object_get_ex(inf->fresh, k, NULL)) json_object_array_add(gone, informer_parse(text));
+  }
+  for (size_t i = 0; i < json_object_array_length(gone); i++)
+    informer_apply_event(inf, "DELETED", json_object_array_get_idx(gone, i));
+  json_object_put(gone);
+  json_object_put(inf->fresh);
+  inf->fresh = NULL;
+  informer_set_rv(inf, rv);
+  inf->synced = 1;
+  inf->backoff_ms = 0;
+  /* A relist leaves parsed pages behind in malloc's free lists: give them back. */
+  malloc_trim(0);
+  informer_watch(inf);  /* no-op while paused */
+}
+
+static void informer_list_done(kc_client *c, int rc, json_object *page, const kf_error *err, void *data) {
   informer *inf = data;
-  json_object *items, *fresh;
+  json_object *items;
+  char rvbuf[32];
   (void)c;
   inf->listing = 0;
   if (inf->closing) {
@@ -177,16 +220,17 @@ static void informer_list_done(kc_client *c, int rc, json_object *list, const kf
     return;
   }
   if (rc != 0) {
+    /* An expired continue token (410) or any failure restarts the list from the top. */
     KF_WARN("list failed, retrying", "resource", inf->res->resource, "error", err ? err->msg : "");
+    json_object_put(inf->fresh);
+    inf->fresh = NULL;
     informer_retry(inf, informer_list);
     return;
   }
-  inf->relists++;
-  items = kc_obj_get(list, "items");
-  /* Level-based replace: report what changed against the cache, then swap. */
-  fresh = json_object_new_object();
+  items = kc_obj_get(page, "items");
+  /* Level-based replace, one page at a time: report what changed against the cache. */
   for (size_t i = 0; items && i < json_object_array_length(items); i++) {
-    json_object *obj = json_object_array_get_idx(items, i);
+    json_object *obj = json_object_array_get_idx(items, i), *old_text = NULL;
     char *key = informer_key_of(obj);
     if (!key) continue;
     /* List items lack kind/apiVersion; handlers are easier with them. */
@@ -197,42 +241,41 @@ static void informer_list_done(kc_client *c, int rc, json_object *list, const kf
       json_object_object_add(obj, "apiVersion", json_object_new_string(av));
       free(av);
     }
-    json_object_object_add(fresh, key, NULL);
-    json_object *old = NULL;
-    json_object_object_get_ex(inf->store, key, &old);
-    const char *old_rv = old ? kc_obj_str(old, "metadata.resourceVersion") : NULL;
+    json_object_object_add(inf->fresh, key, NULL);
+    json_object_object_get_ex(inf->store, key, &old_text);
+    const char *old_rv = old_text ? informer_rv_of_text(old_text, rvbuf, sizeof(rvbuf)) : NULL;
     const char *new_rv = kc_obj_str(obj, "metadata.resourceVersion");
-    if (old && old_rv && new_rv && strcmp(old_rv, new_rv) == 0) {
-      free(key);
-      continue;
-    }
-    informer_apply_event(inf, "MODIFIED", obj);
+    if (!(old_rv && new_rv && strcmp(old_rv, new_rv) == 0)) informer_apply_event(inf, "MODIFIED", obj);
     free(key);
   }
-  /* Whatever the cache holds that the list does not was deleted while we were away. */
-  json_object *gone = json_object_new_array();
-  json_object_object_foreach(inf->store, k, v) {
-    if (!json_object_object_get_ex(fresh, k, NULL)) json_object_array_add(gone, json_object_get(v));
+  const char *cont = kc_obj_str(page, "metadata.continue");
+  if (cont && cont[0]) {
+    char *next = kf_strdup(cont);
+    informer_list_page(inf, next);
+    free(next);
+    return;
   }
-  for (size_t i = 0; i < json_object_array_length(gone); i++)
-    informer_apply_event(inf, "DELETED", json_object_array_get_idx(gone, i));
-  json_object_put(gone);
-  json_object_put(fresh);
-  informer_set_rv(inf, kc_obj_str(list, "metadata.resourceVersion"));
-  inf->synced = 1;
-  inf->backoff_ms = 0;
-  informer_watch(inf);  /* no-op while paused */
+  informer_list_finish(inf, kc_obj_str(page, "metadata.resourceVersion"));
+}
+
+static void informer_list_page(informer *inf, const char *cont) {
+  kc_list_opts o = {.label_selector = inf->label_selector, .field_selector = inf->field_selector,
+                    .limit = inf->page_size, .continue_token = cont};
+  inf->listing = 1;
+  if (kc_list(inf->c, inf->res, inf->ns, &o, informer_list_done, inf) != 0 && !inf->closing) {
+    inf->listing = 0;
+    json_object_put(inf->fresh);
+    inf->fresh = NULL;
+    informer_retry(inf, informer_list);
+  }
 }
 
 static void informer_list(informer *inf) {
-  kc_list_opts o = {.label_selector = inf->label_selector, .field_selector = inf->field_selector,
-                    .limit = inf->page_size};
   if (inf->closing || inf->listing) return;
-  inf->listing = 1;
-  if (kc_list_all(inf->c, inf->res, inf->ns, &o, informer_list_done, inf) != 0 && !inf->closing) {
-    inf->listing = 0;
-    informer_retry(inf, informer_list);
-  }
+  json_object_put(inf->fresh);
+  inf->fresh = json_object_new_object();
+  inf->relists++;
+  informer_list_page(inf, NULL);
 }
 
 /* ---- watch ---- */
@@ -285,9 +328,11 @@ static void informer_resync_cb(uv_timer_t *t) {
   informer *inf = t->data;
   if (!inf->synced || !inf->h.on_update) return;
   /* Handlers only enqueue keys; they never mutate the store during this walk. */
-  json_object_object_foreach(inf->store, k, v) {
+  json_object_object_foreach(inf->store, k, text) {
     (void)k;
-    inf->h.on_update(inf, v, v, inf->h.data);
+    json_object *obj = informer_parse(text);
+    inf->h.on_update(inf, obj, obj, inf->h.data);
+    json_object_put(obj);
   }
 }
 
@@ -302,9 +347,9 @@ int informer_start(informer *inf) {
 int informer_has_synced(const informer *inf) { return inf->synced; }
 
 json_object *informer_get_key(const informer *inf, const char *key) {
-  json_object *obj = NULL;
-  if (!json_object_object_get_ex(inf->store, key, &obj)) return NULL;
-  return obj;
+  json_object *text = NULL;
+  if (!json_object_object_get_ex(inf->store, key, &text)) return NULL;
+  return informer_parse(text);
 }
 
 json_object *informer_get(const informer *inf, const char *ns, const char *name) {
@@ -318,9 +363,11 @@ json_object *informer_get(const informer *inf, const char *ns, const char *name)
 size_t informer_len(const informer *inf) { return (size_t)json_object_object_length(inf->store); }
 
 void informer_foreach(const informer *inf, void (*cb)(json_object *obj, void *data), void *data) {
-  json_object_object_foreach(inf->store, k, v) {
+  json_object_object_foreach(inf->store, k, text) {
     (void)k;
-    cb(v, data);
+    json_object *obj = informer_parse(text);
+    cb(obj, data);
+    json_object_put(obj);
   }
 }
 
@@ -335,6 +382,7 @@ size_t informer_by_label(const informer *inf, const char *key, const char *value
       json_object *obj = informer_get_key(inf, k);
       if (obj) {
         cb(obj, data);
+        json_object_put(obj);
         n++;
       }
     }
@@ -372,6 +420,7 @@ static void informer_maybe_free(informer *inf) {
   if (!inf->closing || inf->watch || inf->listing || inf->handles_open) return;
   json_object_put(inf->store);
   json_object_put(inf->index);
+  json_object_put(inf->fresh);
   for (size_t i = 0; i < inf->n_index_labels; i++) free(inf->index_labels[i]);
   free(inf->index_labels);
   free(inf->ns);

@@ -5,7 +5,13 @@
  * seen; 410 Gone relists and reports the difference as add/update/delete; other
  * failures reconnect with capped exponential backoff. Objects are cached by
  * "namespace/name" (or "name") with managedFields stripped, and indexed by the
- * label keys the caller names. Handlers get borrowed objects. */
+ * label keys the caller names.
+ *
+ * Memory: the cache holds each object as compact JSON text (a few hundred
+ * bytes for a ConfigMap, against kilobytes as a json-c tree) and lists page by
+ * page, so a relist never holds more than one page of parsed objects. Readers
+ * get a freshly parsed object they own (json_object_put it); handlers and
+ * foreach callbacks get objects borrowed for the duration of the call. */
 #ifndef KF_INFORMER_H
 #define KF_INFORMER_H
 
@@ -38,7 +44,7 @@ typedef struct informer_opts {
 informer *informer_new(kc_client *c, const informer_opts *o, const informer_handlers *h);
 int informer_start(informer *inf);
 int informer_has_synced(const informer *inf);
-/* ns may be NULL for cluster-scoped objects. Borrowed; NULL when absent. */
+/* ns may be NULL for cluster-scoped objects. A new reference the caller puts; NULL when absent. */
 json_object *informer_get(const informer *inf, const char *ns, const char *name);
 json_object *informer_get_key(const informer *inf, const char *key);
 size_t informer_len(const informer *inf);

@@ -107,7 +107,9 @@ static int cache_matches_list(void *data) {
     json_object *cached = informer_get(c->inf, c->ns, kc_obj_str(it, "metadata.name"));
     const char *rv = kc_obj_str(it, "metadata.resourceVersion");
     json_object *seen;
-    if (!cached || strcmp(kc_obj_str(cached, "metadata.resourceVersion"), rv) != 0) return 0;
+    int same = cached && strcmp(kc_obj_str(cached, "metadata.resourceVersion"), rv) == 0;
+    if (cached) json_object_put(cached);
+    if (!same) return 0;
     char *k = kf_asprintf("%s/%s", c->ns, kc_obj_str(it, "metadata.name"));
     int ok = json_object_object_get_ex(c->sh->seen, k, &seen) && strcmp(json_object_get_string(seen), rv) == 0;
     free(k);
