@@ -65,6 +65,8 @@ static void health_handler(const char *path, int *status, char **body, void *dat
   } else if (strcmp(path, "/metrics") == 0) {
     kf_metrics_set(op->metrics, "process_resident_memory_bytes", "Resident memory size in bytes", "",
                    (double)kf_rss_bytes());
+    kf_metrics_set(op->metrics, "kubefed_process_private_memory_bytes",
+                   "Resident memory not shared with other processes (RssAnon)", "", (double)kf_rss_anon_bytes());
     kf_metrics_set(op->metrics, "kubefed_leader", "1 when this replica leads", "", op->leading);
     *status = 200;
     *body = kf_metrics_render(op->metrics);

@@ -150,3 +150,14 @@ size_t kf_rss_bytes(void) {
   fclose(f);
   return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
 }
+
+size_t kf_rss_anon_bytes(void) {
+  char line[128];
+  size_t kb = 0;
+  FILE *f = fopen("/proc/self/status", "r");
+  if (!f) return 0;
+  while (fgets(line, sizeof(line), f))
+    if (sscanf(line, "RssAnon: %zu kB", &kb) == 1) break;
+  fclose(f);
+  return kb * 1024;
+}

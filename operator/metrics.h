@@ -22,5 +22,8 @@ char *kf_metrics_render(const kf_metrics *m);
 
 /* Resident set size of this process in bytes (from /proc/self/statm), 0 if unknown. */
 size_t kf_rss_bytes(void);
+/* The private part of it (RssAnon): what this process costs beyond the shared
+ * library pages every libcurl/OpenSSL program maps. 0 if unknown. */
+size_t kf_rss_anon_bytes(void);
 
 #endif

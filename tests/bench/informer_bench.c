@@ -119,7 +119,7 @@ int main(int argc, char **argv) {
   }
   if (strcmp(cmd, "informer") != 0 || argc < 6) return 2;
   int m = atoi(argv[5]);
-  size_t rss0 = kf_rss_bytes();
+  size_t rss0 = kf_rss_bytes(), anon0 = kf_rss_anon_bytes();
   counter cnt = {0};
   const char *idx[] = {"shard", NULL};
   informer_opts o = {.res = &KC_CONFIGMAPS, .namespace_ = ns, .label_selector = "app=bench",
@@ -130,11 +130,12 @@ int main(int argc, char **argv) {
   informer_start(inf);
   while (!informer_has_synced(inf)) uv_run(r.loop, UV_RUN_ONCE);
   double list_s = now_s() - t0;
-  size_t rss1 = kf_rss_bytes();
+  size_t rss1 = kf_rss_bytes(), anon1 = kf_rss_anon_bytes();
   printf("objects=%zu\nlist_seconds=%.3f\nlist_objects_per_second=%.0f\n", informer_len(inf), list_s,
          (double)informer_len(inf) / list_s);
   printf("rss_before_bytes=%zu\nrss_synced_bytes=%zu\nrss_per_object_bytes=%.0f\n", rss0, rss1,
          (double)(rss1 - rss0) / (double)informer_len(inf));
+  printf("anon_before_bytes=%zu\nanon_synced_bytes=%zu\n", anon0, anon1);
   fflush(stdout);
   /* Updates from a second client on the same loop; the informer must see all of them. */
   run w;

@@ -32,6 +32,7 @@ for _ in $(seq 1 1200); do [ "$(wc -l <"$fifo_out")" -ge "$N" ] && break; sleep 
 t1=$(now)
 [ "$(wc -l <"$fifo_out")" -ge "$N" ] || { echo "kubectl never listed $N objects" >&2; exit 1; }
 k_rss=$(( $(awk '/VmRSS/ {print $2}' "/proc/$kpid/status") * 1024 ))
+k_anon=$(( $(awk '/RssAnon/ {print $2}' "/proc/$kpid/status") * 1024 ))
 t2=$(now)
 "$bench" update "$kc" "$ns" "$N" "$M" >"$out/.update"
 for _ in $(seq 1 2400); do [ "$(wc -l <"$fifo_out")" -ge $((N + M)) ] && break; sleep 0.05; done
@@ -56,6 +57,7 @@ k8s=$("$kubectl" --kubeconfig "$kc" version -o json 2>/dev/null | python3 -c 'im
   echo "|---|---|---|"
   echo "| list $N ConfigMaps (pages of 500) | $(val list_seconds "$I") s ($(val list_objects_per_second "$I")/s) | $(printf '%.3f' "$k_list_s") s |"
   echo "| resident memory holding $N objects | $(mib "$(val rss_synced_bytes "$I")") MiB ($(val rss_per_object_bytes "$I") B/object over a $(mib "$(val rss_before_bytes "$I")") MiB base) | $(mib "$k_rss") MiB |"
+  echo "| of which private (RssAnon; the rest is shared library pages) | $(mib "$(val anon_synced_bytes "$I")") MiB ($(mib "$(val anon_before_bytes "$I")") MiB before the informer) | $(mib "$k_anon") MiB |"
   echo "| watch $M updates (written 64 in flight) | $(val watch_seconds "$I") s ($(val watch_events_per_second "$I") events/s) | $(printf '%.3f' "$k_watch_s") s |"
   echo "| resident memory after the updates | $(mib "$(val rss_after_watch_bytes "$I")") MiB | $(mib "$k_rss_after") MiB |"
   echo "| bare creates, same apiserver (64 in flight) | $(val create_seconds "$out/.create") s ($(val create_per_second "$out/.create")/s) | |"
