@@ -16,7 +16,9 @@ typedef struct kf_error {
   char msg[512];
 } kf_error;
 
-/* Sets err (if not NULL) and returns code, so callers can `return kf_error_set(...)`. */
+/* Sets err->code and err->msg (if err is not NULL) and returns code, so callers can
+ * `return kf_error_set(...)`. reason and http_status are left alone: callers that
+ * reuse a kf_error call kf_error_clear first. */
 int kf_error_set(kf_error *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void kf_error_clear(kf_error *err);

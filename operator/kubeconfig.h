@@ -19,7 +19,8 @@ typedef struct kcfg {
   char *server;           /* https://host:port, without trailing slash */
   char *namespace_;       /* the context's namespace, "default" when unset */
   char *tls_server_name;  /* optional SNI / verification name override */
-  char *ca_pem;           /* CA bundle, PEM bytes (from -data or the file), NUL-terminated; NULL: system CAs */
+  /* PEM buffers are NUL-terminated; the *_len fields exclude the NUL. */
+  char *ca_pem;           /* CA bundle, PEM bytes (from -data or the file); NULL: system CAs */
   size_t ca_pem_len;
   char *client_cert_pem;  /* client certificate, PEM, NUL-terminated, or NULL */
   size_t client_cert_pem_len;
@@ -31,7 +32,10 @@ typedef struct kcfg {
 
 /* Loads the kubeconfig at path. context NULL or "" selects current-context.
  * Relative file paths inside it resolve against the kubeconfig's directory.
- * On error returns -EINVAL/-ENOENT/-EACCES... and err names the file and context. */
+ * Errors name the file and the context: -ENOENT (file, context, cluster or user
+ * missing), -ENOTSUP (exec, auth-provider, basic auth, impersonation,
+ * insecure-skip-tls-verify), -EFBIG (too large), -EINVAL (malformed), or the
+ * negative errno of a failed read. */
 int kcfg_load_file(const char *path, const char *context, kcfg **out, kf_error *err);
 
 /* Same, from bytes (e.g. a Secret's value). base_dir resolves relative paths;

@@ -28,6 +28,7 @@ typedef struct kf_operator {
   int leading;
   int stopping;
   int exit_code;
+  uint64_t stop_started_ms;
   char *lease_namespace;
 } kf_operator;
 
@@ -106,11 +107,19 @@ static void op_finish(void *data) {
   KF_INFO("stopped");
 }
 
-static void on_signal(uv_signal_t *s, int signum) {
-  kf_operator *op = s->data;
-  if (op->stopping) return;
-  op->stopping = 1;
-  KF_INFO("shutting down", "signal", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+#define KF_DRAIN_MS 10000
+
+/* Requests in flight get up to KF_DRAIN_MS to finish before the lease is
+ * released and the connections close: a write cut off mid-way would only be
+ * repeated by the next leader. */
+static void op_drain(uv_timer_t *t) {
+  kf_operator *op = t->data;
+  uint64_t waited = uv_now(op->loop) - op->stop_started_ms;
+  if (http_engine_inflight(op->eng) > 0 && waited < KF_DRAIN_MS) return;
+  if (http_engine_inflight(op->eng) > 0)
+    KF_WARN("requests still in flight after the drain period; cancelling them");
+  uv_timer_stop(t);
+  uv_close((uv_handle_t *)t, NULL);
   if (op->elector) {
     le_elector *le = op->elector;
     op->elector = NULL;
@@ -118,6 +127,17 @@ static void on_signal(uv_signal_t *s, int signum) {
   } else {
     op_finish(op);
   }
+}
+
+static void on_signal(uv_signal_t *s, int signum) {
+  kf_operator *op = s->data;
+  if (op->stopping) return;
+  op->stopping = 1;
+  op->stop_started_ms = uv_now(op->loop);
+  KF_INFO("shutting down", "signal", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+  uv_timer_init(op->loop, &op->drain_timer);
+  op->drain_timer.data = op;
+  uv_timer_start(&op->drain_timer, op_drain, 0, 100);
 }
 
 int main(int argc, char **argv) {

@@ -26,7 +26,7 @@ typedef void (*wq_close_cb)(wq *q, void *data);
 typedef struct wq_options {
   uint64_t base_delay_ms;   /* default 5 */
   uint64_t max_delay_ms;    /* default 1000 * 1000 */
-  double qps;               /* overall bucket refill, default 10; <= 0 disables */
+  double qps;               /* overall bucket refill; 0 takes the default 10, < 0 disables */
   unsigned burst;           /* default 100 */
   wq_ready_cb ready;        /* required */
   void *data;               /* passed to ready and close callbacks */
@@ -55,8 +55,9 @@ size_t wq_waiting(const wq *q);      /* keys delayed */
 
 /* No more keys are handed out; adds are ignored. */
 void wq_shutdown(wq *q);
-/* Shuts down, closes its timer, and frees the queue in close_cb's wake
- * (close_cb may be NULL). The queue must not be used after this call. */
+/* Shuts down, closes its handles, frees the queue's contents, calls close_cb
+ * (may be NULL; q only identifies which queue closed, its contents are gone),
+ * then frees the queue. The queue must not be used after this call. */
 void wq_close(wq *q, wq_close_cb cb);
 
 #endif
