@@ -42,8 +42,17 @@ struct ev_recorder {
   uv_timer_t flush;
   uint64_t posted, dropped;
   int closing;
+  int timer_closed;
   unsigned inflight;
 };
+
+/* Freed once closing, with the timer closed and no request in flight. */
+static void ev_maybe_free(ev_recorder *r) {
+  if (!r->closing || !r->timer_closed || r->inflight) return;
+  free(r->controller);
+  free(r->instance);
+  free(r);
+}
 
 static uv_loop_t *ev_loop(ev_recorder *r) { return http_engine_loop(kc_client_engine(r->c)); }
 
@@ -157,11 +166,7 @@ static void ev_done(kc_client *c, int rc, json_object *obj, const kf_error *err,
   r->inflight--;
   free(q->key);
   free(q);
-  if (r->closing && r->inflight == 0) {
-    free(r->controller);
-    free(r->instance);
-    free(r);
-  }
+  ev_maybe_free(r);
 }
 
 static void ev_send_series(ev_recorder *r, ev_entry *e) {
@@ -285,11 +290,8 @@ uint64_t ev_recorder_dropped(const ev_recorder *r) { return r->dropped; }
 
 static void ev_flush_closed(uv_handle_t *h) {
   ev_recorder *r = h->data;
-  if (r->inflight == 0) {
-    free(r->controller);
-    free(r->instance);
-    free(r);
-  }
+  r->timer_closed = 1;
+  ev_maybe_free(r);
 }
 
 void ev_recorder_close(ev_recorder *r) {

@@ -8,12 +8,15 @@
 
 #define HTTP_DEFAULT_MAX_BODY (64u << 20)
 #define HTTP_DEFAULT_CONNECT_MS 10000
+#define HTTP_DEADLINE_GRACE_MS 2000
+#define HTTP_DEADLINE_SWEEP_MS 1000
 
 struct http_engine {
   uv_loop_t *loop;
   CURLM *multi;
   uv_timer_t timer;         /* curl's timeout */
   uv_timer_t defer_timer;   /* completes cancelled requests outside the caller's stack */
+  uv_timer_t deadline_timer;/* enforces request deadlines even if curl's own timer stalls */
   http_request *requests;   /* all live requests (doubly linked) */
   http_request *deferred;   /* cancelled, waiting for on_done */
   size_t inflight;
@@ -36,6 +39,8 @@ struct http_request {
   http_done_cb on_done;
   void *data;
   int cancelled;
+  int timed_out;            /* cancelled by the deadline sweep */
+  uint64_t deadline_ms;     /* loop time after which the request is abandoned; 0: none */
   int in_multi;
   int in_write;             /* inside on_data: curl forbids removing the handle now */
   int too_large;
@@ -147,7 +152,10 @@ static void http_finish(http_request *req, CURLcode code) {
   res.retry_after_s = req->retry_after_s;
   res.curl_code = (int)code;
   if (req->easy) curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &res.status);
-  if (req->too_large) {
+  if (req->timed_out) {
+    res.curl_code = CURLE_OPERATION_TIMEDOUT;
+    snprintf(res.error, sizeof(res.error), "no response within the request deadline");
+  } else if (req->too_large) {
     res.curl_code = CURLE_FILESIZE_EXCEEDED;
     snprintf(res.error, sizeof(res.error), "response body larger than %zu bytes", req->max_body);
   } else if (code != CURLE_OK) {
@@ -252,10 +260,37 @@ http_engine *http_engine_new(uv_loop_t *loop, kf_error *err) {
   curl_multi_setopt(eng->multi, CURLMOPT_MAXCONNECTS, 64L);
   uv_timer_init(loop, &eng->timer);
   uv_timer_init(loop, &eng->defer_timer);
+  uv_timer_init(loop, &eng->deadline_timer);
   eng->timer.data = eng;
   eng->defer_timer.data = eng;
-  eng->open_handles = 2;
+  eng->deadline_timer.data = eng;
+  eng->open_handles = 3;
   return eng;
+}
+
+static void http_defer_cb(uv_timer_t *t);
+
+static void http_deadline_cb(uv_timer_t *t) {
+  http_engine *eng = t->data;
+  uint64_t now = uv_now(eng->loop);
+  int armed = 0;
+  for (http_request *r = eng->requests; r; r = r->next) {
+    if (!r->deadline_ms || r->cancelled) continue;
+    if (now < r->deadline_ms) {
+      armed = 1;
+      continue;
+    }
+    r->timed_out = 1;
+    if (r->in_multi) {
+      curl_multi_remove_handle(eng->multi, r->easy);
+      r->in_multi = 0;
+    }
+    r->cancelled = 1;
+    r->next_deferred = eng->deferred;
+    eng->deferred = r;
+    uv_timer_start(&eng->defer_timer, http_defer_cb, 0, 0);
+  }
+  if (!armed) uv_timer_stop(t);
 }
 
 static void http_set_blob(CURL *easy, CURLoption opt, const char *pem, size_t len) {
@@ -296,6 +331,7 @@ int http_request_start(http_engine *eng, const http_request_opts *o, http_reques
   curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "https");
   curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
   curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
+  if (o->fresh_connect) curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, 1L);
   curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
   curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
   curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");
@@ -307,7 +343,14 @@ int http_request_start(http_engine *eng, const http_request_opts *o, http_reques
   curl_easy_setopt(easy, CURLOPT_HEADERDATA, req);
   curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
                    (long)(o->connect_timeout_ms ? o->connect_timeout_ms : HTTP_DEFAULT_CONNECT_MS));
-  if (o->timeout_ms) curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)o->timeout_ms);
+  if (o->timeout_ms) {
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)o->timeout_ms);
+    /* Our own backstop, a little after curl's: a transfer that curl 7.88 leaves
+     * pending or stalled on a multiplexed connection still ends. */
+    req->deadline_ms = uv_now(eng->loop) + o->timeout_ms + HTTP_DEADLINE_GRACE_MS;
+    if (!uv_is_active((uv_handle_t *)&eng->deadline_timer))
+      uv_timer_start(&eng->deadline_timer, http_deadline_cb, HTTP_DEADLINE_SWEEP_MS, HTTP_DEADLINE_SWEEP_MS);
+  }
   if (o->stall_timeout_ms) {
     curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME, (long)((o->stall_timeout_ms + 999) / 1000));
@@ -360,7 +403,7 @@ static void http_defer_cb(uv_timer_t *t) {
   while (list) {
     http_request *req = list;
     list = req->next_deferred;
-    http_finish(req, CURLE_ABORTED_BY_CALLBACK);
+    http_finish(req, req->timed_out ? CURLE_OPERATION_TIMEDOUT : CURLE_ABORTED_BY_CALLBACK);
   }
 }
 
@@ -410,6 +453,8 @@ void http_engine_close(http_engine *eng) {
   eng->multi = NULL;
   uv_timer_stop(&eng->timer);
   uv_timer_stop(&eng->defer_timer);
+  uv_timer_stop(&eng->deadline_timer);
   uv_close((uv_handle_t *)&eng->timer, http_handle_closed);
   uv_close((uv_handle_t *)&eng->defer_timer, http_handle_closed);
+  uv_close((uv_handle_t *)&eng->deadline_timer, http_handle_closed);
 }

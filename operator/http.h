@@ -53,6 +53,7 @@ typedef struct http_request_opts {
   uint64_t connect_timeout_ms; /* default 10 s */
   uint64_t stall_timeout_ms;/* abort when fewer than 1 byte/s arrives for this long (watches) */
   size_t max_body;          /* refuse buffered bodies larger than this; default 64 MiB */
+  int fresh_connect;        /* open a new connection rather than reuse one (after a stall) */
   http_data_cb on_data;     /* non-NULL: stream 2xx bodies instead of buffering */
   http_done_cb on_done;     /* required */
   void *data;

@@ -54,6 +54,7 @@ typedef struct kc_call {
   uint64_t timeout_ms;
   int no_retry;
   int attempt;
+  int last_timed_out;       /* the previous attempt timed out: do not reuse its connection */
   http_request *inflight;
   uv_timer_t *retry_timer;  /* allocated while waiting to retry */
   kc_cb cb;
@@ -340,7 +341,9 @@ static void kc_http_done(http_request *req, const http_response *res, void *data
   }
   if (kc_should_retry(call, res, rc)) {
     uint64_t delay = kc_backoff_ms(call, res);
-    KF_DEBUG("retrying API request", "what", call->what, "error", err.msg);
+    call->last_timed_out = rc == KC_ERR_TIMEOUT;
+    if (call->last_timed_out) KF_WARN("API request timed out, retrying on a new connection", "what", call->what);
+    else KF_DEBUG("retrying API request", "what", call->what, "error", err.msg);
     call->retry_timer = kf_calloc(1, sizeof(uv_timer_t));
     uv_timer_init(http_engine_loop(c->eng), call->retry_timer);
     call->retry_timer->data = call;
@@ -379,6 +382,7 @@ static int kc_start_attempt(kc_call *call, kf_error *err) {
   o.timeout_ms = call->timeout_ms;
   o.on_done = kc_http_done;
   o.data = call;
+  o.fresh_connect = call->last_timed_out;
   rc = http_request_start(c->eng, &o, &call->inflight, err);
   free(ct);
   return rc;

@@ -82,6 +82,26 @@ void it_wait(it_env *env, it_result *r, uint64_t timeout_ms) {
                                                                 (unsigned long long)timeout_ms);
 }
 
+void it_batch_cb(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data) {
+  it_batch *b = data;
+  (void)c;
+  (void)obj;
+  b->done++;
+  if (rc != 0 && rc != b->tolerate) {
+    b->failed++;
+    fprintf(stderr, "request failed: %s\n", err ? err->msg : "?");
+  }
+}
+
+int it_batch_finished(void *data) {
+  it_batch *b = data;
+  return b->done == b->started;
+}
+
+void it_batch_throttle(it_env *env, it_batch *b, int max_inflight) {
+  while (b->started - b->done >= max_inflight) uv_run(&env->loop, UV_RUN_ONCE);
+}
+
 json_object *it_json(const char *text) {
   json_object *o = json_tokener_parse(text);
   if (!o) fail_msg("bad JSON in test: %s", text);

@@ -27,6 +27,17 @@ typedef struct it_result {
 } it_result;
 
 const char *it_kubeconfig_path(void);
+/* Many asynchronous calls at once: count them in with b->started++, pass
+ * it_batch_cb with b as data, bound them with it_batch_throttle, wait with
+ * it_run_until(env, it_batch_finished, b, ...). rc == b->tolerate is not a failure. */
+typedef struct it_batch {
+  int started, done, failed;
+  int tolerate;
+} it_batch;
+void it_batch_cb(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data);
+int it_batch_finished(void *data);
+void it_batch_throttle(it_env *env, it_batch *b, int max_inflight);
+
 /* Fails the test loudly when $KF_KUBECONFIG is unset or unusable. */
 void it_env_init(it_env *env);
 void it_env_free(it_env *env);

@@ -223,30 +223,10 @@ static void test_crd_and_status_subresource(void **state) {
   it_env_free(&env);
 }
 
-typedef struct bulk {
-  int started, done, failed;
-} bulk;
-
-static void bulk_cb(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data) {
-  bulk *b = data;
-  (void)c;
-  (void)obj;
-  b->done++;
-  if (rc != 0) {
-    b->failed++;
-    fprintf(stderr, "create failed: %s\n", err ? err->msg : "?");
-  }
-}
-
-static int bulk_finished(void *data) {
-  bulk *b = data;
-  return b->done == b->started;
-}
-
 static void test_paginated_list(void **state) {
   it_env env;
   it_result r = {0};
-  bulk b = {0};
+  it_batch b = {0};
   enum { N = 2000 };
   (void)state;
   it_env_init(&env);
@@ -256,12 +236,11 @@ static void test_paginated_list(void **state) {
     snprintf(name, sizeof(name), "cm-%04d", i);
     json_object *cm = configmap(ns, name, "i", name);
     b.started++;
-    assert_int_equal(kc_create(env.c, &KC_CONFIGMAPS, ns, cm, bulk_cb, &b), 0);
+    assert_int_equal(kc_create(env.c, &KC_CONFIGMAPS, ns, cm, it_batch_cb, &b), 0);
     json_object_put(cm);
-    if (b.started - b.done >= 64) uv_run(&env.loop, UV_RUN_ONCE);
-    while (b.started - b.done >= 64) uv_run(&env.loop, UV_RUN_ONCE);
+    it_batch_throttle(&env, &b, 64);
   }
-  assert_int_equal(it_run_until(&env, bulk_finished, &b, 120000), 0);
+  assert_int_equal(it_run_until(&env, it_batch_finished, &b, 120000), 0);
   assert_int_equal(b.failed, 0);
 
   kc_list_opts one = {.limit = 500};

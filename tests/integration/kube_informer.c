@@ -48,27 +48,6 @@ static void sh_delete(informer *inf, json_object *obj, void *data) {
   s->deletes++;
 }
 
-typedef struct ops {
-  int started, done, failed;
-} ops;
-
-static void op_cb(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data) {
-  ops *o = data;
-  (void)c;
-  (void)obj;
-  o->done++;
-  /* Patches and deletes of names not created yet are expected to be NotFound. */
-  if (rc != 0 && rc != KC_ERR_NOTFOUND) {
-    o->failed++;
-    fprintf(stderr, "op failed: %s\n", err ? err->msg : "?");
-  }
-}
-
-static int ops_finished(void *data) {
-  ops *o = data;
-  return o->done == o->started;
-}
-
 static json_object *labelled_cm(const char *ns, const char *name, int value) {
   char *txt = kf_asprintf("{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"%s\","
                           "\"namespace\":\"%s\",\"labels\":{\"app\":\"it\",\"group\":\"g%d\"}},"
@@ -122,7 +101,8 @@ static int cache_matches_list(void *data) {
 static int synced(void *data) { return informer_has_synced(data); }
 
 static void run_changes(it_env *env, const char *ns, int n, unsigned seed) {
-  ops o = {0};
+  /* Patches and deletes of names not created yet are expected to be NotFound. */
+  it_batch o = {.tolerate = KC_ERR_NOTFOUND};
   srand(seed);
   for (int i = 0; i < n; i++) {
     char name[32];
@@ -132,18 +112,18 @@ static void run_changes(it_env *env, const char *ns, int n, unsigned seed) {
     json_object *cm = labelled_cm(ns, name, i);
     o.started++;
     if (kind < 6) {
-      kc_apply(env->c, &KC_CONFIGMAPS, cm, NULL, op_cb, &o);  /* create or update */
+      kc_apply(env->c, &KC_CONFIGMAPS, cm, NULL, it_batch_cb, &o);  /* create or update */
     } else if (kind < 8) {
       json_object *p = it_json("{\"metadata\":{\"labels\":{\"group\":\"moved\"}}}");
-      kc_patch(env->c, &KC_CONFIGMAPS, ns, name, KC_PATCH_MERGE, p, NULL, op_cb, &o);
+      kc_patch(env->c, &KC_CONFIGMAPS, ns, name, KC_PATCH_MERGE, p, NULL, it_batch_cb, &o);
       json_object_put(p);
     } else {
-      kc_delete(env->c, &KC_CONFIGMAPS, ns, name, NULL, op_cb, &o);
+      kc_delete(env->c, &KC_CONFIGMAPS, ns, name, NULL, it_batch_cb, &o);
     }
     json_object_put(cm);
-    while (o.started - o.done >= 32) uv_run(&env->loop, UV_RUN_ONCE);
+    it_batch_throttle(env, &o, 32);
   }
-  assert_int_equal(it_run_until(env, ops_finished, &o, 120000), 0);
+  assert_int_equal(it_run_until(env, it_batch_finished, &o, 120000), 0);
   assert_int_equal(o.failed, 0);
 }
 

@@ -14,26 +14,6 @@
 
 #define CLUSTER "kube-throttle"
 
-typedef struct burst {
-  int started, done, failed;
-} burst;
-
-static void burst_cb(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data) {
-  burst *b = data;
-  (void)c;
-  (void)obj;
-  b->done++;
-  if (rc != 0) {
-    b->failed++;
-    fprintf(stderr, "request failed: %s\n", err ? err->msg : "?");
-  }
-}
-
-static int burst_done(void *data) {
-  burst *b = data;
-  return b->done == b->started;
-}
-
 static int setup(void **state) {
   char *cmd = kf_asprintf("%s up " CLUSTER " --apiserver-arg=--max-requests-inflight=1 "
                           "--apiserver-arg=--max-mutating-requests-inflight=1", getenv("HARNESS"));
@@ -115,7 +95,7 @@ static kc_client *service_account_client(it_env *env, const char *ns) {
 
 static void test_burst_is_throttled_and_nothing_is_lost(void **state) {
   it_env env;
-  burst b = {0};
+  it_batch b = {0};
   kf_metrics *m = kf_metrics_new();
   enum { N = 60 };
   (void)state;
@@ -129,12 +109,12 @@ static void test_burst_is_throttled_and_nothing_is_lost(void **state) {
     json_object *cm = it_json(txt);
     free(txt);
     b.started++;
-    kc_create(sa, &KC_CONFIGMAPS, ns, cm, burst_cb, &b);
+    kc_create(sa, &KC_CONFIGMAPS, ns, cm, it_batch_cb, &b);
     b.started++;
-    kc_list(sa, &KC_CONFIGMAPS, ns, NULL, burst_cb, &b);
+    kc_list(sa, &KC_CONFIGMAPS, ns, NULL, it_batch_cb, &b);
     json_object_put(cm);
   }
-  assert_int_equal(it_run_until(&env, burst_done, &b, 120000), 0);
+  assert_int_equal(it_run_until(&env, it_batch_finished, &b, 120000), 0);
   double throttled = kf_metrics_get(m, "kubefed_api_requests_total", "verb=\"POST\",code=\"429\"") +
                      kf_metrics_get(m, "kubefed_api_requests_total", "verb=\"GET\",code=\"429\"");
   fprintf(stderr, "kube.throttle: %d requests, %.0f answered 429 and retried after Retry-After\n", b.started,
