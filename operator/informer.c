@@ -33,6 +33,8 @@ struct informer {
   int handles_open;
   uint64_t backoff_ms;
   uint64_t restarts, relists;
+  kf_metrics *metrics;
+  char labels[96];
 };
 
 static void informer_list(informer *inf);
@@ -67,8 +69,11 @@ informer *informer_new(kc_client *c, const informer_opts *o, const informer_hand
   inf->timer.data = inf;
   inf->resync.data = inf;
   inf->handles_open = 2;
+  snprintf(inf->labels, sizeof(inf->labels), "resource=\"%s\"", inf->res->resource);
   return inf;
 }
+
+void informer_set_metrics(informer *inf, kf_metrics *m) { inf->metrics = m; }
 
 /* ---- cache ---- */
 
@@ -275,6 +280,8 @@ static void informer_list(informer *inf) {
   json_object_put(inf->fresh);
   inf->fresh = json_object_new_object();
   inf->relists++;
+  kf_metrics_add(inf->metrics, "kubefed_relists_total", "Informer lists (initial and after 410 Gone)",
+                 inf->labels, 1);
   informer_list_page(inf, NULL);
 }
 
@@ -299,6 +306,8 @@ static void informer_on_watch_end(kc_watch *w, int rc, const kf_error *err, void
   }
   if (inf->paused) return;
   inf->restarts++;
+  kf_metrics_add(inf->metrics, "kubefed_watch_restarts_total", "Watches that ended and were restarted",
+                 inf->labels, 1);
   if (rc == 0) {
     informer_watch(inf);  /* server-side timeout: resume where we were */
   } else if (rc == KC_ERR_GONE) {

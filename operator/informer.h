@@ -42,6 +42,8 @@ typedef struct informer_opts {
 } informer_opts;
 
 informer *informer_new(kc_client *c, const informer_opts *o, const informer_handlers *h);
+/* Records kubefed_watch_restarts_total and kubefed_relists_total by resource. */
+void informer_set_metrics(informer *inf, kf_metrics *m);
 int informer_start(informer *inf);
 int informer_has_synced(const informer *inf);
 /* ns may be NULL for cluster-scoped objects. A new reference the caller puts; NULL when absent. */

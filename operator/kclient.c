@@ -626,7 +626,6 @@ int kc_stream(kc_client *c, const kc_resource *res, const char *ns, const char *
   o.on_done = on_done;
   o.data = data;
   rc = http_request_start(c->eng, &o, out, err);
-  kc_record(c, "WATCH", 0);
   free(path);
   free(url);
   return rc;

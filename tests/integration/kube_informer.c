@@ -188,6 +188,8 @@ static void test_apiserver_restart_and_stale_resume(void **state) {
   informer_opts o = {.res = &KC_CONFIGMAPS, .namespace_ = ns, .label_selector = "app=it"};
   informer_handlers h = {sh_add, sh_update, sh_delete, &sh};
   informer *inf = informer_new(env.c, &o, &h);
+  kf_metrics *m = kf_metrics_new();
+  informer_set_metrics(inf, m);
   informer_start(inf);
   assert_int_equal(it_run_until(&env, synced, inf, 30000), 0);
   run_changes(&env, ns, 200, 7);
@@ -221,10 +223,16 @@ static void test_apiserver_restart_and_stale_resume(void **state) {
   assert_int_equal(it_run_until(&env, cache_matches_list, &c, 120000), 0);
   assert_true(informer_watch_restarts(inf) > restarts);
   it_result_reset(&c.list);
+  assert_true(kf_metrics_get(m, "kubefed_relists_total", "resource=\"configmaps\"") >= 2);
+  assert_true(kf_metrics_get(m, "kubefed_watch_restarts_total", "resource=\"configmaps\"") >= 1);
+  char *text = kf_metrics_render(m);
+  assert_non_null(strstr(text, "# TYPE kubefed_watch_restarts_total counter"));
+  free(text);
 
   informer_close(inf);
   json_object_put(sh.seen);
   it_env_free(&env);
+  kf_metrics_free(m);
 }
 
 typedef struct watch_end {
