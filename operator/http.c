@@ -21,6 +21,7 @@ struct http_engine {
   http_request *deferred;   /* cancelled, waiting for on_done */
   size_t inflight;
   int closing;
+  int in_cleanup;           /* inside curl_multi_cleanup: the multi handle must not be touched */
   int open_handles;         /* uv handles not yet closed, for http_engine_close */
 };
 
@@ -90,7 +91,7 @@ static int http_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, v
   if (what == CURL_POLL_REMOVE) {
     if (s) {
       uv_poll_stop(&s->poll);
-      if (!eng->closing) curl_multi_assign(eng->multi, fd, NULL);
+      if (!eng->in_cleanup) curl_multi_assign(eng->multi, fd, NULL);
       uv_close((uv_handle_t *)&s->poll, http_socket_closed);
     }
     return 0;
@@ -434,6 +435,8 @@ size_t http_engine_inflight(const http_engine *eng) {
 
 void http_engine_close(http_engine *eng) {
   if (!eng || eng->closing) return;
+  /* Set first: a completion callback below must not be able to start a new request. */
+  eng->closing = 1;
   for (http_request *r = eng->requests; r; r = r->next) {
     if (!r->cancelled) {
       r->cancelled = 1;
@@ -447,8 +450,8 @@ void http_engine_close(http_engine *eng) {
   }
   /* Complete them now: callers get their on_done before the engine goes away. */
   http_defer_cb(&eng->defer_timer);
-  eng->closing = 1;
   /* Closes pooled connections; their uv_poll handles close via http_socket_cb. */
+  eng->in_cleanup = 1;
   curl_multi_cleanup(eng->multi);
   eng->multi = NULL;
   uv_timer_stop(&eng->timer);
