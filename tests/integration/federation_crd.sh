@@ -1,0 +1,335 @@
+#!/usr/bin/env bash
+# federation.crd: crds/kubefed.dev_federations.yaml against a real kube-apiserver.
+#   up -> apply CRD -> Established -> DESIGN.md examples accepted -> schema defaults filled ->
+#   each bad Federation refused with a message naming the field -> immutable fields refused on
+#   update, mutable ones accepted -> printer columns -> down.
+# Run from anywhere; HARNESS may point at tests/harness/k8s.
+set -uo pipefail
+shopt -s lastpipe   # `producer | check` runs check in this shell, so the counters survive
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+HARNESS="${HARNESS:-$ROOT/tests/harness/k8s}"
+NAME="fedcrd-$$"
+NS=federation-system
+PASSED=0
+FAILED=0
+TMP="$(mktemp -d)"
+
+say()  { printf '[federation.crd] %s\n' "$*" >&2; }
+pass() { PASSED=$((PASSED + 1)); printf 'PASS: %s\n' "$*"; }
+fail() { FAILED=$((FAILED + 1)); printf 'FAIL: %s\n' "$*"; }
+finish() {
+  trap - EXIT INT TERM
+  say "cleanup: down $NAME"
+  "$HARNESS" down "$NAME" >&2 || true
+  rm -rf "$TMP"
+  printf '%d passed, %d failed\n' "$PASSED" "$FAILED"
+  [ "$FAILED" -eq 0 ] && [ "$PASSED" -gt 0 ] && exit 0
+  exit 1
+}
+trap finish EXIT
+trap 'fail "interrupted"; finish' INT TERM
+
+KUBECTL="$("$HARNESS" bin kubectl)" || { fail "harness has no kubectl (run: $HARNESS build)"; exit 1; }
+KC="$("$HARNESS" up "$NAME")" || { fail "harness up $NAME"; exit 1; }
+K() { "$KUBECTL" --kubeconfig "$KC" --cache-dir "$TMP/kcache" --request-timeout=20s "$@"; }
+
+# ---- install -------------------------------------------------------------------------------
+if out=$(K apply -f "$ROOT/crds/kubefed.dev_federations.yaml" 2>&1); then
+  pass "CRD federations.kubefed.dev applied"
+else
+  fail "CRD apply: $out"; exit 1
+fi
+if K wait --for=condition=Established crd/federations.kubefed.dev --timeout=60s >/dev/null 2>&1; then
+  pass "CRD Established"
+else
+  fail "CRD not Established"; exit 1
+fi
+K create namespace "$NS" >/dev/null
+# Established can precede discovery by a moment: wait until kubectl resolves the short name.
+for _ in $(seq 1 50); do K get fed -n "$NS" >/dev/null 2>&1 && break; sleep 0.2; done
+
+# ---- helpers -------------------------------------------------------------------------------
+# fedm NAME: a Federation manifest; the spec body (indented two spaces) comes from stdin.
+fedm() {
+  printf 'apiVersion: kubefed.dev/v1alpha1\nkind: Federation\nmetadata: {name: %s, namespace: %s}\nspec:\n' "$1" "$NS"
+  cat
+}
+# accepted DESC [create-flags]: stdin must be accepted (server-side dry run unless "real").
+accepted() {
+  local desc="$1" mode="${2:-dry}" out
+  local args=(create -f -)
+  [ "$mode" = dry ] && args=(create --dry-run=server -f -)
+  if out=$(K "${args[@]}" 2>&1); then pass "accepted: $desc"; else fail "accepted: $desc: $out"; fi
+}
+# refused DESC FIELD...: stdin must be refused and the error must mention every FIELD.
+refused() {
+  local desc="$1"; shift
+  local out f
+  if out=$(K create --dry-run=server -f - 2>&1); then
+    fail "refused: $desc: was accepted"; return
+  fi
+  for f in "$@"; do
+    if ! grep -qF -- "$f" <<<"$out"; then fail "refused: $desc: error does not name '$f': $out"; return; fi
+  done
+  pass "refused: $desc (names $*)"
+}
+# update_refused DESC OBJ PATCH FIELD...: a merge patch on an existing object is refused.
+update_refused() {
+  local desc="$1" obj="$2" patch="$3"; shift 3
+  local out f
+  if out=$(K patch -n "$NS" "federation/$obj" --type=merge -p "$patch" --dry-run=server 2>&1); then
+    fail "update refused: $desc: was accepted"; return
+  fi
+  for f in "$@"; do
+    if ! grep -qF -- "$f" <<<"$out"; then fail "update refused: $desc: error does not name '$f': $out"; return; fi
+  done
+  pass "update refused: $desc (names $*)"
+}
+update_accepted() {
+  local desc="$1" obj="$2" patch="$3" out
+  if out=$(K patch -n "$NS" "federation/$obj" --type=merge -p "$patch" 2>&1); then
+    pass "update accepted: $desc"
+  else
+    fail "update accepted: $desc: $out"
+  fi
+}
+# field OBJ JSONPATH WANT
+field() {
+  local got
+  got=$(K get -n "$NS" "federation/$1" -o "jsonpath={$2}" 2>&1)
+  if [ "$got" = "$3" ]; then pass "default $1 $2 = $3"; else fail "default $1 $2: want '$3', got '$got'"; fi
+}
+
+# ---- accepted: the DESIGN.md §1 example and variants ---------------------------------------
+fedm fellowship <<'EOF' | accepted "DESIGN.md fellowship example (coredns, local etcd)" real
+  dns:
+    provider: coredns
+    zoneName: example.com.
+    providerConfigSecretRef: {name: fellowship-dns, key: provider.conf}
+    corednsNameservers: ["127.0.0.10:53"]
+  apiServer:
+    image: registry.k8s.io/kube-apiserver:v1.37.2
+    replicas: 1
+    service: {type: LoadBalancer, nodePort: 0, annotations: {}, loadBalancerClass: ""}
+    advertiseAddress: ""
+    certSANs: []
+    extraArgs: {}
+    tokenAuthSecretRef: null
+  controllerManager:
+    image: registry.k8s.io/federation-controller-manager:v1.8.0
+    replicas: 1
+    extraArgs: {}
+  etcd:
+    local:
+      image: registry.k8s.io/etcd:3.6.16-0
+      storage:
+        type: PersistentVolumeClaim
+        size: 10Gi
+        storageClassName: ""
+        existingClaim: ""
+        retainOnDelete: true
+  certificates:
+    caSecretRef: null
+    validity: 8760h
+    renewBefore: 720h
+  imagePullPolicy: IfNotPresent
+  imagePullSecrets: [{name: regcred}]
+  suspend: false
+EOF
+
+fedm minimal <<'EOF' | accepted "minimal Federation (dns only)" real
+  dns: {provider: google-clouddns, zoneName: example.org.}
+EOF
+
+fedm ha <<'EOF' | accepted "external etcd, 3 replicas, NodePort, every optional field"
+  dns: {provider: aws-route53, zoneName: fed.example.net., providerConfigSecretRef: {name: route53}}
+  apiServer:
+    replicas: 3
+    service: {type: NodePort, nodePort: 30443, annotations: {a.example.com/x: "y"}}
+    advertiseAddress: 127.0.0.9
+    certSANs: [127.0.0.8, fed.example.net, "*.fed.example.net"]
+    extraArgs: {v: "4", audit-log-path: /var/log/audit.log}
+    tokenAuthSecretRef: {name: fed-tokens}
+    resources: {requests: {cpu: 100m, memory: 256Mi}, limits: {memory: 1Gi}}
+    nodeSelector: {kubernetes.io/os: linux}
+    tolerations: [{key: dedicated, operator: Equal, value: federation, effect: NoSchedule}]
+    affinity: {podAntiAffinity: {preferredDuringSchedulingIgnoredDuringExecution: [{weight: 100, podAffinityTerm: {topologyKey: kubernetes.io/hostname, labelSelector: {matchLabels: {app: x}}}}]}}
+    priorityClassName: system-cluster-critical
+  controllerManager:
+    replicas: 2
+    extraArgs: {v: "2"}
+    resources: {requests: {cpu: 50m}}
+    tolerations: [{operator: Exists}]
+  etcd:
+    external:
+      endpoints: ["https://127.0.0.21:2379", "https://127.0.0.22:2379"]
+      tlsSecretRef: {name: etcd-client}
+  certificates: {caSecretRef: {name: my-ca}, validity: 2160h, renewBefore: 168h}
+  imagePullPolicy: Always
+  suspend: true
+EOF
+
+fedm azure <<'EOF' | accepted "azure-azuredns, ClusterIP, EmptyDir storage"
+  dns: {provider: azure-azuredns, zoneName: example.io.}
+  apiServer: {service: {type: ClusterIP}}
+  etcd: {local: {storage: {type: EmptyDir}}}
+EOF
+
+fedm claim <<'EOF' | accepted "existingClaim with a storage class, LoadBalancer class"
+  dns: {provider: google-clouddns, zoneName: example.org.}
+  apiServer: {service: {type: LoadBalancer, nodePort: 31000, loadBalancerClass: example.com/lb}}
+  etcd: {local: {storage: {existingClaim: my-etcd-data, storageClassName: standard, size: 20Gi, retainOnDelete: false}}}
+EOF
+
+# ---- defaults ------------------------------------------------------------------------------
+field minimal .spec.etcd.local.storage.type PersistentVolumeClaim
+field minimal .spec.etcd.local.storage.size 10Gi
+field minimal .spec.etcd.local.storage.retainOnDelete true
+field minimal .spec.apiServer.replicas 1
+field minimal .spec.apiServer.service.type LoadBalancer
+field minimal .spec.controllerManager.replicas 1
+field minimal .spec.certificates.validity 8760h
+field minimal .spec.certificates.renewBefore 720h
+field minimal .spec.imagePullPolicy IfNotPresent
+field minimal .spec.suspend false
+field fellowship .spec.dns.providerConfigSecretRef.key provider.conf
+
+# ---- refused on create ---------------------------------------------------------------------
+fedm bad <<'EOF' | refused "zoneName without trailing dot" spec.dns.zoneName "end with a dot"
+  dns: {provider: google-clouddns, zoneName: example.com}
+EOF
+fedm bad <<'EOF' | refused "zoneName that is not a DNS name" spec.dns.zoneName
+  dns: {provider: google-clouddns, zoneName: "Exa mple.com."}
+EOF
+fedm bad <<'EOF' | refused "unknown DNS provider" spec.dns.provider
+  dns: {provider: bind9, zoneName: example.com.}
+EOF
+fedm bad <<'EOF' | refused "no dns at all" spec.dns
+  apiServer: {replicas: 1}
+EOF
+fedm bad <<'EOF' | refused "coredns without corednsNameservers" spec.dns.corednsNameservers
+  dns: {provider: coredns, zoneName: example.com.}
+EOF
+fedm bad <<'EOF' | refused "corednsNameservers with google-clouddns" spec.dns.corednsNameservers
+  dns: {provider: google-clouddns, zoneName: example.com., corednsNameservers: ["127.0.0.10:53"]}
+EOF
+fedm bad <<'EOF' | refused "malformed coredns nameserver" spec.dns.corednsNameservers
+  dns: {provider: coredns, zoneName: example.com., corednsNameservers: ["dns://127.0.0.10"]}
+EOF
+fedm bad <<'EOF' | refused "both etcd.local and etcd.external" spec.etcd "exactly one of spec.etcd.local or spec.etcd.external"
+  dns: {provider: google-clouddns, zoneName: example.com.}
+  etcd:
+    local: {}
+    external: {endpoints: ["https://127.0.0.21:2379"], tlsSecretRef: {name: etcd-client}}
+EOF
+fedm bad <<'EOF' | refused "neither etcd.local nor etcd.external" spec.etcd "exactly one of spec.etcd.local or spec.etcd.external"
+  dns: {provider: google-clouddns, zoneName: example.com.}
+  etcd: {}
+EOF
+fedm bad <<'EOF' | refused "local etcd with apiServer.replicas 2" spec.apiServer.replicas spec.etcd.local
+  dns: {provider: google-clouddns, zoneName: example.com.}
+  apiServer: {replicas: 2}
+EOF
+fedm bad <<'EOF' | refused "external etcd over http" spec.etcd.external.endpoints
+  dns: {provider: google-clouddns, zoneName: example.com.}
+  etcd: {external: {endpoints: ["http://127.0.0.21:2379"], tlsSecretRef: {name: etcd-client}}}
+EOF
+fedm bad <<'EOF' | refused "external etcd without endpoints or tlsSecretRef" spec.etcd.external.endpoints spec.etcd.external.tlsSecretRef
+  dns: {provider: google-clouddns, zoneName: example.com.}
+  etcd: {external: {}}
+EOF
+fedm bad <<'EOF' | refused "nodePort with service type ClusterIP" spec.apiServer.service.nodePort
+  dns: {provider: google-clouddns, zoneName: example.com.}
+  apiServer: {service: {type: ClusterIP, nodePort: 30443}}
+EOF
+fedm bad <<'EOF' | refused "nodePort out of range" spec.apiServer.service.nodePort
+  dns: {provider: google-clouddns, zoneName: example.com.}
+  apiServer: {service: {type: NodePort, nodePort: 70000}}
+EOF
+fedm bad <<'EOF' | refused "unknown service type" spec.apiServer.service.type
+  dns: {provider: google-clouddns, zoneName: example.com.}
+  apiServer: {service: {type: ExternalName}}
+EOF
+fedm bad <<'EOF' | refused "loadBalancerClass with NodePort" spec.apiServer.service.loadBalancerClass
+  dns: {provider: google-clouddns, zoneName: example.com.}
+  apiServer: {service: {type: NodePort, loadBalancerClass: example.com/lb}}
+EOF
+fedm bad <<'EOF' | refused "advertiseAddress that is neither IP nor DNS name" spec.apiServer.advertiseAddress
+  dns: {provider: google-clouddns, zoneName: example.com.}
+  apiServer: {service: {type: NodePort}, advertiseAddress: "127.0.0.1:443"}
+EOF
+fedm bad <<'EOF' | refused "extraArgs key with leading --" spec.apiServer.extraArgs
+  dns: {provider: google-clouddns, zoneName: example.com.}
+  apiServer: {extraArgs: {"--v": "4"}}
+EOF
+fedm bad <<'EOF' | refused "unknown storage type" spec.etcd.local.storage.type
+  dns: {provider: google-clouddns, zoneName: example.com.}
+  etcd: {local: {storage: {type: HostPath}}}
+EOF
+fedm bad <<'EOF' | refused "storage size that is not a quantity" spec.etcd.local.storage.size
+  dns: {provider: google-clouddns, zoneName: example.com.}
+  etcd: {local: {storage: {size: ten-gigs}}}
+EOF
+fedm bad <<'EOF' | refused "existingClaim with EmptyDir" spec.etcd.local.storage.existingClaim
+  dns: {provider: google-clouddns, zoneName: example.com.}
+  etcd: {local: {storage: {type: EmptyDir, existingClaim: data}}}
+EOF
+fedm bad <<'EOF' | refused "certificate validity that is not a duration" spec.certificates.validity
+  dns: {provider: google-clouddns, zoneName: example.com.}
+  certificates: {validity: 1y}
+EOF
+fedm bad <<'EOF' | refused "unknown imagePullPolicy" spec.imagePullPolicy
+  dns: {provider: google-clouddns, zoneName: example.com.}
+  imagePullPolicy: Sometimes
+EOF
+fedm 1fellowship <<'EOF' | refused "name that is not an RFC 1035 label" metadata.name
+  dns: {provider: google-clouddns, zoneName: example.com.}
+EOF
+
+# ---- updates -------------------------------------------------------------------------------
+update_refused "change dns.zoneName" fellowship '{"spec":{"dns":{"zoneName":"example.net."}}}' spec.dns.zoneName immutable
+update_refused "change dns.provider" minimal '{"spec":{"dns":{"provider":"aws-route53"}}}' spec.dns.provider immutable
+update_refused "change etcd.local.storage.size" fellowship '{"spec":{"etcd":{"local":{"storage":{"size":"20Gi"}}}}}' spec.etcd.local.storage.size immutable
+update_refused "change etcd.local.storage.type" fellowship '{"spec":{"etcd":{"local":{"storage":{"type":"EmptyDir"}}}}}' spec.etcd.local.storage.type immutable
+update_refused "set etcd.local.storage.storageClassName" minimal '{"spec":{"etcd":{"local":{"storage":{"storageClassName":"fast"}}}}}' spec.etcd.local.storage.storageClassName immutable
+update_refused "set etcd.local.storage.existingClaim" minimal '{"spec":{"etcd":{"local":{"storage":{"existingClaim":"other"}}}}}' spec.etcd.local.storage.existingClaim immutable
+update_refused "switch local etcd to external" minimal \
+  '{"spec":{"etcd":{"local":null,"external":{"endpoints":["https://127.0.0.21:2379"],"tlsSecretRef":{"name":"c"}}}}}' spec.etcd
+update_refused "scale apiServer to 2 with local etcd" minimal '{"spec":{"apiServer":{"replicas":2}}}' spec.apiServer.replicas
+update_accepted "retainOnDelete, extraArgs, suspend, images stay mutable" fellowship \
+  '{"spec":{"suspend":true,"etcd":{"local":{"image":"registry.k8s.io/etcd:3.6.17-0","storage":{"retainOnDelete":false}}},"apiServer":{"extraArgs":{"v":"6"}}}}'
+field fellowship .spec.etcd.local.storage.retainOnDelete false
+
+# ---- status subresource and printer columns ------------------------------------------------
+if out=$(K patch -n "$NS" federation/fellowship --subresource=status --type=merge -p \
+  '{"status":{"observedGeneration":1,"phase":"Ready","endpoint":"https://127.0.0.1:30443","joinedClusters":2,"kubeconfigSecretRef":{"name":"fellowship-admin-kubeconfig","key":"kubeconfig"},"certificatesNotAfter":"2030-01-01T00:00:00Z","conditions":[{"type":"Ready","status":"True","reason":"AllComponentsReady","message":"ok","lastTransitionTime":"2026-01-01T00:00:00Z","observedGeneration":1}]}}' 2>&1); then
+  pass "status subresource accepts the status schema"
+else
+  fail "status subresource: $out"
+fi
+out=$(K patch -n "$NS" federation/minimal --type=merge -p '{"status":{"phase":"Bogus"}}' 2>&1)
+if [ -z "$(K get -n "$NS" federation/minimal -o 'jsonpath={.status.phase}')" ]; then
+  pass "status is ignored on the main resource (status subresource enabled)"
+else
+  fail "status written through the main resource: $out"
+fi
+hdr=$(K get fed -n "$NS" 2>&1 | head -n 1)
+if [[ "$hdr" =~ ^NAME\ +READY\ +ENDPOINT\ +CLUSTERS\ +AGE$ ]]; then
+  pass "kubectl get fed columns: $hdr"
+else
+  fail "kubectl get fed header: '$hdr'"
+fi
+row=$(K get fed -n "$NS" fellowship --no-headers 2>&1)
+if [[ "$row" =~ ^fellowship\ +True\ +https://127\.0\.0\.1:30443\ +2\  ]]; then
+  pass "kubectl get fed row: $row"
+else
+  fail "kubectl get fed row: '$row'"
+fi
+if out=$(K get kubefed -n "$NS" -o name 2>&1) && grep -q 'federation.kubefed.dev/fellowship' <<<"$out"; then
+  pass "category kubefed lists Federations"
+else
+  fail "category kubefed: $out"
+fi
+
+finish
