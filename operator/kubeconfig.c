@@ -18,6 +18,8 @@
  * ever contain names, paths and field names: never token or key material. */
 #include "kubeconfig.h"
 
+#include "base64.h"
+
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -175,43 +177,6 @@ static bool kcfg__token_ok(const char *tok, size_t len) {
 /* Decodes standard, padded base64 (Go's StdEncoding, which kubectl writes).
  * Line breaks and blanks are skipped, as YAML folding can leave them. The
  * output is NUL-terminated and zero past *out_len (see kcfg__read_file). */
-static int kcfg__b64(const char *in, size_t in_len, char **out, size_t *out_len) {
-  char *clean = kf_calloc(in_len + 1, 1);
-  size_t n = 0, pad = 0, cap;
-  char *buf;
-  int r;
-
-  *out = NULL;
-  *out_len = 0;
-  for (size_t i = 0; i < in_len; i++)
-    if (!kcfg__is_space(in[i])) clean[n++] = in[i];
-  if (n == 0 || n % 4 != 0) goto bad;
-  while (pad < 2 && clean[n - 1 - pad] == '=') pad++;
-  for (size_t i = 0; i < n - pad; i++) {
-    char c = clean[i];
-    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '+' || c == '/';
-    if (!ok) goto bad; /* includes '=' anywhere but the end, and a third '=' */
-  }
-  /* EVP_DecodeBlock takes an int and counts padding as output bytes. */
-  cap = n / 4 * 3 + 1;
-  buf = kf_calloc(cap, 1);
-  r = EVP_DecodeBlock((unsigned char *)buf, (const unsigned char *)clean, (int)n);
-  kf_free_secret(clean, in_len + 1);
-  if (r < 0 || (size_t)r < pad) {
-    kf_free_secret(buf, cap);
-    return -EINVAL;
-  }
-  *out_len = (size_t)r - pad;
-  /* Non-canonical input can leave bits in the padding bytes. */
-  memset(buf + *out_len, 0, cap - *out_len);
-  *out = buf;
-  return 0;
-bad:
-  kf_free_secret(clean, in_len + 1);
-  return -EINVAL;
-}
-
 static bool kcfg__has_pem(const char *buf, size_t len) {
   return memmem(buf, len, "-----BEGIN ", 11) != NULL;
 }
@@ -439,7 +404,7 @@ static int kcfg__pem(kcfg__ld *ld, const yaml_node_t *map, const char *owner, co
   if ((rc = kcfg__str(ld, map, data_field, owner, &data)) < 0) return rc;
   if ((rc = kcfg__str(ld, map, field, owner, &file)) < 0) return rc;
   if (data) {
-    if (kcfg__b64(data, strlen(data), out, out_len) < 0)
+    if (kf_b64_decode(data, strlen(data), out, out_len) < 0)
       return kcfg__fail(ld, -EINVAL, "%s: %s is not valid base64", owner, data_field);
   } else if (file) {
     if ((rc = kcfg__resolve(ld, owner, field, file, data_field, &path)) < 0) return rc;
