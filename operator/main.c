@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "events.h"
+#include "federation/federation.h"
 #include "httpserver.h"
 #include "kclient.h"
 #include "kubeconfig.h"
@@ -21,6 +23,8 @@ typedef struct kf_operator {
   kc_client *client;
   kf_metrics *metrics;
   le_elector *elector;
+  ev_recorder *events;
+  fed_controller *federations;
   srv *health, *metrics_srv;
   uv_signal_t sigterm, sigint;
   uv_timer_t drain_timer;
@@ -60,9 +64,11 @@ static void health_handler(const char *path, int *status, char **body, void *dat
     *status = 200;
     *body = kf_strdup("ok\n");
   } else if (strcmp(path, "/readyz") == 0) {
-    int ready = !op->stopping && (!op->leader_elect || op->leading);
+    int synced = op->federations && fed_controller_synced(op->federations);
+    int ready = !op->stopping && synced && (!op->leader_elect || op->leading);
     *status = ready ? 200 : 503;
-    *body = kf_strdup(ready ? "ok\n" : op->stopping ? "shutting down\n" : "not leading\n");
+    *body = kf_strdup(ready ? "ok\n" : op->stopping ? "shutting down\n" : !synced ? "caches not synced\n"
+                                                                                 : "not leading\n");
   } else if (strcmp(path, "/metrics") == 0) {
     kf_metrics_set(op->metrics, "process_resident_memory_bytes", "Resident memory size in bytes", "",
                    (double)kf_rss_bytes());
@@ -78,6 +84,7 @@ static void on_started_leading(le_elector *le, void *data) {
   kf_operator *op = data;
   (void)le;
   op->leading = 1;
+  fed_controller_start(op->federations);
 }
 
 static void on_stopped_leading(le_elector *le, void *data) {
@@ -95,6 +102,8 @@ static void on_stopped_leading(le_elector *le, void *data) {
 
 static void op_finish(void *data) {
   kf_operator *op = data;
+  ev_recorder_close(op->events);
+  op->events = NULL;
   if (op->client) kc_client_close(op->client);
   op->client = NULL;
   if (op->eng) http_engine_close(op->eng);
@@ -135,6 +144,9 @@ static void on_signal(uv_signal_t *s, int signum) {
   op->stopping = 1;
   op->stop_started_ms = uv_now(op->loop);
   KF_INFO("shutting down", "signal", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+  /* Stop watching and reconciling; what is already running finishes within the drain. */
+  fed_controller_close(op->federations);
+  op->federations = NULL;
   uv_timer_init(op->loop, &op->drain_timer);
   op->drain_timer.data = op;
   uv_timer_start(&op->drain_timer, op_drain, 0, 100);
@@ -193,6 +205,7 @@ int main(int argc, char **argv) {
       default: usage(stderr); return 2;
     }
   }
+  if (watch_ns && !watch_ns[0]) watch_ns = NULL;
   if (optind < argc) {
     fprintf(stderr, "kubefed-operator: unexpected argument %s\n", argv[optind]);
     usage(stderr);
@@ -241,20 +254,24 @@ int main(int argc, char **argv) {
   KF_INFO("starting", "version", KF_VERSION, "context", cfg->context, "server", cfg->server,
           "namespace", watch_ns ? watch_ns : "(all)", "leader-elect", op.leader_elect ? "true" : "false");
 
+  char host[256] = "unknown";
+  gethostname(host, sizeof(host) - 1);
+  char *identity = kf_asprintf("%s_%ld", host, (long)getpid());
+  op.events = ev_recorder_new(op.client, "kubefed.dev/kubefed-operator", identity);
+  op.federations = fed_controller_new(op.loop, op.client, watch_ns, op.metrics, op.events);
+  fed_controller_start_informers(op.federations);
   if (op.leader_elect) {
-    char host[256] = "unknown";
-    gethostname(host, sizeof(host) - 1);
-    char *identity = kf_asprintf("%s_%ld", host, (long)getpid());
     op.lease_namespace = kf_strdup(lease_ns ? lease_ns : watch_ns ? watch_ns : cfg->namespace_);
     le_opts lo = {.namespace_ = op.lease_namespace, .name = lease_id, .identity = identity,
                   .on_started_leading = on_started_leading, .on_stopped_leading = on_stopped_leading,
                   .data = &op};
     op.elector = le_new(op.client, &lo);
-    free(identity);
     le_start(op.elector);
   } else {
     op.leading = 1;
+    fed_controller_start(op.federations);
   }
+  free(identity);
 
   uv_run(op.loop, UV_RUN_DEFAULT);
   if (op.exit_code) return op.exit_code;  /* lost leadership: exit now, handles and all */

@@ -21,7 +21,8 @@
 
 typedef struct proc {
   pid_t pid;
-  int port;
+  int port;          /* /healthz, /readyz */
+  int metrics_port;  /* /metrics */
 } proc;
 
 static int free_port(void) {
@@ -35,26 +36,47 @@ static int free_port(void) {
   return port;
 }
 
-/* HTTP status of GET path on 127.0.0.1:port, or -1 when nothing answers. */
-static int http_status(int port, const char *path) {
+/* GET path on 127.0.0.1:port: the HTTP status (-1 when nothing answers); the
+ * response, headers and body, into buf when given. */
+static int http_get(int port, const char *path, char *buf, size_t size) {
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  char buf[256];
+  char local[256];
   int fd = socket(AF_INET, SOCK_STREAM, 0), status = -1;
   struct timeval tv = {2, 0};
+  size_t got = 0;
+  if (!buf) {
+    buf = local;
+    size = sizeof(local);
+  }
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0) {
-    snprintf(buf, sizeof(buf), "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path);
-    if (write(fd, buf, strlen(buf)) > 0) {
-      ssize_t n = read(fd, buf, sizeof(buf) - 1);
-      if (n > 12) {
-        buf[n] = '\0';
-        status = atoi(buf + 9);
-      }
+    char req[256];
+    snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path);
+    if (write(fd, req, strlen(req)) > 0) {
+      ssize_t n;
+      while (got + 1 < size && (n = read(fd, buf + got, size - 1 - got)) > 0) got += (size_t)n;
+      buf[got] = '\0';
+      if (got > 12) status = atoi(buf + 9);
     }
   }
   close(fd);
   return status;
+}
+
+static int http_status(int port, const char *path) { return http_get(port, path, NULL, 0); }
+
+#define RECONCILES "kubefed_reconcile_total{controller=\"federation\","
+
+/* Federation reconciles this process reported on /metrics. */
+static double reconciles(const proc *p) {
+  static char buf[65536];
+  double total = 0;
+  if (http_get(p->metrics_port, "/metrics", buf, sizeof(buf)) != 200) return -1;
+  for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
+    if (strncmp(line, RECONCILES, strlen(RECONCILES)) == 0)
+      total += atof(strrchr(line, ' ') + 1);
+  return total;
 }
 
 static pid_t started[4];
@@ -71,15 +93,17 @@ static int kill_started(void **state) {
 }
 
 static proc start_operator(const char *ns, const char *log) {
-  proc p = {0, free_port()};
-  char health[64];
+  proc p = {0, free_port(), free_port()};
+  char health[64], metrics[64];
   snprintf(health, sizeof(health), "127.0.0.1:%d", p.port);
+  snprintf(metrics, sizeof(metrics), "127.0.0.1:%d", p.metrics_port);
   p.pid = fork();
   assert_true(p.pid >= 0);
   if (p.pid == 0) {
     if (!freopen(log, "w", stderr) || !freopen("/dev/null", "w", stdout)) _exit(126);
     execl(getenv("KF_OPERATOR"), "kubefed-operator", "--kubeconfig", it_kubeconfig_path(), "--leader-elect",
-          "--leader-election-namespace", ns, "--health-bind-address", health, "--metrics-bind-address", "0",
+          "--leader-election-namespace", ns, "--namespace", ns, "--health-bind-address", health,
+          "--metrics-bind-address", metrics,
           "--log-level", "debug", (char *)NULL);
     _exit(127);
   }
@@ -139,11 +163,41 @@ static void test_one_leader_and_failover(void **state) {
   assert_int_equal(http_status(follow->port, "/readyz"), 503);
   assert_int_equal(http_status(follow->port, "/healthz"), 200);
 
+  /* A Federation is reconciled by the leader only: its CA Secret appears, and
+   * only the leader's reconcile counter moves. */
+  char *cmd = kf_asprintf("\"$(%s bin kubectl)\" --kubeconfig %s apply -f crds/ >/dev/null", getenv("HARNESS"),
+                          it_kubeconfig_path());
+  assert_int_equal(system(cmd), 0);
+  free(cmd);
+  cmd = kf_asprintf("\"$(%s bin kubectl)\" --kubeconfig %s -n %s apply -f - >/dev/null <<'EOF'\n"
+                    "apiVersion: kubefed.dev/v1alpha1\nkind: Federation\nmetadata: {name: fellowship}\n"
+                    "spec: {dns: {provider: google-clouddns, zoneName: example.com.}}\nEOF\n",
+                    getenv("HARNESS"), it_kubeconfig_path(), ns);
+  /* The CRDs may need a moment to be served. */
+  int applied = 1;
+  for (int i = 0; i < 50 && (applied = system(cmd)) != 0; i++) usleep(200000);
+  assert_int_equal(applied, 0);
+  free(cmd);
+  it_result r = {0};
+  for (int i = 0; i < 150; i++) {
+    it_result_reset(&r);
+    kc_get(env.c, &KC_SECRETS, ns, "fellowship-ca", it_cb, &r);
+    it_wait(&env, &r, 30000);
+    if (r.rc == 0) break;
+    usleep(200000);
+  }
+  assert_int_equal(r.rc, 0);
+  it_result_reset(&r);
+
   /* The follower keeps its hands off for a few renew periods. */
   sleep(5);
   char *h = lease_holder(&env, ns);
   assert_int_equal(holder_pid(h), lead->pid);
   free(h);
+  double led = reconciles(lead), followed = reconciles(follow);
+  fprintf(stderr, "kube.leader: federation reconciles: leader %.0f, follower %.0f\n", led, followed);
+  assert_true(led >= 1);
+  assert_true(followed == 0);
 
   double killed = now_s();
   kill(lead->pid, SIGKILL);
