@@ -84,7 +84,7 @@ static json_object *informer_parse(json_object *text) {
 static void informer_index_update(informer *inf, const char *key, json_object *obj, int add) {
   json_object *labels = kc_obj_get(obj, "metadata.labels");
   for (size_t i = 0; labels && i < inf->n_index_labels; i++) {
-    const char *v = kc_obj_str(labels, inf->index_labels[i]);
+    const char *v = kc_obj_key_str(labels, inf->index_labels[i]);
     json_object *set;
     char *ik;
     if (!v) continue;

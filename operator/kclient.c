@@ -630,3 +630,9 @@ int kc_stream(kc_client *c, const kc_resource *res, const char *ns, const char *
   free(url);
   return rc;
 }
+
+const char *kc_obj_key_str(json_object *obj, const char *key) {
+  json_object *v = NULL;
+  if (!obj || !json_object_is_type(obj, json_type_object) || !json_object_object_get_ex(obj, key, &v)) return NULL;
+  return json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+}

@@ -131,6 +131,8 @@ int kc_status_error(long http_status, const char *body, size_t len, const char *
 
 /* Convenience accessors on objects (NULL when absent). */
 const char *kc_obj_str(json_object *obj, const char *path); /* dotted path, e.g. "metadata.name" */
+/* One key, taken whole: for label, annotation and data keys, which contain dots. */
+const char *kc_obj_key_str(json_object *obj, const char *key);
 json_object *kc_obj_get(json_object *obj, const char *path);
 
 #endif

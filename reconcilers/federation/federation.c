@@ -148,14 +148,8 @@ static int fed_read_ca(json_object *secret, certs_pair *out) {
   json_object *data = kc_obj_get(secret, "data");
   size_t n;
   memset(out, 0, sizeof(*out));
-  /* Keys with dots: look them up directly, kc_obj_str would split the path. */
-  json_object *jc = NULL, *jk = NULL;
-  if (data) {
-    json_object_object_get_ex(data, "tls.crt", &jc);
-    json_object_object_get_ex(data, "tls.key", &jk);
-  }
-  crt = jc ? json_object_get_string(jc) : NULL;
-  key = jk ? json_object_get_string(jk) : NULL;
+  crt = kc_obj_key_str(data, "tls.crt");
+  key = kc_obj_key_str(data, "tls.key");
   if (!crt || !key) return -ENOENT;
   if (kf_b64_decode(crt, strlen(crt), &out->cert_pem, &n) != 0 ||
       kf_b64_decode(key, strlen(key), &out->key_pem, &n) != 0 ||
@@ -183,8 +177,8 @@ static void fed_existing_ca_read(kc_client *c, int rc, json_object *secret, cons
   fed_run *run = data;
   char *name = fed_ca_secret_name(run);
   json_object *labels = rc == 0 ? kc_obj_get(secret, "metadata.labels") : NULL;
-  const char *by = labels ? kc_obj_str(labels, FED_MANAGED_BY) : NULL;
-  const char *of = labels ? kc_obj_str(labels, FED_LABEL) : NULL;
+  const char *by = labels ? kc_obj_key_str(labels, FED_MANAGED_BY) : NULL;
+  const char *of = labels ? kc_obj_key_str(labels, FED_LABEL) : NULL;
   certs_pair ca;
   (void)c;
   if (rc != 0) {
@@ -363,7 +357,7 @@ static void fed_reconcile(ctrl *c, const char *key, void *data) {
 /* Children are labelled with their Federation: map them back to its key. */
 static char *fed_map_child(json_object *obj, void *data) {
   const char *ns = kc_obj_str(obj, "metadata.namespace");
-  const char *owner = kc_obj_str(kc_obj_get(obj, "metadata.labels"), FED_LABEL);
+  const char *owner = kc_obj_key_str(kc_obj_get(obj, "metadata.labels"), FED_LABEL);
   (void)data;
   return (ns && owner) ? kf_asprintf("%s/%s", ns, owner) : NULL;
 }

@@ -75,6 +75,13 @@ int it_run_until(it_env *env, int (*cond)(void *data), void *data, uint64_t time
   return met ? 0 : -ETIMEDOUT;
 }
 
+static int it_never(void *data) {
+  (void)data;
+  return 0;
+}
+
+void it_run_for(it_env *env, uint64_t ms) { (void)it_run_until(env, it_never, NULL, ms); }
+
 static int it_done(void *data) { return ((it_result *)data)->done; }
 
 void it_wait(it_env *env, it_result *r, uint64_t timeout_ms) {

@@ -48,6 +48,8 @@ void it_wait(it_env *env, it_result *r, uint64_t timeout_ms);
 /* Runs the loop until cond(data) is true; returns 0, or -ETIMEDOUT. */
 int it_run_until(it_env *env, int (*cond)(void *data), void *data, uint64_t timeout_ms);
 void it_result_reset(it_result *r);
+/* Runs the loop for ms milliseconds. */
+void it_run_for(it_env *env, uint64_t ms);
 /* A fresh namespace named prefix-<pid>-<n>, deleted by it_env_free. */
 const char *it_namespace(it_env *env, const char *prefix);
 json_object *it_json(const char *text);
