@@ -36,6 +36,7 @@ mkdir -p "$state"
 if [ -f "$state/operator.pid" ] && kill -0 "$(cat "$state/operator.pid")" 2>/dev/null; then
   echo "kubefed-operator already running (pid $(cat "$state/operator.pid"))"
 else
+  "$kubectl" --kubeconfig "$host" apply -f crds/ >/dev/null
   "$kubectl" --kubeconfig "$host" create namespace federation-system --dry-run=client -o yaml |
     "$kubectl" --kubeconfig "$host" apply -f - >/dev/null
   setsid "$build/kubefed-operator" --kubeconfig "$host" --namespace federation-system --leader-elect \
@@ -49,6 +50,14 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 
+# The declarative `kubefed init`: the fellowship Federation.
+for _ in $(seq 1 50); do
+  "$kubectl" --kubeconfig "$host" apply -f examples/fellowship-federation.yaml >/dev/null 2>&1 && break
+  sleep 0.2
+done
+"$kubectl" --kubeconfig "$host" -n federation-system wait federation/fellowship \
+  --for=condition=CertificatesReady --timeout=60s >/dev/null
+
 echo
 echo "== host cluster rivendell: nodes"
 "$kubectl" --kubeconfig "$host" get nodes -L topology.kubernetes.io/region,topology.kubernetes.io/zone
@@ -59,6 +68,12 @@ for m in gondor noldor; do
   "$kubectl" --kubeconfig "$kc" version 2>/dev/null | grep Server
   "$kubectl" --kubeconfig "$kc" get nodes -L topology.kubernetes.io/region,topology.kubernetes.io/zone
 done
+echo
+echo "== the fellowship Federation on rivendell (so far the operator reconciles its certificate authority)"
+"$kubectl" --kubeconfig "$host" -n federation-system get federations
+"$kubectl" --kubeconfig "$host" -n federation-system get secret fellowship-ca
+"$kubectl" --kubeconfig "$host" -n federation-system get federation fellowship \
+  -o jsonpath='{range .status.conditions[*]}{.type}={.status} ({.reason}): {.message}{"\n"}{end}'
 echo
 echo "== kubefed-operator on rivendell: /readyz, leader Lease, metrics"
 echo "readyz: $(curl -fsS http://127.0.0.1:18081/readyz 2>&1)"
