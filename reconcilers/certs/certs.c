@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <openssl/bio.h>
 #include <openssl/bn.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -277,6 +278,9 @@ static void certs_work(uv_work_t *w) {
   kf_error_clear(&j->err);
   j->rc = j->make_ca ? certs_new_ca(j->req.common_name, j->req.validity_s, j->req.key_type, &j->result, &j->err)
                      : certs_issue(&j->ca, &j->req, &j->result, &j->err);
+  /* libuv's pool threads never exit, so OpenSSL's per-thread state (its DRBGs,
+   * error queue) would never be released: release it after each job. */
+  OPENSSL_thread_stop();
 }
 
 static void certs_after(uv_work_t *w, int status) {

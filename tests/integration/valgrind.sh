@@ -9,6 +9,7 @@ command -v valgrind >/dev/null || { echo "valgrind is missing: run tests/install
 cmake -S "$src" -B "$build" -DKF_SANITIZE=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 targets=(it_kube_client it_kube_events it_kube_controller it_kube_informer it_federation_ca)
 cmake --build "$build" -j"$(nproc)" --target "${targets[@]}" >/dev/null
+cd "$src"  # the tests read crds/ relative to the source tree
 status=0
 for t in "${targets[@]}"; do
   bin=$(find "$build" -name "$t" -type f -perm -u+x | head -n1)
