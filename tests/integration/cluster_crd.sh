@@ -5,48 +5,11 @@
 #   each bad FederatedCluster refused with a message naming the field -> immutable
 #   federationRef -> printer columns -> the v1 Cluster (cluster-scoped) -> down.
 # Run from anywhere; HARNESS may point at tests/harness/k8s.
-set -uo pipefail
-shopt -s lastpipe   # `producer | check` runs check in this shell, so the counters survive
+TEST=cluster.crd RESOURCE=federatedcluster
+# shellcheck source=tests/integration/crd-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/crd-lib.sh"
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-HARNESS="${HARNESS:-$ROOT/tests/harness/k8s}"
-NAME="clustercrd-$$"
-NS=federation-system
-PASSED=0
-FAILED=0
-TMP="$(mktemp -d)"
-
-say()  { printf '[cluster.crd] %s\n' "$*" >&2; }
-pass() { PASSED=$((PASSED + 1)); printf 'PASS: %s\n' "$*"; }
-fail() { FAILED=$((FAILED + 1)); printf 'FAIL: %s\n' "$*"; }
-finish() {
-  trap - EXIT INT TERM
-  say "cleanup: down $NAME"
-  "$HARNESS" down "$NAME" >&2 || true
-  rm -rf "$TMP"
-  printf '%d passed, %d failed\n' "$PASSED" "$FAILED"
-  [ "$FAILED" -eq 0 ] && [ "$PASSED" -gt 0 ] && exit 0
-  exit 1
-}
-trap finish EXIT
-trap 'fail "interrupted"; finish' INT TERM
-
-KUBECTL="$("$HARNESS" bin kubectl)" || { fail "harness has no kubectl (run: $HARNESS build)"; exit 1; }
-KC="$("$HARNESS" up "$NAME")" || { fail "harness up $NAME"; exit 1; }
-K() { "$KUBECTL" --kubeconfig "$KC" --cache-dir "$TMP/kcache" --request-timeout=20s "$@"; }
-
-# ---- install -------------------------------------------------------------------------------
-for f in kubefed.dev_federatedclusters.yaml federation.kubefed.dev_clusters.yaml; do
-  if out=$(K apply -f "$ROOT/crds/$f" 2>&1); then pass "CRD $f applied"; else fail "CRD $f: $out"; exit 1; fi
-done
-for crd in federatedclusters.kubefed.dev clusters.federation.kubefed.dev; do
-  if K wait --for=condition=Established "crd/$crd" --timeout=60s >/dev/null 2>&1; then
-    pass "CRD $crd Established"
-  else
-    fail "CRD $crd not Established"; exit 1
-  fi
-done
-K create namespace "$NS" >/dev/null
+install_crds kubefed.dev_federatedclusters.yaml federation.kubefed.dev_clusters.yaml
 # Established can precede discovery by a moment: wait until kubectl resolves both kinds.
 for _ in $(seq 1 50); do
   K get fc -n "$NS" >/dev/null 2>&1 && K get clusters.federation.kubefed.dev >/dev/null 2>&1 && break
@@ -63,47 +26,6 @@ fcm() {
 cm() {
   printf 'apiVersion: federation.kubefed.dev/v1beta1\nkind: Cluster\nmetadata: {name: %s}\nspec:\n' "$1"
   cat
-}
-accepted() {
-  local desc="$1" mode="${2:-dry}" out
-  local args=(create -f -)
-  [ "$mode" = dry ] && args=(create --dry-run=server -f -)
-  if out=$(K "${args[@]}" 2>&1); then pass "accepted: $desc"; else fail "accepted: $desc: $out"; fi
-}
-refused() {
-  local desc="$1"; shift
-  local out f
-  if out=$(K create --dry-run=server -f - 2>&1); then
-    fail "refused: $desc: was accepted"; return
-  fi
-  for f in "$@"; do
-    if ! grep -qF -- "$f" <<<"$out"; then fail "refused: $desc: error does not name '$f': $out"; return; fi
-  done
-  pass "refused: $desc (names $*)"
-}
-update_refused() {
-  local desc="$1" obj="$2" patch="$3"; shift 3
-  local out f
-  if out=$(K patch -n "$NS" "federatedcluster/$obj" --type=merge -p "$patch" --dry-run=server 2>&1); then
-    fail "update refused: $desc: was accepted"; return
-  fi
-  for f in "$@"; do
-    if ! grep -qF -- "$f" <<<"$out"; then fail "update refused: $desc: error does not name '$f': $out"; return; fi
-  done
-  pass "update refused: $desc (names $*)"
-}
-update_accepted() {
-  local desc="$1" obj="$2" patch="$3" out
-  if out=$(K patch -n "$NS" "federatedcluster/$obj" --type=merge -p "$patch" 2>&1); then
-    pass "update accepted: $desc"
-  else
-    fail "update accepted: $desc: $out"
-  fi
-}
-field() {
-  local got
-  got=$(K get -n "$NS" "federatedcluster/$1" -o "jsonpath={$2}" 2>&1)
-  if [ "$got" = "$3" ]; then pass "field $1 $2 = $3"; else fail "field $1 $2: want '$3', got '$got'"; fi
 }
 
 # ---- accepted ------------------------------------------------------------------------------

@@ -4,48 +4,11 @@
 #   each bad Federation refused with a message naming the field -> immutable fields refused on
 #   update, mutable ones accepted -> printer columns -> down.
 # Run from anywhere; HARNESS may point at tests/harness/k8s.
-set -uo pipefail
-shopt -s lastpipe   # `producer | check` runs check in this shell, so the counters survive
+TEST=federation.crd RESOURCE=federation
+# shellcheck source=tests/integration/crd-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/crd-lib.sh"
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-HARNESS="${HARNESS:-$ROOT/tests/harness/k8s}"
-NAME="fedcrd-$$"
-NS=federation-system
-PASSED=0
-FAILED=0
-TMP="$(mktemp -d)"
-
-say()  { printf '[federation.crd] %s\n' "$*" >&2; }
-pass() { PASSED=$((PASSED + 1)); printf 'PASS: %s\n' "$*"; }
-fail() { FAILED=$((FAILED + 1)); printf 'FAIL: %s\n' "$*"; }
-finish() {
-  trap - EXIT INT TERM
-  say "cleanup: down $NAME"
-  "$HARNESS" down "$NAME" >&2 || true
-  rm -rf "$TMP"
-  printf '%d passed, %d failed\n' "$PASSED" "$FAILED"
-  [ "$FAILED" -eq 0 ] && [ "$PASSED" -gt 0 ] && exit 0
-  exit 1
-}
-trap finish EXIT
-trap 'fail "interrupted"; finish' INT TERM
-
-KUBECTL="$("$HARNESS" bin kubectl)" || { fail "harness has no kubectl (run: $HARNESS build)"; exit 1; }
-KC="$("$HARNESS" up "$NAME")" || { fail "harness up $NAME"; exit 1; }
-K() { "$KUBECTL" --kubeconfig "$KC" --cache-dir "$TMP/kcache" --request-timeout=20s "$@"; }
-
-# ---- install -------------------------------------------------------------------------------
-if out=$(K apply -f "$ROOT/crds/kubefed.dev_federations.yaml" 2>&1); then
-  pass "CRD federations.kubefed.dev applied"
-else
-  fail "CRD apply: $out"; exit 1
-fi
-if K wait --for=condition=Established crd/federations.kubefed.dev --timeout=60s >/dev/null 2>&1; then
-  pass "CRD Established"
-else
-  fail "CRD not Established"; exit 1
-fi
-K create namespace "$NS" >/dev/null
+install_crds kubefed.dev_federations.yaml
 # Established can precede discovery by a moment: wait until kubectl resolves the short name.
 for _ in $(seq 1 50); do K get fed -n "$NS" >/dev/null 2>&1 && break; sleep 0.2; done
 
@@ -54,51 +17,6 @@ for _ in $(seq 1 50); do K get fed -n "$NS" >/dev/null 2>&1 && break; sleep 0.2;
 fedm() {
   printf 'apiVersion: kubefed.dev/v1alpha1\nkind: Federation\nmetadata: {name: %s, namespace: %s}\nspec:\n' "$1" "$NS"
   cat
-}
-# accepted DESC [create-flags]: stdin must be accepted (server-side dry run unless "real").
-accepted() {
-  local desc="$1" mode="${2:-dry}" out
-  local args=(create -f -)
-  [ "$mode" = dry ] && args=(create --dry-run=server -f -)
-  if out=$(K "${args[@]}" 2>&1); then pass "accepted: $desc"; else fail "accepted: $desc: $out"; fi
-}
-# refused DESC FIELD...: stdin must be refused and the error must mention every FIELD.
-refused() {
-  local desc="$1"; shift
-  local out f
-  if out=$(K create --dry-run=server -f - 2>&1); then
-    fail "refused: $desc: was accepted"; return
-  fi
-  for f in "$@"; do
-    if ! grep -qF -- "$f" <<<"$out"; then fail "refused: $desc: error does not name '$f': $out"; return; fi
-  done
-  pass "refused: $desc (names $*)"
-}
-# update_refused DESC OBJ PATCH FIELD...: a merge patch on an existing object is refused.
-update_refused() {
-  local desc="$1" obj="$2" patch="$3"; shift 3
-  local out f
-  if out=$(K patch -n "$NS" "federation/$obj" --type=merge -p "$patch" --dry-run=server 2>&1); then
-    fail "update refused: $desc: was accepted"; return
-  fi
-  for f in "$@"; do
-    if ! grep -qF -- "$f" <<<"$out"; then fail "update refused: $desc: error does not name '$f': $out"; return; fi
-  done
-  pass "update refused: $desc (names $*)"
-}
-update_accepted() {
-  local desc="$1" obj="$2" patch="$3" out
-  if out=$(K patch -n "$NS" "federation/$obj" --type=merge -p "$patch" 2>&1); then
-    pass "update accepted: $desc"
-  else
-    fail "update accepted: $desc: $out"
-  fi
-}
-# field OBJ JSONPATH WANT
-field() {
-  local got
-  got=$(K get -n "$NS" "federation/$1" -o "jsonpath={$2}" 2>&1)
-  if [ "$got" = "$3" ]; then pass "default $1 $2 = $3"; else fail "default $1 $2: want '$3', got '$got'"; fi
 }
 
 # ---- accepted: the DESIGN.md §1 example and variants ---------------------------------------
