@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job, on real local clusters: a host cluster (rivendell) and two member
 # clusters (gondor, noldor) from tests/harness/k8s, and kubefed-operator running
-# against the host with leader election. `tests/demo.sh down` stops it all.
+# against the host with leader election, reconciling the fellowship example Federation.
+# `./tests/demo.sh down` stops it all.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -88,5 +89,5 @@ Look around:
   tail -f $state/operator.log     # the operator's structured log
   curl -s http://127.0.0.1:18080/metrics
 Stop everything:
-  tests/demo.sh down
+  ./tests/demo.sh down
 EOM
