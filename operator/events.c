@@ -4,8 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
-#include <time.h>
 
 #include "log.h"
 
@@ -68,15 +66,6 @@ ev_recorder *ev_recorder_new(kc_client *c, const char *controller, const char *i
   uv_timer_start(&r->flush, ev_flush_cb, EV_FLUSH_MS, EV_FLUSH_MS);
   uv_unref((uv_handle_t *)&r->flush);  /* never keeps the process alive on its own */
   return r;
-}
-
-static char *ev_micro_time(void) {
-  struct timeval tv;
-  struct tm tm;
-  gettimeofday(&tv, NULL);
-  gmtime_r(&tv.tv_sec, &tm);
-  return kf_asprintf("%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                     tm.tm_hour, tm.tm_min, tm.tm_sec, (long)tv.tv_usec);
 }
 
 static void ev_entry_free(ev_entry *e) {
@@ -172,7 +161,7 @@ static void ev_done(kc_client *c, int rc, json_object *obj, const kf_error *err,
 static void ev_send_series(ev_recorder *r, ev_entry *e) {
   ev_req *q = kf_calloc(1, sizeof(*q));
   json_object *patch = json_object_new_object(), *series = json_object_new_object();
-  char *now = ev_micro_time();
+  char *now = kc_micro_time_now();
   q->r = r;
   q->key = kf_strdup(e->key);
   q->count = e->count;
@@ -248,7 +237,7 @@ void ev_emit(ev_recorder *r, json_object *regarding, const char *type, const cha
   e->name = kf_asprintf("%s.%08x%08x", name, (unsigned)rand(), (unsigned)rand());
 
   json_object *ev = json_object_new_object(), *meta = json_object_new_object(), *reg = json_object_new_object();
-  char *t = ev_micro_time();
+  char *t = kc_micro_time_now();
   json_object_object_add(ev, "apiVersion", json_object_new_string("events.k8s.io/v1"));
   json_object_object_add(ev, "kind", json_object_new_string("Event"));
   json_object_object_add(meta, "name", json_object_new_string(e->name));

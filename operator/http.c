@@ -271,6 +271,19 @@ http_engine *http_engine_new(uv_loop_t *loop, kf_error *err) {
 
 static void http_defer_cb(uv_timer_t *t);
 
+/* Takes a request out of curl and queues its completion for http_defer_cb.
+ * Not from inside the request's own curl callbacks: curl forbids removing it there. */
+static void http_detach(http_request *req) {
+  http_engine *eng = req->eng;
+  req->cancelled = 1;
+  if (req->in_multi) {
+    curl_multi_remove_handle(eng->multi, req->easy);
+    req->in_multi = 0;
+  }
+  req->next_deferred = eng->deferred;
+  eng->deferred = req;
+}
+
 static void http_deadline_cb(uv_timer_t *t) {
   http_engine *eng = t->data;
   uint64_t now = uv_now(eng->loop);
@@ -282,13 +295,7 @@ static void http_deadline_cb(uv_timer_t *t) {
       continue;
     }
     r->timed_out = 1;
-    if (r->in_multi) {
-      curl_multi_remove_handle(eng->multi, r->easy);
-      r->in_multi = 0;
-    }
-    r->cancelled = 1;
-    r->next_deferred = eng->deferred;
-    eng->deferred = r;
+    http_detach(r);
     uv_timer_start(&eng->defer_timer, http_defer_cb, 0, 0);
   }
   if (!armed) uv_timer_stop(t);
@@ -409,20 +416,16 @@ static void http_defer_cb(uv_timer_t *t) {
 }
 
 void http_request_cancel(http_request *req) {
-  http_engine *eng;
   if (!req || req->cancelled) return;
-  eng = req->eng;
-  req->cancelled = 1;
-  if (req->in_multi && !req->in_write) {
-    /* Removing the handle from inside one of its own callbacks is not allowed;
-     * the write callback sees `cancelled` and aborts instead. Otherwise detach
-     * now and report completion from the loop, never from the caller's stack. */
-    curl_multi_remove_handle(eng->multi, req->easy);
-    req->in_multi = 0;
-    req->next_deferred = eng->deferred;
-    eng->deferred = req;
-    uv_timer_start(&eng->defer_timer, http_defer_cb, 0, 0);
+  if (!req->in_multi || req->in_write) {
+    /* Inside its own write callback (which sees `cancelled` and aborts), or
+     * already out of curl and completing: nothing to detach. */
+    req->cancelled = 1;
+    return;
   }
+  /* Completion is reported from the loop, never from the caller's stack. */
+  http_detach(req);
+  uv_timer_start(&req->eng->defer_timer, http_defer_cb, 0, 0);
 }
 
 uv_loop_t *http_engine_loop(const http_engine *eng) {
@@ -437,17 +440,8 @@ void http_engine_close(http_engine *eng) {
   if (!eng || eng->closing) return;
   /* Set first: a completion callback below must not be able to start a new request. */
   eng->closing = 1;
-  for (http_request *r = eng->requests; r; r = r->next) {
-    if (!r->cancelled) {
-      r->cancelled = 1;
-      if (r->in_multi) {
-        curl_multi_remove_handle(eng->multi, r->easy);
-        r->in_multi = 0;
-      }
-      r->next_deferred = eng->deferred;
-      eng->deferred = r;
-    }
-  }
+  for (http_request *r = eng->requests; r; r = r->next)
+    if (!r->cancelled) http_detach(r);
   /* Complete them now: callers get their on_done before the engine goes away. */
   http_defer_cb(&eng->defer_timer);
   /* Closes pooled connections; their uv_poll handles close via http_socket_cb. */

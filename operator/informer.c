@@ -179,8 +179,6 @@ static void informer_apply_event(informer *inf, const char *type, json_object *o
 
 /* ---- list ---- */
 
-static void informer_retry(informer *inf, void (*what)(informer *));
-
 static void informer_timer_list(uv_timer_t *t) { informer_list(t->data); }
 static void informer_timer_watch(uv_timer_t *t) { informer_watch(t->data); }
 

@@ -6,6 +6,7 @@
 #include <openssl/x509.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <time.h>
 
 #include "log.h"
@@ -635,4 +636,13 @@ const char *kc_obj_key_str(json_object *obj, const char *key) {
   json_object *v = NULL;
   if (!obj || !json_object_is_type(obj, json_type_object) || !json_object_object_get_ex(obj, key, &v)) return NULL;
   return json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+}
+
+char *kc_micro_time_now(void) {
+  struct timeval tv;
+  struct tm tm;
+  gettimeofday(&tv, NULL);
+  gmtime_r(&tv.tv_sec, &tm);
+  return kf_asprintf("%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                     tm.tm_hour, tm.tm_min, tm.tm_sec, (long)tv.tv_usec);
 }

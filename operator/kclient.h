@@ -129,6 +129,9 @@ int kc_stream(kc_client *c, const kc_resource *res, const char *ns, const char *
  * body is one, else the status line. Returns the negative code it set. */
 int kc_status_error(long http_status, const char *body, size_t len, const char *what, kf_error *err);
 
+/* The current time as a metav1.MicroTime string (malloc'd), as Leases and Events want it. */
+char *kc_micro_time_now(void);
+
 /* Convenience accessors on objects (NULL when absent). */
 const char *kc_obj_str(json_object *obj, const char *path); /* dotted path, e.g. "metadata.name" */
 /* One key, taken whole: for label, annotation and data keys, which contain dots. */

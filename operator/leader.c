@@ -2,8 +2,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
-#include <time.h>
 
 #include "log.h"
 
@@ -50,15 +48,6 @@ le_elector *le_new(kc_client *c, const le_opts *o) {
 
 int le_is_leader(const le_elector *le) { return le->leader; }
 
-static char *le_now_micro(void) {
-  struct timeval tv;
-  struct tm tm;
-  gettimeofday(&tv, NULL);
-  gmtime_r(&tv.tv_sec, &tm);
-  return kf_asprintf("%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)tv.tv_usec);
-}
-
 static void le_set_leader(le_elector *le, int leader) {
   if (le->leader == leader) return;
   le->leader = leader;
@@ -70,7 +59,7 @@ static void le_set_leader(le_elector *le, int leader) {
 static json_object *le_record(le_elector *le, json_object *old_spec, int release) {
   json_object *lease = json_object_new_object(), *meta = json_object_new_object(),
               *spec = json_object_new_object();
-  char *now = le_now_micro();
+  char *now = kc_micro_time_now();
   int transitions = 0;
   const char *old_holder = kc_obj_str(old_spec, "holderIdentity");
   json_object *t = kc_obj_get(old_spec, "leaseTransitions");

@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <time.h>
 
 #include "base64.h"
@@ -58,15 +57,6 @@ static void fed_finish(fed_run *run, int rc, uint64_t requeue_ms) {
   fed_maybe_free(f);
 }
 
-static char *fed_now(void) {
-  time_t t = time(NULL);
-  struct tm tm;
-  char buf[32];
-  gmtime_r(&t, &tm);
-  strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return kf_strdup(buf);
-}
-
 static char *fed_rfc3339(time_t t) {
   struct tm tm;
   char buf[32];
@@ -113,7 +103,7 @@ static void fed_set_certificates(fed_run *run, int ready, const char *reason, co
   }
   /* lastTransitionTime moves only when the condition's status flips. */
   char *ltt = same_status && kc_obj_str(old, "lastTransitionTime") ? kf_strdup(kc_obj_str(old, "lastTransitionTime"))
-                                                                     : fed_now();
+                                                                     : fed_rfc3339(time(NULL));
   json_object *body = json_object_new_object(), *meta = json_object_new_object(), *st = json_object_new_object();
   json_object *list = json_object_new_array(), *cond = json_object_new_object();
   json_object_object_add(body, "apiVersion", json_object_new_string("kubefed.dev/v1alpha1"));
