@@ -150,6 +150,11 @@ static void test_one_leader_and_failover(void **state) {
   (void)state;
   it_env_init(&env);
   const char *ns = it_namespace(&env, "it-leader");
+  /* CRDs first, as an install does: readiness waits for the Federation cache to sync. */
+  char *crds = kf_asprintf("\"$(%s bin kubectl)\" --kubeconfig %s apply -f crds/ >/dev/null", getenv("HARNESS"),
+                           it_kubeconfig_path());
+  assert_int_equal(system(crds), 0);
+  free(crds);
   proc a = start_operator(ns, "/tmp/kf-it-leader-a.log");
   proc b = start_operator(ns, "/tmp/kf-it-leader-b.log");
 
@@ -165,11 +170,7 @@ static void test_one_leader_and_failover(void **state) {
 
   /* A Federation is reconciled by the leader only: its CA Secret appears, and
    * only the leader's reconcile counter moves. */
-  char *cmd = kf_asprintf("\"$(%s bin kubectl)\" --kubeconfig %s apply -f crds/ >/dev/null", getenv("HARNESS"),
-                          it_kubeconfig_path());
-  assert_int_equal(system(cmd), 0);
-  free(cmd);
-  cmd = kf_asprintf("\"$(%s bin kubectl)\" --kubeconfig %s -n %s apply -f - >/dev/null <<'EOF'\n"
+  char *cmd = kf_asprintf("\"$(%s bin kubectl)\" --kubeconfig %s -n %s apply -f - >/dev/null <<'EOF'\n"
                     "apiVersion: kubefed.dev/v1alpha1\nkind: Federation\nmetadata: {name: fellowship}\n"
                     "spec: {dns: {provider: google-clouddns, zoneName: example.com.}}\nEOF\n",
                     getenv("HARNESS"), it_kubeconfig_path(), ns);
