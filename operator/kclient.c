@@ -54,6 +54,8 @@ typedef struct kc_call {
   size_t body_len;
   uint64_t timeout_ms;
   int no_retry;
+  int raw;                  /* raw path request: a non-JSON body is passed as a string */
+  int finishing;            /* its callback is running */
   int attempt;
   int last_timed_out;       /* the previous attempt timed out: do not reuse its connection */
   http_request *inflight;
@@ -145,7 +147,11 @@ static void kc_call_free(kc_call *call) {
 
 static void kc_call_finish(kc_call *call, int rc, json_object *obj, const kf_error *err) {
   kc_client *c = call->c;
-  if (call->cb) call->cb(c, rc, obj, err, call->data);
+  kc_cb cb = call->cb;
+  /* The callback may close the client: this call is already answered, not cancelled. */
+  call->cb = NULL;
+  call->finishing = 1;
+  if (cb) cb(c, rc, obj, err, call->data);
   kc_call_free(call);
   kc_client_maybe_free(c);
 }
@@ -160,6 +166,7 @@ void kc_client_close(kc_client *c) {
   /* Calls in flight complete through their http done callback; calls waiting to retry end now. */
   for (kc_call *call = c->calls, *next; call; call = next) {
     next = call->next;
+    if (call->finishing) continue;
     if (call->inflight) http_request_cancel(call->inflight);
     else kc_call_finish(call, KC_ERR_CANCELED, NULL, &err);
   }
@@ -326,6 +333,7 @@ static void kc_http_done(http_request *req, const http_response *res, void *data
     json_tokener *tok = json_tokener_new_ex(JSON_TOKENER_DEFAULT_DEPTH);
     json_object *obj = json_tokener_parse_ex(tok, res->body, (int)res->body_len);
     json_tokener_free(tok);
+    if (!obj && call->raw) obj = json_object_new_string_len(res->body ? res->body : "", (int)res->body_len);
     if (!obj) {
       kf_error_set(&err, -EBADMSG, "%s: response is not valid JSON", call->what);
       kc_call_finish(call, -EBADMSG, NULL, &err);
@@ -391,8 +399,9 @@ static int kc_start_attempt(kc_call *call, kf_error *err) {
 
 static kc_call *kc_call_new(kc_client *c, const kc_request *r, kc_cb cb, void *data) {
   kc_call *call = kf_calloc(1, sizeof(*call));
-  char *path = kc_path(r->res, r->namespace_, r->name, r->subresource);
+  char *path = r->path ? kf_strdup(r->path) : kc_path(r->res, r->namespace_, r->name, r->subresource);
   call->c = c;
+  call->raw = r->path != NULL;
   call->cb = cb;
   call->data = data;
   call->method = kf_strdup(r->method);

@@ -71,7 +71,9 @@ typedef struct kc_delete_opts {
 
 typedef struct kc_request {
   const char *method;
-  const kc_resource *res;
+  const kc_resource *res;   /* NULL when path is set */
+  const char *path;         /* a raw path such as /readyz instead of res/ns/name; a body that
+                             * is not JSON reaches the callback as a json string */
   const char *namespace_;   /* ignored for cluster-scoped resources */
   const char *name;         /* NULL for collection requests */
   const char *subresource;  /* "status" or NULL */
@@ -87,7 +89,7 @@ typedef struct kc_request {
  * up front, with the context named, rather than failing every request with 401. */
 kc_client *kc_client_new(http_engine *eng, const kcfg *cfg, kf_error *err);
 /* Cancels in-flight requests (their callbacks run with -ECANCELED) and frees the
- * client once they have finished. */
+ * client once they have finished. Safe to call from one of its own callbacks. */
 void kc_client_close(kc_client *c);
 void kc_client_set_metrics(kc_client *c, kf_metrics *m);
 const kcfg *kc_client_config(const kc_client *c);

@@ -53,6 +53,9 @@ static void usage(FILE *out) {
         "  --metrics-bind-address ADDR    /metrics (default: :8080; \"0\" disables)\n"
         "  --log-level LEVEL              debug, info, warn or error (default: info)\n"
         "  --log-format FORMAT            text or json (default: text)\n"
+        "  --federation-api-access MODE   how to reach each federation's API server for its bootstrap:\n"
+        "                                 service (https://F-apiserver.NS.svc, default in cluster) or\n"
+        "                                 endpoint (status.endpoint, default with --kubeconfig)\n"
         "  --version                      print the version and exit\n"
         "  --help                         print this help and exit\n",
         out);
@@ -164,12 +167,13 @@ int main(int argc, char **argv) {
       {"metrics-bind-address", required_argument, NULL, 'M'},
       {"log-level", required_argument, NULL, 'v'},
       {"log-format", required_argument, NULL, 'f'},
+      {"federation-api-access", required_argument, NULL, 'A'},
       {"version", no_argument, NULL, 'V'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   const char *kubeconfig = getenv("KUBECONFIG"), *context = NULL, *watch_ns = NULL;
   const char *lease_ns = NULL, *lease_id = "kubefed-operator";
-  const char *health_addr = ":8081", *metrics_addr = ":8080";
+  const char *health_addr = ":8081", *metrics_addr = ":8080", *access = NULL;
   kf_operator op;
   kcfg *cfg = NULL;
   kf_error err;
@@ -200,6 +204,13 @@ int main(int argc, char **argv) {
         }
         kf_log_set_json(strcmp(optarg, "json") == 0);
         break;
+      case 'A':
+        if (strcmp(optarg, "service") != 0 && strcmp(optarg, "endpoint") != 0) {
+          fprintf(stderr, "kubefed-operator: --federation-api-access: expected service or endpoint, got %s\n", optarg);
+          return 2;
+        }
+        access = optarg;
+        break;
       case 'V': printf("kubefed-operator %s\n", KF_VERSION); return 0;
       case 'h': usage(stdout); return 0;
       default: usage(stderr); return 2;
@@ -212,6 +223,11 @@ int main(int argc, char **argv) {
     return 2;
   }
 
+  /* In the host cluster the Service is reachable; from outside only the published endpoint is. */
+  fed_options fo = {.namespace_ = watch_ns,
+                    .access = access ? (strcmp(access, "endpoint") == 0 ? FED_ACCESS_ENDPOINT : FED_ACCESS_SERVICE)
+                              : (kubeconfig && kubeconfig[0]) ? FED_ACCESS_ENDPOINT
+                                                              : FED_ACCESS_SERVICE};
   if (kubeconfig && kubeconfig[0]) {
     if (kcfg_load_file(kubeconfig, context, &cfg, &err) != 0) {
       fprintf(stderr, "kubefed-operator: %s\n", err.msg);
@@ -258,7 +274,9 @@ int main(int argc, char **argv) {
   gethostname(host, sizeof(host) - 1);
   char *identity = kf_asprintf("%s_%ld", host, (long)getpid());
   op.events = ev_recorder_new(op.client, "kubefed.dev/kubefed-operator", identity);
-  op.federations = fed_controller_new(op.loop, op.client, watch_ns, op.metrics, op.events);
+  fo.metrics = op.metrics;
+  fo.events = op.events;
+  op.federations = fed_controller_new(op.loop, op.client, &fo);
   fed_controller_start_informers(op.federations);
   if (op.leader_elect) {
     op.lease_namespace = kf_strdup(lease_ns ? lease_ns : watch_ns ? watch_ns : cfg->namespace_);

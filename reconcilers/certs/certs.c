@@ -189,15 +189,44 @@ int certs_issue(const certs_pair *ca, const certs_request *req, certs_pair *out,
   return certs_build(ca, req, 0, out, err);
 }
 
-int certs_not_after(const char *cert_pem, time_t *out, kf_error *err) {
+int certs_validity(const char *cert_pem, time_t *not_before, time_t *not_after, kf_error *err) {
   X509 *x = certs_read_cert(cert_pem);
-  struct tm tm;
+  struct tm nb, na;
   if (!x) return kf_error_set(err, -EINVAL, "not a PEM certificate");
-  int ok = ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm);
+  int ok = ASN1_TIME_to_tm(X509_get0_notBefore(x), &nb) && ASN1_TIME_to_tm(X509_get0_notAfter(x), &na);
   X509_free(x);
-  if (!ok) return kf_error_set(err, -EINVAL, "certificate has an unreadable notAfter");
-  *out = timegm(&tm);
+  if (!ok) return kf_error_set(err, -EINVAL, "certificate has an unreadable validity period");
+  if (not_before) *not_before = timegm(&nb);
+  if (not_after) *not_after = timegm(&na);
   return 0;
+}
+
+int certs_not_after(const char *cert_pem, time_t *out, kf_error *err) {
+  return certs_validity(cert_pem, NULL, out, err);
+}
+
+int certs_new_key_pair(certs_key_type key_type, certs_pair *out, kf_error *err) {
+  EVP_PKEY *k = certs_gen_key(key_type);
+  memset(out, 0, sizeof(*out));
+  if (!k) return kf_error_set(err, -ENOMEM, "key generation failed");
+  BIO *b = BIO_new(BIO_s_mem());
+  PEM_write_bio_PUBKEY(b, k);
+  out->cert_pem = certs_bio_string(b);
+  BIO_free(b);
+  out->key_pem = certs_key_pem(k);
+  EVP_PKEY_free(k);
+  return 0;
+}
+
+int certs_public_key_matches(const char *pub_pem, const char *key_pem) {
+  BIO *b = BIO_new_mem_buf(pub_pem, -1);
+  EVP_PKEY *pub = b ? PEM_read_bio_PUBKEY(b, NULL, NULL, NULL) : NULL;
+  EVP_PKEY *k = certs_read_key(key_pem);
+  int ok = pub && k && EVP_PKEY_eq(pub, k) == 1;
+  BIO_free(b);
+  EVP_PKEY_free(pub);
+  EVP_PKEY_free(k);
+  return ok;
 }
 
 int certs_covers(const char *cert_pem, const char *const *dns_names, const char *const *ip_addresses) {
@@ -276,8 +305,10 @@ static const char *const *certs_keep_list(certs_job *j, const char *const *list)
 static void certs_work(uv_work_t *w) {
   certs_job *j = w->data;
   kf_error_clear(&j->err);
-  j->rc = j->make_ca ? certs_new_ca(j->req.common_name, j->req.validity_s, j->req.key_type, &j->result, &j->err)
-                     : certs_issue(&j->ca, &j->req, &j->result, &j->err);
+  if (j->req.key_only) j->rc = certs_new_key_pair(j->req.key_type, &j->result, &j->err);
+  else if (j->make_ca)
+    j->rc = certs_new_ca(j->req.common_name, j->req.validity_s, j->req.key_type, &j->result, &j->err);
+  else j->rc = certs_issue(&j->ca, &j->req, &j->result, &j->err);
   /* libuv's pool threads never exit, so OpenSSL's per-thread state (its DRBGs,
    * error queue) would never be released: release it after each job. */
   OPENSSL_thread_stop();

@@ -32,6 +32,7 @@ typedef struct certs_request {
   int server_auth;                   /* extendedKeyUsage serverAuth */
   int client_auth;                   /* extendedKeyUsage clientAuth */
   certs_key_type key_type;
+  int key_only;                      /* certs_issue_async: just a key pair (certs_new_key_pair) */
 } certs_request;
 
 /* A self-signed CA. */
@@ -42,6 +43,12 @@ int certs_issue(const certs_pair *ca, const certs_request *req, certs_pair *out,
 
 /* The certificate's notAfter. */
 int certs_not_after(const char *cert_pem, time_t *out, kf_error *err);
+/* Both ends of its validity period (either pointer may be NULL). */
+int certs_validity(const char *cert_pem, time_t *not_before, time_t *not_after, kf_error *err);
+/* A bare key pair (service-account signing): out->cert_pem holds the PUBLIC KEY PEM. */
+int certs_new_key_pair(certs_key_type key_type, certs_pair *out, kf_error *err);
+/* 1 when pub_pem (PUBLIC KEY PEM) is key_pem's public half. */
+int certs_public_key_matches(const char *pub_pem, const char *key_pem);
 /* 1 when the certificate carries every DNS name and IP address given, else 0. */
 int certs_covers(const char *cert_pem, const char *const *dns_names, const char *const *ip_addresses);
 /* 1 when cert_pem verifies against ca_pem now (chain, validity, signature), else 0. */

@@ -1,11 +1,21 @@
 /* fed: the Federation controller (the declarative `kubefed init`).
  *
- * Level-based: each reconcile reads the Federation and its children from the
- * informer caches and moves the world one step towards the spec. Steps so far:
- * the certificate authority (Secret F-ca, generated off the loop, owned by the
- * Federation; or the user's CA from spec.certificates.caSecretRef), reported as
- * the CertificatesReady condition with observedGeneration. Status is written
- * only when it changes, and .spec is never written. */
+ * Level-based, after controller-runtime: every reconcile reads the Federation
+ * and its children from informer caches and moves the world towards the spec,
+ * in the order that lets each part come up:
+ *
+ *   CA -> Service (its address feeds the certificate SANs) -> credentials
+ *   (serving and client certificates, service-account key, kubeconfigs) ->
+ *   Secrets -> etcd storage -> RBAC -> apiserver Deployment -> federation API
+ *   bootstrap (namespaces, Cluster CRD) -> controller manager Deployment -> status.
+ *
+ * A child is written only when the cache shows it differs from what we would
+ * apply (server-side apply, field manager kubefed-operator), so a converged
+ * Federation costs no writes. Host children carry an ownerReference (the
+ * garbage collector deletes them with the Federation) except a retained etcd
+ * PVC. The finalizer kubefed.dev/teardown holds deletion while FederatedClusters
+ * still reference the Federation. Status carries conditions with
+ * observedGeneration and is written only when it changes; .spec never is. */
 #ifndef KF_FEDERATION_H
 #define KF_FEDERATION_H
 
@@ -15,13 +25,24 @@
 #include "kclient.h"
 #include "metrics.h"
 
-extern const kc_resource FED_FEDERATIONS;
+extern const kc_resource FED_FEDERATIONS, FED_FEDERATEDCLUSTERS, FED_CLUSTERS;
 
 typedef struct fed_controller fed_controller;
 
-/* ns NULL or "": all namespaces. metrics and events may be NULL. */
-fed_controller *fed_controller_new(uv_loop_t *loop, kc_client *c, const char *ns, kf_metrics *metrics,
-                                   ev_recorder *events);
+/* How the operator reaches each federation's API server for the bootstrap. */
+typedef enum {
+  FED_ACCESS_SERVICE = 0,   /* https://F-apiserver.NS.svc:443 (the operator runs in the host cluster) */
+  FED_ACCESS_ENDPOINT       /* status.endpoint (out of cluster: NodePort + advertiseAddress, LoadBalancer) */
+} fed_access;
+
+typedef struct fed_options {
+  const char *namespace_;    /* NULL or "": all namespaces */
+  fed_access access;
+  kf_metrics *metrics;       /* may be NULL */
+  ev_recorder *events;       /* may be NULL */
+} fed_options;
+
+fed_controller *fed_controller_new(uv_loop_t *loop, kc_client *c, const fed_options *o);
 /* Starts the informers (every replica keeps its caches warm). */
 void fed_controller_start_informers(fed_controller *f);
 int fed_controller_synced(const fed_controller *f);

@@ -99,7 +99,8 @@ static void test_ca_lifecycle(void **state) {
   it_env_init(&x.env);
   apply_crds();
   x.ns = it_namespace(&x.env, "it-fedca");
-  x.fed = fed_controller_new(&x.env.loop, x.env.c, x.ns, NULL, NULL);
+  fed_options fo = {.namespace_ = x.ns, .access = FED_ACCESS_ENDPOINT};
+  x.fed = fed_controller_new(&x.env.loop, x.env.c, &fo);
   fed_controller_start_informers(x.fed);
   fed_controller_start(x.fed);
   assert_int_equal(it_run_until(&x.env, synced, &x, 30000), 0);

@@ -1,0 +1,33 @@
+/* kj: small json-c helpers for building Kubernetes objects and comparing them.
+ *
+ * Builders take ownership of the child values they are given (as json-c's
+ * json_object_object_add does) and return the parent, so desired objects read
+ * top-down. kj_subset is how reconcilers decide whether to write: an object in
+ * the cache that already holds every field we would apply needs no request. */
+#ifndef KF_KJSON_H
+#define KF_KJSON_H
+
+#include <json-c/json.h>
+#include <stdint.h>
+
+json_object *kj_obj(void);
+json_object *kj_arr(void);
+/* Each sets key on obj (replacing it) and returns obj. A NULL string value is skipped. */
+json_object *kj_set(json_object *obj, const char *key, json_object *val);
+json_object *kj_str(json_object *obj, const char *key, const char *val);
+json_object *kj_int(json_object *obj, const char *key, int64_t val);
+json_object *kj_bool(json_object *obj, const char *key, int val);
+/* Sets key to a deep copy of val when val is not NULL. */
+json_object *kj_copy(json_object *obj, const char *key, json_object *val);
+/* Appends and returns arr. */
+json_object *kj_push(json_object *arr, json_object *val);
+json_object *kj_push_str(json_object *arr, const char *val);
+
+/* 1 when every field of want is in have with an equal value: objects recursively
+ * (have may hold more keys, e.g. server-side defaults), arrays element by element
+ * with equal length, scalars by value (an int equal to a double counts as equal). */
+int kj_subset(json_object *want, json_object *have);
+/* The same, leaving in path (e.g. ".spec.ports[0].port") where the first difference is. */
+int kj_subset_why(json_object *want, json_object *have, char *path, size_t size);
+
+#endif

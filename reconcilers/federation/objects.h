@@ -1,0 +1,127 @@
+/* fed objects: what a Federation should look like on the host, as pure functions.
+ *
+ * fed_spec_decode reads a Federation into a fed_spec (defaults applied at read
+ * time, the operator never writes .spec). The fed_desired_* builders turn a spec
+ * into the JSON of each child object (kubefed v1's names, keys and args), ready
+ * for server-side apply; they allocate nothing but their result and never look
+ * at the cluster, so unit tests can check them whole. */
+#ifndef KF_FED_OBJECTS_H
+#define KF_FED_OBJECTS_H
+
+#include <json-c/json.h>
+#include <stdint.h>
+
+#include "kf_error.h"
+
+#define FED_MANAGED_BY "app.kubernetes.io/managed-by"
+#define FED_OPERATOR "kubefed-operator"
+#define FED_LABEL "kubefed.dev/federation"
+#define FED_FINALIZER "kubefed.dev/teardown"
+#define FED_ROTATE_ANNOTATION "kubefed.dev/rotate-certificates"
+#define FED_ROTATED_ANNOTATION "kubefed.dev/rotated-for"
+#define FED_HASH_ANNOTATION "kubefed.dev/config-hash"
+#define FED_NAME_ANNOTATION "federation.alpha.kubernetes.io/federation-name"
+
+/* Images default to the versions the operator is tested with. The controller
+ * manager image is the federation control plane image users are expected to
+ * supply; the default names the kubefed v1 "fcp" image layout. */
+#define FED_DEFAULT_APISERVER_IMAGE "registry.k8s.io/kube-apiserver:v1.37.2"
+#define FED_DEFAULT_ETCD_IMAGE "registry.k8s.io/etcd:3.6.16-0"
+#define FED_DEFAULT_CM_IMAGE "registry.k8s.io/kubefed/fcp:v1.37.2"
+
+#define FED_APISERVER_PORT 8443
+#define FED_CREDENTIALS_DIR "/etc/federation/apiserver"
+#define FED_ETCD_CLIENT_DIR "/etc/federation/etcd"
+#define FED_CM_KUBECONFIG_DIR "/etc/federation/controller-manager"
+#define FED_DNS_DIR "/etc/federation/dns-provider"
+#define FED_DNS_KEY "federation-dns-provider.conf"
+
+typedef enum { FED_SVC_LOADBALANCER, FED_SVC_NODEPORT, FED_SVC_CLUSTERIP } fed_service_type;
+
+/* Strings and json values are borrowed from the Federation object, which must outlive the spec. */
+typedef struct fed_spec {
+  const char *name, *ns, *uid;
+  int64_t generation;
+  const char *dns_provider, *zone_name;
+  const char *dns_config_secret, *dns_config_key;   /* NULL: none */
+  json_object *coredns_nameservers;
+  const char *api_image;
+  int api_replicas;
+  fed_service_type service_type;
+  const char *service_type_name;
+  int node_port;
+  json_object *service_annotations;
+  const char *load_balancer_class;
+  const char *advertise_address;                    /* NULL: none */
+  json_object *cert_sans;
+  json_object *api_extra_args;
+  const char *token_secret, *token_key;             /* NULL: token auth off */
+  json_object *api_pod;                             /* spec.apiServer: resources, scheduling */
+  const char *cm_image;
+  int cm_replicas;
+  json_object *cm_extra_args;
+  json_object *cm_pod;
+  int etcd_local;
+  const char *etcd_image;
+  int etcd_emptydir;
+  const char *etcd_size, *etcd_storage_class, *etcd_existing_claim;  /* class/claim NULL: none */
+  int etcd_retain;
+  json_object *etcd_endpoints;
+  const char *etcd_tls_secret;
+  const char *ca_secret;                            /* NULL: generated F-ca */
+  uint64_t validity_s, renew_before_s;
+  const char *pull_policy;
+  json_object *pull_secrets;
+  int suspend;
+  const char *rotate_request;                       /* the rotate annotation's value or NULL */
+} fed_spec;
+
+/* Reads fed (a Federation) into out. -EINVAL with a message naming the field for
+ * what the CRD schema cannot catch (or an apiserver without it). */
+int fed_spec_decode(json_object *fed, fed_spec *out, kf_error *err);
+
+/* A Go duration ("8760h", "1h30m", "90s") in seconds; -EINVAL when malformed. */
+int fed_parse_duration(const char *s, uint64_t *out);
+
+/* Child object names (malloc'd). */
+char *fed_child_name(const fed_spec *s, const char *suffix);   /* F-suffix */
+/* The PVC etcd uses: existingClaim or F-apiserver-etcd-claim; NULL without a PVC. */
+char *fed_etcd_claim_name(const fed_spec *s);
+
+/* metadata with our labels, kubefed v1's annotation and, if owned, a controller ownerReference. */
+json_object *fed_meta(const fed_spec *s, const char *name, int owned);
+
+/* The in-cluster service URL and the DNS names the serving certificate must carry. */
+char *fed_service_url(const fed_spec *s);
+/* NULL-terminated lists (free with fed_strv_free): service names, advertiseAddress,
+ * certSANs and the Service's load-balancer ingress (lb_ingress may be NULL). */
+void fed_serving_sans(const fed_spec *s, json_object *lb_ingress, char ***dns_names, char ***ips);
+void fed_strv_free(char **v);
+
+/* The URL clients outside the host cluster use, from the applied Service; NULL while
+ * unknown (LoadBalancer without ingress). *pending_reason explains why (static text). */
+char *fed_endpoint(const fed_spec *s, json_object *service, const char **pending_reason);
+
+/* A kubeconfig (YAML text) with one cluster, user and context (the current one), client
+ * certificate credentials embedded. The caller wipes it (it holds a private key). */
+char *fed_kubeconfig(const char *cluster, const char *user, const char *context, const char *server,
+                     const char *ca_pem, const char *cert_pem, const char *key_pem);
+
+/* The children. data: a json object of key -> base64 value (copied). */
+json_object *fed_desired_secret(const fed_spec *s, const char *name, const char *type, json_object *data,
+                                json_object *annotations);
+json_object *fed_desired_service(const fed_spec *s);
+json_object *fed_desired_pvc(const fed_spec *s);   /* NULL when the spec needs none */
+json_object *fed_desired_service_account(const fed_spec *s);
+json_object *fed_desired_role(const fed_spec *s);
+json_object *fed_desired_role_binding(const fed_spec *s);
+/* The sorted kube-apiserver args, extraArgs replacing or adding ("--k=v" strings). */
+json_object *fed_apiserver_args(const fed_spec *s);
+json_object *fed_desired_apiserver(const fed_spec *s, const char *config_hash);
+json_object *fed_controller_manager_args(const fed_spec *s);
+json_object *fed_desired_controller_manager(const fed_spec *s, const char *config_hash);
+
+/* Hex SHA-256 over a Secret's data (keys sorted), for the pod template annotation. */
+char *fed_data_hash(json_object *data);
+
+#endif
