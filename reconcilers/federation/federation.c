@@ -756,9 +756,10 @@ static int fed_leaf_ok(fed_run *run, const certs_pair *p, int serving) {
   if (serving && !certs_covers(p->cert_pem, (const char *const *)run->san_dns, (const char *const *)run->san_ip))
     return 0;
   uint64_t lifetime = na > nb ? (uint64_t)(na - nb) : 0;
-  /* renewBefore at or beyond the lifetime would reissue forever: renew at 2/3 of it instead, as cert-manager does. */
-  time_t renew = run->spec.renew_before_s < lifetime ? na - (time_t)run->spec.renew_before_s
-                                                      : nb + (time_t)(lifetime * 2 / 3);
+  /* A renewBefore at or beyond the spec's validity would reissue every new certificate
+   * at once, forever: then renew at 2/3 of the lifetime instead, as cert-manager does. */
+  time_t renew = run->spec.renew_before_s < run->spec.validity_s ? na - (time_t)run->spec.renew_before_s
+                                                                  : nb + (time_t)(lifetime * 2 / 3);
   if (now >= renew) return 0;
   if (!run->not_after || na < run->not_after) run->not_after = na;
   if (!run->renew_at || renew < run->renew_at) run->renew_at = renew;

@@ -1,13 +1,14 @@
-# Shared by the CRD tests (federation_crd.sh, cluster_crd.sh): a cluster of their
-# own, PASS/FAIL bookkeeping ending in "N passed, M failed", and helpers that
-# assert what the apiserver accepts and refuses. Source it after setting TEST (the
-# ctest name, for logs) and RESOURCE (the kubectl resource under test).
+# Shared by the bash integration tests (federation_crd.sh, cluster_crd.sh,
+# federation_controlplane.sh): a cluster of their own, PASS/FAIL bookkeeping ending in
+# "N passed, M failed", and helpers that assert what the apiserver accepts and refuses.
+# Source it after setting TEST (the ctest name, for logs), RESOURCE (the kubectl resource
+# under test) and optionally CLUSTER (name prefix) and NODES (kwok nodes: controllers run).
 set -uo pipefail
 shopt -s lastpipe   # `producer | check` runs check in this shell, so the counters survive
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 HARNESS="${HARNESS:-$ROOT/tests/harness/k8s}"
-NAME="${TEST%%.*}-crd-$$"
+NAME="${CLUSTER:-${TEST%%.*}-crd}-$$"
 NS=federation-system
 PASSED=0
 FAILED=0
@@ -18,6 +19,7 @@ pass() { PASSED=$((PASSED + 1)); printf 'PASS: %s\n' "$*"; }
 fail() { FAILED=$((FAILED + 1)); printf 'FAIL: %s\n' "$*"; }
 finish() {
   trap - EXIT INT TERM
+  if declare -F on_finish >/dev/null; then on_finish; fi
   say "cleanup: down $NAME"
   "$HARNESS" down "$NAME" >&2 || true
   rm -rf "$TMP"
@@ -29,7 +31,7 @@ trap finish EXIT
 trap 'fail "interrupted"; finish' INT TERM
 
 KUBECTL="$("$HARNESS" bin kubectl)" || { fail "harness has no kubectl (run: $HARNESS build)"; exit 1; }
-KC="$("$HARNESS" up "$NAME")" || { fail "harness up $NAME"; exit 1; }
+KC="$("$HARNESS" up "$NAME" ${NODES:+--nodes "$NODES"})" || { fail "harness up $NAME"; exit 1; }
 K() { "$KUBECTL" --kubeconfig "$KC" --cache-dir "$TMP/kcache" --request-timeout=20s "$@"; }
 
 # install_crds FILE...: apply crds/FILE and wait until each CRD is Established.
