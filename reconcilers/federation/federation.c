@@ -145,8 +145,12 @@ static void fed_stop(fed_run *run, int rc, int which, const char *reason, const 
   fed_write_status(run);
 }
 
+/* Informers close only when no reconcile is left that could read them. */
 static void fed_maybe_free(fed_controller *f) {
   if (!f->closing || f->active) return;
+  informer_close(f->feds);
+  informer_close(f->clusters);
+  for (size_t i = 0; i < FED_NCHILDREN; i++) informer_close(f->children[i]);
   ctrl_close(f->ctrl);
   free(f);
 }
@@ -484,8 +488,14 @@ static void fed_controller_manager(fed_run *run) {
 static void fed_boot_next(fed_run *run);
 
 static void fed_boot_failed(fed_run *run, const char *what, const kf_error *err) {
-  fed_cond_set(run, C_APISERVER, "False", "FederationAPIUnreachable", "the federation API at %s: %s",
-               run->fapi_url, err ? err->msg : what);
+  /* Condition messages must be stable (a changing message is a status write per retry):
+   * transport errors carry timings, so they are summarized. */
+  const char *why = !err                                  ? what
+                    : err->code == KC_ERR_UNREACHABLE     ? "connection refused (is the API server running?)"
+                    : err->code == KC_ERR_TIMEOUT         ? "timed out"
+                                                          : err->msg;
+  fed_cond_set(run, C_APISERVER, "False", "FederationAPIUnreachable", "the federation API at %s: %s: %s",
+               run->fapi_url, what, why);
   fed_requeue(run, FED_API_RETRY_MS);
   fed_write_status(run);
 }
@@ -593,8 +603,23 @@ static void fed_bootstrap(fed_run *run, json_object *live) {
     fed_write_status(run);
     return;
   }
-  run->fapi_url = run->f->access == FED_ACCESS_ENDPOINT && run->endpoint ? kf_strdup(run->endpoint)
-                                                                         : fed_service_url(&run->spec);
+  if (run->f->access == FED_ACCESS_ENDPOINT) {
+    char *svc = fed_service_url(&run->spec);
+    int internal = !run->endpoint || strcmp(run->endpoint, svc) == 0;
+    free(svc);
+    if (internal) {
+      /* From outside the host cluster only a published endpoint can be reached. */
+      fed_cond_set(run, C_APISERVER, "False", "EndpointPending",
+                   "the operator reaches federation API servers through their published endpoint "
+                   "(--federation-api-access=endpoint) and this one has none yet: %s",
+                   run->endpoint_pending ? run->endpoint_pending
+                                         : "a ClusterIP Service (or NodePort without spec.apiServer.advertiseAddress) "
+                                           "is only reachable inside the host cluster");
+      fed_write_status(run);
+      return;
+    }
+  }
+  run->fapi_url = run->f->access == FED_ACCESS_ENDPOINT ? kf_strdup(run->endpoint) : fed_service_url(&run->spec);
   kcfg *cfg = NULL;
   kf_error err;
   if (kcfg_load_data(run->admin_kubeconfig, strlen(run->admin_kubeconfig), NULL, NULL, &cfg, &err) != 0) {
@@ -1133,6 +1158,10 @@ static void fed_reconcile(ctrl *c, const char *key, void *data) {
   run->f = f;
   run->key = kf_strdup(key);
   ctrl_split_key(key, &run->ns, &run->name);
+  if (f->closing) {
+    fed_finish(run);
+    return;
+  }
   if (!fed_controller_synced(f)) {
     /* As controller-runtime: decide nothing from a cache that is still filling. */
     run->requeue_ms = 200;
@@ -1228,8 +1257,5 @@ void fed_controller_start(fed_controller *f) { ctrl_start(f->ctrl); }
 void fed_controller_close(fed_controller *f) {
   if (!f || f->closing) return;
   f->closing = 1;
-  informer_close(f->feds);
-  informer_close(f->clusters);
-  for (size_t i = 0; i < FED_NCHILDREN; i++) informer_close(f->children[i]);
   fed_maybe_free(f);
 }
