@@ -1,0 +1,276 @@
+/* federation.objects: the Federation's desired children as pure functions (names, keys,
+ * args, volumes, endpoints, SANs, kubeconfigs), and the subset test that decides writes. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "certs/certs.h"
+#include "federation/objects.h"
+#include "kclient.h"
+#include "kjson.h"
+#include "kubeconfig.h"
+
+static json_object *fed(const char *spec) {
+  char *text = kf_asprintf("{\"apiVersion\":\"kubefed.dev/v1alpha1\",\"kind\":\"Federation\",\"metadata\":{\"name\":"
+                           "\"fellowship\",\"namespace\":\"federation-system\",\"uid\":\"u-1\",\"generation\":3},"
+                           "\"spec\":%s}",
+                           spec);
+  json_object *o = json_tokener_parse(text);
+  free(text);
+  assert_non_null(o);
+  return o;
+}
+
+static const char *arg_list(json_object *args, char *buf, size_t size) {
+  buf[0] = '\0';
+  for (size_t i = 0; i < json_object_array_length(args); i++) {
+    strncat(buf, json_object_get_string(json_object_array_get_idx(args, i)), size - strlen(buf) - 2);
+    strncat(buf, " ", size - strlen(buf) - 1);
+  }
+  return buf;
+}
+
+static void test_durations(void **state) {
+  uint64_t s;
+  (void)state;
+  assert_int_equal(fed_parse_duration("8760h", &s), 0);
+  assert_int_equal(s, 8760ull * 3600);
+  assert_int_equal(fed_parse_duration("1h30m", &s), 0);
+  assert_int_equal(s, 5400);
+  assert_int_equal(fed_parse_duration("1.5h", &s), 0);
+  assert_int_equal(s, 5400);
+  assert_int_equal(fed_parse_duration("90s", &s), 0);
+  assert_int_equal(s, 90);
+  assert_int_equal(fed_parse_duration("1 year", &s), -EINVAL);
+  assert_int_equal(fed_parse_duration("10", &s), -EINVAL);
+  assert_int_equal(fed_parse_duration("", &s), -EINVAL);
+  assert_int_equal(fed_parse_duration("-1h", &s), -EINVAL);
+  assert_int_equal(fed_parse_duration("99999999h", &s), -EINVAL);
+}
+
+static void test_defaults_at_read_time(void **state) {
+  fed_spec s;
+  kf_error err;
+  (void)state;
+  json_object *f = fed("{\"dns\":{\"provider\":\"google-clouddns\",\"zoneName\":\"example.com.\"}}");
+  assert_int_equal(fed_spec_decode(f, &s, &err), 0);
+  assert_int_equal(s.service_type, FED_SVC_LOADBALANCER);
+  assert_string_equal(s.api_image, FED_DEFAULT_APISERVER_IMAGE);
+  assert_string_equal(s.etcd_image, FED_DEFAULT_ETCD_IMAGE);
+  assert_true(s.etcd_local);
+  assert_false(s.etcd_emptydir);
+  assert_string_equal(s.etcd_size, "10Gi");
+  assert_true(s.etcd_retain);
+  assert_int_equal(s.validity_s, 8760ull * 3600);
+  assert_int_equal(s.renew_before_s, 720ull * 3600);
+  assert_int_equal(s.generation, 3);
+  json_object_put(f);
+
+  f = fed("{\"dns\":{\"provider\":\"coredns\",\"zoneName\":\"example.com\"}}");
+  assert_int_equal(fed_spec_decode(f, &s, &err), -EINVAL);
+  assert_non_null(strstr(err.msg, "spec.dns.zoneName"));
+  json_object_put(f);
+  f = fed("{\"dns\":{\"provider\":\"coredns\",\"zoneName\":\"example.com.\"}}");
+  assert_int_equal(fed_spec_decode(f, &s, &err), -EINVAL);
+  assert_non_null(strstr(err.msg, "corednsNameservers"));
+  json_object_put(f);
+}
+
+static void test_apiserver_args_and_pod(void **state) {
+  fed_spec s;
+  kf_error err;
+  char buf[4096];
+  (void)state;
+  json_object *f = fed("{\"dns\":{\"provider\":\"google-clouddns\",\"zoneName\":\"example.com.\"},"
+                       "\"apiServer\":{\"advertiseAddress\":\"127.0.0.1\",\"tokenAuthSecretRef\":{\"name\":\"t\"},"
+                       "\"extraArgs\":{\"v\":\"4\",\"secure-port\":\"9443\"}}}");
+  assert_int_equal(fed_spec_decode(f, &s, &err), 0);
+  json_object *args = fed_apiserver_args(&s);
+  arg_list(args, buf, sizeof(buf));
+  assert_non_null(strstr(buf, "--advertise-address=127.0.0.1 "));
+  assert_non_null(strstr(buf, "--etcd-servers=http://127.0.0.1:2379 "));
+  assert_non_null(strstr(buf, "--token-auth-file=/etc/federation/apiserver/token.csv "));
+  assert_non_null(strstr(buf, "--v=4 "));
+  assert_non_null(strstr(buf, "--secure-port=9443 "));    /* override replaces */
+  assert_null(strstr(buf, "--secure-port=8443"));
+  for (size_t i = 1; i < json_object_array_length(args); i++)  /* sorted, as kubefed v1 */
+    assert_true(strcmp(json_object_get_string(json_object_array_get_idx(args, i - 1)),
+                       json_object_get_string(json_object_array_get_idx(args, i))) < 0);
+  json_object_put(args);
+
+  json_object *d = fed_desired_apiserver(&s, "h1");
+  assert_string_equal(kc_obj_str(d, "metadata.name"), "fellowship-apiserver");
+  assert_string_equal(kc_obj_str(d, "spec.strategy.type"), "Recreate");
+  assert_string_equal(kc_obj_key_str(kc_obj_get(d, "spec.template.metadata.annotations"), FED_HASH_ANNOTATION), "h1");
+  json_object *containers = kc_obj_get(d, "spec.template.spec.containers");
+  assert_int_equal(json_object_array_length(containers), 2);
+  assert_string_equal(kc_obj_str(json_object_array_get_idx(containers, 1), "name"), "etcd");
+  json_object *vols = kc_obj_get(d, "spec.template.spec.volumes");
+  assert_string_equal(kc_obj_str(json_object_array_get_idx(vols, 0), "secret.secretName"),
+                      "fellowship-apiserver-credentials");
+  assert_string_equal(kc_obj_str(json_object_array_get_idx(vols, 1), "persistentVolumeClaim.claimName"),
+                      "fellowship-apiserver-etcd-claim");
+  json_object *owner = json_object_array_get_idx(kc_obj_get(d, "metadata.ownerReferences"), 0);
+  assert_string_equal(kc_obj_str(owner, "uid"), "u-1");
+  json_object_put(d);
+  json_object_put(f);
+}
+
+static void test_storage_variants(void **state) {
+  fed_spec s;
+  kf_error err;
+  (void)state;
+  json_object *f = fed("{\"dns\":{\"provider\":\"google-clouddns\",\"zoneName\":\"example.com.\"}}");
+  assert_int_equal(fed_spec_decode(f, &s, &err), 0);
+  json_object *pvc = fed_desired_pvc(&s);
+  assert_string_equal(kc_obj_str(pvc, "metadata.name"), "fellowship-apiserver-etcd-claim");
+  assert_null(kc_obj_get(pvc, "metadata.ownerReferences"));   /* retained: not garbage-collected */
+  json_object_put(pvc);
+  json_object_put(f);
+
+  f = fed("{\"dns\":{\"provider\":\"google-clouddns\",\"zoneName\":\"example.com.\"},"
+          "\"etcd\":{\"local\":{\"storage\":{\"retainOnDelete\":false,\"storageClassName\":\"fast\"}}}}");
+  assert_int_equal(fed_spec_decode(f, &s, &err), 0);
+  pvc = fed_desired_pvc(&s);
+  assert_non_null(kc_obj_get(pvc, "metadata.ownerReferences"));
+  assert_string_equal(kc_obj_str(pvc, "spec.storageClassName"), "fast");
+  json_object_put(pvc);
+  json_object_put(f);
+
+  f = fed("{\"dns\":{\"provider\":\"google-clouddns\",\"zoneName\":\"example.com.\"},"
+          "\"etcd\":{\"local\":{\"storage\":{\"existingClaim\":\"mine\"}}}}");
+  assert_int_equal(fed_spec_decode(f, &s, &err), 0);
+  assert_null(fed_desired_pvc(&s));
+  char *claim = fed_etcd_claim_name(&s);
+  assert_string_equal(claim, "mine");
+  free(claim);
+  json_object_put(f);
+
+  f = fed("{\"dns\":{\"provider\":\"google-clouddns\",\"zoneName\":\"example.com.\"},\"apiServer\":{\"replicas\":3},"
+          "\"etcd\":{\"external\":{\"endpoints\":[\"https://127.0.0.1:2379\",\"https://127.0.0.2:2379\"],"
+          "\"tlsSecretRef\":{\"name\":\"etcd-tls\"}}}}");
+  assert_int_equal(fed_spec_decode(f, &s, &err), 0);
+  assert_null(fed_desired_pvc(&s));
+  json_object *d = fed_desired_apiserver(&s, "h");
+  assert_int_equal(json_object_array_length(kc_obj_get(d, "spec.template.spec.containers")), 1);
+  assert_null(kc_obj_get(d, "spec.strategy"));
+  assert_int_equal(json_object_get_int(kc_obj_get(d, "spec.replicas")), 3);
+  char buf[4096];
+  arg_list(kc_obj_get(json_object_array_get_idx(kc_obj_get(d, "spec.template.spec.containers"), 0), "args"), buf,
+           sizeof(buf));
+  assert_non_null(strstr(buf, "--etcd-servers=https://127.0.0.1:2379,https://127.0.0.2:2379 "));
+  assert_non_null(strstr(buf, "--etcd-prefix=/kubefed/federation-system/fellowship "));
+  json_object_put(d);
+  json_object_put(f);
+}
+
+static void test_endpoints_and_sans(void **state) {
+  fed_spec s;
+  kf_error err;
+  const char *pending;
+  (void)state;
+  json_object *f = fed("{\"dns\":{\"provider\":\"google-clouddns\",\"zoneName\":\"example.com.\"},"
+                       "\"apiServer\":{\"service\":{\"type\":\"NodePort\"},\"advertiseAddress\":\"::1\","
+                       "\"certSANs\":[\"fed.example.com\",\"127.0.0.9\"]}}");
+  assert_int_equal(fed_spec_decode(f, &s, &err), 0);
+  assert_null(fed_endpoint(&s, NULL, &pending));
+  assert_non_null(pending);
+  json_object *svc = json_tokener_parse("{\"spec\":{\"ports\":[{\"nodePort\":31000}]}}");
+  char *ep = fed_endpoint(&s, svc, &pending);
+  assert_string_equal(ep, "https://[::1]:31000");
+  free(ep);
+  json_object_put(svc);
+  char **dns, **ips;
+  fed_serving_sans(&s, NULL, &dns, &ips);
+  assert_string_equal(dns[0], "fellowship-apiserver");
+  assert_string_equal(dns[3], "fellowship-apiserver.federation-system.svc.cluster.local");
+  assert_string_equal(dns[4], "fed.example.com");
+  assert_null(dns[5]);
+  assert_string_equal(ips[0], "::1");
+  assert_string_equal(ips[1], "127.0.0.9");
+  assert_null(ips[2]);
+  fed_strv_free(dns);
+  fed_strv_free(ips);
+  json_object_put(f);
+
+  f = fed("{\"dns\":{\"provider\":\"google-clouddns\",\"zoneName\":\"example.com.\"}}");
+  assert_int_equal(fed_spec_decode(f, &s, &err), 0);
+  svc = json_tokener_parse("{\"status\":{\"loadBalancer\":{\"ingress\":[{\"hostname\":\"lb.example.com\"}]}}}");
+  ep = fed_endpoint(&s, svc, &pending);
+  assert_string_equal(ep, "https://lb.example.com:443");
+  free(ep);
+  fed_serving_sans(&s, kc_obj_get(svc, "status.loadBalancer.ingress"), &dns, &ips);
+  assert_string_equal(dns[4], "lb.example.com");
+  fed_strv_free(dns);
+  fed_strv_free(ips);
+  json_object_put(svc);
+  json_object_put(f);
+}
+
+static void test_kubeconfig_round_trip(void **state) {
+  certs_pair ca, client;
+  kf_error err;
+  kcfg *cfg = NULL;
+  (void)state;
+  assert_int_equal(certs_new_ca("ca", 3600, CERTS_KEY_ECDSA_P256, &ca, &err), 0);
+  certs_request req = {.common_name = "admin", .client_auth = 1, .validity_s = 3600};
+  assert_int_equal(certs_issue(&ca, &req, &client, &err), 0);
+  char *text = fed_kubeconfig("fellowship", "fellowship", "fellowship", "https://127.0.0.1:31000", ca.cert_pem,
+                              client.cert_pem, client.key_pem);
+  assert_int_equal(kcfg_load_data(text, strlen(text), NULL, NULL, &cfg, &err), 0);
+  assert_string_equal(cfg->server, "https://127.0.0.1:31000");
+  assert_string_equal(cfg->context, "fellowship");
+  assert_string_equal(cfg->ca_pem, ca.cert_pem);
+  assert_string_equal(cfg->client_cert_pem, client.cert_pem);
+  assert_string_equal(cfg->client_key_pem, client.key_pem);
+  kcfg_free(cfg);
+  free(text);
+  certs_pair_free(&ca);
+  certs_pair_free(&client);
+}
+
+static void test_hash_and_subset(void **state) {
+  (void)state;
+  json_object *a = json_tokener_parse("{\"x\":\"1\",\"y\":\"2\"}"), *b = json_tokener_parse("{\"y\":\"2\",\"x\":\"1\"}");
+  json_object *c = json_tokener_parse("{\"x\":\"1\",\"y\":\"3\"}");
+  char *ha = fed_data_hash(a), *hb = fed_data_hash(b), *hc = fed_data_hash(c);
+  assert_string_equal(ha, hb);   /* key order does not matter */
+  assert_string_not_equal(ha, hc);
+  assert_int_equal(strlen(ha), 64);
+  free(ha);
+  free(hb);
+  free(hc);
+  json_object_put(a);
+  json_object_put(b);
+  json_object_put(c);
+
+  json_object *want = json_tokener_parse("{\"spec\":{\"ports\":[{\"port\":443}],\"type\":\"NodePort\"}}");
+  json_object *have = json_tokener_parse(
+      "{\"spec\":{\"ports\":[{\"port\":443,\"nodePort\":31000,\"protocol\":\"TCP\"}],\"type\":\"NodePort\","
+      "\"clusterIP\":\"10.0.0.1\"},\"status\":{}}");
+  assert_true(kj_subset(want, have));   /* server defaults are fine */
+  json_object *edited = json_tokener_parse("{\"spec\":{\"ports\":[{\"port\":80}],\"type\":\"NodePort\"}}");
+  char why[128];
+  assert_false(kj_subset_why(edited, have, why, sizeof(why)));
+  assert_string_equal(why, ".spec.ports[0].port");
+  json_object *more = json_tokener_parse("{\"spec\":{\"ports\":[{\"port\":443},{\"port\":80}]}}");
+  assert_false(kj_subset(more, have));  /* lists compare whole */
+  json_object_put(want);
+  json_object_put(have);
+  json_object_put(edited);
+  json_object_put(more);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_durations),           cmocka_unit_test(test_defaults_at_read_time),
+      cmocka_unit_test(test_apiserver_args_and_pod), cmocka_unit_test(test_storage_variants),
+      cmocka_unit_test(test_endpoints_and_sans),  cmocka_unit_test(test_kubeconfig_round_trip),
+      cmocka_unit_test(test_hash_and_subset),
+  };
+  return cmocka_run_group_tests_name("federation.objects", tests, NULL, NULL);
+}
