@@ -19,7 +19,7 @@ if [ "${1:-}" = "down" ]; then
     fi
   fi
   rm -rf "$state"
-  for c in rivendell gondor noldor; do "$harness" down "$c"; done
+  for c in fed-federation-system-fellowship rivendell gondor noldor; do "$harness" down "$c"; done
   exit 0
 fi
 
@@ -56,8 +56,18 @@ for _ in $(seq 1 50); do
   "$kubectl" --kubeconfig "$host" apply -f examples/fellowship-federation.yaml >/dev/null 2>&1 && break
   sleep 0.2
 done
+# kwok only pretends pods run: the harness runs the generated federation apiserver pod
+# (its kube-apiserver and etcd containers, with the operator's Secrets and args) for real.
+for _ in $(seq 1 100); do
+  "$kubectl" --kubeconfig "$host" -n federation-system get deployment fellowship-apiserver >/dev/null 2>&1 && break
+  sleep 0.2
+done
+fed_url=$("$harness" serve-federation "$host" federation-system fellowship)
 "$kubectl" --kubeconfig "$host" -n federation-system wait federation/fellowship \
-  --for=condition=CertificatesReady --timeout=60s >/dev/null
+  --for=condition=Ready --timeout=120s >/dev/null
+"$kubectl" --kubeconfig "$host" -n federation-system get secret fellowship-admin-kubeconfig \
+  -o jsonpath='{.data.kubeconfig}' | base64 -d >"$state/fellowship.kubeconfig"
+chmod 600 "$state/fellowship.kubeconfig"
 
 echo
 echo "== host cluster rivendell: nodes"
@@ -70,11 +80,14 @@ for m in gondor noldor; do
   "$kubectl" --kubeconfig "$kc" get nodes -L topology.kubernetes.io/region,topology.kubernetes.io/zone
 done
 echo
-echo "== the fellowship Federation on rivendell (so far the operator reconciles its certificate authority)"
-"$kubectl" --kubeconfig "$host" -n federation-system get federations
-"$kubectl" --kubeconfig "$host" -n federation-system get secret fellowship-ca
+echo "== the fellowship Federation on rivendell: its control plane, as kubefed init made it"
+"$kubectl" --kubeconfig "$host" -n federation-system get federations -o wide
 "$kubectl" --kubeconfig "$host" -n federation-system get federation fellowship \
   -o jsonpath='{range .status.conditions[*]}{.type}={.status} ({.reason}): {.message}{"\n"}{end}'
+"$kubectl" --kubeconfig "$host" -n federation-system get service,deployment,pvc,secret -l kubefed.dev/federation=fellowship
+echo
+echo "== the federation API at $fed_url (admin kubeconfig from status.kubeconfigSecretRef)"
+"$kubectl" --kubeconfig "$state/fellowship.kubeconfig" get namespaces,crd
 echo
 echo "== kubefed-operator on rivendell: /readyz, leader Lease, metrics"
 echo "readyz: $(curl -fsS http://127.0.0.1:18081/readyz 2>&1)"
@@ -85,6 +98,7 @@ cat <<EOM
 
 Look around:
   export KUBECONFIG=$host        # host; members: $gondor, $noldor
+  $kubectl --kubeconfig $state/fellowship.kubeconfig get ns   # the federation API
   $kubectl get nodes,leases -A
   tail -f $state/operator.log     # the operator's structured log
   curl -s http://127.0.0.1:18080/metrics
