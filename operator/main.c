@@ -10,6 +10,7 @@
 
 #include "events.h"
 #include "federation/federation.h"
+#include "federatedcluster/federatedcluster.h"
 #include "httpserver.h"
 #include "kclient.h"
 #include "kubeconfig.h"
@@ -25,6 +26,7 @@ typedef struct kf_operator {
   le_elector *elector;
   ev_recorder *events;
   fed_controller *federations;
+  fc_controller *clusters;
   srv *health, *metrics_srv;
   uv_signal_t sigterm, sigint;
   uv_timer_t drain_timer;
@@ -67,7 +69,8 @@ static void health_handler(const char *path, int *status, char **body, void *dat
     *status = 200;
     *body = kf_strdup("ok\n");
   } else if (strcmp(path, "/readyz") == 0) {
-    int synced = op->federations && fed_controller_synced(op->federations);
+    int synced = op->federations && fed_controller_synced(op->federations) && op->clusters &&
+                 fc_controller_synced(op->clusters);
     int ready = !op->stopping && synced && (!op->leader_elect || op->leading);
     *status = ready ? 200 : 503;
     *body = kf_strdup(ready ? "ok\n" : op->stopping ? "shutting down\n" : !synced ? "caches not synced\n"
@@ -88,6 +91,7 @@ static void on_started_leading(le_elector *le, void *data) {
   (void)le;
   op->leading = 1;
   fed_controller_start(op->federations);
+  fc_controller_start(op->clusters);
 }
 
 static void on_stopped_leading(le_elector *le, void *data) {
@@ -150,6 +154,8 @@ static void on_signal(uv_signal_t *s, int signum) {
   /* Stop watching and reconciling; what is already running finishes within the drain. */
   fed_controller_close(op->federations);
   op->federations = NULL;
+  fc_controller_close(op->clusters);
+  op->clusters = NULL;
   uv_timer_init(op->loop, &op->drain_timer);
   op->drain_timer.data = op;
   uv_timer_start(&op->drain_timer, op_drain, 0, 100);
@@ -278,6 +284,8 @@ int main(int argc, char **argv) {
   fo.events = op.events;
   op.federations = fed_controller_new(op.loop, op.client, &fo);
   fed_controller_start_informers(op.federations);
+  op.clusters = fc_controller_new(op.loop, op.client, &fo);
+  fc_controller_start_informers(op.clusters);
   if (op.leader_elect) {
     op.lease_namespace = kf_strdup(lease_ns ? lease_ns : watch_ns ? watch_ns : cfg->namespace_);
     le_opts lo = {.namespace_ = op.lease_namespace, .name = lease_id, .identity = identity,
@@ -288,6 +296,7 @@ int main(int argc, char **argv) {
   } else {
     op.leading = 1;
     fed_controller_start(op.federations);
+    fc_controller_start(op.clusters);
   }
   free(identity);
 

@@ -630,6 +630,7 @@ static void fed_bootstrap(fed_run *run, json_object *live) {
   cfg->server = kf_strdup(run->fapi_url);
   run->fapi = kc_client_new(kc_client_engine(run->f->c), cfg, &err);
   kcfg_free(cfg);
+  if (run->fapi) kc_client_set_metrics(run->fapi, run->f->metrics);
   if (!run->fapi) {
     fed_stop(run, 0, C_APISERVER, "BootstrapFailed", "cannot build a client for the federation API: %s", err.msg);
     return;

@@ -1,0 +1,40 @@
+/* fc: the FederatedCluster controller (the declarative `kubefed join` / `unjoin`).
+ *
+ * Join, in order: read the member kubeconfig Secret (static credentials only) ->
+ * in the member: namespace, ServiceAccount, least-privilege ClusterRole and
+ * binding, an explicit service-account token Secret -> on the host: the
+ * credential Secret (a minified kubeconfig with that token) -> in the federation
+ * API: the Cluster object -> member DNS (kube-dns keys or a marked CoreDNS
+ * block) -> status. A full join runs when its inputs change (generation, Secrets,
+ * the Federation) or every FC_RESYNC_MS; in between a reconcile only probes the
+ * member's /readyz, every spec.health.periodSeconds, on the one loop.
+ *
+ * Unjoin (the CR deleted): the finalizer kubefed.dev/unjoin removes the Cluster
+ * object, our DNS entries, the member RBAC, token Secret and ServiceAccount, and
+ * the member namespace only if we created it and it holds nothing else, then the
+ * host credential Secret. An unreachable member holds the finalizer, unless the
+ * annotation kubefed.dev/force-unjoin: "true" is set (a Warning event lists what
+ * was left in the member). */
+#ifndef KF_FEDERATEDCLUSTER_H
+#define KF_FEDERATEDCLUSTER_H
+
+#include <uv.h>
+
+#include "events.h"
+#include "federation/federation.h"
+#include "kclient.h"
+#include "metrics.h"
+
+typedef struct fc_controller fc_controller;
+
+fc_controller *fc_controller_new(uv_loop_t *loop, kc_client *c, const fed_options *o);
+void fc_controller_start_informers(fc_controller *f);
+int fc_controller_synced(const fc_controller *f);
+void fc_controller_start(fc_controller *f);
+void fc_controller_close(fc_controller *f);
+
+/* The rules of the ClusterRole each member grants its federation (documented, no wildcards):
+ * a JSON array of PolicyRules. Caller puts it. */
+json_object *fc_member_rules(void);
+
+#endif
