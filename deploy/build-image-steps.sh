@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# The image's build steps, in one place: the Dockerfile's build stage runs
+# `deploy/build-image-steps.sh /out`, and CI (tests/e2e/packaging_lint.sh) runs it on the host
+# into a temp dir, so the steps stay exercised where no registry is reachable.
+#
+#   deploy/build-image-steps.sh OUTDIR
+#
+# 1. Installs the build packages when any is missing (tests/install-deps.sh's list minus the
+#    test-only ones; nothing is installed when they are all present).
+# 2. Builds Release with the README's CMake commands into a scratch build dir (only the
+#    kubefed-operator target: the tests are not shipped).
+# 3. Copies the stripped binary to OUTDIR/kubefed-operator and checks it runs (--version).
+# 4. Lists its shared libraries with ldd (OUTDIR/shared-libraries.txt) and fails unless the
+#    runtime stage provides each one: a directly linked library must come from a package in the
+#    Dockerfile's RUNTIME_PACKAGES (or libc6, in every Debian image), and every library ldd
+#    resolves must come from those packages or their Depends/Pre-Depends.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+say() { printf 'build-image-steps: %s\n' "$*" >&2; }
+die() { say "FAILED: $*"; exit 1; }
+
+if [ $# -ne 1 ] || [ -z "$1" ]; then echo "usage: $0 OUTDIR" >&2; exit 2; fi
+mkdir -p "$1"
+OUT="$(cd "$1" && pwd)"
+
+# ---- 1. build packages ----------------------------------------------------------------------
+# Not needed to build the binary: test runners, tools and the fuzzing toolchain. (libcmocka-dev
+# stays: CMakeLists.txt requires it at configure time.)
+TEST_ONLY=" git curl openssl time clang libclang-rt-14-dev valgrind gnuplot-nox python3 iproute2 bc jq "
+read -r -a all_packages <<<"$(sed -n '/^packages=(/,/)/p' "$ROOT/tests/install-deps.sh" |
+  sed -e 's/^packages=(//' -e 's/)[[:space:]]*$//' | tr -s '[:space:]' ' ')"
+((${#all_packages[@]} > 5)) || die "could not read the package list of tests/install-deps.sh"
+build_packages=()
+for p in "${all_packages[@]}"; do
+  [[ "$TEST_ONLY" == *" $p "* ]] || build_packages+=("$p")
+done
+# Same check and install as tests/install-deps.sh (which also insists on Go, which this build
+# does not need).
+missing=()
+for p in "${build_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  say "installing ${missing[*]}"
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+else
+  say "build packages present: ${build_packages[*]}"
+fi
+
+# ---- 2. Release build -----------------------------------------------------------------------
+BUILD="$(mktemp -d "${TMPDIR:-/tmp}/kubefed-image-build.XXXXXX")"
+trap 'rm -rf "$BUILD"' EXIT
+say "cmake -S $ROOT -B $BUILD -DCMAKE_BUILD_TYPE=Release"
+cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >"$BUILD/configure.log" 2>&1 ||
+  { tail -n 40 "$BUILD/configure.log" >&2; die "cmake configure"; }
+say "cmake --build $BUILD -j$(nproc) --target kubefed-operator"
+cmake --build "$BUILD" -j"$(nproc)" --target kubefed-operator >"$BUILD/build.log" 2>&1 ||
+  { tail -n 60 "$BUILD/build.log" >&2; die "cmake build"; }
+
+# ---- 3. the binary --------------------------------------------------------------------------
+BIN="$OUT/kubefed-operator"
+install -m 0755 "$BUILD/kubefed-operator" "$BIN"
+strip --strip-unneeded "$BIN"
+version="$("$BIN" --version)" || die "$BIN --version failed"
+say "built $BIN: $version"
+
+# ---- 4. shared libraries against the runtime stage ------------------------------------------
+runtime="${RUNTIME_PACKAGES:-$(sed -n 's/^ARG RUNTIME_PACKAGES="\(.*\)"[[:space:]]*$/\1/p' "$ROOT/Dockerfile")}"
+read -r -a runtime_packages <<<"$runtime"
+((${#runtime_packages[@]})) || die "no RUNTIME_PACKAGES (the Dockerfile's ARG RUNTIME_PACKAGES line)"
+
+declare -A closure=()
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+add_closure() {  # add_closure PKG: PKG and, recursively, its installed Depends/Pre-Depends
+  local pkg="$1" name
+  [ -n "${closure[$pkg]:-}" ] && return 0
+  closure[$pkg]=1
+  # "a (>= 1), b:any | c" -> a, b, c (of alternatives, whichever are installed)
+  for name in $(dpkg-query -W -f='${Depends}, ${Pre-Depends}' "$pkg" 2>/dev/null |
+                sed -e 's/([^)]*)//g' -e 's/:any//g' | tr ',|' '\n'); do
+    if installed "$name"; then add_closure "$name"; fi
+  done
+}
+for p in "${runtime_packages[@]}"; do
+  installed "$p" ||
+    die "runtime package $p is not installed here, so the binary cannot have been checked against it"
+  add_closure "$p"
+done
+
+owner() {  # owner PATH: the Debian package that ships PATH (merged /usr tolerated)
+  local path="$1" real alt out
+  real="$(readlink -f "$path")"
+  for alt in "$path" "$real" "${path#/usr}" "/usr$path" "${real#/usr}" "/usr$real"; do
+    if out="$(dpkg -S "$alt" 2>/dev/null)"; then
+      out="${out%%: *}"; out="${out%%,*}"; echo "${out%%:*}"; return 0
+    fi
+  done
+  return 1
+}
+
+needed="$(readelf -d "$BIN" | sed -n 's/.*(NEEDED).*Shared library: \[\(.*\)\].*/\1/p')"
+report="$OUT/shared-libraries.txt"
+: >"$report"
+bad=0
+while read -r line; do
+  case "$line" in
+    *linux-vdso*|"") continue ;;
+    *"not found"*) say "unresolved: $line"; bad=1; continue ;;
+  esac
+  if [[ "$line" == *" => "* ]]; then
+    lib="${line%% *}"; path="${line#* => }"; path="${path%% (*}"
+  else
+    path="${line%% (*}"; lib="$(basename "$path")"
+  fi
+  pkg="$(owner "$path")" || { say "$lib ($path) belongs to no Debian package"; bad=1; continue; }
+  direct=no
+  grep -qxF "$lib" <<<"$needed" && direct=yes
+  printf '%s\t%s\t%s\tdirect=%s\n' "$lib" "$path" "$pkg" "$direct" >>"$report"
+  if [ "$direct" = yes ]; then
+    if [[ " ${runtime_packages[*]} libc6 " != *" $pkg "* ]]; then
+      say "$lib (linked directly) comes from $pkg, which is not in RUNTIME_PACKAGES: ${runtime_packages[*]}"
+      bad=1
+    fi
+  elif [ -z "${closure[$pkg]:-}" ]; then
+    say "$lib comes from $pkg, which no package in RUNTIME_PACKAGES pulls in"
+    bad=1
+  fi
+done < <(ldd "$BIN")
+[ "$bad" -eq 0 ] || die "the runtime stage would lack shared libraries (ldd of $BIN above)"
+for lib in $needed; do
+  grep -q "^$lib	" "$report" || die "NEEDED $lib is missing from ldd's output"
+done
+say "shared libraries ($(wc -l <"$report")) all provided by: ${runtime_packages[*]} (+ their dependencies); list in $report"

@@ -1,0 +1,310 @@
+# shellcheck shell=bash
+# Shared by tests/e2e/packaging_helm.sh and packaging_manifests.sh: one install flow of the
+# operator's packaging on a harness cluster of its own, then the operator binary run out of
+# cluster as the packaged ServiceAccount (a TokenRequest token, never the admin credentials), a
+# Federation reconciled with only that RBAC, `kubectl auth can-i --list` against RBAC.md, and an
+# uninstall that leaves nothing of the release behind.
+# Source after setting TEST (ctest name) and CLUSTER (harness cluster name prefix); then define
+# do_install and do_uninstall and call run_packaging_flow.
+set -uo pipefail
+shopt -s lastpipe
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+HARNESS="${HARNESS:-$ROOT/tests/harness/k8s}"
+OPERATOR="${KF_OPERATOR:-}"
+NAME="$CLUSTER-$$"
+REL=kubefed-operator            # release name, and so the ServiceAccount's name
+REL_NS=kubefed-system           # the release namespace
+FED_NS=federation-system        # where the Federation lives (the operator's --namespace)
+SA_USER="system:serviceaccount:$REL_NS:$REL"
+INSTANCE_LABEL="app.kubernetes.io/instance=$REL"
+CHART="$ROOT/deploy/helm/kubefed-operator"
+# shellcheck disable=SC2034 # used by packaging_manifests.sh
+MANIFESTS="$ROOT/deploy/manifests/kubefed-operator.yaml"
+PASSED=0
+FAILED=0
+TMP="$(mktemp -d)"
+OPLOG="$TMP/operator.log"
+OPPID=""
+T0=$SECONDS
+
+say()  { printf '[%s %3ds] %s\n' "$TEST" $((SECONDS - T0)) "$*" >&2; }
+pass() { PASSED=$((PASSED + 1)); printf 'PASS: %s (t=%ds)\n' "$*" $((SECONDS - T0)); }
+fail() { FAILED=$((FAILED + 1)); printf 'FAIL: %s (t=%ds)\n' "$*" $((SECONDS - T0)); }
+# must DESC CMD...: an assertion the rest of the flow depends on: stop at once when it fails.
+must() { local d="$1"; shift; if "$@"; then pass "$d"; else fail "$d"; exit 1; fi; }
+check() { local d="$1"; shift; if "$@" >/dev/null 2>&1; then pass "$d"; else fail "$d"; fi; }
+
+stop_operator() {
+  [ -n "$OPPID" ] || return 0
+  kill -TERM "$OPPID" 2>/dev/null
+  local _
+  for _ in $(seq 1 60); do kill -0 "$OPPID" 2>/dev/null || break; sleep 0.5; done
+  kill -KILL "$OPPID" 2>/dev/null
+  wait "$OPPID" 2>/dev/null
+  OPPID=""
+}
+finish() {
+  trap - EXIT INT TERM
+  stop_operator
+  if [ "$FAILED" -gt 0 ] && [ -s "$OPLOG" ]; then
+    say "---- operator log (last 60 lines) ----"; tail -n 60 "$OPLOG" >&2
+  fi
+  say "cleanup: down $NAME"
+  "$HARNESS" down "$NAME" >&2 || true
+  rm -rf "$TMP"
+  printf '%s: %d passed, %d failed in %ds\n' "$TEST" "$PASSED" "$FAILED" $((SECONDS - T0))
+  [ "$FAILED" -eq 0 ] && [ "$PASSED" -gt 0 ] && exit 0
+  exit 1
+}
+trap finish EXIT
+trap 'fail "interrupted"; finish' INT TERM
+
+[ -x "$OPERATOR" ] || { fail "KF_OPERATOR is not an executable operator binary: '$OPERATOR'"; exit 1; }
+command -v jq >/dev/null || { fail "jq is missing (tests/install-deps.sh installs it)"; exit 1; }
+KUBECTL="$("$HARNESS" bin kubectl)" || { fail "harness has no kubectl (run: $HARNESS build)"; exit 1; }
+HELM="$("$HARNESS" bin helm)" || { fail "harness has no helm (run: $HARNESS build)"; exit 1; }
+say "harness up $NAME --nodes 1"
+KC="$("$HARNESS" up "$NAME" --nodes 1)" || { fail "harness up $NAME"; exit 1; }
+pass "cluster $NAME up"
+K() { "$KUBECTL" --kubeconfig "$KC" --cache-dir "$TMP/kcache" --request-timeout=20s "$@"; }
+SAKC="$TMP/sa.kubeconfig"
+KS() { "$KUBECTL" --kubeconfig "$SAKC" --cache-dir "$TMP/kcache-sa" --request-timeout=20s "$@"; }
+# helm logs "found symbolic link in path" for the chart's CRDs (symlinks to crds/): expected.
+H() { "$HELM" --kubeconfig "$KC" "$@" 2> >(grep -v 'found symbolic link in path' >&2); }
+
+free_port() {  # a free loopback port in [$1, $2]
+  python3 - "$1" "$2" <<'EOF'
+import random, socket, sys
+lo, hi = int(sys.argv[1]), int(sys.argv[2])
+for _ in range(500):
+    p = random.randint(lo, hi)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p)); print(p); break
+    except OSError:
+        pass
+    finally:
+        s.close()
+EOF
+}
+operator_alive() { [ -n "$OPPID" ] && kill -0 "$OPPID" 2>/dev/null; }
+# wait_until DESC SECONDS CMD...: poll CMD every 0.5 s; PASS or FAIL (returns 1).
+wait_until() {
+  local desc="$1" secs="$2"; shift 2
+  local end=$((SECONDS + secs))
+  while [ $SECONDS -lt $end ]; do
+    if "$@" >/dev/null 2>&1; then pass "$desc"; return 0; fi
+    if [ -n "$OPPID" ] && ! operator_alive; then fail "$desc: the operator died"; return 1; fi
+    sleep 0.5
+  done
+  fail "$desc (not within ${secs}s)"
+  return 1
+}
+
+# ---- the installed objects -------------------------------------------------------------------
+check_installed() {
+  must "Deployment $REL Available" \
+    K -n "$REL_NS" wait --for=condition=Available "deployment/$REL" --timeout=120s
+  wait_until "Deployment $REL: 1 replica ready (kwok runs the pod)" 60 \
+    test "$(K -n "$REL_NS" get deployment "$REL" -o jsonpath='{.status.readyReplicas}')" = 1
+  local d
+  d="$(K -n "$REL_NS" get deployment "$REL" -o json)"
+  local spec='.spec.template.spec' c='.spec.template.spec.containers[0]'
+  check "pod runs as the ServiceAccount $REL" test "$(jq -r "$spec.serviceAccountName" <<<"$d")" = "$REL"
+  check "pod: runAsNonRoot, uid/gid 65532, seccomp RuntimeDefault" test "$(jq -r "$spec.securityContext | [.runAsNonRoot, .runAsUser, .runAsGroup, .seccompProfile.type] | join(\" \")" <<<"$d")" = "true 65532 65532 RuntimeDefault"
+  check "container: read-only root, no privilege escalation, all capabilities dropped" test "$(jq -r "$c.securityContext | [.readOnlyRootFilesystem, .allowPrivilegeEscalation, (.capabilities.drop | join(\",\"))] | join(\" \")" <<<"$d")" = "true false ALL"
+  check "image kubefed-operator:0.1.0, IfNotPresent" test "$(jq -r "$c | .image + \" \" + .imagePullPolicy" <<<"$d")" = "kubefed-operator:0.1.0 IfNotPresent"
+  check "args: leader election in the pod's namespace, :8081/:8080, json logs, service access" test "$(jq -r "$c.args | join(\" \")" <<<"$d")" = "--leader-elect --leader-election-namespace=\$(POD_NAMESPACE) --leader-election-id=$REL --health-bind-address=:8081 --metrics-bind-address=:8080 --log-format=json --log-level=info --federation-api-access=service"
+  check "env POD_NAMESPACE from metadata.namespace" test "$(jq -r "$c.env[] | select(.name==\"POD_NAMESPACE\") | .valueFrom.fieldRef.fieldPath" <<<"$d")" = metadata.namespace
+  check "probes: liveness /healthz, readiness /readyz on 8081" test "$(jq -r "$c | [.livenessProbe.httpGet.path, .readinessProbe.httpGet.path, (.ports[] | select(.name==\"health\") | .containerPort)] | map(tostring) | join(\" \")" <<<"$d")" = "/healthz /readyz 8081"
+  check "resources: requests 50m/32Mi, limit 128Mi" test "$(jq -r "$c.resources | [.requests.cpu, .requests.memory, .limits.memory] | join(\" \")" <<<"$d")" = "50m 32Mi 128Mi"
+  check "metrics Service: port 8080 named metrics" test "$(K -n "$REL_NS" get service "$REL-metrics" -o jsonpath='{.spec.ports[0].name} {.spec.ports[0].port}')" = "metrics 8080"
+  local kind nsflag
+  for kind in serviceaccount/$REL clusterrole/$REL clusterrolebinding/$REL role/$REL-leader-election rolebinding/$REL-leader-election; do
+    nsflag=(-n "$REL_NS"); [[ $kind == cluster* ]] && nsflag=()
+    check "$kind exists, labelled $INSTANCE_LABEL" \
+      test "$(K "${nsflag[@]}" get "$kind" -o jsonpath='{.metadata.labels.app\.kubernetes\.io/instance}')" = "$REL"
+  done
+  local crd
+  for crd in federations.kubefed.dev federatedclusters.kubefed.dev; do
+    check "CRD $crd Established" K wait --for=condition=Established "crd/$crd" --timeout=30s
+  done
+  check "the federation-side Cluster CRD is not installed on the host" \
+    sh -c "! '$KUBECTL' --kubeconfig '$KC' get crd clusters.federation.kubefed.dev"
+}
+
+# ---- a kubeconfig that is the ServiceAccount ----------------------------------------------------
+make_sa_kubeconfig() {
+  local token server ca
+  token="$(K -n "$REL_NS" create token "$REL" --duration=2h)" ||
+    { fail "kubectl create token $REL (TokenRequest API)"; exit 1; }
+  pass "TokenRequest: a token for ServiceAccount $REL_NS/$REL"
+  server="$(K config view --raw --minify -o jsonpath='{.clusters[0].cluster.server}')"
+  ca="$(K config view --raw --minify -o jsonpath='{.clusters[0].cluster.certificate-authority-data}')"
+  umask 077
+  cat >"$SAKC" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: $NAME
+  cluster:
+    server: $server
+    certificate-authority-data: $ca
+users:
+- name: $REL
+  user:
+    token: $token
+contexts:
+- name: $REL
+  context: {cluster: $NAME, user: $REL, namespace: $REL_NS}
+current-context: $REL
+EOF
+  must "the kubeconfig authenticates as $SA_USER" \
+    test "$(KS auth whoami -o jsonpath='{.status.userInfo.username}' 2>/dev/null)" = "$SA_USER"
+  check "as the ServiceAccount: listing nodes is forbidden (not an admin)" \
+    sh -c "'$KUBECTL' --kubeconfig '$SAKC' get nodes 2>&1 | grep -q Forbidden"
+  check "as the ServiceAccount: creating namespaces is not allowed" \
+    test "$(KS auth can-i create namespaces 2>/dev/null)" = no
+}
+
+# ---- the operator binary, out of cluster, as that ServiceAccount ------------------------------
+start_operator() {
+  local health
+  health="$(free_port 20000 29999)"; METRICS_PORT="$(free_port 20000 29999)"
+  say "starting $OPERATOR as $SA_USER (health 127.0.0.1:$health, metrics 127.0.0.1:$METRICS_PORT)"
+  "$OPERATOR" --kubeconfig "$SAKC" --namespace "$FED_NS" --leader-elect --leader-election-namespace "$REL_NS" \
+    --health-bind-address "127.0.0.1:$health" --metrics-bind-address "127.0.0.1:$METRICS_PORT" >"$OPLOG" 2>&1 &
+  OPPID=$!
+  wait_until "operator leads with synced caches (/readyz)" 90 curl -sf --max-time 3 "http://127.0.0.1:$health/readyz" ||
+    exit 1
+  check "Lease $REL_NS/$REL held by the operator" \
+    test -n "$(K -n "$REL_NS" get lease "$REL" -o jsonpath='{.spec.holderIdentity}')"
+}
+
+no_forbidden() {  # no_forbidden WHEN
+  local hits denied
+  hits="$(grep -ci 'forbidden' "$OPLOG")"
+  if [ "$hits" -eq 0 ]; then
+    pass "operator log has no \"forbidden\" ($1)"
+  else
+    fail "operator log has $hits \"forbidden\" lines ($1):"; grep -i forbidden "$OPLOG" | head -n 10 >&2
+  fi
+  # The client counts every response by code: a 403 the log did not mention still shows here.
+  local m
+  if m="$(curl -sf --max-time 5 "http://127.0.0.1:$METRICS_PORT/metrics")" && grep -q '^kubefed_api_requests_total' <<<"$m"; then
+    denied="$(awk '/^kubefed_api_requests_total/ && /code="40[13]"/ {n += $NF} END {print n + 0}' <<<"$m")"
+  else
+    denied="unreachable"
+  fi
+  check "no API request answered 401 or 403 ($1; /metrics: $denied)" test "$denied" = 0
+}
+no_sanitizer_reports() {
+  if grep -qE 'ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:' "$OPLOG"; then
+    fail "sanitizer report in the operator log"; grep -E -A 20 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$OPLOG" | head -n 40 >&2
+  else
+    pass "no sanitizer report in the operator log"
+  fi
+}
+
+# ---- a Federation reconciled with the packaged RBAC ------------------------------------------
+federation_flow() {
+  K create namespace "$FED_NS" >/dev/null 2>&1
+  K apply -f - >/dev/null <<EOF || { fail "apply Federation fellowship"; exit 1; }
+apiVersion: kubefed.dev/v1alpha1
+kind: Federation
+metadata: {name: fellowship, namespace: $FED_NS}
+spec:
+  dns: {provider: google-clouddns, zoneName: example.com.}
+  apiServer:
+    service: {type: NodePort}
+    advertiseAddress: 127.0.0.1
+EOF
+  pass "Federation fellowship applied (google-clouddns, NodePort, advertiseAddress 127.0.0.1)"
+  wait_until "fellowship: CertificatesReady True" 90 sh -c \
+    "'$KUBECTL' --kubeconfig '$KC' -n '$FED_NS' get federation fellowship -o json | jq -e '.status.conditions[]? | select(.type==\"CertificatesReady\" and .status==\"True\")'"
+  wait_until "fellowship: Deployment fellowship-apiserver created" 60 K -n "$FED_NS" get deployment fellowship-apiserver
+  local obj
+  for obj in secret/fellowship-ca secret/fellowship-apiserver-credentials service/fellowship-apiserver \
+             pvc/fellowship-apiserver-etcd-claim serviceaccount/fellowship-controller-manager \
+             role/fellowship-controller-manager rolebinding/fellowship-controller-manager; do
+    wait_until "fellowship: $obj created by the operator" 30 K -n "$FED_NS" get "$obj"
+  done
+  check "fellowship: the finalizer was added" sh -c \
+    "'$KUBECTL' --kubeconfig '$KC' -n '$FED_NS' get federation fellowship -o json | jq -e '.metadata.finalizers | length > 0'"
+  check "fellowship: status.observedGeneration written (status subresource)" sh -c \
+    "'$KUBECTL' --kubeconfig '$KC' -n '$FED_NS' get federation fellowship -o json | jq -e '.status.observedGeneration >= 1'"
+  no_forbidden "after the Federation reconciled"
+}
+
+# ---- kubectl auth can-i --list against RBAC.md ----------------------------------------------
+# Rows as "resource [names] verbs(sorted)", one per resource and names, verbs of equal keys merged.
+can_i_rows() {  # can_i_rows USER NAMESPACE
+  K auth can-i --list --as="$1" -n "$2" | awk '
+    NR > 1 && $0 ~ /^[^ ]/ {
+      res = $1; rest = substr($0, length($1) + 1); n = 0
+      while (match(rest, /\[[^]]*\]/)) { g[++n] = substr(rest, RSTART + 1, RLENGTH - 2); rest = substr(rest, RSTART + RLENGTH) }
+      key = res " [" g[2] "]"; nv = split(g[3], v, " ")
+      for (i = 1; i <= nv; i++) verbs[key, v[i]] = 1; keys[key] = 1
+    }
+    END { for (k in keys) { s = ""; for (kv in verbs) { split(kv, p, SUBSEP); if (p[1] == k) s = s " " p[2] } print k "|" s } }' |
+    while IFS='|' read -r key vs; do printf '%s %s\n' "$key" "$(tr ' ' '\n' <<<"$vs" | sed '/^$/d' | sort | paste -sd, -)"; done | sort
+}
+rbac_doc_rows() {  # rbac_doc_rows SCOPE...: RBAC.md's table rows of those scopes, same format
+  local scopes=" $* "
+  awk -F'|' '/^\| *(watched|release) *\|/ {
+      for (i = 2; i <= 5; i++) { gsub(/^ +| +$/, "", $i) }
+      print $2 "|" $3 "|" $4 "|" $5 }' "$CHART/RBAC.md" |
+    while IFS='|' read -r scope res names verbs; do
+      [[ "$scopes" == *" $scope "* ]] || continue
+      printf '%s [%s] %s\n' "$res" "$names" "$(tr ' ' '\n' <<<"$verbs" | sed '/^$/d' | sort | paste -sd, -)"
+    done | sort
+}
+rbac_matches_doc() {  # rbac_matches_doc NAMESPACE SCOPE...
+  local ns="$1"; shift
+  local base got want
+  # What any ServiceAccount may do by Kubernetes' default roles: not the chart's doing.
+  base="$(can_i_rows "system:serviceaccount:$REL_NS:pkg-unbound-$$" "$ns")"
+  got="$(comm -23 <(can_i_rows "$SA_USER" "$ns") <(printf '%s\n' "$base"))"
+  want="$(rbac_doc_rows "$@")"
+  if [ -n "$want" ] && [ "$got" = "$want" ]; then
+    pass "kubectl auth can-i --list -n $ns for $SA_USER is exactly RBAC.md's $* rows ($(wc -l <<<"$want") rules)"
+  else
+    fail "kubectl auth can-i --list -n $ns for $SA_USER differs from RBAC.md's $* rows (< can-i, > RBAC.md):"
+    diff <(printf '%s\n' "$got") <(printf '%s\n' "$want") >&2
+  fi
+}
+
+# ---- teardown -------------------------------------------------------------------------------
+delete_federation() {
+  K -n "$FED_NS" delete federation fellowship --wait=false >/dev/null 2>&1
+  wait_until "fellowship deleted (the operator removed its finalizer)" 120 \
+    sh -c "! '$KUBECTL' --kubeconfig '$KC' -n '$FED_NS' get federation fellowship"
+  no_forbidden "after the Federation's deletion"
+  stop_operator
+  no_sanitizer_reports
+}
+release_objects() {  # every object, namespaced or not, that carries the release's instance label
+  K get all,serviceaccounts,roles,rolebindings,secrets,configmaps,leases,endpointslices -A -l "$INSTANCE_LABEL" -o name &&
+    K get clusterroles,clusterrolebindings,namespaces,customresourcedefinitions -l "$INSTANCE_LABEL" -o name
+}
+release_gone() { local out; out="$(release_objects)" || return 1; [ -z "$out" ]; }
+nothing_left() {
+  wait_until "no object labelled $INSTANCE_LABEL remains" 120 release_gone ||
+    { say "left behind:"; release_objects >&2; }
+}
+
+run_packaging_flow() {
+  say "install"
+  do_install
+  check_installed
+  make_sa_kubeconfig
+  start_operator
+  federation_flow
+  rbac_matches_doc "$FED_NS" watched
+  rbac_matches_doc "$REL_NS" watched release
+  delete_federation
+  say "uninstall"
+  do_uninstall
+  nothing_left
+}
