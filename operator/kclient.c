@@ -43,6 +43,7 @@ struct kc_client {
   kf_metrics *metrics;
   struct kc_call *calls;   /* in flight or waiting to retry */
   int closing;
+  int cancelling;          /* kc_client_close is ending calls: not freed under it */
   uint64_t token_read_ms;
 };
 
@@ -56,6 +57,7 @@ typedef struct kc_call {
   int no_retry;
   int raw;                  /* raw path request: a non-JSON body is passed as a string */
   int finishing;            /* its callback is running */
+  int cancelled;            /* kc_client_close asked it to end */
   int attempt;
   int last_timed_out;       /* the previous attempt timed out: do not reuse its connection */
   http_request *inflight;
@@ -119,7 +121,7 @@ const kcfg *kc_client_config(const kc_client *c) { return c->cfg; }
 http_engine *kc_client_engine(const kc_client *c) { return c->eng; }
 
 static void kc_client_maybe_free(kc_client *c) {
-  if (c->closing && !c->calls) {
+  if (c->closing && !c->calls && !c->cancelling) {
     kcfg_free(c->cfg);
     free(c);
   }
@@ -163,14 +165,20 @@ void kc_client_close(kc_client *c) {
   kf_error_clear(&err);
   kf_error_set(&err, KC_ERR_CANCELED, "client closed");
   snprintf(err.reason, sizeof(err.reason), "Canceled");
-  /* Calls in flight complete through their http done callback; calls waiting to retry end now. */
-  for (kc_call *call = c->calls, *next; call; call = next) {
-    next = call->next;
-    if (call->finishing) continue;
+  /* Calls in flight complete through their http done callback (possibly right here: the
+   * client must outlive this loop); calls waiting to retry end now. */
+  c->cancelling = 1;
+  for (;;) {
+    /* Rescan after each: a callback may end other calls of this client. */
+    kc_call *call = c->calls;
+    while (call && (call->finishing || call->cancelled)) call = call->next;
+    if (!call) break;
+    call->cancelled = 1;
     if (call->inflight) http_request_cancel(call->inflight);
     else kc_call_finish(call, KC_ERR_CANCELED, NULL, &err);
   }
-  if (!c->calls) kc_client_maybe_free(c);
+  c->cancelling = 0;
+  kc_client_maybe_free(c);
 }
 
 char *kc_escape(const char *s) {

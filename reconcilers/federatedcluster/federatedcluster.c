@@ -18,6 +18,7 @@
 #define FC_FORCE_ANNOTATION "kubefed.dev/force-unjoin"
 #define FC_CLUSTER_LABEL "kubefed.dev/cluster"
 #define FC_CREATED_KEYS "kubefed.dev/created-keys-"   /* + federation: kube-dns keys we added */
+#define FC_ORIGINAL_KEYS "kubefed.dev/original-"      /* + federation: their text before us */
 #define FC_RESYNC_MS (10 * 60 * 1000)                 /* full join again, catching member drift */
 #define FC_RETRY_MS 15000
 #define FC_DNS_NS "kube-system"
@@ -115,11 +116,12 @@ static void fc_cond_set(fc_run *run, int which, const char *status, const char *
   va_start(ap, fmt);
   vsnprintf(buf, sizeof(buf), fmt, ap);
   va_end(ap);
+  char *r = kf_strdup(reason);   /* reason may be the old one: copy before freeing */
   free(c->reason);
   free(c->message);
   c->set = 1;
   c->status = status;
-  c->reason = kf_strdup(reason);
+  c->reason = r;
   c->message = kf_strdup(buf);
 }
 
@@ -214,10 +216,12 @@ static void fc_stop(fc_run *run, int rc, int which, const char *reason, const ch
   va_start(ap, fmt);
   vsnprintf(buf, sizeof(buf), fmt, ap);
   va_end(ap);
-  fc_cond_set(run, which, "False", reason, "%s", buf);
+  char *why = kf_strdup(reason);   /* reason may be a condition's own, replaced below */
+  fc_cond_set(run, which, "False", why, "%s", buf);
   if (which != C_JOINED && !run->cond[C_JOINED].set)
-    fc_cond_set(run, C_JOINED, "False", reason, "%s", buf);
-  ev_emit(run->f->events, run->fc, "Warning", reason, run->deleting ? "Unjoin" : "Join", "%s", buf);
+    fc_cond_set(run, C_JOINED, "False", why, "%s", buf);
+  ev_emit(run->f->events, run->fc, "Warning", why, run->deleting ? "Unjoin" : "Join", "%s", buf);
+  free(why);
   run->rc = rc;
   if (rc == 0) fc_requeue(run, FC_RETRY_MS);
   fc_status(run);
@@ -569,6 +573,17 @@ static void fc_dns_entry(fc_run *run, dns_entry *e, const char **ns_buf, size_t 
   e->nameservers = ns_buf;
 }
 
+/* Whether a kube-dns value is what it was before us, up to JSON formatting for stubDomains. */
+static int fc_same_value(const char *key, const char *before, const char *now) {
+  if (!now) return 0;
+  if (strcmp(key, "stubDomains") != 0) return strcmp(before, now) == 0;
+  json_object *a = json_tokener_parse(before), *b = json_tokener_parse(now);
+  int same = a && b && json_object_equal(a, b);
+  if (a) json_object_put(a);
+  if (b) json_object_put(b);
+  return same;
+}
+
 static void fc_dns_written(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data) {
   fc_run *run = data;
   (void)c;
@@ -602,9 +617,9 @@ static void fc_dns_configmap(kc_client *c, int rc, json_object *cm, const kf_err
   const char *which = run->obj_name;
   int coredns = strcmp(which, "coredns") == 0;
   dns_entry e;
-  const char *nss[17];
+  const char *nss[DNS_MAX_NAMESERVERS + 1];
   kf_error derr;
-  fc_dns_entry(run, &e, nss, 17);
+  fc_dns_entry(run, &e, nss, DNS_MAX_NAMESERVERS + 1);
   if (rc == KC_ERR_NOTFOUND && coredns && fc_str_eq(run->dns_mode, "Auto")) {
     free(run->obj_name);
     run->obj_name = kf_strdup("kube-dns");
@@ -635,6 +650,12 @@ static void fc_dns_configmap(kc_client *c, int rc, json_object *cm, const kf_err
   if (coredns) {
     const char *corefile = kc_obj_key_str(data_obj, "Corefile");
     char *out = NULL;
+    if (!corefile && !run->deleting) {
+      /* A Corefile of only our block would break the member's cluster DNS. */
+      fc_stop(run, 0, C_DNS, "CorefileMissing",
+              "ConfigMap kube-system/coredns in the member has no Corefile key; left unchanged");
+      return;
+    }
     int r = run->deleting ? dns_corefile_remove(corefile ? corefile : "", run->fed_name, &out, &derr)
                           : dns_corefile_add(corefile ? corefile : "", &e, &out, &derr);
     if (r != 0) {
@@ -657,7 +678,9 @@ static void fc_dns_configmap(kc_client *c, int rc, json_object *cm, const kf_err
     return;
   }
   char *created_key = kf_asprintf(FC_CREATED_KEYS "%s", run->fed_name);
+  char *original_key = kf_asprintf(FC_ORIGINAL_KEYS "%s", run->fed_name);
   const char *created = kc_obj_key_str(kc_obj_get(cm, "metadata.annotations"), created_key);
+  const char *original = kc_obj_key_str(kc_obj_get(cm, "metadata.annotations"), original_key);
   json_object *out = NULL;
   int r;
   if (run->deleting) {
@@ -672,28 +695,43 @@ static void fc_dns_configmap(kc_client *c, int rc, json_object *cm, const kf_err
   }
   if (r < 0) {
     free(created_key);
+    free(original_key);
     fc_stop(run, 0, C_DNS, "KubeDNSConflict", "the member's kube-dns ConfigMap was left unchanged: %s", derr.msg);
     return;
   }
   if (!out || json_object_object_length(out) == 0) {
     free(created_key);
+    free(original_key);
     if (out) json_object_put(out);
     fc_dns_ok(run, "the member's kube-dns ConfigMap has the federation's entries");
     return;
   }
-  /* Remember which keys did not exist before us, so unjoin removes exactly those. */
+  /* Remember which keys did not exist before us (unjoin removes exactly those) and the exact
+   * text of those that did (unjoin puts it back byte for byte when nothing else changed). */
   json_object *ann = kj_obj();
   if (!run->deleting && !created) {
     char keys[64] = "";
+    json_object *orig = kj_obj();
     json_object_object_foreach(out, k, v) {
       (void)v;
-      if (!kc_obj_key_str(data_obj, k)) snprintf(keys + strlen(keys), sizeof(keys) - strlen(keys), "%s%s",
-                                                 keys[0] ? "," : "", k);
+      const char *before = kc_obj_key_str(data_obj, k);
+      if (!before) snprintf(keys + strlen(keys), sizeof(keys) - strlen(keys), "%s%s", keys[0] ? "," : "", k);
+      else kj_str(orig, k, before);
     }
     kj_str(ann, created_key, keys);
+    kj_str(ann, original_key, json_object_to_json_string_ext(orig, KC_JSON_FLAGS));
+    json_object_put(orig);
   } else if (run->deleting) {
     kj_set(ann, created_key, NULL);
+    kj_set(ann, original_key, NULL);
+    json_object *orig = original ? json_tokener_parse(original) : NULL;
+    json_object_object_foreach(out, k, v) {
+      const char *before = kc_obj_key_str(orig, k);
+      if (before && fc_same_value(k, before, json_object_get_string(v))) kj_str(out, k, before);
+    }
+    if (orig) json_object_put(orig);
   }
+  free(original_key);
   json_object *patch = kj_obj();
   kj_set(patch, "metadata", kj_set(kj_obj(), "annotations", ann));
   kj_set(patch, "data", out);

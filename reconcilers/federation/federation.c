@@ -120,11 +120,12 @@ static void fed_cond_set(fed_run *run, int which, const char *status, const char
   va_start(ap, fmt);
   vsnprintf(buf, sizeof(buf), fmt, ap);
   va_end(ap);
+  char *r = kf_strdup(reason);   /* reason may be the old one: copy before freeing */
   free(c->reason);
   free(c->message);
   c->set = 1;
   c->status = status;
-  c->reason = kf_strdup(reason);
+  c->reason = r;
   c->message = kf_strdup(buf);
 }
 

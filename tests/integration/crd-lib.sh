@@ -9,7 +9,7 @@ shopt -s lastpipe   # `producer | check` runs check in this shell, so the counte
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 HARNESS="${HARNESS:-$ROOT/tests/harness/k8s}"
 NAME="${CLUSTER:-${TEST%%.*}-crd}-$$"
-NS=federation-system
+NS="${NS:-federation-system}"
 PASSED=0
 FAILED=0
 TMP="$(mktemp -d)"

@@ -9,7 +9,7 @@
 #   (LoadBalancer, ClusterIP, token auth, existing claim, EmptyDir, external etcd, arg overrides,
 #   bring-your-own CA) -> a table of bad Federations (refused or Degraded) while others reconcile ->
 #   teardown waits for FederatedClusters, keeps the retained PVC, removes the rest.
-TEST=federation.controlplane RESOURCE=federation CLUSTER=fedcp NODES=1
+TEST=federation.controlplane RESOURCE=federation CLUSTER=fedcp NODES=1 NS="cp-$$"
 # shellcheck source=tests/integration/crd-lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/crd-lib.sh"
 

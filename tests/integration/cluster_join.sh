@@ -1,0 +1,297 @@
+#!/usr/bin/env bash
+# cluster.join: the FederatedCluster controller (the declarative `kubefed join` / `unjoin`) on three
+# real clusters: host rivendell-like (kwok nodes, the fellowship Federation served for real by
+# `k8s serve-federation`), members gondor (joined through a context named gondor_needs-no_king, a
+# CoreDNS Corefile with a user block) and noldor (secret name 11kingdom, kube-dns with user
+# stubDomains). Checks: both Ready; Cluster objects point at the right Secrets; the stored
+# kubeconfig works and can do exactly the documented rules; DNS entries added exactly and two
+# federations on one member keep both; Offline within failureThreshold x period + timeout and back;
+# rotated or broken credentials picked up without restart; exec credentials refused; unjoin restores
+# DNS byte for byte and leaves nothing; an unreachable member holds unjoin until force-unjoin.
+TEST=cluster.join RESOURCE=federatedcluster CLUSTER=join NODES=1 NS="join-$$"
+# shellcheck source=tests/integration/crd-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/crd-lib.sh"
+
+OPERATOR="${KF_OPERATOR:-}"
+[ -x "$OPERATOR" ] || { fail "KF_OPERATOR is not an executable operator binary: '$OPERATOR'"; exit 1; }
+command -v jq >/dev/null || { fail "jq is missing (tests/install-deps.sh installs it)"; exit 1; }
+GONDOR="gondor-$$" NOLDOR="noldor-$$"
+RUN_ROOT="${KUBEFED_TEST_RUN:-/tmp/kubefed-operator-clusters}"
+OPLOG="$TMP/operator.log"
+OPPID=""
+on_finish() {
+  if [ -n "$OPPID" ]; then kill "$OPPID" 2>/dev/null; wait "$OPPID" 2>/dev/null; fi
+  for c in "fed-$NS-fellowship" "fed-$NS-rohan" "$GONDOR" "$NOLDOR"; do "$HARNESS" down "$c" >&2 2>/dev/null || true; done
+  if [ "$FAILED" -gt 0 ] && [ -f "$OPLOG" ]; then say "---- operator log (last 60 lines) ----"; tail -n 60 "$OPLOG" >&2; fi
+}
+
+free_port() {
+  python3 - "$1" "$2" <<'EOF'
+import random, socket, sys
+lo, hi = int(sys.argv[1]), int(sys.argv[2])
+for _ in range(500):
+    p = random.randint(lo, hi)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p)); print(p); break
+    except OSError:
+        pass
+    finally:
+        s.close()
+EOF
+}
+operator_alive() { [ -n "$OPPID" ] && kill -0 "$OPPID" 2>/dev/null; }
+wait_until() {
+  local desc="$1" secs="$2"; shift 2
+  local end=$((SECONDS + secs))
+  while [ $SECONDS -lt $end ]; do
+    if "$@" >/dev/null 2>&1; then pass "$desc"; return 0; fi
+    operator_alive || { fail "$desc: the operator died"; return 1; }
+    sleep 0.5
+  done
+  fail "$desc (not within ${secs}s)"
+  return 1
+}
+check() { local desc="$1"; shift; if "$@" >/dev/null 2>&1; then pass "$desc"; else fail "$desc"; fi; }
+J() { K get -n "$NS" "$@" -o json 2>/dev/null; }
+cond() { J "$1" "$2" | jq -r --arg t "$3" '.status.conditions[]? | select(.type==$t) | "\(.status) \(.reason)"'; }
+cond_is() { [ "$(cond "$1" "$2" "$3")" = "$4" ]; }
+exists() { K get -n "$NS" "$@" >/dev/null 2>&1; }
+gone() { ! K get -n "$NS" "$@" >/dev/null 2>&1; }
+secret_key() { J secret "$1" | jq -r --arg k "$2" '.data[$k] // empty' | base64 -d; }
+
+GKC=$("$HARNESS" up "$GONDOR" --nodes 1) || { fail "up $GONDOR"; exit 1; }
+NKC=$("$HARNESS" up "$NOLDOR" --nodes 1) || { fail "up $NOLDOR"; exit 1; }
+GK() { "$KUBECTL" --kubeconfig "$GKC" --request-timeout=20s "$@"; }
+NKm() { "$KUBECTL" --kubeconfig "$NKC" --request-timeout=20s "$@"; }
+
+install_crds kubefed.dev_federations.yaml kubefed.dev_federatedclusters.yaml
+HEALTH=$(free_port 20000 29999); METRICS=$(free_port 20000 29999)
+"$OPERATOR" --kubeconfig "$KC" --namespace "$NS" --health-bind-address "127.0.0.1:$HEALTH" \
+  --metrics-bind-address "127.0.0.1:$METRICS" >"$OPLOG" 2>&1 &
+OPPID=$!
+wait_until "operator ready" 60 curl -sf "http://127.0.0.1:$HEALTH/readyz"
+
+# ---- the federations, served for real -----------------------------------------------------------
+serve() {  # serve NAME: a NodePort Federation on 127.0.0.1, its apiserver run, Ready
+  local port; port=$(free_port 30000 32767)
+  K apply -f - >/dev/null <<EOF
+apiVersion: kubefed.dev/v1alpha1
+kind: Federation
+metadata: {name: $1, namespace: $NS}
+spec:
+  dns: {provider: coredns, zoneName: $1.example.com., corednsNameservers: ["127.0.0.1:53"]}
+  apiServer: {service: {type: NodePort, nodePort: $port}, advertiseAddress: 127.0.0.1}
+EOF
+  wait_until "$1: apiserver Deployment" 60 exists deployment "$1-apiserver"
+  "$HARNESS" serve-federation "$KC" "$NS" "$1" >/dev/null || fail "serve-federation $1"
+  wait_until "$1: Federation Ready" 120 cond_is federation "$1" Ready "True Ready"
+}
+serve fellowship
+secret_key fellowship-admin-kubeconfig kubeconfig >"$TMP/fellowship.kubeconfig"
+FK() { "$KUBECTL" --kubeconfig "$TMP/fellowship.kubeconfig" --request-timeout=20s "$@"; }
+
+# ---- realistic member DNS configs ----------------------------------------------------------------
+cat >"$TMP/Corefile" <<'EOF'
+.:53 {
+    errors
+    health {
+       lameduck 5s
+    }
+    ready
+    kubernetes cluster.local in-addr.arpa ip6.arpa {
+       pods insecure
+       fallthrough in-addr.arpa ip6.arpa
+       ttl 30
+    }
+    prometheus :9153
+    forward . /etc/resolv.conf {
+       max_concurrent 1000
+    }
+    cache 30
+    loop
+    reload
+    loadbalance
+}
+consul.local:53 {
+    errors
+    cache 30
+    forward . 127.0.0.9
+}
+EOF
+GK create configmap coredns -n kube-system --from-file=Corefile="$TMP/Corefile" >/dev/null
+NKm create configmap kube-dns -n kube-system --from-literal=stubDomains='{"acme.local": ["127.0.0.8"]}' \
+  --from-literal=upstreamNameservers='["127.0.0.7"]' >/dev/null
+NKm get configmap kube-dns -n kube-system -o json | jq -S '{data, annotations: (.metadata.annotations // {})}' >"$TMP/kube-dns.before"
+
+# ---- join -----------------------------------------------------------------------------------------
+sed 's/\b'"$GONDOR"'\b/gondor_needs-no_king/g' "$GKC" >"$TMP/gondor.kubeconfig"
+check "gondor kubeconfig has the context gondor_needs-no_king" grep -q "name: gondor_needs-no_king" "$TMP/gondor.kubeconfig"
+K create secret generic -n "$NS" gondor-admin --from-file=kubeconfig="$TMP/gondor.kubeconfig" >/dev/null
+K create secret generic -n "$NS" noldor-admin --from-file=kubeconfig="$NKC" >/dev/null
+K apply -f - >/dev/null <<EOF
+apiVersion: kubefed.dev/v1alpha1
+kind: FederatedCluster
+metadata: {name: gondor, namespace: $NS}
+spec:
+  federationRef: {name: fellowship}
+  kubeconfigSecretRef: {name: gondor-admin, context: gondor_needs-no_king}
+  health: {periodSeconds: 2, timeoutSeconds: 1, failureThreshold: 2, successThreshold: 1}
+---
+apiVersion: kubefed.dev/v1alpha1
+kind: FederatedCluster
+metadata: {name: noldor, namespace: $NS}
+spec:
+  federationRef: {name: fellowship}
+  kubeconfigSecretRef: {name: noldor-admin}
+  secretName: 11kingdom
+EOF
+wait_until "kubectl wait --for=condition=Ready federatedcluster/gondor" 60 \
+  K wait -n "$NS" --for=condition=Ready federatedcluster/gondor --timeout=2s
+wait_until "kubectl wait --for=condition=Ready federatedcluster/noldor" 60 \
+  K wait -n "$NS" --for=condition=Ready federatedcluster/noldor --timeout=2s
+for fc in gondor noldor; do
+  check "$fc: Joined" cond_is federatedcluster "$fc" Joined "True Joined"
+  check "$fc: CredentialsValid" cond_is federatedcluster "$fc" CredentialsValid "True Loaded"
+  st=$(J federatedcluster "$fc")
+  check "$fc: version v1.37.2 in status" test "$(jq -r .status.kubernetesVersion <<<"$st")" = v1.37.2
+  check "$fc: region and zones from node labels" test "$(jq -r '.status.region + " " + (.status.zones|join(","))' <<<"$st")" = \
+    "$([ $fc = gondor ] && echo "$GONDOR" || echo "$NOLDOR")-region $([ $fc = gondor ] && echo "$GONDOR" || echo "$NOLDOR")-zone-a"
+done
+check "noldor's credentials are in Secret 11kingdom" test "$(J federatedcluster noldor | jq -r .status.credentialSecretRef.name)" = 11kingdom
+check "gondor's credentials are in Secret gondor-credentials" exists secret gondor-credentials
+check "federation API: Cluster gondor -> Secret gondor-credentials" test "$(FK get cluster gondor -o jsonpath='{.spec.secretRef.name}')" = gondor-credentials
+check "federation API: Cluster noldor -> Secret 11kingdom" test "$(FK get cluster noldor -o jsonpath='{.spec.secretRef.name}')" = 11kingdom
+check "federation API: Cluster noldor's server is noldor's" test "$(FK get cluster noldor -o jsonpath='{.spec.serverAddressByClientCIDRs[0].serverAddress}')" = "$(cat "$RUN_ROOT/$NOLDOR/server" 2>/dev/null || "$KUBECTL" --kubeconfig "$NKC" config view -o jsonpath='{.clusters[0].cluster.server}')"
+wait_until "federation API: Cluster gondor status Ready mirrored" 30 \
+  test "$(FK get cluster gondor -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" = True
+secret_key 11kingdom kubeconfig >"$TMP/11kingdom.kubeconfig"
+SK() { "$KUBECTL" --kubeconfig "$TMP/11kingdom.kubeconfig" --request-timeout=20s "$@"; }
+check "the stored kubeconfig works against noldor (get nodes)" SK get nodes
+check "the stored kubeconfig is a token, not noldor's admin certificate" grep -q "token:" "$TMP/11kingdom.kubeconfig"
+# "RESOURCE [] [] [VERBS]" rows, minus the self-review APIs every user has.
+SK auth can-i --list 2>/dev/null |
+  awk 'NR>1 && $1 !~ /^\[/ && $1 !~ /^self/ {r=$1; $1=""; sub(/^ +\[[^]]*\] +\[[^]]*\] +/, ""); print r, $0}' | sort >"$TMP/cani"
+cat >"$TMP/cani.want" <<'EOF'
+clustertrustbundles.certificates.k8s.io [get list watch]
+configmaps [get list watch create update patch delete]
+daemonsets.apps [get list watch create update patch delete]
+deployments.apps [get list watch create update patch delete]
+events [get list watch create patch]
+horizontalpodautoscalers.autoscaling [get list watch create update patch delete]
+ingresses.networking.k8s.io [get list watch create update patch delete]
+jobs.batch [get list watch create update patch delete]
+namespaces [get list watch create update patch delete]
+nodes [get list watch]
+pods [get list watch]
+replicasets.apps [get list watch create update patch delete]
+secrets [get list watch create update patch delete]
+serviceaccounts [get list watch create update patch delete]
+services [get list watch create update patch delete]
+statefulsets.apps [get list watch create update patch delete]
+EOF
+# (clustertrustbundles: every authenticated user may read them, kube-apiserver's own default.)
+if diff "$TMP/cani.want" "$TMP/cani" >"$TMP/cani.diff"; then
+  pass "auth can-i --list with the stored kubeconfig: exactly the documented resources"
+else
+  fail "auth can-i --list differs from the documented rules: $(cat "$TMP/cani.diff")"
+fi
+check "the member SA cannot escalate (create clusterroles refused)" bash -c "! '$KUBECTL' --kubeconfig '$TMP/11kingdom.kubeconfig' auth can-i create clusterroles | grep -qx yes"
+check "member objects are labelled ours" test "$(NKm get serviceaccount -n federation-system kubefed-fellowship -o jsonpath='{.metadata.labels.app\.kubernetes\.io/managed-by}')" = kubefed-operator
+
+# ---- DNS --------------------------------------------------------------------------------------------
+corefile() { GK get configmap coredns -n kube-system -o jsonpath='{.data.Corefile}'; }
+has_block() { corefile | grep -q "# BEGIN kubefed.dev $1"; }
+forwards_fellowship() { corefile | grep -A4 '# BEGIN kubefed.dev fellowship' | grep -q 'forward . 127.0.0.1:53'; }
+user_blocks_kept() { corefile | head -c "$(wc -c <"$TMP/Corefile")" | cmp -s - "$TMP/Corefile"; }
+both_blocks() { has_block fellowship && has_block rohan; }
+only_fellowship() { has_block fellowship && ! has_block rohan; }
+wait_until "gondor: DNSConfigured (CoreDNS)" 30 cond_is federatedcluster gondor DNSConfigured "True Configured"
+check "gondor: our marked block forwards fellowship.example.com to 127.0.0.1:53" forwards_fellowship
+check "gondor: the user's blocks are untouched (the original is a prefix)" user_blocks_kept
+kd() { NKm get configmap kube-dns -n kube-system -o json; }
+wait_until "noldor: DNSConfigured (kube-dns)" 30 cond_is federatedcluster noldor DNSConfigured "True Configured"
+check "noldor: federations key has fellowship" test "$(kd | jq -r .data.federations)" = "fellowship=fellowship.example.com"
+check "noldor: stubDomains keeps acme.local and adds the zone" test "$(kd | jq -c '.data.stubDomains | fromjson | [.["acme.local"], .["fellowship.example.com"]]')" = '[["127.0.0.8"],["127.0.0.1:53"]]'
+check "noldor: upstreamNameservers untouched" test "$(kd | jq -r .data.upstreamNameservers)" = '["127.0.0.7"]'
+
+serve rohan
+K apply -f - >/dev/null <<EOF
+apiVersion: kubefed.dev/v1alpha1
+kind: FederatedCluster
+metadata: {name: gondor-rohan, namespace: $NS}
+spec:
+  federationRef: {name: rohan}
+  kubeconfigSecretRef: {name: gondor-admin, context: gondor_needs-no_king}
+EOF
+wait_until "gondor joined to a second Federation (rohan)" 60 cond_is federatedcluster gondor-rohan Ready "True Healthy"
+check "gondor's Corefile keeps both federations' blocks" both_blocks
+K delete -n "$NS" federatedcluster gondor-rohan --timeout=60s >/dev/null
+check "unjoin of rohan removes only its block" only_fellowship
+check "gondor still joined to fellowship (its SA kept)" GK get serviceaccount -n federation-system kubefed-fellowship
+
+# ---- health: Offline within failureThreshold x period + timeout, and back ---------------------------
+read -r apid _ <"$RUN_ROOT/$GONDOR/pids/kube-apiserver.pid"
+t0=$SECONDS
+kill -STOP "$apid"   # a hung member: connections open, no answer
+wait_until "gondor Offline after its API server hangs" 20 cond_is federatedcluster gondor Offline "True ProbeFailed"
+took=$((SECONDS - t0))
+check "Offline within failureThreshold x period + timeout (+ reconcile slack): ${took}s <= 2*2+1+3" test "$took" -le 8
+check "noldor keeps Ready meanwhile" cond_is federatedcluster noldor Ready "True Healthy"
+kill -CONT "$apid"
+wait_until "gondor Ready again once it answers" 30 cond_is federatedcluster gondor Ready "True Healthy"
+
+# ---- credentials: picked up without restart; exec refused -----------------------------------------------
+echo "not a kubeconfig" >"$TMP/garbage"
+K create secret generic -n "$NS" gondor-admin --from-file=kubeconfig="$TMP/garbage" --dry-run=client -o yaml | K apply -f - >/dev/null
+wait_until "broken member credentials: CredentialsValid False" 30 cond_is federatedcluster gondor CredentialsValid "False InvalidKubeconfig"
+K create secret generic -n "$NS" gondor-admin --from-file=kubeconfig="$TMP/gondor.kubeconfig" --dry-run=client -o yaml | K apply -f - >/dev/null
+wait_until "restored credentials picked up without restart" 30 cond_is federatedcluster gondor CredentialsValid "True Loaded"
+cat >"$TMP/exec.kubeconfig" <<'EOF'
+apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: u, user: {exec: {apiVersion: client.authentication.k8s.io/v1, command: gke-gcloud-auth-plugin}}}]
+contexts: [{name: c, context: {cluster: c, user: u}}]
+current-context: c
+EOF
+K create secret generic -n "$NS" exec-admin --from-file=kubeconfig="$TMP/exec.kubeconfig" >/dev/null
+K apply -f - >/dev/null <<EOF
+apiVersion: kubefed.dev/v1alpha1
+kind: FederatedCluster
+metadata: {name: mordor, namespace: $NS}
+spec: {federationRef: {name: fellowship}, kubeconfigSecretRef: {name: exec-admin}}
+EOF
+wait_until "exec credentials refused: CredentialsValid False UnsupportedCredentials" 30 \
+  cond_is federatedcluster mordor CredentialsValid "False UnsupportedCredentials"
+msg=$(J federatedcluster mordor | jq -r '.status.conditions[] | select(.type=="CredentialsValid") | .message')
+check "the message says what to supply instead ($msg)" grep -q "token or a client certificate" <<<"$msg"
+K delete -n "$NS" federatedcluster mordor --timeout=30s >/dev/null 2>&1 || true
+
+# ---- unjoin noldor: exact ----------------------------------------------------------------------------
+K delete -n "$NS" federatedcluster noldor --wait=false >/dev/null
+wait_until "noldor unjoined (FederatedCluster gone)" 60 gone federatedcluster noldor
+check "host: Secret 11kingdom removed" gone secret 11kingdom
+check "federation API: Cluster noldor removed" bash -c "! '$KUBECTL' --kubeconfig '$TMP/fellowship.kubeconfig' get cluster noldor"
+check "member: ClusterRole removed" bash -c "! '$KUBECTL' --kubeconfig '$NKC' get clusterrole kubefed.dev:fellowship"
+check "member: ClusterRoleBinding removed" bash -c "! '$KUBECTL' --kubeconfig '$NKC' get clusterrolebinding kubefed.dev:fellowship"
+check "member: namespace we created removed" bash -c "! '$KUBECTL' --kubeconfig '$NKC' get namespace federation-system -o jsonpath='{.status.phase}' | grep -qx Active"
+NKm get configmap kube-dns -n kube-system -o json | jq -S '{data, annotations: (.metadata.annotations // {})}' >"$TMP/kube-dns.after"
+if diff "$TMP/kube-dns.before" "$TMP/kube-dns.after" >"$TMP/kd.diff"; then pass "member: kube-dns ConfigMap restored exactly"
+else fail "member: kube-dns ConfigMap differs after unjoin: $(cat "$TMP/kd.diff")"; fi
+check "noldor's admin Secret (the user's) kept" exists secret noldor-admin
+
+# ---- unjoin gondor while unreachable: waits, then force-unjoin ---------------------------------------
+read -r apid _ <"$RUN_ROOT/$GONDOR/pids/kube-apiserver.pid"
+kill -STOP "$apid"
+K delete -n "$NS" federatedcluster gondor --wait=false >/dev/null
+wait_until "unreachable member: unjoin waits (Joined True UnjoinBlocked)" 30 cond_is federatedcluster gondor Joined "True UnjoinBlocked"
+check "gondor still exists" exists federatedcluster gondor
+K annotate -n "$NS" federatedcluster gondor kubefed.dev/force-unjoin=true >/dev/null
+wait_until "force-unjoin finishes the host side" 30 gone federatedcluster gondor
+check "host: Secret gondor-credentials removed" gone secret gondor-credentials
+check "a Warning event lists what was left in the member" bash -c "'$KUBECTL' --kubeconfig '$KC' get events -n '$NS' --field-selector reason=ForcedUnjoin -o jsonpath='{.items[*].message}' | grep -q 'left behind'"
+kill -CONT "$apid"
+
+check "the operator is still running" operator_alive
+if grep -qE "PRIVATE KEY|token: \"ey|client-key-data" "$OPLOG"; then fail "the operator log holds secret material"; else pass "no key or token in the operator log"; fi
