@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The main job, on real local clusters: a host cluster (rivendell) and two member
 # clusters (gondor, noldor) from tests/harness/k8s, and kubefed-operator running
-# against the host with leader election, reconciling the fellowship example Federation.
+# against the host with leader election: the fellowship Federation comes up (its API
+# server run for real from the generated Deployment), then gondor, noldor and
+# rivendell itself join, with the members' DNS configured.
 # `./tests/demo.sh down` stops it all.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -69,6 +71,30 @@ fed_url=$("$harness" serve-federation "$host" federation-system fellowship)
   -o jsonpath='{.data.kubeconfig}' | base64 -d >"$state/fellowship.kubeconfig"
 chmod 600 "$state/fellowship.kubeconfig"
 
+# The members' cluster DNS as real clusters have it (the harness runs none): CoreDNS in
+# gondor (with a user block), kube-dns in noldor (with a user stub domain).
+if ! "$kubectl" --kubeconfig "$gondor" -n kube-system get configmap coredns >/dev/null 2>&1; then
+  printf '%s\n' '.:53 {' '    errors' '    kubernetes cluster.local in-addr.arpa ip6.arpa {' '       pods insecure' \
+    '       fallthrough in-addr.arpa ip6.arpa' '    }' '    forward . /etc/resolv.conf' '    cache 30' '}' \
+    'consul.local:53 {' '    forward . 127.0.0.9' '}' >"$state/Corefile"
+  "$kubectl" --kubeconfig "$gondor" -n kube-system create configmap coredns --from-file=Corefile="$state/Corefile" >/dev/null
+fi
+"$kubectl" --kubeconfig "$noldor" -n kube-system create configmap kube-dns \
+  --from-literal=stubDomains='{"acme.local": ["127.0.0.8"]}' --dry-run=client -o yaml |
+  "$kubectl" --kubeconfig "$noldor" apply -f - >/dev/null 2>&1 || true
+
+# The declarative `kubefed join`: member credentials in Secrets, then the FederatedClusters.
+sed 's/\bgondor\b/gondor_needs-no_king/g' "$gondor" >"$state/gondor.kubeconfig"
+for m in gondor noldor rivendell; do
+  case $m in gondor) kc="$state/gondor.kubeconfig" ;; noldor) kc="$noldor" ;; rivendell) kc="$host" ;; esac
+  "$kubectl" --kubeconfig "$host" -n federation-system create secret generic "$m-admin" \
+    --from-file=kubeconfig="$kc" --dry-run=client -o yaml | "$kubectl" --kubeconfig "$host" apply -f - >/dev/null
+  "$kubectl" --kubeconfig "$host" apply -f "examples/$m-federatedcluster.yaml" >/dev/null
+done
+for m in gondor noldor rivendell; do
+  "$kubectl" --kubeconfig "$host" -n federation-system wait "federatedcluster/$m" --for=condition=Ready --timeout=90s >/dev/null
+done
+
 echo
 echo "== host cluster rivendell: nodes"
 "$kubectl" --kubeconfig "$host" get nodes -L topology.kubernetes.io/region,topology.kubernetes.io/zone
@@ -88,6 +114,20 @@ echo "== the fellowship Federation on rivendell: its control plane, as kubefed i
 echo
 echo "== the federation API at $fed_url (admin kubeconfig from status.kubeconfigSecretRef)"
 "$kubectl" --kubeconfig "$state/fellowship.kubeconfig" get namespaces,crd
+echo
+echo "== joined: kubectl get federations,federatedclusters (on rivendell)"
+"$kubectl" --kubeconfig "$host" -n federation-system get federations,federatedclusters
+echo
+echo "== the federation API's clusters"
+"$kubectl" --kubeconfig "$state/fellowship.kubeconfig" get clusters \
+  -o custom-columns=NAME:.metadata.name,SERVER:.spec.serverAddressByClientCIDRs[0].serverAddress,SECRET:.spec.secretRef.name,READY:.status.conditions[0].status,ZONES:.status.zones
+echo
+echo "== member DNS: gondor's CoreDNS Corefile (our marked block at the end)"
+"$kubectl" --kubeconfig "$gondor" -n kube-system get configmap coredns -o jsonpath='{.data.Corefile}'
+echo
+echo "== member DNS: noldor's kube-dns ConfigMap (federations and stubDomains merged)"
+"$kubectl" --kubeconfig "$noldor" -n kube-system get configmap kube-dns -o jsonpath='{.data}'
+echo
 echo
 echo "== kubefed-operator on rivendell: /readyz, leader Lease, metrics"
 echo "readyz: $(curl -fsS http://127.0.0.1:18081/readyz 2>&1)"

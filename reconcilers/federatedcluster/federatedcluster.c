@@ -83,6 +83,7 @@ struct fc_run {
   const kc_resource *res;
   char *obj_ns, *obj_name;
   json_object *desired;
+  json_object *status_body;   /* the status apply, kept until it is sent */
   kc_client *target;
   int create_only;
 };
@@ -193,6 +194,7 @@ static void fc_finish(fc_run *run) {
   free(run->obj_name);
   if (run->token) kf_free_secret(run->token, strlen(run->token));
   if (run->desired) json_object_put(run->desired);
+  if (run->status_body) json_object_put(run->status_body);
   if (run->member_cfg) kcfg_free(run->member_cfg);
   if (run->member) kc_client_close(run->member);
   if (run->fapi) kc_client_close(run->fapi);
@@ -363,12 +365,17 @@ static json_object *fc_zone_array(const char *zones) {
   return a;
 }
 
-/* Mirrors Ready/Offline onto the federation API's Cluster status (best effort). */
+static void fc_write_own_status(fc_run *run) {
+  kc_apply(run->f->c, &FED_FEDERATEDCLUSTERS, run->status_body, "status", fc_status_written, run);
+}
+
+/* Ready/Offline mirrored onto the federation API's Cluster status (best effort), then our own. */
 static void fc_cluster_status_done(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data) {
+  fc_run *run = data;
   (void)c;
   (void)obj;
-  (void)data;
-  if (rc != 0) KF_DEBUG("Cluster status not mirrored", "error", err ? err->msg : "");
+  if (rc != 0 && rc != KC_ERR_NOTFOUND) KF_WARN("Cluster status not mirrored", "federatedcluster", run->key, "error", fc_why(err));
+  fc_write_own_status(run);
 }
 
 static void fc_status(fc_run *run) {
@@ -445,12 +452,15 @@ static void fc_status(fc_run *run) {
     kj_str(cl, "kind", "Cluster");
     kj_set(cl, "metadata", kj_str(kj_obj(), "name", run->name));
     kj_set(cl, "status", cst);
-    kc_apply(run->fapi, &FED_CLUSTERS, cl, "status", fc_cluster_status_done, NULL);
+    run->status_body = body;
+    kc_apply(run->fapi, &FED_CLUSTERS, cl, "status", fc_cluster_status_done, run);
     json_object_put(cl);
+    free(now);
+    return;
   }
   free(now);
-  kc_apply(run->f->c, &FED_FEDERATEDCLUSTERS, body, "status", fc_status_written, run);
-  json_object_put(body);
+  run->status_body = body;
+  fc_write_own_status(run);
 }
 
 /* ---- health ---- */
