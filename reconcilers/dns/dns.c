@@ -406,7 +406,7 @@ static int dns_corefile_len(const char *corefile, size_t *n, kf_error *err) {
 
 int dns_corefile_add(const char *corefile, const dns_entry *e, char **out, kf_error *err) {
   char zone[DNS_MAX_ZONE + 1];
-  size_t nns, n;
+  size_t nns, n = 0;
   dns_block blk;
   dns_buf b = {0};
   int rc;
@@ -450,7 +450,7 @@ int dns_corefile_add(const char *corefile, const dns_entry *e, char **out, kf_er
 }
 
 int dns_corefile_remove(const char *corefile, const char *federation, char **out, kf_error *err) {
-  size_t n, start, sep;
+  size_t n = 0, start, sep;
   dns_block blk;
   dns_buf b = {0};
   int rc;
@@ -489,7 +489,7 @@ int dns_corefile_remove(const char *corefile, const char *federation, char **out
 
 int dns_corefile_has(const char *corefile, const dns_entry *e) {
   char zone[DNS_MAX_ZONE + 1];
-  size_t nns, n;
+  size_t nns, n = 0;
   dns_block blk;
   dns_buf b = {0};
   int same;

@@ -1252,9 +1252,12 @@ static void fc_reconcile(ctrl *c, const char *key, void *data) {
   run->generation = (v = kc_obj_get(run->fc, "metadata.generation")) ? json_object_get_int64(v) : 0;
   const char *secret_name = kc_obj_str(run->fc, "spec.secretName");
   run->cred_name = secret_name && secret_name[0] ? kf_strdup(secret_name) : kf_asprintf("%s-credentials", run->name);
-  run->sa_name = kf_asprintf("kubefed-%s", run->fed_name ? run->fed_name : "");
-  run->role_name = kf_asprintf("kubefed.dev:%s", run->fed_name ? run->fed_name : "");
-  run->token_name = kf_asprintf("kubefed-%s-token", run->fed_name ? run->fed_name : "");
+  /* Per federation and member name: one member may join several federations, or one
+   * federation twice under two names, and each unjoin removes only its own objects. */
+  const char *fed_name = run->fed_name ? run->fed_name : "";
+  run->sa_name = kf_asprintf("kubefed-%s-%s", fed_name, run->name);
+  run->role_name = kf_asprintf("kubefed.dev:%s:%s", fed_name, run->name);
+  run->token_name = kf_asprintf("kubefed-%s-%s-token", fed_name, run->name);
   run->fed = run->fed_name ? informer_get(f->feds, run->ns, run->fed_name) : NULL;
   run->deleting = kc_obj_get(run->fc, "metadata.deletionTimestamp") != NULL;
   run->force = fc_str_eq(kc_obj_key_str(kc_obj_get(run->fc, "metadata.annotations"), FC_FORCE_ANNOTATION), "true");

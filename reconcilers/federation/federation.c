@@ -1234,7 +1234,9 @@ fed_controller *fed_controller_new(uv_loop_t *loop, kc_client *c, const fed_opti
   for (size_t i = 0; i < FED_NCHILDREN; i++) {
     informer_handlers children = ctrl_handlers(f->ctrl, fed_map_child, NULL);
     informer_opts so = {.res = FED_CHILDREN[i], .namespace_ = o->namespace_,
-                        .label_selector = FED_MANAGED_BY "=" FED_OPERATOR, .index_labels = idx};
+                        /* Member credential Secrets belong to the FederatedCluster controller. */
+                        .label_selector = FED_MANAGED_BY "=" FED_OPERATOR ",!kubefed.dev/cluster",
+                        .index_labels = idx};
     f->children[i] = informer_new(c, &so, &children);
     informer_set_metrics(f->children[i], o->metrics);
   }

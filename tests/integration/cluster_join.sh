@@ -197,7 +197,7 @@ else
   fail "auth can-i --list differs from the documented rules: $(cat "$TMP/cani.diff")"
 fi
 check "the member SA cannot escalate (create clusterroles refused)" bash -c "! '$KUBECTL' --kubeconfig '$TMP/11kingdom.kubeconfig' auth can-i create clusterroles | grep -qx yes"
-check "member objects are labelled ours" test "$(NKm get serviceaccount -n federation-system kubefed-fellowship -o jsonpath='{.metadata.labels.app\.kubernetes\.io/managed-by}')" = kubefed-operator
+check "member objects are labelled ours" test "$(NKm get serviceaccount -n federation-system kubefed-fellowship-noldor -o jsonpath='{.metadata.labels.app\.kubernetes\.io/managed-by}')" = kubefed-operator
 
 # ---- DNS --------------------------------------------------------------------------------------------
 corefile() { GK get configmap coredns -n kube-system -o jsonpath='{.data.Corefile}'; }
@@ -228,7 +228,7 @@ wait_until "gondor joined to a second Federation (rohan)" 60 cond_is federatedcl
 check "gondor's Corefile keeps both federations' blocks" both_blocks
 K delete -n "$NS" federatedcluster gondor-rohan --timeout=60s >/dev/null
 check "unjoin of rohan removes only its block" only_fellowship
-check "gondor still joined to fellowship (its SA kept)" GK get serviceaccount -n federation-system kubefed-fellowship
+check "gondor still joined to fellowship (its SA kept)" GK get serviceaccount -n federation-system kubefed-fellowship-gondor
 
 # ---- health: Offline within failureThreshold x period + timeout, and back ---------------------------
 read -r apid _ <"$RUN_ROOT/$GONDOR/pids/kube-apiserver.pid"
@@ -269,12 +269,18 @@ check "the message says what to supply instead ($msg)" grep -q "token or a clien
 K delete -n "$NS" federatedcluster mordor --timeout=30s >/dev/null 2>&1 || true
 
 # ---- unjoin noldor: exact ----------------------------------------------------------------------------
+for o in clusterrole/kubefed.dev:fellowship:noldor clusterrolebinding/kubefed.dev:fellowship:noldor \
+         serviceaccount/kubefed-fellowship-noldor secret/kubefed-fellowship-noldor-token; do
+  check "member: $o exists while joined" NKm get -n federation-system "$o"
+done
+check "federation API: Cluster noldor exists while joined" FK get cluster noldor
 K delete -n "$NS" federatedcluster noldor --wait=false >/dev/null
 wait_until "noldor unjoined (FederatedCluster gone)" 60 gone federatedcluster noldor
 check "host: Secret 11kingdom removed" gone secret 11kingdom
 check "federation API: Cluster noldor removed" bash -c "! '$KUBECTL' --kubeconfig '$TMP/fellowship.kubeconfig' get cluster noldor"
-check "member: ClusterRole removed" bash -c "! '$KUBECTL' --kubeconfig '$NKC' get clusterrole kubefed.dev:fellowship"
-check "member: ClusterRoleBinding removed" bash -c "! '$KUBECTL' --kubeconfig '$NKC' get clusterrolebinding kubefed.dev:fellowship"
+check "member: ClusterRole removed" bash -c "! '$KUBECTL' --kubeconfig '$NKC' get clusterrole kubefed.dev:fellowship:noldor"
+check "member: ClusterRoleBinding removed" bash -c "! '$KUBECTL' --kubeconfig '$NKC' get clusterrolebinding kubefed.dev:fellowship:noldor"
+check "member: ServiceAccount and token Secret removed" bash -c "! '$KUBECTL' --kubeconfig '$NKC' get -n federation-system serviceaccount/kubefed-fellowship-noldor secret/kubefed-fellowship-noldor-token 2>/dev/null | grep -q kubefed"
 check "member: namespace we created removed" bash -c "! '$KUBECTL' --kubeconfig '$NKC' get namespace federation-system -o jsonpath='{.status.phase}' | grep -qx Active"
 NKm get configmap kube-dns -n kube-system -o json | jq -S '{data, annotations: (.metadata.annotations // {})}' >"$TMP/kube-dns.after"
 if diff "$TMP/kube-dns.before" "$TMP/kube-dns.after" >"$TMP/kd.diff"; then pass "member: kube-dns ConfigMap restored exactly"
