@@ -22,6 +22,9 @@
 #define FC_RESYNC_MS (10 * 60 * 1000)                 /* full join again, catching member drift */
 #define FC_RETRY_MS 15000
 #define FC_DNS_NS "kube-system"
+#define FC_TOKEN_POLLS 20                             /* x FC_TOKEN_POLL_MS: 2 s */
+#define FC_TOKEN_POLL_MS 100
+#define FC_WORKERS 64                                 /* joins in flight: each mostly waits on I/O */
 
 enum { C_JOINED, C_READY, C_OFFLINE, C_CREDS, C_DNS, C_N };
 static const char *const FC_COND[C_N] = {"Joined", "Ready", "Offline", "CredentialsValid", "DNSConfigured"};
@@ -86,6 +89,8 @@ struct fc_run {
   json_object *status_body;   /* the status apply, kept until it is sent */
   kc_client *target;
   int create_only;
+  uv_timer_t *timer;          /* token polling; closed (and freed) by fc_finish */
+  int token_polls;
 };
 
 static void fc_status(fc_run *run);
@@ -179,6 +184,8 @@ static void fc_maybe_free(fc_controller *f) {
   free(f);
 }
 
+static void fc_timer_closed(uv_handle_t *h) { free(h); }
+
 static void fc_finish(fc_run *run) {
   fc_controller *f = run->f;
   ctrl_done(f->ctrl, run->key, run->rc, run->rc ? 0 : run->requeue_ms);
@@ -196,6 +203,7 @@ static void fc_finish(fc_run *run) {
   if (run->desired) json_object_put(run->desired);
   if (run->status_body) json_object_put(run->status_body);
   if (run->member_cfg) kcfg_free(run->member_cfg);
+  if (run->timer) uv_close((uv_handle_t *)run->timer, fc_timer_closed);
   if (run->member) kc_client_close(run->member);
   if (run->fapi) kc_client_close(run->fapi);
   for (int i = 0; i < C_N; i++) {
@@ -840,6 +848,9 @@ static void fc_host_secret(fc_run *run) {
 
 /* ---- join: member ServiceAccount, RBAC and token ---- */
 
+static void fc_token(fc_run *run);
+static void fc_token_again(uv_timer_t *t);
+
 static void fc_token_read(kc_client *c, int rc, json_object *secret, const kf_error *err, void *data) {
   fc_run *run = data;
   (void)c;
@@ -850,7 +861,17 @@ static void fc_token_read(kc_client *c, int rc, json_object *secret, const kf_er
       fc_stop(run, rc, C_JOINED, "ReadFailed", "reading the member token Secret failed: %s", fc_why(err));
       return;
     }
-    /* The member's token controller fills it in a moment. */
+    /* The member's token controller fills it within milliseconds: look again shortly, in
+     * this reconcile, before reporting a wait (and writing status) at all. */
+    if (run->token_polls++ < FC_TOKEN_POLLS) {
+      if (!run->timer) {
+        run->timer = kf_calloc(1, sizeof(uv_timer_t));
+        uv_timer_init(run->f->loop, run->timer);
+        run->timer->data = run;
+      }
+      uv_timer_start(run->timer, fc_token_again, FC_TOKEN_POLL_MS, 0);
+      return;
+    }
     fc_cond_set(run, C_JOINED, "False", "WaitingForToken",
                 "waiting for the member's token controller to fill Secret %s/%s", run->member_ns, run->token_name);
     fc_requeue(run, 1000);
@@ -868,6 +889,8 @@ static void fc_token_read(kc_client *c, int rc, json_object *secret, const kf_er
 static void fc_token(fc_run *run) {
   kc_get(run->member, &KC_SECRETS, run->member_ns, run->token_name, fc_token_read, run);
 }
+
+static void fc_token_again(uv_timer_t *t) { fc_token(t->data); }
 
 static void fc_token_secret(fc_run *run) {
   /* Since 1.24 no token Secret is made for a ServiceAccount: ask for one explicitly. */
@@ -1344,7 +1367,8 @@ fc_controller *fc_controller_new(uv_loop_t *loop, kc_client *c, const fed_option
   f->access = o->access;
   f->metrics = o->metrics;
   f->events = o->events;
-  ctrl_opts co = {.name = "federatedcluster", .reconcile = fc_reconcile, .data = f, .metrics = o->metrics};
+  ctrl_opts co = {.name = "federatedcluster", .reconcile = fc_reconcile, .data = f, .metrics = o->metrics,
+                  .workers = FC_WORKERS};
   f->ctrl = ctrl_new(loop, &co);
   informer_handlers own = ctrl_handlers(f->ctrl, NULL, NULL);
   informer_opts fo = {.res = &FED_FEDERATEDCLUSTERS, .namespace_ = o->namespace_, .resync_ms = FC_RESYNC_MS};

@@ -1,0 +1,261 @@
+#!/usr/bin/env bash
+# Join benchmark (issue #7) on real clusters from tests/harness/k8s: a host with the fellowship
+# Federation served for real, two member apiservers, and the operator binary. For each size in
+# SIZES (default "10 100 1000"), that many FederatedClusters are created at once (each with its own
+# credential Secret, pointing at one of the two members, dns.mode None), then unjoined. Measured:
+# time to all Ready, reconcile latency, API requests and writes per join, the same writes issued
+# bare by a minimal client at full concurrency (the ratio), RSS and CPU of the operator, writes and
+# probe traffic at steady state, Federation create -> children applied, drift recovery, unjoin time
+# and leftovers. Prints a Markdown table, writes it and a JSON copy to tests/bench/results/, and a
+# PNG chart with gnuplot. Fails loudly if the operator errors, dies, leaks objects or never
+# converges; asserts no timing.
+#   usage: bench-joins.sh PATH/TO/kubefed-operator PATH/TO/informer_bench
+set -euo pipefail
+OPERATOR=$1 BENCH=$2
+SIZES=${SIZES:-"10 100 1000"}
+STEADY_S=${STEADY_S:-60}
+root=$(cd "$(dirname "$0")/../.." && pwd)
+harness=${HARNESS:-$root/tests/harness/k8s}
+out=$root/tests/bench/results
+mkdir -p "$out"
+run_root=${KUBEFED_TEST_RUN:-/tmp/kubefed-operator-clusters}
+host=bjh-$$ m1=bjm1-$$ m2=bjm2-$$ ns=bench
+tmp=$(mktemp -d)
+oppid=""
+cleanup() {
+  [ -z "$oppid" ] || kill "$oppid" 2>/dev/null || true
+  for c in "fed-$ns-fellowship" "$host" "$m1" "$m2"; do "$harness" down "$c" >/dev/null 2>&1 || true; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+die() { echo "bench-joins: $*" >&2; [ ! -f "$tmp/operator.log" ] || tail -n 30 "$tmp/operator.log" >&2; exit 1; }
+now() { date +%s.%N; }
+kubectl=$("$harness" bin kubectl)
+HK=$("$harness" up "$host" --nodes 1)
+M1=$("$harness" up "$m1" --nodes 1)
+M2=$("$harness" up "$m2" --nodes 1)
+K() { "$kubectl" --kubeconfig "$HK" --request-timeout=60s "$@"; }
+"$kubectl" --kubeconfig "$HK" apply -f "$root/crds/kubefed.dev_federations.yaml" -f "$root/crds/kubefed.dev_federatedclusters.yaml" >/dev/null
+K wait --for=condition=Established crd/federations.kubefed.dev crd/federatedclusters.kubefed.dev --timeout=60s >/dev/null
+K create namespace "$ns" >/dev/null
+
+free_port() { python3 -c 'import socket,random
+for _ in range(500):
+    p=random.randint('"$1"','"$2"'); s=socket.socket()
+    try: s.bind(("127.0.0.1",p)); print(p); break
+    except OSError: pass
+    finally: s.close()'; }
+metrics_port=$(free_port 20000 29999) health_port=$(free_port 20000 29999)
+"$OPERATOR" --kubeconfig "$HK" --namespace "$ns" --health-bind-address "127.0.0.1:$health_port" \
+  --metrics-bind-address "127.0.0.1:$metrics_port" --log-level warn >"$tmp/operator.log" 2>&1 &
+oppid=$!
+for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$health_port/readyz" >/dev/null && break; sleep 0.1; done
+alive() { kill -0 "$oppid" 2>/dev/null || die "the operator died"; }
+metric() {  # metric REGEX: the sum of matching kubefed metric lines
+  curl -sf --max-time 10 "http://127.0.0.1:$metrics_port/metrics" | awk -v re="$1" '$0 ~ re && $0 !~ /^#/ {n += $NF} END {printf "%.0f\n", n + 0}'
+}
+writes() { metric '^kubefed_api_requests_total.*verb="(POST|PUT|PATCH|DELETE)"'; }
+requests() { metric '^kubefed_api_requests_total'; }
+gets() { metric '^kubefed_api_requests_total.*verb="GET"'; }
+rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$oppid/status"; }
+anon_kib() { awk '/^RssAnon/ {print $2}' "/proc/$oppid/status"; }
+hwm_kib() { awk '/^VmHWM/ {print $2}' "/proc/$oppid/status"; }
+cpu_s() { awk -v t="$(getconf CLK_TCK)" '{printf "%.2f\n", ($14 + $15) / t}' "/proc/$oppid/stat"; }
+wait_for() {  # wait_for DESC SECONDS CMD...
+  local desc=$1 secs=$2; shift 2
+  local end=$((SECONDS + secs))
+  until "$@" >/dev/null 2>&1; do alive; [ $SECONDS -lt $end ] || die "$desc: not within ${secs}s"; sleep 0.2; done
+}
+rss0=$(rss_kib) anon0=$(anon_kib)
+
+# ---- Federation create -> all children applied; drift recovery -------------------------------------
+nodeport=$(free_port 30000 32767)
+t0=$(now)
+K apply -f - >/dev/null <<EOF
+apiVersion: kubefed.dev/v1alpha1
+kind: Federation
+metadata: {name: fellowship, namespace: $ns}
+spec:
+  dns: {provider: google-clouddns, zoneName: example.com.}
+  apiServer: {service: {type: NodePort, nodePort: $nodeport}, advertiseAddress: 127.0.0.1}
+EOF
+wait_for "Federation children" 60 K get -n "$ns" deployment/fellowship-apiserver secret/fellowship-admin-kubeconfig \
+  secret/fellowship-apiserver-credentials secret/fellowship-controller-manager-kubeconfig pvc/fellowship-apiserver-etcd-claim \
+  service/fellowship-apiserver rolebinding/fellowship-controller-manager
+fed_children_s=$(echo "$(now) - $t0" | bc)
+"$harness" serve-federation "$HK" "$ns" fellowship >/dev/null
+ready_fed() { [ "$(K get -n "$ns" federation fellowship -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" = True ]; }
+wait_for "Federation Ready" 120 ready_fed
+fed_ready_s=$(echo "$(now) - $t0" | bc)
+uid=$(K get -n "$ns" service fellowship-apiserver -o jsonpath='{.metadata.uid}')
+t0=$(now)
+K delete -n "$ns" service fellowship-apiserver --wait=false >/dev/null
+svc_back() { local u; u=$(K get -n "$ns" service fellowship-apiserver -o jsonpath='{.metadata.uid}') && [ -n "$u" ] && [ "$u" != "$uid" ]; }
+wait_for "drift restored" 30 svc_back
+drift_s=$(echo "$(now) - $t0" | bc)
+wait_for "Federation Ready after drift" 60 ready_fed
+K get -n "$ns" secret fellowship-admin-kubeconfig -o jsonpath='{.data.kubeconfig}' | base64 -d >"$tmp/fed.kubeconfig"
+FK() { "$kubectl" --kubeconfig "$tmp/fed.kubeconfig" --request-timeout=60s "$@"; }
+
+# ---- joins -------------------------------------------------------------------------------------------------
+# fcs_yaml N: N member Secrets and FederatedClusters (m-00001 ...), alternating between the two members.
+fcs_yaml() {
+  local i m kc
+  for i in $(seq 1 "$1"); do
+    if [ $((i % 2)) -eq 0 ]; then kc=$M2; else kc=$M1; fi
+    printf -- '---\napiVersion: v1\nkind: Secret\nmetadata: {name: m-%05d-admin, namespace: %s}\ndata: {kubeconfig: %s}\n' \
+      "$i" "$ns" "$(base64 -w0 <"$kc")"
+    printf -- '---\napiVersion: kubefed.dev/v1alpha1\nkind: FederatedCluster\nmetadata: {name: m-%05d, namespace: %s}\n' "$i" "$ns"
+    printf 'spec: {federationRef: {name: fellowship}, kubeconfigSecretRef: {name: m-%05d-admin}, dns: {mode: None}}\n' "$i"
+  done
+}
+ready_count() {
+  K get -n "$ns" federatedclusters -o json |
+    jq '[.items[] | select(any(.status.conditions[]?; .type=="Ready" and .status=="True"))] | length'
+}
+fc_count() { K get -n "$ns" federatedclusters -o name | wc -l; }
+leftovers() {  # objects of ours that should be gone after unjoin, on every cluster
+  local n=0 c
+  n=$((n + $(K get -n "$ns" secrets -l kubefed.dev/cluster -o name | wc -l)))
+  for c in "$M1" "$M2"; do
+    n=$((n + $("$kubectl" --kubeconfig "$c" get clusterroles,clusterrolebindings -l kubefed.dev/cluster -o name | wc -l)))
+    n=$((n + $("$kubectl" --kubeconfig "$c" get serviceaccounts,secrets -A -l kubefed.dev/cluster -o name | wc -l)))
+  done
+  n=$((n + $(FK get clusters -o name | wc -l)))
+  echo "$n"
+}
+# bare N_host N_member N_fed: the same writes from a minimal client, all apiservers at once.
+bare() {
+  local pids=() t0 rc=0
+  for kc in "$HK" "$M1" "$M2" "$tmp/fed.kubeconfig"; do
+    "$kubectl" --kubeconfig "$kc" create namespace "bare-$1" >/dev/null 2>&1 || true
+  done
+  t0=$(now)
+  "$BENCH" create "$HK" "bare-$1" "$2" >"$tmp/bare-h" & pids+=($!)
+  "$BENCH" create "$M1" "bare-$1" "$3" >"$tmp/bare-1" & pids+=($!)
+  "$BENCH" create "$M2" "bare-$1" "$3" >"$tmp/bare-2" & pids+=($!)
+  "$BENCH" create "$tmp/fed.kubeconfig" "bare-$1" "$4" >"$tmp/bare-f" & pids+=($!)
+  for p in "${pids[@]}"; do wait "$p" || rc=1; done
+  [ $rc -eq 0 ] || die "the bare-write client failed"
+  echo "$(now) - $t0" | bc
+  for kc in "$HK" "$M1" "$M2" "$tmp/fed.kubeconfig"; do
+    "$kubectl" --kubeconfig "$kc" delete namespace "bare-$1" --wait=false >/dev/null 2>&1 || true
+  done
+}
+
+declare -A R
+for n in $SIZES; do
+  fcs_yaml "$n" >"$tmp/fcs-$n.yaml"
+  w0=$(writes) q0=$(requests) c0=$(cpu_s)
+  t0=$(now)
+  K apply -f "$tmp/fcs-$n.yaml" >/dev/null
+  ready_all() { [ "$(ready_count)" -ge "$n" ]; }
+  wait_for "$n joins Ready" $((120 + n / 2)) ready_all
+  R[$n,join_s]=$(echo "$(now) - $t0" | bc)
+  sleep 3
+  R[$n,writes]=$(( $(writes) - w0 )) R[$n,requests]=$(( $(requests) - q0 ))
+  R[$n,cpu_s]=$(echo "$(cpu_s) - $c0" | bc)
+  # Join latency per member: Joined's transition after creation (1 s resolution of the timestamps).
+  K get -n "$ns" federatedclusters -o json | jq -r '.items[] | ((.status.conditions[] | select(.type=="Joined") | .lastTransitionTime | fromdate) - (.metadata.creationTimestamp | fromdate))' |
+    sort -n >"$tmp/lat-$n"
+  R[$n,p50]=$(awk '{a[NR]=$1} END {print a[int((NR+1)*0.50)]}' "$tmp/lat-$n")
+  R[$n,p99]=$(awk '{a[NR]=$1} END {i=int(NR*0.99); if (i<1) i=1; print a[i]}' "$tmp/lat-$n")
+  R[$n,rss]=$(rss_kib) R[$n,anon]=$(anon_kib)
+  # The host writes of a join: finalizer, credential Secret, status; member: ServiceAccount, ClusterRole,
+  # binding, token Secret (2 per member on each); federation API: Cluster and its status.
+  R[$n,bare_s]=$(bare "$n" $((3 * n)) $((2 * n)) $((2 * n)))
+  R[$n,ratio]=$(echo "scale=2; ${R[$n,join_s]} / ${R[$n,bare_s]}" | bc)
+  if [ "$n" = "$(echo "$SIZES" | awk '{print $NF}')" ]; then
+    sleep 5
+    w1=$(writes) g1=$(gets)
+    sleep "$STEADY_S"
+    R[steady_writes]=$(( $(writes) - w1 ))
+    R[probes_per_member_min]=$(echo "scale=2; ($(gets) - $g1) * 60 / $STEADY_S / $n" | bc)
+  fi
+  t0=$(now)
+  K delete -n "$ns" federatedclusters --all --wait=false >/dev/null
+  none_left() { [ "$(fc_count)" -eq 0 ]; }
+  wait_for "unjoin of $n" $((120 + n / 2)) none_left
+  R[$n,unjoin_s]=$(echo "$(now) - $t0" | bc)
+  R[$n,leftovers]=$(leftovers)
+  [ "${R[$n,leftovers]}" -eq 0 ] || die "unjoin of $n left ${R[$n,leftovers]} objects behind"
+  K delete -n "$ns" secrets -l '!kubefed.dev/federation' --field-selector type=Opaque >/dev/null 2>&1 || true
+  alive
+done
+errors=$(grep -c 'level=error' "$tmp/operator.log" || true)
+[ "$errors" -eq 0 ] || die "the operator logged $errors errors"
+hwm=$(hwm_kib)
+
+# ---- report ----------------------------------------------------------------------------------------------------
+last=$(echo "$SIZES" | awk '{print $NF}')
+mib() { echo "scale=1; $1 / 1024" | bc; }
+{
+echo "# Join benchmark"
+echo
+echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo). Kubernetes v1.37.2 (tests/harness), $(date -u +%F)."
+echo "Command: \`ctest --test-dir build-bench -R bench.joins\` (tests/bench/bench-joins.sh; SIZES=\"$SIZES\", STEADY_S=$STEADY_S)."
+echo "Setup: one host apiserver, the fellowship federation apiserver (serve-federation) and two member apiservers;"
+echo "each FederatedCluster has its own credential Secret and points at one of the two members; dns.mode None."
+echo
+echo "| figure | $(for n in $SIZES; do printf '%s members | ' "$n"; done)target |"
+echo "|---|$(for n in $SIZES; do printf -- '---|'; done)---|"
+row() { local label=$1 key=$2 unit=$3 target=$4; printf '| %s | ' "$label"; for n in $SIZES; do printf '%s%s | ' "${R[$n,$key]}" "$unit"; done; echo "$target |"; }
+row "time until all Ready" join_s " s" "≤ 1.5 × bare writes"
+row "bare writes of the same objects, minimal client, full concurrency" bare_s " s" ""
+row "ratio" ratio "×" "≤ 1.5"
+row "join latency p50 (creation → Joined, 1 s resolution)" p50 " s" "p50 < 50 ms (member latency excluded)"
+row "join latency p99" p99 " s" "p99 < 250 ms"
+printf '| API requests per join | '; for n in $SIZES; do printf '%s | ' "$(echo "scale=1; ${R[$n,requests]} / $n" | bc)"; done; echo " |"
+printf '| writes per join | '; for n in $SIZES; do printf '%s | ' "$(echo "scale=1; ${R[$n,writes]} / $n" | bc)"; done; echo " |"
+row "operator CPU for the joins" cpu_s " s" ""
+printf '| operator RSS after the joins | '; for n in $SIZES; do printf '%s MiB | ' "$(mib "${R[$n,rss]}")"; done; echo "< 10 MiB at 100 |"
+printf '| of which private (RssAnon) | '; for n in $SIZES; do printf '%s MiB | ' "$(mib "${R[$n,anon]}")"; done; echo " |"
+row "unjoin time" unjoin_s " s" ""
+row "objects left after unjoin" leftovers "" "0"
+echo
+echo "| figure | value | target |"
+echo "|---|---|---|"
+echo "| operator RSS with 0 members | $(mib "$rss0") MiB ($(mib "$anon0") MiB private) | |"
+if [ -n "${R[100,rss]:-}" ] && [ -n "${R[$last,rss]:-}" ] && [ "$last" != 100 ]; then
+  echo "| RSS per extra member (100 → $last) | $(echo "scale=1; (${R[$last,rss]} - ${R[100,rss]}) / ($last - 100)" | bc) KiB | < 50 KiB |"
+fi
+echo "| peak RSS (VmHWM) over the run | $(mib "$hwm") MiB | |"
+echo "| writes at steady state over ${STEADY_S} s with $last members | ${R[steady_writes]} | 0 |"
+echo "| health probes per member per minute | ${R[probes_per_member_min]} | 6 (periodSeconds 10) |"
+echo "| Federation create → all children applied (no pod start) | ${fed_children_s} s | |"
+echo "| Federation create → Ready (with the apiserver started by serve-federation) | ${fed_ready_s} s | |"
+echo "| drift: deleted Service restored | ${drift_s} s | |"
+echo
+echo "Latency is measured from object timestamps (1 s resolution); reconcile durations are in the operator's"
+echo "kubefed_reconcile_duration_seconds histogram. Probe traffic counts GETs of the whole operator."
+} >"$out/joins.md"
+{
+printf '{"machine":{"cores":%s},"sizes":[%s],"steady_seconds":%s,' "$(nproc)" "$(echo "$SIZES" | tr ' ' ',')" "$STEADY_S"
+printf '"rss0_kib":%s,"hwm_kib":%s,"steady_writes":%s,"probes_per_member_min":%s,"federation_children_s":%s,"federation_ready_s":%s,"drift_s":%s,"runs":{' \
+  "$rss0" "$hwm" "${R[steady_writes]}" "${R[probes_per_member_min]}" "$fed_children_s" "$fed_ready_s" "$drift_s"
+sep=""
+for n in $SIZES; do
+  printf '%s"%s":{"join_s":%s,"bare_s":%s,"ratio":%s,"p50_s":%s,"p99_s":%s,"requests":%s,"writes":%s,"cpu_s":%s,"rss_kib":%s,"anon_kib":%s,"unjoin_s":%s,"leftovers":%s}' \
+    "$sep" "$n" "${R[$n,join_s]}" "${R[$n,bare_s]}" "${R[$n,ratio]}" "${R[$n,p50]}" "${R[$n,p99]}" "${R[$n,requests]}" \
+    "${R[$n,writes]}" "${R[$n,cpu_s]}" "${R[$n,rss]}" "${R[$n,anon]}" "${R[$n,unjoin_s]}" "${R[$n,leftovers]}"
+  sep=","
+done
+echo "}}"
+} | sed 's/:\./:0./g' >"$out/joins.json"
+for n in $SIZES; do echo "$n ${R[$n,join_s]} $(mib "${R[$n,rss]}")"; done >"$tmp/plot.dat"
+if command -v gnuplot >/dev/null; then
+  gnuplot <<EOF
+set terminal pngcairo size 800,480 noenhanced
+set output "$out/joins.png"
+set title "kubefed-operator: join time and RSS against member count"
+set logscale x
+set xlabel "FederatedClusters joined at once"
+set ylabel "seconds until all Ready"
+set y2label "operator RSS (MiB)"
+set ytics nomirror
+set y2tics
+set key left top
+plot "$tmp/plot.dat" using 1:2 with linespoints title "join time (s)", "$tmp/plot.dat" using 1:3 axes x1y2 with linespoints title "RSS (MiB)"
+EOF
+fi
+cat "$out/joins.md"
