@@ -90,6 +90,7 @@ struct fc_run {
   kc_client *target;
   int create_only;
   uv_timer_t *timer;          /* token polling; closed (and freed) by fc_finish */
+  int ns_kind;                /* unjoin: which kind of namespace content is being listed */
   int token_polls;
 };
 
@@ -1061,37 +1062,60 @@ static void fc_unjoin_host(fc_run *run) {
   fc_delete_ours(run, run->f->c, &KC_SECRETS, run->ns, run->cred_name, fc_unjoin_host_done);
 }
 
-typedef struct fc_ns_check {
-  int others;
-} fc_ns_check;
+/* What Kubernetes itself puts in every namespace; anything else is somebody's and keeps it. */
+static int fc_ns_default_object(const kc_resource *res, const char *name) {
+  return (res == &KC_CONFIGMAPS && fc_str_eq(name, "kube-root-ca.crt")) ||
+         (res == &KC_SERVICEACCOUNTS && fc_str_eq(name, "default"));
+}
+
+static const kc_resource *const FC_NS_CONTENT[] = {&KC_CONFIGMAPS, &KC_SECRETS,     &KC_SERVICEACCOUNTS,
+                                                   &KC_SERVICES,   &KC_DEPLOYMENTS, &KC_PVCS};
+#define FC_NS_KINDS (int)(sizeof(FC_NS_CONTENT) / sizeof(FC_NS_CONTENT[0]))
 
 static void fc_ns_content(kc_client *c, int rc, json_object *list, const kf_error *err, void *data);
 
-/* The member namespace goes only if we created it and it holds nothing but what Kubernetes puts there. */
+static void fc_ns_deleted_next(fc_run *run) { fc_unjoin_host(run); }
+
+static void fc_ns_list_next(fc_run *run) {
+  if (run->ns_kind == FC_NS_KINDS) {
+    /* Nothing but Kubernetes' defaults: the namespace goes, if we created it (labelled ours). */
+    fc_delete_ours(run, run->member, &KC_NAMESPACES, NULL, run->member_ns, fc_ns_deleted_next);
+    return;
+  }
+  kc_list_opts o = {.limit = 20};
+  kc_list(run->member, FC_NS_CONTENT[run->ns_kind], run->member_ns, &o, fc_ns_content, run);
+}
+
+/* The member namespace goes only if it holds nothing but what Kubernetes puts there. */
 static void fc_unjoin_namespace(fc_run *run) {
   if (!run->member) {
     fc_unjoin_host(run);
     return;
   }
-  run->next = fc_unjoin_host;
-  kc_list_opts o = {.limit = 20};
-  kc_list(run->member, &KC_CONFIGMAPS, run->member_ns, &o, fc_ns_content, run);
+  run->ns_kind = 0;
+  fc_ns_list_next(run);
 }
-
-static void fc_ns_deleted_next(fc_run *run) { fc_unjoin_host(run); }
 
 static void fc_ns_content(kc_client *c, int rc, json_object *list, const kf_error *err, void *data) {
   fc_run *run = data;
   int others = 0;
+  (void)c;
   (void)err;
   json_object *items = rc == 0 ? kc_obj_get(list, "items") : NULL;
-  for (size_t i = 0; items && i < json_object_array_length(items); i++)
-    if (!fc_str_eq(kc_obj_str(json_object_array_get_idx(items, i), "metadata.name"), "kube-root-ca.crt")) others++;
+  for (size_t i = 0; items && i < json_object_array_length(items); i++) {
+    json_object *o = json_object_array_get_idx(items, i);
+    const char *name = kc_obj_str(o, "metadata.name");
+    /* Service-account token Secrets of the default account come and go with it. */
+    if (!fc_ns_default_object(FC_NS_CONTENT[run->ns_kind], name) &&
+        !fc_str_eq(kc_obj_str(o, "type"), "kubernetes.io/service-account-token"))
+      others++;
+  }
   if (rc != 0 || others) {
-    fc_unjoin_host(run);
+    fc_unjoin_host(run);   /* somebody's objects live there: keep the namespace */
     return;
   }
-  fc_delete_ours(run, c, &KC_NAMESPACES, NULL, run->member_ns, fc_ns_deleted_next);
+  run->ns_kind++;
+  fc_ns_list_next(run);
 }
 
 static void fc_unjoin_sa(fc_run *run) {

@@ -223,10 +223,16 @@ metadata: {name: gondor-rohan, namespace: $NS}
 spec:
   federationRef: {name: rohan}
   kubeconfigSecretRef: {name: gondor-admin, context: gondor_needs-no_king}
+  memberNamespace: rohan-system
 EOF
 wait_until "gondor joined to a second Federation (rohan)" 60 cond_is federatedcluster gondor-rohan Ready "True Healthy"
 check "gondor's Corefile keeps both federations' blocks" both_blocks
+# A user's ConfigMap in the namespace we created: unjoin must keep the namespace (and it).
+GK create configmap -n rohan-system users-own --from-literal=k=v >/dev/null
 K delete -n "$NS" federatedcluster gondor-rohan --timeout=60s >/dev/null
+check "unjoin keeps a namespace we created once it holds a user's object" GK get configmap -n rohan-system users-own
+check "unjoin removed rohan's ServiceAccount from it" bash -c "! '$KUBECTL' --kubeconfig '$GKC' get serviceaccount -n rohan-system kubefed-rohan-gondor-rohan"
+
 check "unjoin of rohan removes only its block" only_fellowship
 check "gondor still joined to fellowship (its SA kept)" GK get serviceaccount -n federation-system kubefed-fellowship-gondor
 

@@ -292,6 +292,15 @@ wait_until "bring your own CA: CertificatesReady UserCA" 30 cond_is byo Certific
 byo_signed() { openssl verify -CAfile "$TMP/ca.crt" <(secret_key byo-apiserver-credentials server.crt); }
 check "bring your own CA: serving certificate signed by the user's CA" byo_signed
 
+# suspend: true stops every write for that Federation; false resumes.
+K patch -n "$NS" federation tok --type=merge -p '{"spec":{"suspend":true}}' >/dev/null
+sleep 2
+K delete -n "$NS" service tok-apiserver >/dev/null
+sleep 8
+check "suspended: a deleted child is not restored" gone service tok-apiserver
+K patch -n "$NS" federation tok --type=merge -p '{"spec":{"suspend":false}}' >/dev/null
+wait_until "resumed: the child is restored" 30 exists service tok-apiserver
+
 # ---- 7. bad Federations: refused by the apiserver, or Degraded with a message ---------------------
 refused_fed() {  # refused_fed DESC FIELD: spec from stdin
   local desc="$1" field="$2" out

@@ -150,3 +150,9 @@ void it_env_free(it_env *env) {
   if (uv_loop_close(&env->loop) != 0) fail_msg("loop still has open handles after teardown");
   kcfg_free(env->cfg);
 }
+
+const char *it_cluster_name(void) {
+  const char *name = getenv("KF_IT_CLUSTER");
+  if (!name || !name[0]) fail_msg("KF_IT_CLUSTER is not set: run the integration tests through ctest");
+  return name;
+}

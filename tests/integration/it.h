@@ -27,6 +27,8 @@ typedef struct it_result {
 } it_result;
 
 const char *it_kubeconfig_path(void);
+/* The shared test cluster's harness name ($KF_IT_CLUSTER); fails the test when unset. */
+const char *it_cluster_name(void);
 /* Many asynchronous calls at once: count them in with b->started++, pass
  * it_batch_cb with b as data, bound them with it_batch_throttle, wait with
  * it_run_until(env, it_batch_finished, b, ...). rc == b->tolerate is not a failure. */

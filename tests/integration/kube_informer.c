@@ -203,7 +203,7 @@ static void test_apiserver_restart_and_stale_resume(void **state) {
   run_changes(&env, ns, 200, 8);
   const char *harness = getenv("HARNESS");
   assert_non_null(harness);
-  char *cmd = kf_asprintf("%s restart kube-it --compact >&2", harness);
+  char *cmd = kf_asprintf("%s restart %s --compact >&2", harness, it_cluster_name());
   assert_int_equal(system(cmd), 0);
   free(cmd);
   uint64_t relists = informer_relists(inf);
@@ -215,7 +215,7 @@ static void test_apiserver_restart_and_stale_resume(void **state) {
 
   /* Killed mid-watch, no pause: the informer reconnects by itself and keeps up. */
   uint64_t restarts = informer_watch_restarts(inf);
-  cmd = kf_asprintf("%s restart kube-it >&2", harness);
+  cmd = kf_asprintf("%s restart %s >&2", harness, it_cluster_name());
   assert_int_equal(system(cmd), 0);
   free(cmd);
   run_changes(&env, ns, 200, 9);
@@ -268,7 +268,7 @@ static void test_watch_from_expired_version_is_gone(void **state) {
   run_changes(&env, ns, 20, 3);
   /* A fresh watch cache replays its whole state for an old resourceVersion; after
    * compaction and a restart the old version is gone for good. */
-  char *cmd = kf_asprintf("%s restart kube-it --compact >&2", getenv("HARNESS"));
+  char *cmd = kf_asprintf("%s restart %s --compact >&2", getenv("HARNESS"), it_cluster_name());
   assert_int_equal(system(cmd), 0);
   free(cmd);
   kc_watch_opts o = {.resource_version = "1", .timeout_seconds = 30};
