@@ -429,8 +429,9 @@ static int cf_set(cli_opts *o, const cf_flag *f, const char *value, kf_error *er
     char *end;
     errno = 0;
     long v = strtol(value, &end, 10);
-    if (!value[0] || *end || errno)
-      return kf_error_set(err, -EINVAL, "invalid argument \"%s\" for --%s: want an integer", value, f->name);
+    if (!value[0] || *end || errno || v < 0)
+      return kf_error_set(err, -EINVAL, "invalid argument \"%s\" for --%s: want a non-negative integer", value,
+                          f->name);
     *(long *)(void *)base = v;
     return 0;
   }

@@ -237,6 +237,9 @@ static void test_nodeport(void **state) {
                          "--api-server-service-type=NodePort", "--api-server-port=x", NULL),
                    -EINVAL);
   assert_int_equal(parse(&o, &err, "init", "f", "--dns-provider=google-clouddns", "--dns-zone-name=example.com.",
+                         "--api-server-service-type=NodePort", "--api-server-port=-1", NULL),
+                   -EINVAL);
+  assert_int_equal(parse(&o, &err, "init", "f", "--dns-provider=google-clouddns", "--dns-zone-name=example.com.",
                          "--api-server-service-type=ExternalName", NULL),
                    -EINVAL);
   assert_int_equal(parse(&o, &err, "init", "f", "--dns-provider=google-clouddns", "--dns-zone-name=example.com.",
