@@ -663,3 +663,31 @@ char *kc_micro_time_now(void) {
   return kf_asprintf("%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
                      tm.tm_hour, tm.tm_min, tm.tm_sec, (long)tv.tv_usec);
 }
+
+int kc_apply_finalizer(kc_client *c, const kc_resource *res, const char *ns, const char *name, const char *finalizer,
+                       kc_cb cb, void *data) {
+  json_object *body = json_object_new_object(), *meta = json_object_new_object();
+  char *api_version = res->group && res->group[0] ? kf_asprintf("%s/%s", res->group, res->version)
+                                                  : kf_strdup(res->version);
+  json_object_object_add(body, "apiVersion", json_object_new_string(api_version));
+  json_object_object_add(body, "kind", json_object_new_string(res->kind));
+  json_object_object_add(meta, "name", json_object_new_string(name));
+  if (ns) json_object_object_add(meta, "namespace", json_object_new_string(ns));
+  if (finalizer) {
+    json_object *list = json_object_new_array();
+    json_object_array_add(list, json_object_new_string(finalizer));
+    json_object_object_add(meta, "finalizers", list);
+  }
+  json_object_object_add(body, "metadata", meta);
+  int rc = kc_apply(c, res, body, NULL, cb, data);
+  json_object_put(body);
+  free(api_version);
+  return rc;
+}
+
+int kc_has_finalizer(json_object *obj, const char *finalizer) {
+  json_object *fins = kc_obj_get(obj, "metadata.finalizers");
+  for (size_t i = 0; fins && i < json_object_array_length(fins); i++)
+    if (kf_streq(json_object_get_string(json_object_array_get_idx(fins, i)), finalizer)) return 1;
+  return 0;
+}

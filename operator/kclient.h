@@ -131,6 +131,12 @@ int kc_stream(kc_client *c, const kc_resource *res, const char *ns, const char *
  * body is one, else the status line. Returns the negative code it set. */
 int kc_status_error(long http_status, const char *body, size_t len, const char *what, kf_error *err);
 
+/* metadata.finalizers by server-side apply of that field alone: with finalizer, our field
+ * manager owns that entry; with NULL, our entry (and only ours) goes. */
+int kc_apply_finalizer(kc_client *c, const kc_resource *res, const char *ns, const char *name, const char *finalizer,
+                       kc_cb cb, void *data);
+int kc_has_finalizer(json_object *obj, const char *finalizer);
+
 /* The current time as a metav1.MicroTime string (malloc'd), as Leases and Events want it. */
 char *kc_micro_time_now(void);
 

@@ -71,3 +71,5 @@ void kf_free_secret(void *p, size_t len) {
   explicit_bzero(p, len);
   free(p);
 }
+
+int kf_streq(const char *a, const char *b) { return strcmp(a ? a : "", b ? b : "") == 0; }

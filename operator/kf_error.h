@@ -29,6 +29,8 @@ char *kf_strndup(const char *s, size_t n);
 void *kf_calloc(size_t n, size_t size);
 void *kf_realloc(void *p, size_t size);
 char *kf_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* strcmp that treats NULL as "". */
+int kf_streq(const char *a, const char *b);
 /* Overwrites then frees a buffer that held secret material. */
 void kf_free_secret(void *p, size_t len);
 

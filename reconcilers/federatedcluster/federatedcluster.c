@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "base64.h"
+#include "conditions/conditions.h"
 #include "controller.h"
 #include "dns/dns.h"
 #include "federation/objects.h"
@@ -53,12 +54,6 @@ struct fc_controller {
   int active, closing;
 };
 
-typedef struct fc_cond {
-  int set;
-  const char *status;
-  char *reason, *message;
-} fc_cond;
-
 typedef struct fc_run fc_run;
 typedef void (*fc_step)(fc_run *run);
 
@@ -78,7 +73,7 @@ struct fc_run {
   int ns_ours;
   int deleting, force;
   char leftovers[512];
-  fc_cond cond[C_N];
+  cond cond[C_N];
   int rc;
   uint64_t requeue_ms;
   /* the step in flight and what comes after it */
@@ -100,16 +95,6 @@ static int fc_federation_client(fc_run *run);
 
 /* ---- helpers ---- */
 
-static int fc_str_eq(const char *a, const char *b) { return strcmp(a ? a : "", b ? b : "") == 0; }
-
-static char *fc_rfc3339(time_t t) {
-  struct tm tm;
-  char buf[32];
-  gmtime_r(&t, &tm);
-  strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return kf_strdup(buf);
-}
-
 static void fc_requeue(fc_run *run, uint64_t ms) {
   if (ms && (!run->requeue_ms || ms < run->requeue_ms)) run->requeue_ms = ms;
 }
@@ -117,19 +102,10 @@ static void fc_requeue(fc_run *run, uint64_t ms) {
 static void fc_cond_set(fc_run *run, int which, const char *status, const char *reason, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 static void fc_cond_set(fc_run *run, int which, const char *status, const char *reason, const char *fmt, ...) {
-  fc_cond *c = &run->cond[which];
-  char buf[1024];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(buf, sizeof(buf), fmt, ap);
+  cond_setv(&run->cond[which], status, reason, fmt, ap);
   va_end(ap);
-  char *r = kf_strdup(reason);   /* reason may be the old one: copy before freeing */
-  free(c->reason);
-  free(c->message);
-  c->set = 1;
-  c->status = status;
-  c->reason = r;
-  c->message = kf_strdup(buf);
 }
 
 /* Stable text for transport errors (timings would rewrite status on every retry). */
@@ -207,10 +183,7 @@ static void fc_finish(fc_run *run) {
   if (run->timer) uv_close((uv_handle_t *)run->timer, fc_timer_closed);
   if (run->member) kc_client_close(run->member);
   if (run->fapi) kc_client_close(run->fapi);
-  for (int i = 0; i < C_N; i++) {
-    free(run->cond[i].reason);
-    free(run->cond[i].message);
-  }
+  for (int i = 0; i < C_N; i++) cond_free(&run->cond[i]);
   if (run->fc) json_object_put(run->fc);
   if (run->fed) json_object_put(run->fed);
   free(run);
@@ -260,8 +233,8 @@ static json_object *fc_object(const fc_run *run, const char *api_version, const 
 
 static int fc_is_ours(json_object *obj, const fc_run *run) {
   json_object *l = kc_obj_get(obj, "metadata.labels");
-  return fc_str_eq(kc_obj_key_str(l, FED_MANAGED_BY), FED_OPERATOR) &&
-         fc_str_eq(kc_obj_key_str(l, FED_LABEL), run->fed_name);
+  return kf_streq(kc_obj_key_str(l, FED_MANAGED_BY), FED_OPERATOR) &&
+         kf_streq(kc_obj_key_str(l, FED_LABEL), run->fed_name);
 }
 
 /* ---- ensure on any cluster: GET, then create or apply only what differs ---- */
@@ -324,15 +297,6 @@ static void fc_ensure(fc_run *run, kc_client *target, const kc_resource *res, js
 
 /* ---- status ---- */
 
-static json_object *fc_old_condition(json_object *obj, const char *type) {
-  json_object *conds = kc_obj_get(obj, "status.conditions");
-  for (size_t i = 0; conds && i < json_object_array_length(conds); i++) {
-    json_object *c = json_object_array_get_idx(conds, i);
-    if (fc_str_eq(kc_obj_str(c, "type"), type)) return c;
-  }
-  return NULL;
-}
-
 static void fc_fill_health(fc_run *run) {
   fc_member *m = run->m;
   if (!run->cond[C_READY].set) {
@@ -392,34 +356,14 @@ static void fc_status(fc_run *run) {
   json_object *fc = run->fc;
   fc_member *m = run->m;
   int changed = 0;
-  json_object *list = kj_arr();
-  for (int i = 0; i < C_N; i++) {
-    fc_cond *c = &run->cond[i];
-    json_object *old = fc_old_condition(fc, FC_COND[i]);
-    json_object *og = old ? kc_obj_get(old, "observedGeneration") : NULL;
-    int same = old && fc_str_eq(kc_obj_str(old, "status"), c->status);
-    if (!same || !fc_str_eq(kc_obj_str(old, "reason"), c->reason) ||
-        !fc_str_eq(kc_obj_str(old, "message"), c->message) || !og || json_object_get_int64(og) != run->generation)
-      changed = 1;
-    char *ltt = same && kc_obj_str(old, "lastTransitionTime") ? kf_strdup(kc_obj_str(old, "lastTransitionTime"))
-                                                                : fc_rfc3339(time(NULL));
-    json_object *cj = kj_obj();
-    kj_str(cj, "type", FC_COND[i]);
-    kj_str(cj, "status", c->status);
-    kj_str(cj, "reason", c->reason);
-    kj_str(cj, "message", c->message);
-    kj_str(cj, "lastTransitionTime", ltt);
-    kj_int(cj, "observedGeneration", run->generation);
-    kj_push(list, cj);
-    free(ltt);
-  }
+  json_object *list = cond_array(fc, FC_COND, run->cond, C_N, run->generation, &changed);
   json_object *old_og = kc_obj_get(fc, "status.observedGeneration");
   json_object *zones = fc_zone_array(m->zones);
   if (!old_og || json_object_get_int64(old_og) != run->generation ||
-      (m->version && !fc_str_eq(m->version, kc_obj_str(fc, "status.kubernetesVersion"))) ||
-      (m->region && !fc_str_eq(m->region, kc_obj_str(fc, "status.region"))) ||
+      (m->version && !kf_streq(m->version, kc_obj_str(fc, "status.kubernetesVersion"))) ||
+      (m->region && !kf_streq(m->region, kc_obj_str(fc, "status.region"))) ||
       (m->zones && !kj_subset(zones, kc_obj_get(fc, "status.zones"))) ||
-      (run->cred_name && !fc_str_eq(run->cred_name, kc_obj_str(fc, "status.credentialSecretRef.name"))))
+      (run->cred_name && !kf_streq(run->cred_name, kc_obj_str(fc, "status.credentialSecretRef.name"))))
     changed = 1;
   if (!changed || run->deleting) {
     json_object_put(list);
@@ -428,7 +372,7 @@ static void fc_status(fc_run *run) {
     return;
   }
   json_object *st = kj_obj(), *body = kj_obj();
-  char *now = fc_rfc3339(time(NULL));
+  char *now = cond_rfc3339(time(NULL));
   kj_int(st, "observedGeneration", run->generation);
   kj_set(st, "conditions", list);
   kj_str(st, "kubernetesVersion", m->version);
@@ -499,7 +443,7 @@ static void fc_probe_done(fc_run *run, int ok, const char *why) {
 static void fc_healthz(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data) {
   fc_run *run = data;
   (void)c;
-  fc_probe_done(run, rc == 0 && fc_str_eq(json_object_get_string(obj), "ok"), fc_why(err));
+  fc_probe_done(run, rc == 0 && kf_streq(json_object_get_string(obj), "ok"), fc_why(err));
 }
 
 static void fc_readyz(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data) {
@@ -584,7 +528,7 @@ static void fc_dns_entry(fc_run *run, dns_entry *e, const char **ns_buf, size_t 
   json_object *nss = kc_obj_get(run->fed, "spec.dns.corednsNameservers");
   size_t n = 0;
   const char *provider = kc_obj_str(run->fed, "spec.dns.provider");
-  for (size_t i = 0; nss && fc_str_eq(provider, "coredns") && i < json_object_array_length(nss) && n + 1 < max; i++)
+  for (size_t i = 0; nss && kf_streq(provider, "coredns") && i < json_object_array_length(nss) && n + 1 < max; i++)
     ns_buf[n++] = json_object_get_string(json_object_array_get_idx(nss, i));
   ns_buf[n] = NULL;
   e->federation = run->fed_name;
@@ -639,7 +583,7 @@ static void fc_dns_configmap(kc_client *c, int rc, json_object *cm, const kf_err
   const char *nss[DNS_MAX_NAMESERVERS + 1];
   kf_error derr;
   fc_dns_entry(run, &e, nss, DNS_MAX_NAMESERVERS + 1);
-  if (rc == KC_ERR_NOTFOUND && coredns && fc_str_eq(run->dns_mode, "Auto")) {
+  if (rc == KC_ERR_NOTFOUND && coredns && kf_streq(run->dns_mode, "Auto")) {
     free(run->obj_name);
     run->obj_name = kf_strdup("kube-dns");
     kc_get(c, &KC_CONFIGMAPS, FC_DNS_NS, "kube-dns", fc_dns_configmap, run);
@@ -650,7 +594,7 @@ static void fc_dns_configmap(kc_client *c, int rc, json_object *cm, const kf_err
       run->next(run);
       return;
     }
-    if (fc_str_eq(run->dns_mode, "Auto")) {
+    if (kf_streq(run->dns_mode, "Auto")) {
       fc_cond_set(run, C_DNS, "False", "NoClusterDNS",
                   "found neither ConfigMap kube-system/coredns nor kube-system/kube-dns in the member; set spec.dns.mode "
                   "to None to skip DNS");
@@ -681,7 +625,7 @@ static void fc_dns_configmap(kc_client *c, int rc, json_object *cm, const kf_err
       fc_stop(run, 0, C_DNS, "CorefileConflict", "the member's Corefile was left unchanged: %s", derr.msg);
       return;
     }
-    if (fc_str_eq(out, corefile)) {
+    if (kf_streq(out, corefile)) {
       free(out);
       fc_dns_ok(run, "the member's CoreDNS Corefile forwards the federation zone");
       return;
@@ -760,12 +704,12 @@ static void fc_dns_configmap(kc_client *c, int rc, json_object *cm, const kf_err
 }
 
 static void fc_dns(fc_run *run) {
-  if (fc_str_eq(run->dns_mode, "None")) {
+  if (kf_streq(run->dns_mode, "None")) {
     fc_dns_ok(run, "spec.dns.mode is None: the member's DNS is left alone");
     return;
   }
   free(run->obj_name);
-  run->obj_name = kf_strdup(fc_str_eq(run->dns_mode, "KubeDNS") ? "kube-dns" : "coredns");
+  run->obj_name = kf_strdup(kf_streq(run->dns_mode, "KubeDNS") ? "kube-dns" : "coredns");
   kc_get(run->member, &KC_CONFIGMAPS, FC_DNS_NS, run->obj_name, fc_dns_configmap, run);
 }
 
@@ -1000,14 +944,7 @@ static void fc_finalizer_removed(kc_client *c, int rc, json_object *obj, const k
 }
 
 static void fc_set_finalizer(fc_run *run, int present, kc_cb done) {
-  json_object *meta = kj_str(kj_str(kj_obj(), "name", run->name), "namespace", run->ns);
-  if (present) kj_set(meta, "finalizers", kj_push_str(kj_arr(), FC_FINALIZER));
-  json_object *body = kj_obj();
-  kj_str(body, "apiVersion", "kubefed.dev/v1alpha1");
-  kj_str(body, "kind", "FederatedCluster");
-  kj_set(body, "metadata", meta);
-  kc_apply(run->f->c, &FED_FEDERATEDCLUSTERS, body, NULL, done, run);
-  json_object_put(body);
+  kc_apply_finalizer(run->f->c, &FED_FEDERATEDCLUSTERS, run->ns, run->name, present ? FC_FINALIZER : NULL, done, run);
 }
 
 static void fc_unjoin_host(fc_run *run);
@@ -1064,8 +1001,8 @@ static void fc_unjoin_host(fc_run *run) {
 
 /* What Kubernetes itself puts in every namespace; anything else is somebody's and keeps it. */
 static int fc_ns_default_object(const kc_resource *res, const char *name) {
-  return (res == &KC_CONFIGMAPS && fc_str_eq(name, "kube-root-ca.crt")) ||
-         (res == &KC_SERVICEACCOUNTS && fc_str_eq(name, "default"));
+  return (res == &KC_CONFIGMAPS && kf_streq(name, "kube-root-ca.crt")) ||
+         (res == &KC_SERVICEACCOUNTS && kf_streq(name, "default"));
 }
 
 static const kc_resource *const FC_NS_CONTENT[] = {&KC_CONFIGMAPS, &KC_SECRETS,     &KC_SERVICEACCOUNTS,
@@ -1107,7 +1044,7 @@ static void fc_ns_content(kc_client *c, int rc, json_object *list, const kf_erro
     const char *name = kc_obj_str(o, "metadata.name");
     /* Service-account token Secrets of the default account come and go with it. */
     if (!fc_ns_default_object(FC_NS_CONTENT[run->ns_kind], name) &&
-        !fc_str_eq(kc_obj_str(o, "type"), "kubernetes.io/service-account-token"))
+        !kf_streq(kc_obj_str(o, "type"), "kubernetes.io/service-account-token"))
       others++;
   }
   if (rc != 0 || others) {
@@ -1199,13 +1136,6 @@ static void fc_finalizer_added(kc_client *c, int rc, json_object *obj, const kf_
   fc_join(run);
 }
 
-static int fc_has_finalizer(json_object *fc) {
-  json_object *fins = kc_obj_get(fc, "metadata.finalizers");
-  for (size_t i = 0; fins && i < json_object_array_length(fins); i++)
-    if (fc_str_eq(json_object_get_string(json_object_array_get_idx(fins, i)), FC_FINALIZER)) return 1;
-  return 0;
-}
-
 /* Loads the member kubeconfig; 0 or a condition already set. */
 static int fc_member_credentials(fc_run *run) {
   const char *secret_name = kc_obj_str(run->fc, "spec.kubeconfigSecretRef.name");
@@ -1258,7 +1188,7 @@ static int fc_federation_serving(json_object *fed) {
   json_object *conds = kc_obj_get(fed, "status.conditions");
   for (size_t i = 0; conds && i < json_object_array_length(conds); i++) {
     json_object *c = json_object_array_get_idx(conds, i);
-    if (fc_str_eq(kc_obj_str(c, "type"), "APIServerReady")) return fc_str_eq(kc_obj_str(c, "status"), "True");
+    if (kf_streq(kc_obj_str(c, "type"), "APIServerReady")) return kf_streq(kc_obj_str(c, "status"), "True");
   }
   return 0;
 }
@@ -1307,11 +1237,11 @@ static void fc_reconcile(ctrl *c, const char *key, void *data) {
   run->token_name = kf_asprintf("kubefed-%s-%s-token", fed_name, run->name);
   run->fed = run->fed_name ? informer_get(f->feds, run->ns, run->fed_name) : NULL;
   run->deleting = kc_obj_get(run->fc, "metadata.deletionTimestamp") != NULL;
-  run->force = fc_str_eq(kc_obj_key_str(kc_obj_get(run->fc, "metadata.annotations"), FC_FORCE_ANNOTATION), "true");
+  run->force = kf_streq(kc_obj_key_str(kc_obj_get(run->fc, "metadata.annotations"), FC_FORCE_ANNOTATION), "true");
 
   int creds = fc_member_credentials(run);
   if (run->deleting) {
-    if (!fc_has_finalizer(run->fc)) {
+    if (!kc_has_finalizer(run->fc, FC_FINALIZER)) {
       fc_finish(run);
       return;
     }
@@ -1333,7 +1263,7 @@ static void fc_reconcile(ctrl *c, const char *key, void *data) {
     fc_status(run);  /* the Federation's status change enqueues us again */
     return;
   }
-  if (!fc_has_finalizer(run->fc)) {
+  if (!kc_has_finalizer(run->fc, FC_FINALIZER)) {
     fc_set_finalizer(run, 1, fc_finalizer_added);
     return;
   }
@@ -1341,7 +1271,7 @@ static void fc_reconcile(ctrl *c, const char *key, void *data) {
   if (m->fingerprint && strcmp(m->fingerprint, run->fingerprint) == 0 &&
       uv_now(f->loop) - m->joined_ms < FC_RESYNC_MS) {
     /* Joined with these inputs: keep the conditions a full join set, and just probe. */
-    json_object *joined = fc_old_condition(run->fc, "Joined"), *dns = fc_old_condition(run->fc, "DNSConfigured");
+    json_object *joined = cond_find(run->fc, "Joined"), *dns = cond_find(run->fc, "DNSConfigured");
     fc_cond_set(run, C_JOINED, "True", "Joined", "%s", joined ? kc_obj_str(joined, "message") : "");
     if (dns)
       fc_cond_set(run, C_DNS, kc_obj_str(dns, "status"), kc_obj_str(dns, "reason"), "%s", kc_obj_str(dns, "message"));
@@ -1362,7 +1292,7 @@ static void fc_enqueue_matching(json_object *fc, void *data) {
   fc_map_ctx *x = data;
   const char *ns = kc_obj_str(fc, "metadata.namespace");
   const char *ref = x->by_fed ? kc_obj_str(fc, "spec.federationRef.name") : kc_obj_str(fc, "spec.kubeconfigSecretRef.name");
-  if (!fc_str_eq(ns, x->ns) || !fc_str_eq(ref, x->name)) return;
+  if (!kf_streq(ns, x->ns) || !kf_streq(ref, x->name)) return;
   char *key = informer_key_of(fc);
   ctrl_enqueue(x->f->ctrl, key);
   free(key);

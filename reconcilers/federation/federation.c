@@ -8,6 +8,7 @@
 
 #include "base64.h"
 #include "certs/certs.h"
+#include "conditions/conditions.h"
 #include "controller.h"
 #include "informer.h"
 #include "kjson.h"
@@ -50,12 +51,6 @@ struct fed_controller {
   int closing;
 };
 
-typedef struct fed_cond {
-  int set;
-  const char *status;   /* "True", "False", "Unknown" */
-  char *reason, *message;
-} fed_cond;
-
 /* User-owned inputs the spec names; read (never watched, never written) on each reconcile. */
 enum { IN_CA, IN_DNS, IN_TOKEN, IN_ETCD_TLS, IN_CLAIM, IN_N };
 
@@ -87,7 +82,7 @@ typedef struct fed_run {
   kc_client *fapi;                  /* the federation API, during the bootstrap */
   char *fapi_url;
   int boot_step;
-  fed_cond cond[C_N];
+  cond cond[C_N];
   int rc;
   uint64_t requeue_ms;
 } fed_run;
@@ -99,14 +94,6 @@ static void fed_after_ca(fed_run *run);
 
 /* ---- small helpers ---- */
 
-static char *fed_rfc3339(time_t t) {
-  struct tm tm;
-  char buf[32];
-  gmtime_r(&t, &tm);
-  strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return kf_strdup(buf);
-}
-
 static void fed_requeue(fed_run *run, uint64_t ms) {
   if (ms && (!run->requeue_ms || ms < run->requeue_ms)) run->requeue_ms = ms;
 }
@@ -114,19 +101,10 @@ static void fed_requeue(fed_run *run, uint64_t ms) {
 static void fed_cond_set(fed_run *run, int which, const char *status, const char *reason, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 static void fed_cond_set(fed_run *run, int which, const char *status, const char *reason, const char *fmt, ...) {
-  fed_cond *c = &run->cond[which];
   va_list ap;
-  char buf[1024];
   va_start(ap, fmt);
-  vsnprintf(buf, sizeof(buf), fmt, ap);
+  cond_setv(&run->cond[which], status, reason, fmt, ap);
   va_end(ap);
-  char *r = kf_strdup(reason);   /* reason may be the old one: copy before freeing */
-  free(c->reason);
-  free(c->message);
-  c->set = 1;
-  c->status = status;
-  c->reason = r;
-  c->message = kf_strdup(buf);
 }
 
 /* Stops this reconcile at a problem the user (or time) must fix: Degraded says what and why.
@@ -181,10 +159,7 @@ static void fed_finish(fed_run *run) {
   for (int i = run->todo_next; i < run->n_todo; i++) json_object_put(run->todo[i]);
   if (run->fapi) kc_client_close(run->fapi);
   free(run->fapi_url);
-  for (int i = 0; i < C_N; i++) {
-    free(run->cond[i].reason);
-    free(run->cond[i].message);
-  }
+  for (int i = 0; i < C_N; i++) cond_free(&run->cond[i]);
   if (run->fed) json_object_put(run->fed);
   free(run);
   f->active--;
@@ -306,17 +281,6 @@ static void fed_ensure(fed_run *run, const kc_resource *res, json_object *desire
 
 /* ---- status ---- */
 
-static json_object *fed_old_condition(json_object *fed, const char *type) {
-  json_object *conds = kc_obj_get(fed, "status.conditions");
-  for (size_t i = 0; conds && i < json_object_array_length(conds); i++) {
-    json_object *c = json_object_array_get_idx(conds, i);
-    if (kc_obj_str(c, "type") && strcmp(kc_obj_str(c, "type"), type) == 0) return c;
-  }
-  return NULL;
-}
-
-static int fed_str_eq(const char *a, const char *b) { return strcmp(a ? a : "", b ? b : "") == 0; }
-
 static void fed_summarize(fed_run *run) {
   static const int parts[] = {C_CERTS, C_ETCD, C_APISERVER, C_CM};
   for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
@@ -324,7 +288,7 @@ static void fed_summarize(fed_run *run) {
       fed_cond_set(run, parts[i], "Unknown", "Pending", "not checked yet: an earlier step has not completed");
   }
   if (!run->cond[C_DEGRADED].set) fed_cond_set(run, C_DEGRADED, "False", "AsExpected", "no problem found");
-  const fed_cond *blocking = NULL;
+  const cond *blocking = NULL;
   for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]) && !blocking; i++)
     if (strcmp(run->cond[parts[i]].status, "True") != 0) blocking = &run->cond[parts[i]];
   int degraded = strcmp(run->cond[C_DEGRADED].status, "True") == 0;
@@ -368,7 +332,7 @@ static void fed_count_cluster(json_object *fc, void *data) {
   json_object *conds = kc_obj_get(fc, "status.conditions");
   for (size_t i = 0; conds && i < json_object_array_length(conds); i++) {
     json_object *c = json_object_array_get_idx(conds, i);
-    if (fed_str_eq(kc_obj_str(c, "type"), "Joined") && fed_str_eq(kc_obj_str(c, "status"), "True")) n->joined++;
+    if (kf_streq(kc_obj_str(c, "type"), "Joined") && kf_streq(kc_obj_str(c, "status"), "True")) n->joined++;
   }
 }
 
@@ -396,33 +360,12 @@ static void fed_write_status(fed_run *run) {
   fed_count clusters;
   fed_summarize(run);
   fed_count_clusters(run, &clusters);
-  char *na = run->not_after ? fed_rfc3339(run->not_after) : NULL;
+  char *na = run->not_after ? cond_rfc3339(run->not_after) : NULL;
   char *admin = fed_child_name(&run->spec, "admin-kubeconfig");
   const char *phase = fed_phase(run);
 
-  json_object *st = kj_obj(), *list = kj_arr();
   int changed = 0;
-  for (int i = 0; i < C_N; i++) {
-    json_object *old = fed_old_condition(fed, FED_COND[i]);
-    fed_cond *c = &run->cond[i];
-    json_object *og = old ? kc_obj_get(old, "observedGeneration") : NULL;
-    int same_status = old && fed_str_eq(kc_obj_str(old, "status"), c->status);
-    if (!same_status || !fed_str_eq(kc_obj_str(old, "reason"), c->reason) ||
-        !fed_str_eq(kc_obj_str(old, "message"), c->message) || !og || json_object_get_int64(og) != gen)
-      changed = 1;
-    /* lastTransitionTime moves only when the status flips. */
-    char *ltt = same_status && kc_obj_str(old, "lastTransitionTime") ? kf_strdup(kc_obj_str(old, "lastTransitionTime"))
-                                                                       : fed_rfc3339(time(NULL));
-    json_object *cj = kj_obj();
-    kj_str(cj, "type", FED_COND[i]);
-    kj_str(cj, "status", c->status);
-    kj_str(cj, "reason", c->reason);
-    kj_str(cj, "message", c->message);
-    kj_str(cj, "lastTransitionTime", ltt);
-    kj_int(cj, "observedGeneration", gen);
-    kj_push(list, cj);
-    free(ltt);
-  }
+  json_object *st = kj_obj(), *list = cond_array(fed, FED_COND, run->cond, C_N, gen, &changed);
   kj_int(st, "observedGeneration", gen);
   kj_str(st, "phase", phase);
   kj_set(st, "conditions", list);
@@ -433,11 +376,11 @@ static void fed_write_status(fed_run *run) {
 
   json_object *old_og = kc_obj_get(fed, "status.observedGeneration");
   json_object *old_jc = kc_obj_get(fed, "status.joinedClusters");
-  if (!old_og || json_object_get_int64(old_og) != gen || !fed_str_eq(kc_obj_str(fed, "status.phase"), phase) ||
+  if (!old_og || json_object_get_int64(old_og) != gen || !kf_streq(kc_obj_str(fed, "status.phase"), phase) ||
       (!run->endpoint != !kc_obj_str(fed, "status.endpoint")) ||
-      (run->endpoint && !fed_str_eq(run->endpoint, kc_obj_str(fed, "status.endpoint"))) ||
-      (run->admin_kubeconfig && !fed_str_eq(kc_obj_str(fed, "status.kubeconfigSecretRef.name"), admin)) ||
-      (na && !fed_str_eq(na, kc_obj_str(fed, "status.certificatesNotAfter"))) ||
+      (run->endpoint && !kf_streq(run->endpoint, kc_obj_str(fed, "status.endpoint"))) ||
+      (run->admin_kubeconfig && !kf_streq(kc_obj_str(fed, "status.kubeconfigSecretRef.name"), admin)) ||
+      (na && !kf_streq(na, kc_obj_str(fed, "status.certificatesNotAfter"))) ||
       (old_jc ? json_object_get_int64(old_jc) : 0) != clusters.joined)
     changed = 1;
   free(na);
@@ -667,7 +610,7 @@ static void fed_etcd_condition(fed_run *run) {
 }
 
 static void fed_apply_next(fed_run *run, json_object *live) {
-  if (live && fed_str_eq(kc_obj_str(live, "kind"), "PersistentVolumeClaim")) {
+  if (live && kf_streq(kc_obj_str(live, "kind"), "PersistentVolumeClaim")) {
     if (run->pvc) json_object_put(run->pvc);
     run->pvc = json_object_get(live);
   }
@@ -817,7 +760,7 @@ static void fed_issue_next(fed_run *run) {
     if (run->issued)
       ev_emit(run->f->events, run->fed, "Normal", "CertificatesIssued", "Issue",
               "issued %d certificate(s) or key(s) signed by the federation CA", run->issued);
-    char *na = fed_rfc3339(run->not_after);
+    char *na = cond_rfc3339(run->not_after);
     fed_cond_set(run, C_CERTS, "True", run->ca_source_reason,
                  "certificate authority from %s; serving and client certificates valid until %s", run->ca_source, na);
     free(na);
@@ -883,7 +826,7 @@ static void fed_credentials(fed_run *run) {
   fed_read_kubeconfig_cert(cmk, &run->cm);
   fed_read_kubeconfig_cert(adk, &run->admin);
   const char *rotated = cred ? kc_obj_key_str(kc_obj_get(cred, "metadata.annotations"), FED_ROTATED_ANNOTATION) : NULL;
-  int rotate = run->spec.rotate_request && !fed_str_eq(rotated, run->spec.rotate_request);
+  int rotate = run->spec.rotate_request && !kf_streq(rotated, run->spec.rotate_request);
   run->need[CRED_SERVER] = rotate || !fed_leaf_ok(run, &run->server, 1);
   run->need[CRED_CM] = rotate || !fed_leaf_ok(run, &run->cm, 0);
   run->need[CRED_ADMIN] = rotate || !fed_leaf_ok(run, &run->admin, 0);
@@ -1111,27 +1054,13 @@ static void fed_finalizer_written(kc_client *c, int rc, json_object *obj, const 
   fed_read_inputs(run);
 }
 
-/* Server-side apply of metadata.finalizers only: with it, we own our entry; without, it goes. */
 static void fed_set_finalizer(fed_run *run, int present) {
-  json_object *meta = kj_str(kj_str(kj_obj(), "name", run->name), "namespace", run->ns);
-  if (present) kj_set(meta, "finalizers", kj_push_str(kj_arr(), FED_FINALIZER));
-  json_object *body = kj_obj();
-  kj_str(body, "apiVersion", "kubefed.dev/v1alpha1");
-  kj_str(body, "kind", "Federation");
-  kj_set(body, "metadata", meta);
-  kc_apply(run->f->c, &FED_FEDERATIONS, body, NULL, fed_finalizer_written, run);
-  json_object_put(body);
-}
-
-static int fed_has_finalizer(json_object *fed) {
-  json_object *fins = kc_obj_get(fed, "metadata.finalizers");
-  for (size_t i = 0; fins && i < json_object_array_length(fins); i++)
-    if (fed_str_eq(json_object_get_string(json_object_array_get_idx(fins, i)), FED_FINALIZER)) return 1;
-  return 0;
+  kc_apply_finalizer(run->f->c, &FED_FEDERATIONS, run->ns, run->name, present ? FED_FINALIZER : NULL,
+                     fed_finalizer_written, run);
 }
 
 static void fed_teardown(fed_run *run) {
-  if (!fed_has_finalizer(run->fed)) {
+  if (!kc_has_finalizer(run->fed, FED_FINALIZER)) {
     fed_finish(run);
     return;
   }
@@ -1191,7 +1120,7 @@ static void fed_reconcile(ctrl *c, const char *key, void *data) {
     fed_finish(run);
     return;
   }
-  if (!fed_has_finalizer(run->fed)) {
+  if (!kc_has_finalizer(run->fed, FED_FINALIZER)) {
     fed_set_finalizer(run, 1);
     return;
   }
