@@ -23,6 +23,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${RUNTIME_PACKAGES} \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/kubefed-operator /usr/local/bin/kubefed-operator
+COPY --from=build /out/kubefed /usr/local/bin/kubefed
 # The chart's runAsUser/runAsGroup; no home, no shell needed.
 USER 65532:65532
 EXPOSE 8080 8081

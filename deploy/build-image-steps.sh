@@ -57,8 +57,8 @@ trap 'rm -rf "$BUILD"' EXIT
 say "cmake -S $ROOT -B $BUILD -DCMAKE_BUILD_TYPE=Release"
 cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >"$BUILD/configure.log" 2>&1 ||
   { tail -n 40 "$BUILD/configure.log" >&2; die "cmake configure"; }
-say "cmake --build $BUILD -j$(nproc) --target kubefed-operator"
-cmake --build "$BUILD" -j"$(nproc)" --target kubefed-operator >"$BUILD/build.log" 2>&1 ||
+say "cmake --build $BUILD -j$(nproc) --target kubefed-operator kubefed"
+cmake --build "$BUILD" -j"$(nproc)" --target kubefed-operator kubefed >"$BUILD/build.log" 2>&1 ||
   { tail -n 60 "$BUILD/build.log" >&2; die "cmake build"; }
 
 # ---- 3. the binary --------------------------------------------------------------------------
@@ -67,6 +67,10 @@ install -m 0755 "$BUILD/kubefed-operator" "$BIN"
 strip --strip-unneeded "$BIN"
 version="$("$BIN" --version)" || die "$BIN --version failed"
 say "built $BIN: $version"
+# The kubefed CLI (same libraries as the operator, which the check below covers).
+install -m 0755 "$BUILD/kubefed" "$OUT/kubefed"
+strip --strip-unneeded "$OUT/kubefed"
+"$OUT/kubefed" version >/dev/null || die "$OUT/kubefed version failed"
 
 # ---- 4. shared libraries against the runtime stage ------------------------------------------
 runtime="${RUNTIME_PACKAGES:-$(sed -n 's/^ARG RUNTIME_PACKAGES="\(.*\)"[[:space:]]*$/\1/p' "$ROOT/Dockerfile")}"
