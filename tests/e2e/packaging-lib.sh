@@ -15,7 +15,8 @@ OPERATOR="${KF_OPERATOR:-}"
 NAME="$CLUSTER-$$"
 REL=kubefed-operator            # release name, and so the ServiceAccount's name
 REL_NS=kubefed-system           # the release namespace
-FED_NS=federation-system        # where the Federation lives (the operator's --namespace)
+FED_NS="fed-$$"                 # where the Federation lives (the operator's --namespace); unique, so
+                                # its serve-federation state never meets another run's
 SA_USER="system:serviceaccount:$REL_NS:$REL"
 INSTANCE_LABEL="app.kubernetes.io/instance=$REL"
 CHART="$ROOT/deploy/helm/kubefed-operator"
@@ -51,6 +52,7 @@ finish() {
     say "---- operator log (last 60 lines) ----"; tail -n 60 "$OPLOG" >&2
   fi
   say "cleanup: down $NAME"
+  "$HARNESS" down "fed-$FED_NS-fellowship" >&2 2>/dev/null || true
   "$HARNESS" down "$NAME" >&2 || true
   rm -rf "$TMP"
   printf '%s: %d passed, %d failed in %ds\n' "$TEST" "$PASSED" "$FAILED" $((SECONDS - T0))
@@ -276,6 +278,29 @@ rbac_matches_doc() {  # rbac_matches_doc NAMESPACE SCOPE...
 }
 
 # ---- teardown -------------------------------------------------------------------------------
+# The full join with the chart's RBAC: the federation API served for real, then the host itself
+# joined as a member (as kubefed v1's walkthrough joined rivendell) and unjoined.
+join_flow() {
+  "$HARNESS" serve-federation "$KC" "$FED_NS" fellowship >/dev/null || { fail "serve-federation fellowship"; return; }
+  pass "serve-federation runs fellowship's apiserver"
+  wait_until "kubectl wait --for=condition=Ready federation/fellowship" 120 \
+    K -n "$FED_NS" wait --for=condition=Ready federation/fellowship --timeout=2s
+  K -n "$FED_NS" create secret generic rivendell-admin --from-file=kubeconfig="$KC" >/dev/null
+  K apply -f - >/dev/null <<EOF || { fail "apply FederatedCluster rivendell"; return; }
+apiVersion: kubefed.dev/v1alpha1
+kind: FederatedCluster
+metadata: {name: rivendell, namespace: $FED_NS}
+spec: {federationRef: {name: fellowship}, kubeconfigSecretRef: {name: rivendell-admin}, dns: {mode: None}}
+EOF
+  wait_until "kubectl wait --for=condition=Ready federatedcluster/rivendell" 90 \
+    K -n "$FED_NS" wait --for=condition=Ready federatedcluster/rivendell --timeout=2s
+  check "the credential Secret rivendell-credentials exists" K -n "$FED_NS" get secret rivendell-credentials
+  K -n "$FED_NS" delete federatedcluster rivendell --wait=false >/dev/null
+  wait_until "rivendell unjoined" 60 sh -c "! '$KUBECTL' --kubeconfig '$KC' -n '$FED_NS' get federatedcluster rivendell"
+  check "unjoin removed the credential Secret" sh -c "! '$KUBECTL' --kubeconfig '$KC' -n '$FED_NS' get secret rivendell-credentials"
+  no_forbidden "after the join and unjoin"
+}
+
 delete_federation() {
   K -n "$FED_NS" delete federation fellowship --wait=false >/dev/null 2>&1
   wait_until "fellowship deleted (the operator removed its finalizer)" 120 \
@@ -301,6 +326,7 @@ run_packaging_flow() {
   make_sa_kubeconfig
   start_operator
   federation_flow
+  join_flow
   rbac_matches_doc "$FED_NS" watched
   rbac_matches_doc "$REL_NS" watched release
   delete_federation
