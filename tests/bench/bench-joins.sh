@@ -30,6 +30,7 @@ cleanup() {
 trap cleanup EXIT
 die() { echo "bench-joins: $*" >&2; [ ! -f "$tmp/operator.log" ] || tail -n 30 "$tmp/operator.log" >&2; exit 1; }
 now() { date +%s.%N; }
+since() { printf '%.2f' "$(echo "$(now) - $1" | bc)"; }   # seconds since $1, two decimals
 kubectl=$("$harness" bin kubectl)
 HK=$("$harness" up "$host" --nodes 1)
 M1=$("$harness" up "$m1" --nodes 1)
@@ -82,17 +83,17 @@ EOF
 wait_for "Federation children" 60 K get -n "$ns" deployment/fellowship-apiserver secret/fellowship-admin-kubeconfig \
   secret/fellowship-apiserver-credentials secret/fellowship-controller-manager-kubeconfig pvc/fellowship-apiserver-etcd-claim \
   service/fellowship-apiserver rolebinding/fellowship-controller-manager
-fed_children_s=$(echo "$(now) - $t0" | bc)
+fed_children_s=$(since "$t0")
 "$harness" serve-federation "$HK" "$ns" fellowship >/dev/null
 ready_fed() { [ "$(K get -n "$ns" federation fellowship -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" = True ]; }
 wait_for "Federation Ready" 120 ready_fed
-fed_ready_s=$(echo "$(now) - $t0" | bc)
+fed_ready_s=$(since "$t0")
 uid=$(K get -n "$ns" service fellowship-apiserver -o jsonpath='{.metadata.uid}')
 t0=$(now)
 K delete -n "$ns" service fellowship-apiserver --wait=false >/dev/null
 svc_back() { local u; u=$(K get -n "$ns" service fellowship-apiserver -o jsonpath='{.metadata.uid}') && [ -n "$u" ] && [ "$u" != "$uid" ]; }
 wait_for "drift restored" 30 svc_back
-drift_s=$(echo "$(now) - $t0" | bc)
+drift_s=$(since "$t0")
 wait_for "Federation Ready after drift" 60 ready_fed
 K get -n "$ns" secret fellowship-admin-kubeconfig -o jsonpath='{.data.kubeconfig}' | base64 -d >"$tmp/fed.kubeconfig"
 FK() { "$kubectl" --kubeconfig "$tmp/fed.kubeconfig" --request-timeout=60s "$@"; }
@@ -137,7 +138,7 @@ bare() {
   "$BENCH" create "$tmp/fed.kubeconfig" "bare-$1" "$4" >"$tmp/bare-f" & pids+=($!)
   for p in "${pids[@]}"; do wait "$p" || rc=1; done
   [ $rc -eq 0 ] || die "the bare-write client failed"
-  echo "$(now) - $t0" | bc
+  since "$t0"
   for kc in "$HK" "$M1" "$M2" "$tmp/fed.kubeconfig"; do
     "$kubectl" --kubeconfig "$kc" delete namespace "bare-$1" --wait=false >/dev/null 2>&1 || true
   done
@@ -151,10 +152,10 @@ for n in $SIZES; do
   K apply -f "$tmp/fcs-$n.yaml" >/dev/null
   ready_all() { [ "$(ready_count)" -ge "$n" ]; }
   wait_for "$n joins Ready" $((120 + n / 2)) ready_all
-  R[$n,join_s]=$(echo "$(now) - $t0" | bc)
+  R[$n,join_s]=$(since "$t0")
   sleep 3
   R[$n,writes]=$(( $(writes) - w0 )) R[$n,requests]=$(( $(requests) - q0 ))
-  R[$n,cpu_s]=$(echo "$(cpu_s) - $c0" | bc)
+  R[$n,cpu_s]=$(printf "%.2f" "$(echo "$(cpu_s) - $c0" | bc)")
   # Join latency per member: Joined's transition after creation (1 s resolution of the timestamps).
   K get -n "$ns" federatedclusters -o json | jq -r '.items[] | ((.status.conditions[] | select(.type=="Joined") | .lastTransitionTime | fromdate) - (.metadata.creationTimestamp | fromdate))' |
     sort -n >"$tmp/lat-$n"
@@ -176,7 +177,7 @@ for n in $SIZES; do
   K delete -n "$ns" federatedclusters --all --wait=false >/dev/null
   none_left() { [ "$(fc_count)" -eq 0 ]; }
   wait_for "unjoin of $n" $((120 + n / 2)) none_left
-  R[$n,unjoin_s]=$(echo "$(now) - $t0" | bc)
+  R[$n,unjoin_s]=$(since "$t0")
   R[$n,leftovers]=$(leftovers)
   [ "${R[$n,leftovers]}" -eq 0 ] || die "unjoin of $n left ${R[$n,leftovers]} objects behind"
   K delete -n "$ns" secrets -l '!kubefed.dev/federation' --field-selector type=Opaque >/dev/null 2>&1 || true
