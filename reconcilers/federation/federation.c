@@ -232,7 +232,8 @@ static void fed_applied(kc_client *c, int rc, json_object *obj, const kf_error *
 }
 
 static void fed_apply(fed_ensure_op *op) {
-  if (kc_apply(op->run->f->c, op->res, op->desired, NULL, fed_applied, op) != 0) return; /* cb reported */
+  /* Any failure reaches fed_applied (desired objects always carry a name). */
+  kc_apply(op->run->f->c, op->res, op->desired, NULL, fed_applied, op);
 }
 
 static void fed_existing_read(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data) {
@@ -273,8 +274,9 @@ static void fed_ensure(fed_run *run, const kc_resource *res, json_object *desire
     KF_INFO("child differs from the spec; applying", "federation", run->key, "kind", res->kind, "name", name,
             "field", why);
     fed_apply(op);
-  } else if (kc_get(run->f->c, res, run->ns, name, fed_existing_read, op) != 0) {
-    /* the callback reported */
+  } else {
+    /* Not in our cache: new, or somebody else's under our name (fed_existing_read decides). */
+    kc_get(run->f->c, res, run->ns, name, fed_existing_read, op);
   }
   if (cached) json_object_put(cached);
 }
@@ -495,9 +497,8 @@ static void fed_boot_read(kc_client *c, int rc, json_object *obj, const kf_error
       fed_boot_next(run);
       return;
     }
-    int r = crd_step ? kc_apply(c, &KC_CRDS, want, NULL, fed_boot_written, run)
-                     : kc_create(c, &KC_NAMESPACES, NULL, want, fed_boot_written, run);
-    (void)r;
+    if (crd_step) kc_apply(c, &KC_CRDS, want, NULL, fed_boot_written, run);
+    else kc_create(c, &KC_NAMESPACES, NULL, want, fed_boot_written, run);
     json_object_put(want);
     return;
   }

@@ -6,8 +6,8 @@
 #   federationRef -> printer columns -> the v1 Cluster (cluster-scoped) -> down.
 # Run from anywhere; HARNESS may point at tests/harness/k8s.
 TEST=cluster.crd RESOURCE=federatedcluster
-# shellcheck source=tests/integration/crd-lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/crd-lib.sh"
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 install_crds kubefed.dev_federatedclusters.yaml federation.kubefed.dev_clusters.yaml
 # Established can precede discovery by a moment: wait until kubectl resolves both kinds.

@@ -9,56 +9,18 @@
 # rotated or broken credentials picked up without restart; exec credentials refused; unjoin restores
 # DNS byte for byte and leaves nothing; an unreachable member holds unjoin until force-unjoin.
 TEST=cluster.join RESOURCE=federatedcluster CLUSTER=join NODES=1 NS="join-$$"
-# shellcheck source=tests/integration/crd-lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/crd-lib.sh"
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-OPERATOR="${KF_OPERATOR:-}"
-[ -x "$OPERATOR" ] || { fail "KF_OPERATOR is not an executable operator binary: '$OPERATOR'"; exit 1; }
-command -v jq >/dev/null || { fail "jq is missing (tests/install-deps.sh installs it)"; exit 1; }
 GONDOR="gondor-$$" NOLDOR="noldor-$$"
 RUN_ROOT="${KUBEFED_TEST_RUN:-/tmp/kubefed-operator-clusters}"
-OPLOG="$TMP/operator.log"
-OPPID=""
 on_finish() {
-  if [ -n "$OPPID" ]; then kill "$OPPID" 2>/dev/null; wait "$OPPID" 2>/dev/null; fi
   for c in "fed-$NS-fellowship" "fed-$NS-rohan" "$GONDOR" "$NOLDOR"; do "$HARNESS" down "$c" >&2 2>/dev/null || true; done
-  if [ "$FAILED" -gt 0 ] && [ -f "$OPLOG" ]; then say "---- operator log (last 60 lines) ----"; tail -n 60 "$OPLOG" >&2; fi
+  stop_operator
 }
 
-free_port() {
-  python3 - "$1" "$2" <<'EOF'
-import random, socket, sys
-lo, hi = int(sys.argv[1]), int(sys.argv[2])
-for _ in range(500):
-    p = random.randint(lo, hi)
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p)); print(p); break
-    except OSError:
-        pass
-    finally:
-        s.close()
-EOF
-}
-operator_alive() { [ -n "$OPPID" ] && kill -0 "$OPPID" 2>/dev/null; }
-wait_until() {
-  local desc="$1" secs="$2"; shift 2
-  local end=$((SECONDS + secs))
-  while [ $SECONDS -lt $end ]; do
-    if "$@" >/dev/null 2>&1; then pass "$desc"; return 0; fi
-    operator_alive || { fail "$desc: the operator died"; return 1; }
-    sleep 0.5
-  done
-  fail "$desc (not within ${secs}s)"
-  return 1
-}
-check() { local desc="$1"; shift; if "$@" >/dev/null 2>&1; then pass "$desc"; else fail "$desc"; fi; }
-J() { K get -n "$NS" "$@" -o json 2>/dev/null; }
 cond() { J "$1" "$2" | jq -r --arg t "$3" '.status.conditions[]? | select(.type==$t) | "\(.status) \(.reason)"'; }
 cond_is() { [ "$(cond "$1" "$2" "$3")" = "$4" ]; }
-exists() { K get -n "$NS" "$@" >/dev/null 2>&1; }
-gone() { ! K get -n "$NS" "$@" >/dev/null 2>&1; }
-secret_key() { J secret "$1" | jq -r --arg k "$2" '.data[$k] // empty' | base64 -d; }
 
 GKC=$("$HARNESS" up "$GONDOR" --nodes 1) || { fail "up $GONDOR"; exit 1; }
 NKC=$("$HARNESS" up "$NOLDOR" --nodes 1) || { fail "up $NOLDOR"; exit 1; }
@@ -66,11 +28,7 @@ GK() { "$KUBECTL" --kubeconfig "$GKC" --request-timeout=20s "$@"; }
 NKm() { "$KUBECTL" --kubeconfig "$NKC" --request-timeout=20s "$@"; }
 
 install_crds kubefed.dev_federations.yaml kubefed.dev_federatedclusters.yaml
-HEALTH=$(free_port 20000 29999); METRICS=$(free_port 20000 29999)
-"$OPERATOR" --kubeconfig "$KC" --namespace "$NS" --health-bind-address "127.0.0.1:$HEALTH" \
-  --metrics-bind-address "127.0.0.1:$METRICS" >"$OPLOG" 2>&1 &
-OPPID=$!
-wait_until "operator ready" 60 curl -sf "http://127.0.0.1:$HEALTH/readyz"
+start_operator
 
 # ---- the federations, served for real -----------------------------------------------------------
 serve() {  # serve NAME: a NodePort Federation on 127.0.0.1, its apiserver run, Ready

@@ -10,55 +10,17 @@
 #   bring-your-own CA) -> a table of bad Federations (refused or Degraded) while others reconcile ->
 #   teardown waits for FederatedClusters, keeps the retained PVC, removes the rest.
 TEST=federation.controlplane RESOURCE=federation CLUSTER=fedcp NODES=1 NS="cp-$$"
-# shellcheck source=tests/integration/crd-lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/crd-lib.sh"
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-OPERATOR="${KF_OPERATOR:-}"
-[ -x "$OPERATOR" ] || { fail "KF_OPERATOR is not an executable operator binary: '$OPERATOR'"; exit 1; }
-command -v jq >/dev/null || { fail "jq is missing (tests/install-deps.sh installs it)"; exit 1; }
-OPLOG="$TMP/operator.log"
-OPPID=""
 on_finish() {
   "$HARNESS" down "fed-$NS-fellowship" >&2 2>/dev/null || true
-  if [ -n "$OPPID" ]; then kill "$OPPID" 2>/dev/null; wait "$OPPID" 2>/dev/null; fi
-  if [ "$FAILED" -gt 0 ] && [ -f "$OPLOG" ]; then say "---- operator log (last 60 lines) ----"; tail -n 60 "$OPLOG" >&2; fi
+  stop_operator
 }
 
-free_port() {  # a free loopback port in [$1, $2]
-  python3 - "$1" "$2" <<'EOF'
-import random, socket, sys
-lo, hi = int(sys.argv[1]), int(sys.argv[2])
-for _ in range(500):
-    p = random.randint(lo, hi)
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p)); print(p); break
-    except OSError:
-        pass
-    finally:
-        s.close()
-EOF
-}
-# wait_until DESC SECONDS CMD...: poll CMD every 0.5 s.
-wait_until() {
-  local desc="$1" secs="$2"; shift 2
-  local end=$((SECONDS + secs))
-  while [ $SECONDS -lt $end ]; do
-    if "$@" >/dev/null 2>&1; then pass "$desc"; return 0; fi
-    operator_alive || { fail "$desc: the operator died"; return 1; }
-    sleep 0.5
-  done
-  fail "$desc (not within ${secs}s)"
-  return 1
-}
-operator_alive() { [ -n "$OPPID" ] && kill -0 "$OPPID" 2>/dev/null; }
-J() { K get -n "$NS" "$@" -o json 2>/dev/null; }
 # cond FED TYPE: "status reason" of a Federation condition.
 cond() { J federation "$1" | jq -r --arg t "$2" '.status.conditions[]? | select(.type==$t) | "\(.status) \(.reason)"'; }
 cond_is() { [ "$(cond "$1" "$2")" = "$3" ]; }
-exists() { K get -n "$NS" "$@" >/dev/null 2>&1; }
-gone() { ! K get -n "$NS" "$@" >/dev/null 2>&1; }
-secret_key() { J secret "$1" | jq -r --arg k "$2" '.data[$k] // empty' | base64 -d; }
 writes() {  # mutating API requests the operator has made so far
   curl -sf --max-time 5 "http://127.0.0.1:$METRICS/metrics" |
     awk '/^kubefed_api_requests_total/ && /verb="(POST|PUT|PATCH|DELETE)"/ {n += $NF} END {print n + 0}'
@@ -67,17 +29,9 @@ fedm() {  # fedm NAME: a Federation manifest; spec lines (indented 2) from stdin
   printf 'apiVersion: kubefed.dev/v1alpha1\nkind: Federation\nmetadata: {name: %s, namespace: %s}\nspec:\n' "$1" "$NS"
   cat
 }
-check() {  # check DESC CMD...: one assertion
-  local desc="$1"; shift
-  if "$@" >/dev/null 2>&1; then pass "$desc"; else fail "$desc"; fi
-}
 
 install_crds kubefed.dev_federations.yaml kubefed.dev_federatedclusters.yaml
-HEALTH=$(free_port 20000 29999); METRICS=$(free_port 20000 29999)
-"$OPERATOR" --kubeconfig "$KC" --namespace "$NS" --health-bind-address "127.0.0.1:$HEALTH" \
-  --metrics-bind-address "127.0.0.1:$METRICS" >"$OPLOG" 2>&1 &
-OPPID=$!
-wait_until "operator ready (/readyz)" 60 curl -sf "http://127.0.0.1:$HEALTH/readyz"
+start_operator
 
 # ---- 1. fellowship: every child, with kubefed v1's names and keys -------------------------------
 NODEPORT=$(free_port 30000 32767)

@@ -5,8 +5,8 @@
 #   update, mutable ones accepted -> printer columns -> down.
 # Run from anywhere; HARNESS may point at tests/harness/k8s.
 TEST=federation.crd RESOURCE=federation
-# shellcheck source=tests/integration/crd-lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/crd-lib.sh"
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 install_crds kubefed.dev_federations.yaml
 # Established can precede discovery by a moment: wait until kubectl resolves the short name.

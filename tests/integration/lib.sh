@@ -1,6 +1,7 @@
 # Shared by the bash integration tests (federation_crd.sh, cluster_crd.sh,
-# federation_controlplane.sh): a cluster of their own, PASS/FAIL bookkeeping ending in
-# "N passed, M failed", and helpers that assert what the apiserver accepts and refuses.
+# federation_controlplane.sh, cluster_join.sh): a cluster of their own, PASS/FAIL bookkeeping
+# ending in "N passed, M failed", helpers that assert what the apiserver accepts and refuses,
+# and, for the tests that run the operator binary, start_operator / wait_until / check.
 # Source it after setting TEST (the ctest name, for logs), RESOURCE (the kubectl resource
 # under test) and optionally CLUSTER (name prefix) and NODES (kwok nodes: controllers run).
 set -uo pipefail
@@ -95,3 +96,55 @@ field() {
   if [ "$got" = "$3" ]; then pass "field $1 $2 = $3"; else fail "field $1 $2: want '$3', got '$got'"; fi
 }
 
+
+# ---- for tests that run the operator binary ($KF_OPERATOR) ----------------------------------
+OPLOG="$TMP/operator.log"
+OPPID=""
+free_port() {  # free_port LO HI: a free loopback port in [LO, HI]
+  python3 - "$1" "$2" <<'EOF'
+import random, socket, sys
+lo, hi = int(sys.argv[1]), int(sys.argv[2])
+for _ in range(500):
+    p = random.randint(lo, hi)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p)); print(p); break
+    except OSError:
+        pass
+    finally:
+        s.close()
+EOF
+}
+operator_alive() { [ -n "$OPPID" ] && kill -0 "$OPPID" 2>/dev/null; }
+# start_operator: the operator on $KC, watching $NS, health and metrics on free loopback ports
+# ($HEALTH, $METRICS), ready within 60 s; stopped (and its log shown on failure) by finish.
+start_operator() {
+  [ -x "${KF_OPERATOR:-}" ] || { fail "KF_OPERATOR is not an executable operator binary: '${KF_OPERATOR:-}'"; exit 1; }
+  command -v jq >/dev/null || { fail "jq is missing (tests/install-deps.sh installs it)"; exit 1; }
+  HEALTH=$(free_port 20000 29999) METRICS=$(free_port 20000 29999)
+  "$KF_OPERATOR" --kubeconfig "$KC" --namespace "$NS" --health-bind-address "127.0.0.1:$HEALTH" \
+    --metrics-bind-address "127.0.0.1:$METRICS" >"$OPLOG" 2>&1 &
+  OPPID=$!
+  wait_until "operator ready (/readyz)" 60 curl -sf "http://127.0.0.1:$HEALTH/readyz"
+}
+stop_operator() {
+  if [ -n "$OPPID" ]; then kill "$OPPID" 2>/dev/null; wait "$OPPID" 2>/dev/null; fi
+  if [ "$FAILED" -gt 0 ] && [ -f "$OPLOG" ]; then say "---- operator log (last 60 lines) ----"; tail -n 60 "$OPLOG" >&2; fi
+}
+# wait_until DESC SECONDS CMD...: poll CMD every 0.5 s; fails early if the operator died.
+wait_until() {
+  local desc="$1" secs="$2"; shift 2
+  local end=$((SECONDS + secs))
+  while [ $SECONDS -lt $end ]; do
+    if "$@" >/dev/null 2>&1; then pass "$desc"; return 0; fi
+    if [ -n "$OPPID" ] && ! operator_alive; then fail "$desc: the operator died"; return 1; fi
+    sleep 0.5
+  done
+  fail "$desc (not within ${secs}s)"
+  return 1
+}
+check() { local desc="$1"; shift; if "$@" >/dev/null 2>&1; then pass "$desc"; else fail "$desc"; fi; }
+J() { K get -n "$NS" "$@" -o json 2>/dev/null; }
+exists() { K get -n "$NS" "$@" >/dev/null 2>&1; }
+gone() { ! K get -n "$NS" "$@" >/dev/null 2>&1; }
+secret_key() { J secret "$1" | jq -r --arg k "$2" '.data[$k] // empty' | base64 -d; }
