@@ -40,12 +40,7 @@ K() { "$kubectl" --kubeconfig "$HK" --request-timeout=60s "$@"; }
 K wait --for=condition=Established crd/federations.kubefed.dev crd/federatedclusters.kubefed.dev --timeout=60s >/dev/null
 K create namespace "$ns" >/dev/null
 
-free_port() { python3 -c 'import socket,random
-for _ in range(500):
-    p=random.randint('"$1"','"$2"'); s=socket.socket()
-    try: s.bind(("127.0.0.1",p)); print(p); break
-    except OSError: pass
-    finally: s.close()'; }
+free_port() { "$harness" free-port "$1" "$2"; }
 metrics_port=$(free_port 20000 29999) health_port=$(free_port 20000 29999)
 "$OPERATOR" --kubeconfig "$HK" --namespace "$ns" --health-bind-address "127.0.0.1:$health_port" \
   --metrics-bind-address "127.0.0.1:$metrics_port" --log-level warn >"$tmp/operator.log" 2>&1 &

@@ -64,21 +64,7 @@ trap 'fail "interrupted"; finish' INT TERM
 command -v jq >/dev/null || { fail "jq is missing (tests/install-deps.sh installs it)"; exit 1; }
 KUBECTL="$("$HARNESS" bin kubectl)" || { fail "harness has no kubectl (run: $HARNESS build)"; exit 1; }
 
-free_port() {  # a free loopback port in [$1, $2]
-  python3 - "$1" "$2" <<'EOF'
-import random, socket, sys
-lo, hi = int(sys.argv[1]), int(sys.argv[2])
-for _ in range(500):
-    p = random.randint(lo, hi)
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p)); print(p); break
-    except OSError:
-        pass
-    finally:
-        s.close()
-EOF
-}
+free_port() { "$HARNESS" free-port "$1" "$2"; }  # a free loopback port in [$1, $2]
 operator_alive() { [ -n "$OPPID" ] && kill -0 "$OPPID" 2>/dev/null; }
 wait_until() {  # wait_until DESC SECONDS CMD...
   local desc="$1" secs="$2"; shift 2

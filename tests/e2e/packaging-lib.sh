@@ -75,21 +75,7 @@ KS() { "$KUBECTL" --kubeconfig "$SAKC" --cache-dir "$TMP/kcache-sa" --request-ti
 # helm logs "found symbolic link in path" for the chart's CRDs (symlinks to crds/): expected.
 H() { "$HELM" --kubeconfig "$KC" "$@" 2> >(grep -v 'found symbolic link in path' >&2); }
 
-free_port() {  # a free loopback port in [$1, $2]
-  python3 - "$1" "$2" <<'EOF'
-import random, socket, sys
-lo, hi = int(sys.argv[1]), int(sys.argv[2])
-for _ in range(500):
-    p = random.randint(lo, hi)
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p)); print(p); break
-    except OSError:
-        pass
-    finally:
-        s.close()
-EOF
-}
+free_port() { "$HARNESS" free-port "$1" "$2"; }  # a free loopback port in [$1, $2]
 operator_alive() { [ -n "$OPPID" ] && kill -0 "$OPPID" 2>/dev/null; }
 # wait_until DESC SECONDS CMD...: poll CMD every 0.5 s; PASS or FAIL (returns 1).
 wait_until() {

@@ -100,21 +100,7 @@ field() {
 # ---- for tests that run the operator binary ($KF_OPERATOR) ----------------------------------
 OPLOG="$TMP/operator.log"
 OPPID=""
-free_port() {  # free_port LO HI: a free loopback port in [LO, HI]
-  python3 - "$1" "$2" <<'EOF'
-import random, socket, sys
-lo, hi = int(sys.argv[1]), int(sys.argv[2])
-for _ in range(500):
-    p = random.randint(lo, hi)
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p)); print(p); break
-    except OSError:
-        pass
-    finally:
-        s.close()
-EOF
-}
+free_port() { "$HARNESS" free-port "$1" "$2"; }  # a free loopback port in [$1, $2]
 operator_alive() { [ -n "$OPPID" ] && kill -0 "$OPPID" 2>/dev/null; }
 # start_operator: the operator on $KC, watching $NS, health and metrics on free loopback ports
 # ($HEALTH, $METRICS), ready within 60 s; stopped (and its log shown on failure) by finish.
