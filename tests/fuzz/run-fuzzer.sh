@@ -9,7 +9,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 command -v clang >/dev/null || { echo "clang is missing: run tests/install-deps.sh" >&2; exit 1; }
 mkdir -p "$outdir"
 bin="$outdir/fuzz_$name"
-srcs=$(ls "$root"/operator/*.c | grep -v '/main\.c$')
+srcs=$(ls "$root"/operator/*.c | grep -v -e '/main\.c$' -e '/kubefed\.c$')  # not the programs' mains
 # shellcheck disable=SC2046
 clang -g -O1 -std=c17 -D_GNU_SOURCE -DKF_VERSION='"fuzz"' -fsanitize=fuzzer,address,undefined \
   -fno-sanitize-recover=undefined -I"$root/operator" "$root/tests/fuzz/fuzz_$name.c" $srcs \
