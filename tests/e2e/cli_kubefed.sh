@@ -15,24 +15,16 @@ shopt -s lastpipe
 TEST=cli.kubefed
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 HARNESS="${HARNESS:-$ROOT/tests/harness/k8s}"
+. "$ROOT/tests/assert.sh"   # say pass fail must check wait_until free_port operator_alive
 OPERATOR="${KF_OPERATOR:-}"
 KUBEFED="${KUBEFED:-}"
 HOST="cli-host-$$" GONDOR="cli-gondor-$$" NOLDOR="cli-noldor-$$"
 NS=federation-system
-PASSED=0
-FAILED=0
 TMP="$(mktemp -d)"
 export KUBEFED_TEST_RUN="$TMP/clusters"
 OPLOG="$TMP/operator.log"
 OPPID="" INITPID=""
-T0=$SECONDS
 
-say()  { printf '[%s %3ds] %s\n' "$TEST" $((SECONDS - T0)) "$*" >&2; }
-pass() { PASSED=$((PASSED + 1)); printf 'PASS: %s (t=%ds)\n' "$*" $((SECONDS - T0)); }
-fail() { FAILED=$((FAILED + 1)); printf 'FAIL: %s (t=%ds)\n' "$*" $((SECONDS - T0)); }
-# must DESC CMD...: the rest depends on it: stop at once when it fails.
-must() { local d="$1"; shift; if "$@"; then pass "$d"; else fail "$d"; exit 1; fi; }
-check() { local d="$1"; shift; if "$@" >/dev/null 2>&1; then pass "$d"; else fail "$d"; fi; }
 
 finish() {
   trap - EXIT INT TERM
@@ -64,19 +56,6 @@ trap 'fail "interrupted"; finish' INT TERM
 command -v jq >/dev/null || { fail "jq is missing (tests/install-deps.sh installs it)"; exit 1; }
 KUBECTL="$("$HARNESS" bin kubectl)" || { fail "harness has no kubectl (run: $HARNESS build)"; exit 1; }
 
-free_port() { "$HARNESS" free-port "$1" "$2"; }  # a free loopback port in [$1, $2]
-operator_alive() { [ -n "$OPPID" ] && kill -0 "$OPPID" 2>/dev/null; }
-wait_until() {  # wait_until DESC SECONDS CMD...
-  local desc="$1" secs="$2"; shift 2
-  local end=$((SECONDS + secs))
-  while [ $SECONDS -lt $end ]; do
-    if "$@" >/dev/null 2>&1; then pass "$desc"; return 0; fi
-    if [ -n "$OPPID" ] && ! operator_alive; then fail "$desc: the operator died"; return 1; fi
-    sleep 0.5
-  done
-  fail "$desc (not within ${secs}s)"
-  return 1
-}
 # kf EXPECTED_RC NAME ARGS...: runs kubefed, output in $TMP/NAME.out / .err; checks the exit code.
 kf() {
   local want="$1" name="$2" rc t=$SECONDS; shift 2

@@ -11,6 +11,7 @@ shopt -s lastpipe
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 HARNESS="${HARNESS:-$ROOT/tests/harness/k8s}"
+. "$ROOT/tests/assert.sh"   # say pass fail must check wait_until free_port operator_alive
 OPERATOR="${KF_OPERATOR:-}"
 NAME="$CLUSTER-$$"
 REL=kubefed-operator            # release name, and so the ServiceAccount's name
@@ -22,19 +23,10 @@ INSTANCE_LABEL="app.kubernetes.io/instance=$REL"
 CHART="$ROOT/deploy/helm/kubefed-operator"
 # shellcheck disable=SC2034 # used by packaging_manifests.sh
 MANIFESTS="$ROOT/deploy/manifests/kubefed-operator.yaml"
-PASSED=0
-FAILED=0
 TMP="$(mktemp -d)"
 OPLOG="$TMP/operator.log"
 OPPID=""
-T0=$SECONDS
 
-say()  { printf '[%s %3ds] %s\n' "$TEST" $((SECONDS - T0)) "$*" >&2; }
-pass() { PASSED=$((PASSED + 1)); printf 'PASS: %s (t=%ds)\n' "$*" $((SECONDS - T0)); }
-fail() { FAILED=$((FAILED + 1)); printf 'FAIL: %s (t=%ds)\n' "$*" $((SECONDS - T0)); }
-# must DESC CMD...: an assertion the rest of the flow depends on: stop at once when it fails.
-must() { local d="$1"; shift; if "$@"; then pass "$d"; else fail "$d"; exit 1; fi; }
-check() { local d="$1"; shift; if "$@" >/dev/null 2>&1; then pass "$d"; else fail "$d"; fi; }
 
 stop_operator() {
   [ -n "$OPPID" ] || return 0
@@ -75,20 +67,6 @@ KS() { "$KUBECTL" --kubeconfig "$SAKC" --cache-dir "$TMP/kcache-sa" --request-ti
 # helm logs "found symbolic link in path" for the chart's CRDs (symlinks to crds/): expected.
 H() { "$HELM" --kubeconfig "$KC" "$@" 2> >(grep -v 'found symbolic link in path' >&2); }
 
-free_port() { "$HARNESS" free-port "$1" "$2"; }  # a free loopback port in [$1, $2]
-operator_alive() { [ -n "$OPPID" ] && kill -0 "$OPPID" 2>/dev/null; }
-# wait_until DESC SECONDS CMD...: poll CMD every 0.5 s; PASS or FAIL (returns 1).
-wait_until() {
-  local desc="$1" secs="$2"; shift 2
-  local end=$((SECONDS + secs))
-  while [ $SECONDS -lt $end ]; do
-    if "$@" >/dev/null 2>&1; then pass "$desc"; return 0; fi
-    if [ -n "$OPPID" ] && ! operator_alive; then fail "$desc: the operator died"; return 1; fi
-    sleep 0.5
-  done
-  fail "$desc (not within ${secs}s)"
-  return 1
-}
 
 # ---- the installed objects -------------------------------------------------------------------
 check_installed() {

@@ -9,15 +9,9 @@ set -uo pipefail
 TEST=packaging.lint
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 HARNESS="${HARNESS:-$ROOT/tests/harness/k8s}"
+. "$ROOT/tests/assert.sh"   # say pass fail must check wait_until free_port operator_alive
 CHART="$ROOT/deploy/helm/kubefed-operator"
-PASSED=0
-FAILED=0
 TMP="$(mktemp -d)"
-T0=$SECONDS
-say()  { printf '[%s %3ds] %s\n' "$TEST" $((SECONDS - T0)) "$*" >&2; }
-pass() { PASSED=$((PASSED + 1)); printf 'PASS: %s (t=%ds)\n' "$*" $((SECONDS - T0)); }
-fail() { FAILED=$((FAILED + 1)); printf 'FAIL: %s (t=%ds)\n' "$*" $((SECONDS - T0)); }
-check() { local d="$1"; shift; if "$@" >/dev/null 2>&1; then pass "$d"; else fail "$d"; fi; }
 lacks() { local text="$1"; shift; ! grep -q "$@" <<<"$text"; }   # lacks TEXT GREP-ARGS...
 finish() {
   trap - EXIT INT TERM

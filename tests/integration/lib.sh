@@ -9,15 +9,11 @@ shopt -s lastpipe   # `producer | check` runs check in this shell, so the counte
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 HARNESS="${HARNESS:-$ROOT/tests/harness/k8s}"
+. "$ROOT/tests/assert.sh"   # say pass fail must check wait_until free_port operator_alive
 NAME="${CLUSTER:-${TEST%%.*}-crd}-$$"
 NS="${NS:-federation-system}"
-PASSED=0
-FAILED=0
 TMP="$(mktemp -d)"
 
-say()  { printf '[%s] %s\n' "$TEST" "$*" >&2; }
-pass() { PASSED=$((PASSED + 1)); printf 'PASS: %s\n' "$*"; }
-fail() { FAILED=$((FAILED + 1)); printf 'FAIL: %s\n' "$*"; }
 finish() {
   trap - EXIT INT TERM
   if declare -F on_finish >/dev/null; then on_finish; fi
@@ -100,8 +96,6 @@ field() {
 # ---- for tests that run the operator binary ($KF_OPERATOR) ----------------------------------
 OPLOG="$TMP/operator.log"
 OPPID=""
-free_port() { "$HARNESS" free-port "$1" "$2"; }  # a free loopback port in [$1, $2]
-operator_alive() { [ -n "$OPPID" ] && kill -0 "$OPPID" 2>/dev/null; }
 # start_operator: the operator on $KC, watching $NS, health and metrics on free loopback ports
 # ($HEALTH, $METRICS), ready within 60 s; stopped (and its log shown on failure) by finish.
 start_operator() {
@@ -117,19 +111,6 @@ stop_operator() {
   if [ -n "$OPPID" ]; then kill "$OPPID" 2>/dev/null; wait "$OPPID" 2>/dev/null; fi
   if [ "$FAILED" -gt 0 ] && [ -f "$OPLOG" ]; then say "---- operator log (last 60 lines) ----"; tail -n 60 "$OPLOG" >&2; fi
 }
-# wait_until DESC SECONDS CMD...: poll CMD every 0.5 s; fails early if the operator died.
-wait_until() {
-  local desc="$1" secs="$2"; shift 2
-  local end=$((SECONDS + secs))
-  while [ $SECONDS -lt $end ]; do
-    if "$@" >/dev/null 2>&1; then pass "$desc"; return 0; fi
-    if [ -n "$OPPID" ] && ! operator_alive; then fail "$desc: the operator died"; return 1; fi
-    sleep 0.5
-  done
-  fail "$desc (not within ${secs}s)"
-  return 1
-}
-check() { local desc="$1"; shift; if "$@" >/dev/null 2>&1; then pass "$desc"; else fail "$desc"; fi; }
 J() { K get -n "$NS" "$@" -o json 2>/dev/null; }
 exists() { K get -n "$NS" "$@" >/dev/null 2>&1; }
 gone() { ! K get -n "$NS" "$@" >/dev/null 2>&1; }

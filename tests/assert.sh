@@ -1,0 +1,32 @@
+# Shared by the bash tests (tests/integration/lib.sh, tests/e2e/*.sh): PASS/FAIL bookkeeping
+# and the polling helpers. Source it after setting TEST (the ctest name, for logs) and HARNESS.
+# The caller owns the counters' use (its finish prints "N passed, M failed") and, when it runs
+# the operator binary, OPPID (wait_until stops early when that process died).
+PASSED=${PASSED:-0}
+FAILED=${FAILED:-0}
+OPPID=${OPPID:-}
+T0=$SECONDS
+
+say()  { printf '[%s %3ds] %s\n' "$TEST" $((SECONDS - T0)) "$*" >&2; }
+pass() { PASSED=$((PASSED + 1)); printf 'PASS: %s (t=%ds)\n' "$*" $((SECONDS - T0)); }
+fail() { FAILED=$((FAILED + 1)); printf 'FAIL: %s (t=%ds)\n' "$*" $((SECONDS - T0)); }
+# must DESC CMD...: an assertion the rest of the flow depends on: stop at once when it fails.
+must() { local d="$1"; shift; if "$@"; then pass "$d"; else fail "$d"; exit 1; fi; }
+# check DESC CMD...: one assertion, CMD's output hidden.
+check() { local d="$1"; shift; if "$@" >/dev/null 2>&1; then pass "$d"; else fail "$d"; fi; }
+
+free_port() { "$HARNESS" free-port "$1" "$2"; }  # a free loopback port in [$1, $2]
+operator_alive() { [ -n "$OPPID" ] && kill -0 "$OPPID" 2>/dev/null; }
+# wait_until DESC SECONDS CMD...: poll CMD every 0.5 s; PASS, or FAIL and return 1 (early when
+# the operator started as OPPID died).
+wait_until() {
+  local desc="$1" secs="$2"; shift 2
+  local end=$((SECONDS + secs))
+  while [ $SECONDS -lt $end ]; do
+    if "$@" >/dev/null 2>&1; then pass "$desc"; return 0; fi
+    if [ -n "$OPPID" ] && ! operator_alive; then fail "$desc: the operator died"; return 1; fi
+    sleep 0.5
+  done
+  fail "$desc (not within ${secs}s)"
+  return 1
+}
