@@ -1,5 +1,7 @@
 #include "kjson.h"
 
+#include "kf_error.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -39,6 +41,17 @@ json_object *kj_push(json_object *arr, json_object *val) {
 
 json_object *kj_push_str(json_object *arr, const char *val) {
   return kj_push(arr, json_object_new_string(val));
+}
+
+char *kj_join(json_object *arr, const char *sep) {
+  size_t n = arr ? json_object_array_length(arr) : 0, len = 1;
+  for (size_t i = 0; i < n; i++) len += strlen(json_object_get_string(json_object_array_get_idx(arr, i))) + strlen(sep);
+  char *out = kf_calloc(len, 1);
+  for (size_t i = 0; i < n; i++) {
+    if (i) strcat(out, sep);
+    strcat(out, json_object_get_string(json_object_array_get_idx(arr, i)));
+  }
+  return out;
 }
 
 static int kj_is_number(json_object *v) {

@@ -23,6 +23,9 @@ json_object *kj_copy(json_object *obj, const char *key, json_object *val);
 json_object *kj_push(json_object *arr, json_object *val);
 json_object *kj_push_str(json_object *arr, const char *val);
 
+/* The strings of arr joined with sep (malloc'd; "" for NULL or empty). */
+char *kj_join(json_object *arr, const char *sep);
+
 /* 1 when every field of want is in have with an equal value: objects recursively
  * (have may hold more keys, e.g. server-side defaults), arrays element by element
  * with equal length, scalars by value (an int equal to a double counts as equal). */

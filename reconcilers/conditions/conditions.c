@@ -43,6 +43,13 @@ json_object *cond_find(json_object *obj, const char *type) {
   return NULL;
 }
 
+const char *cond_error_text(const kf_error *err, const char *fallback) {
+  if (!err) return fallback;
+  if (err->code == KC_ERR_UNREACHABLE) return "connection refused or host unreachable";
+  if (err->code == KC_ERR_TIMEOUT) return "timed out";
+  return err->msg;
+}
+
 char *cond_rfc3339(time_t t) {
   struct tm tm;
   char buf[32];

@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "kf_error.h"
+
 typedef struct cond {
   int set;
   const char *status;    /* "True", "False" or "Unknown" (static strings) */
@@ -32,6 +34,10 @@ json_object *cond_find(json_object *obj, const char *type);
  * when it differs from obj's (status, reason, message or observedGeneration). */
 json_object *cond_array(json_object *obj, const char *const *types, const cond *conds, int n, int64_t generation,
                         int *changed);
+/* Text for err fit for a condition message, which must stay the same across retries (a
+ * changing message is a status write per retry): transport errors, whose messages carry
+ * timings, are summarized. fallback when err is NULL. */
+const char *cond_error_text(const kf_error *err, const char *fallback);
 /* RFC 3339 UTC, second resolution (malloc'd). */
 char *cond_rfc3339(time_t t);
 

@@ -39,7 +39,8 @@ typedef struct fc_member {
   int successes, failures;
   int ready, offline, probed;
   char *probe_error;
-  char *version, *region, *zones;  /* zones: comma-separated, sorted */
+  char *version, *region;
+  json_object *zones;              /* sorted, distinct zone names of the member's nodes */
 } fc_member;
 
 struct fc_controller {
@@ -108,14 +109,6 @@ static void fc_cond_set(fc_run *run, int which, const char *status, const char *
   va_end(ap);
 }
 
-/* Stable text for transport errors (timings would rewrite status on every retry). */
-static const char *fc_why(const kf_error *err) {
-  if (!err) return "failed";
-  if (err->code == KC_ERR_UNREACHABLE) return "connection refused or host unreachable";
-  if (err->code == KC_ERR_TIMEOUT) return "timed out";
-  return err->msg;
-}
-
 static fc_member *fc_member_get(fc_controller *f, const char *key) {
   for (fc_member *m = f->members; m; m = m->next)
     if (strcmp(m->key, key) == 0) return m;
@@ -132,7 +125,7 @@ static void fc_member_free(fc_member *m) {
   free(m->probe_error);
   free(m->version);
   free(m->region);
-  free(m->zones);
+  if (m->zones) json_object_put(m->zones);
   free(m);
 }
 
@@ -245,7 +238,7 @@ static void fc_ensure_applied(kc_client *c, int rc, json_object *obj, const kf_e
   (void)obj;
   if (rc != 0 && !(rc == KC_ERR_EXISTS && run->create_only)) {
     fc_stop(run, rc == KC_ERR_INVALID || rc == KC_ERR_FORBIDDEN ? 0 : rc, C_JOINED, "ApplyFailed",
-            "writing %s %s failed: %s", run->res->kind, run->obj_name, fc_why(err));
+            "writing %s %s failed: %s", run->res->kind, run->obj_name, cond_error_text(err, "failed"));
     return;
   }
   json_object_put(run->desired);
@@ -267,7 +260,7 @@ static void fc_ensure_read(kc_client *c, int rc, json_object *obj, const kf_erro
     return;
   }
   if (rc != 0 && rc != KC_ERR_NOTFOUND) {
-    fc_stop(run, rc, C_JOINED, "ReadFailed", "reading %s %s failed: %s", run->res->kind, run->obj_name, fc_why(err));
+    fc_stop(run, rc, C_JOINED, "ReadFailed", "reading %s %s failed: %s", run->res->kind, run->obj_name, cond_error_text(err, "failed"));
     return;
   }
   if (run->create_only && rc == 0) {
@@ -330,14 +323,6 @@ static void fc_status_written(kc_client *c, int rc, json_object *obj, const kf_e
   fc_finish(run);
 }
 
-static json_object *fc_zone_array(const char *zones) {
-  json_object *a = kj_arr();
-  char *copy = kf_strdup(zones ? zones : ""), *save = NULL;
-  for (char *z = strtok_r(copy, ",", &save); z; z = strtok_r(NULL, ",", &save)) kj_push_str(a, z);
-  free(copy);
-  return a;
-}
-
 static void fc_write_own_status(fc_run *run) {
   kc_apply(run->f->c, &FED_FEDERATEDCLUSTERS, run->status_body, "status", fc_status_written, run);
 }
@@ -347,7 +332,7 @@ static void fc_cluster_status_done(kc_client *c, int rc, json_object *obj, const
   fc_run *run = data;
   (void)c;
   (void)obj;
-  if (rc != 0 && rc != KC_ERR_NOTFOUND) KF_WARN("Cluster status not mirrored", "federatedcluster", run->key, "error", fc_why(err));
+  if (rc != 0 && rc != KC_ERR_NOTFOUND) KF_WARN("Cluster status not mirrored", "federatedcluster", run->key, "error", cond_error_text(err, "failed"));
   fc_write_own_status(run);
 }
 
@@ -358,16 +343,14 @@ static void fc_status(fc_run *run) {
   int changed = 0;
   json_object *list = cond_array(fc, FC_COND, run->cond, C_N, run->generation, &changed);
   json_object *old_og = kc_obj_get(fc, "status.observedGeneration");
-  json_object *zones = fc_zone_array(m->zones);
   if (!old_og || json_object_get_int64(old_og) != run->generation ||
       (m->version && !kf_streq(m->version, kc_obj_str(fc, "status.kubernetesVersion"))) ||
       (m->region && !kf_streq(m->region, kc_obj_str(fc, "status.region"))) ||
-      (m->zones && !kj_subset(zones, kc_obj_get(fc, "status.zones"))) ||
+      (m->zones && !kj_subset(m->zones, kc_obj_get(fc, "status.zones"))) ||
       (run->cred_name && !kf_streq(run->cred_name, kc_obj_str(fc, "status.credentialSecretRef.name"))))
     changed = 1;
   if (!changed || run->deleting) {
     json_object_put(list);
-    json_object_put(zones);
     fc_finish(run);
     return;
   }
@@ -377,8 +360,7 @@ static void fc_status(fc_run *run) {
   kj_set(st, "conditions", list);
   kj_str(st, "kubernetesVersion", m->version);
   kj_str(st, "region", m->region);
-  if (m->zones) kj_set(st, "zones", zones);
-  else json_object_put(zones);
+  kj_copy(st, "zones", m->zones);
   /* lastProbeTime is written with other changes only: a timestamp per probe would be a write per period. */
   if (m->probed) kj_str(st, "lastProbeTime", now);
   if (run->cred_name) kj_set(st, "credentialSecretRef", kj_str(kj_obj(), "name", run->cred_name));
@@ -400,7 +382,7 @@ static void fc_status(fc_run *run) {
     }
     kj_set(cst, "conditions", conds);
     kj_str(cst, "region", m->region);
-    if (m->zones) kj_set(cst, "zones", fc_zone_array(m->zones));
+    kj_copy(cst, "zones", m->zones);
     kj_str(cl, "apiVersion", "federation.kubefed.dev/v1beta1");
     kj_str(cl, "kind", "Cluster");
     kj_set(cl, "metadata", kj_str(kj_obj(), "name", run->name));
@@ -443,7 +425,7 @@ static void fc_probe_done(fc_run *run, int ok, const char *why) {
 static void fc_healthz(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data) {
   fc_run *run = data;
   (void)c;
-  fc_probe_done(run, rc == 0 && kf_streq(json_object_get_string(obj), "ok"), fc_why(err));
+  fc_probe_done(run, rc == 0 && kf_streq(json_object_get_string(obj), "ok"), cond_error_text(err, "failed"));
 }
 
 static void fc_readyz(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data) {
@@ -453,7 +435,7 @@ static void fc_readyz(kc_client *c, int rc, json_object *obj, const kf_error *er
     kc_do(c, &r, fc_healthz, run);
     return;
   }
-  fc_probe_done(run, rc == 0, fc_why(err));
+  fc_probe_done(run, rc == 0, cond_error_text(err, "failed"));
   (void)obj;
 }
 
@@ -487,14 +469,9 @@ static void fc_nodes(kc_client *c, int rc, json_object *list, const kf_error *er
       if (z && !dup) zones[k++] = (char *)z;
     }
     qsort(zones, k, sizeof(char *), fc_cmp_str);
-    size_t len = 1;
-    for (size_t i = 0; i < k; i++) len += strlen(zones[i]) + 1;
-    free(m->zones);
-    m->zones = kf_calloc(len, 1);
-    for (size_t i = 0; i < k; i++) {
-      if (i) strcat(m->zones, ",");
-      strcat(m->zones, zones[i]);
-    }
+    if (m->zones) json_object_put(m->zones);
+    m->zones = kj_arr();
+    for (size_t i = 0; i < k; i++) kj_push_str(m->zones, zones[i]);
     free(zones);
   }
   fc_cond_set(run, C_JOINED, "True", "Joined",
@@ -553,7 +530,7 @@ static void fc_dns_written(kc_client *c, int rc, json_object *obj, const kf_erro
   (void)obj;
   if (rc != 0) {
     fc_stop(run, rc == KC_ERR_FORBIDDEN ? 0 : rc, C_DNS, "DNSUpdateFailed",
-            "updating the member's DNS ConfigMap failed (nothing was changed): %s", fc_why(err));
+            "updating the member's DNS ConfigMap failed (nothing was changed): %s", cond_error_text(err, "failed"));
     return;
   }
   if (run->deleting) {
@@ -606,7 +583,7 @@ static void fc_dns_configmap(kc_client *c, int rc, json_object *cm, const kf_err
     return;
   }
   if (rc != 0) {
-    fc_stop(run, rc, C_DNS, "ReadFailed", "reading ConfigMap kube-system/%s failed: %s", which, fc_why(err));
+    fc_stop(run, rc, C_DNS, "ReadFailed", "reading ConfigMap kube-system/%s failed: %s", which, cond_error_text(err, "failed"));
     return;
   }
   json_object *data_obj = kc_obj_get(cm, "data");
@@ -759,16 +736,9 @@ static int fc_federation_client(fc_run *run) {
 /* ---- join: the host credential Secret ---- */
 
 static void fc_host_secret(fc_run *run) {
-  char *kubeconfig = NULL;
   /* A minified kubeconfig: the member's server and CA, the federation's own token. */
-  char *ca = run->member_cfg->ca_pem ? kf_b64_encode(run->member_cfg->ca_pem, run->member_cfg->ca_pem_len) : NULL;
-  kubeconfig = kf_asprintf("apiVersion: v1\nkind: Config\nclusters:\n- name: %s\n  cluster:\n    server: \"%s\"\n%s%s%s"
-                           "users:\n- name: %s\n  user:\n    token: \"%s\"\ncontexts:\n- name: %s\n  context:\n"
-                           "    cluster: %s\n    user: %s\ncurrent-context: %s\n",
-                           run->name, run->member_cfg->server, ca ? "    certificate-authority-data: " : "",
-                           ca ? ca : "", ca ? "\n" : "", run->sa_name, run->token, run->name, run->name,
-                           run->sa_name, run->name);
-  free(ca);
+  char *kubeconfig = fed_kubeconfig(run->name, run->sa_name, run->name, run->member_cfg->server,
+                                    run->member_cfg->ca_pem, NULL, NULL, run->token);
   char *b64 = kf_b64_encode(kubeconfig, strlen(kubeconfig));
   kf_free_secret(kubeconfig, strlen(kubeconfig));
   json_object *s = fc_object(run, "v1", "Secret", run->ns, run->cred_name);
@@ -803,7 +773,7 @@ static void fc_token_read(kc_client *c, int rc, json_object *secret, const kf_er
   size_t n;
   if (!b64) {
     if (rc != 0 && rc != KC_ERR_NOTFOUND) {
-      fc_stop(run, rc, C_JOINED, "ReadFailed", "reading the member token Secret failed: %s", fc_why(err));
+      fc_stop(run, rc, C_JOINED, "ReadFailed", "reading the member token Secret failed: %s", cond_error_text(err, "failed"));
       return;
     }
     /* The member's token controller fills it within milliseconds: look again shortly, in
@@ -910,10 +880,10 @@ static void fc_namespace_read(kc_client *c, int rc, json_object *ns, const kf_er
     run->ns_ours = 1;
     fc_ensure(run, c, &KC_NAMESPACES, o, 1, fc_service_account);
   } else {
-    fc_cond_set(run, C_READY, "False", "Unreachable", "the member's API server: %s", fc_why(err));
+    fc_cond_set(run, C_READY, "False", "Unreachable", "the member's API server: %s", cond_error_text(err, "failed"));
     fc_stop(run, rc == KC_ERR_FORBIDDEN || rc == KC_ERR_UNAUTHORIZED ? 0 : rc, C_CREDS,
             rc == KC_ERR_FORBIDDEN || rc == KC_ERR_UNAUTHORIZED ? "CredentialsRefused" : "MemberUnreachable",
-            "reading namespace %s in the member with the supplied credentials failed: %s", run->member_ns, fc_why(err));
+            "reading namespace %s in the member with the supplied credentials failed: %s", run->member_ns, cond_error_text(err, "failed"));
   }
 }
 
@@ -954,7 +924,7 @@ static void fc_deleted(kc_client *c, int rc, json_object *obj, const kf_error *e
   (void)c;
   (void)obj;
   if (rc != 0 && rc != KC_ERR_NOTFOUND) {
-    char *what = kf_asprintf("%s %s (%s)", run->res->kind, run->obj_name, fc_why(err));
+    char *what = kf_asprintf("%s %s (%s)", run->res->kind, run->obj_name, cond_error_text(err, "failed"));
     fc_note_left(run, what);
     free(what);
   }
@@ -1090,7 +1060,7 @@ static void fc_unjoin_member_check(kc_client *c, int rc, json_object *obj, const
     fc_cond_set(run, C_JOINED, "True", "UnjoinBlocked",
                 "unjoin waits for the member to be reachable (%s); set the annotation %s: \"true\" to finish on the "
                 "host side only",
-                fc_why(err), FC_FORCE_ANNOTATION);
+                cond_error_text(err, "failed"), FC_FORCE_ANNOTATION);
     ev_emit(run->f->events, run->fc, "Warning", "UnjoinBlocked", "Unjoin", "%s", run->cond[C_JOINED].message);
     fc_requeue(run, FC_RETRY_MS);
     run->deleting = 0;   /* so status is written */

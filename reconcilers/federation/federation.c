@@ -76,6 +76,7 @@ typedef struct fed_run {
   time_t not_after;                 /* earliest leaf expiry */
   time_t renew_at;                  /* earliest renewal moment */
   char *admin_kubeconfig;           /* text; holds a private key */
+  char *cred_hash, *cm_hash;        /* of the credential and kubeconfig Secrets' data, for pod rollouts */
   json_object *todo[12];
   int n_todo, todo_next;
   json_object *apiserver, *cm_deploy, *pvc;  /* as applied or cached */
@@ -156,6 +157,8 @@ static void fed_finish(fed_run *run) {
   fed_strv_free(run->san_dns);
   fed_strv_free(run->san_ip);
   if (run->admin_kubeconfig) kf_free_secret(run->admin_kubeconfig, strlen(run->admin_kubeconfig));
+  free(run->cred_hash);
+  free(run->cm_hash);
   for (int i = run->todo_next; i < run->n_todo; i++) json_object_put(run->todo[i]);
   if (run->fapi) kc_client_close(run->fapi);
   free(run->fapi_url);
@@ -422,11 +425,7 @@ static void fed_cm_done(fed_run *run, json_object *live) {
 }
 
 static void fed_controller_manager(fed_run *run) {
-  json_object *kubeconfig = fed_cached(run, &KC_SECRETS, "controller-manager-kubeconfig");
-  char *hash = fed_data_hash(kc_obj_get(kubeconfig, "data"));
-  if (kubeconfig) json_object_put(kubeconfig);
-  fed_ensure(run, &KC_DEPLOYMENTS, fed_desired_controller_manager(&run->spec, hash), fed_cm_done);
-  free(hash);
+  fed_ensure(run, &KC_DEPLOYMENTS, fed_desired_controller_manager(&run->spec, run->cm_hash), fed_cm_done);
 }
 
 /* ---- step 6: the federation API bootstrap ---- */
@@ -434,14 +433,8 @@ static void fed_controller_manager(fed_run *run) {
 static void fed_boot_next(fed_run *run);
 
 static void fed_boot_failed(fed_run *run, const char *what, const kf_error *err) {
-  /* Condition messages must be stable (a changing message is a status write per retry):
-   * transport errors carry timings, so they are summarized. */
-  const char *why = !err                                  ? what
-                    : err->code == KC_ERR_UNREACHABLE     ? "connection refused (is the API server running?)"
-                    : err->code == KC_ERR_TIMEOUT         ? "timed out"
-                                                          : err->msg;
   fed_cond_set(run, C_APISERVER, "False", "FederationAPIUnreachable", "the federation API at %s: %s: %s",
-               run->fapi_url, what, why);
+               run->fapi_url, what, cond_error_text(err, "failed"));
   fed_requeue(run, FED_API_RETRY_MS);
   fed_write_status(run);
 }
@@ -626,12 +619,7 @@ static void fed_apply_next(fed_run *run, json_object *live) {
     return;
   }
   fed_etcd_condition(run);
-  /* Roll the apiserver pods when their credentials change. */
-  json_object *cred = fed_cached(run, &KC_SECRETS, "apiserver-credentials");
-  char *hash = fed_data_hash(kc_obj_get(cred, "data"));
-  if (cred) json_object_put(cred);
-  fed_ensure(run, &KC_DEPLOYMENTS, fed_desired_apiserver(&run->spec, hash), fed_bootstrap);
-  free(hash);
+  fed_ensure(run, &KC_DEPLOYMENTS, fed_desired_apiserver(&run->spec, run->cred_hash), fed_bootstrap);
 }
 
 static void fed_todo(fed_run *run, json_object *obj) {
@@ -665,6 +653,8 @@ static void fed_apply_children(fed_run *run) {
   if (s->rotate_request) ann = fed_kv(FED_ROTATED_ANNOTATION, s->rotate_request);
   name = fed_child_name(s, "apiserver-credentials");
   fed_todo(run, fed_desired_secret(s, name, "Opaque", data, ann));
+  /* The pods roll when what they mount changes: hash what we apply, not a cache that may lag. */
+  run->cred_hash = fed_data_hash(data);
   free(name);
   json_object_put(data);
   if (ann) json_object_put(ann);
@@ -673,12 +663,13 @@ static void fed_apply_children(fed_run *run) {
   char *cluster_url = kf_asprintf("https://%s-apiserver", run->name);
   char *cm_context = kf_asprintf("federation-controller-manager@%s", run->name);
   char *kc = fed_kubeconfig(run->name, "federation-controller-manager", cm_context, cluster_url, run->ca.cert_pem,
-                            run->cm.cert_pem, run->cm.key_pem);
+                            run->cm.cert_pem, run->cm.key_pem, NULL);
   data = kj_obj();
   fed_b64_put(data, "kubeconfig", kc);
   kf_free_secret(kc, strlen(kc));
   name = fed_child_name(s, "controller-manager-kubeconfig");
   fed_todo(run, fed_desired_secret(s, name, "Opaque", data, NULL));
+  run->cm_hash = fed_data_hash(data);
   free(name);
   json_object_put(data);
   free(cluster_url);
@@ -686,7 +677,7 @@ static void fed_apply_children(fed_run *run) {
 
   char *svc = fed_service_url(s);
   run->admin_kubeconfig = fed_kubeconfig(run->name, run->name, run->name, run->endpoint ? run->endpoint : svc,
-                                         run->ca.cert_pem, run->admin.cert_pem, run->admin.key_pem);
+                                         run->ca.cert_pem, run->admin.cert_pem, run->admin.key_pem, NULL);
   free(svc);
   data = kj_obj();
   fed_b64_put(data, "kubeconfig", run->admin_kubeconfig);

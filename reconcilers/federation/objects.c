@@ -261,32 +261,40 @@ char *fed_endpoint(const fed_spec *s, json_object *service, const char **pending
 static int fed_cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 char *fed_kubeconfig(const char *cluster, const char *user, const char *context, const char *server,
-                     const char *ca_pem, const char *cert_pem, const char *key_pem) {
-  char *ca = kf_b64_encode(ca_pem, strlen(ca_pem));
-  char *crt = kf_b64_encode(cert_pem, strlen(cert_pem));
-  char *key = kf_b64_encode(key_pem, strlen(key_pem));
+                     const char *ca_pem, const char *cert_pem, const char *key_pem, const char *token) {
+  char *ca = ca_pem ? kf_b64_encode(ca_pem, strlen(ca_pem)) : NULL;
+  char *ca_line = ca ? kf_asprintf("    certificate-authority-data: %s\n", ca) : kf_strdup("");
+  char *credentials;
+  if (token) {
+    credentials = kf_asprintf("    token: \"%s\"\n", token);
+  } else {
+    char *crt = kf_b64_encode(cert_pem, strlen(cert_pem));
+    char *key = kf_b64_encode(key_pem, strlen(key_pem));
+    credentials = kf_asprintf("    client-certificate-data: %s\n    client-key-data: %s\n", crt, key);
+    free(crt);
+    kf_free_secret(key, strlen(key));
+  }
   char *out = kf_asprintf("apiVersion: v1\n"
                           "kind: Config\n"
                           "clusters:\n"
                           "- name: %s\n"
                           "  cluster:\n"
                           "    server: \"%s\"\n"
-                          "    certificate-authority-data: %s\n"
+                          "%s"
                           "users:\n"
                           "- name: %s\n"
                           "  user:\n"
-                          "    client-certificate-data: %s\n"
-                          "    client-key-data: %s\n"
+                          "%s"
                           "contexts:\n"
                           "- name: %s\n"
                           "  context:\n"
                           "    cluster: %s\n"
                           "    user: %s\n"
                           "current-context: %s\n",
-                          cluster, server, ca, user, crt, key, context, cluster, user, context);
+                          cluster, server, ca_line, user, credentials, context, cluster, user, context);
   free(ca);
-  free(crt);
-  kf_free_secret(key, strlen(key));
+  free(ca_line);
+  kf_free_secret(credentials, strlen(credentials));
   return out;
 }
 
@@ -453,14 +461,7 @@ json_object *fed_apiserver_args(const fed_spec *s) {
   if (s->etcd_local) {
     kj_str(a, "etcd-servers", "http://127.0.0.1:2379");
   } else {
-    size_t len = 0;
-    for (size_t i = 0; i < json_object_array_length(s->etcd_endpoints); i++)
-      len += strlen(json_object_get_string(json_object_array_get_idx(s->etcd_endpoints, i))) + 1;
-    char *servers = kf_calloc(len + 1, 1);
-    for (size_t i = 0; i < json_object_array_length(s->etcd_endpoints); i++) {
-      if (i) strcat(servers, ",");
-      strcat(servers, json_object_get_string(json_object_array_get_idx(s->etcd_endpoints, i)));
-    }
+    char *servers = kj_join(s->etcd_endpoints, ",");
     kj_str(a, "etcd-servers", servers);
     free(servers);
     kj_str(a, "etcd-cafile", FED_ETCD_CLIENT_DIR "/ca.crt");
@@ -668,14 +669,7 @@ json_object *fed_desired_controller_manager(const fed_spec *s, const char *confi
   char *federations = kf_asprintf("%s=%s", s->name, zone);
   kj_str(ann, "federations", federations);
   if (strcmp(s->dns_provider, "coredns") == 0) {
-    size_t len = 1;
-    for (size_t i = 0; i < json_object_array_length(s->coredns_nameservers); i++)
-      len += strlen(json_object_get_string(json_object_array_get_idx(s->coredns_nameservers, i))) + 1;
-    char *ns = kf_calloc(len, 1);
-    for (size_t i = 0; i < json_object_array_length(s->coredns_nameservers); i++) {
-      if (i) strcat(ns, ",");
-      strcat(ns, json_object_get_string(json_object_array_get_idx(s->coredns_nameservers, i)));
-    }
+    char *ns = kj_join(s->coredns_nameservers, ",");
     kj_str(ann, "dns-provider", "coredns");
     kj_str(ann, "dns-zone-name", zone);
     kj_str(ann, "nameserver", ns);

@@ -102,10 +102,11 @@ void fed_strv_free(char **v);
  * unknown (LoadBalancer without ingress). *pending_reason explains why (static text). */
 char *fed_endpoint(const fed_spec *s, json_object *service, const char **pending_reason);
 
-/* A kubeconfig (YAML text) with one cluster, user and context (the current one), client
- * certificate credentials embedded. The caller wipes it (it holds a private key). */
+/* A kubeconfig (YAML text) with one cluster, user and context (the current one), everything
+ * embedded: ca_pem (may be NULL: system CAs) and either a bearer token or a client certificate
+ * and key (token NULL). The caller wipes it (it holds a credential). */
 char *fed_kubeconfig(const char *cluster, const char *user, const char *context, const char *server,
-                     const char *ca_pem, const char *cert_pem, const char *key_pem);
+                     const char *ca_pem, const char *cert_pem, const char *key_pem, const char *token);
 
 /* The children. data: a json object of key -> base64 value (copied). */
 json_object *fed_desired_secret(const fed_spec *s, const char *name, const char *type, json_object *data,

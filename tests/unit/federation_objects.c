@@ -220,13 +220,23 @@ static void test_kubeconfig_round_trip(void **state) {
   certs_request req = {.common_name = "admin", .client_auth = 1, .validity_s = 3600};
   assert_int_equal(certs_issue(&ca, &req, &client, &err), 0);
   char *text = fed_kubeconfig("fellowship", "fellowship", "fellowship", "https://127.0.0.1:31000", ca.cert_pem,
-                              client.cert_pem, client.key_pem);
+                              client.cert_pem, client.key_pem, NULL);
   assert_int_equal(kcfg_load_data(text, strlen(text), NULL, NULL, &cfg, &err), 0);
   assert_string_equal(cfg->server, "https://127.0.0.1:31000");
   assert_string_equal(cfg->context, "fellowship");
   assert_string_equal(cfg->ca_pem, ca.cert_pem);
   assert_string_equal(cfg->client_cert_pem, client.cert_pem);
   assert_string_equal(cfg->client_key_pem, client.key_pem);
+  kcfg_free(cfg);
+  free(text);
+  /* The member credential form: a bearer token, no client certificate. */
+  text = fed_kubeconfig("gondor", "kubefed-fellowship-gondor", "gondor", "https://127.0.0.1:32000", ca.cert_pem, NULL,
+                        NULL, "t0ken");
+  assert_int_equal(kcfg_load_data(text, strlen(text), NULL, NULL, &cfg, &err), 0);
+  assert_string_equal(cfg->token, "t0ken");
+  assert_string_equal(cfg->user, "kubefed-fellowship-gondor");
+  assert_null(cfg->client_cert_pem);
+  assert_string_equal(cfg->ca_pem, ca.cert_pem);
   kcfg_free(cfg);
   free(text);
   certs_pair_free(&ca);
