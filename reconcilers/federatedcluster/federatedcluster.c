@@ -16,7 +16,6 @@
 #include "log.h"
 
 #define FC_FINALIZER "kubefed.dev/unjoin"
-#define FC_FORCE_ANNOTATION "kubefed.dev/force-unjoin"
 #define FC_CLUSTER_LABEL "kubefed.dev/cluster"
 #define FC_CREATED_KEYS "kubefed.dev/created-keys-"   /* + federation: kube-dns keys we added */
 #define FC_ORIGINAL_KEYS "kubefed.dev/original-"      /* + federation: their text before us */
@@ -62,6 +61,7 @@ struct fc_run {
   fc_controller *f;
   char *key, *ns, *name;
   json_object *fc, *fed;
+  fc_spec spec;               /* borrows from fc */
   fc_member *m;
   const char *fed_name, *member_ns, *dns_mode;
   char *cred_name, *sa_name, *role_name, *token_name;
@@ -1108,11 +1108,9 @@ static void fc_finalizer_added(kc_client *c, int rc, json_object *obj, const kf_
 
 /* Loads the member kubeconfig; 0 or a condition already set. */
 static int fc_member_credentials(fc_run *run) {
-  const char *secret_name = kc_obj_str(run->fc, "spec.kubeconfigSecretRef.name");
-  const char *key = kc_obj_str(run->fc, "spec.kubeconfigSecretRef.key");
-  const char *context = kc_obj_str(run->fc, "spec.kubeconfigSecretRef.context");
+  const char *secret_name = run->spec.secret_name, *key = run->spec.secret_key;
   json_object *secret = informer_get(run->f->secrets, run->ns, secret_name);
-  const char *b64 = secret ? kc_obj_key_str(kc_obj_get(secret, "data"), key ? key : "kubeconfig") : NULL;
+  const char *b64 = secret ? kc_obj_key_str(kc_obj_get(secret, "data"), key) : NULL;
   char *text = NULL;
   size_t n;
   kf_error err;
@@ -1122,13 +1120,12 @@ static int fc_member_credentials(fc_run *run) {
                 secret_name, run->ns);
   } else if (!b64 || kf_b64_decode(b64, strlen(b64), &text, &n) != 0) {
     fc_cond_set(run, C_CREDS, "False", "KeyNotFound", "spec.kubeconfigSecretRef: Secret %s has no key %s", secret_name,
-                key ? key : "kubeconfig");
-  } else if ((rc = kcfg_load_data(text, n, NULL, context && context[0] ? context : NULL, &run->member_cfg, &err)) !=
-             0) {
+                key);
+  } else if ((rc = kcfg_load_data(text, n, NULL, run->spec.context, &run->member_cfg, &err)) != 0) {
     fc_cond_set(run, C_CREDS, "False", rc == -ENOTSUP ? "UnsupportedCredentials" : "InvalidKubeconfig",
                 "spec.kubeconfigSecretRef: Secret %s key %s: %s. Supply a kubeconfig with a token or a client "
                 "certificate embedded (-data fields), e.g. a ServiceAccount token",
-                secret_name, key ? key : "kubeconfig", err.msg);
+                secret_name, key, err.msg);
   } else {
     fc_cond_set(run, C_CREDS, "True", "Loaded", "kubeconfig from Secret %s, context %s, server %s", secret_name,
                 run->member_cfg->context, run->member_cfg->server);
@@ -1182,23 +1179,21 @@ static void fc_reconcile(ctrl *c, const char *key, void *data) {
     fc_finish(run);
     return;
   }
+  /* The informer holds JSON objects only, so this cannot fail; the spec borrows from run->fc. */
+  if (fc_spec_decode(run->fc, &run->spec, NULL) != 0) {
+    fc_finish(run);
+    return;
+  }
   run->m = fc_member_get(f, key);
-  run->fed_name = kc_obj_str(run->fc, "spec.federationRef.name");
-  const char *member_ns = kc_obj_str(run->fc, "spec.memberNamespace");
-  run->member_ns = member_ns && member_ns[0] ? member_ns : "federation-system";
-  const char *mode = kc_obj_str(run->fc, "spec.dns.mode");
-  run->dns_mode = mode && mode[0] ? mode : "Auto";
-  json_object *h = kc_obj_get(run->fc, "spec.health");
-  json_object *v;
-  run->period_s = (v = kc_obj_get(h, "periodSeconds")) ? json_object_get_int(v) : 10;
-  run->timeout_s = (v = kc_obj_get(h, "timeoutSeconds")) ? json_object_get_int(v) : 3;
-  run->failure_threshold = (v = kc_obj_get(h, "failureThreshold")) ? json_object_get_int(v) : 3;
-  run->success_threshold = (v = kc_obj_get(h, "successThreshold")) ? json_object_get_int(v) : 1;
-  if (run->period_s < 1) run->period_s = 1;
-  if (run->timeout_s < 1) run->timeout_s = 1;
-  run->generation = (v = kc_obj_get(run->fc, "metadata.generation")) ? json_object_get_int64(v) : 0;
-  const char *secret_name = kc_obj_str(run->fc, "spec.secretName");
-  run->cred_name = secret_name && secret_name[0] ? kf_strdup(secret_name) : kf_asprintf("%s-credentials", run->name);
+  run->fed_name = run->spec.fed_name;
+  run->member_ns = run->spec.member_ns;
+  run->dns_mode = run->spec.dns_mode;
+  run->period_s = run->spec.period_s;
+  run->timeout_s = run->spec.timeout_s;
+  run->failure_threshold = run->spec.failure_threshold;
+  run->success_threshold = run->spec.success_threshold;
+  run->generation = run->spec.generation;
+  run->cred_name = run->spec.cred_secret ? kf_strdup(run->spec.cred_secret) : kf_asprintf("%s-credentials", run->name);
   /* Per federation and member name: one member may join several federations, or one
    * federation twice under two names, and each unjoin removes only its own objects. */
   const char *fed_name = run->fed_name ? run->fed_name : "";
@@ -1206,8 +1201,8 @@ static void fc_reconcile(ctrl *c, const char *key, void *data) {
   run->role_name = kf_asprintf("kubefed.dev:%s:%s", fed_name, run->name);
   run->token_name = kf_asprintf("kubefed-%s-%s-token", fed_name, run->name);
   run->fed = run->fed_name ? informer_get(f->feds, run->ns, run->fed_name) : NULL;
-  run->deleting = kc_obj_get(run->fc, "metadata.deletionTimestamp") != NULL;
-  run->force = kf_streq(kc_obj_key_str(kc_obj_get(run->fc, "metadata.annotations"), FC_FORCE_ANNOTATION), "true");
+  run->deleting = run->spec.deleting;
+  run->force = run->spec.force;
 
   int creds = fc_member_credentials(run);
   if (run->deleting) {
