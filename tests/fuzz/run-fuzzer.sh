@@ -22,5 +22,11 @@ corpus="$outdir/corpus-$name"
 rm -rf "$corpus"; mkdir -p "$corpus"
 cp "$root/tests/fuzz/corpus/$name"/* "$corpus/"
 cd "$outdir"
+log="$outdir/fuzz-$name.log"
+rc=0
 "$bin" -max_total_time="$seconds" -rss_limit_mb=1024 -max_len=65536 -print_final_stats=1 \
-  -artifact_prefix="$outdir/crash-$name-" "$corpus" 2>&1 | tail -n 15
+  -artifact_prefix="$outdir/crash-$name-" "$corpus" >"$log" 2>&1 || rc=$?
+# The last status line (coverage, features, corpus size, exec/s), then how it ended.
+grep -E '^#[0-9]+.*cov:' "$log" | tail -n 1 || true
+tail -n 15 "$log"
+exit "$rc"
