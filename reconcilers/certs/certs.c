@@ -131,8 +131,8 @@ static int certs_verify(X509 *x, X509 *ca) {
 /* Whether key's private half belongs to its public half. A key parses whatever it holds:
  * an EC or RSA key whose private number was altered still carries the original public
  * key, so it "matches" a certificate by public key yet signs nothing that verifies. One
- * signature, checked with the key's public half, tells (EVP_PKEY_pairwise_check would
- * also test RSA primes: a second per key under ASan, on every reconcile). */
+ * signature, checked with the key's public half, tells (EVP_PKEY_pairwise_check also
+ * tests RSA primes: far slower, and this runs for each credential on every reconcile). */
 static int certs_key_consistent(EVP_PKEY *key) {
   static const unsigned char msg[] = "kubefed-operator key check";
   unsigned char *sig = NULL;
