@@ -125,7 +125,9 @@ static json_object *wrap(json_object *v) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  json_tokener *tok = json_tokener_new();  /* depth limited (32), as kclient's parser */
+  /* Depth 64: what the watch framer (operator/watch.c), which fills the informers' caches,
+   * lets through; GET responses are held to json-c's default 32. */
+  json_tokener *tok = json_tokener_new_ex(64);
   json_object *v = json_tokener_parse_ex(tok, (const char *)data, (int)(size > INT32_MAX ? INT32_MAX : size));
   if (json_tokener_get_error(tok) != json_tokener_success) {
     if (v) json_object_put(v);
