@@ -7,11 +7,9 @@
  * holds (the CRD schema normally filters it, an apiserver without it does not).
  *
  * fuzz-sources: reconcilers/federation/objects.c reconcilers/federatedcluster/spec.c
- * (run-fuzzer.sh compiles those along with operator/). By hand:
+ * (run-fuzzer.sh compiles those along with operator/):
  *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -I operator -I reconcilers \
- *     tests/fuzz/fuzz_spec.c reconcilers/federation/objects.c reconcilers/federatedcluster/spec.c \
- *     operator/kf_error.c operator/kjson.c operator/kclient.c ... $(pkg-config --cflags --libs json-c openssl)
+ *   tests/fuzz/run-fuzzer.sh spec 300 /tmp/kf-fuzz
  */
 #include <json-c/json.h>
 #include <stddef.h>
