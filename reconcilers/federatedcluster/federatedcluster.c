@@ -1191,9 +1191,12 @@ static int fc_member_credentials(fc_run *run) {
   const char *cred_rv = NULL;
   json_object *cred = informer_get(run->f->secrets, run->ns, run->cred_name);
   if (cred) cred_rv = kc_obj_str(cred, "metadata.resourceVersion");
-  run->fingerprint = kf_asprintf("%lld/%s/%s/%s/%s", (long long)run->generation,
+  /* metadata.generation is a JSON number: read as a string it was always "-", so a Federation
+   * change (DNS zone, nameservers) reached joined members only at the 10-minute resync. */
+  json_object *fed_gen = kc_obj_get(run->fed, "metadata.generation");
+  run->fingerprint = kf_asprintf("%lld/%s/%s/%lld/%s", (long long)run->generation,
                                  secret ? kc_obj_str(secret, "metadata.resourceVersion") : "-",
-                                 cred_rv ? cred_rv : "-", kc_obj_str(run->fed, "metadata.generation") ? kc_obj_str(run->fed, "metadata.generation") : "-",
+                                 cred_rv ? cred_rv : "-", fed_gen ? (long long)json_object_get_int64(fed_gen) : -1LL,
                                  kc_obj_str(run->fed, "status.endpoint") ? kc_obj_str(run->fed, "status.endpoint") : "-");
   if (cred) json_object_put(cred);
   if (text) kf_free_secret(text, n);

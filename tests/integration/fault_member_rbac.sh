@@ -143,8 +143,9 @@ K patch -n "$NS" federation "$FED" --type=merge -p '{"spec":{"dns":{"corednsName
 dns_forbidden() { cond_is federatedcluster "$FC" DNSConfigured "False DNSUpdateForbidden"; }
 wait_until "$FC: DNSConfigured False DNSUpdateForbidden" 60 dns_forbidden
 m=$(msg DNSConfigured); say "DNSConfigured: $m"
-check "the message carries the API's answer (forbidden, update, configmaps)" bash -c "grep -q 'forbidden' <<<'$m' && grep -q 'update' <<<'$m' && grep -q 'configmaps' <<<'$m'"
-check "the message says nothing was changed" grep -q "nothing was changed" <<<"$m"
+says() { local m; m=$(msg "$1"); shift; for w in "$@"; do grep -qF -- "$w" <<<"$m" || return 1; done; }
+check "the message carries the API's answer (forbidden, update, configmaps)" says DNSConfigured forbidden "cannot update" configmaps
+check "the message says nothing was changed" says DNSConfigured "nothing was changed"
 wait_until "a Warning event DNSUpdateForbidden" 30 bash -c "[ -n \"\$(\"\$0\" --kubeconfig \"\$1\" get events -n \"\$2\" --field-selector involvedObject.name=$FC,type=Warning,reason=DNSUpdateForbidden -o name)\" ]" "$KUBECTL" "$KC" "$NS"
 check "the Corefile is byte for byte what it was (never partial)" same_corefile "$TMP/Corefile.joined"
 check "Joined, Ready, CredentialsValid, Offline intact" conds_intact
@@ -169,7 +170,7 @@ K delete -n "$NS" federatedcluster "$FC" --wait=false >/dev/null
 unjoin_blocked() { cond_is federatedcluster "$FC" Joined "True UnjoinBlocked" && cond_is federatedcluster "$FC" DNSConfigured "False DNSUpdateForbidden"; }
 wait_until "unjoin blocked: Joined True UnjoinBlocked, DNSConfigured False DNSUpdateForbidden" 60 unjoin_blocked
 say "Joined: $(msg Joined)"
-check "the Joined message names the refused update" bash -c "grep -q 'forbidden' <<<'$(msg Joined)'"
+check "the Joined message names the refused update" says Joined "unjoin waits" forbidden "cannot update"
 check "a Warning event for the blocked unjoin" bash -c "[ -n \"\$(\"\$0\" --kubeconfig \"\$1\" get events -n \"\$2\" --field-selector involvedObject.name=$FC,type=Warning,reason=DNSUpdateForbidden -o jsonpath='{.items[?(@.action==\"Unjoin\")].message}')\" ]" "$KUBECTL" "$KC" "$NS"
 check "the FederatedCluster stays (finalizer held)" exists federatedcluster "$FC"
 check "the Corefile is byte for byte what it was (never partial)" same_corefile "$TMP/Corefile.joined2"
