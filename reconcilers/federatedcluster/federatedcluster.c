@@ -902,7 +902,9 @@ static void fc_finalizer_removed(kc_client *c, int rc, json_object *obj, const k
   fc_run *run = data;
   (void)c;
   (void)obj;
-  if (rc != 0 && rc != KC_ERR_NOTFOUND) {
+  /* Conflict: the uid precondition failed, so the object unjoined here is gone already (this
+   * was a second pass from a cache that had not seen the first one's removal yet). */
+  if (rc != 0 && rc != KC_ERR_NOTFOUND && rc != KC_ERR_CONFLICT) {
     KF_WARN("finalizer removal failed", "federatedcluster", run->key, "error", err ? err->msg : "");
     run->rc = rc;
   } else {
@@ -914,7 +916,8 @@ static void fc_finalizer_removed(kc_client *c, int rc, json_object *obj, const k
 }
 
 static void fc_set_finalizer(fc_run *run, int present, kc_cb done) {
-  kc_apply_finalizer(run->f->c, &FED_FEDERATEDCLUSTERS, run->ns, run->name, present ? FC_FINALIZER : NULL, done, run);
+  kc_apply_finalizer(run->f->c, &FED_FEDERATEDCLUSTERS, run->ns, run->name, kc_obj_str(run->fc, "metadata.uid"),
+                     present ? FC_FINALIZER : NULL, done, run);
 }
 
 static void fc_unjoin_host(fc_run *run);
@@ -1097,6 +1100,12 @@ static void fc_finalizer_added(kc_client *c, int rc, json_object *obj, const kf_
   fc_run *run = data;
   (void)c;
   (void)obj;
+  if (rc == KC_ERR_CONFLICT) {
+    /* The uid precondition failed: this FederatedCluster is gone (or replaced; its own event
+     * reconciles the new one). Nothing was joined for it yet. */
+    fc_finish(run);
+    return;
+  }
   if (rc != 0) {
     KF_WARN("adding the finalizer failed", "federatedcluster", run->key, "error", err ? err->msg : "");
     run->rc = rc;
