@@ -36,6 +36,10 @@ typedef struct fc_member {
   char *key;
   char *fingerprint;   /* inputs of the last complete join */
   uint64_t joined_ms;
+  /* Joined and DNSConfigured as that join set them: the probe-only reconciles repeat these, not
+   * what the informer's copy of the status says, which may predate the join's own status write
+   * (e.g. still the Pending of a join cut short by a crash) and would be written back. */
+  cond joined, dns;
   int successes, failures;
   int ready, offline, probed;
   char *probe_error;
@@ -120,6 +124,8 @@ static fc_member *fc_member_get(fc_controller *f, const char *key) {
 }
 
 static void fc_member_free(fc_member *m) {
+  cond_free(&m->joined);
+  cond_free(&m->dns);
   free(m->key);
   free(m->fingerprint);
   free(m->probe_error);
@@ -480,6 +486,11 @@ static void fc_nodes(kc_client *c, int rc, json_object *list, const kf_error *er
   free(run->m->fingerprint);
   run->m->fingerprint = kf_strdup(run->fingerprint);
   run->m->joined_ms = uv_now(run->f->loop);
+  cond_set(&m->joined, run->cond[C_JOINED].status, run->cond[C_JOINED].reason, "%s", run->cond[C_JOINED].message);
+  if (run->cond[C_DNS].set)
+    cond_set(&m->dns, run->cond[C_DNS].status, run->cond[C_DNS].reason, "%s", run->cond[C_DNS].message);
+  else
+    cond_free(&m->dns);
   fc_probe(run);
 }
 
@@ -1249,11 +1260,9 @@ static void fc_reconcile(ctrl *c, const char *key, void *data) {
   fc_member *m = run->m;
   if (m->fingerprint && strcmp(m->fingerprint, run->fingerprint) == 0 &&
       uv_now(f->loop) - m->joined_ms < FC_RESYNC_MS) {
-    /* Joined with these inputs: keep the conditions a full join set, and just probe. */
-    json_object *joined = cond_find(run->fc, "Joined"), *dns = cond_find(run->fc, "DNSConfigured");
-    fc_cond_set(run, C_JOINED, "True", "Joined", "%s", joined ? kc_obj_str(joined, "message") : "");
-    if (dns)
-      fc_cond_set(run, C_DNS, kc_obj_str(dns, "status"), kc_obj_str(dns, "reason"), "%s", kc_obj_str(dns, "message"));
+    /* Joined with these inputs: keep the conditions that join set, and just probe. */
+    fc_cond_set(run, C_JOINED, m->joined.status, m->joined.reason, "%s", m->joined.message);
+    if (m->dns.set) fc_cond_set(run, C_DNS, m->dns.status, m->dns.reason, "%s", m->dns.message);
     fc_probe(run);
     return;
   }
