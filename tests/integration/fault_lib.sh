@@ -177,7 +177,7 @@ member_paths() {  # member_paths DNSCM
   done
   echo "/api/v1/namespaces/kube-system/configmaps/$1"
 }
-# inventory_of ID:KIND... (KIND: host, member:DNSCM or fapi): every cluster fetched side by side, then
+# inventory_of ID:KIND... (KIND: host, member:DNSCM, fapi (Clusters) or fapi-all (and namespaces, CRDs)): every cluster fetched side by side, then
 # the sorted lines; TOKEN lines become "token CLUSTER credentials=match|mismatch|host-missing|member-missing"
 # (the host credential must hold the token the member's token Secret holds now), long DNS contents a hash.
 inventory_of() {
@@ -188,6 +188,8 @@ inventory_of() {
       host) mapfile -t paths < <(host_paths) ;;
       member:*) mapfile -t paths < <(member_paths "${kind#member:}") ;;
       fapi) paths=(/apis/federation.kubefed.dev/v1beta1/clusters) ;;
+      fapi-all) paths=(/apis/federation.kubefed.dev/v1beta1/clusters /api/v1/namespaces
+                       /apis/apiextensions.k8s.io/v1/customresourcedefinitions) ;;
     esac
     fetch "$id" "$TMP/inv.$id.json" "${paths[@]}" &
     p+=($!)
