@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the fault tests (fault_sigkill.sh, fault_apiserver_restart.sh), sourced after lib.sh:
 # fast API access with curl (a poll is a few curl calls, not kubectl processes), the operator run
 # and re-run under leader election, served Federations, and the object inventory the tests compare
@@ -5,7 +6,6 @@
 command -v jq >/dev/null || { fail "jq is missing (tests/install-deps.sh installs it)"; exit 1; }
 command -v curl >/dev/null || { fail "curl is missing"; exit 1; }
 [ -x "${KF_OPERATOR:-}" ] || { fail "KF_OPERATOR is not an executable operator binary: '${KF_OPERATOR:-}'"; exit 1; }
-RUN_ROOT="${KUBEFED_TEST_RUN:-/tmp/kubefed-operator-clusters}"
 mkdir -p "$TMP/api"
 
 # api_login ID KUBECONFIG [SERVER]: remember the server, CA and client certificate of a kubeconfig
@@ -35,10 +35,11 @@ api_create() { api "$1" -X POST -H 'Content-Type: application/json' --data-binar
 # Leader election as deployed (--leader-elect); OP_LE_FLAGS may shorten the Lease so a restart after
 # SIGKILL (which cannot release it) does not wait client-go's 15 s each time.
 OPN=0
-OP_LE_FLAGS=(${OP_LE_FLAGS:-})
+read -r -a OP_LE_FLAGS <<<"${OP_LE_FLAGS:-}"
 HEALTH=$(free_port 20000 29999) METRICS=$(free_port 20000 29999)
 # op_start: a new operator process (log $TMP/operator.N.log); returns once it leads and its caches
-# are synced (/readyz), printing how long that took in OP_READY_MS.
+# are synced (/readyz), with how long that took in OP_READY_MS (for the caller).
+# shellcheck disable=SC2034
 op_start() {
   OPN=$((OPN + 1))
   OPLOG="$TMP/operator.$OPN.log"
