@@ -135,9 +135,13 @@ int kc_stream(kc_client *c, const kc_resource *res, const char *ns, const char *
 int kc_status_error(long http_status, const char *body, size_t len, const char *what, kf_error *err);
 
 /* metadata.finalizers by server-side apply of that field alone: with finalizer, our field
- * manager owns that entry; with NULL, our entry (and only ours) goes. */
-int kc_apply_finalizer(kc_client *c, const kc_resource *res, const char *ns, const char *name, const char *finalizer,
-                       kc_cb cb, void *data);
+ * manager owns that entry; with NULL, our entry (and only ours) goes. uid (the object's, as
+ * read) is a precondition: an apply to a missing name would otherwise create the object, so a
+ * removal racing the object's own deletion (a second reconcile from a lagging cache, or a
+ * restarted operator) could resurrect it; with uid the server answers KC_ERR_CONFLICT instead
+ * when the object is gone or was replaced by a new one of the same name. */
+int kc_apply_finalizer(kc_client *c, const kc_resource *res, const char *ns, const char *name, const char *uid,
+                       const char *finalizer, kc_cb cb, void *data);
 int kc_has_finalizer(json_object *obj, const char *finalizer);
 
 /* The current time as a metav1.MicroTime string (malloc'd), as Leases and Events want it. */

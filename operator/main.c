@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli_flags.h"
 #include "events.h"
 #include "federation/federation.h"
 #include "federatedcluster/federatedcluster.h"
@@ -51,6 +52,12 @@ static void usage(FILE *out) {
         "  --leader-election-namespace NS namespace of the Lease (default: --namespace, the in-cluster\n"
         "                                 namespace, or the context's namespace)\n"
         "  --leader-election-id NAME      name of the Lease (default: kubefed-operator)\n"
+        "  --leader-elect-lease-duration D  how long a non-leader waits after the last renewal\n"
+        "                                 before taking over, e.g. after a crash (default: 15s)\n"
+        "  --leader-elect-renew-deadline D  the leader stops leading when it cannot renew within D\n"
+        "                                 (default: 10s; less than the lease duration)\n"
+        "  --leader-elect-retry-period D    how often candidates and the leader read and renew the Lease\n"
+        "                                 (default: 2s; less than the renew deadline)\n"
         "  --health-bind-address ADDR     /healthz and /readyz (default: :8081; \"0\" disables)\n"
         "  --metrics-bind-address ADDR    /metrics (default: :8080; \"0\" disables)\n"
         "  --log-level LEVEL              debug, info, warn or error (default: info)\n"
@@ -169,6 +176,9 @@ int main(int argc, char **argv) {
       {"leader-elect", optional_argument, NULL, 'l'},
       {"leader-election-namespace", required_argument, NULL, 'L'},
       {"leader-election-id", required_argument, NULL, 'I'},
+      {"leader-elect-lease-duration", required_argument, NULL, 'D'},
+      {"leader-elect-renew-deadline", required_argument, NULL, 'R'},
+      {"leader-elect-retry-period", required_argument, NULL, 'P'},
       {"health-bind-address", required_argument, NULL, 'H'},
       {"metrics-bind-address", required_argument, NULL, 'M'},
       {"log-level", required_argument, NULL, 'v'},
@@ -180,6 +190,8 @@ int main(int argc, char **argv) {
   const char *kubeconfig = getenv("KUBECONFIG"), *context = NULL, *watch_ns = NULL;
   const char *lease_ns = NULL, *lease_id = "kubefed-operator";
   const char *health_addr = ":8081", *metrics_addr = ":8080", *access = NULL;
+  /* client-go's defaults; the Lease holds whole seconds, so the lease is at least 1 s. */
+  uint64_t lease_ms = 15000, renew_ms = 10000, retry_ms = 2000;
   kf_operator op;
   kcfg *cfg = NULL;
   kf_error err;
@@ -195,6 +207,17 @@ int main(int argc, char **argv) {
       case 'l': op.leader_elect = !optarg || strcmp(optarg, "true") == 0; break;
       case 'L': lease_ns = optarg; break;
       case 'I': lease_id = optarg; break;
+      case 'D':
+      case 'R':
+      case 'P': {
+        uint64_t *dst = c == 'D' ? &lease_ms : c == 'R' ? &renew_ms : &retry_ms;
+        if (cli_parse_duration(optarg, dst) != 0 || *dst == 0) {
+          fprintf(stderr, "kubefed-operator: --leader-elect-%s: want a positive duration such as 15s or 500ms, got %s\n",
+                  c == 'D' ? "lease-duration" : c == 'R' ? "renew-deadline" : "retry-period", optarg);
+          return 2;
+        }
+        break;
+      }
       case 'H': health_addr = optarg; break;
       case 'M': metrics_addr = optarg; break;
       case 'v':
@@ -223,6 +246,15 @@ int main(int argc, char **argv) {
     }
   }
   if (watch_ns && !watch_ns[0]) watch_ns = NULL;
+  /* As client-go: a leader must give up (renew deadline) before a candidate may take over
+   * (lease duration), and must get several tries (retry period) within its deadline. */
+  if (lease_ms < 1000 || renew_ms >= lease_ms || retry_ms >= renew_ms) {
+    fprintf(stderr,
+            "kubefed-operator: leader election needs retry-period < renew-deadline < lease-duration and a lease of at "
+            "least 1s (got %llums, %llums, %llums)\n",
+            (unsigned long long)retry_ms, (unsigned long long)renew_ms, (unsigned long long)lease_ms);
+    return 2;
+  }
   if (optind < argc) {
     fprintf(stderr, "kubefed-operator: unexpected argument %s\n", argv[optind]);
     usage(stderr);
@@ -289,6 +321,7 @@ int main(int argc, char **argv) {
   if (op.leader_elect) {
     op.lease_namespace = kf_strdup(lease_ns ? lease_ns : watch_ns ? watch_ns : cfg->namespace_);
     le_opts lo = {.namespace_ = op.lease_namespace, .name = lease_id, .identity = identity,
+                  .lease_duration_ms = lease_ms, .renew_deadline_ms = renew_ms, .retry_period_ms = retry_ms,
                   .on_started_leading = on_started_leading, .on_stopped_leading = on_stopped_leading,
                   .data = &op};
     op.elector = le_new(op.client, &lo);

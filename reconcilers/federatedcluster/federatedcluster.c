@@ -40,6 +40,10 @@ typedef struct fc_member {
   char *key;
   char *fingerprint;   /* inputs of the last complete join */
   uint64_t joined_ms;
+  /* Joined and DNSConfigured as that join set them: the probe-only reconciles repeat these, not
+   * what the informer's copy of the status says, which may predate the join's own status write
+   * (e.g. still the Pending of a join cut short by a crash) and would be written back. */
+  cond joined, dns;
   int successes, failures;
   int ready, offline, probed;
   char *probe_error;
@@ -125,6 +129,8 @@ static fc_member *fc_member_get(fc_controller *f, const char *key) {
 }
 
 static void fc_member_free(fc_member *m) {
+  cond_free(&m->joined);
+  cond_free(&m->dns);
   free(m->key);
   free(m->fingerprint);
   free(m->probe_error);
@@ -522,6 +528,11 @@ static void fc_nodes(kc_client *c, int rc, json_object *list, const kf_error *er
   free(run->m->fingerprint);
   run->m->fingerprint = kf_strdup(run->fingerprint);
   run->m->joined_ms = uv_now(run->f->loop);
+  cond_set(&m->joined, run->cond[C_JOINED].status, run->cond[C_JOINED].reason, "%s", run->cond[C_JOINED].message);
+  if (run->cond[C_DNS].set)
+    cond_set(&m->dns, run->cond[C_DNS].status, run->cond[C_DNS].reason, "%s", run->cond[C_DNS].message);
+  else
+    cond_free(&m->dns);
   fc_probe(run);
 }
 
@@ -946,7 +957,9 @@ static void fc_finalizer_removed(kc_client *c, int rc, json_object *obj, const k
   fc_run *run = data;
   (void)c;
   (void)obj;
-  if (rc != 0 && rc != KC_ERR_NOTFOUND) {
+  /* Conflict: the uid precondition failed, so the object unjoined here is gone already (this
+   * was a second pass from a cache that had not seen the first one's removal yet). */
+  if (rc != 0 && rc != KC_ERR_NOTFOUND && rc != KC_ERR_CONFLICT) {
     KF_WARN("finalizer removal failed", "federatedcluster", run->key, "error", err ? err->msg : "");
     run->rc = rc;
   } else {
@@ -958,7 +971,8 @@ static void fc_finalizer_removed(kc_client *c, int rc, json_object *obj, const k
 }
 
 static void fc_set_finalizer(fc_run *run, int present, kc_cb done) {
-  kc_apply_finalizer(run->f->c, &FED_FEDERATEDCLUSTERS, run->ns, run->name, present ? FC_FINALIZER : NULL, done, run);
+  kc_apply_finalizer(run->f->c, &FED_FEDERATEDCLUSTERS, run->ns, run->name, kc_obj_str(run->fc, "metadata.uid"),
+                     present ? FC_FINALIZER : NULL, done, run);
 }
 
 static void fc_unjoin_host(fc_run *run);
@@ -1141,6 +1155,12 @@ static void fc_finalizer_added(kc_client *c, int rc, json_object *obj, const kf_
   fc_run *run = data;
   (void)c;
   (void)obj;
+  if (rc == KC_ERR_CONFLICT) {
+    /* The uid precondition failed: this FederatedCluster is gone (or replaced; its own event
+     * reconciles the new one). Nothing was joined for it yet. */
+    fc_finish(run);
+    return;
+  }
   if (rc != 0) {
     KF_WARN("adding the finalizer failed", "federatedcluster", run->key, "error", err ? err->msg : "");
     run->rc = rc;
@@ -1285,11 +1305,9 @@ static void fc_reconcile(ctrl *c, const char *key, void *data) {
   fc_member *m = run->m;
   if (m->fingerprint && strcmp(m->fingerprint, run->fingerprint) == 0 &&
       uv_now(f->loop) - m->joined_ms < FC_RESYNC_MS) {
-    /* Joined with these inputs: keep the conditions a full join set, and just probe. */
-    json_object *joined = cond_find(run->fc, "Joined"), *dns = cond_find(run->fc, "DNSConfigured");
-    fc_cond_set(run, C_JOINED, "True", "Joined", "%s", joined ? kc_obj_str(joined, "message") : "");
-    if (dns)
-      fc_cond_set(run, C_DNS, kc_obj_str(dns, "status"), kc_obj_str(dns, "reason"), "%s", kc_obj_str(dns, "message"));
+    /* Joined with these inputs: keep the conditions that join set, and just probe. */
+    fc_cond_set(run, C_JOINED, m->joined.status, m->joined.reason, "%s", m->joined.message);
+    if (m->dns.set) fc_cond_set(run, C_DNS, m->dns.status, m->dns.reason, "%s", m->dns.message);
     fc_probe(run);
     return;
   }

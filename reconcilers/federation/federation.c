@@ -1037,6 +1037,12 @@ static void fed_finalizer_written(kc_client *c, int rc, json_object *obj, const 
   fed_run *run = data;
   (void)c;
   (void)obj;
+  if (rc == KC_ERR_CONFLICT) {
+    /* The uid precondition failed: the Federation read is gone (deleted, or replaced by a new
+     * one of the same name, which its own event reconciles). Nothing more to do for this one. */
+    fed_finish(run);
+    return;
+  }
   if (rc != 0 && rc != KC_ERR_NOTFOUND) {
     KF_WARN("finalizer update failed", "federation", run->key, "error", err ? err->msg : "");
     run->rc = rc;
@@ -1052,8 +1058,8 @@ static void fed_finalizer_written(kc_client *c, int rc, json_object *obj, const 
 }
 
 static void fed_set_finalizer(fed_run *run, int present) {
-  kc_apply_finalizer(run->f->c, &FED_FEDERATIONS, run->ns, run->name, present ? FED_FINALIZER : NULL,
-                     fed_finalizer_written, run);
+  kc_apply_finalizer(run->f->c, &FED_FEDERATIONS, run->ns, run->name, kc_obj_str(run->fed, "metadata.uid"),
+                     present ? FED_FINALIZER : NULL, fed_finalizer_written, run);
 }
 
 static void fed_teardown(fed_run *run) {
