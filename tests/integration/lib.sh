@@ -28,7 +28,8 @@ trap finish EXIT
 trap 'fail "interrupted"; finish' INT TERM
 
 KUBECTL="$("$HARNESS" bin kubectl)" || { fail "harness has no kubectl (run: $HARNESS build)"; exit 1; }
-KC="$("$HARNESS" up "$NAME" ${NODES:+--nodes "$NODES"})" || { fail "harness up $NAME"; exit 1; }
+# UP_ARGS (an array, optional): more `k8s up` flags for this cluster, e.g. --apiserver-arg=...
+KC="$("$HARNESS" up "$NAME" ${NODES:+--nodes "$NODES"} ${UP_ARGS[@]+"${UP_ARGS[@]}"})" || { fail "harness up $NAME"; exit 1; }
 K() { "$KUBECTL" --kubeconfig "$KC" --cache-dir "$TMP/kcache" --request-timeout=20s "$@"; }
 
 # install_crds FILE...: apply crds/FILE and wait until each CRD is Established.
