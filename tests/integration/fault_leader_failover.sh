@@ -245,6 +245,10 @@ round() {
     check "takeover after SIGKILL within lease duration + 2 retry periods + slack: ${took} s <= 25" test "$(echo "$took <= 25" | bc)" = 1
   else
     check "takeover after SIGTERM well before the 15 s lease would expire: ${took} s <= 8" test "$(echo "$took <= 8" | bc)" = 1
+    # The signal is handled at once even mid-reconcile (the loop keeps polling), then the drain.
+    local handled; handled=$(grep -m1 'msg="shutting down"' "$TMP/op-$old.log" | sed 's/^ts=\([^ ]*\) .*/\1/')
+    handled=$(echo "$(date -d "$handled" +%s.%N) - $k0n" | bc)
+    check "$old handled SIGTERM ${handled} s after it was sent (<= 3 s)" test "$(echo "$handled <= 3" | bc)" = 1
     wait "${OP_PID[$old]}"; local rc=$?
     check "$old exits 0 after SIGTERM (exit $rc)" test "$rc" -eq 0
     check "$old released the Lease on SIGTERM (its log says so)" grep -q "released lease" "$TMP/op-$old.log"
