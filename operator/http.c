@@ -126,10 +126,15 @@ static void http_timer_cb(uv_timer_t *t) {
 static int http_timer_fn(CURLM *multi, long timeout_ms, void *userp) {
   http_engine *eng = userp;
   (void)multi;
+  /* 0 ("act now") becomes 1 ms, as in curl's multi-uv example: libuv (< 1.45) runs a timer
+   * started with 0 from a timer callback again in the same timer phase, and curl asks for 0
+   * whenever a request is added, so with requests completing and new ones added from their
+   * callbacks the loop stayed in its timer phase for seconds (36 s seen with 100 members):
+   * no poll, so no signal handling (SIGTERM), health probes or new connections meanwhile. */
   if (timeout_ms < 0)
     uv_timer_stop(&eng->timer);
   else
-    uv_timer_start(&eng->timer, http_timer_cb, (uint64_t)timeout_ms, 0);
+    uv_timer_start(&eng->timer, http_timer_cb, timeout_ms > 0 ? (uint64_t)timeout_ms : 1, 0);
   return 0;
 }
 

@@ -16,6 +16,7 @@
 #define KC_BACKOFF_MAX_MS 5000
 #define KC_RETRY_AFTER_MAX_S 30
 #define KC_TOKEN_REFRESH_MS 60000
+#define KC_THROTTLE_WARN_MS 30000
 
 const kc_resource KC_NAMESPACES = {"", "v1", "namespaces", "Namespace", 0};
 const kc_resource KC_CONFIGMAPS = {"", "v1", "configmaps", "ConfigMap", 1};
@@ -47,6 +48,8 @@ struct kc_client {
   uint64_t token_read_ms;
   uint64_t timeout_ms;     /* per attempt when a request sets none */
   int max_attempts;
+  uint64_t throttle_warned_ms;  /* last "throttled" warning: one per KC_THROTTLE_WARN_MS */
+  int throttle_warned;
 };
 
 /* One logical call: survives retries, owns copies of everything it sends. */
@@ -367,8 +370,21 @@ static void kc_http_done(http_request *req, const http_response *res, void *data
   if (kc_should_retry(call, res, rc)) {
     uint64_t delay = kc_backoff_ms(call, res);
     call->last_timed_out = rc == KC_ERR_TIMEOUT;
-    if (call->last_timed_out) KF_WARN("API request timed out, retrying on a new connection", "what", call->what);
-    else KF_DEBUG("retrying API request", "what", call->what, "error", err.msg);
+    uint64_t now = uv_now(http_engine_loop(c->eng));
+    if (call->last_timed_out) {
+      KF_WARN("API request timed out, retrying on a new connection", "what", call->what);
+    } else if (res->status == 429 && (!c->throttle_warned || now - c->throttle_warned_ms >= KC_THROTTLE_WARN_MS)) {
+      /* Otherwise a flow-control storm is invisible at the default level: every request is
+       * retried quietly. Once per period per client, so the storm does not flood the log. */
+      char wait_s[32];
+      snprintf(wait_s, sizeof(wait_s), "%.1f", (double)delay / 1000.0);
+      KF_WARN("the API server is throttling requests (429); waiting as it asks (Retry-After)", "server",
+              c->cfg->server, "what", call->what, "wait_s", wait_s);
+      c->throttle_warned = 1;
+      c->throttle_warned_ms = now;
+    } else {
+      KF_DEBUG("retrying API request", "what", call->what, "error", err.msg);
+    }
     call->retry_timer = kf_calloc(1, sizeof(uv_timer_t));
     uv_timer_init(http_engine_loop(c->eng), call->retry_timer);
     call->retry_timer->data = call;

@@ -49,6 +49,8 @@ typedef struct fc_member {
   char *probe_error;
   char *version, *region;
   json_object *zones;              /* sorted, distinct zone names of the member's nodes */
+  json_object *written;            /* our last status write as the API server returned it, until
+                                      the informer's copy is as new (fc_read_own_write) */
 } fc_member;
 
 struct fc_controller {
@@ -137,6 +139,7 @@ static void fc_member_free(fc_member *m) {
   free(m->version);
   free(m->region);
   if (m->zones) json_object_put(m->zones);
+  if (m->written) json_object_put(m->written);
   free(m);
 }
 
@@ -339,7 +342,10 @@ static void fc_fill_health(fc_run *run) {
 static void fc_status_written(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data) {
   fc_run *run = data;
   (void)c;
-  (void)obj;
+  if (rc == 0 && obj) {
+    if (run->m->written) json_object_put(run->m->written);
+    run->m->written = json_object_get(obj);
+  }
   if (rc != 0 && rc != KC_ERR_NOTFOUND) {
     KF_WARN("status write failed", "federatedcluster", run->key, "error", err ? err->msg : "");
     if (!run->rc) run->rc = rc;
@@ -1170,6 +1176,35 @@ static void fc_finalizer_added(kc_client *c, int rc, json_object *obj, const kf_
   fc_join(run);
 }
 
+/* A resourceVersion as a number (etcd's revision, in practice), or 0 when it is not one; compared
+ * only to order our own write against the informer's copy, as client-go's MutationCache does. */
+static unsigned long long fc_rv(json_object *o) {
+  const char *rv = kc_obj_str(o, "metadata.resourceVersion");
+  char *end = NULL;
+  unsigned long long n = rv && rv[0] ? strtoull(rv, &end, 10) : 0;
+  return end && *end == '\0' ? n : 0;
+}
+
+/* Read-after-write for our own status writes. The informer sees a write only when its watch
+ * event arrives; a reconcile of the member starting before that (a probe requeued while the
+ * write was in flight) would compare against the old status and write the same status again.
+ * So while the cache is older than what our last write returned, that object stands in for it. */
+static void fc_read_own_write(fc_run *run) {
+  fc_member *m = run->m;
+  if (!m->written) return;
+  unsigned long long w = fc_rv(m->written), cached = fc_rv(run->fc);
+  json_object *copy = NULL;
+  if (w && cached && w > cached &&
+      kf_streq(kc_obj_str(m->written, "metadata.uid"), kc_obj_str(run->fc, "metadata.uid")) &&
+      json_object_deep_copy(m->written, &copy, NULL) == 0) {
+    json_object_put(run->fc);
+    run->fc = copy;
+    return;
+  }
+  json_object_put(m->written);  /* the cache has caught up (or moved on): trust it again */
+  m->written = NULL;
+}
+
 /* Loads the member kubeconfig; 0 or a condition already set. */
 static int fc_member_credentials(fc_run *run) {
   const char *secret_name = run->spec.secret_name, *key = run->spec.secret_key;
@@ -1249,12 +1284,13 @@ static void fc_reconcile(ctrl *c, const char *key, void *data) {
     fc_finish(run);
     return;
   }
+  run->m = fc_member_get(f, key);
+  fc_read_own_write(run);  /* may replace run->fc: decode after it */
   /* The informer holds JSON objects only, so this cannot fail; the spec borrows from run->fc. */
   if (fc_spec_decode(run->fc, &run->spec, NULL) != 0) {
     fc_finish(run);
     return;
   }
-  run->m = fc_member_get(f, key);
   run->fed_name = run->spec.fed_name;
   run->member_ns = run->spec.member_ns;
   run->dns_mode = run->spec.dns_mode;

@@ -28,7 +28,8 @@ trap finish EXIT
 trap 'fail "interrupted"; finish' INT TERM
 
 KUBECTL="$("$HARNESS" bin kubectl)" || { fail "harness has no kubectl (run: $HARNESS build)"; exit 1; }
-KC="$("$HARNESS" up "$NAME" ${NODES:+--nodes "$NODES"})" || { fail "harness up $NAME"; exit 1; }
+# UP_ARGS (an array, optional): more `k8s up` flags for this cluster, e.g. --apiserver-arg=...
+KC="$("$HARNESS" up "$NAME" ${NODES:+--nodes "$NODES"} ${UP_ARGS[@]+"${UP_ARGS[@]}"})" || { fail "harness up $NAME"; exit 1; }
 K() { "$KUBECTL" --kubeconfig "$KC" --cache-dir "$TMP/kcache" --request-timeout=20s "$@"; }
 
 # install_crds FILE...: apply crds/FILE and wait until each CRD is Established.
@@ -98,12 +99,13 @@ OPLOG="$TMP/operator.log"
 OPPID=""
 # start_operator: the operator on $KC, watching $NS, health and metrics on free loopback ports
 # ($HEALTH, $METRICS), ready within 60 s; stopped (and its log shown on failure) by finish.
+# OP_ARGS (an array, optional): more operator flags.
 start_operator() {
   [ -x "${KF_OPERATOR:-}" ] || { fail "KF_OPERATOR is not an executable operator binary: '${KF_OPERATOR:-}'"; exit 1; }
   command -v jq >/dev/null || { fail "jq is missing (tests/install-deps.sh installs it)"; exit 1; }
   HEALTH=$(free_port 20000 29999) METRICS=$(free_port 20000 29999)
   "$KF_OPERATOR" --kubeconfig "$KC" --namespace "$NS" --health-bind-address "127.0.0.1:$HEALTH" \
-    --metrics-bind-address "127.0.0.1:$METRICS" >"$OPLOG" 2>&1 &
+    --metrics-bind-address "127.0.0.1:$METRICS" ${OP_ARGS[@]+"${OP_ARGS[@]}"} >"$OPLOG" 2>&1 &
   OPPID=$!
   wait_until "operator ready (/readyz)" 60 curl -sf "http://127.0.0.1:$HEALTH/readyz"
 }
