@@ -664,8 +664,8 @@ char *kc_micro_time_now(void) {
                      tm.tm_hour, tm.tm_min, tm.tm_sec, (long)tv.tv_usec);
 }
 
-int kc_apply_finalizer(kc_client *c, const kc_resource *res, const char *ns, const char *name, const char *finalizer,
-                       kc_cb cb, void *data) {
+int kc_apply_finalizer(kc_client *c, const kc_resource *res, const char *ns, const char *name, const char *uid,
+                       const char *finalizer, kc_cb cb, void *data) {
   json_object *body = json_object_new_object(), *meta = json_object_new_object();
   char *api_version = res->group && res->group[0] ? kf_asprintf("%s/%s", res->group, res->version)
                                                   : kf_strdup(res->version);
@@ -673,6 +673,7 @@ int kc_apply_finalizer(kc_client *c, const kc_resource *res, const char *ns, con
   json_object_object_add(body, "kind", json_object_new_string(res->kind));
   json_object_object_add(meta, "name", json_object_new_string(name));
   if (ns) json_object_object_add(meta, "namespace", json_object_new_string(ns));
+  if (uid) json_object_object_add(meta, "uid", json_object_new_string(uid));
   if (finalizer) {
     json_object *list = json_object_new_array();
     json_object_array_add(list, json_object_new_string(finalizer));

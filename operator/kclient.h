@@ -132,9 +132,14 @@ int kc_stream(kc_client *c, const kc_resource *res, const char *ns, const char *
 int kc_status_error(long http_status, const char *body, size_t len, const char *what, kf_error *err);
 
 /* metadata.finalizers by server-side apply of that field alone: with finalizer, our field
- * manager owns that entry; with NULL, our entry (and only ours) goes. */
-int kc_apply_finalizer(kc_client *c, const kc_resource *res, const char *ns, const char *name, const char *finalizer,
-                       kc_cb cb, void *data);
+ * manager owns that entry; with NULL, our entry (and only ours) goes. uid (the object's
+ * metadata.uid as cached, or NULL) guards against apply's create-if-absent: a reconcile working
+ * from a cache that still holds an object already deleted (its last finalizer just removed)
+ * would otherwise create it again; with the uid the apiserver answers 409 (KC_ERR_CONFLICT:
+ * "uid mismatch ... no existing object was found") instead, and never touches an object of the
+ * same name created since. */
+int kc_apply_finalizer(kc_client *c, const kc_resource *res, const char *ns, const char *name, const char *uid,
+                       const char *finalizer, kc_cb cb, void *data);
 int kc_has_finalizer(json_object *obj, const char *finalizer);
 
 /* The current time as a metav1.MicroTime string (malloc'd), as Leases and Events want it. */

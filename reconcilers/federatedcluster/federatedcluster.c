@@ -902,6 +902,12 @@ static void fc_finalizer_removed(kc_client *c, int rc, json_object *obj, const k
   fc_run *run = data;
   (void)c;
   (void)obj;
+  /* CONFLICT: the uid guard (kc_apply_finalizer) found the object already gone: a second
+   * reconcile from a cache that had not yet seen the first one's removal. Nothing left to do. */
+  if (rc == KC_ERR_CONFLICT) {
+    fc_finish(run);
+    return;
+  }
   if (rc != 0 && rc != KC_ERR_NOTFOUND) {
     KF_WARN("finalizer removal failed", "federatedcluster", run->key, "error", err ? err->msg : "");
     run->rc = rc;
@@ -914,7 +920,8 @@ static void fc_finalizer_removed(kc_client *c, int rc, json_object *obj, const k
 }
 
 static void fc_set_finalizer(fc_run *run, int present, kc_cb done) {
-  kc_apply_finalizer(run->f->c, &FED_FEDERATEDCLUSTERS, run->ns, run->name, present ? FC_FINALIZER : NULL, done, run);
+  kc_apply_finalizer(run->f->c, &FED_FEDERATEDCLUSTERS, run->ns, run->name, kc_obj_str(run->fc, "metadata.uid"),
+                     present ? FC_FINALIZER : NULL, done, run);
 }
 
 static void fc_unjoin_host(fc_run *run);

@@ -1032,6 +1032,12 @@ static void fed_finalizer_written(kc_client *c, int rc, json_object *obj, const 
   fed_run *run = data;
   (void)c;
   (void)obj;
+  /* CONFLICT: the object we read is gone (or replaced by a namesake); its events requeue us. */
+  if (rc == KC_ERR_CONFLICT) {
+    KF_DEBUG("finalizer not written: the Federation is gone or was replaced", "federation", run->key);
+    fed_finish(run);
+    return;
+  }
   if (rc != 0 && rc != KC_ERR_NOTFOUND) {
     KF_WARN("finalizer update failed", "federation", run->key, "error", err ? err->msg : "");
     run->rc = rc;
@@ -1047,8 +1053,8 @@ static void fed_finalizer_written(kc_client *c, int rc, json_object *obj, const 
 }
 
 static void fed_set_finalizer(fed_run *run, int present) {
-  kc_apply_finalizer(run->f->c, &FED_FEDERATIONS, run->ns, run->name, present ? FED_FINALIZER : NULL,
-                     fed_finalizer_written, run);
+  kc_apply_finalizer(run->f->c, &FED_FEDERATIONS, run->ns, run->name, kc_obj_str(run->fed, "metadata.uid"),
+                     present ? FED_FINALIZER : NULL, fed_finalizer_written, run);
 }
 
 static void fed_teardown(fed_run *run) {
