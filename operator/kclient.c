@@ -138,7 +138,7 @@ static void kc_call_free(kc_call *call) {
   free(call->method);
   free(call->url);
   free(call->content_type);
-  free(call->body);
+  if (call->body) kf_free_secret(call->body, call->body_len);  /* may be a Secret (apply) */
   free(call->what);
   free(call->ns);
   free(call->label_selector);
@@ -451,7 +451,11 @@ static int kc_do_json(kc_client *c, kc_request *r, json_object *body, kc_cb cb, 
   const char *txt = json_object_to_json_string_length(body, KC_JSON_FLAGS, &len);
   r->body = txt;
   r->body_len = len;
-  return kc_do(c, r, cb, data);
+  int rc = kc_do(c, r, cb, data);
+  /* kc_do copied it; the text stays cached in body's print buffer until body is freed, unwiped
+   * by json-c: zero it now (a Secret's data is in it; the next serialization rewrites it). */
+  explicit_bzero((char *)txt, len);
+  return rc;
 }
 
 int kc_get(kc_client *c, const kc_resource *res, const char *ns, const char *name, kc_cb cb, void *data) {

@@ -23,6 +23,11 @@ json_object *kj_copy(json_object *obj, const char *key, json_object *val);
 json_object *kj_push(json_object *arr, json_object *val);
 json_object *kj_push_str(json_object *arr, const char *val);
 
+/* Drops the caller's reference to o, first zeroing every string value in it (recursively): for
+ * objects that held Secret data (a desired Secret, its data map), which json-c would free without
+ * wiping. The caller's reference must be the only one. Keys are not wiped (field names). */
+void kj_put_wiped(json_object *o);
+
 /* The strings of arr joined with sep (malloc'd; "" for NULL or empty). */
 char *kj_join(json_object *arr, const char *sep);
 
