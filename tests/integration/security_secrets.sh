@@ -121,6 +121,8 @@ while read -r sname mpath flags; do
   done
 done <"$TMP/mounts"
 check "every mounted Secret key is a file the container's flags name (unused:${unused:- none})" test -z "$unused"
+modes=$(jq -r '[.items[].spec.template.spec.volumes[]? | select(.secret) | .secret.defaultMode // "unset"] | unique | join(",")' "$TMP/deployments.json")
+check "Secret volumes are mounted read-only for the owner only (defaultMode 0400 = 256: $modes)" test "$modes" = 256
 kc_has() { secret_key "$1" kubeconfig | grep -q "$2"; }
 check "admin kubeconfig: a client certificate, no token" bash -c \
   "grep -q client-key-data '$TMP/fellowship.kubeconfig' && ! grep -q 'token:' '$TMP/fellowship.kubeconfig'"
@@ -211,4 +213,7 @@ for f in "$TMP"/corpus/*; do
     fail "secret material in $(basename "$f"): $(grep -Ff <(printf '%s\n' "$hits") "$TMP/needles" | cut -f1 | sort -u | paste -sd';' -)"
   fi
 done
+# A second reconcile from a cache that still held the unjoined FederatedCluster used to re-apply
+# its finalizer removal, which server-side apply turns into a create (refused only by validation).
+check "no finalizer write failed (the uid guard of kc_apply_finalizer)" bash -c "! grep -q 'finalizer .*failed' '$OPLOG'"
 check "the operator's stderr has no sanitizer report" bash -c "! grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' '$OPLOG'"
