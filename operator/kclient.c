@@ -9,6 +9,7 @@
 #include <sys/time.h>
 #include <time.h>
 
+#include "kjson.h"
 #include "log.h"
 
 #define KC_DEFAULT_TIMEOUT_MS 30000
@@ -338,9 +339,7 @@ static void kc_http_done(http_request *req, const http_response *res, void *data
   } else if (res->status < 200 || res->status >= 300) {
     rc = kc_status_error(res->status, res->body, res->body_len, call->what, &err);
   } else {
-    json_tokener *tok = json_tokener_new_ex(JSON_TOKENER_DEFAULT_DEPTH);
-    json_object *obj = json_tokener_parse_ex(tok, res->body, (int)res->body_len);
-    json_tokener_free(tok);
+    json_object *obj = kj_parse(res->body, res->body_len);
     if (!obj && call->raw) obj = json_object_new_string_len(res->body ? res->body : "", (int)res->body_len);
     if (!obj) {
       kf_error_set(&err, -EBADMSG, "%s: response is not valid JSON", call->what);

@@ -5,6 +5,15 @@
 #include <stdio.h>
 #include <string.h>
 
+json_object *kj_parse(const char *text, size_t len) {
+  static json_tokener *tok;
+  if (!text || len > (size_t)0x7fffffff) return NULL;
+  if (!tok && !(tok = json_tokener_new_ex(KJ_MAX_DEPTH))) return NULL;
+  json_object *obj = json_tokener_parse_ex(tok, text, (int)len);
+  json_tokener_reset(tok);
+  return obj;
+}
+
 json_object *kj_obj(void) { return json_object_new_object(); }
 
 static void kj_wipe(json_object *o) {
