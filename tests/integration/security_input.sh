@@ -10,6 +10,8 @@
 #    alias bomb, insecure-skip-tls-verify, a tokenFile pointing at the operator's own token, a
 #    plain-http server: each gets CredentialsValid=False with a short message saying what is
 #    wrong (never the input echoed back) and a Warning event;
+#  * a Federation whose affinity (a field that preserves unknown fields) is nested 500 levels (json-c's default limit, which the operator had, is 32):
+#    it gets Degraded/ApplyFailed while the others stay Ready, also across an operator restart;
 #  * huge and odd annotation values on both CRs (a 200 KiB rotate-certificates value, newlines
 #    and a forged log line in it, a 250 KiB unrelated annotation);
 # all while a good member (gondor) stays Ready and keeps being probed, the operator stays alive,
@@ -37,7 +39,7 @@ MK() { "$KUBECTL" --kubeconfig "$MKC" --cache-dir "$TMP/kcache-m" --request-time
 install_crds kubefed.dev_federations.yaml kubefed.dev_federatedclusters.yaml
 # ASan keeps freed memory in a quarantine (256 MiB by default), which would hide what the operator
 # itself holds: a small one makes VmRSS mean something.
-ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=8" start_operator
+ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=8" start_operator --log-level debug
 
 # ---- names at their limits ------------------------------------------------------------------------
 check "the 50-character name is 50 characters" test "${#F50}" -eq 50
@@ -234,6 +236,38 @@ check "the odd force-unjoin value is not 'true': gondor keeps its finalizer and 
   bash -c "'$KUBECTL' --kubeconfig '$KC' get federatedcluster -n '$NS' gondor -o json | jq -e '(.metadata.finalizers | length) > 0 and (.metadata.deletionTimestamp == null)'"
 check "no forged log line: the annotation value never starts a line of the operator log" \
   bash -c "! grep -q '^ts=2000-01-01' '$OPLOG'"
+
+# ---- deeply nested JSON in a CR ---------------------------------------------------------------------------
+# spec.apiServer.affinity preserves unknown fields: any JSON, as deep as the apiserver's decoder
+# allows (10,000 levels; 500 here: the apiserver itself needs seconds per write of much deeper
+# objects). One such Federation must not stop the others, nor a restarted operator.
+python3 - "$TMP/deep.json" "$NS" <<'EOF'
+import sys
+n = 500
+d = '{"k":' * n + '1' + '}' * n
+open(sys.argv[1], 'w').write(
+    '{"apiVersion":"kubefed.dev/v1alpha1","kind":"Federation","metadata":{"name":"deep","namespace":"%s"},'
+    '"spec":{"dns":{"provider":"google-clouddns","zoneName":"example.com."},'
+    '"apiServer":{"service":{"type":"ClusterIP"},"affinity":%s}}}' % (sys.argv[2], d))
+EOF
+must "a Federation with a 500-level affinity is stored by the apiserver" K create --request-timeout=60s -f "$TMP/deep.json" -o name
+# The apiserver cannot build a Deployment patch that deep (500 "failed to create typed patch
+# object", retried by the client): the Federation is told so by a Warning event and its status.
+apply_failed() {
+  K get events -n "$NS" --field-selector involvedObject.name=deep,reason=ApplyFailed -o jsonpath='{.items[*].message}' |
+    grep -q 'applying Deployment deep-apiserver failed'
+}
+wait_until "the deep Federation: Warning event ApplyFailed naming the Deployment" 90 apply_failed
+check "the deep Federation has conditions written by the operator" \
+  test -n "$(K get federation -n "$NS" deep -o jsonpath='{.status.conditions[?(@.type=="Ready")].reason}')"
+check "$F50 stays Ready meanwhile" cond_is federation "$F50" Ready "True Ready"
+check "the operator is alive" operator_alive
+stop_operator
+ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=8" start_operator --log-level debug
+K patch -n "$NS" federatedcluster gondor --type=merge -p '{"spec":{"health":{"periodSeconds":3}}}' >/dev/null
+wait_until "a restarted operator (its first list holds the deep Federation) reconciles gondor" 60 observed
+check "gondor Ready after the restart" cond_is federatedcluster gondor Ready "True Healthy"
+K delete -n "$NS" federation deep --wait=false >/dev/null
 
 # ---- teardown: the hostile ones go at once (never joined), the real ones unjoin ---------------------------
 K delete -n "$NS" federatedcluster --all --wait=false >/dev/null
