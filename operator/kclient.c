@@ -46,6 +46,8 @@ struct kc_client {
   int closing;
   int cancelling;          /* kc_client_close is ending calls: not freed under it */
   uint64_t token_read_ms;
+  uint64_t timeout_ms;     /* per attempt when a request sets none */
+  int max_attempts;
 };
 
 /* One logical call: survives retries, owns copies of everything it sends. */
@@ -114,10 +116,16 @@ kc_client *kc_client_new(http_engine *eng, const kcfg *cfg, kf_error *err) {
   c->tls.key_pem_len = c->cfg->client_key_pem_len;
   c->tls.server_name = c->cfg->tls_server_name;
   c->token_read_ms = uv_now(http_engine_loop(eng));
+  c->timeout_ms = KC_DEFAULT_TIMEOUT_MS;
+  c->max_attempts = KC_MAX_ATTEMPTS;
   return c;
 }
 
 void kc_client_set_metrics(kc_client *c, kf_metrics *m) { c->metrics = m; }
+void kc_client_set_limits(kc_client *c, uint64_t timeout_ms, int max_attempts) {
+  c->timeout_ms = timeout_ms ? timeout_ms : KC_DEFAULT_TIMEOUT_MS;
+  c->max_attempts = max_attempts < 1 ? 1 : max_attempts > KC_MAX_ATTEMPTS ? KC_MAX_ATTEMPTS : max_attempts;
+}
 const kcfg *kc_client_config(const kc_client *c) { return c->cfg; }
 http_engine *kc_client_engine(const kc_client *c) { return c->eng; }
 
@@ -298,7 +306,7 @@ static void kc_retry_cb(uv_timer_t *t) {
 }
 
 static int kc_should_retry(const kc_call *call, const http_response *res, int rc) {
-  if (call->no_retry || call->c->closing || call->attempt >= KC_MAX_ATTEMPTS) return 0;
+  if (call->no_retry || call->c->closing || call->attempt >= call->c->max_attempts) return 0;
   if (res->curl_code != 0)
     return rc == KC_ERR_UNREACHABLE || rc == KC_ERR_TIMEOUT || rc == -EIO;
   return res->status == 429 || res->status == 500 || res->status == 502 || res->status == 503 ||
@@ -420,7 +428,7 @@ static kc_call *kc_call_new(kc_client *c, const kc_request *r, kc_cb cb, void *d
     call->body = kf_strndup(r->body, r->body_len);
     call->body_len = r->body_len;
   }
-  call->timeout_ms = r->timeout_ms ? r->timeout_ms : KC_DEFAULT_TIMEOUT_MS;
+  call->timeout_ms = r->timeout_ms ? r->timeout_ms : c->timeout_ms;
   call->no_retry = r->no_retry;
   call->next = c->calls;
   if (c->calls) c->calls->prev = call;

@@ -92,6 +92,9 @@ kc_client *kc_client_new(http_engine *eng, const kcfg *cfg, kf_error *err);
  * client once they have finished. Safe to call from one of its own callbacks. */
 void kc_client_close(kc_client *c);
 void kc_client_set_metrics(kc_client *c, kf_metrics *m);
+/* Per-attempt timeout for requests that set none (0: the default 30 s) and attempts per call
+ * (1..KC_MAX_ATTEMPTS): a client of a cluster that may hang bounds each call's time. */
+void kc_client_set_limits(kc_client *c, uint64_t timeout_ms, int max_attempts);
 const kcfg *kc_client_config(const kc_client *c);
 http_engine *kc_client_engine(const kc_client *c);
 

@@ -4,6 +4,7 @@
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -44,16 +45,26 @@ static char *certs_key_pem(EVP_PKEY *k) {
   return s;
 }
 
+/* PEM text comes from Secrets: an encrypted key must fail, not make OpenSSL's default
+ * callback prompt for a passphrase on the operator's terminal (a hang under a tty). */
+static int certs_no_passphrase(char *buf, int size, int rwflag, void *u) {
+  (void)buf;
+  (void)size;
+  (void)rwflag;
+  (void)u;
+  return -1;
+}
+
 static X509 *certs_read_cert(const char *pem) {
   BIO *b = BIO_new_mem_buf(pem, -1);
-  X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+  X509 *x = b ? PEM_read_bio_X509(b, NULL, certs_no_passphrase, NULL) : NULL;
   BIO_free(b);
   return x;
 }
 
 static EVP_PKEY *certs_read_key(const char *pem) {
   BIO *b = BIO_new_mem_buf(pem, -1);
-  EVP_PKEY *k = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
+  EVP_PKEY *k = b ? PEM_read_bio_PrivateKey(b, NULL, certs_no_passphrase, NULL) : NULL;
   BIO_free(b);
   return k;
 }
@@ -97,6 +108,78 @@ static char *certs_san_value(const certs_request *req, kf_error *err) {
   return v;
 }
 
+/* X509_V_OK when x verifies against ca now (chain, validity, signature, extensions),
+ * else OpenSSL's reason (X509_verify_cert_error_string). ca is the anchor even when it
+ * is an intermediate (a user's CA often is): as Go, and so the apiserver's
+ * client-ca-file, trusts any certificate in its pool. */
+static int certs_verify(X509 *x, X509 *ca) {
+  X509_STORE *store = X509_STORE_new();
+  X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+  int v = X509_V_ERR_UNSPECIFIED;
+  if (store && ctx && X509_STORE_add_cert(store, ca) == 1 && X509_STORE_CTX_init(ctx, store, x, NULL) == 1) {
+    X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_PARTIAL_CHAIN);
+    int r = X509_verify_cert(ctx);
+    v = r == 1 ? X509_V_OK : X509_STORE_CTX_get_error(ctx);
+    if (r != 1 && v == X509_V_OK) v = X509_V_ERR_UNSPECIFIED;  /* failed without a reason */
+  }
+  X509_STORE_CTX_free(ctx);
+  X509_STORE_free(store);
+  ERR_clear_error();
+  return v;
+}
+
+/* Whether key's private half belongs to its public half. A key parses whatever it holds:
+ * an EC or RSA key whose private number was altered still carries the original public
+ * key, so it "matches" a certificate by public key yet signs nothing that verifies. One
+ * signature, checked with the key's public half, tells (EVP_PKEY_pairwise_check also
+ * tests RSA primes: far slower, and this runs for each credential on every reconcile). */
+static int certs_key_consistent(EVP_PKEY *key) {
+  static const unsigned char msg[] = "kubefed-operator key check";
+  unsigned char *sig = NULL;
+  size_t siglen = 0;
+  int id = EVP_PKEY_get_id(key);
+  const EVP_MD *md = id == EVP_PKEY_ED25519 || id == EVP_PKEY_ED448 ? NULL : EVP_sha256();
+  EVP_MD_CTX *sctx = EVP_MD_CTX_new(), *vctx = EVP_MD_CTX_new();
+  int ok = sctx && vctx && EVP_DigestSignInit(sctx, NULL, md, NULL, key) == 1 &&
+           EVP_DigestSign(sctx, NULL, &siglen, msg, sizeof(msg)) == 1 && (sig = kf_calloc(1, siglen)) &&
+           EVP_DigestSign(sctx, sig, &siglen, msg, sizeof(msg)) == 1 &&
+           EVP_DigestVerifyInit(vctx, NULL, md, NULL, key) == 1 &&
+           EVP_DigestVerify(vctx, sig, siglen, msg, sizeof(msg)) == 1;
+  free(sig);
+  EVP_MD_CTX_free(sctx);
+  EVP_MD_CTX_free(vctx);
+  ERR_clear_error();  /* a failure leaves its reasons queued */
+  return ok;
+}
+
+/* Whether ca_cert with ca_key can issue certificates that verify against it now: a leaf,
+ * an expired CA or a foreign key would give certificates that fail the reconciler's own
+ * checks, so they would be reissued on every reconcile, forever. */
+static int certs_ca_usable(X509 *ca_cert, EVP_PKEY *ca_key, kf_error *err) {
+  if (X509_check_private_key(ca_cert, ca_key) != 1 || !certs_key_consistent(ca_key))
+    return kf_error_set(err, -EINVAL, "the CA key does not belong to the CA certificate");
+  int kind = X509_check_ca(ca_cert);  /* 1: basicConstraints CA:TRUE (and keyCertSign if keyUsage); 3: v1 root */
+  if (kind != 1 && kind != 3)
+    return kf_error_set(err, -EINVAL,
+                        "the CA certificate is not a CA (it needs basicConstraints CA:TRUE and, if it has a keyUsage, "
+                        "keyCertSign)");
+  if (X509_cmp_current_time(X509_get0_notBefore(ca_cert)) >= 0)
+    return kf_error_set(err, -EINVAL, "the CA certificate is not valid yet (notBefore is in the future)");
+  if (X509_cmp_current_time(X509_get0_notAfter(ca_cert)) <= 0)
+    return kf_error_set(err, -EINVAL, "the CA certificate has expired");
+  return 0;
+}
+
+int certs_ca_check(const char *cert_pem, const char *key_pem, kf_error *err) {
+  X509 *x = cert_pem ? certs_read_cert(cert_pem) : NULL;
+  EVP_PKEY *k = key_pem ? certs_read_key(key_pem) : NULL;
+  int rc = !x || !k ? kf_error_set(err, -EINVAL, "the CA certificate or key is not valid PEM")
+                    : certs_ca_usable(x, k, err);
+  X509_free(x);
+  EVP_PKEY_free(k);
+  return rc;
+}
+
 static int certs_build(const certs_pair *ca, const certs_request *req, int is_ca, certs_pair *out,
                        kf_error *err) {
   X509 *x = NULL, *ca_cert = NULL;
@@ -104,7 +187,7 @@ static int certs_build(const certs_pair *ca, const certs_request *req, int is_ca
   X509_NAME *name;
   BIGNUM *serial = NULL;
   char *san = NULL;
-  int rc = -EINVAL;
+  int rc = -EINVAL, verr;
   uint64_t validity = req->validity_s ? req->validity_s : CERTS_DEFAULT_VALIDITY_S;
 
   memset(out, 0, sizeof(*out));
@@ -116,13 +199,10 @@ static int certs_build(const certs_pair *ca, const certs_request *req, int is_ca
       kf_error_set(err, -EINVAL, "the CA certificate or key is not valid PEM");
       goto done;
     }
-    if (X509_check_private_key(ca_cert, ca_key) != 1) {
-      kf_error_set(err, -EINVAL, "the CA key does not belong to the CA certificate");
-      goto done;
-    }
+    if (certs_ca_usable(ca_cert, ca_key, err) != 0) goto done;  /* -EINVAL, as rc */
   }
   if (!(key = certs_gen_key(req->key_type))) {
-    kf_error_set(err, -EIO, "key generation failed");
+    rc = kf_error_set(err, -EIO, "key generation failed");
     goto done;
   }
   x = X509_new();
@@ -155,11 +235,26 @@ static int certs_build(const certs_pair *ca, const certs_request *req, int is_ca
       goto ext_failed;
   }
   if (certs_add_ext(x, issuer, NID_subject_key_identifier, "hash")) goto ext_failed;
-  if (ca_cert && certs_add_ext(x, issuer, NID_authority_key_identifier, "keyid:always")) goto ext_failed;
+  /* keyid:always fails for a CA without a subjectKeyIdentifier (valid, if old-fashioned):
+   * the authorityKeyIdentifier is then left out, which verifiers accept. */
+  if (ca_cert && X509_get0_subject_key_id(ca_cert) &&
+      certs_add_ext(x, issuer, NID_authority_key_identifier, "keyid:always"))
+    goto ext_failed;
   if (!(san = certs_san_value(req, err))) goto done;
   if (san[0] && certs_add_ext(x, issuer, NID_subject_alt_name, san)) goto ext_failed;
-  if (!X509_sign(x, ca_key ? ca_key : key, EVP_sha256())) {
-    kf_error_set(err, -EIO, "signing the certificate failed");
+  EVP_PKEY *signer = ca_key ? ca_key : key;
+  /* Ed25519/Ed448 CAs sign without a separate digest (OpenSSL wants NULL for them). */
+  int id = EVP_PKEY_get_id(signer);
+  if (!X509_sign(x, signer, id == EVP_PKEY_ED25519 || id == EVP_PKEY_ED448 ? NULL : EVP_sha256())) {
+    rc = kf_error_set(err, -EIO, "signing the certificate with the CA's %s key failed", OBJ_nid2sn(id));
+    goto done;
+  }
+  /* What the reconciler checks next, checked here: a CA with (say) name constraints that
+   * exclude these names or a critical extension OpenSSL does not know issues certificates
+   * nothing accepts, which would be reissued on every reconcile. */
+  if (ca_cert && (verr = certs_verify(x, ca_cert)) != X509_V_OK) {
+    rc = kf_error_set(err, -EINVAL, "a certificate issued by this CA does not verify against it: %s",
+                      X509_verify_cert_error_string(verr));
     goto done;
   }
   out->cert_pem = certs_cert_pem(x);
@@ -167,7 +262,7 @@ static int certs_build(const certs_pair *ca, const certs_request *req, int is_ca
   rc = 0;
   goto done;
 ext_failed:
-  kf_error_set(err, -EIO, "adding a certificate extension failed");
+  rc = kf_error_set(err, -EIO, "adding a certificate extension failed");
 done:
   free(san);
   BN_free(serial);
@@ -220,9 +315,9 @@ int certs_new_key_pair(certs_key_type key_type, certs_pair *out, kf_error *err) 
 
 int certs_public_key_matches(const char *pub_pem, const char *key_pem) {
   BIO *b = BIO_new_mem_buf(pub_pem, -1);
-  EVP_PKEY *pub = b ? PEM_read_bio_PUBKEY(b, NULL, NULL, NULL) : NULL;
+  EVP_PKEY *pub = b ? PEM_read_bio_PUBKEY(b, NULL, certs_no_passphrase, NULL) : NULL;
   EVP_PKEY *k = certs_read_key(key_pem);
-  int ok = pub && k && EVP_PKEY_eq(pub, k) == 1;
+  int ok = pub && k && EVP_PKEY_eq(pub, k) == 1 && certs_key_consistent(k);
   BIO_free(b);
   EVP_PKEY_free(pub);
   EVP_PKEY_free(k);
@@ -241,14 +336,7 @@ int certs_covers(const char *cert_pem, const char *const *dns_names, const char 
 
 int certs_signed_by(const char *cert_pem, const char *ca_pem) {
   X509 *x = certs_read_cert(cert_pem), *ca = certs_read_cert(ca_pem);
-  X509_STORE *store = X509_STORE_new();
-  X509_STORE_CTX *ctx = X509_STORE_CTX_new();
-  int ok = 0;
-  if (x && ca && store && ctx && X509_STORE_add_cert(store, ca) == 1 &&
-      X509_STORE_CTX_init(ctx, store, x, NULL) == 1)
-    ok = X509_verify_cert(ctx) == 1;
-  X509_STORE_CTX_free(ctx);
-  X509_STORE_free(store);
+  int ok = x && ca && certs_verify(x, ca) == X509_V_OK;
   X509_free(x);
   X509_free(ca);
   return ok;
@@ -257,7 +345,7 @@ int certs_signed_by(const char *cert_pem, const char *ca_pem) {
 int certs_key_matches(const char *cert_pem, const char *key_pem) {
   X509 *x = certs_read_cert(cert_pem);
   EVP_PKEY *k = certs_read_key(key_pem);
-  int ok = x && k && X509_check_private_key(x, k) == 1;
+  int ok = x && k && X509_check_private_key(x, k) == 1 && certs_key_consistent(k);
   X509_free(x);
   EVP_PKEY_free(k);
   return ok;

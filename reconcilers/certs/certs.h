@@ -41,6 +41,11 @@ int certs_new_ca(const char *common_name, uint64_t validity_s, certs_key_type ke
 /* A certificate signed by ca for req, with a fresh key. */
 int certs_issue(const certs_pair *ca, const certs_request *req, certs_pair *out, kf_error *err);
 
+/* 0 when cert_pem and key_pem make a CA that can issue now: valid PEM, the key matching,
+ * basicConstraints CA:TRUE (keyCertSign if it has a keyUsage) or a v1 root, within its
+ * validity. Else -EINVAL and a message saying which. */
+int certs_ca_check(const char *cert_pem, const char *key_pem, kf_error *err);
+
 /* The certificate's notAfter. */
 int certs_not_after(const char *cert_pem, time_t *out, kf_error *err);
 /* Both ends of its validity period (either pointer may be NULL). */

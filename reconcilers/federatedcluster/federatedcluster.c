@@ -16,7 +16,6 @@
 #include "log.h"
 
 #define FC_FINALIZER "kubefed.dev/unjoin"
-#define FC_FORCE_ANNOTATION "kubefed.dev/force-unjoin"
 #define FC_CLUSTER_LABEL "kubefed.dev/cluster"
 #define FC_CREATED_KEYS "kubefed.dev/created-keys-"   /* + federation: kube-dns keys we added */
 #define FC_ORIGINAL_KEYS "kubefed.dev/original-"      /* + federation: their text before us */
@@ -26,6 +25,11 @@
 #define FC_TOKEN_POLLS 20                             /* x FC_TOKEN_POLL_MS: 2 s */
 #define FC_TOKEN_POLL_MS 100
 #define FC_WORKERS 64                                 /* joins in flight: each mostly waits on I/O */
+/* A member request that hangs (a black hole, an overloaded apiserver) holds a worker and delays
+ * the condition saying so: each attempt is cut at FC_MEMBER_TIMEOUT_MS and retried once, so one
+ * join step gives up within about 2 x 10 s (instead of 6 x 30 s), and the join stops there. */
+#define FC_MEMBER_TIMEOUT_MS 10000
+#define FC_MEMBER_ATTEMPTS 2
 
 enum { C_JOINED, C_READY, C_OFFLINE, C_CREDS, C_DNS, C_N };
 static const char *const FC_COND[C_N] = {"Joined", "Ready", "Offline", "CredentialsValid", "DNSConfigured"};
@@ -62,6 +66,7 @@ struct fc_run {
   fc_controller *f;
   char *key, *ns, *name;
   json_object *fc, *fed;
+  fc_spec spec;               /* borrows from fc */
   fc_member *m;
   const char *fed_name, *member_ns, *dns_mode;
   char *cred_name, *sa_name, *role_name, *token_name;
@@ -195,13 +200,23 @@ static void fc_stop(fc_run *run, int rc, int which, const char *reason, const ch
   va_end(ap);
   char *why = kf_strdup(reason);   /* reason may be a condition's own, replaced below */
   fc_cond_set(run, which, "False", why, "%s", buf);
-  if (which != C_JOINED && !run->cond[C_JOINED].set)
+  /* An unjoin that stops is blocked, not undone: the member is still joined (and says why). */
+  if (which != C_JOINED && !run->cond[C_JOINED].set && run->deleting)
+    fc_cond_set(run, C_JOINED, "True", "UnjoinBlocked", "unjoin waits until this is resolved: %s", buf);
+  else if (which != C_JOINED && !run->cond[C_JOINED].set)
     fc_cond_set(run, C_JOINED, "False", why, "%s", buf);
   ev_emit(run->f->events, run->fc, "Warning", why, run->deleting ? "Unjoin" : "Join", "%s", buf);
   free(why);
   run->rc = rc;
   if (rc == 0) fc_requeue(run, FC_RETRY_MS);
   fc_status(run);
+}
+
+/* The member's ServiceAccount, RBAC and token, the host credential Secret and the Cluster exist. */
+static void fc_set_joined(fc_run *run) {
+  fc_cond_set(run, C_JOINED, "True", "Joined",
+              "joined to Federation %s: credentials in Secret %s, Cluster %s in the federation API", run->fed_name,
+              run->cred_name, run->name);
 }
 
 static json_object *fc_labels(const fc_run *run) {
@@ -303,8 +318,11 @@ static void fc_fill_health(fc_run *run) {
   }
   if (!run->cond[C_OFFLINE].set) {
     if (m->offline)
-      fc_cond_set(run, C_OFFLINE, "True", "ProbeFailed", "%d consecutive probes failed (threshold %d): %s",
-                  m->failures, run->failure_threshold, m->probe_error ? m->probe_error : "");
+      /* Not the running count of failures: a message that changes at every probe is a status
+       * write per probe, and each write an informer event that starts the next probe at once
+       * (a probe storm instead of one per period). */
+      fc_cond_set(run, C_OFFLINE, "True", "ProbeFailed", "failureThreshold (%d) consecutive probes failed: %s",
+                  run->failure_threshold, m->probe_error ? m->probe_error : "");
     else
       fc_cond_set(run, C_OFFLINE, "False", "Reachable", "the member answers its health probes");
   }
@@ -349,7 +367,9 @@ static void fc_status(fc_run *run) {
       (m->zones && !kj_subset(m->zones, kc_obj_get(fc, "status.zones"))) ||
       (run->cred_name && !kf_streq(run->cred_name, kc_obj_str(fc, "status.credentialSecretRef.name"))))
     changed = 1;
-  if (!changed || run->deleting) {
+  /* While deleting, status is reached only when the unjoin stopped at a problem: it is written,
+   * so the user sees why the FederatedCluster stays. */
+  if (!changed) {
     json_object_put(list);
     fc_finish(run);
     return;
@@ -402,6 +422,11 @@ static void fc_status(fc_run *run) {
 
 static void fc_probe_done(fc_run *run, int ok, const char *why) {
   fc_member *m = run->m;
+  char labels[384];
+  /* Per member, so a user (and the fault tests) can see each member keeps its probe period. */
+  snprintf(labels, sizeof(labels), "federatedcluster=\"%s\",result=\"%s\"", run->key, ok ? "success" : "failure");
+  kf_metrics_add(run->f->metrics, "kubefed_member_probes_total", "Health probes of member API servers by result",
+                 labels, 1);
   m->probed = 1;
   if (ok) {
     m->failures = 0;
@@ -422,10 +447,28 @@ static void fc_probe_done(fc_run *run, int ok, const char *why) {
   fc_status(run);
 }
 
+/* What a failed probe says in Ready/Offline: which limit it hit, in words that stay the same from
+ * one probe to the next (a changing message would be a status write per period). */
+static void fc_probe_failed(fc_run *run, int rc, const kf_error *err) {
+  char why[640];
+  if (rc == KC_ERR_TIMEOUT && (!err || !err->http_status))
+    snprintf(why, sizeof(why), "no answer within spec.health.timeoutSeconds (%ds): timed out", run->timeout_s);
+  else if (rc == KC_ERR_THROTTLED)
+    snprintf(why, sizeof(why), "throttled by the member (HTTP 429): %s", cond_error_text(err, "429"));
+  else
+    snprintf(why, sizeof(why), "%s", cond_error_text(err, "failed"));
+  fc_probe_done(run, 0, why);
+}
+
 static void fc_healthz(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data) {
   fc_run *run = data;
   (void)c;
-  fc_probe_done(run, rc == 0 && kf_streq(json_object_get_string(obj), "ok"), cond_error_text(err, "failed"));
+  if (rc == 0 && !kf_streq(json_object_get_string(obj), "ok")) {
+    fc_probe_done(run, 0, "/healthz did not answer ok");
+    return;
+  }
+  if (rc != 0) fc_probe_failed(run, rc, err);
+  else fc_probe_done(run, 1, NULL);
 }
 
 static void fc_readyz(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data) {
@@ -435,8 +478,9 @@ static void fc_readyz(kc_client *c, int rc, json_object *obj, const kf_error *er
     kc_do(c, &r, fc_healthz, run);
     return;
   }
-  fc_probe_done(run, rc == 0, cond_error_text(err, "failed"));
   (void)obj;
+  if (rc != 0) fc_probe_failed(run, rc, err);
+  else fc_probe_done(run, 1, NULL);
 }
 
 static void fc_probe(fc_run *run) {
@@ -474,9 +518,7 @@ static void fc_nodes(kc_client *c, int rc, json_object *list, const kf_error *er
     for (size_t i = 0; i < k; i++) kj_push_str(m->zones, zones[i]);
     free(zones);
   }
-  fc_cond_set(run, C_JOINED, "True", "Joined",
-              "joined to Federation %s: credentials in Secret %s, Cluster %s in the federation API", run->fed_name,
-              run->cred_name, run->name);
+  fc_set_joined(run);
   free(run->m->fingerprint);
   run->m->fingerprint = kf_strdup(run->fingerprint);
   run->m->joined_ms = uv_now(run->f->loop);
@@ -529,7 +571,8 @@ static void fc_dns_written(kc_client *c, int rc, json_object *obj, const kf_erro
   (void)c;
   (void)obj;
   if (rc != 0) {
-    fc_stop(run, rc == KC_ERR_FORBIDDEN ? 0 : rc, C_DNS, "DNSUpdateFailed",
+    /* Forbidden (RBAC removed) is no transient error: no fast retry, a reason that says it. */
+    fc_stop(run, rc == KC_ERR_FORBIDDEN ? 0 : rc, C_DNS, rc == KC_ERR_FORBIDDEN ? "DNSUpdateForbidden" : "DNSUpdateFailed",
             "updating the member's DNS ConfigMap failed (nothing was changed): %s", cond_error_text(err, "failed"));
     return;
   }
@@ -681,6 +724,7 @@ static void fc_dns_configmap(kc_client *c, int rc, json_object *cm, const kf_err
 }
 
 static void fc_dns(fc_run *run) {
+  if (!run->deleting) fc_set_joined(run);   /* a DNS problem from here on leaves it joined */
   if (kf_streq(run->dns_mode, "None")) {
     fc_dns_ok(run, "spec.dns.mode is None: the member's DNS is left alone");
     return;
@@ -1115,11 +1159,9 @@ static void fc_finalizer_added(kc_client *c, int rc, json_object *obj, const kf_
 
 /* Loads the member kubeconfig; 0 or a condition already set. */
 static int fc_member_credentials(fc_run *run) {
-  const char *secret_name = kc_obj_str(run->fc, "spec.kubeconfigSecretRef.name");
-  const char *key = kc_obj_str(run->fc, "spec.kubeconfigSecretRef.key");
-  const char *context = kc_obj_str(run->fc, "spec.kubeconfigSecretRef.context");
+  const char *secret_name = run->spec.secret_name, *key = run->spec.secret_key;
   json_object *secret = informer_get(run->f->secrets, run->ns, secret_name);
-  const char *b64 = secret ? kc_obj_key_str(kc_obj_get(secret, "data"), key ? key : "kubeconfig") : NULL;
+  const char *b64 = secret ? kc_obj_key_str(kc_obj_get(secret, "data"), key) : NULL;
   char *text = NULL;
   size_t n;
   kf_error err;
@@ -1129,18 +1171,20 @@ static int fc_member_credentials(fc_run *run) {
                 secret_name, run->ns);
   } else if (!b64 || kf_b64_decode(b64, strlen(b64), &text, &n) != 0) {
     fc_cond_set(run, C_CREDS, "False", "KeyNotFound", "spec.kubeconfigSecretRef: Secret %s has no key %s", secret_name,
-                key ? key : "kubeconfig");
-  } else if ((rc = kcfg_load_data(text, n, NULL, context && context[0] ? context : NULL, &run->member_cfg, &err)) !=
-             0) {
+                key);
+  } else if ((rc = kcfg_load_data(text, n, NULL, run->spec.context, &run->member_cfg, &err)) != 0) {
     fc_cond_set(run, C_CREDS, "False", rc == -ENOTSUP ? "UnsupportedCredentials" : "InvalidKubeconfig",
                 "spec.kubeconfigSecretRef: Secret %s key %s: %s. Supply a kubeconfig with a token or a client "
                 "certificate embedded (-data fields), e.g. a ServiceAccount token",
-                secret_name, key ? key : "kubeconfig", err.msg);
+                secret_name, key, err.msg);
   } else {
     fc_cond_set(run, C_CREDS, "True", "Loaded", "kubeconfig from Secret %s, context %s, server %s", secret_name,
                 run->member_cfg->context, run->member_cfg->server);
     run->member = kc_client_new(kc_client_engine(run->f->c), run->member_cfg, &err);
-    if (run->member) kc_client_set_metrics(run->member, run->f->metrics);
+    if (run->member) {
+      kc_client_set_metrics(run->member, run->f->metrics);
+      kc_client_set_limits(run->member, FC_MEMBER_TIMEOUT_MS, FC_MEMBER_ATTEMPTS);
+    }
     if (!run->member) {
       fc_cond_set(run, C_CREDS, "False", "InvalidKubeconfig", "spec.kubeconfigSecretRef: Secret %s: %s", secret_name,
                   err.msg);
@@ -1151,9 +1195,12 @@ static int fc_member_credentials(fc_run *run) {
   const char *cred_rv = NULL;
   json_object *cred = informer_get(run->f->secrets, run->ns, run->cred_name);
   if (cred) cred_rv = kc_obj_str(cred, "metadata.resourceVersion");
-  run->fingerprint = kf_asprintf("%lld/%s/%s/%s/%s", (long long)run->generation,
+  /* metadata.generation is a JSON number: read as a string it was always "-", so a Federation
+   * change (DNS zone, nameservers) reached joined members only at the 10-minute resync. */
+  json_object *fed_gen = kc_obj_get(run->fed, "metadata.generation");
+  run->fingerprint = kf_asprintf("%lld/%s/%s/%lld/%s", (long long)run->generation,
                                  secret ? kc_obj_str(secret, "metadata.resourceVersion") : "-",
-                                 cred_rv ? cred_rv : "-", kc_obj_str(run->fed, "metadata.generation") ? kc_obj_str(run->fed, "metadata.generation") : "-",
+                                 cred_rv ? cred_rv : "-", fed_gen ? (long long)json_object_get_int64(fed_gen) : -1LL,
                                  kc_obj_str(run->fed, "status.endpoint") ? kc_obj_str(run->fed, "status.endpoint") : "-");
   if (cred) json_object_put(cred);
   if (text) kf_free_secret(text, n);
@@ -1189,23 +1236,21 @@ static void fc_reconcile(ctrl *c, const char *key, void *data) {
     fc_finish(run);
     return;
   }
+  /* The informer holds JSON objects only, so this cannot fail; the spec borrows from run->fc. */
+  if (fc_spec_decode(run->fc, &run->spec, NULL) != 0) {
+    fc_finish(run);
+    return;
+  }
   run->m = fc_member_get(f, key);
-  run->fed_name = kc_obj_str(run->fc, "spec.federationRef.name");
-  const char *member_ns = kc_obj_str(run->fc, "spec.memberNamespace");
-  run->member_ns = member_ns && member_ns[0] ? member_ns : "federation-system";
-  const char *mode = kc_obj_str(run->fc, "spec.dns.mode");
-  run->dns_mode = mode && mode[0] ? mode : "Auto";
-  json_object *h = kc_obj_get(run->fc, "spec.health");
-  json_object *v;
-  run->period_s = (v = kc_obj_get(h, "periodSeconds")) ? json_object_get_int(v) : 10;
-  run->timeout_s = (v = kc_obj_get(h, "timeoutSeconds")) ? json_object_get_int(v) : 3;
-  run->failure_threshold = (v = kc_obj_get(h, "failureThreshold")) ? json_object_get_int(v) : 3;
-  run->success_threshold = (v = kc_obj_get(h, "successThreshold")) ? json_object_get_int(v) : 1;
-  if (run->period_s < 1) run->period_s = 1;
-  if (run->timeout_s < 1) run->timeout_s = 1;
-  run->generation = (v = kc_obj_get(run->fc, "metadata.generation")) ? json_object_get_int64(v) : 0;
-  const char *secret_name = kc_obj_str(run->fc, "spec.secretName");
-  run->cred_name = secret_name && secret_name[0] ? kf_strdup(secret_name) : kf_asprintf("%s-credentials", run->name);
+  run->fed_name = run->spec.fed_name;
+  run->member_ns = run->spec.member_ns;
+  run->dns_mode = run->spec.dns_mode;
+  run->period_s = run->spec.period_s;
+  run->timeout_s = run->spec.timeout_s;
+  run->failure_threshold = run->spec.failure_threshold;
+  run->success_threshold = run->spec.success_threshold;
+  run->generation = run->spec.generation;
+  run->cred_name = run->spec.cred_secret ? kf_strdup(run->spec.cred_secret) : kf_asprintf("%s-credentials", run->name);
   /* Per federation and member name: one member may join several federations, or one
    * federation twice under two names, and each unjoin removes only its own objects. */
   const char *fed_name = run->fed_name ? run->fed_name : "";
@@ -1213,8 +1258,8 @@ static void fc_reconcile(ctrl *c, const char *key, void *data) {
   run->role_name = kf_asprintf("kubefed.dev:%s:%s", fed_name, run->name);
   run->token_name = kf_asprintf("kubefed-%s-%s-token", fed_name, run->name);
   run->fed = run->fed_name ? informer_get(f->feds, run->ns, run->fed_name) : NULL;
-  run->deleting = kc_obj_get(run->fc, "metadata.deletionTimestamp") != NULL;
-  run->force = kf_streq(kc_obj_key_str(kc_obj_get(run->fc, "metadata.annotations"), FC_FORCE_ANNOTATION), "true");
+  run->deleting = run->spec.deleting;
+  run->force = run->spec.force;
 
   int creds = fc_member_credentials(run);
   if (run->deleting) {

@@ -25,7 +25,32 @@
 #include "kclient.h"
 #include "metrics.h"
 
+#define FC_FORCE_ANNOTATION "kubefed.dev/force-unjoin"
+
 typedef struct fc_controller fc_controller;
+
+/* A FederatedCluster as the controller reads it, defaults applied (the CRD schema
+ * validates the rest; the operator never writes .spec). Strings are borrowed from
+ * the object, which must outlive the spec. */
+typedef struct fc_spec {
+  const char *name, *ns;                  /* metadata; NULL when missing */
+  int64_t generation;
+  int deleting;                           /* metadata.deletionTimestamp is set */
+  int force;                              /* annotation kubefed.dev/force-unjoin: "true" */
+  const char *fed_name;                   /* spec.federationRef.name; NULL when missing */
+  const char *member_ns;                  /* spec.memberNamespace, default federation-system */
+  const char *dns_mode;                   /* spec.dns.mode, default Auto */
+  const char *secret_name;                /* spec.kubeconfigSecretRef.name; NULL when missing */
+  const char *secret_key;                 /* its key, default kubeconfig */
+  const char *context;                    /* its context; NULL: the current one */
+  const char *cred_secret;                /* spec.secretName; NULL: NAME-credentials */
+  int period_s, timeout_s;                /* spec.health, at least 1 */
+  int failure_threshold, success_threshold;
+} fc_spec;
+
+/* Reads fc (a FederatedCluster) into out: pure, allocates nothing. -EINVAL when fc
+ * is not a JSON object. */
+int fc_spec_decode(json_object *fc, fc_spec *out, kf_error *err);
 
 fc_controller *fc_controller_new(uv_loop_t *loop, kc_client *c, const fed_options *o);
 void fc_controller_start_informers(fc_controller *f);

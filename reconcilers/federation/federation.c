@@ -853,15 +853,15 @@ static void fed_service_done(fed_run *run, json_object *live) {
 
 /* ---- step 2: the certificate authority ---- */
 
-/* 0 and a parsed pair when secret holds a matching tls.crt / tls.key. */
-static int fed_read_ca(json_object *secret, certs_pair *out) {
+/* 0 and a parsed pair when secret holds a tls.crt / tls.key CA that can issue now
+ * (certs_ca_check; err says what is wrong, may be NULL). */
+static int fed_read_ca(json_object *secret, certs_pair *out, kf_error *err) {
   out->cert_pem = fed_secret_value(secret, "tls.crt");
   out->key_pem = fed_secret_value(secret, "tls.key");
-  if (!out->cert_pem || !out->key_pem || !certs_key_matches(out->cert_pem, out->key_pem)) {
-    certs_pair_free(out);
-    return -EINVAL;
-  }
-  return 0;
+  int rc = !out->cert_pem || !out->key_pem ? kf_error_set(err, -EINVAL, "tls.crt or tls.key is missing")
+                                           : certs_ca_check(out->cert_pem, out->key_pem, err);
+  if (rc != 0) certs_pair_free(out);
+  return rc;
 }
 
 static void fed_after_ca(fed_run *run) {
@@ -873,7 +873,7 @@ static void fed_existing_ca_read(kc_client *c, int rc, json_object *secret, cons
   (void)c;
   if (rc != 0) {
     fed_stop(run, rc, C_CERTS, "ReadFailed", "reading Secret %s-ca failed: %s", run->name, err ? err->msg : "");
-  } else if (fed_is_ours(secret, run->name) && fed_read_ca(secret, &run->ca) == 0) {
+  } else if (fed_is_ours(secret, run->name) && fed_read_ca(secret, &run->ca, NULL) == 0) {
     fed_after_ca(run);
   } else {
     fed_stop(run, 0, C_CERTS, "CASecretConflict",
@@ -923,10 +923,13 @@ static void fed_ca_generated(int rc, certs_pair *pair, const kf_error *err, void
 
 static void fed_ca(fed_run *run) {
   if (run->in[IN_CA]) {
-    if (fed_read_ca(run->in[IN_CA], &run->ca) != 0) {
+    kf_error err;
+    kf_error_clear(&err);
+    if (fed_read_ca(run->in[IN_CA], &run->ca, &err) != 0) {
       fed_stop(run, 0, C_CERTS, "InvalidCASecret",
-               "spec.certificates.caSecretRef: Secret %s needs tls.crt and a matching tls.key (PEM)",
-               run->spec.ca_secret);
+               "spec.certificates.caSecretRef: Secret %s needs tls.crt and a matching tls.key (PEM) of a CA "
+               "that is valid now: %s",
+               run->spec.ca_secret, err.msg);
       return;
     }
     run->ca_source_reason = "UserCA";
@@ -937,15 +940,17 @@ static void fed_ca(fed_run *run) {
   run->ca_source_reason = "CAReady";
   run->ca_source = kf_asprintf("Secret %s-ca", run->name);
   json_object *secret = fed_cached(run, &KC_SECRETS, "ca");
-  if (secret && fed_read_ca(secret, &run->ca) == 0) {
+  kf_error ca_err;
+  kf_error_clear(&ca_err);
+  if (secret && fed_read_ca(secret, &run->ca, &ca_err) == 0) {
     json_object_put(secret);
     fed_after_ca(run);
   } else if (secret) {
     json_object_put(secret);
     fed_stop(run, 0, C_CERTS, "InvalidCASecret",
-             "Secret %s-ca does not hold a valid tls.crt/tls.key pair; delete it to have a new CA generated (every "
-             "certificate it signed will be reissued)",
-             run->name);
+             "Secret %s-ca does not hold a valid tls.crt/tls.key pair (%s); delete it to have a new CA generated "
+             "(every certificate it signed will be reissued)",
+             run->name, ca_err.msg);
   } else {
     char *cn = kf_asprintf("%s-ca", run->name);
     certs_request req = {.common_name = cn, .validity_s = FED_CA_VALIDITY_S};

@@ -53,6 +53,41 @@ static int fed_bool_or(json_object *obj, const char *path, int def) {
   return v ? json_object_get_boolean(v) : def;
 }
 
+/* The builders iterate these with json-c calls that abort on another type (and
+ * kj_join needs strings): the CRD schema guarantees the types, but an apiserver
+ * without it (or an edited CRD) must get a message, not a crashed operator. */
+static int fed_is_array_of_strings(json_object *v) {
+  if (!v) return 1;
+  if (!json_object_is_type(v, json_type_array)) return 0;
+  for (size_t i = 0; i < json_object_array_length(v); i++)
+    if (!json_object_is_type(json_object_array_get_idx(v, i), json_type_string)) return 0;
+  return 1;
+}
+
+static int fed_is_map_of_strings(json_object *v) {
+  if (!v) return 1;
+  if (!json_object_is_type(v, json_type_object)) return 0;
+  json_object_object_foreach(v, k, val) {
+    (void)k;
+    if (!json_object_is_type(val, json_type_string)) return 0;
+  }
+  return 1;
+}
+
+/* An integer field within [lo, hi] (default def); -EINVAL, not a silently wrapped
+ * value, for anything else (4294967297 replicas must not become 1). */
+static int fed_int_in(json_object *obj, const char *path, int64_t def, int64_t lo, int64_t hi, int *out) {
+  json_object *v = kc_obj_get(obj, path);
+  int64_t n = def;
+  if (v) {
+    if (!json_object_is_type(v, json_type_int)) return -EINVAL;
+    n = json_object_get_int64(v);
+  }
+  if (n < lo || n > hi) return -EINVAL;
+  *out = (int)n;
+  return 0;
+}
+
 int fed_spec_decode(json_object *fed, fed_spec *s, kf_error *err) {
   json_object *spec = kc_obj_get(fed, "spec");
   memset(s, 0, sizeof(*s));
@@ -74,33 +109,44 @@ int fed_spec_decode(json_object *fed, fed_spec *s, kf_error *err) {
   s->dns_config_secret = fed_str_or(spec, "dns.providerConfigSecretRef.name", NULL);
   s->dns_config_key = fed_str_or(spec, "dns.providerConfigSecretRef.key", "provider.conf");
   s->coredns_nameservers = kc_obj_get(spec, "dns.corednsNameservers");
+  if (!fed_is_array_of_strings(s->coredns_nameservers))
+    return kf_error_set(err, -EINVAL, "spec.dns.corednsNameservers must be a list of strings");
   if (strcmp(s->dns_provider, "coredns") == 0 &&
       (!s->coredns_nameservers || json_object_array_length(s->coredns_nameservers) == 0))
     return kf_error_set(err, -EINVAL, "spec.dns.corednsNameservers is required with the coredns provider");
 
   s->api_pod = kc_obj_get(spec, "apiServer");
   s->api_image = fed_str_or(spec, "apiServer.image", FED_DEFAULT_APISERVER_IMAGE);
-  s->api_replicas = (int)fed_int_or(spec, "apiServer.replicas", 1);
+  if (fed_int_in(spec, "apiServer.replicas", 1, 1, 9, &s->api_replicas) != 0)
+    return kf_error_set(err, -EINVAL, "spec.apiServer.replicas must be an integer from 1 to 9");
   s->service_type_name = fed_str_or(spec, "apiServer.service.type", "LoadBalancer");
   if (strcmp(s->service_type_name, "LoadBalancer") == 0) s->service_type = FED_SVC_LOADBALANCER;
   else if (strcmp(s->service_type_name, "NodePort") == 0) s->service_type = FED_SVC_NODEPORT;
   else if (strcmp(s->service_type_name, "ClusterIP") == 0) s->service_type = FED_SVC_CLUSTERIP;
   else return kf_error_set(err, -EINVAL, "spec.apiServer.service.type must be LoadBalancer, NodePort or ClusterIP");
-  s->node_port = (int)fed_int_or(spec, "apiServer.service.nodePort", 0);
-  if (s->node_port < 0 || s->node_port > 65535)
-    return kf_error_set(err, -EINVAL, "spec.apiServer.service.nodePort must be between 0 and 65535");
+  if (fed_int_in(spec, "apiServer.service.nodePort", 0, 0, 65535, &s->node_port) != 0)
+    return kf_error_set(err, -EINVAL, "spec.apiServer.service.nodePort must be an integer between 0 and 65535");
   s->service_annotations = kc_obj_get(spec, "apiServer.service.annotations");
+  if (!fed_is_map_of_strings(s->service_annotations))
+    return kf_error_set(err, -EINVAL, "spec.apiServer.service.annotations must map names to strings");
   s->load_balancer_class = fed_str_or(spec, "apiServer.service.loadBalancerClass", NULL);
   s->advertise_address = fed_str_or(spec, "apiServer.advertiseAddress", NULL);
   s->cert_sans = kc_obj_get(spec, "apiServer.certSANs");
+  if (!fed_is_array_of_strings(s->cert_sans))
+    return kf_error_set(err, -EINVAL, "spec.apiServer.certSANs must be a list of strings");
   s->api_extra_args = kc_obj_get(spec, "apiServer.extraArgs");
+  if (!fed_is_map_of_strings(s->api_extra_args))
+    return kf_error_set(err, -EINVAL, "spec.apiServer.extraArgs must map flag names to strings");
   s->token_secret = fed_str_or(spec, "apiServer.tokenAuthSecretRef.name", NULL);
   s->token_key = fed_str_or(spec, "apiServer.tokenAuthSecretRef.key", "token.csv");
 
   s->cm_pod = kc_obj_get(spec, "controllerManager");
   s->cm_image = fed_str_or(spec, "controllerManager.image", FED_DEFAULT_CM_IMAGE);
-  s->cm_replicas = (int)fed_int_or(spec, "controllerManager.replicas", 1);
+  if (fed_int_in(spec, "controllerManager.replicas", 1, 0, 9, &s->cm_replicas) != 0)
+    return kf_error_set(err, -EINVAL, "spec.controllerManager.replicas must be an integer from 0 to 9");
   s->cm_extra_args = kc_obj_get(spec, "controllerManager.extraArgs");
+  if (!fed_is_map_of_strings(s->cm_extra_args))
+    return kf_error_set(err, -EINVAL, "spec.controllerManager.extraArgs must map flag names to strings");
 
   json_object *external = kc_obj_get(spec, "etcd.external");
   s->etcd_local = external == NULL;
@@ -113,6 +159,8 @@ int fed_spec_decode(json_object *fed, fed_spec *s, kf_error *err) {
   s->etcd_existing_claim = fed_str_or(spec, "etcd.local.storage.existingClaim", NULL);
   s->etcd_retain = fed_bool_or(spec, "etcd.local.storage.retainOnDelete", 1);
   s->etcd_endpoints = kc_obj_get(spec, "etcd.external.endpoints");
+  if (!fed_is_array_of_strings(s->etcd_endpoints))
+    return kf_error_set(err, -EINVAL, "spec.etcd.external.endpoints must be a list of strings");
   s->etcd_tls_secret = fed_str_or(spec, "etcd.external.tlsSecretRef.name", NULL);
   if (external && (!s->etcd_endpoints || json_object_array_length(s->etcd_endpoints) == 0 || !s->etcd_tls_secret))
     return kf_error_set(err, -EINVAL, "spec.etcd.external needs endpoints and tlsSecretRef");
@@ -127,6 +175,8 @@ int fed_spec_decode(json_object *fed, fed_spec *s, kf_error *err) {
     return kf_error_set(err, -EINVAL, "spec.certificates.renewBefore must be a duration, e.g. 720h");
   s->pull_policy = fed_str_or(spec, "imagePullPolicy", "IfNotPresent");
   s->pull_secrets = kc_obj_get(spec, "imagePullSecrets");
+  if (s->pull_secrets && !json_object_is_type(s->pull_secrets, json_type_array))
+    return kf_error_set(err, -EINVAL, "spec.imagePullSecrets must be a list of {name: ...}");
   s->suspend = fed_bool_or(spec, "suspend", 0);
   return 0;
 }
@@ -216,6 +266,7 @@ void fed_serving_sans(const fed_spec *s, json_object *lb_ingress, char ***dns_na
   fed_san_add(&dns, &nd, &ip, &ni, s->advertise_address);
   for (size_t i = 0; s->cert_sans && i < json_object_array_length(s->cert_sans); i++)
     fed_san_add(&dns, &nd, &ip, &ni, json_object_get_string(json_object_array_get_idx(s->cert_sans, i)));
+  if (!json_object_is_type(lb_ingress, json_type_array)) lb_ingress = NULL;  /* json-c aborts on another type */
   for (size_t i = 0; lb_ingress && i < json_object_array_length(lb_ingress); i++) {
     json_object *in = json_object_array_get_idx(lb_ingress, i);
     fed_san_add(&dns, &nd, &ip, &ni, kc_obj_str(in, "ip"));
@@ -230,21 +281,25 @@ static char *fed_url(const char *host, int64_t port) {
                            : kf_asprintf("https://%s:%lld", host, (long long)port);
 }
 
+/* The first element of an array, NULL for anything else (json-c aborts on a non-array). */
+static json_object *fed_first(json_object *arr) {
+  return json_object_is_type(arr, json_type_array) && json_object_array_length(arr) > 0
+             ? json_object_array_get_idx(arr, 0)
+             : NULL;
+}
+
 char *fed_endpoint(const fed_spec *s, json_object *service, const char **pending_reason) {
   *pending_reason = NULL;
   if (s->service_type == FED_SVC_NODEPORT && s->advertise_address) {
-    json_object *port = service ? kc_obj_get(json_object_array_get_idx(kc_obj_get(service, "spec.ports"), 0),
-                                             "nodePort")
-                                : NULL;
-    if (!port) {
+    json_object *port = kc_obj_get(fed_first(kc_obj_get(service, "spec.ports")), "nodePort");
+    if (!port || !json_object_is_type(port, json_type_int)) {
       *pending_reason = "waiting for the Service's node port";
       return NULL;
     }
     return fed_url(s->advertise_address, json_object_get_int64(port));
   }
   if (s->service_type == FED_SVC_LOADBALANCER) {
-    json_object *ingress = service ? kc_obj_get(service, "status.loadBalancer.ingress") : NULL;
-    json_object *first = ingress ? json_object_array_get_idx(ingress, 0) : NULL;
+    json_object *first = fed_first(kc_obj_get(service, "status.loadBalancer.ingress"));
     const char *host = first ? fed_str_or(first, "ip", kc_obj_str(first, "hostname")) : NULL;
     if (!host) {
       *pending_reason = "waiting for the load balancer's address (Service status.loadBalancer.ingress)";

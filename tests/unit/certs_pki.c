@@ -87,6 +87,20 @@ static void test_bad_input(void **state) {
   assert_int_equal(certs_issue(&mismatched, &ok, &out, &err), -EINVAL);
   assert_non_null(strstr(err.msg, "does not belong"));
   certs_pair_free(&ca2);
+
+  /* A leaf with its own key is no CA (a bring-your-own CA Secret holding the wrong pair):
+   * refused with a reason, where it used to issue certificates nothing could verify. */
+  certs_pair leaf;
+  assert_int_equal(certs_ca_check(ca.cert_pem, ca.key_pem, &err), 0);
+  assert_int_equal(certs_issue(&ca, &ok, &leaf, &err), 0);
+  assert_true(certs_key_matches(leaf.cert_pem, leaf.key_pem));
+  assert_int_equal(certs_ca_check(leaf.cert_pem, leaf.key_pem, &err), -EINVAL);
+  assert_non_null(strstr(err.msg, "not a CA"));
+  assert_int_equal(certs_issue(&leaf, &ok, &out, &err), -EINVAL);
+  assert_non_null(strstr(err.msg, "not a CA"));
+  assert_null(out.cert_pem);
+  assert_int_equal(certs_ca_check(NULL, ca.key_pem, &err), -EINVAL);
+  certs_pair_free(&leaf);
   certs_pair_free(&ca);
 }
 

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "certs/certs.h"
+#include "federatedcluster/federatedcluster.h"
 #include "federation/objects.h"
 #include "kclient.h"
 #include "kjson.h"
@@ -275,12 +276,91 @@ static void test_hash_and_subset(void **state) {
   json_object_put(more);
 }
 
+/* What the CRD schema normally rejects, read from an object without it: a message naming
+ * the field, never a json-c type assertion in a builder or a silently wrapped integer. */
+static void test_wrong_types_rejected(void **state) {
+  static const struct {
+    const char *spec, *field;
+  } cases[] = {
+      {"{\"dns\":{\"provider\":\"coredns\",\"zoneName\":\"e.com.\",\"corednsNameservers\":\"1.2.3.4\"}}",
+       "corednsNameservers"},
+      {"{\"dns\":{\"provider\":\"coredns\",\"zoneName\":\"e.com.\",\"corednsNameservers\":[null]}}",
+       "corednsNameservers"},
+      {"{\"dns\":{\"provider\":\"google-clouddns\",\"zoneName\":\"e.com.\"},\"apiServer\":{\"certSANs\":{}}}",
+       "certSANs"},
+      {"{\"dns\":{\"provider\":\"google-clouddns\",\"zoneName\":\"e.com.\"},\"apiServer\":{\"extraArgs\":[\"--v=4\"]}}",
+       "apiServer.extraArgs"},
+      {"{\"dns\":{\"provider\":\"google-clouddns\",\"zoneName\":\"e.com.\"},\"apiServer\":{\"service\":"
+       "{\"annotations\":{\"a\":1}}}}",
+       "annotations"},
+      {"{\"dns\":{\"provider\":\"google-clouddns\",\"zoneName\":\"e.com.\"},\"controllerManager\":{\"extraArgs\":7}}",
+       "controllerManager.extraArgs"},
+      {"{\"dns\":{\"provider\":\"google-clouddns\",\"zoneName\":\"e.com.\"},\"etcd\":{\"external\":"
+       "{\"endpoints\":[1],\"tlsSecretRef\":{\"name\":\"t\"}}}}",
+       "endpoints"},
+      {"{\"dns\":{\"provider\":\"google-clouddns\",\"zoneName\":\"e.com.\"},\"imagePullSecrets\":\"r\"}",
+       "imagePullSecrets"},
+      {"{\"dns\":{\"provider\":\"google-clouddns\",\"zoneName\":\"e.com.\"},\"apiServer\":{\"service\":"
+       "{\"type\":\"NodePort\",\"nodePort\":4294967376}}}",
+       "nodePort"},
+      {"{\"dns\":{\"provider\":\"google-clouddns\",\"zoneName\":\"e.com.\"},\"etcd\":{\"external\":"
+       "{\"endpoints\":[\"https://e:2379\"],\"tlsSecretRef\":{\"name\":\"t\"}}},\"apiServer\":{\"replicas\":4294967297}}",
+       "apiServer.replicas"},
+      {"{\"dns\":{\"provider\":\"google-clouddns\",\"zoneName\":\"e.com.\"},\"controllerManager\":{\"replicas\":\"2\"}}",
+       "controllerManager.replicas"},
+  };
+  (void)state;
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    fed_spec s;
+    kf_error err;
+    kf_error_clear(&err);
+    json_object *f = fed(cases[i].spec);
+    assert_int_equal(fed_spec_decode(f, &s, &err), -EINVAL);
+    if (!strstr(err.msg, cases[i].field)) fail_msg("case %zu: \"%s\" does not name %s", i, err.msg, cases[i].field);
+    json_object_put(f);
+  }
+}
+
+/* The FederatedCluster as the controller reads it: defaults, clamps, borrowed strings. */
+static void test_federatedcluster_spec(void **state) {
+  fc_spec s;
+  kf_error err;
+  (void)state;
+  json_object *fc = json_tokener_parse(
+      "{\"metadata\":{\"name\":\"gondor\",\"namespace\":\"federation-system\",\"generation\":7},"
+      "\"spec\":{\"federationRef\":{\"name\":\"fellowship\"},\"kubeconfigSecretRef\":{\"name\":\"gondor-admin\","
+      "\"context\":\"\"},\"health\":{\"periodSeconds\":0,\"timeoutSeconds\":-3,\"failureThreshold\":5}}}");
+  assert_int_equal(fc_spec_decode(fc, &s, &err), 0);
+  assert_string_equal(s.name, "gondor");
+  assert_int_equal(s.generation, 7);
+  assert_string_equal(s.fed_name, "fellowship");
+  assert_string_equal(s.member_ns, "federation-system");
+  assert_string_equal(s.dns_mode, "Auto");
+  assert_string_equal(s.secret_name, "gondor-admin");
+  assert_string_equal(s.secret_key, "kubeconfig");
+  assert_null(s.context);
+  assert_null(s.cred_secret);
+  assert_int_equal(s.period_s, 1);
+  assert_int_equal(s.timeout_s, 1);
+  assert_int_equal(s.failure_threshold, 5);
+  assert_int_equal(s.success_threshold, 1);
+  assert_false(s.deleting);
+  assert_false(s.force);
+  json_object_put(fc);
+  fc = json_object_new_array();
+  kf_error_clear(&err);
+  assert_int_equal(fc_spec_decode(fc, &s, &err), -EINVAL);
+  assert_true(err.msg[0] != '\0');
+  json_object_put(fc);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_durations),           cmocka_unit_test(test_defaults_at_read_time),
       cmocka_unit_test(test_apiserver_args_and_pod), cmocka_unit_test(test_storage_variants),
       cmocka_unit_test(test_endpoints_and_sans),  cmocka_unit_test(test_kubeconfig_round_trip),
-      cmocka_unit_test(test_hash_and_subset),
+      cmocka_unit_test(test_hash_and_subset),     cmocka_unit_test(test_wrong_types_rejected),
+      cmocka_unit_test(test_federatedcluster_spec),
   };
   return cmocka_run_group_tests_name("federation.objects", tests, NULL, NULL);
 }
