@@ -144,12 +144,17 @@ snapshot_secrets rotated
 
 # ---- everything the operator printed or wrote, while joined and after the unjoin -----------------------
 dump_cluster() {  # dump_cluster TAG KUBECTL-FUNCTION: every listable kind but Secrets, all namespaces
-  local tag="$1" fn="$2" kinds
-  kinds=$("$fn" api-resources --verbs=list -o name 2>/dev/null | grep -vx 'secrets' | paste -sd, -)
-  [ -n "$kinds" ] || { fail "$tag: no API resources listed"; return; }
-  "$fn" get "$kinds" -A -o json >"$TMP/corpus/$tag.json" 2>"$TMP/corpus-$tag.err"
-  local n; n=$(jq '.items | length' "$TMP/corpus/$tag.json" 2>/dev/null || echo 0)
-  check "$tag: dumped $n objects of $(tr , '\n' <<<"$kinds" | wc -l) kinds" test "$n" -gt 10
+  local tag="$1" fn="$2" kinds="" n=0 try
+  # The federation apiserver restarts (serve-federation) after a rotation: retry a failed dump.
+  for try in 1 2 3 4 5 6; do
+    kinds=$("$fn" api-resources --verbs=list -o name 2>/dev/null | grep -vx 'secrets' | paste -sd, -)
+    if [ -n "$kinds" ] && "$fn" get "$kinds" -A -o json >"$TMP/corpus/$tag.json" 2>"$TMP/corpus-$tag.err"; then
+      n=$(jq '.items | length' "$TMP/corpus/$tag.json" 2>/dev/null || echo 0)
+      [ "$n" -gt 10 ] && break
+    fi
+    say "$tag: dump attempt $try failed, retrying"; sleep 5
+  done
+  check "$tag: dumped $n objects of $(tr , '\n' <<<"$kinds" | grep -c .) kinds" test "$n" -gt 10
   # Events also through events.k8s.io (the kind list has both; kept separately for the report).
   "$fn" get events -A -o json >"$TMP/corpus/$tag-events.json" 2>/dev/null
 }
