@@ -184,7 +184,8 @@ check "the operator logged at debug level ($(grep -c level=debug "$OPLOG") debug
 cp "$OPLOG" "$TMP/corpus/operator.log"
 
 # ---- needles and the grep ----------------------------------------------------------------------------
-if python3 "$ROOT/tests/integration/secret_needles.py" "$TMP"/secrets/*.json | sort -u >"$TMP/needles" 2>"$TMP/needles.err"; then
+if python3 "$ROOT/tests/integration/secret_needles.py" "$TMP"/secrets/*.json 2>"$TMP/needles.err" >"$TMP/needles.raw" &&
+   sort -u "$TMP/needles.raw" >"$TMP/needles"; then
   pass "needles made from $(ls "$TMP/secrets" | wc -l) Secret snapshots ($(wc -l <"$TMP/needles") needles)"
 else
   fail "secret_needles.py: $(cat "$TMP/needles.err")"
