@@ -31,9 +31,10 @@ struct http_request {
   http_request *prev, *next;
   http_request *next_deferred;
   struct curl_slist *headers;
-  char *body_in;            /* request body copy */
+  char *body_in;            /* request body copy; wiped on free */
+  size_t body_in_len;
   char *auth_header;        /* wiped on free */
-  char *body;               /* buffered response body */
+  char *body;               /* buffered response body; wiped on free */
   size_t body_len, body_cap, max_body;
   long retry_after_s;
   http_data_cb on_data;
@@ -147,8 +148,10 @@ static void http_request_free(http_request *req) {
   if (req->easy) curl_easy_cleanup(req->easy);
   curl_slist_free_all(req->headers);
   if (req->auth_header) kf_free_secret(req->auth_header, strlen(req->auth_header));
-  free(req->body_in);
-  free(req->body);
+  /* Bodies carry Secrets both ways (applies of F-ca and the credential Secrets, reads and lists
+   * of Secrets): wipe them, one pass over bytes that just crossed the network anyway. */
+  if (req->body_in) kf_free_secret(req->body_in, req->body_in_len + 1);
+  if (req->body) kf_free_secret(req->body, req->body_cap);
   free(req);
 }
 
@@ -234,7 +237,13 @@ static size_t http_write_cb(char *buf, size_t size, size_t n, void *userp) {
   if (req->body_len + len + 1 > req->body_cap) {
     size_t cap = req->body_cap ? req->body_cap : 4096;
     while (cap < req->body_len + len + 1) cap *= 2;
-    req->body = kf_realloc(req->body, cap);
+    /* Not realloc: it would free the old block unwiped (see http_request_free). */
+    char *grown = kf_calloc(cap, 1);
+    if (req->body) {
+      memcpy(grown, req->body, req->body_len);
+      kf_free_secret(req->body, req->body_cap);
+    }
+    req->body = grown;
     req->body_cap = cap;
   }
   memcpy(req->body + req->body_len, buf, len);
@@ -382,6 +391,7 @@ int http_request_start(http_engine *eng, const http_request_opts *o, http_reques
   if (strcmp(o->method, "GET") != 0) curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, o->method);
   if (o->body) {
     req->body_in = kf_calloc(1, o->body_len + 1);
+    req->body_in_len = o->body_len;
     memcpy(req->body_in, o->body, o->body_len);
     curl_easy_setopt(easy, CURLOPT_POSTFIELDS, req->body_in);
     curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->body_len);

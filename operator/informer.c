@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kjson.h"
 #include "log.h"
 #include "watch.h"
 
@@ -78,7 +79,7 @@ void informer_set_metrics(informer *inf, kf_metrics *m) { inf->metrics = m; }
 /* ---- cache ---- */
 
 static json_object *informer_parse(json_object *text) {
-  return text ? json_tokener_parse(json_object_get_string(text)) : NULL;
+  return text ? kj_parse(json_object_get_string(text), (size_t)json_object_get_string_len(text)) : NULL;
 }
 
 static void informer_index_update(informer *inf, const char *key, json_object *obj, int add) {

@@ -9,6 +9,7 @@
 #include <sys/time.h>
 #include <time.h>
 
+#include "kjson.h"
 #include "log.h"
 
 #define KC_DEFAULT_TIMEOUT_MS 30000
@@ -149,7 +150,7 @@ static void kc_call_free(kc_call *call) {
   free(call->method);
   free(call->url);
   free(call->content_type);
-  free(call->body);
+  if (call->body) kf_free_secret(call->body, call->body_len);  /* may be a Secret (apply) */
   free(call->what);
   free(call->ns);
   free(call->label_selector);
@@ -349,9 +350,7 @@ static void kc_http_done(http_request *req, const http_response *res, void *data
   } else if (res->status < 200 || res->status >= 300) {
     rc = kc_status_error(res->status, res->body, res->body_len, call->what, &err);
   } else {
-    json_tokener *tok = json_tokener_new_ex(JSON_TOKENER_DEFAULT_DEPTH);
-    json_object *obj = json_tokener_parse_ex(tok, res->body, (int)res->body_len);
-    json_tokener_free(tok);
+    json_object *obj = kj_parse(res->body, res->body_len);
     if (!obj && call->raw) obj = json_object_new_string_len(res->body ? res->body : "", (int)res->body_len);
     if (!obj) {
       kf_error_set(&err, -EBADMSG, "%s: response is not valid JSON", call->what);
@@ -475,7 +474,11 @@ static int kc_do_json(kc_client *c, kc_request *r, json_object *body, kc_cb cb, 
   const char *txt = json_object_to_json_string_length(body, KC_JSON_FLAGS, &len);
   r->body = txt;
   r->body_len = len;
-  return kc_do(c, r, cb, data);
+  int rc = kc_do(c, r, cb, data);
+  /* kc_do copied it; the text stays cached in body's print buffer until body is freed, unwiped
+   * by json-c: zero it now (a Secret's data is in it; the next serialization rewrites it). */
+  explicit_bzero((char *)txt, len);
+  return rc;
 }
 
 int kc_get(kc_client *c, const kc_resource *res, const char *ns, const char *name, kc_cb cb, void *data) {

@@ -5,7 +5,43 @@
 #include <stdio.h>
 #include <string.h>
 
+json_object *kj_parse(const char *text, size_t len) {
+  static json_tokener *tok;
+  if (!text || len > (size_t)0x7fffffff) return NULL;
+  if (!tok && !(tok = json_tokener_new_ex(KJ_MAX_DEPTH))) return NULL;
+  json_object *obj = json_tokener_parse_ex(tok, text, (int)len);
+  json_tokener_reset(tok);
+  return obj;
+}
+
 json_object *kj_obj(void) { return json_object_new_object(); }
+
+static void kj_wipe(json_object *o) {
+  switch (json_object_get_type(o)) {
+  case json_type_string:
+    /* json-c's string storage is the object's own heap memory; only the API is const. */
+    explicit_bzero((char *)json_object_get_string(o), (size_t)json_object_get_string_len(o));
+    break;
+  case json_type_object: {
+    json_object_object_foreach(o, k, v) {
+      (void)k;
+      kj_wipe(v);
+    }
+    break;
+  }
+  case json_type_array:
+    for (size_t i = 0; i < json_object_array_length(o); i++) kj_wipe(json_object_array_get_idx(o, i));
+    break;
+  default:
+    break;
+  }
+}
+
+void kj_put_wiped(json_object *o) {
+  if (!o) return;
+  kj_wipe(o);
+  json_object_put(o);
+}
 json_object *kj_arr(void) { return json_object_new_array(); }
 
 json_object *kj_set(json_object *obj, const char *key, json_object *val) {

@@ -10,6 +10,20 @@
 #include <json-c/json.h>
 #include <stdint.h>
 
+/* Nesting depth the operator's JSON parsers accept (API responses, the informer cache, watch
+ * events). kube-apiserver stores objects up to 10,000 levels deep (its decoder's limit), and a
+ * CRD field with x-kubernetes-preserve-unknown-fields (a Federation's affinity, resources,
+ * tolerations) takes any JSON. With json-c's default of 32, one such Federation nested 30 levels
+ * made every list of Federations fail ("response is not valid JSON"): the informer never synced
+ * and no Federation in any namespace was reconciled; below that, the informer cache could not
+ * read the object back and it was silently never reconciled. Lists and watch events add a few
+ * levels around an object. */
+#define KJ_MAX_DEPTH 10100
+
+/* Parses len bytes of JSON text, nested at most KJ_MAX_DEPTH deep; NULL when not valid JSON.
+ * One parser (its stack ~400 KiB, allocated once) is reused: loop thread only. */
+json_object *kj_parse(const char *text, size_t len);
+
 json_object *kj_obj(void);
 json_object *kj_arr(void);
 /* Each sets key on obj (replacing it) and returns obj. A NULL string value is skipped. */
@@ -22,6 +36,11 @@ json_object *kj_copy(json_object *obj, const char *key, json_object *val);
 /* Appends and returns arr. */
 json_object *kj_push(json_object *arr, json_object *val);
 json_object *kj_push_str(json_object *arr, const char *val);
+
+/* Drops the caller's reference to o, first zeroing every string value in it (recursively): for
+ * objects that held Secret data (a desired Secret, its data map), which json-c would free without
+ * wiping. The caller's reference must be the only one. Keys are not wiped (field names). */
+void kj_put_wiped(json_object *o);
 
 /* The strings of arr joined with sep (malloc'd; "" for NULL or empty). */
 char *kj_join(json_object *arr, const char *sep);

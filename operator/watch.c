@@ -1,9 +1,12 @@
 #include "watch.h"
 
+#include "kjson.h"
+
 #include <stdlib.h>
 #include <string.h>
 
-#define WATCH_MAX_DEPTH 64
+/* As deep as any object the apiserver stores, plus the event around it (kjson.h). */
+#define WATCH_MAX_DEPTH KJ_MAX_DEPTH
 
 int watch_framer_init(watch_framer *f, size_t max_event_bytes) {
   memset(f, 0, sizeof(*f));

@@ -184,7 +184,7 @@ static void fc_finish(fc_run *run) {
   free(run->obj_ns);
   free(run->obj_name);
   if (run->token) kf_free_secret(run->token, strlen(run->token));
-  if (run->desired) json_object_put(run->desired);
+  kj_put_wiped(run->desired);  /* the credential and token Secrets pass through here */
   if (run->status_body) json_object_put(run->status_body);
   if (run->member_cfg) kcfg_free(run->member_cfg);
   if (run->timer) uv_close((uv_handle_t *)run->timer, fc_timer_closed);
@@ -265,7 +265,7 @@ static void fc_ensure_applied(kc_client *c, int rc, json_object *obj, const kf_e
             "writing %s %s failed: %s", run->res->kind, run->obj_name, cond_error_text(err, "failed"));
     return;
   }
-  json_object_put(run->desired);
+  kj_put_wiped(run->desired);
   run->desired = NULL;
   run->next(run);
 }
@@ -273,7 +273,7 @@ static void fc_ensure_applied(kc_client *c, int rc, json_object *obj, const kf_e
 static void fc_ensure_read(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data) {
   fc_run *run = data;
   if (rc == 0 && kj_subset(run->desired, obj)) {
-    json_object_put(run->desired);
+    kj_put_wiped(run->desired);
     run->desired = NULL;
     run->next(run);
     return;
@@ -288,7 +288,7 @@ static void fc_ensure_read(kc_client *c, int rc, json_object *obj, const kf_erro
     return;
   }
   if (run->create_only && rc == 0) {
-    json_object_put(run->desired);
+    kj_put_wiped(run->desired);
     run->desired = NULL;
     run->next(run);
     return;
@@ -814,7 +814,7 @@ static void fc_host_secret(fc_run *run) {
   kj_set(s, "data", kj_str(kj_obj(), "kubeconfig", b64));
   kf_free_secret(b64, strlen(b64));
   if (fc_federation_client(run) != 0) {
-    json_object_put(s);
+    kj_put_wiped(s);
     fc_stop(run, 0, C_JOINED, "WaitingForFederation",
             "the admin kubeconfig of Federation %s is not available yet (status.kubeconfigSecretRef)", run->fed_name);
     return;

@@ -159,7 +159,7 @@ static void fed_finish(fed_run *run) {
   if (run->admin_kubeconfig) kf_free_secret(run->admin_kubeconfig, strlen(run->admin_kubeconfig));
   free(run->cred_hash);
   free(run->cm_hash);
-  for (int i = run->todo_next; i < run->n_todo; i++) json_object_put(run->todo[i]);
+  for (int i = run->todo_next; i < run->n_todo; i++) kj_put_wiped(run->todo[i]);
   if (run->fapi) kc_client_close(run->fapi);
   free(run->fapi_url);
   for (int i = 0; i < C_N; i++) cond_free(&run->cond[i]);
@@ -210,11 +210,16 @@ typedef struct fed_ensure_op {
   fed_next_fn next;
 } fed_ensure_op;
 
+/* Desired children include the Secrets with the federation's keys: wiped as they go. */
+static void fed_ensure_op_free(fed_ensure_op *op) {
+  kj_put_wiped(op->desired);
+  free(op);
+}
+
 static void fed_ensure_end(fed_ensure_op *op, json_object *live) {
   fed_run *run = op->run;
   fed_next_fn next = op->next;
-  json_object_put(op->desired);
-  free(op);
+  fed_ensure_op_free(op);
   next(run, live);
 }
 
@@ -225,8 +230,7 @@ static void fed_applied(kc_client *c, int rc, json_object *obj, const kf_error *
     fed_run *run = op->run;
     fed_stop(run, rc == KC_ERR_INVALID ? 0 : rc, C_DEGRADED, "ApplyFailed", "applying %s %s failed: %s",
              op->res->kind, kc_obj_str(op->desired, "metadata.name"), err ? err->msg : "unknown error");
-    json_object_put(op->desired);
-    free(op);
+    fed_ensure_op_free(op);
     return;
   }
   KF_DEBUG("applied", "federation", op->run->key, "kind", op->res->kind, "name",
@@ -250,13 +254,11 @@ static void fed_existing_read(kc_client *c, int rc, json_object *obj, const kf_e
     fed_stop(run, 0, C_DEGRADED, "NameConflict",
              "%s %s/%s exists and is not managed by kubefed-operator for this Federation; delete or rename it",
              op->res->kind, run->ns, kc_obj_str(op->desired, "metadata.name"));
-    json_object_put(op->desired);
-    free(op);
+    fed_ensure_op_free(op);
   } else {
     fed_stop(run, rc, C_DEGRADED, "ReadFailed", "reading %s %s failed: %s", op->res->kind,
              kc_obj_str(op->desired, "metadata.name"), err ? err->msg : "");
-    json_object_put(op->desired);
-    free(op);
+    fed_ensure_op_free(op);
   }
 }
 
@@ -642,7 +644,12 @@ static void fed_apply_children(fed_run *run) {
   const fed_spec *s = &run->spec;
   char *name;
 
-  /* F-apiserver-credentials, with kubefed v1's keys. */
+  /* F-apiserver-credentials, with kubefed v1's keys. Type Opaque, not kubernetes.io/tls: that
+   * type requires the keys tls.crt and tls.key, and kubefed v1's consumers (and users' scripts)
+   * read ca.crt, server.crt and server.key; adding tls.* copies would put the serving key in the
+   * Secret twice for a type label. The CA Secret (tls.crt, tls.key) is kubernetes.io/tls, the
+   * member token Secret kubernetes.io/service-account-token; kubeconfigs have no Secret type of
+   * their own (Opaque). security.secrets checks each type and that every key is used. */
   json_object *data = kj_obj(), *ann = NULL;
   fed_b64_put(data, "ca.crt", run->ca.cert_pem);
   fed_b64_put(data, "server.crt", run->server.cert_pem);
@@ -656,7 +663,7 @@ static void fed_apply_children(fed_run *run) {
   /* The pods roll when what they mount changes: hash what we apply, not a cache that may lag. */
   run->cred_hash = fed_data_hash(data);
   free(name);
-  json_object_put(data);
+  kj_put_wiped(data);
   if (ann) json_object_put(ann);
 
   /* The two kubeconfigs. */
@@ -671,7 +678,7 @@ static void fed_apply_children(fed_run *run) {
   fed_todo(run, fed_desired_secret(s, name, "Opaque", data, NULL));
   run->cm_hash = fed_data_hash(data);
   free(name);
-  json_object_put(data);
+  kj_put_wiped(data);
   free(cluster_url);
   free(cm_context);
 
@@ -684,14 +691,14 @@ static void fed_apply_children(fed_run *run) {
   name = fed_child_name(s, "admin-kubeconfig");
   fed_todo(run, fed_desired_secret(s, name, "Opaque", data, NULL));
   free(name);
-  json_object_put(data);
+  kj_put_wiped(data);
 
   if (run->in[IN_DNS]) {
     data = fed_kv(FED_DNS_KEY, kc_obj_key_str(kc_obj_get(run->in[IN_DNS], "data"), s->dns_config_key));
     name = fed_child_name(s, "dns-provider");
     fed_todo(run, fed_desired_secret(s, name, "Opaque", data, NULL));
     free(name);
-    json_object_put(data);
+    kj_put_wiped(data);
   }
   fed_todo(run, fed_desired_pvc(s));
   fed_todo(run, fed_desired_service_account(s));
@@ -909,8 +916,8 @@ static void fed_ca_generated(int rc, certs_pair *pair, const kf_error *err, void
   json_object *s = fed_desired_secret(&run->spec, name, "kubernetes.io/tls", d, NULL);
   /* Create, not apply: a CA is never replaced behind the certificates it signed. */
   kc_create(run->f->c, &KC_SECRETS, run->ns, s, fed_ca_created, run);
-  json_object_put(s);
-  json_object_put(d);
+  kj_put_wiped(s);
+  kj_put_wiped(d);
   free(name);
 }
 

@@ -2,9 +2,9 @@
 # packaging.helm: `helm install` of deploy/helm/kubefed-operator into a harness cluster of its own
 # (kwok runs the operator's pod, so the Deployment becomes Available), then the operator binary
 # ($KF_OPERATOR) run out of cluster with a token of the chart's ServiceAccount reconciles a
-# Federation without one "forbidden" (the chart's RBAC is sufficient), `kubectl auth can-i --list`
-# for that ServiceAccount is exactly RBAC.md, and `helm uninstall` leaves no object of the
-# release behind while the CRDs stay (Helm never deletes CRDs).
+# Federation without one "forbidden" (the chart's RBAC is sufficient; that it is exactly RBAC.md is
+# security.rbac's check), and `helm uninstall` leaves no object of the release behind while the
+# CRDs stay (Helm never deletes CRDs).
 TEST=packaging.helm CLUSTER=pkg-helm
 # shellcheck source=tests/e2e/packaging-lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/packaging-lib.sh"

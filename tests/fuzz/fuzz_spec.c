@@ -123,16 +123,10 @@ static json_object *wrap(json_object *v) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  /* Depth 64: what the watch framer (operator/watch.c), which fills the informers' caches,
-   * lets through; GET responses are held to json-c's default 32. */
-  json_tokener *tok = json_tokener_new_ex(64);
-  json_object *v = json_tokener_parse_ex(tok, (const char *)data, (int)(size > INT32_MAX ? INT32_MAX : size));
-  if (json_tokener_get_error(tok) != json_tokener_success) {
-    if (v) json_object_put(v);
-    json_tokener_free(tok);
-    return 0;
-  }
-  json_tokener_free(tok);
+  /* The parser the informers' caches, GET responses and (at the same depth) the watch framer
+   * use: KJ_MAX_DEPTH, as deep as kube-apiserver stores objects. */
+  json_object *v = kj_parse((const char *)data, size);
+  if (!v) return 0;
 
   decode_federation(v, v);
   decode_federatedcluster(v);

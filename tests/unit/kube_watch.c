@@ -7,6 +7,7 @@
 
 #include <cmocka.h>
 
+#include "kjson.h"
 #include "watch.h"
 
 typedef struct seen {
@@ -99,13 +100,45 @@ static void test_size_and_depth_bounds(void **state) {
   watch_framer_free(&f);
   free(big);
 
-  char deep[400];
-  memset(deep, '[', sizeof(deep));
+  /* Deeper than anything the apiserver stores: refused, not parsed. */
+  size_t n = KJ_MAX_DEPTH + 100;
+  char *deep = malloc(n);
+  memset(deep, '[', n);
   memcpy(deep, "{\"a\":", 5);
   assert_int_equal(watch_framer_init(&f, 0), 0);
-  assert_int_equal(watch_framer_feed(&f, deep, sizeof(deep), collect, &s, &err), -EBADMSG);
+  assert_int_equal(watch_framer_feed(&f, deep, n, collect, &s, &err), -EBADMSG);
   watch_framer_free(&f);
+  free(deep);
   assert_int_equal(s.n, 0);
+}
+
+/* An object nested as deep as kube-apiserver allows (a CRD field that preserves unknown fields
+ * takes any JSON) is an ordinary event, and kj_parse reads it back as the informer cache does. */
+static void test_deep_object_is_an_event(void **state) {
+  watch_framer f;
+  seen s = {0};
+  kf_error err;
+  const char *head = "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"deep\"},\"spec\":";
+  size_t levels = 9990, hl = strlen(head), n = hl + levels * 6 + 1 + levels + 3;
+  char *ev = malloc(n + 1), *p = ev;
+  (void)state;
+  memcpy(p, head, hl), p += hl;
+  for (size_t i = 0; i < levels; i++) memcpy(p, "{\"k\":", 5), p += 5;
+  *p++ = '1';
+  memset(p, '}', levels), p += levels;
+  memcpy(p, "}}\n", 3), p += 3;
+  *p = '\0';
+  assert_int_equal(watch_framer_init(&f, 0), 0);
+  assert_int_equal(watch_framer_feed(&f, ev, (size_t)(p - ev), collect, &s, &err), 0);
+  watch_framer_free(&f);
+  assert_int_equal(s.n, 1);
+  assert_string_equal(s.names[0], "deep");
+  json_object *obj = kj_parse(ev, (size_t)(p - ev));
+  assert_non_null(obj);
+  assert_string_equal(kc_obj_str(obj, "object.metadata.name"), "deep");
+  json_object_put(obj);
+  assert_null(kj_parse("{\"a\":[", 7));
+  free(ev);
 }
 
 int main(void) {
@@ -114,6 +147,7 @@ int main(void) {
       cmocka_unit_test(test_byte_at_a_time_and_no_newlines),
       cmocka_unit_test(test_malformed_is_an_error),
       cmocka_unit_test(test_size_and_depth_bounds),
+      cmocka_unit_test(test_deep_object_is_an_event),
   };
   return cmocka_run_group_tests_name("kube.watch", tests, NULL, NULL);
 }
