@@ -19,8 +19,6 @@ on_finish() {
   stop_operator
 }
 
-cond() { J "$1" "$2" | jq -r --arg t "$3" '.status.conditions[]? | select(.type==$t) | "\(.status) \(.reason)"'; }
-cond_is() { [ "$(cond "$1" "$2" "$3")" = "$4" ]; }
 
 GKC=$("$HARNESS" up "$GONDOR" --nodes 1) || { fail "up $GONDOR"; exit 1; }
 NKC=$("$HARNESS" up "$NOLDOR" --nodes 1) || { fail "up $NOLDOR"; exit 1; }
@@ -31,21 +29,7 @@ install_crds kubefed.dev_federations.yaml kubefed.dev_federatedclusters.yaml
 start_operator
 
 # ---- the federations, served for real -----------------------------------------------------------
-serve() {  # serve NAME: a NodePort Federation on 127.0.0.1, its apiserver run, Ready
-  local port; port=$(free_port 30000 32767)
-  K apply -f - >/dev/null <<EOF
-apiVersion: kubefed.dev/v1alpha1
-kind: Federation
-metadata: {name: $1, namespace: $NS}
-spec:
-  dns: {provider: coredns, zoneName: $1.example.com., corednsNameservers: ["127.0.0.1:53"]}
-  apiServer: {service: {type: NodePort, nodePort: $port}, advertiseAddress: 127.0.0.1}
-EOF
-  wait_until "$1: apiserver Deployment" 60 exists deployment "$1-apiserver"
-  "$HARNESS" serve-federation "$KC" "$NS" "$1" >/dev/null || fail "serve-federation $1"
-  wait_until "$1: Federation Ready" 120 cond_is federation "$1" Ready "True Ready"
-}
-serve fellowship
+serve_federation fellowship
 secret_key fellowship-admin-kubeconfig kubeconfig >"$TMP/fellowship.kubeconfig"
 FK() { "$KUBECTL" --kubeconfig "$TMP/fellowship.kubeconfig" --request-timeout=20s "$@"; }
 
@@ -147,7 +131,7 @@ check "noldor: federations key has fellowship" test "$(kd | jq -r .data.federati
 check "noldor: stubDomains keeps acme.local and adds the zone" test "$(kd | jq -c '.data.stubDomains | fromjson | [.["acme.local"], .["fellowship.example.com"]]')" = '[["127.0.0.8"],["127.0.0.1:53"]]'
 check "noldor: upstreamNameservers untouched" test "$(kd | jq -r .data.upstreamNameservers)" = '["127.0.0.7"]'
 
-serve rohan
+serve_federation rohan
 K apply -f - >/dev/null <<EOF
 apiVersion: kubefed.dev/v1alpha1
 kind: FederatedCluster

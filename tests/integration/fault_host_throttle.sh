@@ -53,27 +53,16 @@ op_429() { metric '^kubefed_api_requests_total.*code="429"'; }
 rejected() {  # requests the host's APF rejected for our FlowSchema
   K get --raw /metrics | awk '/^apiserver_flowcontrol_rejected_requests_total/ && /flow_schema="kf-storm"/ {n += $NF} END {printf "%.0f\n", n + 0}'
 }
-cond() { J "$1" "$2" | jq -r --arg t "$3" '.status.conditions[]? | select(.type==$t) | .status'; }
+cond_status() { J "$1" "$2" | jq -r --arg t "$3" '.status.conditions[]? | select(.type==$t) | .status'; }
 fc_settled() {  # fc_settled NAME: Ready True at its current generation
   J federatedcluster "$1" | jq -e '.status.observedGeneration == .metadata.generation and
     any(.status.conditions[]?; .type=="Ready" and .status=="True")' >/dev/null
 }
 
 # ---- the federation, served for real, and four members -----------------------------------------
-port=$(free_port 30000 32767)
-K apply -f - >/dev/null <<EOF
-apiVersion: kubefed.dev/v1alpha1
-kind: Federation
-metadata: {name: fellowship, namespace: $NS}
-spec:
-  dns: {provider: google-clouddns, zoneName: example.com.}
-  apiServer: {service: {type: NodePort, nodePort: $port}, advertiseAddress: 127.0.0.1}
-EOF
-wait_until "fellowship: apiserver Deployment" 60 exists deployment fellowship-apiserver
-"$HARNESS" serve-federation "$KC" "$NS" fellowship >/dev/null || { fail "serve-federation fellowship"; exit 1; }
+serve_federation fellowship "{provider: google-clouddns, zoneName: example.com.}"
 fed_settled() { J federation fellowship | jq -e '.status.observedGeneration == .metadata.generation and
   any(.status.conditions[]?; .type=="Ready" and .status=="True")' >/dev/null; }
-wait_until "fellowship: Federation Ready" 120 fed_settled
 secret_key fellowship-admin-kubeconfig kubeconfig >"$TMP/fed.kubeconfig"
 FK() { "$KUBECTL" --kubeconfig "$TMP/fed.kubeconfig" --request-timeout=20s "$@"; }
 member() {  # member NAME: its credential Secret and FederatedCluster
@@ -229,7 +218,7 @@ fed_done() { fed_settled && [ "$(J federation fellowship | jq .status.observedGe
 wait_until "no lost update: Federation at generation $gen_fed, Ready" 120 fed_done
 cm_v4() { J deployment fellowship-controller-manager | jq -e '[.spec.template.spec.containers[] | (.command // [])[], (.args // [])[]] | any(. == "--v=4")' >/dev/null; }
 check "no lost update: the controller-manager Deployment runs with --v=4" cm_v4
-conds_ok() { [ "$(cond federatedcluster "$1" Ready)/$(cond federatedcluster "$1" Offline)/$(cond federatedcluster "$1" Joined)" = True/False/True ]; }
+conds_ok() { [ "$(cond_status federatedcluster "$1" Ready)/$(cond_status federatedcluster "$1" Offline)/$(cond_status federatedcluster "$1" Joined)" = True/False/True ]; }
 for m in m-1 m-3 m-4 m-5; do wait_until "$m: Ready, Offline False, Joined" 60 conds_ok "$m"; done
 say "recovered $((SECONDS - t_off)) s after the storm"
 

@@ -124,19 +124,7 @@ wait_until "operator a leads (/readyz 200)" 60 leading a
 check "operator a: kubefed_leader 1" test "$(leader_metric a)" = 1
 start_op b
 standby b
-port=$(free_port 30000 32767)
-K apply -f - >/dev/null <<EOF
-apiVersion: kubefed.dev/v1alpha1
-kind: Federation
-metadata: {name: fellowship, namespace: $NS}
-spec:
-  dns: {provider: google-clouddns, zoneName: example.com.}
-  apiServer: {service: {type: NodePort, nodePort: $port}, advertiseAddress: 127.0.0.1}
-EOF
-wait_until "fellowship: apiserver Deployment" 60 exists deployment fellowship-apiserver
-"$HARNESS" serve-federation "$KC" "$NS" fellowship >/dev/null || { fail "serve-federation fellowship"; exit 1; }
-fed_ready() { [ "$(J federation fellowship | jq -r '.status.conditions[]? | select(.type=="Ready") | .status')" = True ]; }
-wait_until "fellowship: Federation Ready" 120 fed_ready
+serve_federation fellowship "{provider: google-clouddns, zoneName: example.com.}"
 
 # ---- 100 members joined -----------------------------------------------------------------------
 # fcs PERIOD: the FederatedClusters m-001.. (health period PERIOD s), alternating between the members.

@@ -36,20 +36,7 @@ install_crds kubefed.dev_federations.yaml kubefed.dev_federatedclusters.yaml
 start_operator
 
 # ---- the federation, served for real -------------------------------------------------------------
-port=$(free_port 30000 32767)
-K apply -f - >/dev/null <<EOF
-apiVersion: kubefed.dev/v1alpha1
-kind: Federation
-metadata: {name: $FED, namespace: $NS}
-spec:
-  dns: {provider: coredns, zoneName: $FED.example.com., corednsNameservers: ["127.0.0.1:53"]}
-  apiServer: {service: {type: NodePort, nodePort: $port}, advertiseAddress: 127.0.0.1}
-EOF
-wait_until "$FED: apiserver Deployment" 60 exists deployment "$FED-apiserver"
-"$HARNESS" serve-federation "$KC" "$NS" "$FED" >/dev/null || fail "serve-federation $FED"
-cond() { J "$1" "$2" | jq -r --arg t "$3" '.status.conditions[]? | select(.type==$t) | "\(.status) \(.reason)"'; }
-cond_is() { [ "$(cond "$1" "$2" "$3")" = "$4" ]; }
-wait_until "$FED: Federation Ready" 120 cond_is federation "$FED" Ready "True Ready" || exit 1
+serve_federation "$FED"
 
 # ---- member credentials: A and B's admin certificates; a ServiceAccount token through the proxy ---
 BK create serviceaccount -n kube-system fault-joiner >/dev/null

@@ -22,8 +22,6 @@ on_finish() {
   stop_operator
   say "fault.member-rbac ran $((SECONDS - START)) s"
 }
-cond() { J "$1" "$2" | jq -r --arg t "$3" '.status.conditions[]? | select(.type==$t) | "\(.status) \(.reason)"'; }
-cond_is() { [ "$(cond "$1" "$2" "$3")" = "$4" ]; }
 msg() { J federatedcluster "$FC" | jq -r --arg t "$1" '.status.conditions[]? | select(.type==$t) | .message'; }
 
 MKC=$("$HARNESS" up "$MEMBER" --nodes 1) || { fail "up $MEMBER"; exit 1; }
@@ -31,18 +29,7 @@ MK() { "$KUBECTL" --kubeconfig "$MKC" --request-timeout=20s "$@"; }
 install_crds kubefed.dev_federations.yaml kubefed.dev_federatedclusters.yaml
 start_operator
 
-port=$(free_port 30000 32767)
-K apply -f - >/dev/null <<EOF || { fail "Federation refused"; exit 1; }
-apiVersion: kubefed.dev/v1alpha1
-kind: Federation
-metadata: {name: $FED, namespace: $NS}
-spec:
-  dns: {provider: coredns, zoneName: $FED.example.com., corednsNameservers: ["127.0.0.1:53"]}
-  apiServer: {service: {type: NodePort, nodePort: $port}, advertiseAddress: 127.0.0.1}
-EOF
-wait_until "$FED: apiserver Deployment" 60 exists deployment "$FED-apiserver" || exit 1
-"$HARNESS" serve-federation "$KC" "$NS" "$FED" >/dev/null || { fail "serve-federation $FED"; exit 1; }
-wait_until "$FED: Federation Ready" 120 cond_is federation "$FED" Ready "True Ready" || exit 1
+serve_federation "$FED"
 
 # ---- the member: a realistic Corefile, a least-privilege joiner ---------------------------------------
 cat >"$TMP/Corefile" <<'EOF'

@@ -114,6 +114,28 @@ stop_operator() {
   if [ "$FAILED" -gt 0 ] && [ -f "$OPLOG" ]; then say "---- operator log (last 60 lines) ----"; tail -n 60 "$OPLOG" >&2; fi
 }
 J() { K get -n "$NS" "$@" -o json 2>/dev/null; }
+# cond KIND NAME TYPE: "STATUS REASON" of NAME's condition TYPE; cond_is KIND NAME TYPE "STATUS REASON".
+cond() { J "$1" "$2" | jq -r --arg t "$3" '.status.conditions[]? | select(.type==$t) | "\(.status) \(.reason)"'; }
+cond_is() { [ "$(cond "$1" "$2" "$3")" = "$4" ]; }
+# serve_federation NAME [DNS]: Federation NAME in $NS (spec.dns DNS, a YAML flow mapping; default
+# CoreDNS with zone NAME.example.com.) on a free NodePort advertised on 127.0.0.1, its apiserver
+# Deployment run for real by `k8s serve-federation`, then Ready. Ends the test when one step fails.
+serve_federation() {
+  local name=$1 port
+  local dns=${2:-"{provider: coredns, zoneName: $name.example.com., corednsNameservers: [\"127.0.0.1:53\"]}"}
+  port=$(free_port 30000 32767)
+  K apply -f - >/dev/null <<EOF || { fail "Federation $name refused"; exit 1; }
+apiVersion: kubefed.dev/v1alpha1
+kind: Federation
+metadata: {name: $name, namespace: $NS}
+spec:
+  dns: $dns
+  apiServer: {service: {type: NodePort, nodePort: $port}, advertiseAddress: 127.0.0.1}
+EOF
+  wait_until "$name: apiserver Deployment" 60 exists deployment "$name-apiserver" || exit 1
+  "$HARNESS" serve-federation "$KC" "$NS" "$name" >/dev/null || { fail "serve-federation $name"; exit 1; }
+  wait_until "$name: Federation Ready" 120 cond_is federation "$name" Ready "True Ready" || exit 1
+}
 exists() { K get -n "$NS" "$@" >/dev/null 2>&1; }
 gone() { ! K get -n "$NS" "$@" >/dev/null 2>&1; }
 secret_key() { J secret "$1" | jq -r --arg k "$2" '.data[$k] // empty' | base64 -d; }

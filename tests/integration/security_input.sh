@@ -28,8 +28,6 @@ on_finish() {
   stop_operator
   say "runtime $((SECONDS - T0))s"
 }
-cond() { J "$1" "$2" | jq -r --arg t "$3" '.status.conditions[]? | select(.type==$t) | "\(.status) \(.reason)"'; }
-cond_is() { [ "$(cond "$1" "$2" "$3")" = "$4" ]; }
 cond_msg() { J "$1" "$2" | jq -r --arg t "$3" '.status.conditions[]? | select(.type==$t) | .message'; }
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$OPPID/status"; }
 command -v python3 >/dev/null || { fail "python3 is missing"; exit 1; }

@@ -119,18 +119,7 @@ MKC=$("$HARNESS" up "$MEMBER" --nodes 1) || { fail "up $MEMBER"; exit 1; }
 MK() { "$KUBECTL" --kubeconfig "$MKC" --cache-dir "$TMP/kcache-m" --request-timeout=20s "$@"; }
 install_crds kubefed.dev_federations.yaml kubefed.dev_federatedclusters.yaml
 start_operator
-PORT=$(free_port 30000 32767)
-K apply -f - >/dev/null <<EOF
-apiVersion: kubefed.dev/v1alpha1
-kind: Federation
-metadata: {name: fellowship, namespace: $NS}
-spec:
-  dns: {provider: google-clouddns, zoneName: example.com.}
-  apiServer: {service: {type: NodePort, nodePort: $PORT}, advertiseAddress: 127.0.0.1}
-EOF
-wait_until "fellowship: apiserver Deployment" 60 exists deployment fellowship-apiserver
-"$HARNESS" serve-federation "$KC" "$NS" fellowship >/dev/null || fail "serve-federation fellowship"
-wait_until "fellowship Ready" 120 K wait -n "$NS" --for=condition=Ready federation/fellowship --timeout=2s
+serve_federation fellowship "{provider: google-clouddns, zoneName: example.com.}"
 K create secret generic -n "$NS" gondor-admin --from-file=kubeconfig="$MKC" >/dev/null
 K apply -f - >/dev/null <<EOF
 apiVersion: kubefed.dev/v1alpha1

@@ -24,8 +24,6 @@ on_finish() {
   stop_operator
   say "runtime $((SECONDS - T0))s"
 }
-cond() { J "$1" "$2" | jq -r --arg t "$3" '.status.conditions[]? | select(.type==$t) | "\(.status) \(.reason)"'; }
-cond_is() { [ "$(cond "$1" "$2" "$3")" = "$4" ]; }
 command -v python3 >/dev/null || { fail "python3 is missing (needed for the secret needles)"; exit 1; }
 command -v openssl >/dev/null || { fail "openssl is missing"; exit 1; }
 
