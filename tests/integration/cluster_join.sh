@@ -34,33 +34,15 @@ secret_key fellowship-admin-kubeconfig kubeconfig >"$TMP/fellowship.kubeconfig"
 FK() { "$KUBECTL" --kubeconfig "$TMP/fellowship.kubeconfig" --request-timeout=20s "$@"; }
 
 # ---- realistic member DNS configs ----------------------------------------------------------------
-cat >"$TMP/Corefile" <<'EOF'
-.:53 {
-    errors
-    health {
-       lameduck 5s
-    }
-    ready
-    kubernetes cluster.local in-addr.arpa ip6.arpa {
-       pods insecure
-       fallthrough in-addr.arpa ip6.arpa
-       ttl 30
-    }
-    prometheus :9153
-    forward . /etc/resolv.conf {
-       max_concurrent 1000
-    }
-    cache 30
-    loop
-    reload
-    loadbalance
-}
+# kubeadm's Corefile plus a block of the user's own
+{ cat "$ROOT/tests/data/Corefile"; cat <<'EOF'
 consul.local:53 {
     errors
     cache 30
     forward . 127.0.0.9
 }
 EOF
+} >"$TMP/Corefile"
 GK create configmap coredns -n kube-system --from-file=Corefile="$TMP/Corefile" >/dev/null
 NKm create configmap kube-dns -n kube-system --from-literal=stubDomains='{"acme.local": ["127.0.0.8"]}' \
   --from-literal=upstreamNameservers='["127.0.0.7"]' >/dev/null

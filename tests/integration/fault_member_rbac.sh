@@ -32,28 +32,7 @@ start_operator
 serve_federation "$FED"
 
 # ---- the member: a realistic Corefile, a least-privilege joiner ---------------------------------------
-cat >"$TMP/Corefile" <<'EOF'
-.:53 {
-    errors
-    health {
-       lameduck 5s
-    }
-    ready
-    kubernetes cluster.local in-addr.arpa ip6.arpa {
-       pods insecure
-       fallthrough in-addr.arpa ip6.arpa
-       ttl 30
-    }
-    prometheus :9153
-    forward . /etc/resolv.conf {
-       max_concurrent 1000
-    }
-    cache 30
-    loop
-    reload
-    loadbalance
-}
-EOF
+cp "$ROOT/tests/data/Corefile" "$TMP/Corefile"  # kubeadm's default
 MK create configmap coredns -n kube-system --from-file=Corefile="$TMP/Corefile" >/dev/null
 corefile() { MK get configmap coredns -n kube-system -o jsonpath='{.data.Corefile}'; }
 corefile >"$TMP/Corefile.original"
