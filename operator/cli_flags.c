@@ -167,38 +167,13 @@ void cli_usage(FILE *out, cli_cmd cmd) {
 }
 
 int cli_parse_duration(const char *s, uint64_t *ms) {
-  static const struct {
-    const char *unit;
-    double ms;
-  } units[] = {{"ns", 1e-6}, {"us", 1e-3}, {"\xc2\xb5s", 1e-3}, {"ms", 1}, {"s", 1e3}, {"m", 6e4}, {"h", 3.6e6}};
-  double total = 0;
-  const char *p = s;
-  if (!s || !s[0]) return -EINVAL;
-  if (strcmp(s, "0") == 0) {
+  double seconds;
+  if (s && strcmp(s, "0") == 0) {  /* Go's one bare number */
     *ms = 0;
     return 0;
   }
-  while (*p) {
-    char *end;
-    if (!isdigit((unsigned char)*p) && *p != '.') return -EINVAL;
-    double v = strtod(p, &end);
-    if (end == p) return -EINVAL;
-    p = end;
-    size_t best = 0;
-    double mult = 0;
-    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-      size_t n = strlen(units[i].unit);
-      if (strncmp(p, units[i].unit, n) == 0 && n > best) {
-        best = n;
-        mult = units[i].ms;
-      }
-    }
-    if (!best) return -EINVAL;
-    p += best;
-    total += v * mult;
-  }
-  if (total > 1e12) return -EINVAL;
-  *ms = (uint64_t)(total + 0.5);
+  if (kf_parse_duration(s, &seconds) != 0 || seconds * 1e3 > 1e12) return -EINVAL;
+  *ms = (uint64_t)(seconds * 1e3 + 0.5);
   if (*ms == 0) *ms = 1;
   return 0;
 }

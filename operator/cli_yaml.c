@@ -17,17 +17,7 @@ typedef struct cy_buf {
  * buffer rather than realloc, which would leave the bytes behind in freed memory. */
 static int cy_write(void *data, unsigned char *buffer, size_t size) {
   cy_buf *b = data;
-  if (b->len + size + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap < b->len + size + 1) cap *= 2;
-    char *n = kf_calloc(1, cap);
-    if (b->p) {
-      memcpy(n, b->p, b->len);
-      kf_free_secret(b->p, b->cap);
-    }
-    b->p = n;
-    b->cap = cap;
-  }
+  kf_grow_wiped(&b->p, b->len, &b->cap, size);
   memcpy(b->p + b->len, buffer, size);
   b->len += size;
   b->p[b->len] = '\0';

@@ -234,18 +234,7 @@ static size_t http_write_cb(char *buf, size_t size, size_t n, void *userp) {
     req->too_large = 1;
     return 0;
   }
-  if (req->body_len + len + 1 > req->body_cap) {
-    size_t cap = req->body_cap ? req->body_cap : 4096;
-    while (cap < req->body_len + len + 1) cap *= 2;
-    /* Not realloc: it would free the old block unwiped (see http_request_free). */
-    char *grown = kf_calloc(cap, 1);
-    if (req->body) {
-      memcpy(grown, req->body, req->body_len);
-      kf_free_secret(req->body, req->body_cap);
-    }
-    req->body = grown;
-    req->body_cap = cap;
-  }
+  kf_grow_wiped(&req->body, req->body_len, &req->body_cap, len);  /* wiped: bodies carry Secrets */
   memcpy(req->body + req->body_len, buf, len);
   req->body_len += len;
   req->body[req->body_len] = '\0';

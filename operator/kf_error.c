@@ -1,5 +1,7 @@
 #include "kf_error.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,3 +75,47 @@ void kf_free_secret(void *p, size_t len) {
 }
 
 int kf_streq(const char *a, const char *b) { return strcmp(a ? a : "", b ? b : "") == 0; }
+
+void kf_grow_wiped(char **buf, size_t len, size_t *cap, size_t need) {
+  if (len + need + 1 <= *cap) return;
+  size_t grown_cap = *cap ? *cap : 4096;
+  while (grown_cap < len + need + 1) grown_cap *= 2;
+  char *grown = kf_calloc(grown_cap, 1);
+  if (*buf) {
+    memcpy(grown, *buf, len);
+    kf_free_secret(*buf, *cap);
+  }
+  *buf = grown;
+  *cap = grown_cap;
+}
+
+int kf_parse_duration(const char *s, double *seconds) {
+  static const struct {
+    const char *unit;
+    double seconds;
+  } units[] = {{"ns", 1e-9}, {"us", 1e-6}, {"\xc2\xb5s", 1e-6}, {"ms", 1e-3}, {"s", 1}, {"m", 60}, {"h", 3600}};
+  double total = 0;
+  const char *p = s;
+  if (!s || !s[0]) return -EINVAL;
+  while (*p) {
+    char *end;
+    if (!isdigit((unsigned char)*p) && *p != '.') return -EINVAL;
+    double v = strtod(p, &end);
+    if (end == p) return -EINVAL;
+    p = end;
+    size_t best = 0;   /* the longest unit that matches: "ms" before "m" */
+    double mult = 0;
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+      size_t n = strlen(units[i].unit);
+      if (strncmp(p, units[i].unit, n) == 0 && n > best) {
+        best = n;
+        mult = units[i].seconds;
+      }
+    }
+    if (!best) return -EINVAL;
+    p += best;
+    total += v * mult;
+  }
+  *seconds = total;
+  return 0;
+}

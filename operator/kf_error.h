@@ -33,5 +33,11 @@ char *kf_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int kf_streq(const char *a, const char *b);
 /* Overwrites then frees a buffer that held secret material. */
 void kf_free_secret(void *p, size_t len);
+/* Makes room in *buf (len bytes used, *cap allocated) for need more bytes and a NUL, doubling from
+ * 4096. Not realloc: the old block is wiped before it is freed, for buffers that may hold secrets. */
+void kf_grow_wiped(char **buf, size_t len, size_t *cap, size_t need);
+/* Go's time.ParseDuration for non-negative values: one or more number-unit pairs (ns, us, µs,
+ * ms, s, m, h) such as "1h30m" or "1.5s", in seconds. A bare number is refused: -EINVAL. */
+int kf_parse_duration(const char *s, double *seconds);
 
 #endif

@@ -14,27 +14,9 @@
 /* ---- the spec ---- */
 
 int fed_parse_duration(const char *s, uint64_t *out) {
-  double total = 0;
-  const char *p = s;
-  if (!s || !*s) return -EINVAL;
-  while (*p) {
-    char *end;
-    if (!isdigit((unsigned char)*p) && *p != '.') return -EINVAL;
-    double v = strtod(p, &end);
-    if (end == p) return -EINVAL;
-    p = end;
-    double unit;
-    if (strncmp(p, "ns", 2) == 0) unit = 1e-9, p += 2;
-    else if (strncmp(p, "us", 2) == 0) unit = 1e-6, p += 2;
-    else if (strncmp(p, "ms", 2) == 0) unit = 1e-3, p += 2;
-    else if (*p == 's') unit = 1, p++;
-    else if (*p == 'm') unit = 60, p++;
-    else if (*p == 'h') unit = 3600, p++;
-    else return -EINVAL;
-    total += v * unit;
-  }
-  if (total > 100.0 * 365 * 24 * 3600) return -EINVAL;
-  *out = (uint64_t)total;
+  double seconds;
+  if (kf_parse_duration(s, &seconds) != 0 || seconds > 100.0 * 365 * 24 * 3600) return -EINVAL;
+  *out = (uint64_t)seconds;
   return 0;
 }
 
