@@ -20,12 +20,10 @@
 
 #include "../../reconcilers/dns/dns.c"
 
+#include "fuzz_check.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(cond) \
-  do {              \
-    if (!(cond)) __builtin_trap(); \
-  } while (0)
 
 static const char *const A_NS[] = {"10.0.0.10:53", "10.0.0.11", NULL};
 static const char *const A2_NS[] = {"fd00::10", NULL};

@@ -28,20 +28,10 @@
 #include "kclient.h"
 #include "kubeconfig.h"
 
+#include "fuzz_check.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* A broken promise: say which, then crash so libFuzzer keeps the input. */
-#define CHECK(cond)                                                              \
-  do {                                                                           \
-    if (!(cond)) {                                                               \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      abort();                                                                   \
-    }                                                                            \
-  } while (0)
-
-static void check_error(int rc, const kf_error *err) {
-  CHECK(rc < 0 && err->code == rc && err->msg[0] != '\0');
-}
 
 static const char *const DNS[] = {"fellowship-apiserver", "fellowship-apiserver.federation-system.svc", NULL};
 static const char *const IPS[] = {"127.0.0.1", "fd00::1", NULL};

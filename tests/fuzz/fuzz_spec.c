@@ -23,20 +23,9 @@
 #include "kclient.h"
 #include "kjson.h"
 
+#include "fuzz_check.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* A broken promise: say which, then crash so libFuzzer keeps the input. */
-#define CHECK(cond)                                                              \
-  do {                                                                           \
-    if (!(cond)) {                                                               \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      abort();                                                                   \
-    }                                                                            \
-  } while (0)
-
-static void check_error(int rc, const kf_error *err) {
-  CHECK(rc < 0 && err->code == rc && err->msg[0] != '\0');
-}
 
 /* Serializes (the server would) and drops a built object. */
 static void consume(json_object *o) {
