@@ -1,7 +1,7 @@
 # Shared by the bash tests (tests/integration/lib.sh, tests/e2e/*.sh): PASS/FAIL bookkeeping
 # and the polling helpers. Source it after setting TEST (the ctest name, for logs) and HARNESS.
-# The caller owns the counters' use (its finish prints "N passed, M failed") and, when it runs
-# the operator binary, OPPID (wait_until stops early when that process died).
+# The caller's finish cleans up and ends with exit_with_summary; when it runs the operator binary
+# it sets OPPID (wait_until stops early when that process died).
 PASSED=${PASSED:-0}
 FAILED=${FAILED:-0}
 OPPID=${OPPID:-}
@@ -29,4 +29,11 @@ wait_until() {
   done
   fail "$desc (not within ${secs}s)"
   return 1
+}
+
+# exit_with_summary: "TEST: N passed, M failed in Ts", then exit 0 only if checks ran and none failed.
+exit_with_summary() {
+  printf '%s: %d passed, %d failed in %ds\n' "$TEST" "$PASSED" "$FAILED" $((SECONDS - T0))
+  [ "$FAILED" -eq 0 ] && [ "$PASSED" -gt 0 ] && exit 0
+  exit 1
 }

@@ -44,9 +44,7 @@ finish() {
   say "cleanup: down fed-$NS-fellowship $HOST $GONDOR $NOLDOR"
   for c in "fed-$NS-fellowship" "$HOST" "$GONDOR" "$NOLDOR"; do "$HARNESS" down "$c" >&2 2>/dev/null || true; done
   rm -rf "$TMP"
-  printf '%s: %d passed, %d failed in %ds\n' "$TEST" "$PASSED" "$FAILED" $((SECONDS - T0))
-  [ "$FAILED" -eq 0 ] && [ "$PASSED" -gt 0 ] && exit 0
-  exit 1
+  exit_with_summary
 }
 trap finish EXIT
 trap 'fail "interrupted"; finish' INT TERM

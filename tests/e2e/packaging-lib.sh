@@ -48,9 +48,7 @@ finish() {
   "$HARNESS" down "fed-$FED_NS-fellowship" >&2 2>/dev/null || true
   "$HARNESS" down "$NAME" >&2 || true
   rm -rf "$TMP"
-  printf '%s: %d passed, %d failed in %ds\n' "$TEST" "$PASSED" "$FAILED" $((SECONDS - T0))
-  [ "$FAILED" -eq 0 ] && [ "$PASSED" -gt 0 ] && exit 0
-  exit 1
+  exit_with_summary
 }
 trap finish EXIT
 trap 'fail "interrupted"; finish' INT TERM

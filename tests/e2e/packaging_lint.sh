@@ -16,9 +16,7 @@ lacks() { local text="$1"; shift; ! grep -q "$@" <<<"$text"; }   # lacks TEXT GR
 finish() {
   trap - EXIT INT TERM
   rm -rf "$TMP"
-  printf '%s: %d passed, %d failed in %ds\n' "$TEST" "$PASSED" "$FAILED" $((SECONDS - T0))
-  [ "$FAILED" -eq 0 ] && [ "$PASSED" -gt 0 ] && exit 0
-  exit 1
+  exit_with_summary
 }
 trap finish EXIT
 trap 'fail "interrupted"; finish' INT TERM

@@ -20,9 +20,7 @@ finish() {
   say "cleanup: down $NAME"
   "$HARNESS" down "$NAME" >&2 || true
   rm -rf "$TMP"
-  printf '%d passed, %d failed\n' "$PASSED" "$FAILED"
-  [ "$FAILED" -eq 0 ] && [ "$PASSED" -gt 0 ] && exit 0
-  exit 1
+  exit_with_summary
 }
 trap finish EXIT
 trap 'fail "interrupted"; finish' INT TERM
