@@ -31,17 +31,7 @@ install_crds kubefed.dev_federations.yaml kubefed.dev_federatedclusters.yaml
 
 # The operator's identity: a client certificate of its own (no group), cluster-admin by binding.
 pki="$RUN_ROOT/$NAME/pki"
-mint() {
-  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$TMP/op.key" 2>/dev/null &&
-    openssl req -new -key "$TMP/op.key" -subj "/CN=$USER_NAME" -out "$TMP/op.csr" 2>/dev/null &&
-    printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n' >"$TMP/op.ext" &&
-    openssl x509 -req -in "$TMP/op.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -set_serial "0x$(openssl rand -hex 8)" \
-      -days 1 -sha256 -extfile "$TMP/op.ext" -out "$TMP/op.crt" 2>/dev/null &&
-    cp "$KC" "$TMP/op.kubeconfig" &&
-    "$KUBECTL" --kubeconfig "$TMP/op.kubeconfig" config set-credentials "$NAME" --embed-certs \
-      --client-certificate="$TMP/op.crt" --client-key="$TMP/op.key" >/dev/null
-}
-must "client certificate for $USER_NAME" mint
+must "client certificate for $USER_NAME" mint_client op "/CN=$USER_NAME"
 K create clusterrolebinding "$USER_NAME" --clusterrole=cluster-admin --user="$USER_NAME" >/dev/null
 KC="$TMP/op.kubeconfig" start_operator
 

@@ -74,20 +74,10 @@ MKC1=$(cat "$TMP/m1.path") MKC2=$(cat "$TMP/m2.path")
 
 install_crds kubefed.dev_federations.yaml kubefed.dev_federatedclusters.yaml
 
-# mint USER: $TMP/USER.kubeconfig, the host's admin kubeconfig with a client certificate of USER's
-# own (system:masters, signed by the host's CA).
-mint() {
-  local u=$1 pki="$RUN_ROOT/$NAME/pki"
-  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$TMP/$u.key" 2>/dev/null &&
-    openssl req -new -key "$TMP/$u.key" -subj "/O=system:masters/CN=$u" -out "$TMP/$u.csr" 2>/dev/null &&
-    printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n' >"$TMP/$u.ext" &&
-    openssl x509 -req -in "$TMP/$u.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -set_serial "0x$(openssl rand -hex 8)" \
-      -days 1 -sha256 -extfile "$TMP/$u.ext" -out "$TMP/$u.crt" 2>/dev/null &&
-    cp "$KC" "$TMP/$u.kubeconfig" &&
-    "$KUBECTL" --kubeconfig "$TMP/$u.kubeconfig" config set-credentials "$NAME" --embed-certs \
-      --client-certificate="$TMP/$u.crt" --client-key="$TMP/$u.key" >/dev/null
-}
-for id in a b c; do must "client certificate for kubefed-op-$id" mint "kubefed-op-$id"; done
+# Each operator with a client certificate of its own (system:masters), told apart in the audit log.
+for id in a b c; do
+  must "client certificate for kubefed-op-$id" mint_client "kubefed-op-$id" "/O=system:masters/CN=kubefed-op-$id"
+done
 
 # start_op ID: an operator as user kubefed-op-ID with --leader-elect, up (/healthz) within 60 s.
 start_op() {

@@ -112,6 +112,19 @@ stop_operator() {
   if [ "$FAILED" -gt 0 ] && [ -f "$OPLOG" ]; then say "---- operator log (last 60 lines) ----"; tail -n 60 "$OPLOG" >&2; fi
 }
 J() { K get -n "$NS" "$@" -o json 2>/dev/null; }
+# mint_client ID SUBJECT: $TMP/ID.kubeconfig, the host's kubeconfig with a client certificate of its
+# own for SUBJECT (e.g. /CN=someone), signed by the host's CA ($TMP/ID.crt, $TMP/ID.key).
+mint_client() {
+  local id=$1 subject=$2 pki="${KUBEFED_TEST_RUN:-/tmp/kubefed-operator-clusters}/$NAME/pki"
+  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$TMP/$id.key" 2>/dev/null &&
+    openssl req -new -key "$TMP/$id.key" -subj "$subject" -out "$TMP/$id.csr" 2>/dev/null &&
+    printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n' >"$TMP/$id.ext" &&
+    openssl x509 -req -in "$TMP/$id.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -set_serial "0x$(openssl rand -hex 8)" \
+      -days 1 -sha256 -extfile "$TMP/$id.ext" -out "$TMP/$id.crt" 2>/dev/null &&
+    cp "$KC" "$TMP/$id.kubeconfig" &&
+    "$KUBECTL" --kubeconfig "$TMP/$id.kubeconfig" config set-credentials "$NAME" --embed-certs \
+      --client-certificate="$TMP/$id.crt" --client-key="$TMP/$id.key" >/dev/null
+}
 # cond KIND NAME TYPE: "STATUS REASON" of NAME's condition TYPE; cond_is KIND NAME TYPE "STATUS REASON".
 cond() { J "$1" "$2" | jq -r --arg t "$3" '.status.conditions[]? | select(.type==$t) | "\(.status) \(.reason)"'; }
 cond_is() { [ "$(cond "$1" "$2" "$3")" = "$4" ]; }
