@@ -14,7 +14,7 @@
 #include <time.h>
 #include <uv.h>
 
-#include "kf_error.h"
+#include <kf/error.h>
 
 typedef enum { CERTS_KEY_ECDSA_P256 = 0, CERTS_KEY_RSA_2048 } certs_key_type;
 

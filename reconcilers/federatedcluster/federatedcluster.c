@@ -6,19 +6,15 @@
 #include <string.h>
 #include <time.h>
 
-#include "base64.h"
-#include "conditions/conditions.h"
-#include "controller.h"
-#include "dns/dns.h"
+#include <kf/b64.h>
+#include <kf/cond.h>
+#include <kf/ctrl.h>
+#include "clusterdns/clusterdns.h"
 #include "federation/objects.h"
-#include "informer.h"
-#include "kjson.h"
-#include "log.h"
+#include <kf/informer.h>
+#include <kf/kj.h>
+#include <kf/log.h>
 
-#define FC_FINALIZER "kubefed.dev/unjoin"
-#define FC_CLUSTER_LABEL "kubefed.dev/cluster"
-#define FC_CREATED_KEYS "kubefed.dev/created-keys-"   /* + federation: kube-dns keys we added */
-#define FC_ORIGINAL_KEYS "kubefed.dev/original-"      /* + federation: their text before us */
 #define FC_RESYNC_MS (10 * 60 * 1000)                 /* full join again, catching member drift */
 #define FC_RETRY_MS 15000
 #define FC_DNS_NS "kube-system"
@@ -230,9 +226,9 @@ static void fc_set_joined(fc_run *run) {
 
 static json_object *fc_labels(const fc_run *run) {
   json_object *l = kj_obj();
-  kj_str(l, FED_MANAGED_BY, FED_OPERATOR);
-  kj_str(l, FED_LABEL, run->fed_name);
-  kj_str(l, FC_CLUSTER_LABEL, run->name);
+  kj_str(l, API_LABEL_MANAGED_BY, API_OPERATOR);
+  kj_str(l, API_LABEL_FEDERATION, run->fed_name);
+  kj_str(l, API_LABEL_CLUSTER, run->name);
   return l;
 }
 
@@ -250,8 +246,8 @@ static json_object *fc_object(const fc_run *run, const char *api_version, const 
 
 static int fc_is_ours(json_object *obj, const fc_run *run) {
   json_object *l = kc_obj_get(obj, "metadata.labels");
-  return kf_streq(kc_obj_key_str(l, FED_MANAGED_BY), FED_OPERATOR) &&
-         kf_streq(kc_obj_key_str(l, FED_LABEL), run->fed_name);
+  return kf_streq(kc_obj_key_str(l, API_LABEL_MANAGED_BY), API_OPERATOR) &&
+         kf_streq(kc_obj_key_str(l, API_LABEL_FEDERATION), run->fed_name);
 }
 
 /* ---- ensure on any cluster: GET, then create or apply only what differs ---- */
@@ -354,7 +350,7 @@ static void fc_status_written(kc_client *c, int rc, json_object *obj, const kf_e
 }
 
 static void fc_write_own_status(fc_run *run) {
-  kc_apply(run->f->c, &FED_FEDERATEDCLUSTERS, run->status_body, "status", fc_status_written, run);
+  kc_apply(run->f->c, &API_FEDERATEDCLUSTERS, run->status_body, "status", fc_status_written, run);
 }
 
 /* Ready/Offline mirrored onto the federation API's Cluster status (best effort), then our own. */
@@ -396,7 +392,7 @@ static void fc_status(fc_run *run) {
   /* lastProbeTime is written with other changes only: a timestamp per probe would be a write per period. */
   if (m->probed) kj_str(st, "lastProbeTime", now);
   if (run->cred_name) kj_set(st, "credentialSecretRef", kj_str(kj_obj(), "name", run->cred_name));
-  kj_str(body, "apiVersion", "kubefed.dev/v1alpha1");
+  kj_str(body, "apiVersion", API_GROUP_VERSION);
   kj_str(body, "kind", "FederatedCluster");
   kj_set(body, "metadata", kj_str(kj_str(kj_obj(), "name", run->name), "namespace", run->ns));
   kj_set(body, "status", st);
@@ -415,12 +411,12 @@ static void fc_status(fc_run *run) {
     kj_set(cst, "conditions", conds);
     kj_str(cst, "region", m->region);
     kj_copy(cst, "zones", m->zones);
-    kj_str(cl, "apiVersion", "federation.kubefed.dev/v1beta1");
+    kj_str(cl, "apiVersion", API_CLUSTER_GROUP_VERSION);
     kj_str(cl, "kind", "Cluster");
     kj_set(cl, "metadata", kj_str(kj_obj(), "name", run->name));
     kj_set(cl, "status", cst);
     run->status_body = body;
-    kc_apply(run->fapi, &FED_CLUSTERS, cl, "status", fc_cluster_status_done, run);
+    kc_apply(run->fapi, &API_CLUSTERS, cl, "status", fc_cluster_status_done, run);
     json_object_put(cl);
     free(now);
     return;
@@ -437,7 +433,7 @@ static void fc_probe_done(fc_run *run, int ok, const char *why) {
   char labels[384];
   /* Per member, so a user (and the fault tests) can see each member keeps its probe period. */
   snprintf(labels, sizeof(labels), "federatedcluster=\"%s\",result=\"%s\"", run->key, ok ? "success" : "failure");
-  kf_metrics_add(run->f->metrics, "kubefed_member_probes_total", "Health probes of member API servers by result",
+  kf_metrics_add(run->f->metrics, "member_probes_total", "Health probes of member API servers by result",
                  labels, 1);
   m->probed = 1;
   if (ok) {
@@ -560,7 +556,7 @@ static void fc_member_facts(fc_run *run) {
 
 /* ---- join: member DNS ---- */
 
-static void fc_dns_entry(fc_run *run, dns_entry *e, const char **ns_buf, size_t max) {
+static void fc_dns_entry(fc_run *run, clusterdns_entry *e, const char **ns_buf, size_t max) {
   json_object *nss = kc_obj_get(run->fed, "spec.dns.corednsNameservers");
   size_t n = 0;
   const char *provider = kc_obj_str(run->fed, "spec.dns.provider");
@@ -616,7 +612,7 @@ static void fc_dns_configmap(kc_client *c, int rc, json_object *cm, const kf_err
   fc_run *run = data;
   const char *which = run->obj_name;
   int coredns = strcmp(which, "coredns") == 0;
-  dns_entry e;
+  clusterdns_entry e;
   const char *nss[DNS_MAX_NAMESERVERS + 1];
   kf_error derr;
   fc_dns_entry(run, &e, nss, DNS_MAX_NAMESERVERS + 1);
@@ -656,8 +652,8 @@ static void fc_dns_configmap(kc_client *c, int rc, json_object *cm, const kf_err
               "ConfigMap kube-system/coredns in the member has no Corefile key; left unchanged");
       return;
     }
-    int r = run->deleting ? dns_corefile_remove(corefile ? corefile : "", run->fed_name, &out, &derr)
-                          : dns_corefile_add(corefile ? corefile : "", &e, &out, &derr);
+    int r = run->deleting ? clusterdns_corefile_remove(corefile ? corefile : "", run->fed_name, &out, &derr)
+                          : clusterdns_corefile_add(corefile ? corefile : "", &e, &out, &derr);
     if (r != 0) {
       fc_stop(run, 0, C_DNS, "CorefileConflict", "the member's Corefile was left unchanged: %s", derr.msg);
       return;
@@ -677,8 +673,8 @@ static void fc_dns_configmap(kc_client *c, int rc, json_object *cm, const kf_err
     json_object_put(upd);
     return;
   }
-  char *created_key = kf_asprintf(FC_CREATED_KEYS "%s", run->fed_name);
-  char *original_key = kf_asprintf(FC_ORIGINAL_KEYS "%s", run->fed_name);
+  char *created_key = kf_asprintf(API_ANNOTATION_CREATED_KEYS "%s", run->fed_name);
+  char *original_key = kf_asprintf(API_ANNOTATION_ORIGINAL_KEYS "%s", run->fed_name);
   const char *created = kc_obj_key_str(kc_obj_get(cm, "metadata.annotations"), created_key);
   const char *original = kc_obj_key_str(kc_obj_get(cm, "metadata.annotations"), original_key);
   json_object *out = NULL;
@@ -688,10 +684,10 @@ static void fc_dns_configmap(kc_client *c, int rc, json_object *cm, const kf_err
     const char *keys[4] = {NULL};
     int n = 0;
     for (char *k = strtok_r(copy, ",", &save); k && n < 3; k = strtok_r(NULL, ",", &save)) keys[n++] = k;
-    r = dns_kubedns_remove(data_obj, &e, keys, &out, &derr);
+    r = clusterdns_kubedns_remove(data_obj, &e, keys, &out, &derr);
     free(copy);
   } else {
-    r = dns_kubedns_has(data_obj, &e) ? (out = NULL, 1) : dns_kubedns_add(data_obj, &e, &out, &derr);
+    r = clusterdns_kubedns_has(data_obj, &e) ? (out = NULL, 1) : clusterdns_kubedns_add(data_obj, &e, &out, &derr);
   }
   if (r < 0) {
     free(created_key);
@@ -755,7 +751,7 @@ static void fc_dns(fc_run *run) {
 
 static void fc_cluster(fc_run *run) {
   json_object *cl = kj_obj(), *meta = kj_obj(), *spec = kj_obj(), *addr = kj_obj();
-  kj_str(cl, "apiVersion", "federation.kubefed.dev/v1beta1");
+  kj_str(cl, "apiVersion", API_CLUSTER_GROUP_VERSION);
   kj_str(cl, "kind", "Cluster");
   kj_str(meta, "name", run->name);
   kj_set(meta, "labels", fc_labels(run));
@@ -765,7 +761,7 @@ static void fc_cluster(fc_run *run) {
   kj_set(spec, "serverAddressByClientCIDRs", kj_push(kj_arr(), addr));
   kj_set(spec, "secretRef", kj_str(kj_obj(), "name", run->cred_name));
   kj_set(cl, "spec", spec);
-  fc_ensure(run, run->fapi, &FED_CLUSTERS, cl, 0, fc_dns);
+  fc_ensure(run, run->fapi, &API_CLUSTERS, cl, 0, fc_dns);
 }
 
 /* A client for the federation API, from the Federation's admin kubeconfig. */
@@ -784,7 +780,7 @@ static int fc_federation_client(fc_run *run) {
     cfg->server = run->f->access == FED_ACCESS_ENDPOINT && endpoint
                       ? kf_strdup(endpoint)
                       : kf_asprintf("https://%s-apiserver.%s.svc:443", run->fed_name, run->ns);
-    run->fapi = kc_client_new(kc_client_engine(run->f->c), cfg, NULL);
+    run->fapi = kc_client_derive(run->f->c, cfg, NULL);
     rc = run->fapi ? 0 : -EINVAL;
     if (run->fapi) kc_client_set_metrics(run->fapi, run->f->metrics);
     kcfg_free(cfg);
@@ -804,7 +800,7 @@ static void fc_host_secret(fc_run *run) {
   kf_free_secret(kubeconfig, strlen(kubeconfig));
   json_object *s = fc_object(run, "v1", "Secret", run->ns, run->cred_name);
   json_object *owner = kj_obj();
-  kj_str(owner, "apiVersion", "kubefed.dev/v1alpha1");
+  kj_str(owner, "apiVersion", API_GROUP_VERSION);
   kj_str(owner, "kind", "FederatedCluster");
   kj_str(owner, "name", run->name);
   kj_str(owner, "uid", kc_obj_str(run->fc, "metadata.uid"));
@@ -977,8 +973,8 @@ static void fc_finalizer_removed(kc_client *c, int rc, json_object *obj, const k
 }
 
 static void fc_set_finalizer(fc_run *run, int present, kc_cb done) {
-  kc_apply_finalizer(run->f->c, &FED_FEDERATEDCLUSTERS, run->ns, run->name, kc_obj_str(run->fc, "metadata.uid"),
-                     present ? FC_FINALIZER : NULL, done, run);
+  kc_apply_finalizer(run->f->c, &API_FEDERATEDCLUSTERS, run->ns, run->name, kc_obj_str(run->fc, "metadata.uid"),
+                     present ? API_FINALIZER_UNJOIN : NULL, done, run);
 }
 
 static void fc_unjoin_host(fc_run *run);
@@ -1024,7 +1020,7 @@ static void fc_delete_ours(fc_run *run, kc_client *target, const kc_resource *re
 static void fc_unjoin_host_done(fc_run *run) {
   if (run->leftovers[0]) {
     ev_emit(run->f->events, run->fc, "Warning", "ForcedUnjoin", "Unjoin",
-            "unjoined with %s: left behind in the member or federation API: %s", FC_FORCE_ANNOTATION, run->leftovers);
+            "unjoined with %s: left behind in the member or federation API: %s", API_ANNOTATION_FORCE_UNJOIN, run->leftovers);
   }
   fc_set_finalizer(run, 0, fc_finalizer_removed);
 }
@@ -1124,7 +1120,7 @@ static void fc_unjoin_member_check(kc_client *c, int rc, json_object *obj, const
     fc_cond_set(run, C_JOINED, "True", "UnjoinBlocked",
                 "unjoin waits for the member to be reachable (%s); set the annotation %s: \"true\" to finish on the "
                 "host side only",
-                cond_error_text(err, "failed"), FC_FORCE_ANNOTATION);
+                cond_error_text(err, "failed"), API_ANNOTATION_FORCE_UNJOIN);
     ev_emit(run->f->events, run->fc, "Warning", "UnjoinBlocked", "Unjoin", "%s", run->cond[C_JOINED].message);
     fc_requeue(run, FC_RETRY_MS);
     run->deleting = 0;   /* so status is written */
@@ -1149,7 +1145,7 @@ static void fc_unjoin_cluster(fc_run *run) {
 
 static void fc_unjoin(fc_run *run) {
   if (run->fed && fc_federation_client(run) == 0) {
-    fc_delete_ours(run, run->fapi, &FED_CLUSTERS, NULL, run->name, fc_unjoin_cluster);
+    fc_delete_ours(run, run->fapi, &API_CLUSTERS, NULL, run->name, fc_unjoin_cluster);
     return;
   }
   fc_unjoin_cluster(run);
@@ -1228,7 +1224,7 @@ static int fc_member_credentials(fc_run *run) {
   } else {
     fc_cond_set(run, C_CREDS, "True", "Loaded", "kubeconfig from Secret %s, context %s, server %s", secret_name,
                 run->member_cfg->context, run->member_cfg->server);
-    run->member = kc_client_new(kc_client_engine(run->f->c), run->member_cfg, &err);
+    run->member = kc_client_derive(run->f->c, run->member_cfg, &err);
     if (run->member) {
       kc_client_set_metrics(run->member, run->f->metrics);
       kc_client_set_limits(run->member, FC_MEMBER_TIMEOUT_MS, FC_MEMBER_ATTEMPTS);
@@ -1312,7 +1308,7 @@ static void fc_reconcile(ctrl *c, const char *key, void *data) {
 
   int creds = fc_member_credentials(run);
   if (run->deleting) {
-    if (!kc_has_finalizer(run->fc, FC_FINALIZER)) {
+    if (!kc_has_finalizer(run->fc, API_FINALIZER_UNJOIN)) {
       fc_finish(run);
       return;
     }
@@ -1334,7 +1330,7 @@ static void fc_reconcile(ctrl *c, const char *key, void *data) {
     fc_status(run);  /* the Federation's status change enqueues us again */
     return;
   }
-  if (!kc_has_finalizer(run->fc, FC_FINALIZER)) {
+  if (!kc_has_finalizer(run->fc, API_FINALIZER_UNJOIN)) {
     fc_set_finalizer(run, 1, fc_finalizer_added);
     return;
   }
@@ -1375,7 +1371,7 @@ static char *fc_map_federation(json_object *fed, void *data) {
 
 static char *fc_map_secret(json_object *secret, void *data) {
   fc_controller *f = data;
-  const char *cluster = kc_obj_key_str(kc_obj_get(secret, "metadata.labels"), FC_CLUSTER_LABEL);
+  const char *cluster = kc_obj_key_str(kc_obj_get(secret, "metadata.labels"), API_LABEL_CLUSTER);
   const char *ns = kc_obj_str(secret, "metadata.namespace");
   if (cluster && ns) return kf_asprintf("%s/%s", ns, cluster);
   fc_map_ctx x = {f, ns, kc_obj_str(secret, "metadata.name"), 0};
@@ -1394,10 +1390,10 @@ fc_controller *fc_controller_new(uv_loop_t *loop, kc_client *c, const fed_option
                   .workers = FC_WORKERS};
   f->ctrl = ctrl_new(loop, &co);
   informer_handlers own = ctrl_handlers(f->ctrl, NULL, NULL);
-  informer_opts fo = {.res = &FED_FEDERATEDCLUSTERS, .namespace_ = o->namespace_, .resync_ms = FC_RESYNC_MS};
+  informer_opts fo = {.res = &API_FEDERATEDCLUSTERS, .namespace_ = o->namespace_, .resync_ms = FC_RESYNC_MS};
   f->fcs = informer_new(c, &fo, &own);
   informer_handlers feds = ctrl_handlers(f->ctrl, fc_map_federation, f);
-  informer_opts fdo = {.res = &FED_FEDERATIONS, .namespace_ = o->namespace_};
+  informer_opts fdo = {.res = &API_FEDERATIONS, .namespace_ = o->namespace_};
   f->feds = informer_new(c, &fdo, &feds);
   /* Member kubeconfig Secrets are the user's (unlabelled): watch the namespace's Secrets so a
    * rotated credential is picked up at once. */

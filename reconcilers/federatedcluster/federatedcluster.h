@@ -20,12 +20,12 @@
 
 #include <uv.h>
 
-#include "events.h"
+#include <kf/ev.h>
 #include "federation/federation.h"
-#include "kclient.h"
-#include "metrics.h"
+#include <kf/kc.h>
+#include <kf/metrics.h>
+#include <kubefed/api.h>
 
-#define FC_FORCE_ANNOTATION "kubefed.dev/force-unjoin"
 
 typedef struct fc_controller fc_controller;
 

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "federatedcluster.h"
-#include "kclient.h"
+#include <kf/kc.h>
 
 /* An integer field or def; json-c turns a wrong type into 0 (then clamped by the caller). */
 static int fc_int_or(json_object *h, const char *key, int def) {
@@ -21,7 +21,7 @@ int fc_spec_decode(json_object *fc, fc_spec *s, kf_error *err) {
   json_object *v = kc_obj_get(fc, "metadata.generation");
   s->generation = v ? json_object_get_int64(v) : 0;
   s->deleting = kc_obj_get(fc, "metadata.deletionTimestamp") != NULL;
-  s->force = kf_streq(kc_obj_key_str(kc_obj_get(fc, "metadata.annotations"), FC_FORCE_ANNOTATION), "true");
+  s->force = kf_streq(kc_obj_key_str(kc_obj_get(fc, "metadata.annotations"), API_ANNOTATION_FORCE_UNJOIN), "true");
 
   s->fed_name = kc_obj_str(fc, "spec.federationRef.name");
   const char *member_ns = kc_obj_str(fc, "spec.memberNamespace");

@@ -6,22 +6,17 @@
 #include <string.h>
 #include <time.h>
 
-#include "base64.h"
+#include <kf/b64.h>
 #include "certs/certs.h"
-#include "conditions/conditions.h"
-#include "controller.h"
-#include "informer.h"
-#include "kjson.h"
-#include "log.h"
+#include <kf/cond.h>
+#include <kf/ctrl.h>
+#include <kf/informer.h>
+#include <kf/kj.h>
+#include <kf/log.h>
 #include "objects.h"
-#include "yamljson.h"
+#include <kf/yaml.h>
 
-const kc_resource FED_FEDERATIONS = {"kubefed.dev", "v1alpha1", "federations", "Federation", 1};
-const kc_resource FED_FEDERATEDCLUSTERS = {"kubefed.dev", "v1alpha1", "federatedclusters", "FederatedCluster", 1};
-const kc_resource FED_CLUSTERS = {"federation.kubefed.dev", "v1beta1", "clusters", "Cluster", 0};
 
-extern const char fed_cluster_crd_yaml[];
-extern const size_t fed_cluster_crd_yaml_len;
 
 #define FED_RETRY_MS 30000          /* bad input: look again later (and on every change) */
 #define FED_API_RETRY_MS 5000       /* the federation API is not answering yet */
@@ -184,8 +179,8 @@ static json_object *fed_cached(fed_run *run, const kc_resource *res, const char 
 
 static int fed_is_ours(json_object *obj, const char *federation) {
   json_object *labels = kc_obj_get(obj, "metadata.labels");
-  const char *by = kc_obj_key_str(labels, FED_MANAGED_BY), *of = kc_obj_key_str(labels, FED_LABEL);
-  return by && of && strcmp(by, FED_OPERATOR) == 0 && strcmp(of, federation) == 0;
+  const char *by = kc_obj_key_str(labels, API_LABEL_MANAGED_BY), *of = kc_obj_key_str(labels, API_LABEL_FEDERATION);
+  return by && of && strcmp(by, API_OPERATOR) == 0 && strcmp(of, federation) == 0;
 }
 
 /* Decodes Secret data[key] (base64) into a NUL-terminated buffer, or NULL. */
@@ -401,11 +396,11 @@ static void fed_write_status(fed_run *run) {
     return;
   }
   json_object *body = kj_obj();
-  kj_str(body, "apiVersion", "kubefed.dev/v1alpha1");
+  kj_str(body, "apiVersion", API_GROUP_VERSION);
   kj_str(body, "kind", "Federation");
   kj_set(body, "metadata", kj_str(kj_str(kj_obj(), "name", run->name), "namespace", run->ns));
   kj_set(body, "status", st);
-  kc_apply(run->f->c, &FED_FEDERATIONS, body, "status", fed_status_written, run);
+  kc_apply(run->f->c, &API_FEDERATIONS, body, "status", fed_status_written, run);
   json_object_put(body);
 }
 
@@ -464,7 +459,7 @@ static void fed_boot_written(kc_client *c, int rc, json_object *obj, const kf_er
 static json_object *fed_cluster_crd(void) {
   json_object *crd = NULL;
   kf_error err;
-  if (kf_yaml_to_json_one(fed_cluster_crd_yaml, fed_cluster_crd_yaml_len, &crd, &err) != 0) {
+  if (kf_yaml_to_json_one(api_cluster_crd_yaml, api_cluster_crd_yaml_len, &crd, &err) != 0) {
     KF_ERROR("the embedded Cluster CRD does not parse", "error", err.msg);
     return NULL;
   }
@@ -568,7 +563,7 @@ static void fed_bootstrap(fed_run *run, json_object *live) {
   }
   free(cfg->server);
   cfg->server = kf_strdup(run->fapi_url);
-  run->fapi = kc_client_new(kc_client_engine(run->f->c), cfg, &err);
+  run->fapi = kc_client_derive(run->f->c, cfg, &err);
   kcfg_free(cfg);
   if (run->fapi) kc_client_set_metrics(run->fapi, run->f->metrics);
   if (!run->fapi) {
@@ -657,7 +652,7 @@ static void fed_apply_children(fed_run *run) {
   fed_b64_put(data, "sa.key", run->sa.key_pem);
   fed_b64_put(data, "sa.pub", run->sa.cert_pem);
   if (run->in[IN_TOKEN]) kj_str(data, "token.csv", kc_obj_key_str(kc_obj_get(run->in[IN_TOKEN], "data"), s->token_key));
-  if (s->rotate_request) ann = fed_kv(FED_ROTATED_ANNOTATION, s->rotate_request);
+  if (s->rotate_request) ann = fed_kv(API_ANNOTATION_ROTATED_FOR, s->rotate_request);
   name = fed_child_name(s, "apiserver-credentials");
   fed_todo(run, fed_desired_secret(s, name, "Opaque", data, ann));
   /* The pods roll when what they mount changes: hash what we apply, not a cache that may lag. */
@@ -824,7 +819,7 @@ static void fed_credentials(fed_run *run) {
   }
   fed_read_kubeconfig_cert(cmk, &run->cm);
   fed_read_kubeconfig_cert(adk, &run->admin);
-  const char *rotated = cred ? kc_obj_key_str(kc_obj_get(cred, "metadata.annotations"), FED_ROTATED_ANNOTATION) : NULL;
+  const char *rotated = cred ? kc_obj_key_str(kc_obj_get(cred, "metadata.annotations"), API_ANNOTATION_ROTATED_FOR) : NULL;
   int rotate = run->spec.rotate_request && !kf_streq(rotated, run->spec.rotate_request);
   run->need[CRED_SERVER] = rotate || !fed_leaf_ok(run, &run->server, 1);
   run->need[CRED_CM] = rotate || !fed_leaf_ok(run, &run->cm, 0);
@@ -834,7 +829,7 @@ static void fed_credentials(fed_run *run) {
   if (rotate) {
     run->not_after = run->renew_at = 0;
     ev_emit(run->f->events, run->fed, "Normal", "RotatingCertificates", "Rotate",
-            "reissuing the serving and client certificates (annotation %s)", FED_ROTATE_ANNOTATION);
+            "reissuing the serving and client certificates (annotation %s)", API_ANNOTATION_ROTATE);
   }
   if (cred) json_object_put(cred);
   if (cmk) json_object_put(cmk);
@@ -1065,12 +1060,12 @@ static void fed_finalizer_written(kc_client *c, int rc, json_object *obj, const 
 }
 
 static void fed_set_finalizer(fed_run *run, int present) {
-  kc_apply_finalizer(run->f->c, &FED_FEDERATIONS, run->ns, run->name, kc_obj_str(run->fed, "metadata.uid"),
-                     present ? FED_FINALIZER : NULL, fed_finalizer_written, run);
+  kc_apply_finalizer(run->f->c, &API_FEDERATIONS, run->ns, run->name, kc_obj_str(run->fed, "metadata.uid"),
+                     present ? API_FINALIZER_TEARDOWN : NULL, fed_finalizer_written, run);
 }
 
 static void fed_teardown(fed_run *run) {
-  if (!kc_has_finalizer(run->fed, FED_FINALIZER)) {
+  if (!kc_has_finalizer(run->fed, API_FINALIZER_TEARDOWN)) {
     fed_finish(run);
     return;
   }
@@ -1130,7 +1125,7 @@ static void fed_reconcile(ctrl *c, const char *key, void *data) {
     fed_finish(run);
     return;
   }
-  if (!kc_has_finalizer(run->fed, FED_FINALIZER)) {
+  if (!kc_has_finalizer(run->fed, API_FINALIZER_TEARDOWN)) {
     fed_set_finalizer(run, 1);
     return;
   }
@@ -1140,7 +1135,7 @@ static void fed_reconcile(ctrl *c, const char *key, void *data) {
 /* Children are labelled with their Federation; FederatedClusters name it. */
 static char *fed_map_child(json_object *obj, void *data) {
   const char *ns = kc_obj_str(obj, "metadata.namespace");
-  const char *owner = kc_obj_key_str(kc_obj_get(obj, "metadata.labels"), FED_LABEL);
+  const char *owner = kc_obj_key_str(kc_obj_get(obj, "metadata.labels"), API_LABEL_FEDERATION);
   (void)data;
   return (ns && owner) ? kf_asprintf("%s/%s", ns, owner) : NULL;
 }
@@ -1162,19 +1157,19 @@ fed_controller *fed_controller_new(uv_loop_t *loop, kc_client *c, const fed_opti
   ctrl_opts co = {.name = "federation", .reconcile = fed_reconcile, .data = f, .metrics = o->metrics};
   f->ctrl = ctrl_new(loop, &co);
   informer_handlers own = ctrl_handlers(f->ctrl, NULL, NULL);
-  informer_opts fo = {.res = &FED_FEDERATIONS, .namespace_ = o->namespace_, .resync_ms = 10 * 60 * 1000};
+  informer_opts fo = {.res = &API_FEDERATIONS, .namespace_ = o->namespace_, .resync_ms = 10 * 60 * 1000};
   f->feds = informer_new(c, &fo, &own);
   informer_set_metrics(f->feds, o->metrics);
   informer_handlers clusters = ctrl_handlers(f->ctrl, fed_map_cluster, NULL);
-  informer_opts co2 = {.res = &FED_FEDERATEDCLUSTERS, .namespace_ = o->namespace_};
+  informer_opts co2 = {.res = &API_FEDERATEDCLUSTERS, .namespace_ = o->namespace_};
   f->clusters = informer_new(c, &co2, &clusters);
   informer_set_metrics(f->clusters, o->metrics);
-  const char *idx[] = {FED_LABEL, NULL};
+  const char *idx[] = {API_LABEL_FEDERATION, NULL};
   for (size_t i = 0; i < FED_NCHILDREN; i++) {
     informer_handlers children = ctrl_handlers(f->ctrl, fed_map_child, NULL);
     informer_opts so = {.res = FED_CHILDREN[i], .namespace_ = o->namespace_,
                         /* Member credential Secrets belong to the FederatedCluster controller. */
-                        .label_selector = FED_MANAGED_BY "=" FED_OPERATOR ",!kubefed.dev/cluster",
+                        .label_selector = API_LABEL_MANAGED_BY "=" API_OPERATOR ",!kubefed.dev/cluster",
                         .index_labels = idx};
     f->children[i] = informer_new(c, &so, &children);
     informer_set_metrics(f->children[i], o->metrics);

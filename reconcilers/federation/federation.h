@@ -21,11 +21,11 @@
 
 #include <uv.h>
 
-#include "events.h"
-#include "kclient.h"
-#include "metrics.h"
+#include <kf/ev.h>
+#include <kf/kc.h>
+#include <kf/metrics.h>
+#include <kubefed/api.h>
 
-extern const kc_resource FED_FEDERATIONS, FED_FEDERATEDCLUSTERS, FED_CLUSTERS;
 
 typedef struct fed_controller fed_controller;
 

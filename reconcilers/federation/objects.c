@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base64.h"
-#include "kclient.h"
-#include "kjson.h"
+#include <kf/b64.h>
+#include <kf/kc.h>
+#include <kf/kj.h>
 
 /* ---- the spec ---- */
 
@@ -77,7 +77,7 @@ int fed_spec_decode(json_object *fed, fed_spec *s, kf_error *err) {
   s->ns = kc_obj_str(fed, "metadata.namespace");
   s->uid = kc_obj_str(fed, "metadata.uid");
   s->generation = fed_int_or(fed, "metadata.generation", 0);
-  s->rotate_request = kc_obj_key_str(kc_obj_get(fed, "metadata.annotations"), FED_ROTATE_ANNOTATION);
+  s->rotate_request = kc_obj_key_str(kc_obj_get(fed, "metadata.annotations"), API_ANNOTATION_ROTATE);
   if (!s->name || !s->ns || !s->uid || !spec) return kf_error_set(err, -EINVAL, "Federation has no metadata or spec");
   if (strlen(s->name) > 50) return kf_error_set(err, -EINVAL, "metadata.name is longer than 50 characters");
 
@@ -174,8 +174,8 @@ char *fed_etcd_claim_name(const fed_spec *s) {
 
 static json_object *fed_labels(const fed_spec *s) {
   json_object *l = kj_obj();
-  kj_str(l, FED_MANAGED_BY, FED_OPERATOR);
-  kj_str(l, FED_LABEL, s->name);
+  kj_str(l, API_LABEL_MANAGED_BY, API_OPERATOR);
+  kj_str(l, API_LABEL_FEDERATION, s->name);
   return l;
 }
 
@@ -184,10 +184,10 @@ json_object *fed_meta(const fed_spec *s, const char *name, int owned) {
   kj_str(m, "name", name);
   kj_str(m, "namespace", s->ns);
   kj_set(m, "labels", fed_labels(s));
-  kj_set(m, "annotations", kj_str(kj_obj(), FED_NAME_ANNOTATION, s->name));
+  kj_set(m, "annotations", kj_str(kj_obj(), API_ANNOTATION_FEDERATION_NAME, s->name));
   if (owned) {
     json_object *o = kj_obj();
-    kj_str(o, "apiVersion", "kubefed.dev/v1alpha1");
+    kj_str(o, "apiVersion", API_GROUP_VERSION);
     kj_str(o, "kind", "Federation");
     kj_str(o, "name", s->name);
     kj_str(o, "uid", s->uid);
@@ -379,7 +379,7 @@ char *fed_data_hash(json_object *data) {
 static json_object *fed_selector(const fed_spec *s, const char *module) {
   json_object *sel = kj_obj();
   kj_str(sel, "app.kubernetes.io/name", module);
-  kj_str(sel, FED_LABEL, s->name);
+  kj_str(sel, API_LABEL_FEDERATION, s->name);
   return sel;
 }
 
@@ -587,8 +587,8 @@ static json_object *fed_deployment(const fed_spec *s, const char *suffix, const 
   kj_str(labels, "module", module);
   kj_set(tmeta, "labels", labels);
   json_object *tann = kj_obj();
-  kj_str(tann, FED_NAME_ANNOTATION, s->name);
-  kj_str(tann, FED_HASH_ANNOTATION, config_hash);
+  kj_str(tann, API_ANNOTATION_FEDERATION_NAME, s->name);
+  kj_str(tann, API_ANNOTATION_CONFIG_HASH, config_hash);
   kj_set(tmeta, "annotations", tann);
   kj_set(tmpl, "metadata", tmeta);
   kj_copy(pod_spec, "nodeSelector", kc_obj_get(pod, "nodeSelector"));

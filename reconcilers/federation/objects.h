@@ -11,16 +11,8 @@
 #include <json-c/json.h>
 #include <stdint.h>
 
-#include "kf_error.h"
-
-#define FED_MANAGED_BY "app.kubernetes.io/managed-by"
-#define FED_OPERATOR "kubefed-operator"
-#define FED_LABEL "kubefed.dev/federation"
-#define FED_FINALIZER "kubefed.dev/teardown"
-#define FED_ROTATE_ANNOTATION "kubefed.dev/rotate-certificates"
-#define FED_ROTATED_ANNOTATION "kubefed.dev/rotated-for"
-#define FED_HASH_ANNOTATION "kubefed.dev/config-hash"
-#define FED_NAME_ANNOTATION "federation.alpha.kubernetes.io/federation-name"
+#include <kf/error.h>
+#include <kubefed/api.h>
 
 /* Images default to the versions the operator is tested with. The controller
  * manager image is the federation control plane image users are expected to

@@ -10,8 +10,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "informer.h"
-#include "metrics.h"
+#include <kf/informer.h>
+#include <kf/metrics.h>
 
 static double now_s(void) {
   struct timespec ts;
@@ -48,6 +48,7 @@ static void run_init(run *r, const char *kubeconfig) {
   r->loop = uv_default_loop();
   r->eng = http_engine_new(r->loop, &err);
   r->c = kc_client_new(r->eng, cfg, &err);
+  if (r->c) kc_client_set_field_manager(r->c, "informer-bench");
   kcfg_free(cfg);
   if (!r->c) {
     fprintf(stderr, "informer_bench: %s\n", err.msg);

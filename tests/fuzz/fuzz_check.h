@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "kf_error.h"
+#include <kf/error.h>
 
 #define CHECK(cond)                                                              \
   do {                                                                           \

@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../reconcilers/dns/dns.c"
+#include "../../reconcilers/clusterdns/clusterdns.c"
 
 #include "fuzz_check.h"
 
@@ -28,25 +28,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static const char *const A_NS[] = {"10.0.0.10:53", "10.0.0.11", NULL};
 static const char *const A2_NS[] = {"fd00::10", NULL};
 static const char *const B_NS[] = {"[fd00::53]:5353", NULL};
-static const dns_entry A = {.federation = "fellowship", .zone = "example.com.", .nameservers = A_NS};
-static const dns_entry A2 = {.federation = "fellowship", .zone = "example.com", .nameservers = A2_NS};
-static const dns_entry B = {.federation = "rohan", .zone = "rohan.example.org", .nameservers = B_NS};
+static const clusterdns_entry A = {.federation = "fellowship", .zone = "example.com.", .nameservers = A_NS};
+static const clusterdns_entry A2 = {.federation = "fellowship", .zone = "example.com", .nameservers = A2_NS};
+static const clusterdns_entry B = {.federation = "rohan", .zone = "rohan.example.org", .nameservers = B_NS};
 
 /* A failure leaves nothing behind and says why. */
 static void check_failure(int rc, const void *out, const kf_error *err) {
   CHECK(rc < 0 && out == NULL && err->code == rc && err->msg[0] != '\0');
 }
 
-static char *add(const char *x, const dns_entry *e) {
+static char *add(const char *x, const clusterdns_entry *e) {
   char *out = (char *)x;
   kf_error err;
   kf_error_clear(&err);
-  int rc = dns_corefile_add(x, e, &out, &err);
+  int rc = clusterdns_corefile_add(x, e, &out, &err);
   if (rc) {
     check_failure(rc, out, &err);
     return NULL;
   }
-  CHECK(out != NULL && dns_corefile_has(out, e));
+  CHECK(out != NULL && clusterdns_corefile_has(out, e));
   return out;
 }
 
@@ -54,7 +54,7 @@ static char *del(const char *x, const char *federation) {
   char *out = (char *)x;
   kf_error err;
   kf_error_clear(&err);
-  int rc = dns_corefile_remove(x, federation, &out, &err);
+  int rc = clusterdns_corefile_remove(x, federation, &out, &err);
   if (rc) {
     check_failure(rc, out, &err);
     return NULL;
@@ -74,7 +74,7 @@ static int clean(const char *x, const char *federation) {
 static void fuzz_corefile(const char *x) {
   int clean_a = clean(x, "fellowship"), clean_b = clean(x, "rohan");
   char *ax = add(x, &A), *r, *r2, *bx, *abx;
-  (void)dns_corefile_has(x, &A);
+  (void)clusterdns_corefile_has(x, &A);
   if (!ax) return;
   /* Idempotent. */
   r = add(ax, &A);
@@ -86,7 +86,7 @@ static void fuzz_corefile(const char *x) {
     free(r);
     /* Replaced in place, still exactly reversible. */
     r = add(ax, &A2);
-    CHECK(r && !dns_corefile_has(r, &A));
+    CHECK(r && !clusterdns_corefile_has(r, &A));
     r2 = del(r, "fellowship");
     CHECK(r2 && !strcmp(r2, x));
     free(r2);
@@ -94,7 +94,7 @@ static void fuzz_corefile(const char *x) {
   }
   if (clean_a && clean_b && (bx = add(x, &B))) {
     abx = add(ax, &B);
-    CHECK(abx && dns_corefile_has(abx, &A));
+    CHECK(abx && clusterdns_corefile_has(abx, &A));
     r = del(abx, "rohan");
     CHECK(r && !strcmp(r, ax));
     r2 = del(r, "fellowship");
@@ -102,7 +102,7 @@ static void fuzz_corefile(const char *x) {
     free(r2);
     free(r);
     r = del(abx, "fellowship");
-    CHECK(r && dns_corefile_has(r, &B));
+    CHECK(r && clusterdns_corefile_has(r, &B));
     r2 = del(r, "rohan");
     CHECK(r2 && !strcmp(r2, x));
     free(r2);
@@ -147,7 +147,7 @@ static int stubs_appended(const char *orig, int present, const char *zone) {
   return appended;
 }
 
-static void fuzz_kubedns(json_object *d, const dns_entry *e) {
+static void fuzz_kubedns(json_object *d, const clusterdns_entry *e) {
   json_object *out = (json_object *)d, *again = NULL, *merged, *rout = (json_object *)d;
   kf_error err;
   int fp, sp, nfp, nsp, rfp, rsp;
@@ -155,8 +155,8 @@ static void fuzz_kubedns(json_object *d, const dns_entry *e) {
   const char *created[3] = {NULL, NULL, NULL};
   size_t nc = 0, nns = 0;
   kf_error_clear(&err);
-  int rc = dns_kubedns_add(d, e, &out, &err);
-  (void)dns_kubedns_has(d, e);
+  int rc = clusterdns_kubedns_add(d, e, &out, &err);
+  (void)clusterdns_kubedns_has(d, e);
   if (rc) {
     check_failure(rc, out, &err);
     return;
@@ -167,9 +167,9 @@ static void fuzz_kubedns(json_object *d, const dns_entry *e) {
   CHECK(nfp && nsp == (nns > 0));
   merged = copy_data(d);
   apply(merged, out);
-  CHECK(dns_kubedns_has(merged, e));
+  CHECK(clusterdns_kubedns_has(merged, e));
   /* Idempotent: the same values again. */
-  CHECK(dns_kubedns_add(merged, e, &again, &err) == 0);
+  CHECK(clusterdns_kubedns_add(merged, e, &again, &err) == 0);
   json_object_object_foreach(again, k, v) {
     int p;
     const char *cur = value(merged, k, &p);
@@ -179,10 +179,10 @@ static void fuzz_kubedns(json_object *d, const dns_entry *e) {
 
   if (!fp) created[nc++] = DNS_KUBEDNS_FEDERATIONS;
   if (!sp) created[nc++] = DNS_KUBEDNS_STUBDOMAINS;
-  CHECK(dns_kubedns_remove(merged, e, created, &rout, &err) == 0);
+  CHECK(clusterdns_kubedns_remove(merged, e, created, &rout, &err) == 0);
   apply(merged, rout);
   json_object_put(rout);
-  CHECK(!dns_kubedns_has(merged, e));
+  CHECK(!clusterdns_kubedns_has(merged, e));
   const char *rfv = value(merged, DNS_KUBEDNS_FEDERATIONS, &rfp), *rsv = value(merged, DNS_KUBEDNS_STUBDOMAINS, &rsp);
 
   /* federations: when ours was appended, the original comes back exactly. */
@@ -226,7 +226,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   /* The editors take C strings: the input ends at its first NUL. */
   char *x = kf_strndup((const char *)data, size);
   char *nl = strchr(x, '\n');
-  const dns_entry plain = {.federation = "fellowship", .zone = "example.com"};
+  const clusterdns_entry plain = {.federation = "fellowship", .zone = "example.com"};
   json_object *d;
 
   fuzz_corefile(x);

@@ -24,9 +24,9 @@
 
 #include "certs/certs.h"
 #include "federation/objects.h"
-#include "http.h"
-#include "kclient.h"
-#include "kubeconfig.h"
+#include <kf/http.h>
+#include <kf/kc.h>
+#include <kf/kcfg.h>
 
 #include "fuzz_check.h"
 

@@ -20,8 +20,8 @@
 
 #include "federatedcluster/federatedcluster.h"
 #include "federation/objects.h"
-#include "kclient.h"
-#include "kjson.h"
+#include <kf/kc.h>
+#include <kf/kj.h>
 
 #include "fuzz_check.h"
 
@@ -105,7 +105,7 @@ static json_object *wrap(json_object *v) {
   kj_str(meta, "namespace", "middle-earth");
   kj_str(meta, "uid", "2f1c7c1e-3c1a-4c2e-9a55-0d6b1c9e7f01");
   kj_int(meta, "generation", 3);
-  kj_set(meta, "annotations", kj_str(kj_obj(), FED_ROTATE_ANNOTATION, "now"));
+  kj_set(meta, "annotations", kj_str(kj_obj(), API_ANNOTATION_ROTATE, "now"));
   kj_set(o, "metadata", meta);
   kj_set(o, "spec", json_object_get(v));
   return o;

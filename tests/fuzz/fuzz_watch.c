@@ -3,7 +3,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "watch.h"
+#include <kf/watch.h>
 
 static int count_event(json_object *ev, void *data) {
   (void)ev;

@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "yamljson.h"
+#include <kf/yaml.h>
 
 #define JSON_FLAGS JSON_C_TO_STRING_PLAIN
 

@@ -10,13 +10,13 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 command -v clang >/dev/null || { echo "clang is missing: run tests/install-deps.sh" >&2; exit 1; }
 mkdir -p "$outdir"
 bin="$outdir/fuzz_$name"
-srcs=$(ls "$root"/operator/*.c | grep -v -e '/main\.c$' -e '/kubefed\.c$')  # not the programs' mains
+srcs="$(ls "$root"/operator/runtime/*.c) $root/operator/api/api.c"  # the runtime and the API names
 for f in $(sed -n 's/^.*fuzz-sources://p' "$root/tests/fuzz/fuzz_$name.c"); do
   srcs="$srcs $root/$f"
 done
 # shellcheck disable=SC2046
 clang -g -O1 -std=c17 -D_GNU_SOURCE -DKF_VERSION='"fuzz"' -fsanitize=fuzzer,address,undefined \
-  -fno-sanitize-recover=undefined -I"$root/operator" -I"$root/reconcilers" "$root/tests/fuzz/fuzz_$name.c" $srcs \
+  -fno-sanitize-recover=undefined -I"$root/operator/runtime" -I"$root/operator/api" -I"$root/reconcilers" "$root/tests/fuzz/fuzz_$name.c" $srcs \
   $(pkg-config --cflags --libs libuv libcurl json-c openssl yaml-0.1) -lm -o "$bin"
 corpus="$outdir/corpus-$name"
 rm -rf "$corpus"; mkdir -p "$corpus"

@@ -14,7 +14,7 @@
 #include <cmocka.h>
 
 #include "certs/certs.h"
-#include "base64.h"
+#include <kf/b64.h>
 #include "federation/federation.h"
 #include "it.h"
 
@@ -65,7 +65,7 @@ typedef struct want {
 /* The Federation's CertificatesReady condition says status/reason for its current generation. */
 static int condition_is(void *data) {
   want *w = data;
-  json_object *f = get(w->x, &FED_FEDERATIONS, w->name);
+  json_object *f = get(w->x, &API_FEDERATIONS, w->name);
   int ok = 0;
   json_object *conds = kc_obj_get(f, "status.conditions");
   json_object *gen = kc_obj_get(f, "metadata.generation"), *og = kc_obj_get(f, "status.observedGeneration");
@@ -107,7 +107,7 @@ static void test_ca_lifecycle(void **state) {
 
   /* 1. A new Federation gets its CA. */
   char *body = kf_asprintf(FED, "fellowship", "");
-  create(&x, &FED_FEDERATIONS, body);
+  create(&x, &API_FEDERATIONS, body);
   free(body);
   want ready = {&x, "fellowship", "True", "CAReady"};
   assert_int_equal(it_run_until(&x.env, condition_is, &ready, 60000), 0);
@@ -129,11 +129,11 @@ static void test_ca_lifecycle(void **state) {
    * resourceVersion stays put for 3 s. */
   int settled = 0;
   for (int i = 0; i < 20 && !settled; i++) {
-    json_object *before = get(&x, &FED_FEDERATIONS, "fellowship");
+    json_object *before = get(&x, &API_FEDERATIONS, "fellowship");
     char *rv = kf_strdup(kc_obj_str(before, "metadata.resourceVersion"));
     json_object_put(before);
     it_run_for(&x.env, 3000);
-    json_object *after = get(&x, &FED_FEDERATIONS, "fellowship");
+    json_object *after = get(&x, &API_FEDERATIONS, "fellowship");
     settled = strcmp(kc_obj_str(after, "metadata.resourceVersion"), rv) == 0;
     json_object_put(after);
     free(rv);
@@ -166,7 +166,7 @@ static void test_ca_lifecycle(void **state) {
   create(&x, &KC_SECRETS, theirs);
   free(theirs);
   body = kf_asprintf(FED, "gondor", "");
-  create(&x, &FED_FEDERATIONS, body);
+  create(&x, &API_FEDERATIONS, body);
   free(body);
   want conflict = {&x, "gondor", "False", "CASecretConflict"};
   assert_int_equal(it_run_until(&x.env, condition_is, &conflict, 60000), 0);
@@ -179,7 +179,7 @@ static void test_ca_lifecycle(void **state) {
 
   /* 5. caSecretRef: a missing Secret is a reason; a valid one is used. */
   body = kf_asprintf(FED, "rohan", ",\"certificates\":{\"caSecretRef\":{\"name\":\"rohan-own-ca\"}}");
-  create(&x, &FED_FEDERATIONS, body);
+  create(&x, &API_FEDERATIONS, body);
   free(body);
   want invalid = {&x, "rohan", "False", "InvalidCASecret"};
   assert_int_equal(it_run_until(&x.env, condition_is, &invalid, 60000), 0);

@@ -37,6 +37,7 @@ void it_env_init(it_env *env) {
   assert_non_null(env->eng);
   env->c = kc_client_new(env->eng, env->cfg, &err);
   if (!env->c) fail_msg("client: %s", err.msg);
+  kc_client_set_field_manager(env->c, IT_FIELD_MANAGER);
 }
 
 void it_cb(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data) {

@@ -8,9 +8,12 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "http.h"
-#include "kclient.h"
-#include "kubeconfig.h"
+#include <kf/http.h>
+#include <kf/kc.h>
+#include <kf/kcfg.h>
+
+/* The field manager it_env_init gives env->c: the runtime names no program of its own. */
+#define IT_FIELD_MANAGER "kf-integration-test"
 
 typedef struct it_env {
   uv_loop_t loop;

@@ -105,12 +105,20 @@ static void test_apply_is_idempotent(void **state) {
   const char *ns = it_namespace(&env, "it-ssa");
   json_object *cm = configmap(ns, "applied", "k", "v");
 
-  kc_apply(env.c, &KC_CONFIGMAPS, cm, NULL, it_cb, &r);
+  /* Server-side apply needs an owner: a client without a field manager refuses, before any request
+   * and without calling back. */
+  kc_client *anonymous = kc_client_new(env.eng, env.cfg, NULL);
+  assert_non_null(anonymous);
+  assert_int_equal(kc_apply(anonymous, &KC_CONFIGMAPS, cm, NULL, it_cb, &r), KC_ERR_INVALID);
+  assert_false(r.done);
+  kc_client_close(anonymous);
+
+  assert_int_equal(kc_apply(env.c, &KC_CONFIGMAPS, cm, NULL, it_cb, &r), 0);
   it_wait(&env, &r, 30000);
   assert_int_equal(r.rc, 0);
   char *rv1 = kf_strdup(kc_obj_str(r.obj, "metadata.resourceVersion"));
   json_object *mf = json_object_array_get_idx(kc_obj_get(r.obj, "metadata.managedFields"), 0);
-  assert_string_equal(kc_obj_str(mf, "manager"), KC_FIELD_MANAGER);
+  assert_string_equal(kc_obj_str(mf, "manager"), IT_FIELD_MANAGER);
   assert_string_equal(kc_obj_str(mf, "operation"), "Apply");
   it_result_reset(&r);
 

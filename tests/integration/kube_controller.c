@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "controller.h"
+#include <kf/ctrl.h>
 #include "it.h"
 
 enum { N = 50 };

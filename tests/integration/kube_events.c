@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "events.h"
+#include <kf/ev.h>
 #include "it.h"
 
 static int idle_http(void *data) { return http_engine_inflight(((it_env *)data)->eng) == 0; }

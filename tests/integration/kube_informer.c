@@ -9,9 +9,9 @@
 
 #include <cmocka.h>
 
-#include "informer.h"
+#include <kf/informer.h>
 #include "it.h"
-#include "watch.h"
+#include <kf/watch.h>
 
 /* What the handlers saw, replayed into a key -> resourceVersion map: it must end
  * equal to the cache, proving no event was lost or reordered. */
@@ -188,7 +188,7 @@ static void test_apiserver_restart_and_stale_resume(void **state) {
   informer_opts o = {.res = &KC_CONFIGMAPS, .namespace_ = ns, .label_selector = "app=it"};
   informer_handlers h = {sh_add, sh_update, sh_delete, &sh};
   informer *inf = informer_new(env.c, &o, &h);
-  kf_metrics *m = kf_metrics_new();
+  kf_metrics *m = kf_metrics_new("kubefed_");
   informer_set_metrics(inf, m);
   informer_start(inf);
   assert_int_equal(it_run_until(&env, synced, inf, 30000), 0);
@@ -223,8 +223,8 @@ static void test_apiserver_restart_and_stale_resume(void **state) {
   assert_int_equal(it_run_until(&env, cache_matches_list, &c, 120000), 0);
   assert_true(informer_watch_restarts(inf) > restarts);
   it_result_reset(&c.list);
-  assert_true(kf_metrics_get(m, "kubefed_relists_total", "resource=\"configmaps\"") >= 2);
-  assert_true(kf_metrics_get(m, "kubefed_watch_restarts_total", "resource=\"configmaps\"") >= 1);
+  assert_true(kf_metrics_get(m, "relists_total", "resource=\"configmaps\"") >= 2);
+  assert_true(kf_metrics_get(m, "watch_restarts_total", "resource=\"configmaps\"") >= 1);
   char *text = kf_metrics_render(m);
   assert_non_null(strstr(text, "# TYPE kubefed_watch_restarts_total counter"));
   free(text);

@@ -96,7 +96,7 @@ static kc_client *service_account_client(it_env *env, const char *ns) {
 static void test_burst_is_throttled_and_nothing_is_lost(void **state) {
   it_env env;
   it_batch b = {0};
-  kf_metrics *m = kf_metrics_new();
+  kf_metrics *m = kf_metrics_new("kubefed_");
   enum { N = 60 };
   (void)state;
   it_env_init(&env);
@@ -115,8 +115,8 @@ static void test_burst_is_throttled_and_nothing_is_lost(void **state) {
     json_object_put(cm);
   }
   assert_int_equal(it_run_until(&env, it_batch_finished, &b, 120000), 0);
-  double throttled = kf_metrics_get(m, "kubefed_api_requests_total", "verb=\"POST\",code=\"429\"") +
-                     kf_metrics_get(m, "kubefed_api_requests_total", "verb=\"GET\",code=\"429\"");
+  double throttled = kf_metrics_get(m, "api_requests_total", "verb=\"POST\",code=\"429\"") +
+                     kf_metrics_get(m, "api_requests_total", "verb=\"GET\",code=\"429\"");
   fprintf(stderr, "kube.throttle: %d requests, %.0f answered 429 and retried after Retry-After\n", b.started,
           throttled);
   assert_true(throttled > 0);

@@ -101,12 +101,12 @@ check "without strict validation an unknown field is pruned, not stored" \
   bash -c "'$KUBECTL' --kubeconfig '$KC' get federatedcluster -n '$NS' pruned -o json | jq -e '.spec | has(\"colour\") | not'"
 K delete -n "$NS" federatedcluster pruned --wait=false >/dev/null 2>&1
 
-# TLS is verified everywhere: libcurl is only ever told to verify (operator/http.c), and a
+# TLS is verified everywhere: libcurl is only ever told to verify (operator/runtime/http.c), and a
 # kubeconfig asking otherwise is refused (h-insecure below).
 check "no source switches TLS verification off (CURLOPT_SSL_VERIFYPEER/HOST 0, CURLOPT_*INSECURE)" bash -c \
   "! grep -rnE 'CURLOPT_SSL_VERIFY(PEER|HOST|STATUS)[^;]*, *0L?\)|CURLOPT_[A-Z_]*INSECURE|SSL_VERIFY_NONE' '$ROOT/operator' '$ROOT/reconcilers'"
 check "libcurl is told to verify the peer and the host name" bash -c \
-  "grep -q 'CURLOPT_SSL_VERIFYPEER, 1L' '$ROOT/operator/http.c' && grep -q 'CURLOPT_SSL_VERIFYHOST, 2L' '$ROOT/operator/http.c'"
+  "grep -q 'CURLOPT_SSL_VERIFYPEER, 1L' '$ROOT/operator/runtime/http.c' && grep -q 'CURLOPT_SSL_VERIFYHOST, 2L' '$ROOT/operator/runtime/http.c'"
 
 # ---- hostile member-credential Secrets ---------------------------------------------------------------
 # Every file is made here; "valid" ones reach the member (server and credentials of $MKC).

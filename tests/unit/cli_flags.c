@@ -15,15 +15,15 @@
 
 #include <cmocka.h>
 
-#include "base64.h"
+#include <kf/b64.h>
 #include "cli_flags.h"
 #include "cli_kubeconfig.h"
 #include "cli_yaml.h"
 #include "federation/objects.h"
-#include "kclient.h"
-#include "kjson.h"
-#include "kubeconfig.h"
-#include "yamljson.h"
+#include <kf/kc.h>
+#include <kf/kj.h>
+#include <kf/kcfg.h>
+#include <kf/yaml.h>
 
 static char tmpdir[] = "/tmp/cli-flags-XXXXXX";
 
@@ -136,7 +136,7 @@ static void test_documented_example(void **state) {
   assert_string_equal(kc_obj_str(secret, "kind"), "Secret");
   assert_string_equal(kc_obj_str(secret, "metadata.name"), "fellowship-dns-provider-config");
   assert_string_equal(kc_obj_str(secret, "metadata.namespace"), "federation-system");
-  assert_string_equal(kc_obj_key_str(kc_obj_get(secret, "metadata.labels"), CLI_MANAGED_BY), "kubefed-cli");
+  assert_string_equal(kc_obj_key_str(kc_obj_get(secret, "metadata.labels"), API_LABEL_MANAGED_BY), "kubefed-cli");
   const char *b64 = kc_obj_key_str(kc_obj_get(secret, "data"), "provider.conf");
   char *dec;
   size_t n;
@@ -502,19 +502,19 @@ static void test_flag_syntax(void **state) {
   assert_null(strstr(buf, "--dns-provider"));
   free(buf);
 
-  assert_int_equal(cli_parse_duration("5m", &ms), 0);
+  assert_int_equal(kf_parse_duration_ms("5m", &ms), 0);
   assert_int_equal(ms, 300000);
-  assert_int_equal(cli_parse_duration("1h30m", &ms), 0);
+  assert_int_equal(kf_parse_duration_ms("1h30m", &ms), 0);
   assert_int_equal(ms, 5400000);
-  assert_int_equal(cli_parse_duration("1.5s", &ms), 0);
+  assert_int_equal(kf_parse_duration_ms("1.5s", &ms), 0);
   assert_int_equal(ms, 1500);
-  assert_int_equal(cli_parse_duration("250ms", &ms), 0);
+  assert_int_equal(kf_parse_duration_ms("250ms", &ms), 0);
   assert_int_equal(ms, 250);
-  assert_int_equal(cli_parse_duration("0", &ms), 0);
+  assert_int_equal(kf_parse_duration_ms("0", &ms), 0);
   assert_int_equal(ms, 0);
-  assert_int_equal(cli_parse_duration("-1s", &ms), -EINVAL);
-  assert_int_equal(cli_parse_duration("5 m", &ms), -EINVAL);
-  assert_int_equal(cli_parse_duration("m", &ms), -EINVAL);
+  assert_int_equal(kf_parse_duration_ms("-1s", &ms), -EINVAL);
+  assert_int_equal(kf_parse_duration_ms("5 m", &ms), -EINVAL);
+  assert_int_equal(kf_parse_duration_ms("m", &ms), -EINVAL);
 }
 
 static void test_join_flags(void **state) {
@@ -596,7 +596,7 @@ static void test_join_minify(void **state) {
   assert_int_equal(json_object_array_length(objs), 2);
   json_object *secret = json_object_array_get_idx(objs, 0), *fc = json_object_array_get_idx(objs, 1);
   assert_string_equal(kc_obj_str(secret, "metadata.name"), "gondor-kubeconfig");
-  assert_string_equal(kc_obj_key_str(kc_obj_get(secret, "metadata.labels"), CLI_MANAGED_BY), "kubefed-cli");
+  assert_string_equal(kc_obj_key_str(kc_obj_get(secret, "metadata.labels"), API_LABEL_MANAGED_BY), "kubefed-cli");
   const char *b64 = kc_obj_key_str(kc_obj_get(secret, "data"), "kubeconfig");
   char *text;
   size_t n;

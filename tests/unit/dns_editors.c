@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "dns/dns.h"
+#include "clusterdns/clusterdns.h"
 
 /* kubeadm 1.3x's default Corefile (ConfigMap kube-system/coredns), then a
  * block a user added for their own zone. */
@@ -59,8 +59,8 @@ static const char ROHAN_BLOCK[] =
 
 static const char *const FELLOWSHIP_NS[] = {"10.0.0.10:53", "10.0.0.11", NULL};
 static const char *const ROHAN_NS[] = {"[fd00::53]:5353", NULL};
-static const dns_entry FELLOWSHIP = {.federation = "fellowship", .zone = "example.com.", .nameservers = FELLOWSHIP_NS};
-static const dns_entry ROHAN = {.federation = "rohan", .zone = "Rohan.Example.org", .nameservers = ROHAN_NS};
+static const clusterdns_entry FELLOWSHIP = {.federation = "fellowship", .zone = "example.com.", .nameservers = FELLOWSHIP_NS};
+static const clusterdns_entry ROHAN = {.federation = "rohan", .zone = "Rohan.Example.org", .nameservers = ROHAN_NS};
 
 static char *cat(const char *a, const char *b, const char *c) {
   size_t la = strlen(a), lb = strlen(b), lc = strlen(c);
@@ -84,12 +84,12 @@ static char *crlf(const char *s) {
   return d;
 }
 
-static char *add_ok(const char *corefile, const dns_entry *e) {
+static char *add_ok(const char *corefile, const clusterdns_entry *e) {
   char *out = NULL;
   kf_error err;
   kf_error_clear(&err);
-  int rc = dns_corefile_add(corefile, e, &out, &err);
-  if (rc) fail_msg("dns_corefile_add: %d %s", rc, err.msg);
+  int rc = clusterdns_corefile_add(corefile, e, &out, &err);
+  if (rc) fail_msg("clusterdns_corefile_add: %d %s", rc, err.msg);
   assert_non_null(out);
   return out;
 }
@@ -98,17 +98,17 @@ static char *remove_ok(const char *corefile, const char *federation) {
   char *out = NULL;
   kf_error err;
   kf_error_clear(&err);
-  int rc = dns_corefile_remove(corefile, federation, &out, &err);
-  if (rc) fail_msg("dns_corefile_remove: %d %s", rc, err.msg);
+  int rc = clusterdns_corefile_remove(corefile, federation, &out, &err);
+  if (rc) fail_msg("clusterdns_corefile_remove: %d %s", rc, err.msg);
   assert_non_null(out);
   return out;
 }
 
-static void add_fails(const char *corefile, const dns_entry *e, int code, const char *msg_part) {
+static void add_fails(const char *corefile, const clusterdns_entry *e, int code, const char *msg_part) {
   char *out = (char *)"untouched";
   kf_error err;
   kf_error_clear(&err);
-  assert_int_equal(dns_corefile_add(corefile, e, &out, &err), code);
+  assert_int_equal(clusterdns_corefile_add(corefile, e, &out, &err), code);
   assert_null(out);
   assert_int_equal(err.code, code);
   if (msg_part && !strstr(err.msg, msg_part)) fail_msg("message \"%s\" lacks \"%s\"", err.msg, msg_part);
@@ -119,12 +119,12 @@ static void test_corefile_add_and_exact_remove(void **state) {
   char *added = add_ok(KUBEADM_COREFILE, &FELLOWSHIP);
   char *want = cat(KUBEADM_COREFILE, "\n", FELLOWSHIP_BLOCK);
   assert_string_equal(added, want);
-  assert_true(dns_corefile_has(added, &FELLOWSHIP));
-  assert_false(dns_corefile_has(KUBEADM_COREFILE, &FELLOWSHIP));
+  assert_true(clusterdns_corefile_has(added, &FELLOWSHIP));
+  assert_false(clusterdns_corefile_has(KUBEADM_COREFILE, &FELLOWSHIP));
   const char *const other_ns[] = {"10.0.0.12", NULL};
-  dns_entry moved = FELLOWSHIP;
+  clusterdns_entry moved = FELLOWSHIP;
   moved.nameservers = other_ns;
-  assert_false(dns_corefile_has(added, &moved));
+  assert_false(clusterdns_corefile_has(added, &moved));
 
   char *back = remove_ok(added, "fellowship");
   assert_int_equal(strlen(back), strlen(KUBEADM_COREFILE));
@@ -146,14 +146,14 @@ static void test_corefile_idempotent_and_replaced_in_place(void **state) {
 
   /* The federation's nameservers change: same place, new content. */
   const char *const other_ns[] = {"10.0.0.12", NULL};
-  dns_entry moved = FELLOWSHIP;
+  clusterdns_entry moved = FELLOWSHIP;
   moved.nameservers = other_ns;
   char *replaced = add_ok(once, &moved);
   assert_non_null(strstr(replaced, "    forward . 10.0.0.12\n}\n# END kubefed.dev fellowship\n"));
   assert_null(strstr(replaced, "10.0.0.11"));
   assert_int_equal(strlen(replaced), strlen(once) - strlen(" 10.0.0.10:53 10.0.0.11") + strlen(" 10.0.0.12"));
-  assert_true(dns_corefile_has(replaced, &moved));
-  assert_false(dns_corefile_has(replaced, &FELLOWSHIP));
+  assert_true(clusterdns_corefile_has(replaced, &moved));
+  assert_false(clusterdns_corefile_has(replaced, &FELLOWSHIP));
   char *back = remove_ok(replaced, "fellowship");
   assert_string_equal(back, KUBEADM_COREFILE);
   free(back);
@@ -168,8 +168,8 @@ static void test_corefile_two_federations(void **state) {
   char *ab = add_ok(a, &ROHAN);
   char *want = cat(a, "\n", ROHAN_BLOCK);
   assert_string_equal(ab, want);
-  assert_true(dns_corefile_has(ab, &FELLOWSHIP));
-  assert_true(dns_corefile_has(ab, &ROHAN));
+  assert_true(clusterdns_corefile_has(ab, &FELLOWSHIP));
+  assert_true(clusterdns_corefile_has(ab, &ROHAN));
 
   /* Each removal touches only its own block, in either order. */
   char *b_only = remove_ok(ab, "fellowship");
@@ -183,7 +183,7 @@ static void test_corefile_two_federations(void **state) {
   assert_string_equal(none2, KUBEADM_COREFILE);
 
   /* A federation name that is a prefix of another is not that one. */
-  dns_entry fellow = {.federation = "fellow", .zone = "fellow.example.net", .nameservers = ROHAN_NS};
+  clusterdns_entry fellow = {.federation = "fellow", .zone = "fellow.example.net", .nameservers = ROHAN_NS};
   char *three = add_ok(ab, &fellow);
   char *without = remove_ok(three, "fellow");
   assert_string_equal(without, ab);
@@ -236,7 +236,7 @@ static void test_corefile_zone_already_served(void **state) {
   /* Another federation's block for the same zone clashes too: CoreDNS would
    * refuse to start with both. */
   char *a = add_ok(KUBEADM_COREFILE, &FELLOWSHIP);
-  dns_entry gondor = {.federation = "gondor", .zone = "example.com", .nameservers = ROHAN_NS};
+  clusterdns_entry gondor = {.federation = "gondor", .zone = "example.com", .nameservers = ROHAN_NS};
   add_fails(a, &gondor, -EINVAL, "federation gondor");
   free(a);
 }
@@ -254,9 +254,9 @@ static void test_corefile_refuses_broken_files(void **state) {
   for (size_t i = 0; i < sizeof(bad_markers) / sizeof(bad_markers[0]); i++) {
     add_fails(bad_markers[i], &FELLOWSHIP, -EINVAL, "markers");
     out = (char *)"untouched";
-    assert_int_equal(dns_corefile_remove(bad_markers[i], "fellowship", &out, &err), -EINVAL);
+    assert_int_equal(clusterdns_corefile_remove(bad_markers[i], "fellowship", &out, &err), -EINVAL);
     assert_null(out);
-    assert_false(dns_corefile_has(bad_markers[i], &FELLOWSHIP));
+    assert_false(clusterdns_corefile_has(bad_markers[i], &FELLOWSHIP));
   }
   char *dup = cat(FELLOWSHIP_BLOCK, "\n", FELLOWSHIP_BLOCK);
   add_fails(dup, &FELLOWSHIP, -EINVAL, "markers");
@@ -288,7 +288,7 @@ static void test_corefile_line_endings_and_edges(void **state) {
   char *block = crlf(FELLOWSHIP_BLOCK);
   char *want = cat(win, "\r\n", block);
   assert_string_equal(added, want);
-  assert_true(dns_corefile_has(added, &FELLOWSHIP));
+  assert_true(clusterdns_corefile_has(added, &FELLOWSHIP));
   char *both = add_ok(added, &ROHAN);
   char *rohan_crlf = crlf(ROHAN_BLOCK);
   assert_non_null(strstr(both, rohan_crlf));
@@ -310,7 +310,7 @@ static void test_corefile_line_endings_and_edges(void **state) {
   want = cat(no_nl, "\n\n", FELLOWSHIP_BLOCK);
   want[strlen(want) - 1] = '\0';
   assert_string_equal(added, want);
-  assert_true(dns_corefile_has(added, &FELLOWSHIP));
+  assert_true(clusterdns_corefile_has(added, &FELLOWSHIP));
   back = remove_ok(added, "fellowship");
   assert_string_equal(back, no_nl);
   free(back);
@@ -346,7 +346,7 @@ static void test_corefile_bad_input(void **state) {
   const char *const bad_port[] = {"10.0.0.1:99999", NULL};
   const char *const injected[] = {"10.0.0.1\n}\n.:53 {", NULL};
   const char *const spaced[] = {"10.0.0.1 10.0.0.2", NULL};
-  const dns_entry bad[] = {
+  const clusterdns_entry bad[] = {
       {.federation = NULL, .zone = "example.com", .nameservers = FELLOWSHIP_NS},
       {.federation = "Fellowship", .zone = "example.com", .nameservers = FELLOWSHIP_NS},
       {.federation = "fellow ship", .zone = "example.com", .nameservers = FELLOWSHIP_NS},
@@ -363,16 +363,16 @@ static void test_corefile_bad_input(void **state) {
   };
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
     add_fails(KUBEADM_COREFILE, &bad[i], -EINVAL, NULL);
-    assert_false(dns_corefile_has(KUBEADM_COREFILE, &bad[i]));
+    assert_false(clusterdns_corefile_has(KUBEADM_COREFILE, &bad[i]));
   }
   add_fails(KUBEADM_COREFILE, NULL, -EINVAL, NULL);
   add_fails(NULL, &FELLOWSHIP, -EINVAL, "Corefile");
-  assert_int_equal(dns_corefile_add(KUBEADM_COREFILE, &FELLOWSHIP, NULL, &err), -EINVAL);
-  assert_int_equal(dns_corefile_remove(NULL, "fellowship", &out, &err), -EINVAL);
-  assert_int_equal(dns_corefile_remove(KUBEADM_COREFILE, NULL, &out, &err), -EINVAL);
-  assert_int_equal(dns_corefile_remove(KUBEADM_COREFILE, "a\nb", &out, &err), -EINVAL);
-  assert_false(dns_corefile_has(NULL, &FELLOWSHIP));
-  assert_false(dns_corefile_has(KUBEADM_COREFILE, NULL));
+  assert_int_equal(clusterdns_corefile_add(KUBEADM_COREFILE, &FELLOWSHIP, NULL, &err), -EINVAL);
+  assert_int_equal(clusterdns_corefile_remove(NULL, "fellowship", &out, &err), -EINVAL);
+  assert_int_equal(clusterdns_corefile_remove(KUBEADM_COREFILE, NULL, &out, &err), -EINVAL);
+  assert_int_equal(clusterdns_corefile_remove(KUBEADM_COREFILE, "a\nb", &out, &err), -EINVAL);
+  assert_false(clusterdns_corefile_has(NULL, &FELLOWSHIP));
+  assert_false(clusterdns_corefile_has(KUBEADM_COREFILE, NULL));
 
   /* Bounded: a ConfigMap cannot hold more than 1 MiB anyway. */
   char *big = malloc(DNS_MAX_CONFIG_BYTES + 2);
@@ -380,8 +380,8 @@ static void test_corefile_bad_input(void **state) {
   memset(big, '#', DNS_MAX_CONFIG_BYTES + 1);
   big[DNS_MAX_CONFIG_BYTES + 1] = '\0';
   add_fails(big, &FELLOWSHIP, -EFBIG, NULL);
-  assert_int_equal(dns_corefile_remove(big, "fellowship", &out, &err), -EFBIG);
-  assert_false(dns_corefile_has(big, &FELLOWSHIP));
+  assert_int_equal(clusterdns_corefile_remove(big, "fellowship", &out, &err), -EFBIG);
+  assert_false(clusterdns_corefile_has(big, &FELLOWSHIP));
   /* Exactly at the limit is accepted, but may not grow past it. */
   big[DNS_MAX_CONFIG_BYTES - 1] = '\n';
   big[DNS_MAX_CONFIG_BYTES] = '\0';
@@ -390,7 +390,7 @@ static void test_corefile_bad_input(void **state) {
 
   /* IPv6, bare and bracketed, with and without ports, are fine. */
   const char *const v6[] = {"fd00::10", "[fd00::10]", "[fd00::10]:53", "10.0.0.1:5353", NULL};
-  dns_entry e6 = {.federation = "fellowship", .zone = "example.com", .nameservers = v6};
+  clusterdns_entry e6 = {.federation = "fellowship", .zone = "example.com", .nameservers = v6};
   char *added = add_ok(KUBEADM_COREFILE, &e6);
   assert_non_null(strstr(added, "forward . fd00::10 [fd00::10] [fd00::10]:53 10.0.0.1:5353\n"));
   free(added);
@@ -426,18 +426,18 @@ static void test_kubedns_add_and_remove(void **state) {
   (void)state;
   json_object *data = kubedns_data(NULL, "{\"acme.local\": [\"1.2.3.4\"]}"), *out = NULL, *again = NULL;
   kf_error err;
-  assert_false(dns_kubedns_has(data, &FELLOWSHIP));
-  assert_int_equal(dns_kubedns_add(data, &FELLOWSHIP, &out, &err), 0);
+  assert_false(clusterdns_kubedns_has(data, &FELLOWSHIP));
+  assert_int_equal(clusterdns_kubedns_add(data, &FELLOWSHIP, &out, &err), 0);
   assert_int_equal(json_object_object_length(out), 2);
   assert_string_equal(str(out, "federations"), "fellowship=example.com");
   assert_string_equal(str(out, "stubDomains"),
                       "{\"acme.local\":[\"1.2.3.4\"],\"example.com\":[\"10.0.0.10:53\",\"10.0.0.11\"]}");
   apply(data, out);
-  assert_true(dns_kubedns_has(data, &FELLOWSHIP));
+  assert_true(clusterdns_kubedns_has(data, &FELLOWSHIP));
   assert_string_equal(str(data, "upstreamNameservers"), "[\"8.8.8.8\", \"8.8.4.4\"]");
 
   /* Idempotent: the same values again, byte for byte. */
-  assert_int_equal(dns_kubedns_add(data, &FELLOWSHIP, &again, &err), 0);
+  assert_int_equal(clusterdns_kubedns_add(data, &FELLOWSHIP, &again, &err), 0);
   assert_string_equal(str(again, "federations"), str(data, "federations"));
   assert_string_equal(str(again, "stubDomains"), str(data, "stubDomains"));
   json_object_put(again);
@@ -445,16 +445,16 @@ static void test_kubedns_add_and_remove(void **state) {
 
   /* federations did not exist: we delete it; the user's stubDomains stays. */
   const char *const created[] = {"federations", NULL};
-  assert_int_equal(dns_kubedns_remove(data, &FELLOWSHIP, created, &out, &err), 0);
+  assert_int_equal(clusterdns_kubedns_remove(data, &FELLOWSHIP, created, &out, &err), 0);
   assert_int_equal(json_object_object_length(out), 2);
   assert_string_equal(str(out, "federations"), "<null>");
   assert_string_equal(str(out, "stubDomains"), "{\"acme.local\":[\"1.2.3.4\"]}");
   apply(data, out);
   json_object_put(out);
   assert_string_equal(str(data, "federations"), "<absent>");
-  assert_false(dns_kubedns_has(data, &FELLOWSHIP));
+  assert_false(clusterdns_kubedns_has(data, &FELLOWSHIP));
   /* Nothing of ours left: nothing to write. */
-  assert_int_equal(dns_kubedns_remove(data, &FELLOWSHIP, created, &out, &err), 0);
+  assert_int_equal(clusterdns_kubedns_remove(data, &FELLOWSHIP, created, &out, &err), 0);
   assert_int_equal(json_object_object_length(out), 0);
   json_object_put(out);
   json_object_put(data);
@@ -464,7 +464,7 @@ static void test_kubedns_created_keys_and_empty_values(void **state) {
   (void)state;
   json_object *data = kubedns_data("", NULL), *out = NULL;
   kf_error err;
-  assert_int_equal(dns_kubedns_add(data, &FELLOWSHIP, &out, &err), 0);
+  assert_int_equal(clusterdns_kubedns_add(data, &FELLOWSHIP, &out, &err), 0);
   assert_string_equal(str(out, "federations"), "fellowship=example.com");
   assert_string_equal(str(out, "stubDomains"), "{\"example.com\":[\"10.0.0.10:53\",\"10.0.0.11\"]}");
   apply(data, out);
@@ -472,12 +472,12 @@ static void test_kubedns_created_keys_and_empty_values(void **state) {
 
   /* stubDomains is ours, federations was there ("" as kubefed v1 leaves it). */
   const char *const created[] = {"stubDomains", NULL};
-  assert_int_equal(dns_kubedns_remove(data, &FELLOWSHIP, created, &out, &err), 0);
+  assert_int_equal(clusterdns_kubedns_remove(data, &FELLOWSHIP, created, &out, &err), 0);
   assert_string_equal(str(out, "federations"), "");
   assert_string_equal(str(out, "stubDomains"), "<null>");
   json_object_put(out);
   /* Not told we created them: emptied, not deleted. */
-  assert_int_equal(dns_kubedns_remove(data, &FELLOWSHIP, NULL, &out, &err), 0);
+  assert_int_equal(clusterdns_kubedns_remove(data, &FELLOWSHIP, NULL, &out, &err), 0);
   assert_string_equal(str(out, "federations"), "");
   assert_string_equal(str(out, "stubDomains"), "{}");
   json_object_put(out);
@@ -485,23 +485,23 @@ static void test_kubedns_created_keys_and_empty_values(void **state) {
 
   /* Blanks around are given back as found. */
   data = kubedns_data("  ", NULL);
-  dns_entry plain = {.federation = "fellowship", .zone = "example.com"};
-  assert_int_equal(dns_kubedns_add(data, &plain, &out, &err), 0);
+  clusterdns_entry plain = {.federation = "fellowship", .zone = "example.com"};
+  assert_int_equal(clusterdns_kubedns_add(data, &plain, &out, &err), 0);
   assert_int_equal(json_object_object_length(out), 1);
   assert_string_equal(str(out, "federations"), "  fellowship=example.com");
   apply(data, out);
   json_object_put(out);
-  assert_int_equal(dns_kubedns_remove(data, &plain, NULL, &out, &err), 0);
+  assert_int_equal(clusterdns_kubedns_remove(data, &plain, NULL, &out, &err), 0);
   assert_string_equal(str(out, "federations"), "  ");
   json_object_put(out);
   json_object_put(data);
 
   /* No ConfigMap data at all, and a provider without nameservers. */
-  assert_int_equal(dns_kubedns_add(NULL, &plain, &out, &err), 0);
+  assert_int_equal(clusterdns_kubedns_add(NULL, &plain, &out, &err), 0);
   assert_int_equal(json_object_object_length(out), 1);
   assert_string_equal(str(out, "federations"), "fellowship=example.com");
   json_object_put(out);
-  assert_int_equal(dns_kubedns_remove(NULL, &plain, NULL, &out, &err), 0);
+  assert_int_equal(clusterdns_kubedns_remove(NULL, &plain, NULL, &out, &err), 0);
   assert_int_equal(json_object_object_length(out), 0);
   json_object_put(out);
 }
@@ -510,10 +510,10 @@ static void test_kubedns_two_federations(void **state) {
   (void)state;
   json_object *data = kubedns_data("gondor=gondor.example.net", "{\"acme.local\":[\"1.2.3.4\"]}"), *out = NULL;
   kf_error err;
-  assert_int_equal(dns_kubedns_add(data, &FELLOWSHIP, &out, &err), 0);
+  assert_int_equal(clusterdns_kubedns_add(data, &FELLOWSHIP, &out, &err), 0);
   apply(data, out);
   json_object_put(out);
-  assert_int_equal(dns_kubedns_add(data, &ROHAN, &out, &err), 0);
+  assert_int_equal(clusterdns_kubedns_add(data, &ROHAN, &out, &err), 0);
   apply(data, out);
   json_object_put(out);
   assert_string_equal(str(data, "federations"),
@@ -521,18 +521,18 @@ static void test_kubedns_two_federations(void **state) {
   assert_string_equal(str(data, "stubDomains"),
                       "{\"acme.local\":[\"1.2.3.4\"],\"example.com\":[\"10.0.0.10:53\",\"10.0.0.11\"],"
                       "\"rohan.example.org\":[\"[fd00::53]:5353\"]}");
-  assert_true(dns_kubedns_has(data, &FELLOWSHIP));
-  assert_true(dns_kubedns_has(data, &ROHAN));
+  assert_true(clusterdns_kubedns_has(data, &FELLOWSHIP));
+  assert_true(clusterdns_kubedns_has(data, &ROHAN));
 
   const char *const created[] = {"federations", "stubDomains", NULL};
-  assert_int_equal(dns_kubedns_remove(data, &FELLOWSHIP, created, &out, &err), 0);
+  assert_int_equal(clusterdns_kubedns_remove(data, &FELLOWSHIP, created, &out, &err), 0);
   apply(data, out);
   json_object_put(out);
   assert_string_equal(str(data, "federations"), "gondor=gondor.example.net,rohan=rohan.example.org");
   assert_string_equal(str(data, "stubDomains"),
                       "{\"acme.local\":[\"1.2.3.4\"],\"rohan.example.org\":[\"[fd00::53]:5353\"]}");
-  assert_true(dns_kubedns_has(data, &ROHAN));
-  assert_int_equal(dns_kubedns_remove(data, &ROHAN, created, &out, &err), 0);
+  assert_true(clusterdns_kubedns_has(data, &ROHAN));
+  assert_int_equal(clusterdns_kubedns_remove(data, &ROHAN, created, &out, &err), 0);
   apply(data, out);
   json_object_put(out);
   assert_string_equal(str(data, "federations"), "gondor=gondor.example.net");
@@ -541,9 +541,9 @@ static void test_kubedns_two_federations(void **state) {
 
   /* Ours first in the list: removed with the comma after it. */
   data = kubedns_data("fellowship=example.com, gondor=gondor.example.net", NULL);
-  dns_entry plain = {.federation = "fellowship", .zone = "example.com."};
-  assert_true(dns_kubedns_has(data, &plain));
-  assert_int_equal(dns_kubedns_remove(data, &plain, NULL, &out, &err), 0);
+  clusterdns_entry plain = {.federation = "fellowship", .zone = "example.com."};
+  assert_true(clusterdns_kubedns_has(data, &plain));
+  assert_int_equal(clusterdns_kubedns_remove(data, &plain, NULL, &out, &err), 0);
   assert_string_equal(str(out, "federations"), " gondor=gondor.example.net");
   json_object_put(out);
   json_object_put(data);
@@ -555,22 +555,22 @@ static void test_kubedns_replaces_ours(void **state) {
   kf_error err;
   /* Our name with another zone (the Federation's zone changed): replaced in place. */
   data = kubedns_data("a=a.org, fellowship=old.example.com ,b=b.org", NULL);
-  dns_entry plain = {.federation = "fellowship", .zone = "example.com"};
-  assert_false(dns_kubedns_has(data, &plain));
-  assert_int_equal(dns_kubedns_add(data, &plain, &out, &err), 0);
+  clusterdns_entry plain = {.federation = "fellowship", .zone = "example.com"};
+  assert_false(clusterdns_kubedns_has(data, &plain));
+  assert_int_equal(clusterdns_kubedns_add(data, &plain, &out, &err), 0);
   assert_string_equal(str(out, "federations"), "a=a.org, fellowship=example.com ,b=b.org");
   json_object_put(out);
   json_object_put(data);
 
   /* Our nameservers changed: federations says the zone's stub is ours. */
   data = kubedns_data("fellowship=example.com", "{\"example.com\":[\"10.9.9.9\"],\"acme.local\":[\"1.2.3.4\"]}");
-  assert_false(dns_kubedns_has(data, &FELLOWSHIP));
-  assert_int_equal(dns_kubedns_add(data, &FELLOWSHIP, &out, &err), 0);
+  assert_false(clusterdns_kubedns_has(data, &FELLOWSHIP));
+  assert_int_equal(clusterdns_kubedns_add(data, &FELLOWSHIP, &out, &err), 0);
   assert_string_equal(str(out, "federations"), "fellowship=example.com");
   assert_string_equal(str(out, "stubDomains"),
                       "{\"example.com\":[\"10.0.0.10:53\",\"10.0.0.11\"],\"acme.local\":[\"1.2.3.4\"]}");
   json_object_put(out);
-  assert_int_equal(dns_kubedns_remove(data, &FELLOWSHIP, NULL, &out, &err), 0);
+  assert_int_equal(clusterdns_kubedns_remove(data, &FELLOWSHIP, NULL, &out, &err), 0);
   assert_string_equal(str(out, "stubDomains"), "{\"acme.local\":[\"1.2.3.4\"]}");
   json_object_put(out);
   json_object_put(data);
@@ -584,12 +584,12 @@ static void test_kubedns_refuses(void **state) {
   data = kubedns_data(NULL, "{\"acme.local\":[\"1.2.3.4\"],\"Example.com.\":[\"9.9.9.9\"]}");
   out = sentinel;
   kf_error_clear(&err);
-  assert_int_equal(dns_kubedns_add(data, &FELLOWSHIP, &out, &err), -EINVAL);
+  assert_int_equal(clusterdns_kubedns_add(data, &FELLOWSHIP, &out, &err), -EINVAL);
   assert_null(out);
   assert_non_null(strstr(err.msg, "example.com"));
-  assert_false(dns_kubedns_has(data, &FELLOWSHIP));
+  assert_false(clusterdns_kubedns_has(data, &FELLOWSHIP));
   /* ...and not ours to remove either. */
-  assert_int_equal(dns_kubedns_remove(data, &FELLOWSHIP, NULL, &out, &err), 0);
+  assert_int_equal(clusterdns_kubedns_remove(data, &FELLOWSHIP, NULL, &out, &err), 0);
   assert_int_equal(json_object_object_length(out), 0);
   json_object_put(out);
   json_object_put(data);
@@ -601,13 +601,13 @@ static void test_kubedns_refuses(void **state) {
   for (size_t i = 0; i < sizeof(bad_stubs) / sizeof(bad_stubs[0]); i++) {
     data = kubedns_data(NULL, bad_stubs[i]);
     kf_error_clear(&err);
-    assert_int_equal(dns_kubedns_add(data, &FELLOWSHIP, &out, &err), -EINVAL);
+    assert_int_equal(clusterdns_kubedns_add(data, &FELLOWSHIP, &out, &err), -EINVAL);
     assert_null(out);
     assert_non_null(strstr(err.msg, "stubDomains"));
-    assert_int_equal(dns_kubedns_remove(data, &FELLOWSHIP, NULL, &out, &err), -EINVAL);
+    assert_int_equal(clusterdns_kubedns_remove(data, &FELLOWSHIP, NULL, &out, &err), -EINVAL);
     /* Without nameservers stubDomains is none of our business. */
-    dns_entry plain = {.federation = "fellowship", .zone = "example.com"};
-    assert_int_equal(dns_kubedns_add(data, &plain, &out, &err), 0);
+    clusterdns_entry plain = {.federation = "fellowship", .zone = "example.com"};
+    assert_int_equal(clusterdns_kubedns_add(data, &plain, &out, &err), 0);
     json_object_put(out);
     json_object_put(data);
   }
@@ -617,26 +617,26 @@ static void test_kubedns_refuses(void **state) {
   for (size_t i = 0; i < sizeof(bad_feds) / sizeof(bad_feds[0]); i++) {
     data = kubedns_data(bad_feds[i], NULL);
     kf_error_clear(&err);
-    assert_int_equal(dns_kubedns_add(data, &FELLOWSHIP, &out, &err), -EINVAL);
+    assert_int_equal(clusterdns_kubedns_add(data, &FELLOWSHIP, &out, &err), -EINVAL);
     assert_non_null(strstr(err.msg, "federations"));
-    assert_int_equal(dns_kubedns_remove(data, &FELLOWSHIP, NULL, &out, &err), -EINVAL);
-    assert_false(dns_kubedns_has(data, &FELLOWSHIP));
+    assert_int_equal(clusterdns_kubedns_remove(data, &FELLOWSHIP, NULL, &out, &err), -EINVAL);
+    assert_false(clusterdns_kubedns_has(data, &FELLOWSHIP));
     json_object_put(data);
   }
 
   /* Values that are not strings, data that is not an object. */
   data = json_object_new_object();
   json_object_object_add(data, "stubDomains", json_object_new_int(3));
-  assert_int_equal(dns_kubedns_add(data, &FELLOWSHIP, &out, &err), -EINVAL);
+  assert_int_equal(clusterdns_kubedns_add(data, &FELLOWSHIP, &out, &err), -EINVAL);
   json_object_put(data);
   data = json_object_new_array();
-  assert_int_equal(dns_kubedns_add(data, &FELLOWSHIP, &out, &err), -EINVAL);
-  assert_int_equal(dns_kubedns_remove(data, &FELLOWSHIP, NULL, &out, &err), -EINVAL);
-  assert_false(dns_kubedns_has(data, &FELLOWSHIP));
+  assert_int_equal(clusterdns_kubedns_add(data, &FELLOWSHIP, &out, &err), -EINVAL);
+  assert_int_equal(clusterdns_kubedns_remove(data, &FELLOWSHIP, NULL, &out, &err), -EINVAL);
+  assert_false(clusterdns_kubedns_has(data, &FELLOWSHIP));
   json_object_put(data);
-  assert_int_equal(dns_kubedns_add(NULL, NULL, &out, &err), -EINVAL);
-  assert_int_equal(dns_kubedns_add(NULL, &FELLOWSHIP, NULL, &err), -EINVAL);
-  assert_false(dns_kubedns_has(NULL, NULL));
+  assert_int_equal(clusterdns_kubedns_add(NULL, NULL, &out, &err), -EINVAL);
+  assert_int_equal(clusterdns_kubedns_add(NULL, &FELLOWSHIP, NULL, &err), -EINVAL);
+  assert_false(clusterdns_kubedns_has(NULL, NULL));
   json_object_put(sentinel);
 }
 

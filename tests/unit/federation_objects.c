@@ -11,9 +11,9 @@
 #include "certs/certs.h"
 #include "federatedcluster/federatedcluster.h"
 #include "federation/objects.h"
-#include "kclient.h"
-#include "kjson.h"
-#include "kubeconfig.h"
+#include <kf/kc.h>
+#include <kf/kj.h>
+#include <kf/kcfg.h>
 
 static json_object *fed(const char *spec) {
   char *text = kf_asprintf("{\"apiVersion\":\"kubefed.dev/v1alpha1\",\"kind\":\"Federation\",\"metadata\":{\"name\":"
@@ -106,7 +106,7 @@ static void test_apiserver_args_and_pod(void **state) {
   json_object *d = fed_desired_apiserver(&s, "h1");
   assert_string_equal(kc_obj_str(d, "metadata.name"), "fellowship-apiserver");
   assert_string_equal(kc_obj_str(d, "spec.strategy.type"), "Recreate");
-  assert_string_equal(kc_obj_key_str(kc_obj_get(d, "spec.template.metadata.annotations"), FED_HASH_ANNOTATION), "h1");
+  assert_string_equal(kc_obj_key_str(kc_obj_get(d, "spec.template.metadata.annotations"), API_ANNOTATION_CONFIG_HASH), "h1");
   json_object *containers = kc_obj_get(d, "spec.template.spec.containers");
   assert_int_equal(json_object_array_length(containers), 2);
   assert_string_equal(kc_obj_str(json_object_array_get_idx(containers, 1), "name"), "etcd");

@@ -7,8 +7,8 @@
 
 #include <cmocka.h>
 
-#include "kclient.h"
-#include "metrics.h"
+#include <kf/kc.h>
+#include <kf/metrics.h>
 
 static const kc_resource WIDGETS = {"test.kubefed.dev", "v1", "widgets", "Widget", 1};
 
@@ -76,12 +76,12 @@ static void test_object_paths(void **state) {
 
 static void test_metrics_text(void **state) {
   (void)state;
-  kf_metrics *m = kf_metrics_new();
-  kf_metrics_add(m, "kubefed_api_requests_total", "API requests", "verb=\"GET\",code=\"200\"", 2);
-  kf_metrics_add(m, "kubefed_api_requests_total", "API requests", "verb=\"GET\",code=\"200\"", 1);
-  kf_metrics_set(m, "kubefed_leader", "leader", "", 1);
-  kf_metrics_observe(m, "kubefed_reconcile_duration_seconds", "durations", "controller=\"x\"", 0.02);
-  assert_true(kf_metrics_get(m, "kubefed_api_requests_total", "verb=\"GET\",code=\"200\"") == 3);
+  kf_metrics *m = kf_metrics_new("kubefed_");
+  kf_metrics_add(m, "api_requests_total", "API requests", "verb=\"GET\",code=\"200\"", 2);
+  kf_metrics_add(m, "api_requests_total", "API requests", "verb=\"GET\",code=\"200\"", 1);
+  kf_metrics_set(m, "leader", "leader", "", 1);
+  kf_metrics_observe(m, "reconcile_duration_seconds", "durations", "controller=\"x\"", 0.02);
+  assert_true(kf_metrics_get(m, "api_requests_total", "verb=\"GET\",code=\"200\"") == 3);
   char *text = kf_metrics_render(m);
   assert_non_null(strstr(text, "# TYPE kubefed_api_requests_total counter\n"));
   assert_non_null(strstr(text, "kubefed_api_requests_total{verb=\"GET\",code=\"200\"} 3\n"));

@@ -18,8 +18,8 @@
 #include <cmocka.h>
 #include <openssl/evp.h>
 
-#include "kf_error.h"
-#include "kubeconfig.h"
+#include <kf/error.h>
+#include <kf/kcfg.h>
 
 #define SECRET_TOKEN "TOPSECRET-token-7f3a9c"
 

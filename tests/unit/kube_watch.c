@@ -7,8 +7,8 @@
 
 #include <cmocka.h>
 
-#include "kjson.h"
-#include "watch.h"
+#include <kf/kj.h>
+#include <kf/watch.h>
 
 typedef struct seen {
   int n;

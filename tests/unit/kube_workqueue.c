@@ -17,8 +17,8 @@
 #include <cmocka.h>
 #include <uv.h>
 
-#include "kf_error.h"
-#include "workqueue.h"
+#include <kf/error.h>
+#include <kf/wq.h>
 
 #define MAX_GOT 20000
 

@@ -1,0 +1,50 @@
+/* api: the kubefed.dev API as the programs see it, in one place.
+ *
+ * Group/versions and resources, the labels, annotations and finalizers the
+ * operator, the CLI and the controller manager put on objects, and the embedded
+ * federation-side Cluster CRD. A name here is part of the contract with users
+ * (kubectl selectors, GitOps diffs): change it only with a migration. */
+#ifndef KUBEFED_API_H
+#define KUBEFED_API_H
+
+#include <stddef.h>
+
+#include <kf/kc.h>
+
+#define API_GROUP_VERSION "kubefed.dev/v1alpha1"
+#define API_CLUSTER_GROUP_VERSION "federation.kubefed.dev/v1beta1"
+
+/* Host cluster: the operator's resources. Federation API: its Cluster objects. */
+extern const kc_resource API_FEDERATIONS, API_FEDERATEDCLUSTERS, API_CLUSTERS;
+
+/* Programs: each applies as itself (server-side apply field manager) and names itself in
+ * User-Agent, metrics and Events. */
+#define API_OPERATOR "kubefed-operator"
+#define API_CLI "kubefed-cli"
+#define API_EVENT_CONTROLLER "kubefed.dev/kubefed-operator"
+
+/* Labels */
+#define API_LABEL_MANAGED_BY "app.kubernetes.io/managed-by"
+#define API_LABEL_FEDERATION "kubefed.dev/federation"
+#define API_LABEL_CLUSTER "kubefed.dev/cluster"
+
+/* Finalizers */
+#define API_FINALIZER_TEARDOWN "kubefed.dev/teardown"   /* Federation */
+#define API_FINALIZER_UNJOIN "kubefed.dev/unjoin"       /* FederatedCluster */
+
+/* Annotations */
+#define API_ANNOTATION_ROTATE "kubefed.dev/rotate-certificates"
+#define API_ANNOTATION_ROTATED_FOR "kubefed.dev/rotated-for"
+#define API_ANNOTATION_CONFIG_HASH "kubefed.dev/config-hash"
+#define API_ANNOTATION_FORCE_UNJOIN "kubefed.dev/force-unjoin"
+#define API_ANNOTATION_FEDERATION_NAME "federation.alpha.kubernetes.io/federation-name"  /* kubefed v1 */
+/* On a member's kube-dns ConfigMap, + the federation name: the keys a join added, and the
+ * text of keys it changed, so unjoin restores them exactly. */
+#define API_ANNOTATION_CREATED_KEYS "kubefed.dev/created-keys-"
+#define API_ANNOTATION_ORIGINAL_KEYS "kubefed.dev/original-"
+
+/* crds/federation.kubefed.dev_clusters.yaml, embedded at build time, NUL-terminated. */
+extern const char api_cluster_crd_yaml[];
+extern const size_t api_cluster_crd_yaml_len;
+
+#endif

@@ -1,0 +1,865 @@
+#include "cli_flags.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <kf/b64.h>
+#include "cli_kubeconfig.h"
+#include "cli_yaml.h"
+#include <kf/kc.h>
+#include <kf/kj.h>
+
+enum { F_STR, F_BOOL, F_LONG, F_DURATION };
+#define C_INIT (1u << CLI_INIT)
+#define C_JOIN (1u << CLI_JOIN)
+#define C_UNJOIN (1u << CLI_UNJOIN)
+#define C_ALL (C_INIT | C_JOIN | C_UNJOIN)
+#define OFF(f) offsetof(cli_opts, f)
+
+typedef struct cf_flag {
+  const char *name;
+  char shorthand;
+  int kind;
+  unsigned cmds;
+  size_t off;
+  const char *arg;   /* the value's placeholder in --help */
+  const char *help;
+} cf_flag;
+
+/* The order is the order of --help. */
+static const cf_flag FLAGS[] = {
+    {"host-cluster-context", 0, F_STR, C_ALL, OFF(host_context), "CONTEXT",
+     "kubeconfig context of the host cluster, where the Federation and FederatedClusters live (default: the "
+     "current context)"},
+    {"federation-system-namespace", 0, F_STR, C_ALL, OFF(namespace_), "NAMESPACE",
+     "namespace of the federation control plane on the host cluster (default \"federation-system\")"},
+    {"kubeconfig", 0, F_STR, C_ALL, OFF(kubeconfig), "PATH",
+     "kubeconfig file (default: $KUBECONFIG, else ~/.kube/config); init adds the federation's context to it"},
+    {"dns-provider", 0, F_STR, C_INIT, OFF(dns_provider), "PROVIDER",
+     "DNS provider of the federation's zone: coredns, google-clouddns, aws-route53 or azure-azuredns (required)"},
+    {"dns-zone-name", 0, F_STR, C_INIT, OFF(dns_zone), "ZONE",
+     "DNS zone of federated services, with a trailing dot, e.g. example.com. (required)"},
+    {"dns-provider-config", 0, F_STR, C_INIT, OFF(dns_provider_config), "FILE",
+     "DNS provider config file, stored in Secret FEDERATION-dns-provider-config (key provider.conf)"},
+    {"coredns-nameservers", 0, F_STR, C_INIT, OFF(coredns_nameservers), "HOST:PORT,...",
+     "coredns only: where member clusters forward the zone (default: coredns-endpoints of the "
+     "--dns-provider-config file's [Global] section)"},
+    {"image", 0, F_STR, C_INIT, OFF(image), "IMAGE",
+     "the federation control plane image (kubefed v1's fcp/hyperkube image), run as the controller manager; "
+     "the API server is a plain kube-apiserver, see --apiserver-image (default: the operator's tested version)"},
+    {"apiserver-image", 0, F_STR, C_INIT, OFF(apiserver_image), "IMAGE",
+     "kube-apiserver image of the federation API server (default: the operator's tested version)"},
+    {"controllermanager-image", 0, F_STR, C_INIT, OFF(cm_image), "IMAGE", "same as --image (wins over it)"},
+    {"etcd-image", 0, F_STR, C_INIT, OFF(etcd_image), "IMAGE", "etcd image"},
+    {"etcd-persistent-storage", 0, F_BOOL, C_INIT, OFF(etcd_persistent), NULL,
+     "keep etcd's data in a PersistentVolumeClaim; false: an emptyDir, lost with the pod (default true)"},
+    {"etcd-pv-capacity", 0, F_STR, C_INIT, OFF(etcd_pv_capacity), "QUANTITY",
+     "size of etcd's PersistentVolumeClaim (default \"10Gi\")"},
+    {"etcd-pv-storage-class", 0, F_STR, C_INIT, OFF(etcd_pv_storage_class), "CLASS",
+     "storage class of etcd's PersistentVolumeClaim (default: the cluster's default class)"},
+    {"etcd-servers", 0, F_STR, C_INIT, OFF(etcd_servers), "URL,...",
+     "use this external etcd (https:// URLs) instead of a local one; needs --etcd-tls-secret"},
+    {"etcd-tls-secret", 0, F_STR, C_INIT, OFF(etcd_tls_secret), "NAME",
+     "Secret (ca.crt, tls.crt, tls.key) for the client connection to --etcd-servers"},
+    {"apiserver-arg-overrides", 0, F_STR, C_INIT, OFF(apiserver_overrides), "\"--FLAG=VALUE,...\"",
+     "kube-apiserver flags that add to or replace the generated ones"},
+    {"controllermanager-arg-overrides", 0, F_STR, C_INIT, OFF(cm_overrides), "\"--FLAG=VALUE,...\"",
+     "controller manager flags that add to or replace the generated ones"},
+    {"api-server-service-type", 0, F_STR, C_INIT, OFF(service_type), "TYPE",
+     "type of the FEDERATION-apiserver Service: LoadBalancer, NodePort or ClusterIP (default \"LoadBalancer\")"},
+    {"api-server-advertise-address", 0, F_STR, C_INIT, OFF(advertise_address), "IP",
+     "NodePort only: the IP clients reach the API server at (endpoint and certificate SAN)"},
+    {"api-server-port", 0, F_LONG, C_INIT, OFF(api_port), "PORT",
+     "NodePort only: the node port (default 0: chosen by Kubernetes)"},
+    {"apiserver-enable-token-auth", 0, F_BOOL, C_INIT, OFF(token_auth), NULL,
+     "static token authentication; needs --token-auth-secret (default false)"},
+    {"token-auth-secret", 0, F_STR, C_INIT, OFF(token_auth_secret), "NAME",
+     "Secret with the token file (key token.csv) for --apiserver-enable-token-auth"},
+    {"apiserver-enable-basic-auth", 0, F_BOOL, C_INIT, OFF(basic_auth), NULL,
+     "removed: Kubernetes 1.19 dropped basic authentication (use token auth or client certificates)"},
+    {"node-selector", 0, F_STR, C_INIT, OFF(node_selector), "KEY=VALUE,...",
+     "node selector of the API server and controller manager pods"},
+    {"image-pull-policy", 0, F_STR, C_INIT, OFF(pull_policy), "POLICY",
+     "Always, IfNotPresent or Never (default \"IfNotPresent\")"},
+    {"image-pull-secrets", 0, F_STR, C_INIT, OFF(pull_secrets), "NAME[,NAME]",
+     "image pull Secret(s) of the control plane pods"},
+    {"cluster-context", 0, F_STR, C_JOIN, OFF(cluster_context), "CONTEXT",
+     "kubeconfig context of the joining cluster (default: CLUSTER); its cluster and user are stored, files "
+     "inlined"},
+    {"cluster-context", 0, F_STR, C_UNJOIN, OFF(cluster_context), "CONTEXT",
+     "accepted for kubefed v1 scripts, unused: the operator reaches the member with the stored credentials"},
+    {"secret-name", 0, F_STR, C_JOIN, OFF(secret_name), "NAME",
+     "name of the credential Secret the operator stores on the host (default: derived from CLUSTER)"},
+    {"federation", 0, F_STR, C_JOIN, OFF(federation), "FEDERATION",
+     "the Federation to join (default: the only one in the namespace)"},
+    {"federation", 0, F_STR, C_UNJOIN, OFF(federation), "FEDERATION",
+     "refuse unless CLUSTER is joined to this Federation"},
+    {"context", 0, F_STR, C_JOIN | C_UNJOIN, OFF(federation), "FEDERATION",
+     "same as --federation (kubefed v1 named the federation by its kubeconfig context)"},
+    {"dry-run", 0, F_BOOL, C_INIT, OFF(dry_run), NULL,
+     "print what would be applied and change nothing; no cluster is contacted"},
+    {"dry-run", 0, F_BOOL, C_JOIN, OFF(dry_run), NULL,
+     "print what would be applied and change nothing; the host is only read, to find the Federation when "
+     "--federation is not given"},
+    {"output", 'o', F_STR, C_INIT | C_JOIN, OFF(output), "FORMAT",
+     "with --dry-run: print the objects as yaml (documents) or json (a v1 List); Secret values are redacted"},
+    {"timeout", 0, F_DURATION, C_ALL, OFF(timeout_ms), "DURATION",
+     "give up after this long with exit code 3 (default 5m; 0: no limit)"},
+};
+#define NFLAGS (sizeof(FLAGS) / sizeof(FLAGS[0]))
+
+static const char *const CMD_NAMES[] = {"", "init", "join", "unjoin", "version", "help"};
+
+void cli_usage(FILE *out, cli_cmd cmd) {
+  if (cmd == CLI_INIT)
+    fputs("Usage: kubefed init FEDERATION --host-cluster-context=CONTEXT --dns-provider=PROVIDER "
+          "--dns-zone-name=ZONE [flags]\n\n"
+          "Creates the Federation FEDERATION (kubefed.dev/v1alpha1) on the host cluster, waits until the\n"
+          "operator reports it Ready, and adds cluster, user and context FEDERATION to your kubeconfig\n"
+          "(the current context is not changed).\n\n"
+          "Example:\n"
+          "  kubefed init fellowship --host-cluster-context=rivendell --dns-provider=coredns \\\n"
+          "    --dns-zone-name=example.com. --dns-provider-config=coredns-provider.conf\n\n",
+          out);
+  else if (cmd == CLI_JOIN)
+    fputs("Usage: kubefed join CLUSTER --host-cluster-context=CONTEXT [--cluster-context=CONTEXT] [flags]\n\n"
+          "Stores the --cluster-context part of your kubeconfig (credentials inlined) in Secret\n"
+          "CLUSTER-kubeconfig on the host cluster, creates the FederatedCluster CLUSTER and waits until it\n"
+          "is Ready. exec and auth-provider credentials cannot be stored and are refused.\n\n"
+          "Example:\n"
+          "  kubefed join gondor --host-cluster-context=rivendell --cluster-context=gondor_needs-no_king\n\n",
+          out);
+  else if (cmd == CLI_UNJOIN)
+    fputs("Usage: kubefed unjoin CLUSTER --host-cluster-context=CONTEXT [flags]\n\n"
+          "Deletes the FederatedCluster CLUSTER and waits until the operator has removed the member; then\n"
+          "deletes the Secret kubefed join stored its kubeconfig in.\n\n"
+          "Example:\n"
+          "  kubefed unjoin gondor --host-cluster-context=rivendell\n\n",
+          out);
+  else {
+    fputs("kubefed: Kubernetes Cluster Federation's kubefed commands, applied as kubefed-operator resources.\n\n"
+          "Usage:\n"
+          "  kubefed init FEDERATION --host-cluster-context=CONTEXT --dns-provider=P --dns-zone-name=Z [flags]\n"
+          "  kubefed join CLUSTER --host-cluster-context=CONTEXT [--cluster-context=CONTEXT] [flags]\n"
+          "  kubefed unjoin CLUSTER --host-cluster-context=CONTEXT [flags]\n"
+          "  kubefed version\n"
+          "  kubefed COMMAND --help\n\n"
+          "Exit codes: 0 done, 1 API or cluster error, 2 usage error, 3 timed out.\n",
+          out);
+    return;
+  }
+  fputs("Flags:\n", out);
+  for (size_t i = 0; i < NFLAGS; i++) {
+    const cf_flag *f = &FLAGS[i];
+    char left[96];
+    if (!(f->cmds & (1u << cmd))) continue;
+    if (f->shorthand)
+      snprintf(left, sizeof(left), "-%c, --%s%s%s", f->shorthand, f->name, f->arg ? "=" : "", f->arg ? f->arg : "");
+    else snprintf(left, sizeof(left), "    --%s%s%s", f->name, f->arg ? "=" : "", f->arg ? f->arg : "");
+    fprintf(out, "  %s\n        %s\n", left, f->help);
+  }
+  fputs("  -h, --help\n        print this help\n", out);
+}
+
+static char *cf_trim(const char *s, size_t n) {
+  while (n > 0 && isspace((unsigned char)*s)) {
+    s++;
+    n--;
+  }
+  while (n > 0 && isspace((unsigned char)s[n - 1])) n--;
+  return kf_strndup(s, n);
+}
+
+static int cf_flag_name_ok(const char *k) {
+  if (!isalnum((unsigned char)k[0])) return 0;
+  for (const char *p = k; *p; p++)
+    if (!isalnum((unsigned char)*p) && !strchr("-_.", *p)) return 0;
+  return 1;
+}
+
+/* Splits "a=b,c=d" into a new object; strip_dashes for arg overrides. */
+static json_object *cf_split_pairs(const char *flag, const char *s, int strip_dashes, kf_error *err) {
+  json_object *out = kj_obj();
+  const char *p = s;
+  if (!s || !*s) return out;
+  for (;;) {
+    size_t n = strcspn(p, ",");
+    const char *eq = memchr(p, '=', n);
+    if (!eq) {
+      char *item = kf_strndup(p, n);
+      kf_error_set(err, -EINVAL, "--%s: wrong format for \"%s\": want %s", flag, item,
+                   strip_dashes ? "--name=value" : "key=value");
+      free(item);
+      json_object_put(out);
+      return NULL;
+    }
+    char *k = cf_trim(p, (size_t)(eq - p)), *v = cf_trim(eq + 1, n - (size_t)(eq - p) - 1);
+    char *key = k;
+    if (strip_dashes)
+      while (*key == '-') key++;
+    int ok = strip_dashes ? cf_flag_name_ok(key) : key[0] != '\0';
+    if (!ok) {
+      kf_error_set(err, -EINVAL, "--%s: wrong format for \"%.*s\": %s", flag, (int)n, p,
+                   key[0] ? "a flag name is letters, digits, '-', '_' and '.'" : "the name cannot be empty");
+      free(k);
+      free(v);
+      json_object_put(out);
+      return NULL;
+    }
+    kj_str(out, key, v);
+    free(k);
+    free(v);
+    if (!p[n]) break;
+    p += n + 1;
+  }
+  return out;
+}
+
+json_object *cli_parse_overrides(const char *flag, const char *s, kf_error *err) {
+  return cf_split_pairs(flag, s, 1, err);
+}
+
+json_object *cli_parse_map(const char *flag, const char *s, kf_error *err) { return cf_split_pairs(flag, s, 0, err); }
+
+/* A ','-separated list, items trimmed, empty items dropped. */
+static json_object *cf_list(const char *s) {
+  json_object *a = kj_arr();
+  const char *p = s;
+  while (p && *p) {
+    size_t n = strcspn(p, ",");
+    char *item = cf_trim(p, n);
+    if (item[0]) kj_push_str(a, item);
+    free(item);
+    p += n;
+    if (*p) p++;
+  }
+  return a;
+}
+
+json_object *cli_coredns_endpoints(const char *conf, size_t len) {
+  int global = 0;
+  const char *p = conf, *end = conf + len;
+  json_object *out = NULL;
+  while (p < end) {
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+    char *line = cf_trim(p, n);
+    p += n + (nl ? 1 : 0);
+    if (!line[0] || line[0] == '#' || line[0] == ';') {
+      free(line);
+      continue;
+    }
+    if (line[0] == '[') {
+      char *close = strchr(line, ']');
+      char *sect = close ? cf_trim(line + 1, (size_t)(close - line - 1)) : kf_strdup("");
+      global = strcasecmp(sect, "global") == 0;
+      free(sect);
+      free(line);
+      continue;
+    }
+    char *eq = strchr(line, '=');
+    if (global && eq) {
+      char *key = cf_trim(line, (size_t)(eq - line));
+      if (strcasecmp(key, "coredns-endpoints") == 0) {
+        char *val = cf_trim(eq + 1, strlen(eq + 1));
+        size_t vn = strlen(val);
+        if (vn >= 2 && val[0] == '"' && val[vn - 1] == '"') {
+          val[vn - 1] = '\0';
+          memmove(val, val + 1, vn - 1);
+        }
+        if (out) json_object_put(out);
+        out = cf_list(val);
+        free(val);
+      }
+      free(key);
+    }
+    free(line);
+  }
+  if (out && json_object_array_length(out) == 0) {
+    json_object_put(out);
+    out = NULL;
+  }
+  return out;
+}
+
+int cli_is_dns1035_label(const char *s, size_t max) {
+  size_t n = s ? strlen(s) : 0;
+  if (n == 0 || n > max || !islower((unsigned char)s[0]) || s[n - 1] == '-') return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!(islower((unsigned char)s[i]) || isdigit((unsigned char)s[i]) || s[i] == '-')) return 0;
+  return 1;
+}
+
+static int cf_is_dns1123_label(const char *s, size_t n) {
+  if (n == 0 || n > 63 || s[0] == '-' || s[n - 1] == '-') return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!(islower((unsigned char)s[i]) || isdigit((unsigned char)s[i]) || s[i] == '-')) return 0;
+  return 1;
+}
+
+int cli_is_dns1123_subdomain(const char *s) {
+  size_t n = s ? strlen(s) : 0;
+  if (n == 0 || n > 253) return 0;
+  for (const char *p = s;;) {
+    size_t l = strcspn(p, ".");
+    if (!cf_is_dns1123_label(p, l)) return 0;
+    if (!p[l]) return 1;
+    p += l + 1;
+  }
+}
+
+static int cf_zone_ok(const char *z) {
+  size_t n = strlen(z);
+  if (n < 2 || n > 254 || z[n - 1] != '.') return 0;
+  for (const char *p = z; *p;) {
+    size_t l = strcspn(p, ".");
+    if (!cf_is_dns1123_label(p, l)) return 0;
+    p += l + 1;
+  }
+  return 1;
+}
+
+static int cf_is_ip(const char *s) {
+  unsigned char buf[16];
+  return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
+}
+
+/* host, host:port, IP, IP:port or [IPv6]:port, as the CRD's corednsNameservers rule. */
+static int cf_hostport_ok(const char *s) {
+  size_t n = strlen(s);
+  if (n == 0 || n > 260) return 0;
+  const char *host_end = s + n;
+  if (s[0] == '[') {
+    const char *close = strchr(s, ']');
+    if (!close || close == s + 1) return 0;
+    for (const char *p = s + 1; p < close; p++)
+      if (!isxdigit((unsigned char)*p) && *p != ':' && *p != '.') return 0;
+    host_end = close + 1;
+  } else {
+    const char *colon = strrchr(s, ':');
+    if (colon) host_end = colon;
+    if (host_end == s) return 0;
+    for (const char *p = s; p < host_end; p++)
+      if (!isalnum((unsigned char)*p) && *p != '-' && *p != '.') return 0;
+    if (!isalnum((unsigned char)s[0]) || !isalnum((unsigned char)host_end[-1])) return 0;
+  }
+  if (*host_end == '\0') return 1;
+  if (*host_end != ':' || !host_end[1] || strlen(host_end + 1) > 5) return 0;
+  for (const char *p = host_end + 1; *p; p++)
+    if (!isdigit((unsigned char)*p)) return 0;
+  return 1;
+}
+
+static int cf_parse_bool(const char *v, int *out) {
+  static const char *const t[] = {"1", "t", "T", "true", "TRUE", "True"};
+  static const char *const f[] = {"0", "f", "F", "false", "FALSE", "False"};
+  for (int i = 0; i < 6; i++) {
+    if (strcmp(v, t[i]) == 0) return *out = 1, 0;
+    if (strcmp(v, f[i]) == 0) return *out = 0, 0;
+  }
+  return -EINVAL;
+}
+
+static int cf_set(cli_opts *o, const cf_flag *f, const char *value, kf_error *err) {
+  char *base = (char *)o + f->off;
+  switch (f->kind) {
+  case F_STR: {
+    const char **dst = (const char **)(void *)base;
+    /* --federation and --context share a field: they must agree. */
+    if (*dst && f->off == OFF(federation) && strcmp(*dst, value) != 0)
+      return kf_error_set(err, -EINVAL, "--federation and --context name different federations (%s, %s)", *dst,
+                          value);
+    *dst = value;
+    return 0;
+  }
+  case F_BOOL: {
+    int b;
+    if (f->off == OFF(dry_run) && (strcmp(value, "client") == 0 || strcmp(value, "none") == 0)) {
+      *(int *)(void *)base = value[0] == 'c';
+      return 0;
+    }
+    if (cf_parse_bool(value, &b) != 0)
+      return kf_error_set(err, -EINVAL, "invalid argument \"%s\" for --%s: want true or false", value, f->name);
+    *(int *)(void *)base = b;
+    return 0;
+  }
+  case F_LONG: {
+    char *end;
+    errno = 0;
+    long v = strtol(value, &end, 10);
+    if (!value[0] || *end || errno || v < 0)
+      return kf_error_set(err, -EINVAL, "invalid argument \"%s\" for --%s: want a non-negative integer", value,
+                          f->name);
+    *(long *)(void *)base = v;
+    return 0;
+  }
+  case F_DURATION:
+    if (kf_parse_duration_ms(value, (uint64_t *)(void *)base) != 0)
+      return kf_error_set(err, -EINVAL, "invalid argument \"%s\" for --%s: want a duration such as 5m, 90s or 1h30m",
+                          value, f->name);
+    return 0;
+  }
+  return -EINVAL;
+}
+
+static const cf_flag *cf_lookup(cli_cmd cmd, const char *name, size_t n, char shorthand) {
+  for (size_t i = 0; i < NFLAGS; i++) {
+    if (!(FLAGS[i].cmds & (1u << cmd))) continue;
+    if (shorthand ? FLAGS[i].shorthand == shorthand : (strlen(FLAGS[i].name) == n && strncmp(FLAGS[i].name, name, n) == 0))
+      return &FLAGS[i];
+  }
+  return NULL;
+}
+
+static int cf_check_init(cli_opts *o, kf_error *err) {
+  if (o->basic_auth == 1)
+    return kf_error_set(err, -EINVAL,
+                        "--apiserver-enable-basic-auth is no longer supported: Kubernetes removed basic "
+                        "authentication from kube-apiserver in 1.19. Use --apiserver-enable-token-auth with "
+                        "--token-auth-secret, or the client certificate in the admin kubeconfig init writes");
+  if (!cli_is_dns1035_label(o->name, 50))
+    return kf_error_set(err, -EINVAL,
+                        "federation name \"%s\" must be an RFC 1035 label (lower case letters, digits and '-', "
+                        "starting with a letter) of at most 50 characters",
+                        o->name);
+  if (!o->dns_provider) return kf_error_set(err, -EINVAL, "--dns-provider is mandatory");
+  if (strcmp(o->dns_provider, "coredns") != 0 && strcmp(o->dns_provider, "google-clouddns") != 0 &&
+      strcmp(o->dns_provider, "aws-route53") != 0 && strcmp(o->dns_provider, "azure-azuredns") != 0)
+    return kf_error_set(err, -EINVAL, "--dns-provider=%s: want coredns, google-clouddns, aws-route53 or azure-azuredns",
+                        o->dns_provider);
+  if (!o->dns_zone) return kf_error_set(err, -EINVAL, "--dns-zone-name is mandatory");
+  if (!cf_zone_ok(o->dns_zone))
+    return kf_error_set(err, -EINVAL,
+                        "--dns-zone-name=%s: want a lower case DNS name ending with a dot, e.g. example.com.",
+                        o->dns_zone);
+  int coredns = strcmp(o->dns_provider, "coredns") == 0;
+  if (o->coredns_nameservers) {
+    if (!coredns) return kf_error_set(err, -EINVAL, "--coredns-nameservers is only for --dns-provider=coredns");
+    json_object *l = cf_list(o->coredns_nameservers);
+    int ok = json_object_array_length(l) > 0 && json_object_array_length(l) <= 16;
+    for (size_t i = 0; ok && i < json_object_array_length(l); i++)
+      ok = cf_hostport_ok(json_object_get_string(json_object_array_get_idx(l, i)));
+    json_object_put(l);
+    if (!ok)
+      return kf_error_set(err, -EINVAL, "--coredns-nameservers=%s: want 1 to 16 host:port entries, ','-separated",
+                          o->coredns_nameservers);
+  } else if (coredns && !o->dns_provider_config) {
+    return kf_error_set(err, -EINVAL,
+                        "--dns-provider=coredns needs --coredns-nameservers=HOST:PORT or a --dns-provider-config "
+                        "file with coredns-endpoints in its [Global] section");
+  }
+  if (o->service_type && strcmp(o->service_type, "LoadBalancer") != 0 && strcmp(o->service_type, "NodePort") != 0 &&
+      strcmp(o->service_type, "ClusterIP") != 0)
+    return kf_error_set(err, -EINVAL, "--api-server-service-type=%s: want LoadBalancer or NodePort (or ClusterIP)",
+                        o->service_type);
+  int nodeport = o->service_type && strcmp(o->service_type, "NodePort") == 0;
+  if (o->advertise_address) {
+    if (!nodeport)
+      return kf_error_set(err, -EINVAL, "--api-server-advertise-address is only allowed with "
+                                        "--api-server-service-type=NodePort");
+    if (!cf_is_ip(o->advertise_address))
+      return kf_error_set(err, -EINVAL, "--api-server-advertise-address=%s: not a valid IP address",
+                          o->advertise_address);
+  }
+  if (o->api_port != -1) {
+    if (!nodeport)
+      return kf_error_set(err, -EINVAL, "--api-server-port is only allowed with --api-server-service-type=NodePort");
+    if (o->api_port < 0 || o->api_port > 65535)
+      return kf_error_set(err, -EINVAL, "--api-server-port=%ld: want 0 (any) to 65535", o->api_port);
+  }
+  if (o->etcd_servers) {
+    const char *bad = o->etcd_image                    ? "--etcd-image"
+                      : o->etcd_persistent != -1       ? "--etcd-persistent-storage"
+                      : o->etcd_pv_capacity            ? "--etcd-pv-capacity"
+                      : o->etcd_pv_storage_class       ? "--etcd-pv-storage-class"
+                                                       : NULL;
+    if (bad) return kf_error_set(err, -EINVAL, "%s is for the local etcd and cannot be combined with --etcd-servers", bad);
+    if (!o->etcd_tls_secret)
+      return kf_error_set(err, -EINVAL, "--etcd-servers needs --etcd-tls-secret=NAME: a Secret with ca.crt, tls.crt "
+                                        "and tls.key for the etcd client connection");
+    json_object *l = cf_list(o->etcd_servers);
+    size_t n = json_object_array_length(l);
+    int ok = n > 0 && n <= 16;
+    for (size_t i = 0; ok && i < n; i++) {
+      const char *u = json_object_get_string(json_object_array_get_idx(l, i));
+      ok = strncmp(u, "https://", 8) == 0 && u[8] && !strpbrk(u + 8, "?#@ ");
+    }
+    json_object_put(l);
+    if (!ok)
+      return kf_error_set(err, -EINVAL, "--etcd-servers=%s: want 1 to 16 https:// URLs, ','-separated (the "
+                                        "operator reaches external etcd over TLS only)",
+                          o->etcd_servers);
+  } else if (o->etcd_tls_secret) {
+    return kf_error_set(err, -EINVAL, "--etcd-tls-secret is only for --etcd-servers");
+  }
+  if (o->etcd_persistent == 0 && o->etcd_pv_storage_class)
+    return kf_error_set(err, -EINVAL, "--etcd-pv-storage-class needs --etcd-persistent-storage=true");
+  if (o->etcd_tls_secret && !cli_is_dns1123_subdomain(o->etcd_tls_secret))
+    return kf_error_set(err, -EINVAL, "--etcd-tls-secret=%s is not a valid Secret name", o->etcd_tls_secret);
+  json_object *m;
+  if (!(m = cli_parse_overrides("apiserver-arg-overrides", o->apiserver_overrides, err))) return -EINVAL;
+  json_object_put(m);
+  if (!(m = cli_parse_overrides("controllermanager-arg-overrides", o->cm_overrides, err))) return -EINVAL;
+  json_object_put(m);
+  if (!(m = cli_parse_map("node-selector", o->node_selector, err))) return -EINVAL;
+  json_object_put(m);
+  if (o->pull_policy && strcmp(o->pull_policy, "Always") != 0 && strcmp(o->pull_policy, "IfNotPresent") != 0 &&
+      strcmp(o->pull_policy, "Never") != 0)
+    return kf_error_set(err, -EINVAL, "--image-pull-policy=%s: want Always, IfNotPresent or Never", o->pull_policy);
+  if (o->pull_secrets) {
+    json_object *l = cf_list(o->pull_secrets);
+    int ok = 1;
+    for (size_t i = 0; ok && i < json_object_array_length(l); i++)
+      ok = cli_is_dns1123_subdomain(json_object_get_string(json_object_array_get_idx(l, i)));
+    json_object_put(l);
+    if (!ok) return kf_error_set(err, -EINVAL, "--image-pull-secrets=%s: not valid Secret names", o->pull_secrets);
+  }
+  if (o->token_auth == 1 && !o->token_auth_secret)
+    return kf_error_set(err, -EINVAL,
+                        "--apiserver-enable-token-auth needs --token-auth-secret=NAME: a Secret in the federation "
+                        "namespace whose key token.csv is kube-apiserver's static token file (the operator does "
+                        "not generate tokens)");
+  if (o->token_auth == 0 && o->token_auth_secret)
+    return kf_error_set(err, -EINVAL, "--token-auth-secret contradicts --apiserver-enable-token-auth=false");
+  if (o->token_auth_secret && !cli_is_dns1123_subdomain(o->token_auth_secret))
+    return kf_error_set(err, -EINVAL, "--token-auth-secret=%s is not a valid Secret name", o->token_auth_secret);
+  return 0;
+}
+
+int cli_parse(int argc, char **argv, cli_opts *o, kf_error *err) {
+  int i = 1, flags_done = 0, npos = 0;
+  const char *pos[2] = {NULL, NULL};
+  memset(o, 0, sizeof(*o));
+  o->timeout_ms = CLI_DEFAULT_TIMEOUT_MS;
+  o->etcd_persistent = o->token_auth = o->basic_auth = -1;
+  o->api_port = -1;
+  kf_error_clear(err);
+
+  /* The command: the first argument that is not a flag (--name=value flags may come before
+   * it, as kubectl users write them). Top-level -h/--help/--version too. */
+  int ci = 0;
+  for (; i < argc; i++) {
+    const char *a = argv[i];
+    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0 || strcmp(a, "help") == 0) {
+      o->cmd = CLI_HELP;
+      for (int j = i + 1; j < argc; j++)
+        for (int c = CLI_INIT; c <= CLI_UNJOIN; c++)
+          if (strcmp(argv[j], CMD_NAMES[c]) == 0) o->help_for = (cli_cmd)c;
+      return 0;
+    }
+    if (strcmp(a, "--version") == 0 || strcmp(a, "version") == 0) {
+      o->cmd = CLI_VERSION;
+      return 0;
+    }
+    if (a[0] == '-' && strcmp(a, "--") != 0) continue;
+    for (int c = CLI_INIT; c <= CLI_UNJOIN; c++)
+      if (strcmp(a, CMD_NAMES[c]) == 0) o->cmd = (cli_cmd)c;
+    if (o->cmd) {
+      ci = i;
+      break;
+    }
+    return kf_error_set(err, -EINVAL, "unknown command \"%s\": want init, join, unjoin or version (see kubefed --help)",
+                        a);
+  }
+  if (!o->cmd) return kf_error_set(err, -EINVAL, "no command given: want init, join, unjoin or version");
+  for (int j = 1; j < argc; j++) {
+    if (strcmp(argv[j], "--") == 0) break;
+    if (strcmp(argv[j], "-h") == 0 || strcmp(argv[j], "--help") == 0) {
+      o->help_for = o->cmd;
+      o->cmd = CLI_HELP;
+      return 0;
+    }
+  }
+
+  for (i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    const cf_flag *f;
+    const char *value = NULL;
+    if (i == ci) continue;
+    if (flags_done || a[0] != '-' || !a[1]) {
+      if (npos < 2) pos[npos] = a;
+      npos++;
+      continue;
+    }
+    if (strcmp(a, "--") == 0) {
+      flags_done = 1;
+      continue;
+    }
+    if (a[1] == '-') {
+      const char *name = a + 2, *eq = strchr(name, '=');
+      size_t n = eq ? (size_t)(eq - name) : strlen(name);
+      f = cf_lookup(o->cmd, name, n, 0);
+      if (!f) {
+        char *fl = kf_strndup(a, (size_t)(n + 2));
+        kf_error_set(err, -EINVAL, "unknown flag: %s (see kubefed %s --help)", fl, CMD_NAMES[o->cmd]);
+        free(fl);
+        return -EINVAL;
+      }
+      if (eq) value = eq + 1;
+    } else {
+      f = cf_lookup(o->cmd, NULL, 0, a[1]);
+      if (!f) {
+        kf_error_set(err, -EINVAL, "unknown shorthand flag: '%c' in %s (see kubefed %s --help)", a[1], a,
+                     CMD_NAMES[o->cmd]);
+        return -EINVAL;
+      }
+      if (a[2]) value = a[2] == '=' ? a + 3 : a + 2;
+    }
+    if (!value) {
+      if (f->kind == F_BOOL) value = "true";
+      else if (i + 1 < argc) value = argv[++i];
+      else return kf_error_set(err, -EINVAL, "flag needs an argument: --%s", f->name);
+    }
+    if (cf_set(o, f, value, err) != 0) return -EINVAL;
+  }
+
+  const char *what = o->cmd == CLI_INIT ? "the federation name" : "the cluster name";
+  if (npos != 1)
+    return kf_error_set(err, -EINVAL, "kubefed %s takes exactly one argument, %s (got %d)", CMD_NAMES[o->cmd], what,
+                        npos);
+  o->name = pos[0];
+  if (!o->namespace_) o->namespace_ = CLI_DEFAULT_NAMESPACE;
+  size_t nslen = strlen(o->namespace_);
+  if (!cf_is_dns1123_label(o->namespace_, nslen))
+    return kf_error_set(err, -EINVAL, "--federation-system-namespace=%s is not a valid namespace name", o->namespace_);
+  if (o->output && strcmp(o->output, "yaml") != 0 && strcmp(o->output, "json") != 0)
+    return kf_error_set(err, -EINVAL, "--output=%s: want yaml or json", o->output);
+  if (o->output && o->dry_run != 1) return kf_error_set(err, -EINVAL, "--output is only for --dry-run");
+  if (o->dry_run == -1) o->dry_run = 0;
+
+  if (o->cmd == CLI_INIT) return cf_check_init(o, err);
+  if (!cli_is_dns1035_label(o->name, 63))
+    return kf_error_set(err, -EINVAL,
+                        "cluster name \"%s\" must be an RFC 1035 label (lower case letters, digits and '-', starting "
+                        "with a letter) of at most 63 characters; use --cluster-context for a context with another name",
+                        o->name);
+  if (o->federation && !cli_is_dns1035_label(o->federation, 63))
+    return kf_error_set(err, -EINVAL, "--federation=%s is not a valid Federation name", o->federation);
+  if (o->cmd == CLI_JOIN) {
+    if (strlen(o->name) > 52)
+      return kf_error_set(err, -EINVAL,
+                          "cluster name \"%s\" is too long for join: the Secret %s-kubeconfig must be at most 63 "
+                          "characters (at most 52 for the cluster name)",
+                          o->name, o->name);
+    if (!o->cluster_context) o->cluster_context = o->name;
+    if (o->secret_name && !cli_is_dns1123_subdomain(o->secret_name))
+      return kf_error_set(err, -EINVAL,
+                          "--secret-name=%s must be an RFC 1123 subdomain: lower case letters, digits, '-' and '.', "
+                          "starting and ending with a letter or digit",
+                          o->secret_name);
+  }
+  return 0;
+}
+
+static json_object *cf_meta(const char *name, const char *ns, const char *federation) {
+  json_object *labels = kj_str(kj_obj(), API_LABEL_MANAGED_BY, API_CLI);
+  if (federation) kj_str(labels, API_LABEL_FEDERATION, federation);
+  return kj_set(kj_str(kj_str(kj_obj(), "name", name), "namespace", ns), "labels", labels);
+}
+
+static json_object *cf_object(const char *api_version, const char *kind, json_object *meta) {
+  return kj_set(kj_str(kj_str(kj_obj(), "apiVersion", api_version), "kind", kind), "metadata", meta);
+}
+
+/* Sets key to val when val is a non-empty object or array, else drops val. */
+static void cf_set_nonempty(json_object *obj, const char *key, json_object *val) {
+  int n = json_object_is_type(val, json_type_array) ? (int)json_object_array_length(val)
+                                                     : json_object_object_length(val);
+  if (n > 0) kj_set(obj, key, val);
+  else json_object_put(val);
+}
+
+int cli_init_objects(const cli_opts *o, json_object **objs, kf_error *err) {
+  json_object *out = kj_arr(), *dns = kj_obj(), *nameservers = NULL;
+  int coredns = strcmp(o->dns_provider, "coredns") == 0;
+  *objs = NULL;
+  kj_str(dns, "provider", o->dns_provider);
+  kj_str(dns, "zoneName", o->dns_zone);
+  if (o->dns_provider_config) {
+    char *conf;
+    size_t len;
+    int rc = cli_read_file(o->dns_provider_config, 512 * 1024, &conf, &len, err);
+    if (rc != 0) {
+      char msg[sizeof(err->msg)];
+      snprintf(msg, sizeof(msg), "%s", err->msg);
+      kf_error_set(err, rc, "--dns-provider-config: %s", msg);
+      json_object_put(out);
+      json_object_put(dns);
+      return rc;
+    }
+    char *name = kf_asprintf("%s-dns-provider-config", o->name);
+    char *b64 = kf_b64_encode(conf, len);
+    json_object *secret = cf_object("v1", "Secret", cf_meta(name, o->namespace_, o->name));
+    kj_str(secret, "type", "Opaque");
+    kj_set(secret, "data", kj_str(kj_obj(), CLI_DNS_CONFIG_KEY, b64));
+    kj_push(out, secret);
+    kj_set(dns, "providerConfigSecretRef", kj_str(kj_str(kj_obj(), "name", name), "key", CLI_DNS_CONFIG_KEY));
+    if (coredns && !o->coredns_nameservers) {
+      nameservers = cli_coredns_endpoints(conf, len);
+      for (size_t i = 0; nameservers && i < json_object_array_length(nameservers); i++)
+        if (!cf_hostport_ok(json_object_get_string(json_object_array_get_idx(nameservers, i)))) {
+          json_object_put(nameservers);
+          nameservers = NULL;
+          kf_error_set(err, -EINVAL, "--dns-provider-config %s: coredns-endpoints must be host:port entries",
+                       o->dns_provider_config);
+          free(name);
+          kf_free_secret(b64, strlen(b64));
+          kf_free_secret(conf, len + 1);
+          json_object_put(out);
+          json_object_put(dns);
+          return -EINVAL;
+        }
+    }
+    free(name);
+    kf_free_secret(b64, strlen(b64));
+    kf_free_secret(conf, len + 1);
+  }
+  if (o->coredns_nameservers) nameservers = cf_list(o->coredns_nameservers);
+  if (coredns && !nameservers) {
+    kf_error_set(err, -EINVAL,
+                 "--dns-provider=coredns: %s has no coredns-endpoints in its [Global] section; add it or pass "
+                 "--coredns-nameservers=HOST:PORT",
+                 o->dns_provider_config ? o->dns_provider_config : "the provider config");
+    json_object_put(out);
+    json_object_put(dns);
+    return -EINVAL;
+  }
+  if (nameservers) kj_set(dns, "corednsNameservers", nameservers);
+
+  json_object *spec = kj_set(kj_obj(), "dns", dns);
+  json_object *api = kj_obj(), *cm = kj_obj(), *svc = kj_obj();
+  /* kubefed v1 ran both from one image; here the API server is kube-apiserver's own image, so
+   * --image (an fcp/hyperkube image in old scripts) only names the controller manager's. */
+  const char *api_image = o->apiserver_image;
+  const char *cm_image = o->cm_image ? o->cm_image : o->image;
+  if (api_image) kj_str(api, "image", api_image);
+  if (o->service_type) kj_str(svc, "type", o->service_type);
+  if (o->api_port > 0) kj_int(svc, "nodePort", o->api_port);
+  cf_set_nonempty(api, "service", svc);
+  if (o->advertise_address) kj_str(api, "advertiseAddress", o->advertise_address);
+  if (o->apiserver_overrides) cf_set_nonempty(api, "extraArgs", cli_parse_overrides("", o->apiserver_overrides, err));
+  if (o->token_auth_secret) kj_set(api, "tokenAuthSecretRef", kj_str(kj_obj(), "name", o->token_auth_secret));
+  if (o->node_selector) {
+    cf_set_nonempty(api, "nodeSelector", cli_parse_map("", o->node_selector, err));
+    cf_set_nonempty(cm, "nodeSelector", cli_parse_map("", o->node_selector, err));
+  }
+  if (cm_image) kj_str(cm, "image", cm_image);
+  if (o->cm_overrides) cf_set_nonempty(cm, "extraArgs", cli_parse_overrides("", o->cm_overrides, err));
+  cf_set_nonempty(spec, "apiServer", api);
+  cf_set_nonempty(spec, "controllerManager", cm);
+
+  json_object *etcd = kj_obj();
+  if (o->etcd_servers) {
+    kj_set(etcd, "external", kj_set(kj_set(kj_obj(), "endpoints", cf_list(o->etcd_servers)), "tlsSecretRef",
+                                    kj_str(kj_obj(), "name", o->etcd_tls_secret)));
+  } else {
+    json_object *local = kj_obj(), *storage = kj_obj();
+    if (o->etcd_image) kj_str(local, "image", o->etcd_image);
+    /* kubefed v1's --etcd-persistent-storage=false kept no volume at all; an emptyDir is the
+     * nearest declarative equivalent (the data lives as long as the pod). */
+    if (o->etcd_persistent == 0) kj_str(storage, "type", "EmptyDir");
+    if (o->etcd_pv_capacity) kj_str(storage, "size", o->etcd_pv_capacity);
+    if (o->etcd_pv_storage_class) kj_str(storage, "storageClassName", o->etcd_pv_storage_class);
+    if (json_object_object_length(storage) > 0 && !kc_obj_get(storage, "type"))
+      kj_str(storage, "type", "PersistentVolumeClaim");
+    cf_set_nonempty(local, "storage", storage);
+    if (json_object_object_length(local) > 0) kj_set(etcd, "local", local);
+    else json_object_put(local);
+  }
+  cf_set_nonempty(spec, "etcd", etcd);
+  if (o->pull_policy) kj_str(spec, "imagePullPolicy", o->pull_policy);
+  if (o->pull_secrets) {
+    json_object *names = cf_list(o->pull_secrets), *l = kj_arr();
+    for (size_t i = 0; i < json_object_array_length(names); i++)
+      kj_push(l, kj_str(kj_obj(), "name", json_object_get_string(json_object_array_get_idx(names, i))));
+    json_object_put(names);
+    cf_set_nonempty(spec, "imagePullSecrets", l);
+  }
+  json_object *fed = cf_object(API_GROUP_VERSION, "Federation", cf_meta(o->name, o->namespace_, NULL));
+  kj_set(fed, "spec", spec);
+  kj_push(out, fed);
+  *objs = out;
+  return 0;
+}
+
+char *cli_join_secret_name(const char *cluster) { return kf_asprintf("%s-kubeconfig", cluster); }
+
+int cli_join_objects(const cli_opts *o, const char *federation, json_object *kubeconfig, json_object **objs,
+                     kf_error *err) {
+  char *yaml = cli_yaml_emit(kubeconfig, err);
+  *objs = NULL;
+  if (!yaml) return err ? err->code : -EINVAL;
+  char *b64 = kf_b64_encode(yaml, strlen(yaml));
+  kf_free_secret(yaml, strlen(yaml));
+  char *secret_name = cli_join_secret_name(o->name);
+  json_object *secret = cf_object("v1", "Secret", cf_meta(secret_name, o->namespace_, federation));
+  kj_str(secret, "type", "Opaque");
+  kj_set(secret, "data", kj_str(kj_obj(), CLI_KUBECONFIG_KEY, b64));
+  kf_free_secret(b64, strlen(b64));
+  json_object *ref = kj_str(kj_str(kj_obj(), "name", secret_name), "key", CLI_KUBECONFIG_KEY);
+  kj_str(ref, "context", o->cluster_context);
+  json_object *spec = kj_set(kj_obj(), "federationRef", kj_str(kj_obj(), "name", federation));
+  kj_set(spec, "kubeconfigSecretRef", ref);
+  if (o->secret_name) kj_str(spec, "secretName", o->secret_name);
+  json_object *fc = cf_object(API_GROUP_VERSION, "FederatedCluster", cf_meta(o->name, o->namespace_, federation));
+  kj_set(fc, "spec", spec);
+  free(secret_name);
+  *objs = kj_push(kj_push(kj_arr(), secret), fc);
+  return 0;
+}
+
+/* A copy of obj with every Secret value replaced by its size. */
+static json_object *cf_redacted(json_object *obj) {
+  json_object *copy = NULL;
+  json_object_deep_copy(obj, &copy, NULL);
+  const char *kind = kc_obj_str(copy, "kind");
+  if (!kind || strcmp(kind, "Secret") != 0) return copy;
+  const char *fields[] = {"data", "stringData"};
+  for (int f = 0; f < 2; f++) {
+    json_object *data = kc_obj_get(copy, fields[f]);
+    if (!data || !json_object_is_type(data, json_type_object)) continue;
+    json_object_object_foreach(data, k, v) {
+      size_t n = (size_t)json_object_get_string_len(v);
+      if (f == 0) {
+        char *dec;
+        size_t dn;
+        if (kf_b64_decode(json_object_get_string(v), n, &dec, &dn) == 0) {
+          n = dn;
+          kf_free_secret(dec, dn + 1);
+        }
+      }
+      char *r = kf_asprintf("<redacted: %zu bytes>", n);
+      json_object_object_add(data, k, json_object_new_string(r));
+      free(r);
+    }
+  }
+  return copy;
+}
+
+int cli_print_objects(FILE *out, json_object *objs, const char *format, kf_error *err) {
+  size_t n = json_object_array_length(objs);
+  if (format && strcmp(format, "json") == 0) {
+    json_object *list = kj_str(kj_str(kj_obj(), "apiVersion", "v1"), "kind", "List");
+    json_object *items = kj_arr();
+    for (size_t i = 0; i < n; i++) kj_push(items, cf_redacted(json_object_array_get_idx(objs, i)));
+    kj_set(list, "items", items);
+    fprintf(out, "%s\n", json_object_to_json_string_ext(list, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+                                                                 JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(list);
+    return 0;
+  }
+  for (size_t i = 0; i < n; i++) {
+    json_object *r = cf_redacted(json_object_array_get_idx(objs, i));
+    char *y = cli_yaml_emit(r, err);
+    json_object_put(r);
+    if (!y) return err ? err->code : -EINVAL;
+    fprintf(out, "---\n%s", y);
+    free(y);
+  }
+  return 0;
+}

@@ -1,0 +1,117 @@
+/* clusterdns: a member cluster's DNS configuration edits, as pure functions.
+ *
+ * Joining a member makes the federation's zone resolve inside it; unjoining
+ * undoes exactly that and nothing else. Two shapes of in-cluster DNS exist:
+ *
+ *  - CoreDNS (ConfigMap kube-system/coredns, key Corefile): we add a server
+ *    block for the zone between comment markers naming the federation, so
+ *    removal finds our bytes without guessing and restores the rest of the
+ *    file byte for byte, and so every federation joined to the member owns
+ *    its own block.
+ *  - kube-dns (ConfigMap kube-system/kube-dns): `federations` (a comma list
+ *    `name=domain`) and `stubDomains` (JSON: domain -> ["ip[:port]", ...]),
+ *    merged entry by entry: other federations and the user's stub domains are
+ *    kept, in their order. kubefed v1 deleted the whole stubDomains key on
+ *    unjoin; we remove only our entry.
+ *
+ * Nothing here talks to a cluster: the reconciler reads the ConfigMaps, calls
+ * these, and writes what they return. Input is untrusted (a user may have put
+ * anything in those ConfigMaps): garbage gives -EINVAL with a message, never a
+ * crash, and inputs over DNS_MAX_CONFIG_BYTES give -EFBIG. */
+#ifndef KF_CLUSTERDNS_H
+#define KF_CLUSTERDNS_H
+
+#include <json-c/json.h>
+
+#include <kf/error.h>
+
+/* A ConfigMap holds at most 1 MiB; anything larger is not a real Corefile. */
+#define DNS_MAX_CONFIG_BYTES (1024 * 1024)
+/* CoreDNS's forward plugin accepts at most 15 upstreams. */
+#define DNS_MAX_NAMESERVERS 15
+
+#define DNS_KUBEDNS_FEDERATIONS "federations"
+#define DNS_KUBEDNS_STUBDOMAINS "stubDomains"
+
+typedef struct clusterdns_entry {
+  const char *federation;         /* Federation name: the marker and the `federations` key */
+  const char *zone;               /* e.g. "example.com." (trailing dot optional on input) */
+  const char *const *nameservers; /* NULL-terminated host[:port] list; may be NULL/empty for non-coredns providers */
+} clusterdns_entry;
+
+/* The federation must be a DNS-1123 label, the zone a DNS-1123 subdomain
+ * (one trailing dot allowed; compared and written in lower case, without the
+ * dot, as kube-dns requires), each nameserver an IPv4 or IPv6 address with an
+ * optional port ("10.0.0.10", "10.0.0.10:53", "fd00::10", "[fd00::10]:53"):
+ * both kube-dns and CoreDNS's forward refuse host names, and anything else
+ * could inject configuration. A bad entry is -EINVAL naming the field. */
+
+/* CoreDNS Corefile. Adds or replaces our marked block for e->federation:
+ *
+ *   # BEGIN kubefed.dev <federation>
+ *   <zone>:53 {
+ *       errors
+ *       cache 30
+ *       forward . <nameserver> ...
+ *   }
+ *   # END kubefed.dev <federation>
+ *
+ * A new block goes after the last non-blank line, preceded by one blank line
+ * (trailing blank lines of the file stay after it; a file without a final
+ * newline keeps having none, with our block last). The file's line ending
+ * (CRLF when its first line ends in CRLF) is used for our lines. A block that
+ * exists is replaced in place. Needs at least one nameserver.
+ * Returns 0 and a new malloc'd Corefile in *out; -EINVAL (message) when the
+ * Corefile has unbalanced or duplicated markers for that federation, has
+ * unbalanced braces or an unterminated quote or server block (we would append
+ * into someone else's block), or when another block (not ours for this
+ * federation: a user's `example.com:53 {`, or another federation's) already
+ * serves the zone on port 53; -EFBIG over DNS_MAX_CONFIG_BYTES. On error *out
+ * is NULL and the caller changes nothing. */
+int clusterdns_corefile_add(const char *corefile, const clusterdns_entry *e, char **out, kf_error *err);
+/* Removes our block for federation and the blank line (or line ending) that
+ * clusterdns_corefile_add put before it, restoring the original bytes; blocks of other
+ * federations are independent, so removals work in any order. No block:
+ * returns a copy unchanged. -EINVAL for unbalanced or duplicated markers (we
+ * cannot tell where our block ends), -EFBIG over DNS_MAX_CONFIG_BYTES. */
+int clusterdns_corefile_remove(const char *corefile, const char *federation, char **out, kf_error *err);
+/* 1 if the Corefile holds our block for federation with exactly this content,
+ * else 0 (also for bad input). */
+int clusterdns_corefile_has(const char *corefile, const clusterdns_entry *e);
+
+/* kube-dns ConfigMap data. data is the ConfigMap's .data object (may be NULL);
+ * returns a NEW json object holding only the keys to write: `federations`
+ * always, `stubDomains` when e->nameservers is non-empty. Values are merged:
+ * other federations' entries and other stubDomains are kept untouched and in
+ * their order; our entry is added or replaced. A value that needs no change is
+ * returned as the same string, byte for byte; stubDomains is re-serialized
+ * compactly only if it must change.
+ * Our `federations` entry is the one named e->federation (kube-dns keys them by
+ * name). Our stubDomains entry is the zone's, when it already lists exactly our
+ * nameservers or when `federations` already holds our exact entry (we wrote
+ * both together).
+ * -EINVAL with a message if data is not an object, a value is not a string,
+ * existing stubDomains is not a JSON object of string arrays (kube-dns refuses
+ * those too, empty string included), `federations` is malformed (an item
+ * without `name=domain`, or our name twice), or the zone is already a
+ * stubDomain pointing elsewhere that is not ours (we cannot tell ours apart
+ * then: refuse rather than overwrite); -EFBIG for a value over
+ * DNS_MAX_CONFIG_BYTES. The caller owns *out (json_object_put). */
+int clusterdns_kubedns_add(json_object *data, const clusterdns_entry *e, json_object **out, kf_error *err);
+/* The reverse: new values for federations / stubDomains with our entry
+ * removed. *out holds only the keys whose value changes (an empty object:
+ * nothing to write). A key that would become empty maps to JSON null in *out
+ * (the caller deletes it with a merge patch) if WE created the key; to tell,
+ * the caller passes `created_keys`, a NULL-terminated list (or NULL) of keys
+ * that did not exist before our add (recorded by the caller in an annotation).
+ * Otherwise an emptied `federations` becomes "" (as kubefed v1 left it) and an
+ * emptied stubDomains "{}". stubDomains is looked at only when e->nameservers
+ * is non-empty. Errors as clusterdns_kubedns_add, but a zone pointing elsewhere is
+ * simply not ours and stays. */
+int clusterdns_kubedns_remove(json_object *data, const clusterdns_entry *e, const char *const *created_keys,
+                       json_object **out, kf_error *err);
+/* 1 if data already has our entry exactly (so no write is needed), else 0
+ * (also for bad input). */
+int clusterdns_kubedns_has(json_object *data, const clusterdns_entry *e);
+
+#endif
