@@ -125,6 +125,10 @@ kc_client *kc_client_new(http_engine *eng, const kcfg *cfg, kf_error *err) {
   return c;
 }
 
+int kc_err_terminal(int rc) {
+  return rc == KC_ERR_INVALID || rc == KC_ERR_FORBIDDEN || rc == KC_ERR_UNAUTHORIZED;
+}
+
 kc_client *kc_client_derive(const kc_client *parent, const kcfg *cfg, kf_error *err) {
   kc_client *c = kc_client_new(parent->eng, cfg, err);
   if (c) kc_client_set_field_manager(c, parent->field_manager);

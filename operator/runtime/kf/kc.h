@@ -38,6 +38,13 @@ typedef struct kc_client kc_client;
 #define KC_ERR_TIMEOUT (-ETIMEDOUT)
 #define KC_ERR_CANCELED (-ECANCELED)
 
+/* The one rule for which errors are terminal: retrying the same request cannot succeed until
+ * something outside it changes (the object: 400/422; the credentials or RBAC: 401/403). A
+ * controller reports them in a condition and looks again at its slow period (or on the next
+ * change), instead of retrying with fast backoff as it does for everything else (as
+ * controller-runtime's TerminalError). */
+int kc_err_terminal(int rc);
+
 typedef struct kc_resource {
   const char *group;     /* "" for the core group */
   const char *version;

@@ -1,0 +1,184 @@
+/* apply: ensure (create-or-apply when different), create-only and delete-if-ours.
+ *
+ * One op per call: it reads (cache, else GET), decides, writes, and reports once. Reports that
+ * need no request (a cache hit) are deferred to the loop through the op's own timer, so a callback
+ * never runs on the caller's stack; the op is freed in the timer's close callback. */
+#include <kf/apply.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <kf/kj.h>
+#include <kf/log.h>
+
+typedef struct apply_op {
+  apply_opts o;
+  apply_cb cb;
+  void *data;
+  json_object *desired;     /* ensure: owned, wiped when done */
+  char *ns, *name;
+  int deleting;
+  apply_result r;
+  json_object *live;        /* held for a deferred report */
+  kf_error err;
+  uv_timer_t defer;
+  int timer_used;
+} apply_op;
+
+static void apply_op_free(apply_op *op) {
+  kj_put_wiped(op->desired);
+  if (op->live) json_object_put(op->live);
+  free(op->ns);
+  free(op->name);
+  free(op);
+}
+
+static void apply_timer_closed(uv_handle_t *h) { apply_op_free(h->data); }
+
+/* Reports r and ends the op. live is borrowed for the call. */
+static void apply_report(apply_op *op, int rc, int wrote, const char *step, json_object *live, const kf_error *err) {
+  op->r.rc = rc;
+  op->r.wrote = wrote;
+  op->r.step = step;
+  op->r.live = rc == 0 ? live : NULL;
+  if (rc != 0) {
+    if (err && err != &op->err) op->err = *err;
+    if (!op->err.msg[0]) kf_error_set(&op->err, rc, "%s %s: %s failed", op->o.res->kind, op->name, step);
+    op->r.err = &op->err;
+  }
+  op->cb(&op->r, op->data);
+  if (op->timer_used) uv_close((uv_handle_t *)&op->defer, apply_timer_closed);
+  else apply_op_free(op);
+}
+
+static void apply_deferred(uv_timer_t *t) {
+  apply_op *op = t->data;
+  apply_report(op, op->r.rc, op->r.wrote, op->r.step, op->live, &op->err);
+}
+
+/* Reports from the loop: the caller's stack may be apply_ensure's own caller. */
+static void apply_defer(apply_op *op, int rc, const char *step, json_object *live) {
+  op->r.rc = rc;
+  op->r.step = step;
+  op->live = live ? json_object_get(live) : NULL;
+  op->timer_used = 1;
+  uv_timer_init(http_engine_loop(kc_client_engine(op->o.client)), &op->defer);
+  op->defer.data = op;
+  uv_timer_start(&op->defer, apply_deferred, 0, 0);
+}
+
+int apply_is_ours(json_object *obj, const char *const *owner_labels) {
+  json_object *labels = kc_obj_get(obj, "metadata.labels");
+  for (const char *const *kv = owner_labels; kv && kv[0] && kv[1]; kv += 2)
+    if (!kf_streq(kc_obj_key_str(labels, kv[0]), kv[1])) return 0;
+  return 1;
+}
+
+static void apply_written(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data) {
+  apply_op *op = data;
+  (void)c;
+  if (rc == KC_ERR_EXISTS && op->o.mode == APPLY_CREATE_ONLY) rc = 0, obj = NULL;  /* raced: fine */
+  else if (rc == KC_ERR_NOTFOUND && op->deleting) rc = 0, obj = NULL;               /* already gone */
+  apply_report(op, rc, rc == 0, op->deleting ? "delete" : "write", op->deleting ? NULL : obj, err);
+}
+
+static int apply_write(apply_op *op) {
+  if (op->o.mode == APPLY_CREATE_ONLY) return kc_create(op->o.client, op->o.res, op->ns, op->desired, apply_written, op);
+  return kc_apply(op->o.client, op->o.res, op->desired, NULL, apply_written, op);
+}
+
+/* What ensure does with the live object (NULL: absent). Returns 0 when the op continues. */
+static int apply_decide(apply_op *op, json_object *live, int on_loop) {
+  int rc = 0;
+  const char *step = "read";
+  if (live && !apply_is_ours(live, op->o.owner_labels)) {
+    kf_error_set(&op->err, APPLY_ERR_NOT_OURS, "%s %s%s%s exists and is not managed by this controller", op->o.res->kind,
+                 op->ns ? op->ns : "", op->ns ? "/" : "", op->name);
+    rc = APPLY_ERR_NOT_OURS;
+  } else if (live && (op->o.mode == APPLY_CREATE_ONLY || kj_subset(op->desired, live))) {
+    rc = 0;
+  } else {
+    if (live) {
+      char why[256];
+      kj_subset_why(op->desired, live, why, sizeof(why));
+      KF_DEBUG("differs from desired; applying", "kind", op->o.res->kind, "name", op->name, "field", why);
+    }
+    step = "write";
+    rc = apply_write(op);
+    if (rc == 0) return 0;
+    kf_error_set(&op->err, rc, "%s %s: the write could not be started", op->o.res->kind, op->name);
+  }
+  if (on_loop) apply_report(op, rc, 0, step, live, &op->err);
+  else apply_defer(op, rc, step, live);
+  return 0;
+}
+
+static void apply_delete_read(apply_op *op, json_object *live, int on_loop);
+
+static void apply_read(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data) {
+  apply_op *op = data;
+  (void)c;
+  if (rc != 0 && rc != KC_ERR_NOTFOUND) {
+    apply_report(op, rc, 0, "read", NULL, err);
+    return;
+  }
+  if (op->deleting) apply_delete_read(op, rc == 0 ? obj : NULL, 1);
+  else apply_decide(op, rc == 0 ? obj : NULL, 1);
+}
+
+static apply_op *apply_op_new(const apply_opts *o, const char *ns, const char *name, apply_cb cb, void *data) {
+  apply_op *op = kf_calloc(1, sizeof(*op));
+  op->o = *o;
+  op->cb = cb;
+  op->data = data;
+  op->ns = ns ? kf_strdup(ns) : NULL;
+  op->name = kf_strdup(name);
+  return op;
+}
+
+/* Reads the live object from the cache when it has it (reporting from the loop), else GETs. */
+static int apply_start(apply_op *op) {
+  json_object *cached = op->o.cache ? informer_get(op->o.cache, op->ns, op->name) : NULL;
+  if (cached) {
+    if (op->deleting) apply_delete_read(op, cached, 0);
+    else apply_decide(op, cached, 0);
+    json_object_put(cached);
+    return 0;
+  }
+  return kc_get(op->o.client, op->o.res, op->ns, op->name, apply_read, op);
+}
+
+int apply_ensure(const apply_opts *o, json_object *desired, apply_cb cb, void *data) {
+  const char *name = kc_obj_str(desired, "metadata.name");
+  if (!name || !o->client || !o->res || !cb) {
+    kj_put_wiped(desired);
+    return KC_ERR_INVALID;
+  }
+  apply_op *op = apply_op_new(o, kc_obj_str(desired, "metadata.namespace"), name, cb, data);
+  op->desired = desired;
+  int rc = apply_start(op);
+  if (rc != 0) apply_op_free(op);
+  return rc;
+}
+
+static void apply_delete_read(apply_op *op, json_object *live, int on_loop) {
+  int rc = 0;
+  if (live && apply_is_ours(live, op->o.owner_labels)) {
+    kc_delete_opts d = {.precondition_uid = kc_obj_str(live, "metadata.uid"), .propagation_policy = "Background"};
+    rc = kc_delete(op->o.client, op->o.res, op->ns, op->name, &d, apply_written, op);
+    if (rc == 0) return;
+    kf_error_set(&op->err, rc, "%s %s: the delete could not be started", op->o.res->kind, op->name);
+  }
+  op->r.not_ours = live != NULL && rc == 0;
+  if (on_loop) apply_report(op, rc, 0, "delete", NULL, &op->err);
+  else apply_defer(op, rc, "delete", NULL);
+}
+
+int apply_delete(const apply_opts *o, const char *ns, const char *name, apply_cb cb, void *data) {
+  if (!name || !o->client || !o->res || !cb) return KC_ERR_INVALID;
+  apply_op *op = apply_op_new(o, ns, name, cb, data);
+  op->deleting = 1;
+  int rc = apply_start(op);
+  if (rc != 0) apply_op_free(op);
+  return rc;
+}
