@@ -19,7 +19,11 @@ struct informer {
   size_t n_index_labels;
   uint64_t resync_ms;
   long page_size, watch_timeout_s;
-  informer_handlers h;
+  informer_handlers *sets;  /* every handler set, in the order added */
+  size_t n_sets;
+  size_t replay_from;      /* sets at or after this index still get the cached objects as adds */
+  void (*transform)(json_object *obj, void *data);
+  void *transform_data;
   json_object *store;      /* key -> compact JSON text of the object (json string) */
   json_object *fresh;      /* during a relist: keys seen so far */
   json_object *index;      /* "label=value" -> {key: null} */
@@ -31,6 +35,7 @@ struct informer {
   kc_watch *watch;
   uv_timer_t timer;        /* backoff before relist/rewatch */
   uv_timer_t resync;
+  uv_timer_t replay;       /* hands the cache to handler sets added after the list, from the loop */
   int handles_open;
   uint64_t backoff_ms;
   uint64_t restarts, relists;
@@ -62,19 +67,24 @@ informer *informer_new(kc_client *c, const informer_opts *o, const informer_hand
   for (const char *const *l = o->index_labels; l && *l; l++) inf->n_index_labels++;
   inf->index_labels = kf_calloc(inf->n_index_labels + 1, sizeof(char *));
   for (size_t i = 0; i < inf->n_index_labels; i++) inf->index_labels[i] = kf_strdup(o->index_labels[i]);
-  if (h) inf->h = *h;
+  inf->transform = o->transform;
+  inf->transform_data = o->transform_data;
   inf->store = json_object_new_object();
   inf->index = json_object_new_object();
   uv_timer_init(loop, &inf->timer);
   uv_timer_init(loop, &inf->resync);
+  uv_timer_init(loop, &inf->replay);
   inf->timer.data = inf;
   inf->resync.data = inf;
-  inf->handles_open = 2;
+  inf->replay.data = inf;
+  inf->handles_open = 3;
+  if (h) informer_add_handlers(inf, h);
   snprintf(inf->labels, sizeof(inf->labels), "resource=\"%s\"", inf->res->resource);
   return inf;
 }
 
 void informer_set_metrics(informer *inf, kf_metrics *m) { inf->metrics = m; }
+void informer_set_resync(informer *inf, uint64_t resync_ms) { inf->resync_ms = resync_ms; }
 
 /* ---- cache ---- */
 
@@ -108,6 +118,52 @@ static void informer_index_update(informer *inf, const char *key, json_object *o
   }
 }
 
+/* ---- handler sets ---- */
+
+/* Events go to the sets that have had the cache; newer ones get it by replay first. */
+static void informer_emit(informer *inf, json_object *old, json_object *obj, int deleted) {
+  for (size_t i = 0; i < inf->n_sets && i < inf->replay_from; i++) {
+    const informer_handlers *h = &inf->sets[i];
+    if (deleted && h->on_delete) h->on_delete(inf, obj, h->data);
+    else if (!deleted && old && h->on_update) h->on_update(inf, old, obj, h->data);
+    else if (!deleted && !old && h->on_add) h->on_add(inf, obj, h->data);
+  }
+}
+
+static void informer_replay_cb(uv_timer_t *t) {
+  informer *inf = t->data;
+  size_t from = inf->replay_from;
+  inf->replay_from = inf->n_sets;
+  json_object_object_foreach(inf->store, k, text) {
+    (void)k;
+    json_object *obj = informer_parse(text);
+    for (size_t i = from; i < inf->n_sets; i++)
+      if (inf->sets[i].on_add) inf->sets[i].on_add(inf, obj, inf->sets[i].data);
+    json_object_put(obj);
+  }
+}
+
+int informer_add_handlers(informer *inf, const informer_handlers *h) {
+  if (!h || inf->closing) return -EINVAL;
+  inf->sets = kf_realloc(inf->sets, (inf->n_sets + 1) * sizeof(*inf->sets));
+  inf->sets[inf->n_sets++] = *h;
+  /* Before the first list, every set sees every object as it arrives. After it, a new set gets
+   * the cache as adds from the loop, then events like the others (client-go's AddEventHandler). */
+  if (!inf->synced && !inf->listing) inf->replay_from = inf->n_sets;
+  else uv_timer_start(&inf->replay, informer_replay_cb, 0, 0);
+  return 0;
+}
+
+int informer_add_index(informer *inf, const char *label) {
+  for (size_t i = 0; i < inf->n_index_labels; i++)
+    if (strcmp(inf->index_labels[i], label) == 0) return 0;
+  if (inf->synced || inf->listing) return -EBUSY;  /* the index is built as objects arrive */
+  inf->index_labels = kf_realloc(inf->index_labels, (inf->n_index_labels + 2) * sizeof(char *));
+  inf->index_labels[inf->n_index_labels++] = kf_strdup(label);
+  inf->index_labels[inf->n_index_labels] = NULL;
+  return 0;
+}
+
 /* Drops what no reconciler reads but which dominates an object's size. */
 static void informer_trim(json_object *obj) {
   json_object *meta = kc_obj_get(obj, "metadata");
@@ -126,6 +182,7 @@ static json_object *informer_store(informer *inf, const char *key, json_object *
     informer_index_update(inf, key, old, 0);
   }
   informer_trim(obj);
+  if (inf->transform) inf->transform(obj, inf->transform_data);
   const char *text = json_object_to_json_string_length(obj, KC_JSON_FLAGS, &len);
   json_object_object_add(inf->store, key, json_object_new_string_len(text, (int)len));
   informer_index_update(inf, key, obj, 1);
@@ -167,12 +224,11 @@ static void informer_apply_event(informer *inf, const char *type, json_object *o
   if (!key) return;
   if (strcmp(type, "DELETED") == 0) {
     old = informer_remove(inf, key);
-    if (inf->h.on_delete) inf->h.on_delete(inf, obj, inf->h.data);
+    informer_emit(inf, NULL, obj, 1);
     if (old) json_object_put(old);
   } else {
     old = informer_store(inf, key, obj);
-    if (old && inf->h.on_update) inf->h.on_update(inf, old, obj, inf->h.data);
-    else if (!old && inf->h.on_add) inf->h.on_add(inf, obj, inf->h.data);
+    informer_emit(inf, old, obj, 0);
     if (old) json_object_put(old);
   }
   free(key);
@@ -334,12 +390,12 @@ static void informer_watch(informer *inf) {
 
 static void informer_resync_cb(uv_timer_t *t) {
   informer *inf = t->data;
-  if (!inf->synced || !inf->h.on_update) return;
+  if (!inf->synced) return;
   /* Handlers only enqueue keys; they never mutate the store during this walk. */
   json_object_object_foreach(inf->store, k, text) {
     (void)k;
     json_object *obj = informer_parse(text);
-    inf->h.on_update(inf, obj, obj, inf->h.data);
+    informer_emit(inf, obj, obj, 0);
     json_object_put(obj);
   }
 }
@@ -435,6 +491,7 @@ static void informer_maybe_free(informer *inf) {
   free(inf->label_selector);
   free(inf->field_selector);
   free(inf->rv);
+  free(inf->sets);
   free(inf);
 }
 
@@ -444,4 +501,5 @@ void informer_close(informer *inf) {
   if (inf->watch) kc_watch_stop(inf->watch);
   uv_close((uv_handle_t *)&inf->timer, informer_handle_closed);
   uv_close((uv_handle_t *)&inf->resync, informer_handle_closed);
+  uv_close((uv_handle_t *)&inf->replay, informer_handle_closed);
 }

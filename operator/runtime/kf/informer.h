@@ -11,7 +11,11 @@
  * bytes for a ConfigMap, against kilobytes as a json-c tree) and lists page by
  * page, so a relist never holds more than one page of parsed objects. Readers
  * get a freshly parsed object they own (json_object_put it); handlers and
- * foreach callbacks get objects borrowed for the duration of the call. */
+ * foreach callbacks get objects borrowed for the duration of the call.
+ *
+ * Shared: one informer per (client, resource, namespace, selectors) serves every controller that
+ * needs that kind, each with its own handler set (informer_add_handlers); informer_factory hands
+ * out those shared informers, so each kind is watched once per cluster. */
 #ifndef KF_INFORMER_H
 #define KF_INFORMER_H
 
@@ -39,12 +43,24 @@ typedef struct informer_opts {
   const char *const *index_labels; /* NULL-terminated label keys to index by */
   long page_size;                /* list page size, default 500 */
   long watch_timeout_s;          /* default 300 */
+  /* Called on each object before it is cached and handed to handlers: drop what no reconcile
+   * reads (client-go's SetTransform), keeping metadata.name/namespace/resourceVersion. */
+  void (*transform)(json_object *obj, void *data);
+  void *transform_data;
 } informer_opts;
 
+/* h (copied; may be NULL) is the first handler set. */
 informer *informer_new(kc_client *c, const informer_opts *o, const informer_handlers *h);
-/* Records kubefed_watch_restarts_total and kubefed_relists_total by resource. */
+/* Adds a handler set (copied). Added before the informer has listed, it sees every object as it
+ * arrives; added later, it gets the cached objects as adds from the loop, then events. */
+int informer_add_handlers(informer *inf, const informer_handlers *h);
+/* Indexes by one more label key; -EBUSY once the informer has started listing. */
+int informer_add_index(informer *inf, const char *label);
+/* Records watch_restarts_total and relists_total by resource. */
 void informer_set_metrics(informer *inf, kf_metrics *m);
 int informer_start(informer *inf);
+/* The periodic resync (0: none); takes effect at informer_start. */
+void informer_set_resync(informer *inf, uint64_t resync_ms);
 int informer_has_synced(const informer *inf);
 /* ns may be NULL for cluster-scoped objects. A new reference the caller puts; NULL when absent. */
 json_object *informer_get(const informer *inf, const char *ns, const char *name);
@@ -66,5 +82,25 @@ void informer_resume(informer *inf);
 char *informer_key_of(json_object *obj);
 /* Stops list/watch and frees the informer once its requests have ended. */
 void informer_close(informer *inf);
+
+/* ---- informer_factory: shared informers ----
+ *
+ * informer_factory_get returns the informer for (client, resource, namespace, label selector,
+ * field selector), creating it on first use: the first caller's page size, watch timeout and
+ * transform hold, index labels accumulate (before start), resync is the shortest asked for. The
+ * factory owns its informers: callers add handler sets and read caches, and never close them. */
+typedef struct informer_factory informer_factory;
+
+informer_factory *informer_factory_new(kf_metrics *m);
+/* Borrowed; NULL with *rc set when o asks for an index after the informer started (-EBUSY). */
+informer *informer_factory_get(informer_factory *f, kc_client *c, const informer_opts *o, int *rc);
+/* Starts every informer not started yet (informers got after this start at once). */
+void informer_factory_start(informer_factory *f);
+/* 1 when every informer of the factory (of client c, when c is not NULL) has listed. */
+int informer_factory_synced(const informer_factory *f, const kc_client *c);
+/* Closes the informers of client c (a member that left); their handlers get no more events. */
+void informer_factory_forget(informer_factory *f, const kc_client *c);
+/* Closes every informer and frees the factory; callers' handlers get no more events. */
+void informer_factory_close(informer_factory *f);
 
 #endif
