@@ -46,7 +46,6 @@ struct kc_client {
   char *field_manager;     /* server-side apply and write requests name it; NULL: apply refused */
   struct kc_call *calls;   /* in flight or waiting to retry */
   int closing;
-  int cancelling;          /* kc_client_close is ending calls: not freed under it */
   uint64_t token_read_ms;
   uint64_t timeout_ms;     /* per attempt when a request sets none */
   int max_attempts;
@@ -79,6 +78,7 @@ typedef struct kc_call {
 } kc_call;
 
 static int kc_start_attempt(kc_call *call, kf_error *err);
+static void kc_retry_cb(uv_timer_t *t);
 
 kc_client *kc_client_new(http_engine *eng, const kcfg *cfg, kf_error *err) {
   kc_client *c;
@@ -151,7 +151,7 @@ const kcfg *kc_client_config(const kc_client *c) { return c->cfg; }
 http_engine *kc_client_engine(const kc_client *c) { return c->eng; }
 
 static void kc_client_maybe_free(kc_client *c) {
-  if (c->closing && !c->calls && !c->cancelling) {
+  if (c->closing && !c->calls) {
     kcfg_free(c->cfg);
     free(c->field_manager);
     free(c);
@@ -190,25 +190,17 @@ static void kc_call_finish(kc_call *call, int rc, json_object *obj, const kf_err
 }
 
 void kc_client_close(kc_client *c) {
-  kf_error err;
   if (!c || c->closing) return;
   c->closing = 1;
-  kf_error_clear(&err);
-  kf_error_set(&err, KC_ERR_CANCELED, "client closed");
-  snprintf(err.reason, sizeof(err.reason), "Canceled");
-  /* Calls in flight complete through their http done callback (possibly right here: the
-   * client must outlive this loop); calls waiting to retry end now. */
-  c->cancelling = 1;
-  for (;;) {
-    /* Rescan after each: a callback may end other calls of this client. */
-    kc_call *call = c->calls;
-    while (call && (call->finishing || call->cancelled)) call = call->next;
-    if (!call) break;
+  /* Every call ends with KC_ERR_CANCELED from the loop, never on this stack (libuv's rule):
+   * in-flight ones through http's deferred cancel, ones waiting to retry through their timer,
+   * fired now. The client is freed after the last. */
+  for (kc_call *call = c->calls; call; call = call->next) {
+    if (call->finishing || call->cancelled) continue;
     call->cancelled = 1;
     if (call->inflight) http_request_cancel(call->inflight);
-    else kc_call_finish(call, KC_ERR_CANCELED, NULL, &err);
+    else if (call->retry_timer) uv_timer_start(call->retry_timer, kc_retry_cb, 0, 0);
   }
-  c->cancelling = 0;
   kc_client_maybe_free(c);
 }
 
@@ -324,6 +316,12 @@ static void kc_retry_cb(uv_timer_t *t) {
   uv_close((uv_handle_t *)t, kc_timer_closed);
   call->retry_timer = NULL;
   kf_error_clear(&err);
+  if (call->cancelled) {  /* kc_client_close: end it here, on the loop */
+    kf_error_set(&err, KC_ERR_CANCELED, "client closed");
+    snprintf(err.reason, sizeof(err.reason), "Canceled");
+    kc_call_finish(call, KC_ERR_CANCELED, NULL, &err);
+    return;
+  }
   if (kc_start_attempt(call, &err) != 0) kc_call_finish(call, err.code, NULL, &err);
 }
 
@@ -476,7 +474,7 @@ static int kc_call_start(kc_call *call) {
   kf_error_clear(&err);
   int rc = kc_start_attempt(call, &err);
   if (rc != 0) {
-    /* Report through the callback too, so callers have one error path. */
+    /* libuv's rule: a call that returns an error never calls back. */
     call->cb = NULL;
     kc_call_finish(call, rc, NULL, &err);
   }

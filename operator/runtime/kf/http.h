@@ -66,8 +66,8 @@ void http_engine_set_user_agent(http_engine *eng, const char *user_agent);
 /* Starts a request. Returns 0 and sets *out (may be NULL) or a negative code. */
 int http_request_start(http_engine *eng, const http_request_opts *opts,
                        http_request **out, kf_error *err);
-/* Aborts a request; its on_done runs (with curl_code CURLE_ABORTED_BY_CALLBACK) before this returns
- * or from the loop shortly after. Safe to call from on_data. */
+/* Aborts a request; its on_done runs (with curl_code CURLE_ABORTED_BY_CALLBACK) from the loop
+ * shortly after, never before this returns. Safe to call from on_data. */
 void http_request_cancel(http_request *req);
 size_t http_engine_inflight(const http_engine *eng);
 uv_loop_t *http_engine_loop(const http_engine *eng);

@@ -1,9 +1,12 @@
 /* kc: an asynchronous Kubernetes API client for any group/version/resource.
  *
- * Requests run on the http_engine's loop. Each verb calls its callback exactly
- * once with rc 0 and the decoded object, or a negative rc with err filled from
+ * Requests run on the http_engine's loop. libuv's contract: a verb that returns
+ * 0 calls its callback exactly once, from the loop (never on the caller's
+ * stack), with rc 0 and the decoded object, or a negative rc with err filled from
  * the metav1.Status the server returned (reason, code, message) or from the
- * transport. The object is borrowed: take a json_object_get() to keep it.
+ * transport; a verb that returns an error never calls back. kc_client_close ends
+ * every call with KC_ERR_CANCELED, also from the loop. The object is borrowed:
+ * take a json_object_get() to keep it.
  *
  * Retries are bounded: 429 waits for Retry-After (capped), 5xx and connection
  * failures back off exponentially, at most KC_MAX_ATTEMPTS attempts. */
