@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 int kf_error_set(kf_error *err, int code, const char *fmt, ...) {
   if (err) {
@@ -130,4 +131,12 @@ int kf_parse_duration_ms(const char *s, uint64_t *ms) {
   *ms = (uint64_t)(seconds * 1e3 + 0.5);
   if (*ms == 0) *ms = 1;
   return 0;
+}
+
+uint32_t kf_random(void) {
+  uint32_t v;
+  /* Blocks only before the kernel's pool is first initialised, long before any operator runs. */
+  while (getrandom(&v, sizeof(v), 0) != (ssize_t)sizeof(v)) {
+  }
+  return v;
 }

@@ -234,7 +234,7 @@ void ev_emit(ev_recorder *r, json_object *regarding, const char *type, const cha
   e->sent_count = 0;
   e->created = 0;
   e->ns = kf_strdup(ns && ns[0] ? ns : "default");
-  e->name = kf_asprintf("%s.%08x%08x", name, (unsigned)rand(), (unsigned)rand());
+  e->name = kf_asprintf("%s.%08x%08x", name, (unsigned)kf_random(), (unsigned)kf_random());
 
   json_object *ev = json_object_new_object(), *meta = json_object_new_object(), *reg = json_object_new_object();
   char *t = kc_micro_time_now();

@@ -243,7 +243,7 @@ static void informer_retry(informer *inf, void (*what)(informer *)) {
   if (inf->closing) return;
   inf->backoff_ms = inf->backoff_ms ? inf->backoff_ms * 2 : INFORMER_BACKOFF_MIN_MS;
   if (inf->backoff_ms > INFORMER_BACKOFF_MAX_MS) inf->backoff_ms = INFORMER_BACKOFF_MAX_MS;
-  uint64_t d = inf->backoff_ms / 2 + (uint64_t)rand() % (inf->backoff_ms / 2 + 1);
+  uint64_t d = inf->backoff_ms / 2 + (uint64_t)kf_random() % (inf->backoff_ms / 2 + 1);
   uv_timer_start(&inf->timer, what == informer_list ? informer_timer_list : informer_timer_watch, d, 0);
 }
 

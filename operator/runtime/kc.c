@@ -337,11 +337,11 @@ static uint64_t kc_backoff_ms(const kc_call *call, const http_response *res) {
   if (res->status == 429 || (res->status == 503 && res->retry_after_s >= 0)) {
     long s = res->retry_after_s < 0 ? 1 : res->retry_after_s;
     if (s > KC_RETRY_AFTER_MAX_S) s = KC_RETRY_AFTER_MAX_S;
-    return (uint64_t)(s > 0 ? s : 0) * 1000 + (uint64_t)(rand() % 100);
+    return (uint64_t)(s > 0 ? s : 0) * 1000 + (uint64_t)(kf_random() % 100);
   }
   uint64_t d = (uint64_t)KC_BACKOFF_BASE_MS << (call->attempt > 5 ? 5 : call->attempt - 1);
   if (d > KC_BACKOFF_MAX_MS) d = KC_BACKOFF_MAX_MS;
-  return d / 2 + (uint64_t)rand() % (d / 2 + 1);  /* jitter: no thundering herd after an outage */
+  return d / 2 + (uint64_t)kf_random() % (d / 2 + 1);  /* jitter: no thundering herd after an outage */
 }
 
 static void kc_record(kc_client *c, const char *method, long status) {

@@ -30,6 +30,9 @@ char *kf_strndup(const char *s, size_t n);
 void *kf_calloc(size_t n, size_t size);
 void *kf_realloc(void *p, size_t size);
 char *kf_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A random 32-bit value from the kernel (getrandom): jitter and Event name suffixes must differ
+ * between processes, which rand() without a seed does not. */
+uint32_t kf_random(void);
 /* strcmp that treats NULL as "". */
 int kf_streq(const char *a, const char *b);
 /* Overwrites then frees a buffer that held secret material. */
