@@ -6,11 +6,11 @@
  * form of the original for a re-serialized `stubDomains`), in either order
  * for two federations.
  *
- * run-fuzzer.sh compiles operator/ only, so the module under test comes in
+ * run-fuzzer.sh compiles operator/runtime only, so the module under test comes in
  * as source here (its static helpers are then at hand for the checks too):
  *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -I operator \
- *     tests/fuzz/fuzz_dns.c operator/kf_error.c $(pkg-config --cflags --libs json-c) -o /tmp/fuzz_dns
+ *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -I operator/runtime \
+ *     tests/fuzz/fuzz_dns.c operator/runtime/error.c $(pkg-config --cflags --libs json-c) -o /tmp/fuzz_dns
  *   cp -r tests/fuzz/corpus/dns /tmp/dns-corpus
  *   /tmp/fuzz_dns -max_total_time=30 /tmp/dns-corpus */
 #include <stddef.h>
@@ -141,8 +141,8 @@ static int stubs_appended(const char *orig, int present, const char *zone) {
   const char *key = NULL;
   int appended;
   if (!present) return 1;
-  if (dns_stubs_parse(orig, strlen(orig), &o, NULL)) return 0;
-  appended = dns_stubs_find(o, zone, &key, NULL) == 0 && key == NULL;
+  if (clusterdns_stubs_parse(orig, strlen(orig), &o, NULL)) return 0;
+  appended = clusterdns_stubs_find(o, zone, &key, NULL) == 0 && key == NULL;
   json_object_put(o);
   return appended;
 }
@@ -161,7 +161,7 @@ static void fuzz_kubedns(json_object *d, const clusterdns_entry *e) {
     check_failure(rc, out, &err);
     return;
   }
-  CHECK(dns_check_entry(e, 0, zone, &nns, NULL) == 0);
+  CHECK(clusterdns_check_entry(e, 0, zone, &nns, NULL) == 0);
   const char *fv = value(d, DNS_KUBEDNS_FEDERATIONS, &fp), *sv = value(d, DNS_KUBEDNS_STUBDOMAINS, &sp);
   const char *nfv = value(out, DNS_KUBEDNS_FEDERATIONS, &nfp), *nsv = value(out, DNS_KUBEDNS_STUBDOMAINS, &nsp);
   CHECK(nfp && nsp == (nns > 0));
@@ -189,7 +189,7 @@ static void fuzz_kubedns(json_object *d, const clusterdns_entry *e) {
   char *ours = kf_asprintf("%s=%s", e->federation, zone);
   char *appended = kf_asprintf("%s,%s", fv ? fv : "", ours);
   int blank = 1;
-  for (const char *p = fv ? fv : ""; *p && blank; p++) blank = dns_space(*p);
+  for (const char *p = fv ? fv : ""; *p && blank; p++) blank = clusterdns_space(*p);
   char *blank_appended = kf_asprintf("%s%s", fv ? fv : "", ours);
   if (!strcmp(nfv, blank ? blank_appended : appended)) {
     CHECK(rfp == fp);
@@ -204,7 +204,7 @@ static void fuzz_kubedns(json_object *d, const clusterdns_entry *e) {
     CHECK(rsp == sp);
     if (sp) {
       json_object *o = NULL;
-      CHECK(dns_stubs_parse(sv, strlen(sv), &o, NULL) == 0);
+      CHECK(clusterdns_stubs_parse(sv, strlen(sv), &o, NULL) == 0);
       const char *compact = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
       CHECK(json_object_object_length(o) == 0 ? !strcmp(rsv, "{}") : !strcmp(rsv, compact));
       json_object_put(o);
