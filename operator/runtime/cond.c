@@ -36,7 +36,8 @@ int cond_true(const cond *c) { return c->set && kf_streq(c->status, "True"); }
 
 json_object *cond_find(json_object *obj, const char *type) {
   json_object *conds = kc_obj_get(obj, "status.conditions");
-  for (size_t i = 0; conds && i < json_object_array_length(conds); i++) {
+  if (!json_object_is_type(conds, json_type_array)) return NULL;  /* anybody may write status */
+  for (size_t i = 0; i < json_object_array_length(conds); i++) {
     json_object *c = json_object_array_get_idx(conds, i);
     if (kf_streq(kc_obj_str(c, "type"), type)) return c;
   }

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include <kf/b64.h>
+#include <kf/cond.h>
 #include "cli_api.h"
 #include "cli_flags.h"
 #include "cli_kubeconfig.h"
@@ -73,21 +74,11 @@ static json_object *conditions(json_object *obj) {
   return c && json_object_is_type(c, json_type_array) ? c : NULL;
 }
 
-static const char *cond_status(json_object *obj, const char *type) {
-  json_object *c = conditions(obj);
-  for (size_t i = 0; c && i < json_object_array_length(c); i++) {
-    json_object *e = json_object_array_get_idx(c, i);
-    const char *t = kc_obj_str(e, "type");
-    if (t && strcmp(t, type) == 0) return kc_obj_str(e, "status");
-  }
-  return NULL;
-}
-
 /* Ready True for the spec we applied (observedGeneration caught up). */
 static int is_ready(json_object *obj) {
   json_object *gen = kc_obj_get(obj, "metadata.generation"), *og = kc_obj_get(obj, "status.observedGeneration");
   if (gen && (!og || json_object_get_int64(og) < json_object_get_int64(gen))) return 0;
-  const char *s = cond_status(obj, "Ready");
+  const char *s = kc_obj_str(cond_find(obj, "Ready"), "status");
   return s && strcmp(s, "True") == 0;
 }
 
