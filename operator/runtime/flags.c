@@ -1,6 +1,6 @@
 /* flags: one table drives parsing and --help.
  *
- * Map: value setters (kf_flags_set) -> lookup -> kf_flags_parse (defaults,
+ * Map: value setters (kf_flags_set, _typed) -> lookup -> kf_flags_parse (defaults,
  * then argv in order) -> kf_flags_usage -> kf_flags_main (a daemon's whole
  * command line). Messages follow pflag's wording, which kubectl users know. */
 #include <kf/flags.h>
@@ -35,6 +35,10 @@ static void choices_text(const char *const *c, char *buf, size_t len) {
 }
 
 int kf_flags_set(const kf_flag *f, void *base, const char *value, kf_error *err) {
+  return f->set ? f->set(base, f, value, err) : kf_flags_set_typed(f, base, value, err);
+}
+
+int kf_flags_set_typed(const kf_flag *f, void *base, const char *value, kf_error *err) {
   void *dst = (char *)base + f->off;
   switch (f->type) {
     case KF_FLAG_STRING:
@@ -70,8 +74,6 @@ int kf_flags_set(const kf_flag *f, void *base, const char *value, kf_error *err)
         choices_text(f->choices, want, sizeof(want));
         return kf_error_set(err, -EINVAL, "invalid argument \"%s\" for --%s: want %s", value, f->name, want);
       }
-    case KF_FLAG_FUNC:
-      return f->set(base, f, value, err);
   }
   return kf_error_set(err, -EINVAL, "--%s: unknown flag type %d", f->name, (int)f->type);
 }

@@ -22,12 +22,18 @@ typedef struct t_opts {
 
 static const char *const LEVELS[] = {"low", "high", NULL};
 
-/* KF_FLAG_FUNC: both halves of a "k=v" must be non-empty. */
+/* A set hook: both halves of a "k=v" must be non-empty. */
 static int set_pair(void *base, const kf_flag *f, const char *value, kf_error *err) {
   const char *eq = strchr(value, '=');
   if (!eq || eq == value || !eq[1]) return kf_error_set(err, -EINVAL, "--%s: want k=v, got %s", f->name, value);
   ((t_opts *)base)->pair = value;
   return 0;
+}
+
+/* A set hook on a bool: it still takes no value, and falls back on the typed setter. */
+static int set_yes(void *base, const kf_flag *f, const char *value, kf_error *err) {
+  if (strcmp(value, "yes") == 0) return ((t_opts *)base)->on = 1, 0;
+  return kf_flags_set_typed(f, base, value, err);
 }
 
 #define OFF(f) offsetof(t_opts, f)
@@ -38,7 +44,8 @@ static const kf_flag FLAGS[] = {
     {"count", 'c', KF_FLAG_INT, 0, OFF(n), "N", "an int", "3", NULL, NULL},
     {"wait", 0, KF_FLAG_DURATION, 0, OFF(ms), "DURATION", "a duration", "15s", NULL, NULL},
     {"level", 0, KF_FLAG_ENUM, 0, OFF(level), NULL, "an enum", "low", LEVELS, NULL},
-    {"pair", 0, KF_FLAG_FUNC, 0, OFF(pair), "K=V", "a custom flag", NULL, NULL, set_pair},
+    {"pair", 0, KF_FLAG_STRING, 0, OFF(pair), "K=V", "a custom flag", NULL, NULL, set_pair},
+    {"strict", 0, KF_FLAG_BOOL, 0, OFF(on), NULL, "a bool that also takes yes", NULL, NULL, set_yes},
     {"only-b", 0, KF_FLAG_STRING, 2, OFF(str), "X", "only in set 2", NULL, NULL, NULL},
 };
 static const kf_flags FS = {FLAGS, sizeof(FLAGS) / sizeof(FLAGS[0]), 1, KF_FLAGS_HELP | KF_FLAGS_VERSION,
@@ -126,6 +133,12 @@ static void test_bools(void **state) {
   assert_int_equal(o.on, 1);
   assert_int_equal(npos, 1);
   assert_string_equal(pos[0], "false");
+  assert_int_equal(parse(&FS, &o, &err, &npos, pos, "--strict", "x", NULL), 0);
+  assert_int_equal(o.on, 1);
+  assert_int_equal(npos, 1);
+  assert_int_equal(parse(&FS, &o, &err, &npos, NULL, "--strict=yes", NULL), 0);
+  assert_int_equal(o.on, 1);
+  assert_int_equal(parse(&FS, &o, &err, &npos, NULL, "--strict=no", NULL), -EINVAL);
   assert_int_equal(parse(&FS, &o, &err, &npos, NULL, "--on=maybe", NULL), -EINVAL);
   assert_non_null(strstr(err.msg, "invalid argument \"maybe\" for --on: want true or false"));
 }

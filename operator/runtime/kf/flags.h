@@ -23,7 +23,6 @@ typedef enum {
   KF_FLAG_INT,       /* long, non-negative */
   KF_FLAG_DURATION,  /* uint64_t milliseconds, Go syntax (kf_parse_duration_ms): 15s, 1h30m */
   KF_FLAG_ENUM,      /* const char *, one of choices */
-  KF_FLAG_FUNC,      /* set() decides: cross-flag rules, aliases, extra spellings */
 } kf_flag_type;
 
 typedef struct kf_flag kf_flag;
@@ -38,7 +37,8 @@ struct kf_flag {
   const char *help;              /* one line; says the default when it is computed */
   const char *def;               /* applied before argv and shown as (default ...); NULL: none */
   const char *const *choices;    /* KF_FLAG_ENUM: NULL-terminated */
-  /* KF_FLAG_FUNC: stores value (borrowed from argv) into base. 0 or -EINVAL with err set. */
+  /* NULL, or replaces the type's setter (cross-flag rules, extra spellings); the type still
+   * says whether a value is needed. Stores value (borrowed) into base: 0 or -EINVAL, err set. */
   int (*set)(void *base, const kf_flag *f, const char *value, kf_error *err);
 };
 
@@ -60,8 +60,10 @@ typedef struct kf_flags {
 int kf_flags_parse(const kf_flags *fs, void *base, int argc, char **argv, const char **pos, int maxpos,
                    int *npos, kf_error *err);
 
-/* Sets one flag from its text value as the parser would (base + f->off). 0 or -EINVAL. */
+/* Sets one flag from its text value as the parser would (base + f->off), with f->set if any.
+ * 0 or -EINVAL. kf_flags_set_typed ignores f->set: for a set hook to fall back on. */
 int kf_flags_set(const kf_flag *f, void *base, const char *value, kf_error *err);
+int kf_flags_set_typed(const kf_flag *f, void *base, const char *value, kf_error *err);
 
 /* Prints "Flags:" and each flag of the set: "  -o, --name=METAVAR" then the help indented on the
  * next line with (default ...), then the builtins. */
