@@ -289,7 +289,8 @@ const char *kf_manager_namespace(const kf_manager *m) { return m->namespace_; }
 int kf_manager_in_cluster(const kf_manager *m) { return m->in_cluster; }
 
 int kf_manager_add(kf_manager *m, const kf_runnable *r, kf_error *err) {
-  if (m->running || m->stopping) return kf_error_set(err, -EBUSY, "runnable %s added after the manager started", r->name);
+  if (m->running || m->stopping)
+    return kf_error_set(err, -EBUSY, "runnable %s added after the manager started", r->name);
   if (!r->start) return kf_error_set(err, -EINVAL, "runnable %s has no start", r->name);
   m->runnables = kf_realloc(m->runnables, (m->n + 1) * sizeof(*m->runnables));
   m->runnables[m->n++] = *r;
