@@ -9,107 +9,105 @@
 #include <strings.h>
 
 #include <kf/b64.h>
+#include <kf/flags.h>
 #include "cli_kubeconfig.h"
 #include "cli_yaml.h"
 #include <kf/kc.h>
 #include <kf/kj.h>
 
-enum { F_STR, F_BOOL, F_LONG, F_DURATION };
 #define C_INIT (1u << CLI_INIT)
 #define C_JOIN (1u << CLI_JOIN)
 #define C_UNJOIN (1u << CLI_UNJOIN)
 #define C_ALL (C_INIT | C_JOIN | C_UNJOIN)
 #define OFF(f) offsetof(cli_opts, f)
 
-typedef struct cf_flag {
-  const char *name;
-  char shorthand;
-  int kind;
-  unsigned cmds;
-  size_t off;
-  const char *arg;   /* the value's placeholder in --help */
-  const char *help;
-} cf_flag;
+static int cf_set_federation(void *base, const kf_flag *f, const char *value, kf_error *err);
+static int cf_set_dry_run(void *base, const kf_flag *f, const char *value, kf_error *err);
 
-/* The order is the order of --help. */
-static const cf_flag FLAGS[] = {
-    {"host-cluster-context", 0, F_STR, C_ALL, OFF(host_context), "CONTEXT",
+/* name, shorthand, type, commands (`in`), field, metavar, help [, set hook] */
+#define CF(n, sh, type, cmds, off, arg, help) {n, sh, type, cmds, off, arg, help, NULL, NULL, NULL}
+#define CF_SET(n, sh, type, cmds, off, arg, help, set) {n, sh, type, cmds, off, arg, help, NULL, NULL, set}
+
+/* The runtime's flag table (kf/flags.h); `in` is the commands a flag belongs to.
+ * The order is the order of --help. */
+static const kf_flag FLAGS[] = {
+    CF("host-cluster-context", 0, KF_FLAG_STRING, C_ALL, OFF(host_context), "CONTEXT",
      "kubeconfig context of the host cluster, where the Federation and FederatedClusters live (default: the "
-     "current context)"},
-    {"federation-system-namespace", 0, F_STR, C_ALL, OFF(namespace_), "NAMESPACE",
-     "namespace of the federation control plane on the host cluster (default \"federation-system\")"},
-    {"kubeconfig", 0, F_STR, C_ALL, OFF(kubeconfig), "PATH",
-     "kubeconfig file (default: $KUBECONFIG, else ~/.kube/config); init adds the federation's context to it"},
-    {"dns-provider", 0, F_STR, C_INIT, OFF(dns_provider), "PROVIDER",
-     "DNS provider of the federation's zone: coredns, google-clouddns, aws-route53 or azure-azuredns (required)"},
-    {"dns-zone-name", 0, F_STR, C_INIT, OFF(dns_zone), "ZONE",
-     "DNS zone of federated services, with a trailing dot, e.g. example.com. (required)"},
-    {"dns-provider-config", 0, F_STR, C_INIT, OFF(dns_provider_config), "FILE",
-     "DNS provider config file, stored in Secret FEDERATION-dns-provider-config (key provider.conf)"},
-    {"coredns-nameservers", 0, F_STR, C_INIT, OFF(coredns_nameservers), "HOST:PORT,...",
+     "current context)"),
+    CF("federation-system-namespace", 0, KF_FLAG_STRING, C_ALL, OFF(namespace_), "NAMESPACE",
+     "namespace of the federation control plane on the host cluster (default \"federation-system\")"),
+    CF("kubeconfig", 0, KF_FLAG_STRING, C_ALL, OFF(kubeconfig), "PATH",
+     "kubeconfig file (default: $KUBECONFIG, else ~/.kube/config); init adds the federation's context to it"),
+    CF("dns-provider", 0, KF_FLAG_STRING, C_INIT, OFF(dns_provider), "PROVIDER",
+     "DNS provider of the federation's zone: coredns, google-clouddns, aws-route53 or azure-azuredns (required)"),
+    CF("dns-zone-name", 0, KF_FLAG_STRING, C_INIT, OFF(dns_zone), "ZONE",
+     "DNS zone of federated services, with a trailing dot, e.g. example.com. (required)"),
+    CF("dns-provider-config", 0, KF_FLAG_STRING, C_INIT, OFF(dns_provider_config), "FILE",
+     "DNS provider config file, stored in Secret FEDERATION-dns-provider-config (key provider.conf)"),
+    CF("coredns-nameservers", 0, KF_FLAG_STRING, C_INIT, OFF(coredns_nameservers), "HOST:PORT,...",
      "coredns only: where member clusters forward the zone (default: coredns-endpoints of the "
-     "--dns-provider-config file's [Global] section)"},
-    {"image", 0, F_STR, C_INIT, OFF(image), "IMAGE",
+     "--dns-provider-config file's [Global] section)"),
+    CF("image", 0, KF_FLAG_STRING, C_INIT, OFF(image), "IMAGE",
      "the federation control plane image (kubefed v1's fcp/hyperkube image), run as the controller manager; "
-     "the API server is a plain kube-apiserver, see --apiserver-image (default: the operator's tested version)"},
-    {"apiserver-image", 0, F_STR, C_INIT, OFF(apiserver_image), "IMAGE",
-     "kube-apiserver image of the federation API server (default: the operator's tested version)"},
-    {"controllermanager-image", 0, F_STR, C_INIT, OFF(cm_image), "IMAGE", "same as --image (wins over it)"},
-    {"etcd-image", 0, F_STR, C_INIT, OFF(etcd_image), "IMAGE", "etcd image"},
-    {"etcd-persistent-storage", 0, F_BOOL, C_INIT, OFF(etcd_persistent), NULL,
-     "keep etcd's data in a PersistentVolumeClaim; false: an emptyDir, lost with the pod (default true)"},
-    {"etcd-pv-capacity", 0, F_STR, C_INIT, OFF(etcd_pv_capacity), "QUANTITY",
-     "size of etcd's PersistentVolumeClaim (default \"10Gi\")"},
-    {"etcd-pv-storage-class", 0, F_STR, C_INIT, OFF(etcd_pv_storage_class), "CLASS",
-     "storage class of etcd's PersistentVolumeClaim (default: the cluster's default class)"},
-    {"etcd-servers", 0, F_STR, C_INIT, OFF(etcd_servers), "URL,...",
-     "use this external etcd (https:// URLs) instead of a local one; needs --etcd-tls-secret"},
-    {"etcd-tls-secret", 0, F_STR, C_INIT, OFF(etcd_tls_secret), "NAME",
-     "Secret (ca.crt, tls.crt, tls.key) for the client connection to --etcd-servers"},
-    {"apiserver-arg-overrides", 0, F_STR, C_INIT, OFF(apiserver_overrides), "\"--FLAG=VALUE,...\"",
-     "kube-apiserver flags that add to or replace the generated ones"},
-    {"controllermanager-arg-overrides", 0, F_STR, C_INIT, OFF(cm_overrides), "\"--FLAG=VALUE,...\"",
-     "controller manager flags that add to or replace the generated ones"},
-    {"api-server-service-type", 0, F_STR, C_INIT, OFF(service_type), "TYPE",
-     "type of the FEDERATION-apiserver Service: LoadBalancer, NodePort or ClusterIP (default \"LoadBalancer\")"},
-    {"api-server-advertise-address", 0, F_STR, C_INIT, OFF(advertise_address), "IP",
-     "NodePort only: the IP clients reach the API server at (endpoint and certificate SAN)"},
-    {"api-server-port", 0, F_LONG, C_INIT, OFF(api_port), "PORT",
-     "NodePort only: the node port (default 0: chosen by Kubernetes)"},
-    {"apiserver-enable-token-auth", 0, F_BOOL, C_INIT, OFF(token_auth), NULL,
-     "static token authentication; needs --token-auth-secret (default false)"},
-    {"token-auth-secret", 0, F_STR, C_INIT, OFF(token_auth_secret), "NAME",
-     "Secret with the token file (key token.csv) for --apiserver-enable-token-auth"},
-    {"apiserver-enable-basic-auth", 0, F_BOOL, C_INIT, OFF(basic_auth), NULL,
-     "removed: Kubernetes 1.19 dropped basic authentication (use token auth or client certificates)"},
-    {"node-selector", 0, F_STR, C_INIT, OFF(node_selector), "KEY=VALUE,...",
-     "node selector of the API server and controller manager pods"},
-    {"image-pull-policy", 0, F_STR, C_INIT, OFF(pull_policy), "POLICY",
-     "Always, IfNotPresent or Never (default \"IfNotPresent\")"},
-    {"image-pull-secrets", 0, F_STR, C_INIT, OFF(pull_secrets), "NAME[,NAME]",
-     "image pull Secret(s) of the control plane pods"},
-    {"cluster-context", 0, F_STR, C_JOIN, OFF(cluster_context), "CONTEXT",
+     "the API server is a plain kube-apiserver, see --apiserver-image (default: the operator's tested version)"),
+    CF("apiserver-image", 0, KF_FLAG_STRING, C_INIT, OFF(apiserver_image), "IMAGE",
+     "kube-apiserver image of the federation API server (default: the operator's tested version)"),
+    CF("controllermanager-image", 0, KF_FLAG_STRING, C_INIT, OFF(cm_image), "IMAGE", "same as --image (wins over it)"),
+    CF("etcd-image", 0, KF_FLAG_STRING, C_INIT, OFF(etcd_image), "IMAGE", "etcd image"),
+    CF("etcd-persistent-storage", 0, KF_FLAG_BOOL, C_INIT, OFF(etcd_persistent), NULL,
+     "keep etcd's data in a PersistentVolumeClaim; false: an emptyDir, lost with the pod (default true)"),
+    CF("etcd-pv-capacity", 0, KF_FLAG_STRING, C_INIT, OFF(etcd_pv_capacity), "QUANTITY",
+     "size of etcd's PersistentVolumeClaim (default \"10Gi\")"),
+    CF("etcd-pv-storage-class", 0, KF_FLAG_STRING, C_INIT, OFF(etcd_pv_storage_class), "CLASS",
+     "storage class of etcd's PersistentVolumeClaim (default: the cluster's default class)"),
+    CF("etcd-servers", 0, KF_FLAG_STRING, C_INIT, OFF(etcd_servers), "URL,...",
+     "use this external etcd (https:// URLs) instead of a local one; needs --etcd-tls-secret"),
+    CF("etcd-tls-secret", 0, KF_FLAG_STRING, C_INIT, OFF(etcd_tls_secret), "NAME",
+     "Secret (ca.crt, tls.crt, tls.key) for the client connection to --etcd-servers"),
+    CF("apiserver-arg-overrides", 0, KF_FLAG_STRING, C_INIT, OFF(apiserver_overrides), "\"--FLAG=VALUE,...\"",
+     "kube-apiserver flags that add to or replace the generated ones"),
+    CF("controllermanager-arg-overrides", 0, KF_FLAG_STRING, C_INIT, OFF(cm_overrides), "\"--FLAG=VALUE,...\"",
+     "controller manager flags that add to or replace the generated ones"),
+    CF("api-server-service-type", 0, KF_FLAG_STRING, C_INIT, OFF(service_type), "TYPE",
+     "type of the FEDERATION-apiserver Service: LoadBalancer, NodePort or ClusterIP (default \"LoadBalancer\")"),
+    CF("api-server-advertise-address", 0, KF_FLAG_STRING, C_INIT, OFF(advertise_address), "IP",
+     "NodePort only: the IP clients reach the API server at (endpoint and certificate SAN)"),
+    CF("api-server-port", 0, KF_FLAG_INT, C_INIT, OFF(api_port), "PORT",
+     "NodePort only: the node port (default 0: chosen by Kubernetes)"),
+    CF("apiserver-enable-token-auth", 0, KF_FLAG_BOOL, C_INIT, OFF(token_auth), NULL,
+     "static token authentication; needs --token-auth-secret (default false)"),
+    CF("token-auth-secret", 0, KF_FLAG_STRING, C_INIT, OFF(token_auth_secret), "NAME",
+     "Secret with the token file (key token.csv) for --apiserver-enable-token-auth"),
+    CF("apiserver-enable-basic-auth", 0, KF_FLAG_BOOL, C_INIT, OFF(basic_auth), NULL,
+     "removed: Kubernetes 1.19 dropped basic authentication (use token auth or client certificates)"),
+    CF("node-selector", 0, KF_FLAG_STRING, C_INIT, OFF(node_selector), "KEY=VALUE,...",
+     "node selector of the API server and controller manager pods"),
+    CF("image-pull-policy", 0, KF_FLAG_STRING, C_INIT, OFF(pull_policy), "POLICY",
+     "Always, IfNotPresent or Never (default \"IfNotPresent\")"),
+    CF("image-pull-secrets", 0, KF_FLAG_STRING, C_INIT, OFF(pull_secrets), "NAME[,NAME]",
+     "image pull Secret(s) of the control plane pods"),
+    CF("cluster-context", 0, KF_FLAG_STRING, C_JOIN, OFF(cluster_context), "CONTEXT",
      "kubeconfig context of the joining cluster (default: CLUSTER); its cluster and user are stored, files "
-     "inlined"},
-    {"cluster-context", 0, F_STR, C_UNJOIN, OFF(cluster_context), "CONTEXT",
-     "accepted for kubefed v1 scripts, unused: the operator reaches the member with the stored credentials"},
-    {"secret-name", 0, F_STR, C_JOIN, OFF(secret_name), "NAME",
-     "name of the credential Secret the operator stores on the host (default: derived from CLUSTER)"},
-    {"federation", 0, F_STR, C_JOIN, OFF(federation), "FEDERATION",
-     "the Federation to join (default: the only one in the namespace)"},
-    {"federation", 0, F_STR, C_UNJOIN, OFF(federation), "FEDERATION",
-     "refuse unless CLUSTER is joined to this Federation"},
-    {"context", 0, F_STR, C_JOIN | C_UNJOIN, OFF(federation), "FEDERATION",
-     "same as --federation (kubefed v1 named the federation by its kubeconfig context)"},
-    {"dry-run", 0, F_BOOL, C_INIT, OFF(dry_run), NULL,
-     "print what would be applied and change nothing; no cluster is contacted"},
-    {"dry-run", 0, F_BOOL, C_JOIN, OFF(dry_run), NULL,
+     "inlined"),
+    CF("cluster-context", 0, KF_FLAG_STRING, C_UNJOIN, OFF(cluster_context), "CONTEXT",
+     "accepted for kubefed v1 scripts, unused: the operator reaches the member with the stored credentials"),
+    CF("secret-name", 0, KF_FLAG_STRING, C_JOIN, OFF(secret_name), "NAME",
+     "name of the credential Secret the operator stores on the host (default: derived from CLUSTER)"),
+    CF_SET("federation", 0, KF_FLAG_STRING, C_JOIN, OFF(federation), "FEDERATION",
+     "the Federation to join (default: the only one in the namespace)", cf_set_federation),
+    CF_SET("federation", 0, KF_FLAG_STRING, C_UNJOIN, OFF(federation), "FEDERATION",
+     "refuse unless CLUSTER is joined to this Federation", cf_set_federation),
+    CF_SET("context", 0, KF_FLAG_STRING, C_JOIN | C_UNJOIN, OFF(federation), "FEDERATION",
+     "same as --federation (kubefed v1 named the federation by its kubeconfig context)", cf_set_federation),
+    CF_SET("dry-run", 0, KF_FLAG_BOOL, C_INIT, OFF(dry_run), NULL,
+     "print what would be applied and change nothing; no cluster is contacted", cf_set_dry_run),
+    CF_SET("dry-run", 0, KF_FLAG_BOOL, C_JOIN, OFF(dry_run), NULL,
      "print what would be applied and change nothing; the host is only read, to find the Federation when "
-     "--federation is not given"},
-    {"output", 'o', F_STR, C_INIT | C_JOIN, OFF(output), "FORMAT",
-     "with --dry-run: print the objects as yaml (documents) or json (a v1 List); Secret values are redacted"},
-    {"timeout", 0, F_DURATION, C_ALL, OFF(timeout_ms), "DURATION",
-     "give up after this long with exit code 3 (default 5m; 0: no limit)"},
+     "--federation is not given", cf_set_dry_run),
+    CF("output", 'o', KF_FLAG_STRING, C_INIT | C_JOIN, OFF(output), "FORMAT",
+     "with --dry-run: print the objects as yaml (documents) or json (a v1 List); Secret values are redacted"),
+    CF("timeout", 0, KF_FLAG_DURATION, C_ALL, OFF(timeout_ms), "DURATION",
+     "give up after this long with exit code 3 (default 5m; 0: no limit)"),
 };
 #define NFLAGS (sizeof(FLAGS) / sizeof(FLAGS[0]))
 
@@ -153,16 +151,8 @@ void cli_usage(FILE *out, cli_cmd cmd) {
           out);
     return;
   }
-  fputs("Flags:\n", out);
-  for (size_t i = 0; i < NFLAGS; i++) {
-    const cf_flag *f = &FLAGS[i];
-    char left[96];
-    if (!(f->cmds & (1u << cmd))) continue;
-    if (f->shorthand)
-      snprintf(left, sizeof(left), "-%c, --%s%s%s", f->shorthand, f->name, f->arg ? "=" : "", f->arg ? f->arg : "");
-    else snprintf(left, sizeof(left), "    --%s%s%s", f->name, f->arg ? "=" : "", f->arg ? f->arg : "");
-    fprintf(out, "  %s\n        %s\n", left, f->help);
-  }
+  kf_flags fs = {FLAGS, NFLAGS, 1u << cmd, 0, NULL};
+  kf_flags_usage(out, &fs);
   fputs("  -h, --help\n        print this help\n", out);
 }
 
@@ -355,65 +345,25 @@ static int cf_hostport_ok(const char *s) {
   return 1;
 }
 
-static int cf_parse_bool(const char *v, int *out) {
-  static const char *const t[] = {"1", "t", "T", "true", "TRUE", "True"};
-  static const char *const f[] = {"0", "f", "F", "false", "FALSE", "False"};
-  for (int i = 0; i < 6; i++) {
-    if (strcmp(v, t[i]) == 0) return *out = 1, 0;
-    if (strcmp(v, f[i]) == 0) return *out = 0, 0;
-  }
-  return -EINVAL;
+/* --federation and --context share a field: they must agree. */
+static int cf_set_federation(void *base, const kf_flag *f, const char *value, kf_error *err) {
+  cli_opts *o = base;
+  (void)f;
+  if (o->federation && strcmp(o->federation, value) != 0)
+    return kf_error_set(err, -EINVAL, "--federation and --context name different federations (%s, %s)",
+                        o->federation, value);
+  o->federation = value;
+  return 0;
 }
 
-static int cf_set(cli_opts *o, const cf_flag *f, const char *value, kf_error *err) {
-  char *base = (char *)o + f->off;
-  switch (f->kind) {
-  case F_STR: {
-    const char **dst = (const char **)(void *)base;
-    /* --federation and --context share a field: they must agree. */
-    if (*dst && f->off == OFF(federation) && strcmp(*dst, value) != 0)
-      return kf_error_set(err, -EINVAL, "--federation and --context name different federations (%s, %s)", *dst,
-                          value);
-    *dst = value;
+/* kubectl's --dry-run=client|none spellings, besides a bool's. */
+static int cf_set_dry_run(void *base, const kf_flag *f, const char *value, kf_error *err) {
+  cli_opts *o = base;
+  if (strcmp(value, "client") == 0 || strcmp(value, "none") == 0) {
+    o->dry_run = value[0] == 'c';
     return 0;
   }
-  case F_BOOL: {
-    int b;
-    if (f->off == OFF(dry_run) && (strcmp(value, "client") == 0 || strcmp(value, "none") == 0)) {
-      *(int *)(void *)base = value[0] == 'c';
-      return 0;
-    }
-    if (cf_parse_bool(value, &b) != 0)
-      return kf_error_set(err, -EINVAL, "invalid argument \"%s\" for --%s: want true or false", value, f->name);
-    *(int *)(void *)base = b;
-    return 0;
-  }
-  case F_LONG: {
-    char *end;
-    errno = 0;
-    long v = strtol(value, &end, 10);
-    if (!value[0] || *end || errno || v < 0)
-      return kf_error_set(err, -EINVAL, "invalid argument \"%s\" for --%s: want a non-negative integer", value,
-                          f->name);
-    *(long *)(void *)base = v;
-    return 0;
-  }
-  case F_DURATION:
-    if (kf_parse_duration_ms(value, (uint64_t *)(void *)base) != 0)
-      return kf_error_set(err, -EINVAL, "invalid argument \"%s\" for --%s: want a duration such as 5m, 90s or 1h30m",
-                          value, f->name);
-    return 0;
-  }
-  return -EINVAL;
-}
-
-static const cf_flag *cf_lookup(cli_cmd cmd, const char *name, size_t n, char shorthand) {
-  for (size_t i = 0; i < NFLAGS; i++) {
-    if (!(FLAGS[i].cmds & (1u << cmd))) continue;
-    if (shorthand ? FLAGS[i].shorthand == shorthand : (strlen(FLAGS[i].name) == n && strncmp(FLAGS[i].name, name, n) == 0))
-      return &FLAGS[i];
-  }
-  return NULL;
+  return kf_flags_set_typed(f, base, value, err);
 }
 
 static int cf_check_init(cli_opts *o, kf_error *err) {
@@ -532,7 +482,7 @@ static int cf_check_init(cli_opts *o, kf_error *err) {
 }
 
 int cli_parse(int argc, char **argv, cli_opts *o, kf_error *err) {
-  int i = 1, flags_done = 0, npos = 0;
+  int i = 1, npos = 0;
   const char *pos[2] = {NULL, NULL};
   memset(o, 0, sizeof(*o));
   o->timeout_ms = CLI_DEFAULT_TIMEOUT_MS;
@@ -576,47 +526,17 @@ int cli_parse(int argc, char **argv, cli_opts *o, kf_error *err) {
     }
   }
 
-  for (i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    const cf_flag *f;
-    const char *value = NULL;
-    if (i == ci) continue;
-    if (flags_done || a[0] != '-' || !a[1]) {
-      if (npos < 2) pos[npos] = a;
-      npos++;
-      continue;
-    }
-    if (strcmp(a, "--") == 0) {
-      flags_done = 1;
-      continue;
-    }
-    if (a[1] == '-') {
-      const char *name = a + 2, *eq = strchr(name, '=');
-      size_t n = eq ? (size_t)(eq - name) : strlen(name);
-      f = cf_lookup(o->cmd, name, n, 0);
-      if (!f) {
-        char *fl = kf_strndup(a, (size_t)(n + 2));
-        kf_error_set(err, -EINVAL, "unknown flag: %s (see kubefed %s --help)", fl, CMD_NAMES[o->cmd]);
-        free(fl);
-        return -EINVAL;
-      }
-      if (eq) value = eq + 1;
-    } else {
-      f = cf_lookup(o->cmd, NULL, 0, a[1]);
-      if (!f) {
-        kf_error_set(err, -EINVAL, "unknown shorthand flag: '%c' in %s (see kubefed %s --help)", a[1], a,
-                     CMD_NAMES[o->cmd]);
-        return -EINVAL;
-      }
-      if (a[2]) value = a[2] == '=' ? a + 3 : a + 2;
-    }
-    if (!value) {
-      if (f->kind == F_BOOL) value = "true";
-      else if (i + 1 < argc) value = argv[++i];
-      else return kf_error_set(err, -EINVAL, "flag needs an argument: --%s", f->name);
-    }
-    if (cf_set(o, f, value, err) != 0) return -EINVAL;
-  }
+  /* The flags and the name, in any order: argv without the command word. */
+  char **rest = kf_calloc((size_t)argc, sizeof(*rest));
+  int nrest = 0;
+  for (i = 0; i < argc; i++)
+    if (i != ci) rest[nrest++] = argv[i];
+  char hint[64];
+  snprintf(hint, sizeof(hint), "see kubefed %s --help", CMD_NAMES[o->cmd]);
+  kf_flags fs = {FLAGS, NFLAGS, 1u << o->cmd, 0, hint};
+  int rc = kf_flags_parse(&fs, o, nrest, rest, pos, 2, &npos, err);
+  free(rest);
+  if (rc != 0) return -EINVAL;
 
   const char *what = o->cmd == CLI_INIT ? "the federation name" : "the cluster name";
   if (npos != 1)
