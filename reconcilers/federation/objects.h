@@ -1,16 +1,25 @@
-/* fed objects: what a Federation should look like on the host, as pure functions.
+/* fed objects: what a Federation should look like, as pure functions.
  *
  * fed_spec_decode reads a Federation into a fed_spec (defaults applied at read
  * time, the operator never writes .spec). The fed_desired_* builders turn a spec
  * into the JSON of each child object (kubefed v1's names, keys and args), ready
- * for server-side apply; they allocate nothing but their result and never look
- * at the cluster, so unit tests can check them whole. */
+ * for server-side apply; fed_leaf_ok is the certificate renewal rule and
+ * fed_status_body the status the reconcile writes. They allocate nothing but
+ * their result and never look at the cluster, so unit tests can check them whole.
+ *
+ *   spec.c         the spec, child names, SANs, the endpoint
+ *   objects.c      metadata, Secrets (credentials, kubeconfigs), Service, PVC, RBAC
+ *   deployments.c  the apiserver and controller manager Deployments and their args
+ *   pki.c, status.c  fed_leaf_ok; the status body (next to the code that uses them) */
 #ifndef KF_FED_OBJECTS_H
 #define KF_FED_OBJECTS_H
 
 #include <json-c/json.h>
 #include <stdint.h>
 
+#include <time.h>
+
+#include <kf/cond.h>
 #include <kf/error.h>
 #include <kubefed/api.h>
 
@@ -116,5 +125,75 @@ json_object *fed_desired_controller_manager(const fed_spec *s, const char *confi
 
 /* Hex SHA-256 over a Secret's data (keys sorted), for the pod template annotation. */
 char *fed_data_hash(json_object *data);
+
+/* ---- the credential Secrets ---- */
+
+/* What they hold: PEM text, and the user's inputs as stored (base64). */
+typedef struct fed_credential_inputs {
+  const char *ca_cert;
+  const char *server_cert, *server_key;
+  const char *cm_cert, *cm_key;          /* the controller manager's client certificate */
+  const char *admin_cert, *admin_key;
+  const char *sa_pub, *sa_key;           /* service-account signing key pair */
+  const char *token_csv;                 /* NULL: token auth off */
+  const char *dns_config;                /* NULL: no spec.dns.providerConfigSecretRef */
+  const char *endpoint;                  /* the admin kubeconfig's server; NULL: the service URL */
+} fed_credential_inputs;
+
+typedef struct fed_credential_secrets {
+  json_object *apiserver;            /* F-apiserver-credentials */
+  json_object *cm_kubeconfig;        /* F-controller-manager-kubeconfig */
+  json_object *admin_kubeconfig;     /* F-admin-kubeconfig */
+  json_object *dns_provider;         /* F-dns-provider; NULL without a provider config */
+  char *apiserver_hash, *cm_hash;    /* of the first two Secrets' data: the pods roll when it changes */
+  char *admin_kubeconfig_text;       /* the admin kubeconfig (holds its key) */
+} fed_credential_secrets;
+
+/* The Secrets the apiserver and controller manager mount, and the admin kubeconfig. */
+void fed_desired_credential_secrets(const fed_spec *s, const fed_credential_inputs *in, fed_credential_secrets *out);
+/* Wipes and frees what is still held (a Secret handed on is set to NULL by the caller). */
+void fed_credential_secrets_free(fed_credential_secrets *cs);
+
+/* ---- certificate renewal (pki.c) ---- */
+
+/* What the reconcile knows about a leaf certificate it found. */
+typedef struct fed_leaf_facts {
+  int valid;                     /* present, its key matching, signed by the current CA */
+  int covers;                    /* carries every SAN wanted now (client certificates: 1) */
+  time_t not_before, not_after;
+} fed_leaf_facts;
+
+/* 1 when the leaf can stay at now, with *renew_at the moment it must be reissued: renewBefore
+ * ahead of its expiry, or at 2/3 of its lifetime when renewBefore is not below the spec's
+ * validity (cert-manager's rule: else every new certificate would be reissued at once). 0 when it
+ * must be reissued now: not valid, a SAN missing, its renewal moment reached, or rotate (the
+ * rotate annotation asks for new certificates). */
+int fed_leaf_ok(const fed_spec *s, const fed_leaf_facts *leaf, int rotate, time_t now, time_t *renew_at);
+
+/* ---- status (status.c) ---- */
+
+enum { FED_READY, FED_PROGRESSING, FED_DEGRADED, FED_CERTS, FED_ETCD, FED_APISERVER, FED_CM, FED_NCOND };
+extern const char *const fed_condition_types[FED_NCOND];
+
+/* Fills the conditions a run did not decide: parts not reached are Unknown/Pending, Degraded
+ * False unless set, Ready and Progressing from the first part that is not True. serving_at
+ * names the endpoint in the Ready message. */
+void fed_summarize(cond conds[FED_NCOND], const char *serving_at);
+/* Terminating, Ready, Degraded or Progressing: a summary of the conditions for people. */
+const char *fed_phase(int deleting, const cond conds[FED_NCOND]);
+
+typedef struct fed_status_facts {
+  int64_t generation;
+  const cond *conds;               /* FED_NCOND, summarized */
+  const char *endpoint;            /* NULL while pending */
+  const char *kubeconfig_secret;   /* NULL until the admin kubeconfig exists */
+  time_t not_after;                /* the earliest leaf expiry; 0: unknown */
+  int joined_clusters;
+} fed_status_facts;
+
+/* The .status for facts; conditions keep fed's lastTransitionTime while their status holds. */
+json_object *fed_status_body(json_object *fed, const fed_status_facts *facts);
+/* 1 when fed's status differs from status (a write is needed). */
+int fed_status_changed(json_object *fed, json_object *status);
 
 #endif

@@ -11,7 +11,7 @@
  * the operator's, a kubeconfig embedding CERT and KEY loads or says why, and the
  * client made from it accepts the certificate only while it is valid.
  *
- * fuzz-sources: reconcilers/certs/certs.c reconcilers/federation/objects.c
+ * fuzz-sources: reconcilers/certs/certs.c reconcilers/federation/spec.c reconcilers/federation/objects.c
  * (run-fuzzer.sh compiles those along with operator/). */
 #include <openssl/err.h>
 #include <stddef.h>

@@ -6,7 +6,7 @@
  * runs must not crash, leak or trip a json-c type assertion whatever the CR
  * holds (the CRD schema normally filters it, an apiserver without it does not).
  *
- * fuzz-sources: reconcilers/federation/objects.c reconcilers/federatedcluster/spec.c
+ * fuzz-sources: reconcilers/federation/spec.c reconcilers/federation/objects.c reconcilers/federation/deployments.c reconcilers/federatedcluster/spec.c
  * (run-fuzzer.sh compiles those along with operator/):
  *
  *   tests/fuzz/run-fuzzer.sh spec 300 /tmp/kf-fuzz

@@ -1,0 +1,137 @@
+/* fed status: what a run found, as .status. The summary (Ready, Progressing, Degraded from the
+ * parts), the phase and the body are pure (objects.h); fed_write_status counts the members,
+ * writes the status only when the live object differs, and ends the run. */
+#include "federation_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <kf/kj.h>
+#include <kf/log.h>
+
+const char *const fed_condition_types[FED_NCOND] = {"Ready",      "Progressing",    "Degraded",
+                                                    "CertificatesReady", "EtcdReady", "APIServerReady",
+                                                    "ControllerManagerReady"};
+
+/* ---- pure: the summary and the body ---- */
+
+void fed_summarize(cond conds[FED_NCOND], const char *serving_at) {
+  static const int parts[] = {FED_CERTS, FED_ETCD, FED_APISERVER, FED_CM};
+  const size_t nparts = sizeof(parts) / sizeof(parts[0]);
+  for (size_t i = 0; i < nparts; i++)
+    if (!conds[parts[i]].set)
+      cond_set(&conds[parts[i]], "Unknown", "Pending", "not checked yet: an earlier step has not completed");
+  if (!conds[FED_DEGRADED].set) cond_set(&conds[FED_DEGRADED], "False", "AsExpected", "no problem found");
+  const cond *blocking = NULL;
+  for (size_t i = 0; i < nparts && !blocking; i++)
+    if (strcmp(conds[parts[i]].status, "True") != 0) blocking = &conds[parts[i]];
+  int degraded = strcmp(conds[FED_DEGRADED].status, "True") == 0;
+  if (!conds[FED_READY].set) {
+    if (!blocking)
+      cond_set(&conds[FED_READY], "True", "Ready", "the federation control plane is serving at %s",
+               serving_at ? serving_at : "");
+    else
+      cond_set(&conds[FED_READY], "False", blocking->reason, "%s", blocking->message);
+  }
+  if (!conds[FED_PROGRESSING].set) {
+    if (!blocking) cond_set(&conds[FED_PROGRESSING], "False", "Complete", "every part is up to date");
+    else if (degraded) cond_set(&conds[FED_PROGRESSING], "False", "Degraded", "stopped: see the Degraded condition");
+    else cond_set(&conds[FED_PROGRESSING], "True", blocking->reason, "%s", blocking->message);
+  }
+}
+
+const char *fed_phase(int deleting, const cond conds[FED_NCOND]) {
+  if (deleting) return "Terminating";
+  if (kf_streq(conds[FED_READY].status, "True")) return "Ready";
+  if (kf_streq(conds[FED_DEGRADED].status, "True")) return "Degraded";
+  return "Progressing";
+}
+
+json_object *fed_status_body(json_object *fed, const fed_status_facts *facts) {
+  int changed = 0;   /* fed_status_changed decides, on the whole body */
+  json_object *st = kj_obj();
+  kj_int(st, "observedGeneration", facts->generation);
+  kj_str(st, "phase", fed_phase(kc_obj_get(fed, "metadata.deletionTimestamp") != NULL, facts->conds));
+  kj_set(st, "conditions",
+         cond_array(fed, fed_condition_types, facts->conds, FED_NCOND, facts->generation, &changed));
+  kj_int(st, "joinedClusters", facts->joined_clusters);
+  if (facts->endpoint) kj_str(st, "endpoint", facts->endpoint);
+  if (facts->kubeconfig_secret)
+    kj_set(st, "kubeconfigSecretRef", kj_str(kj_str(kj_obj(), "name", facts->kubeconfig_secret), "key", "kubeconfig"));
+  if (facts->not_after) {
+    char *na = cond_rfc3339(facts->not_after);
+    kj_str(st, "certificatesNotAfter", na);
+    free(na);
+  }
+  return st;
+}
+
+int fed_status_changed(json_object *fed, json_object *status) {
+  json_object *live = kc_obj_get(fed, "status");
+  /* An endpoint that is gone (the Service changed type) must be cleared. The references and the
+   * expiry stay as last written while a run stops before it knows them. */
+  return !kj_subset(status, live) || (!kc_obj_get(status, "endpoint") && kc_obj_get(live, "endpoint"));
+}
+
+/* ---- the members ---- */
+
+static void fed_count_cluster(json_object *fc, void *data) {
+  fed_count *n = data;
+  const char *ref = kc_obj_str(fc, "spec.federationRef.name");
+  if (!ref || strcmp(ref, n->federation) != 0) return;
+  n->total++;
+  size_t used = strlen(n->names);
+  const char *name = kc_obj_str(fc, "metadata.name");
+  if (name && used + strlen(name) + 3 < sizeof(n->names))
+    snprintf(n->names + used, sizeof(n->names) - used, "%s%s", used ? ", " : "", name);
+  json_object *joined = cond_find(fc, "Joined");
+  if (joined && kf_streq(kc_obj_str(joined, "status"), "True")) n->joined++;
+}
+
+void fed_count_clusters(fed_run *run, fed_count *n) {
+  memset(n, 0, sizeof(*n));
+  n->federation = run->name;
+  informer_foreach(run->f->clusters, fed_count_cluster, n);
+}
+
+/* ---- the write ---- */
+
+static void fed_status_written(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data) {
+  fed_run *run = data;
+  (void)c;
+  (void)obj;
+  if (rc != 0 && rc != KC_ERR_NOTFOUND) {
+    KF_WARN("status write failed", "federation", run->key, "error", err ? err->msg : "");
+    if (!run->rc) run->rc = rc;
+  }
+  fed_finish(run);
+}
+
+void fed_write_status(fed_run *run) {
+  fed_count clusters;
+  fed_summarize(run->cond, run->endpoint ? run->endpoint : run->fapi_url);
+  fed_count_clusters(run, &clusters);
+  char *admin = run->secrets.admin_kubeconfig_text ? fed_child_name(&run->spec, "admin-kubeconfig") : NULL;
+  fed_status_facts facts = {.generation = run->spec.generation, .conds = run->cond, .endpoint = run->endpoint,
+                            .kubeconfig_secret = admin, .not_after = run->not_after,
+                            .joined_clusters = clusters.joined};
+  json_object *st = fed_status_body(run->fed, &facts);
+  free(admin);
+  if (strcmp(run->cond[FED_DEGRADED].status, "True") == 0)
+    ev_emit(run->f->events, run->fed, "Warning", run->cond[FED_DEGRADED].reason, "Reconcile", "%s",
+            run->cond[FED_DEGRADED].message);
+  if (!fed_status_changed(run->fed, st)) {
+    json_object_put(st);
+    fed_finish(run);
+    return;
+  }
+  json_object *body = kj_obj();
+  kj_str(body, "apiVersion", API_GROUP_VERSION);
+  kj_str(body, "kind", "Federation");
+  kj_set(body, "metadata", kj_str(kj_str(kj_obj(), "name", run->name), "namespace", run->ns));
+  kj_set(body, "status", st);
+  int rc = kc_apply(run->f->c, &API_FEDERATIONS, body, "status", fed_status_written, run);
+  json_object_put(body);
+  if (rc != 0) fed_status_written(run->f->c, rc, NULL, NULL, run);
+}

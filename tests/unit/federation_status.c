@@ -1,0 +1,143 @@
+/* federation.status: the summary conditions (fed_summarize), the phase, the status body and
+ * whether it differs from the live object (a status write only on change). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "federation/objects.h"
+#include <kf/kc.h>
+#include <kf/kj.h>
+
+static void conds_free(cond *c) {
+  for (int i = 0; i < FED_NCOND; i++) cond_free(&c[i]);
+}
+
+static void assert_cond(const cond *c, const char *status, const char *reason) {
+  assert_true(c->set);
+  assert_string_equal(c->status, status);
+  assert_string_equal(c->reason, reason);
+}
+
+static void test_summary_and_phase(void **state) {
+  (void)state;
+  cond c[FED_NCOND] = {0};
+  fed_summarize(c, NULL);
+  for (int i = FED_CERTS; i <= FED_CM; i++) assert_cond(&c[i], "Unknown", "Pending");
+  assert_cond(&c[FED_DEGRADED], "False", "AsExpected");
+  assert_cond(&c[FED_READY], "False", "Pending");
+  assert_cond(&c[FED_PROGRESSING], "True", "Pending");
+  assert_string_equal(fed_phase(0, c), "Progressing");
+  assert_string_equal(fed_phase(1, c), "Terminating");
+  conds_free(c);
+
+  /* Every part True: Ready, naming where it serves. */
+  memset(c, 0, sizeof(c));
+  for (int i = FED_CERTS; i <= FED_CM; i++) cond_set(&c[i], "True", "Fine", "fine");
+  fed_summarize(c, "https://203.0.113.7:443");
+  assert_cond(&c[FED_READY], "True", "Ready");
+  assert_string_equal(c[FED_READY].message, "the federation control plane is serving at https://203.0.113.7:443");
+  assert_cond(&c[FED_PROGRESSING], "False", "Complete");
+  assert_string_equal(fed_phase(0, c), "Ready");
+  conds_free(c);
+
+  /* The first part that is not True blocks; a Degraded run is not progressing. */
+  memset(c, 0, sizeof(c));
+  cond_set(&c[FED_CERTS], "True", "CAReady", "ok");
+  cond_set(&c[FED_ETCD], "False", "ClaimPending", "PersistentVolumeClaim x is Pending");
+  cond_set(&c[FED_DEGRADED], "True", "NameConflict", "Service x exists");
+  fed_summarize(c, NULL);
+  assert_cond(&c[FED_READY], "False", "ClaimPending");
+  assert_string_equal(c[FED_READY].message, "PersistentVolumeClaim x is Pending");
+  assert_cond(&c[FED_PROGRESSING], "False", "Degraded");
+  assert_cond(&c[FED_APISERVER], "Unknown", "Pending");
+  assert_string_equal(fed_phase(0, c), "Degraded");
+  conds_free(c);
+}
+
+static json_object *federation(void) {
+  json_object *o = json_tokener_parse("{\"apiVersion\":\"kubefed.dev/v1alpha1\",\"kind\":\"Federation\","
+                                      "\"metadata\":{\"name\":\"fellowship\",\"namespace\":\"federation-system\","
+                                      "\"uid\":\"u-1\",\"generation\":3},\"spec\":{}}");
+  assert_non_null(o);
+  return o;
+}
+
+static void test_body_and_change(void **state) {
+  (void)state;
+  cond c[FED_NCOND] = {0};
+  for (int i = FED_CERTS; i <= FED_CM; i++) cond_set(&c[i], "True", "Fine", "fine");
+  fed_summarize(c, "https://e:443");
+  fed_status_facts facts = {.generation = 3, .conds = c, .endpoint = "https://e:443",
+                            .kubeconfig_secret = "fellowship-admin-kubeconfig", .not_after = 1700000000,
+                            .joined_clusters = 2};
+  json_object *fed = federation();
+  json_object *st = fed_status_body(fed, &facts);
+  assert_int_equal(json_object_get_int64(kc_obj_get(st, "observedGeneration")), 3);
+  assert_string_equal(kc_obj_str(st, "phase"), "Ready");
+  assert_string_equal(kc_obj_str(st, "endpoint"), "https://e:443");
+  assert_string_equal(kc_obj_str(st, "kubeconfigSecretRef.name"), "fellowship-admin-kubeconfig");
+  assert_string_equal(kc_obj_str(st, "kubeconfigSecretRef.key"), "kubeconfig");
+  assert_string_equal(kc_obj_str(st, "certificatesNotAfter"), "2023-11-14T22:13:20Z");
+  assert_int_equal(json_object_get_int64(kc_obj_get(st, "joinedClusters")), 2);
+  json_object *list = kc_obj_get(st, "conditions");
+  assert_int_equal(json_object_array_length(list), FED_NCOND);
+  for (int i = 0; i < FED_NCOND; i++) {
+    json_object *ci = json_object_array_get_idx(list, i);
+    assert_string_equal(kc_obj_str(ci, "type"), fed_condition_types[i]);
+    assert_int_equal(json_object_get_int64(kc_obj_get(ci, "observedGeneration")), 3);
+    assert_non_null(kc_obj_str(ci, "lastTransitionTime"));
+  }
+  /* Nothing written yet: a write. */
+  assert_true(fed_status_changed(fed, st));
+
+  /* The live object says exactly this: no write, and a rebuilt body keeps the transition times. */
+  kj_set(fed, "status", st);
+  json_object *again = fed_status_body(fed, &facts);
+  assert_false(fed_status_changed(fed, again));
+  json_object_put(again);
+
+  fed_status_facts other = facts;
+  other.joined_clusters = 1;
+  again = fed_status_body(fed, &other);
+  assert_true(fed_status_changed(fed, again));
+  json_object_put(again);
+
+  other = facts;
+  other.endpoint = NULL;   /* gone: cleared */
+  again = fed_status_body(fed, &other);
+  assert_true(fed_status_changed(fed, again));
+  json_object_put(again);
+
+  other = facts;
+  other.kubeconfig_secret = NULL;   /* not known this run: kept as written */
+  other.not_after = 0;
+  again = fed_status_body(fed, &other);
+  assert_false(fed_status_changed(fed, again));
+  json_object_put(again);
+
+  other = facts;
+  other.generation = 4;
+  again = fed_status_body(fed, &other);
+  assert_true(fed_status_changed(fed, again));
+  json_object_put(again);
+
+  cond_set(&c[FED_CM], "True", "Fine", "finer");
+  again = fed_status_body(fed, &facts);
+  assert_true(fed_status_changed(fed, again));
+  json_object_put(again);
+
+  conds_free(c);
+  json_object_put(fed);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_summary_and_phase),
+      cmocka_unit_test(test_body_and_change),
+  };
+  return cmocka_run_group_tests_name("federation.status", tests, NULL, NULL);
+}
