@@ -9,6 +9,7 @@ typedef struct ctrl_source {
   ctrl *c;
   ctrl_map_fn map;
   void *map_data;
+  informer *inf;             /* ctrl_watch: detached at ctrl_close (the informer may be shared) */
   struct ctrl_source *next;
 } ctrl_source;
 
@@ -87,6 +88,12 @@ informer_handlers ctrl_handlers(ctrl *c, ctrl_map_fn map, void *map_data) {
   return h;
 }
 
+int ctrl_watch(ctrl *c, informer *inf, ctrl_map_fn map, void *map_data) {
+  informer_handlers h = ctrl_handlers(c, map, map_data);
+  ((ctrl_source *)h.data)->inf = inf;
+  return informer_add_handlers(inf, &h);
+}
+
 void ctrl_enqueue(ctrl *c, const char *key) { wq_add(c->q, key); }
 void ctrl_enqueue_after(ctrl *c, const char *key, uint64_t delay_ms) { wq_add_after(c->q, key, delay_ms); }
 
@@ -145,6 +152,7 @@ void ctrl_close(ctrl *c) {
   wq_close(c->q, NULL);
   for (ctrl_source *s = c->sources, *n; s; s = n) {
     n = s->next;
+    if (s->inf) informer_remove_handlers(s->inf, s);
     free(s);
   }
   json_object_put(c->started_at);

@@ -154,6 +154,18 @@ int informer_add_handlers(informer *inf, const informer_handlers *h) {
   return 0;
 }
 
+void informer_remove_handlers(informer *inf, void *data) {
+  for (size_t i = 0; i < inf->n_sets;) {
+    if (inf->sets[i].data != data) {
+      i++;
+      continue;
+    }
+    memmove(&inf->sets[i], &inf->sets[i + 1], (inf->n_sets - i - 1) * sizeof(*inf->sets));
+    inf->n_sets--;
+    if (i < inf->replay_from) inf->replay_from--;
+  }
+}
+
 int informer_add_index(informer *inf, const char *label) {
   for (size_t i = 0; i < inf->n_index_labels; i++)
     if (strcmp(inf->index_labels[i], label) == 0) return 0;

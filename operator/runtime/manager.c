@@ -30,6 +30,7 @@ struct kf_manager {
   http_engine *eng;
   kc_client *client;
   ev_recorder *events;
+  informer_factory *informers; /* shared by every runnable; started with their caches */
   leader_elector *elector;
   srv *health, *metrics_srv;
   uv_signal_t sigterm, sigint;
@@ -134,6 +135,9 @@ static void finish(void *data) {
   m->finished = 1;
   ev_recorder_close(m->events);
   m->events = NULL;
+  /* The runnables have detached their handlers (or the drain gave up on them). */
+  informer_factory_close(m->informers);
+  m->informers = NULL;
   if (m->client) kc_client_close(m->client);
   m->client = NULL;
   if (m->eng) http_engine_close(m->eng);
@@ -241,6 +245,7 @@ static int build(kf_manager *m, kf_error *err) {
   if (!(m->client = kc_client_new(m->eng, m->cfg, err))) return err->code ? err->code : -EINVAL;
   kc_client_set_field_manager(m->client, o->field_manager ? o->field_manager : o->program);
   kc_client_set_metrics(m->client, m->metrics);
+  m->informers = informer_factory_new(m->metrics);
   if ((rc = serve(m, o->health_addr, "health-bind-address", &m->health, err)) != 0) return rc;
   if ((rc = serve(m, o->metrics_addr, "metrics-bind-address", &m->metrics_srv, err)) != 0) return rc;
 
@@ -285,6 +290,7 @@ uv_loop_t *kf_manager_loop(const kf_manager *m) { return m->loop; }
 kc_client *kf_manager_client(const kf_manager *m) { return m->client; }
 kf_metrics *kf_manager_metrics(const kf_manager *m) { return m->metrics; }
 ev_recorder *kf_manager_events(const kf_manager *m) { return m->events; }
+informer_factory *kf_manager_informers(const kf_manager *m) { return m->informers; }
 const char *kf_manager_namespace(const kf_manager *m) { return m->namespace_; }
 int kf_manager_in_cluster(const kf_manager *m) { return m->in_cluster; }
 
@@ -304,6 +310,7 @@ int kf_manager_run(kf_manager *m) {
           m->o.leader_elect ? "true" : "false");
   for (size_t i = 0; i < m->n; i++)
     if (m->runnables[i].start_caches) m->runnables[i].start_caches(m->runnables[i].obj);
+  informer_factory_start(m->informers);
   if (m->o.leader_elect) {
     const char *ns = m->o.lease_namespace ? m->o.lease_namespace : m->namespace_ ? m->namespace_ : m->cfg->namespace_;
     m->lease_namespace = kf_strdup(ns);

@@ -93,14 +93,15 @@ void fed_next(fed_run *run, json_object *live) {
 
 static void fed_steps_done(void *run) { fed_write_status(run); }
 
-/* Informers close only when no reconcile is left that could read them. */
+/* Once no reconcile is left: the controller detaches from the shared informers (ctrl_close)
+ * and reports that it is done, so they may close after it. */
 static void fed_maybe_free(fed_controller *f) {
   if (!f->closing || f->active) return;
-  informer_close(f->feds);
-  informer_close(f->clusters);
-  for (size_t i = 0; i < FED_NCHILDREN; i++) informer_close(f->children[i]);
+  void (*closed)(void *) = f->closed;
+  void *arg = f->closed_arg;
   ctrl_close(f->ctrl);
   free(f);
+  if (closed) closed(arg);
 }
 
 void fed_finish(fed_run *run) {
@@ -283,25 +284,23 @@ static char *fed_map_cluster(json_object *obj, void *data) {
   return (ns && fed) ? kf_asprintf("%s/%s", ns, fed) : NULL;
 }
 
-/* Every informer the controller reads, in one place. */
+/* Every informer the controller reads, in one place: shared ones from the factory (the
+ * FederatedCluster controller watches Federations and FederatedClusters too). */
 static void fed_informers_new(fed_controller *f, kc_client *c, const fed_options *o) {
-  informer_handlers own = ctrl_handlers(f->ctrl, NULL, NULL);
   informer_opts fo = {.res = &API_FEDERATIONS, .namespace_ = o->namespace_, .resync_ms = 10 * 60 * 1000};
-  f->feds = informer_new(c, &fo, &own);
-  informer_set_metrics(f->feds, o->metrics);
-  informer_handlers clusters = ctrl_handlers(f->ctrl, fed_map_cluster, NULL);
+  f->feds = informer_factory_get(o->informers, c, &fo, NULL);
+  ctrl_watch(f->ctrl, f->feds, NULL, NULL);
   informer_opts co = {.res = &API_FEDERATEDCLUSTERS, .namespace_ = o->namespace_};
-  f->clusters = informer_new(c, &co, &clusters);
-  informer_set_metrics(f->clusters, o->metrics);
+  f->clusters = informer_factory_get(o->informers, c, &co, NULL);
+  ctrl_watch(f->ctrl, f->clusters, fed_map_cluster, NULL);
   const char *idx[] = {API_LABEL_FEDERATION, NULL};
   for (size_t i = 0; i < FED_NCHILDREN; i++) {
-    informer_handlers children = ctrl_handlers(f->ctrl, fed_map_child, NULL);
     informer_opts so = {.res = fed_children[i], .namespace_ = o->namespace_,
                         /* Member credential Secrets belong to the FederatedCluster controller. */
-                        .label_selector = API_LABEL_MANAGED_BY "=" API_OPERATOR ",!kubefed.dev/cluster",
+                        .label_selector = API_LABEL_MANAGED_BY "=" API_OPERATOR ",!" API_LABEL_CLUSTER,
                         .index_labels = idx};
-    f->children[i] = informer_new(c, &so, &children);
-    informer_set_metrics(f->children[i], o->metrics);
+    f->children[i] = informer_factory_get(o->informers, c, &so, NULL);
+    ctrl_watch(f->ctrl, f->children[i], fed_map_child, NULL);
   }
 }
 
@@ -318,12 +317,6 @@ fed_controller *fed_controller_new(uv_loop_t *loop, kc_client *c, const fed_opti
   return f;
 }
 
-void fed_controller_start_informers(fed_controller *f) {
-  informer_start(f->feds);
-  informer_start(f->clusters);
-  for (size_t i = 0; i < FED_NCHILDREN; i++) informer_start(f->children[i]);
-}
-
 int fed_controller_synced(const fed_controller *f) {
   if (!informer_has_synced(f->feds) || !informer_has_synced(f->clusters)) return 0;
   for (size_t i = 0; i < FED_NCHILDREN; i++)
@@ -333,8 +326,10 @@ int fed_controller_synced(const fed_controller *f) {
 
 void fed_controller_start(fed_controller *f) { ctrl_start(f->ctrl); }
 
-void fed_controller_close(fed_controller *f) {
+void fed_controller_close(fed_controller *f, void (*closed)(void *arg), void *arg) {
   if (!f || f->closing) return;
   f->closing = 1;
+  f->closed = closed;
+  f->closed_arg = arg;
   fed_maybe_free(f);
 }

@@ -22,6 +22,7 @@
 #include <uv.h>
 
 #include <kf/ev.h>
+#include <kf/informer.h>
 #include <kf/kc.h>
 #include <kf/metrics.h>
 #include <kubefed/api.h>
@@ -40,15 +41,15 @@ typedef struct fed_options {
   fed_access access;
   kf_metrics *metrics;       /* may be NULL */
   ev_recorder *events;       /* may be NULL */
+  informer_factory *informers; /* required: the shared informers (started by the caller) */
 } fed_options;
 
 fed_controller *fed_controller_new(uv_loop_t *loop, kc_client *c, const fed_options *o);
-/* Starts the informers (every replica keeps its caches warm). */
-void fed_controller_start_informers(fed_controller *f);
 int fed_controller_synced(const fed_controller *f);
 /* Starts reconciling (the leader only). */
 void fed_controller_start(fed_controller *f);
-/* Reconciles still running finish first; then everything is freed. */
-void fed_controller_close(fed_controller *f);
+/* Reconciles still running finish first; then everything is freed and closed(arg) runs (may be
+ * NULL; possibly before this returns when nothing was running). */
+void fed_controller_close(fed_controller *f, void (*closed)(void *arg), void *arg);
 
 #endif

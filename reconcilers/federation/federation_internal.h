@@ -37,10 +37,12 @@ struct fed_controller {
   fed_access access;
   kf_metrics *metrics;
   ev_recorder *events;
-  informer *feds, *clusters, *children[FED_NCHILDREN];
+  informer *feds, *clusters, *children[FED_NCHILDREN];   /* shared: borrowed from the factory */
   ctrl *ctrl;
   int active;
   int closing;
+  void (*closed)(void *arg);  /* fed_controller_close's callback */
+  void *closed_arg;
 };
 
 /* User-owned inputs the spec names; read (never watched, never written) on each reconcile. */

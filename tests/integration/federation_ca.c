@@ -24,6 +24,9 @@ typedef struct fx {
   fed_controller *fed;
 } fx;
 
+static void set_flag(void *arg) { *(int *)arg = 1; }
+static int flag_is_set(void *arg) { return *(int *)arg; }
+
 static int synced(void *data) { return fed_controller_synced(((fx *)data)->fed); }
 
 static void apply_crds(void) {
@@ -99,9 +102,10 @@ static void test_ca_lifecycle(void **state) {
   it_env_init(&x.env);
   apply_crds();
   x.ns = it_namespace(&x.env, "it-fedca");
-  fed_options fo = {.namespace_ = x.ns, .access = FED_ACCESS_ENDPOINT};
+  informer_factory *informers = informer_factory_new(NULL);
+  fed_options fo = {.namespace_ = x.ns, .access = FED_ACCESS_ENDPOINT, .informers = informers};
   x.fed = fed_controller_new(&x.env.loop, x.env.c, &fo);
-  fed_controller_start_informers(x.fed);
+  informer_factory_start(informers);
   fed_controller_start(x.fed);
   assert_int_equal(it_run_until(&x.env, synced, &x, 30000), 0);
 
@@ -198,7 +202,10 @@ static void test_ca_lifecycle(void **state) {
   assert_int_equal(it_run_until(&x.env, condition_is, &user, 90000), 0);
   assert_null(get(&x, &KC_SECRETS, "rohan-ca"));  /* no CA of ours beside the user's */
 
-  fed_controller_close(x.fed);
+  int closed = 0;
+  fed_controller_close(x.fed, set_flag, &closed);
+  assert_int_equal(it_run_until(&x.env, flag_is_set, &closed, 30000), 0);
+  informer_factory_close(informers);
   it_env_free(&x.env);
 }
 

@@ -30,15 +30,11 @@ static const kf_flag FLAGS[] = {
 static const char SYNOPSIS[] = "Usage: " API_OPERATOR " [flags]\n\n"
                                "Reconciles Federation and FederatedCluster resources (" API_GROUP_VERSION ").\n\n";
 
-/* The controllers as runnables: caches on every replica, reconciling on the leader. Their
- * close lets running reconciles finish on their own; the manager waits for their requests. */
-static void fed_caches(void *f) { fed_controller_start_informers(f); }
+/* The controllers as runnables: caches (the manager's shared informers) on every replica,
+ * reconciling on the leader. Close lets running reconciles finish, then reports. */
 static int fed_synced(const void *f) { return fed_controller_synced(f); }
 static void fed_start(void *f) { fed_controller_start(f); }
-static void fed_close(void *f, kf_manager_done_cb done, void *arg) {
-  fed_controller_close(f);
-  done(arg);
-}
+static void fed_close(void *f, kf_manager_done_cb done, void *arg) { fed_controller_close(f, done, arg); }
 static void fc_caches(void *f) { fc_controller_start_informers(f); }
 static int fc_synced(const void *f) { return fc_controller_synced(f); }
 static void fc_start(void *f) { fc_controller_start(f); }
@@ -74,11 +70,12 @@ int main(int argc, char **argv) {
                               : kf_manager_in_cluster(m) ? FED_ACCESS_SERVICE
                                                          : FED_ACCESS_ENDPOINT,
                     .metrics = kf_manager_metrics(m),
-                    .events = kf_manager_events(m)};
+                    .events = kf_manager_events(m),
+                    .informers = kf_manager_informers(m)};
   fed_controller *fed = fed_controller_new(kf_manager_loop(m), kf_manager_client(m), &fo);
   fc_controller *fc = fc_controller_new(kf_manager_loop(m), kf_manager_client(m), &fo);
   const kf_runnable runnables[] = {
-      {"federation", fed, fed_caches, fed_synced, fed_start, fed_close},
+      {"federation", fed, NULL, fed_synced, fed_start, fed_close},
       {"federatedcluster", fc, fc_caches, fc_synced, fc_start, fc_close},
   };
   for (size_t i = 0; i < sizeof(runnables) / sizeof(runnables[0]); i++)

@@ -36,6 +36,9 @@ ctrl *ctrl_new(uv_loop_t *loop, const ctrl_opts *o);
 /* Handlers that feed this controller's queue: map NULL enqueues the object's own
  * key. The returned struct's data is owned by the controller. */
 informer_handlers ctrl_handlers(ctrl *c, ctrl_map_fn map, void *map_data);
+/* controller-runtime's Watches: a handler set on inf (shared with other controllers) that feeds
+ * this queue; ctrl_close detaches it, so the informer may outlive the controller. */
+int ctrl_watch(ctrl *c, informer *inf, ctrl_map_fn map, void *map_data);
 void ctrl_enqueue(ctrl *c, const char *key);
 void ctrl_enqueue_after(ctrl *c, const char *key, uint64_t delay_ms);
 /* Keys are queued from the start but only reconciled after ctrl_start (e.g. once leading). */

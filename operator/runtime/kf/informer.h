@@ -54,6 +54,8 @@ informer *informer_new(kc_client *c, const informer_opts *o, const informer_hand
 /* Adds a handler set (copied). Added before the informer has listed, it sees every object as it
  * arrives; added later, it gets the cached objects as adds from the loop, then events. */
 int informer_add_handlers(informer *inf, const informer_handlers *h);
+/* Removes the handler sets whose data is data: they get no more events. */
+void informer_remove_handlers(informer *inf, void *data);
 /* Indexes by one more label key; -EBUSY once the informer has started listing. */
 int informer_add_index(informer *inf, const char *label);
 /* Records watch_restarts_total and relists_total by resource. */

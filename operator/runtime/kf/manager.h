@@ -28,6 +28,7 @@
 #include <kf/error.h>
 #include <kf/ev.h>
 #include <kf/flags.h>
+#include <kf/informer.h>
 #include <kf/kc.h>
 #include <kf/metrics.h>
 
@@ -122,6 +123,10 @@ uv_loop_t *kf_manager_loop(const kf_manager *m);
 kc_client *kf_manager_client(const kf_manager *m);
 kf_metrics *kf_manager_metrics(const kf_manager *m);
 ev_recorder *kf_manager_events(const kf_manager *m);
+/* The shared informers (borrowed): runnables get theirs here and attach handler sets (ctrl_watch),
+ * so each kind is watched once; the manager starts them after every start_caches and closes them
+ * after the runnables have closed. */
+informer_factory *kf_manager_informers(const kf_manager *m);
 const char *kf_manager_namespace(const kf_manager *m);   /* NULL: all namespaces */
 int kf_manager_in_cluster(const kf_manager *m);          /* 1: no kubeconfig, the in-cluster config */
 
