@@ -25,8 +25,8 @@ OUT="$(cd "$1" && pwd)"
 
 # ---- 1. build packages ----------------------------------------------------------------------
 # Not needed to build the programs: test runners, the unit-test library, tools and the fuzzing
-# toolchain.
-TEST_ONLY=" git curl openssl time libcmocka-dev clang libclang-rt-14-dev valgrind gnuplot-nox python3 iproute2 bc jq "
+# toolchain, the formatter.
+TEST_ONLY=" git curl openssl time libcmocka-dev clang libclang-rt-14-dev clang-format-14 valgrind gnuplot-nox python3 iproute2 bc jq "
 read -r -a all_packages <<<"$(sed -n '/^packages=(/,/)/p' "$ROOT/tests/install-deps.sh" |
   sed -e 's/^packages=(//' -e 's/)[[:space:]]*$//' | tr -s '[:space:]' ' ')"
 ((${#all_packages[@]} > 5)) || die "could not read the package list of tests/install-deps.sh"
