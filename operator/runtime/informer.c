@@ -18,6 +18,7 @@ struct informer {
   char **index_labels;
   size_t n_index_labels;
   uint64_t resync_ms;
+  void (*transform)(json_object *obj);
   long page_size, watch_timeout_s;
   informer_handlers h;
   json_object *store;      /* key -> compact JSON text of the object (json string) */
@@ -57,6 +58,7 @@ informer *informer_new(kc_client *c, const informer_opts *o, const informer_hand
   inf->label_selector = o->label_selector ? kf_strdup(o->label_selector) : NULL;
   inf->field_selector = o->field_selector ? kf_strdup(o->field_selector) : NULL;
   inf->resync_ms = o->resync_ms;
+  inf->transform = o->transform;
   inf->page_size = o->page_size > 0 ? o->page_size : 500;
   inf->watch_timeout_s = o->watch_timeout_s > 0 ? o->watch_timeout_s : 300;
   for (const char *const *l = o->index_labels; l && *l; l++) inf->n_index_labels++;
@@ -109,11 +111,12 @@ static void informer_index_update(informer *inf, const char *key, json_object *o
 }
 
 /* Drops what no reconciler reads but which dominates an object's size. */
-static void informer_trim(json_object *obj) {
+static void informer_trim(informer *inf, json_object *obj) {
   json_object *meta = kc_obj_get(obj, "metadata");
   json_object *ann = kc_obj_get(obj, "metadata.annotations");
   if (meta) json_object_object_del(meta, "managedFields");
   if (ann) json_object_object_del(ann, "kubectl.kubernetes.io/last-applied-configuration");
+  if (inf->transform) inf->transform(obj);
 }
 
 /* Stores obj (trimmed, as text). Returns the previous object, parsed (the caller
@@ -125,7 +128,7 @@ static json_object *informer_store(informer *inf, const char *key, json_object *
     old = informer_parse(old_text);
     informer_index_update(inf, key, old, 0);
   }
-  informer_trim(obj);
+  informer_trim(inf, obj);
   const char *text = json_object_to_json_string_length(obj, KC_JSON_FLAGS, &len);
   json_object_object_add(inf->store, key, json_object_new_string_len(text, (int)len));
   informer_index_update(inf, key, obj, 1);

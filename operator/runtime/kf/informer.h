@@ -39,6 +39,9 @@ typedef struct informer_opts {
   const char *const *index_labels; /* NULL-terminated label keys to index by */
   long page_size;                /* list page size, default 500 */
   long watch_timeout_s;          /* default 300 */
+  /* Optional: trims an object in place before it is cached and handed to the handlers (drop
+   * what no reader compares, e.g. a Secret's keys but one), so a cache per member stays small. */
+  void (*transform)(json_object *obj);
 } informer_opts;
 
 informer *informer_new(kc_client *c, const informer_opts *o, const informer_handlers *h);
