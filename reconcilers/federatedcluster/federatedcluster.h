@@ -5,9 +5,12 @@
  * binding, an explicit service-account token Secret -> on the host: the
  * credential Secret (a minified kubeconfig with that token) -> in the federation
  * API: the Cluster object -> member DNS (kube-dns keys or a marked CoreDNS
- * block) -> status. A full join runs when its inputs change (generation, Secrets,
- * the Federation) or every FC_RESYNC_MS; in between a reconcile only probes the
- * member's /readyz, every spec.health.periodSeconds, on the one loop.
+ * block) -> status. The reconcile is level-based: each run makes every object
+ * true, writing only what differs. One client per member (the runtime cluster
+ * registry) watches what the join made there, so drift (a deleted ClusterRole, an
+ * edited Corefile) is undone within seconds, and probes the member's /readyz every
+ * spec.health.periodSeconds from its own timer (thresholds -> Ready / Offline; a
+ * member that is not healthy is not asked to join again until it is).
  *
  * Unjoin (the CR deleted): the finalizer kubefed.dev/unjoin removes the Cluster
  * object, our DNS entries, the member RBAC, token Secret and ServiceAccount, and
