@@ -253,6 +253,9 @@ static void fc_reconcile(ctrl *c, const char *key, void *data) {
   }
   fc_member_setup(run);
   if (!run->fed) {
+    char *fed_key = kf_asprintf("%s/%s", run->ns, run->spec.fed_name ? run->spec.fed_name : "");
+    clusters_remove(f->feds_api, fed_key);  /* its federation API client, if one was made */
+    free(fed_key);
     fc_stop(run, 0, C_JOINED, "FederationNotFound", "spec.federationRef: Federation %s not found in namespace %s",
             run->spec.fed_name, run->ns);
     return;
