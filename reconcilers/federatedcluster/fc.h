@@ -37,8 +37,9 @@
 enum { C_JOINED, C_READY, C_OFFLINE, C_CREDS, C_DNS, C_N };
 extern const char *const FC_COND[C_N];
 
-/* Member watch slots in the cluster registry. */
-enum { W_SA, W_ROLES, W_BINDINGS, W_SECRETS, W_DNS, W_N };
+/* Member watch slots in the cluster registry. No ServiceAccount watch: a deleted ServiceAccount
+ * takes its token Secret with it (the member's token controller), and that Secret is watched. */
+enum { W_ROLES, W_BINDINGS, W_SECRETS, W_DNS, W_N };
 
 /* ---- objects.c (pure) ---- */
 

@@ -94,7 +94,7 @@ static void fc_step_namespace(void *ctx) {
 
 static void fc_step_sa(void *ctx) {
   fc_run *run = ctx;
-  apply_opts o = fc_apply_opts(run, run->member, &KC_SERVICEACCOUNTS, W_SA);
+  apply_opts o = fc_apply_opts(run, run->member, &KC_SERVICEACCOUNTS, -1);
   fc_ensure(run, &o, fc_desired_service_account(&run->spec, &run->names));
 }
 

@@ -250,7 +250,6 @@ void fc_watch_opts(const fc_spec *s, int slot, const char *selector, const char 
   memset(o, 0, sizeof(*o));
   o->label_selector = selector;
   switch (slot) {
-  case W_SA: o->res = &KC_SERVICEACCOUNTS, o->namespace_ = s->member_ns; break;
   case W_ROLES: o->res = &KC_CLUSTERROLES; break;
   case W_BINDINGS: o->res = &KC_CLUSTERROLEBINDINGS; break;
   case W_SECRETS: o->res = &KC_SECRETS, o->namespace_ = s->member_ns, o->transform = fc_keep_token; break;

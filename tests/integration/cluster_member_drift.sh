@@ -3,7 +3,8 @@
 # seconds, not at a resync. Real clusters: host (kwok node, the Federation numenor served for real
 # by `k8s serve-federation`) and member arnor with kubeadm's CoreDNS Corefile. With arnor joined,
 # one at a time: its ClusterRole deleted, its ClusterRoleBinding deleted, its token Secret deleted
-# (a new token: the host credential Secret must carry it), our Corefile block edited. Each must be
+# (a new token: the host credential Secret must carry it), its ServiceAccount deleted, our Corefile
+# block edited. Each must be
 # restored; the test waits up to 30 s for each and prints the time it measured (the design: within
 # 5 s). Then, with nothing changing, the FederatedCluster and the member objects are not written.
 TEST=cluster.member-drift RESOURCE=federatedcluster CLUSTER=drift NODES=1 NS="drift-$$"
@@ -78,6 +79,12 @@ restored "host credential Secret carries the new token" cred_has_new_token
 secret_key arnor-credentials kubeconfig >"$TMP/arnor.kubeconfig"
 check "the stored kubeconfig works with the new token (get nodes)" \
   "$KUBECTL" --kubeconfig "$TMP/arnor.kubeconfig" --request-timeout=20s get nodes
+
+# ---- the ServiceAccount: no watch of its own; its token Secret goes with it and that is watched ---------
+old=$(uid serviceaccount -n federation-system "kubefed-$FED-$FC")
+MK delete serviceaccount -n federation-system "kubefed-$FED-$FC" >/dev/null
+restored "ServiceAccount deleted" newer "$old" serviceaccount -n federation-system "kubefed-$FED-$FC"
+restored "host credential Secret carries the token of the new ServiceAccount" cred_has_new_token
 
 # ---- DNS: our Corefile block edited ----------------------------------------------------------------------
 corefile() { MK get configmap coredns -n kube-system -o jsonpath='{.data.Corefile}'; }
