@@ -84,7 +84,13 @@ check "the stored kubeconfig works with the new token (get nodes)" \
 old=$(uid serviceaccount -n federation-system "kubefed-$FED-$FC")
 MK delete serviceaccount -n federation-system "kubefed-$FED-$FC" >/dev/null
 restored "ServiceAccount deleted" newer "$old" serviceaccount -n federation-system "kubefed-$FED-$FC"
-restored "host credential Secret carries the token of the new ServiceAccount" cred_has_new_token
+# The old token died with the old ServiceAccount: the stored kubeconfig works only once it holds the
+# new ServiceAccount's token (the member's token controller replaces the Secret; its watch sees it).
+stored_works() {
+  secret_key arnor-credentials kubeconfig >"$TMP/arnor2.kubeconfig" &&
+    "$KUBECTL" --kubeconfig "$TMP/arnor2.kubeconfig" --request-timeout=5s get nodes
+}
+restored "the stored kubeconfig works with the new ServiceAccount's token" stored_works
 
 # ---- DNS: our Corefile block edited ----------------------------------------------------------------------
 corefile() { MK get configmap coredns -n kube-system -o jsonpath='{.data.Corefile}'; }
