@@ -177,11 +177,12 @@ int informer_add_index(informer *inf, const char *label) {
 }
 
 /* Drops what no reconciler reads but which dominates an object's size. */
-static void informer_trim(json_object *obj) {
+static void informer_trim(informer *inf, json_object *obj) {
   json_object *meta = kc_obj_get(obj, "metadata");
   json_object *ann = kc_obj_get(obj, "metadata.annotations");
   if (meta) json_object_object_del(meta, "managedFields");
   if (ann) json_object_object_del(ann, "kubectl.kubernetes.io/last-applied-configuration");
+  if (inf->transform) inf->transform(obj, inf->transform_data);
 }
 
 /* Stores obj (trimmed, as text). Returns the previous object, parsed (the caller
@@ -193,8 +194,7 @@ static json_object *informer_store(informer *inf, const char *key, json_object *
     old = informer_parse(old_text);
     informer_index_update(inf, key, old, 0);
   }
-  informer_trim(obj);
-  if (inf->transform) inf->transform(obj, inf->transform_data);
+  informer_trim(inf, obj);
   const char *text = json_object_to_json_string_length(obj, KC_JSON_FLAGS, &len);
   json_object_object_add(inf->store, key, json_object_new_string_len(text, (int)len));
   informer_index_update(inf, key, obj, 1);

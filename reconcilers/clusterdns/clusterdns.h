@@ -114,4 +114,19 @@ int clusterdns_kubedns_remove(json_object *data, const clusterdns_entry *e, cons
  * (also for bad input). */
 int clusterdns_kubedns_has(json_object *data, const clusterdns_entry *e);
 
+/* The kube-dns plan: one merge patch for ConfigMap kube-system/kube-dns (its data keys and the
+ * two bookkeeping annotations named in marks) that joins e, or with unjoin undoes exactly what
+ * the join did. On join the annotations record which keys did not exist before us (`created`: a
+ * comma list; unjoin deletes exactly those) and the text of those that did (`original`: a JSON
+ * object; unjoin puts a value back byte for byte when it differs only in formatting). Both marks
+ * are dropped on unjoin. cm is the whole ConfigMap as read (may hold garbage: it is untrusted).
+ * Returns 0 and *patch (NULL when nothing needs writing; the caller puts it), or the error of
+ * clusterdns_kubedns_add / _remove (nothing to write). Pure. */
+typedef struct clusterdns_marks {
+  const char *created;   /* annotation key, e.g. kubefed.dev/created-keys-<federation> */
+  const char *original;  /* annotation key, e.g. kubefed.dev/original-<federation> */
+} clusterdns_marks;
+int clusterdns_kubedns_plan(json_object *cm, const clusterdns_entry *e, int unjoin, const clusterdns_marks *marks,
+                            json_object **patch, kf_error *err);
+
 #endif

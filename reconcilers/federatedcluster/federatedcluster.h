@@ -5,9 +5,12 @@
  * binding, an explicit service-account token Secret -> on the host: the
  * credential Secret (a minified kubeconfig with that token) -> in the federation
  * API: the Cluster object -> member DNS (kube-dns keys or a marked CoreDNS
- * block) -> status. A full join runs when its inputs change (generation, Secrets,
- * the Federation) or every FC_RESYNC_MS; in between a reconcile only probes the
- * member's /readyz, every spec.health.periodSeconds, on the one loop.
+ * block) -> status. The reconcile is level-based: each run makes every object
+ * true, writing only what differs. One client per member (the runtime cluster
+ * registry) watches what the join made there, so drift (a deleted ClusterRole, an
+ * edited Corefile) is undone within seconds, and probes the member's /readyz every
+ * spec.health.periodSeconds from its own timer (thresholds -> Ready / Offline; a
+ * member that is not healthy is not asked to join again until it is).
  *
  * Unjoin (the CR deleted): the finalizer kubefed.dev/unjoin removes the Cluster
  * object, our DNS entries, the member RBAC, token Secret and ServiceAccount, and
@@ -52,11 +55,12 @@ typedef struct fc_spec {
  * is not a JSON object. */
 int fc_spec_decode(json_object *fc, fc_spec *out, kf_error *err);
 
+/* o->informers: the shared informers (the caller starts them). */
 fc_controller *fc_controller_new(uv_loop_t *loop, kc_client *c, const fed_options *o);
-void fc_controller_start_informers(fc_controller *f);
 int fc_controller_synced(const fc_controller *f);
 void fc_controller_start(fc_controller *f);
-void fc_controller_close(fc_controller *f);
+/* As fed_controller_close: closed(arg) once the last reconcile has finished. */
+void fc_controller_close(fc_controller *f, void (*closed)(void *arg), void *arg);
 
 /* The rules of the ClusterRole each member grants its federation (documented, no wildcards):
  * a JSON array of PolicyRules. Caller puts it. */

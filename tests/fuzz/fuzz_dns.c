@@ -4,7 +4,8 @@
  * that held nothing of ours, removing gives the input back (the Corefile byte
  * for byte; kube-dns values byte for byte for `federations`, as the compact
  * form of the original for a re-serialized `stubDomains`), in either order
- * for two federations.
+ * for two federations. The kube-dns plan (join then unjoin through the ConfigMap's bookkeeping
+ * annotations) gives the data back exactly, and survives hostile annotations.
  *
  * run-fuzzer.sh compiles operator/runtime only, so the module under test comes in
  * as source here (its static helpers are then at hand for the checks too):
@@ -19,6 +20,7 @@
 #include <string.h>
 
 #include "../../reconcilers/clusterdns/clusterdns.c"
+#include "../../reconcilers/clusterdns/plan.c"
 
 #include "fuzz_check.h"
 
@@ -214,6 +216,57 @@ static void fuzz_kubedns(json_object *d, const clusterdns_entry *e) {
   json_object_put(out);
 }
 
+/* The kube-dns plan: a join then an unjoin on data holding nothing of ours gives data back
+ * exactly, whatever the annotations held before (hostile text included, for the no-crash part). */
+static const clusterdns_marks MARKS = {"kubefed.dev/created-keys-x", "kubefed.dev/original-x"};
+
+static json_object *plan_cm(json_object *d, const char *hostile) {
+  json_object *cm = json_object_new_object(), *meta = json_object_new_object(), *ann = json_object_new_object();
+  if (hostile) {
+    json_object_object_add(ann, MARKS.created, json_object_new_string(hostile));
+    json_object_object_add(ann, MARKS.original, json_object_new_string(hostile));
+  }
+  json_object_object_add(meta, "annotations", ann);
+  json_object_object_add(cm, "metadata", meta);
+  json_object_object_add(cm, "data", copy_data(d));
+  return cm;
+}
+
+static void plan_apply(json_object *cm, json_object *patch) {
+  apply(json_object_object_get(json_object_object_get(cm, "metadata"), "annotations"),
+        json_object_object_get(json_object_object_get(patch, "metadata"), "annotations"));
+  apply(json_object_object_get(cm, "data"), json_object_object_get(patch, "data"));
+}
+
+static void fuzz_plan(json_object *d, const clusterdns_entry *e, const char *hostile) {
+  json_object *cm = plan_cm(d, hostile), *patch = NULL, *none = NULL;
+  kf_error err;
+  kf_error_clear(&err);
+  (void)clusterdns_kubedns_plan(cm, e, 1, &MARKS, &patch, &err);
+  json_object_put(patch);
+  patch = NULL;
+  int rc = clusterdns_kubedns_plan(cm, e, 0, &MARKS, &patch, &err);
+  int ours_before = clusterdns_kubedns_remove(d, e, NULL, &none, NULL) != 0 || json_object_object_length(none) > 0;
+  json_object_put(none);
+  if (rc != 0 || !patch || hostile || ours_before) {
+    CHECK(rc == 0 || patch == NULL);
+    json_object_put(patch);
+    json_object_put(cm);
+    return;
+  }
+  plan_apply(cm, patch);
+  json_object_put(patch);
+  patch = NULL;
+  CHECK(clusterdns_kubedns_has(json_object_object_get(cm, "data"), e));
+  CHECK(clusterdns_kubedns_plan(cm, e, 0, &MARKS, &patch, &err) == 0 && patch == NULL);
+  CHECK(clusterdns_kubedns_plan(cm, e, 1, &MARKS, &patch, &err) == 0 && patch != NULL);
+  plan_apply(cm, patch);
+  json_object_put(patch);
+  CHECK(json_object_equal(json_object_object_get(cm, "data"), d));
+  CHECK(json_object_object_length(json_object_object_get(json_object_object_get(cm, "metadata"), "annotations")) == 0);
+  json_object_put(cm);
+}
+
 static json_object *kubedns_data(const char *federations, const char *stubs) {
   json_object *d = json_object_new_object();
   json_object_object_add(d, "upstreamNameservers", json_object_new_string("[\"8.8.8.8\"]"));
@@ -238,6 +291,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     d = kubedns_data(shapes[i].feds, shapes[i].stubs);
     fuzz_kubedns(d, &A);
     fuzz_kubedns(d, &plain);
+    fuzz_plan(d, &A, NULL);
+    fuzz_plan(d, &plain, x);
     json_object_put(d);
   }
   /* First line as federations, the rest as stubDomains. */

@@ -35,13 +35,9 @@ static const char SYNOPSIS[] = "Usage: " API_OPERATOR " [flags]\n\n"
 static int fed_synced(const void *f) { return fed_controller_synced(f); }
 static void fed_start(void *f) { fed_controller_start(f); }
 static void fed_close(void *f, kf_manager_done_cb done, void *arg) { fed_controller_close(f, done, arg); }
-static void fc_caches(void *f) { fc_controller_start_informers(f); }
 static int fc_synced(const void *f) { return fc_controller_synced(f); }
 static void fc_start(void *f) { fc_controller_start(f); }
-static void fc_close(void *f, kf_manager_done_cb done, void *arg) {
-  fc_controller_close(f);
-  done(arg);
-}
+static void fc_close(void *f, kf_manager_done_cb done, void *arg) { fc_controller_close(f, done, arg); }
 
 int main(int argc, char **argv) {
   op_flags fl = {.m = {.program = API_OPERATOR, .version = KF_VERSION, .field_manager = API_OPERATOR,
@@ -76,7 +72,7 @@ int main(int argc, char **argv) {
   fc_controller *fc = fc_controller_new(kf_manager_loop(m), kf_manager_client(m), &fo);
   const kf_runnable runnables[] = {
       {"federation", fed, NULL, fed_synced, fed_start, fed_close},
-      {"federatedcluster", fc, fc_caches, fc_synced, fc_start, fc_close},
+      {"federatedcluster", fc, NULL, fc_synced, fc_start, fc_close},
   };
   for (size_t i = 0; i < sizeof(runnables) / sizeof(runnables[0]); i++)
     if (kf_manager_add(m, &runnables[i], &err) != 0) {

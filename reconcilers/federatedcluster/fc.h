@@ -1,0 +1,171 @@
+/* The FederatedCluster controller's parts, shared by its files (not a public header).
+ *
+ *   controller.c  informers, map functions, the cluster registry's callbacks, reconcile dispatch
+ *   objects.c     PURE: names, desired member/host/federation objects, status bodies, watches
+ *   health.c      PURE threshold machine and condition texts; the probe callback
+ *   join.c        the join as a steps table, then status
+ *   dns.c         the member's DNS step (join and unjoin)
+ *   unjoin.c      the unjoin as a steps table (deletes, namespace content check, finalizer)
+ *   status.c      status written when it differs, mirrored onto the federation's Cluster */
+#ifndef KF_FC_H
+#define KF_FC_H
+
+#include <json-c/json.h>
+#include <uv.h>
+
+#include <kf/apply.h>
+#include <kf/clusters.h>
+#include <kf/cond.h>
+#include <kf/ctrl.h>
+#include <kf/ev.h>
+#include <kf/informer.h>
+#include <kf/steps.h>
+
+#include "federatedcluster.h"
+
+#define FC_RETRY_MS 15000
+#define FC_DNS_NS "kube-system"
+#define FC_TOKEN_POLLS 20   /* x FC_TOKEN_POLL_MS: 2 s */
+#define FC_TOKEN_POLL_MS 100
+#define FC_WORKERS 64       /* joins in flight: each mostly waits on I/O */
+/* A member request that hangs (a black hole, an overloaded apiserver) holds a worker and delays
+ * the condition saying so: each attempt is cut at FC_MEMBER_TIMEOUT_MS and retried once, so one
+ * join step gives up within about 2 x 10 s (instead of 6 x 30 s), and the join stops there. */
+#define FC_MEMBER_TIMEOUT_MS 10000
+#define FC_MEMBER_ATTEMPTS 2
+
+enum { C_JOINED, C_READY, C_OFFLINE, C_CREDS, C_DNS, C_N };
+extern const char *const FC_COND[C_N];
+
+/* Member watch slots in the cluster registry. No ServiceAccount watch: a deleted ServiceAccount
+ * takes its token Secret with it (the member's token controller), and that Secret is watched. */
+enum { W_ROLES, W_BINDINGS, W_SECRETS, W_DNS, W_N };
+
+/* ---- objects.c (pure) ---- */
+
+typedef struct fc_names {
+  char *cred;    /* host credential Secret (spec.secretName or NAME-credentials) */
+  char *sa;      /* member ServiceAccount kubefed-F-NAME */
+  char *role;    /* member ClusterRole and binding kubefed.dev:F:NAME */
+  char *token;   /* member token Secret kubefed-F-NAME-token */
+} fc_names;
+
+void fc_names_of(const fc_spec *s, fc_names *out);
+void fc_names_free(fc_names *n);
+/* key, value, ... NULL: what makes an object ours (apply_opts.owner_labels); fed may be "". */
+void fc_owner_labels(const char *fed, const char *out[5]);
+/* The label selector of our member objects for FederatedCluster name of Federation fed. */
+char *fc_selector(const char *fed, const char *name);
+
+json_object *fc_desired_namespace(const fc_spec *s);
+json_object *fc_desired_service_account(const fc_spec *s, const fc_names *n);
+json_object *fc_desired_role(const fc_spec *s, const fc_names *n);
+json_object *fc_desired_binding(const fc_spec *s, const fc_names *n);
+json_object *fc_desired_token_secret(const fc_spec *s, const fc_names *n);
+/* The host Secret with a minified kubeconfig: the member's server and CA, the federation's token. */
+json_object *fc_desired_credential_secret(const fc_spec *s, const fc_names *n, const char *uid, const char *server,
+                                          const char *ca_pem, const char *token);
+json_object *fc_desired_cluster(const fc_spec *s, const fc_names *n, const char *server);
+
+/* Sorted distinct zones and the first region of a NodeList's topology labels. */
+void fc_zones_of(json_object *nodes, json_object **zones, char **region);
+
+typedef struct fc_facts {
+  const char *version, *region;
+  json_object *zones;          /* borrowed; NULL: none */
+  const char *cred_name;
+} fc_facts;
+/* The FederatedCluster status apply body (without lastProbeTime, which is added only when the
+ * body differs from the live status, so a probe is never a write by itself). */
+json_object *fc_status_body(const fc_spec *s, json_object *conditions, const fc_facts *facts);
+/* 1 when live (the FederatedCluster) already shows body's status. */
+int fc_status_same(json_object *body, json_object *live);
+/* The federation API's Cluster status: Ready and Offline as on the FederatedCluster. */
+json_object *fc_cluster_status_body(const char *name, const cond *ready, const cond *offline, const fc_facts *facts,
+                                    const char *now);
+
+/* The member watches: what the join made (by the ownership labels) and the DNS ConfigMap. */
+void fc_watch_opts(const fc_spec *s, int slot, const char *selector, const char *dns_cm, informer_opts *o);
+
+/* ---- health.c ---- */
+
+typedef enum { FC_HEALTH_UNKNOWN, FC_HEALTH_READY, FC_HEALTH_NOT_READY, FC_HEALTH_OFFLINE } fc_health_state;
+
+typedef struct fc_health {
+  fc_health_state state;
+  int successes, failures;      /* consecutive */
+  char *why;                    /* the last failure, in words stable across probes */
+  int failure_threshold, success_threshold, timeout_s;   /* from the spec, set by the reconcile */
+} fc_health;
+
+/* PURE. One probe result (why: NULL on success) against the thresholds. Returns 1 when what the
+ * conditions show (state, or the failure's words while not Ready) changed. */
+int fc_health_observe(fc_health *h, int ok, const char *why);
+/* PURE. The words for a failed probe: which limit it hit, the same from one probe to the next. */
+void fc_health_why(int rc, const kf_error *err, int timeout_s, char *buf, size_t size);
+/* PURE. Ready and Offline as h says (conditions already set are kept). */
+void fc_health_conds(const fc_health *h, cond *ready, cond *offline);
+void fc_health_free(void *h);
+void fc_on_probe(clusters *cl, const char *key, int rc, const kf_error *err, void *data);
+
+/* ---- controller.c ---- */
+
+struct fc_controller {
+  uv_loop_t *loop;
+  kc_client *c;
+  fed_access access;
+  kf_metrics *metrics;
+  ev_recorder *events;
+  informer *fcs, *feds, *secrets;   /* shared: borrowed from the factory */
+  ctrl *ctrl;
+  clusters *members;      /* member key: the FederatedCluster's "ns/name" */
+  clusters *feds_api;     /* key: the Federation's "ns/name" */
+  int active, closing;
+  void (*closed)(void *arg);  /* fc_controller_close's callback */
+  void *closed_arg;
+};
+
+typedef struct fc_run {
+  fc_controller *f;
+  char *key, *ns, *name;
+  json_object *fc, *fed;
+  fc_spec spec;               /* borrows from fc */
+  fc_names names;
+  const char *owner[5];
+  char *selector;
+  kc_client *member, *fapi;   /* borrowed from the registries */
+  char *token;
+  char *dns_cm;               /* the member DNS ConfigMap being read */
+  int deleting;
+  int probe_only;             /* joined at this generation and not healthy: no member I/O */
+  int token_polls;
+  size_t ns_kind;
+  uv_timer_t *timer;          /* token polling; closed (and freed) by fc_finish */
+  char *version, *region;
+  json_object *zones;
+  char leftovers[512];
+  cond cond[C_N];
+  int rc;
+  uint64_t requeue_ms;
+  steps steps;
+} fc_run;
+
+void fc_requeue(fc_run *run, uint64_t ms);
+void fc_cond_set(fc_run *run, int which, const char *status, const char *reason, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* Stops the reconcile at a problem: the condition says what, a Warning event too, then status. */
+void fc_stop(fc_run *run, int rc, int which, const char *reason, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+void fc_finish(fc_run *run);
+/* The federation API client (cached per Federation), or NULL when its kubeconfig is not there. */
+kc_client *fc_federation_client(fc_run *run);
+apply_opts fc_apply_opts(fc_run *run, kc_client *c, const kc_resource *res, int slot);
+
+/* ---- join.c, dns.c, unjoin.c, status.c ---- */
+
+void fc_join(fc_run *run);
+void fc_dns(void *run);          /* a step of join and unjoin (run->deleting); then steps_next */
+void fc_unjoin(fc_run *run);
+void fc_status(fc_run *run);     /* writes status if it changed, then fc_finish */
+
+#endif

@@ -1,0 +1,268 @@
+/* The join, level-based: every reconcile makes each object true (apply_ensure writes only what
+ * differs, reading the member's watch caches when they have the object), so drift a member watch
+ * reports is undone by the same code that joined it.
+ *
+ *   JOIN             the steps table, in kubefed v1's order (member, host, federation API, DNS)
+ *   fc_applied       one callback for every apply: next step, or the condition that says why not
+ *   token            read from the cache, else GET; polled briefly while the member fills it
+ *   facts            the member's version, region and zones for status
+ *   fc_join          a member that is not healthy keeps the join's conditions: probe only */
+#include <stdlib.h>
+#include <string.h>
+
+#include <kf/b64.h>
+#include <kf/log.h>
+
+#include "fc.h"
+
+static void fc_set_joined(fc_run *run) {
+  fc_cond_set(run, C_JOINED, "True", "Joined",
+              "joined to Federation %s: credentials in Secret %s, Cluster %s in the federation API", run->spec.fed_name,
+              run->names.cred, run->name);
+}
+
+/* ---- applies ---- */
+
+typedef struct fc_apply_ctx {
+  fc_run *run;
+  const char *kind, *name;
+} fc_apply_ctx;
+
+static void fc_applied(const apply_result *r, void *data) {
+  fc_apply_ctx x = *(fc_apply_ctx *)data;
+  fc_run *run = x.run;
+  free(data);
+  if (r->rc == 0) {
+    steps_next(&run->steps);
+  } else if (r->rc == APPLY_ERR_NOT_OURS) {
+    fc_stop(run, 0, C_JOINED, "NameConflict", "%s %s exists and is not managed by %s; delete or rename it", x.kind,
+            x.name, API_OPERATOR);
+  } else {
+    int reading = kf_streq(r->step, "read");
+    fc_stop(run, kc_err_terminal(r->rc) ? 0 : r->rc, C_JOINED, reading ? "ReadFailed" : "ApplyFailed",
+            "%s %s %s failed: %s", reading ? "reading" : "writing", x.kind, x.name, cond_error_text(r->err, "failed"));
+  }
+}
+
+/* Ensures desired (taken) with o, then the next step. */
+static void fc_ensure(fc_run *run, const apply_opts *o, json_object *desired) {
+  fc_apply_ctx *x = kf_calloc(1, sizeof(*x));
+  x->run = run;
+  x->kind = o->res->kind;
+  x->name = o->res == &KC_NAMESPACES ? run->spec.member_ns
+            : o->res == &KC_SERVICEACCOUNTS ? run->names.sa
+            : o->res == &KC_SECRETS && o->client == run->member ? run->names.token
+            : o->res == &KC_SECRETS ? run->names.cred
+            : o->res == &API_CLUSTERS ? run->name
+                                       : run->names.role;
+  int rc = apply_ensure(o, desired, fc_applied, x);
+  if (rc != 0) {
+    free(x);
+    fc_stop(run, kc_err_terminal(rc) ? 0 : rc, C_JOINED, "ApplyFailed", "writing %s failed: could not start (%d)",
+            o->res->kind, rc);
+  }
+}
+
+/* ---- member objects ---- */
+
+static void fc_namespace_read(kc_client *c, int rc, json_object *ns, const kf_error *err, void *data) {
+  fc_run *run = data;
+  (void)c;
+  (void)ns;
+  if (rc == 0) {
+    steps_next(&run->steps);
+  } else if (rc == KC_ERR_NOTFOUND) {
+    /* Create only: an existing namespace (the user's, or ours) is used as it is. */
+    apply_opts o = fc_apply_opts(run, run->member, &KC_NAMESPACES, -1);
+    o.owner_labels = NULL;
+    o.mode = APPLY_CREATE_ONLY;
+    fc_ensure(run, &o, fc_desired_namespace(&run->spec));
+  } else {
+    int terminal = kc_err_terminal(rc);
+    fc_cond_set(run, C_READY, "False", "Unreachable", "the member's API server: %s", cond_error_text(err, "failed"));
+    fc_stop(run, terminal ? 0 : rc, C_CREDS, terminal ? "CredentialsRefused" : "MemberUnreachable",
+            "reading namespace %s in the member with the supplied credentials failed: %s", run->spec.member_ns,
+            cond_error_text(err, "failed"));
+  }
+}
+
+static void fc_step_namespace(void *ctx) {
+  fc_run *run = ctx;
+  int rc = kc_get(run->member, &KC_NAMESPACES, NULL, run->spec.member_ns, fc_namespace_read, run);
+  if (rc != 0) fc_stop(run, rc, C_CREDS, "MemberUnreachable", "reading namespace %s could not start", run->spec.member_ns);
+}
+
+static void fc_step_sa(void *ctx) {
+  fc_run *run = ctx;
+  apply_opts o = fc_apply_opts(run, run->member, &KC_SERVICEACCOUNTS, -1);
+  fc_ensure(run, &o, fc_desired_service_account(&run->spec, &run->names));
+}
+
+static void fc_step_role(void *ctx) {
+  fc_run *run = ctx;
+  apply_opts o = fc_apply_opts(run, run->member, &KC_CLUSTERROLES, W_ROLES);
+  fc_ensure(run, &o, fc_desired_role(&run->spec, &run->names));
+}
+
+static void fc_step_binding(void *ctx) {
+  fc_run *run = ctx;
+  apply_opts o = fc_apply_opts(run, run->member, &KC_CLUSTERROLEBINDINGS, W_BINDINGS);
+  fc_ensure(run, &o, fc_desired_binding(&run->spec, &run->names));
+}
+
+static void fc_step_token_secret(void *ctx) {
+  fc_run *run = ctx;
+  apply_opts o = fc_apply_opts(run, run->member, &KC_SECRETS, W_SECRETS);
+  o.mode = APPLY_CREATE_ONLY;  /* the member's token controller fills it */
+  fc_ensure(run, &o, fc_desired_token_secret(&run->spec, &run->names));
+}
+
+/* ---- token ---- */
+
+static int fc_take_token(fc_run *run, json_object *secret) {
+  const char *b64 = kc_obj_key_str(kc_obj_get(secret, "data"), "token");
+  size_t n;
+  if (!b64) return -ENOENT;
+  if (run->token) kf_free_secret(run->token, strlen(run->token));
+  run->token = NULL;
+  return kf_b64_decode(b64, strlen(b64), &run->token, &n) == 0 ? 0 : -EINVAL;
+}
+
+static void fc_step_token(void *ctx);
+static void fc_token_again(uv_timer_t *t) { fc_step_token(t->data); }
+
+static void fc_token_read(kc_client *c, int rc, json_object *secret, const kf_error *err, void *data) {
+  fc_run *run = data;
+  (void)c;
+  int have = rc == 0 ? fc_take_token(run, secret) : -ENOENT;
+  if (have == -EINVAL) {
+    fc_stop(run, 0, C_JOINED, "InvalidToken", "the member token Secret %s/%s holds no valid token", run->spec.member_ns,
+            run->names.token);
+  } else if (have == 0) {
+    steps_next(&run->steps);
+  } else if (rc != 0 && rc != KC_ERR_NOTFOUND) {
+    fc_stop(run, rc, C_JOINED, "ReadFailed", "reading the member token Secret failed: %s", cond_error_text(err, "failed"));
+  } else if (run->token_polls++ < FC_TOKEN_POLLS) {
+    /* The member's token controller fills it within milliseconds: look again shortly, in this
+     * reconcile, before reporting a wait (and writing status) at all. */
+    if (!run->timer) {
+      run->timer = kf_calloc(1, sizeof(uv_timer_t));
+      uv_timer_init(run->f->loop, run->timer);
+      run->timer->data = run;
+    }
+    uv_timer_start(run->timer, fc_token_again, FC_TOKEN_POLL_MS, 0);
+  } else {
+    /* The Secret's watch enqueues us when the token arrives; the requeue is a fallback. */
+    steps_abort(&run->steps);
+    fc_cond_set(run, C_JOINED, "False", "WaitingForToken", "waiting for the member's token controller to fill Secret %s/%s",
+                run->spec.member_ns, run->names.token);
+    fc_requeue(run, 1000);
+    fc_status(run);
+  }
+}
+
+static void fc_step_token(void *ctx) {
+  fc_run *run = ctx;
+  const informer *cache = clusters_cache(run->f->members, run->key, W_SECRETS);
+  json_object *cached = cache ? informer_get(cache, run->spec.member_ns, run->names.token) : NULL;
+  int have = cached ? fc_take_token(run, cached) : -ENOENT;
+  if (cached) json_object_put(cached);
+  if (have == 0) {
+    steps_next(&run->steps);
+    return;
+  }
+  int rc = kc_get(run->member, &KC_SECRETS, run->spec.member_ns, run->names.token, fc_token_read, run);
+  if (rc != 0) fc_stop(run, rc, C_JOINED, "ReadFailed", "reading the member token Secret could not start");
+}
+
+/* ---- host, federation API ---- */
+
+static void fc_step_credential(void *ctx) {
+  fc_run *run = ctx;
+  if (!fc_federation_client(run)) {
+    fc_stop(run, 0, C_JOINED, "WaitingForFederation",
+            "the admin kubeconfig of Federation %s is not available yet (status.kubeconfigSecretRef)", run->spec.fed_name);
+    return;
+  }
+  const kcfg *cfg = kc_client_config(run->member);
+  apply_opts o = fc_apply_opts(run, run->f->c, &KC_SECRETS, -1);
+  o.cache = run->f->secrets;
+  fc_ensure(run, &o,
+            fc_desired_credential_secret(&run->spec, &run->names, kc_obj_str(run->fc, "metadata.uid"), cfg->server,
+                                         cfg->ca_pem, run->token));
+}
+
+static void fc_step_cluster(void *ctx) {
+  fc_run *run = ctx;
+  apply_opts o = fc_apply_opts(run, run->fapi, &API_CLUSTERS, -1);
+  fc_ensure(run, &o, fc_desired_cluster(&run->spec, &run->names, kc_client_config(run->member)->server));
+}
+
+/* ---- facts ---- */
+
+static void fc_nodes(kc_client *c, int rc, json_object *list, const kf_error *err, void *data) {
+  fc_run *run = data;
+  (void)c;
+  (void)err;
+  if (rc == 0) fc_zones_of(list, &run->zones, &run->region);
+  steps_next(&run->steps);
+}
+
+static void fc_version(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data) {
+  fc_run *run = data;
+  (void)err;
+  if (rc == 0 && kc_obj_str(obj, "gitVersion")) run->version = kf_strdup(kc_obj_str(obj, "gitVersion"));
+  kc_list_opts o = {.limit = 500};
+  if (kc_list(c, &KC_NODES, NULL, &o, fc_nodes, run) != 0) steps_next(&run->steps);
+}
+
+static void fc_step_facts(void *ctx) {
+  fc_run *run = ctx;
+  kc_request r = {.method = "GET", .path = "/version", .timeout_ms = 10000};
+  if (kc_do(run->member, &r, fc_version, run) != 0) steps_next(&run->steps);
+}
+
+/* ---- the sequence ---- */
+
+/* The member's ServiceAccount, RBAC and token, the host credential Secret and the Cluster exist:
+ * a DNS problem from here on leaves the member joined. */
+static void fc_step_joined(void *ctx) {
+  fc_set_joined(ctx);
+  steps_next(&((fc_run *)ctx)->steps);
+}
+
+static const steps_step JOIN[] = {
+    {"member-namespace", fc_step_namespace},
+    {"service-account", fc_step_sa},
+    {"cluster-role", fc_step_role},
+    {"cluster-role-binding", fc_step_binding},
+    {"token-secret", fc_step_token_secret},
+    {"token", fc_step_token},
+    {"credential-secret", fc_step_credential},
+    {"cluster", fc_step_cluster},
+    {"joined", fc_step_joined},
+    {"dns", fc_dns},
+    {"facts", fc_step_facts},
+};
+
+static void fc_joined(void *ctx) { fc_status(ctx); }
+
+/* The conditions the join set, as the object shows them. */
+static void fc_keep_cond(fc_run *run, int which) {
+  json_object *c = cond_find(run->fc, FC_COND[which]);
+  const char *status = kc_obj_str(c, "status");
+  if (!c || !status) return;
+  cond_set(&run->cond[which], kf_streq(status, "True") ? "True" : kf_streq(status, "False") ? "False" : "Unknown",
+           kc_obj_str(c, "reason") ? kc_obj_str(c, "reason") : "", "%s",
+           kc_obj_str(c, "message") ? kc_obj_str(c, "message") : "");
+}
+
+void fc_join(fc_run *run) {
+  if (run->probe_only) {
+    fc_keep_cond(run, C_JOINED);
+    fc_keep_cond(run, C_DNS);
+    fc_status(run);
+    return;
+  }
+  steps_begin(&run->steps, JOIN, STEPS_LEN(JOIN), run, fc_joined);
+}

@@ -1,0 +1,265 @@
+/* What a join should have made, as pure functions: names, the member's Namespace, ServiceAccount,
+ * ClusterRole and binding and token Secret, the host credential Secret, the federation API's
+ * Cluster, the status bodies and the member watches. They allocate nothing but their result and
+ * never look at a cluster, so unit tests (cluster.objects) check them whole.
+ *
+ *   names     fc_names_of, fc_owner_labels, fc_selector
+ *   member    fc_desired_namespace / _service_account / _role (fc_member_rules) / _binding / _token_secret
+ *   host      fc_desired_credential_secret; federation API: fc_desired_cluster
+ *   status    fc_zones_of, fc_status_body, fc_status_same, fc_cluster_status_body
+ *   watches   fc_watch_opts */
+#include <stdlib.h>
+#include <string.h>
+
+#include <kf/b64.h>
+#include <kf/kj.h>
+
+#include "fc.h"
+#include "federation/objects.h"
+
+const char *const FC_COND[C_N] = {"Joined", "Ready", "Offline", "CredentialsValid", "DNSConfigured"};
+
+/* ---- names ---- */
+
+void fc_names_of(const fc_spec *s, fc_names *n) {
+  /* Per federation and member name: one member may join several federations, or one federation
+   * twice under two names, and each unjoin removes only its own objects. */
+  const char *fed = s->fed_name ? s->fed_name : "", *name = s->name ? s->name : "";
+  n->cred = s->cred_secret ? kf_strdup(s->cred_secret) : kf_asprintf("%s-credentials", name);
+  n->sa = kf_asprintf("kubefed-%s-%s", fed, name);
+  n->role = kf_asprintf("kubefed.dev:%s:%s", fed, name);
+  n->token = kf_asprintf("kubefed-%s-%s-token", fed, name);
+}
+
+void fc_names_free(fc_names *n) {
+  free(n->cred);
+  free(n->sa);
+  free(n->role);
+  free(n->token);
+  memset(n, 0, sizeof(*n));
+}
+
+void fc_owner_labels(const char *fed, const char *out[5]) {
+  out[0] = API_LABEL_MANAGED_BY;
+  out[1] = API_OPERATOR;
+  out[2] = API_LABEL_FEDERATION;
+  out[3] = fed ? fed : "";
+  out[4] = NULL;
+}
+
+char *fc_selector(const char *fed, const char *name) {
+  return kf_asprintf("%s=%s,%s=%s,%s=%s", API_LABEL_MANAGED_BY, API_OPERATOR, API_LABEL_FEDERATION, fed ? fed : "",
+                     API_LABEL_CLUSTER, name ? name : "");
+}
+
+/* ---- member objects ---- */
+
+static json_object *fc_object(const fc_spec *s, const char *api_version, const char *kind, const char *ns,
+                              const char *name) {
+  json_object *o = kj_obj(), *meta = kj_obj(), *l = kj_obj();
+  kj_str(o, "apiVersion", api_version);
+  kj_str(o, "kind", kind);
+  kj_str(meta, "name", name);
+  if (ns) kj_str(meta, "namespace", ns);
+  kj_str(l, API_LABEL_MANAGED_BY, API_OPERATOR);
+  kj_str(l, API_LABEL_FEDERATION, s->fed_name ? s->fed_name : "");
+  kj_str(l, API_LABEL_CLUSTER, s->name);
+  kj_set(meta, "labels", l);
+  kj_set(o, "metadata", meta);
+  return o;
+}
+
+json_object *fc_desired_namespace(const fc_spec *s) {
+  /* Created by us (labelled so): unjoin may remove it, if it holds nothing else. */
+  return fc_object(s, "v1", "Namespace", NULL, s->member_ns);
+}
+
+json_object *fc_desired_service_account(const fc_spec *s, const fc_names *n) {
+  return fc_object(s, "v1", "ServiceAccount", s->member_ns, n->sa);
+}
+
+json_object *fc_member_rules(void) {
+  /* What the federation controller manager reads and writes in members, and nothing else. */
+  static const char *const rules[][3] = {
+      {"", "namespaces,configmaps,secrets,services,serviceaccounts", "get,list,watch,create,update,patch,delete"},
+      {"", "events", "get,list,watch,create,patch"},
+      {"", "nodes,pods", "get,list,watch"},
+      {"apps", "deployments,replicasets,daemonsets,statefulsets", "get,list,watch,create,update,patch,delete"},
+      {"batch", "jobs", "get,list,watch,create,update,patch,delete"},
+      {"networking.k8s.io", "ingresses", "get,list,watch,create,update,patch,delete"},
+      {"autoscaling", "horizontalpodautoscalers", "get,list,watch,create,update,patch,delete"},
+  };
+  static const char *const fields[3] = {"apiGroups", "resources", "verbs"};
+  json_object *arr = kj_arr();
+  for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
+    json_object *r = kj_obj();
+    for (int k = 0; k < 3; k++) {
+      json_object *list = kj_arr();
+      char *copy = kf_strdup(rules[i][k]), *save = NULL;
+      if (k == 0) kj_push_str(list, copy);
+      else
+        for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) kj_push_str(list, t);
+      free(copy);
+      kj_set(r, fields[k], list);
+    }
+    kj_push(arr, r);
+  }
+  return arr;
+}
+
+json_object *fc_desired_role(const fc_spec *s, const fc_names *n) {
+  return kj_set(fc_object(s, "rbac.authorization.k8s.io/v1", "ClusterRole", NULL, n->role), "rules", fc_member_rules());
+}
+
+json_object *fc_desired_binding(const fc_spec *s, const fc_names *n) {
+  json_object *b = fc_object(s, "rbac.authorization.k8s.io/v1", "ClusterRoleBinding", NULL, n->role);
+  json_object *ref = kj_obj(), *subj = kj_obj();
+  kj_str(ref, "apiGroup", "rbac.authorization.k8s.io");
+  kj_str(ref, "kind", "ClusterRole");
+  kj_str(ref, "name", n->role);
+  kj_str(subj, "kind", "ServiceAccount");
+  kj_str(subj, "name", n->sa);
+  kj_str(subj, "namespace", s->member_ns);
+  kj_set(b, "roleRef", ref);
+  return kj_set(b, "subjects", kj_push(kj_arr(), subj));
+}
+
+json_object *fc_desired_token_secret(const fc_spec *s, const fc_names *n) {
+  /* Since 1.24 no token Secret is made for a ServiceAccount: ask for one explicitly. */
+  json_object *t = fc_object(s, "v1", "Secret", s->member_ns, n->token);
+  kj_set(kc_obj_get(t, "metadata"), "annotations", kj_str(kj_obj(), "kubernetes.io/service-account.name", n->sa));
+  return kj_str(t, "type", "kubernetes.io/service-account-token");
+}
+
+/* ---- host and federation API ---- */
+
+json_object *fc_desired_credential_secret(const fc_spec *s, const fc_names *n, const char *uid, const char *server,
+                                          const char *ca_pem, const char *token) {
+  char *kubeconfig = fed_kubeconfig(s->name, n->sa, s->name, server, ca_pem, NULL, NULL, token);
+  char *b64 = kf_b64_encode(kubeconfig, strlen(kubeconfig));
+  kf_free_secret(kubeconfig, strlen(kubeconfig));
+  json_object *sec = fc_object(s, "v1", "Secret", s->ns, n->cred), *owner = kj_obj();
+  kj_str(owner, "apiVersion", API_GROUP_VERSION);
+  kj_str(owner, "kind", "FederatedCluster");
+  kj_str(owner, "name", s->name);
+  kj_str(owner, "uid", uid);
+  kj_bool(owner, "controller", 1);
+  kj_set(kc_obj_get(sec, "metadata"), "ownerReferences", kj_push(kj_arr(), owner));
+  kj_str(sec, "type", "Opaque");
+  kj_set(sec, "data", kj_str(kj_obj(), "kubeconfig", b64));
+  kf_free_secret(b64, strlen(b64));
+  return sec;
+}
+
+json_object *fc_desired_cluster(const fc_spec *s, const fc_names *n, const char *server) {
+  json_object *cl = fc_object(s, API_CLUSTER_GROUP_VERSION, "Cluster", NULL, s->name), *spec = kj_obj(), *addr = kj_obj();
+  kj_str(addr, "clientCIDR", "0.0.0.0/0");
+  kj_str(addr, "serverAddress", server);
+  kj_set(spec, "serverAddressByClientCIDRs", kj_push(kj_arr(), addr));
+  kj_set(spec, "secretRef", kj_str(kj_obj(), "name", n->cred));
+  return kj_set(cl, "spec", spec);
+}
+
+/* ---- status ---- */
+
+static int fc_cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+void fc_zones_of(json_object *nodes, json_object **zones, char **region) {
+  json_object *items = kc_obj_get(nodes, "items");
+  size_t n = json_object_is_type(items, json_type_array) ? json_object_array_length(items) : 0, k = 0;
+  const char **z = kf_calloc(n + 1, sizeof(char *));
+  *region = NULL;
+  for (size_t i = 0; i < n; i++) {
+    json_object *labels = kc_obj_get(json_object_array_get_idx(items, i), "metadata.labels");
+    const char *zone = kc_obj_key_str(labels, "topology.kubernetes.io/zone");
+    const char *r = kc_obj_key_str(labels, "topology.kubernetes.io/region");
+    if (r && !*region) *region = kf_strdup(r);
+    int dup = 0;
+    for (size_t j = 0; zone && j < k; j++) dup |= strcmp(z[j], zone) == 0;
+    if (zone && !dup) z[k++] = zone;
+  }
+  qsort(z, k, sizeof(char *), fc_cmp_str);
+  *zones = kj_arr();
+  for (size_t i = 0; i < k; i++) kj_push_str(*zones, z[i]);
+  free(z);
+}
+
+json_object *fc_status_body(const fc_spec *s, json_object *conditions, const fc_facts *x) {
+  json_object *st = kj_obj(), *body = kj_obj();
+  kj_int(st, "observedGeneration", s->generation);
+  kj_set(st, "conditions", conditions);
+  kj_str(st, "kubernetesVersion", x->version);
+  kj_str(st, "region", x->region);
+  kj_copy(st, "zones", x->zones);
+  if (x->cred_name) kj_set(st, "credentialSecretRef", kj_str(kj_obj(), "name", x->cred_name));
+  kj_str(body, "apiVersion", API_GROUP_VERSION);
+  kj_str(body, "kind", "FederatedCluster");
+  kj_set(body, "metadata", kj_str(kj_str(kj_obj(), "name", s->name), "namespace", s->ns));
+  return kj_set(body, "status", st);
+}
+
+int fc_status_same(json_object *body, json_object *live) {
+  return kj_subset(kc_obj_get(body, "status"), kc_obj_get(live, "status"));
+}
+
+json_object *fc_cluster_status_body(const char *name, const cond *ready, const cond *offline, const fc_facts *x,
+                                    const char *now) {
+  json_object *cl = kj_obj(), *st = kj_obj(), *conds = kj_arr();
+  const cond *c[2] = {ready, offline};
+  const char *types[2] = {"Ready", "Offline"};
+  for (int i = 0; i < 2; i++) {
+    json_object *cj = kj_obj();
+    kj_str(cj, "type", types[i]);
+    kj_str(cj, "status", c[i]->status);
+    kj_str(cj, "reason", c[i]->reason);
+    kj_str(cj, "message", c[i]->message);
+    kj_str(cj, "lastProbeTime", now);
+    kj_push(conds, cj);
+  }
+  kj_set(st, "conditions", conds);
+  kj_str(st, "region", x->region);
+  kj_copy(st, "zones", x->zones);
+  kj_str(cl, "apiVersion", API_CLUSTER_GROUP_VERSION);
+  kj_str(cl, "kind", "Cluster");
+  kj_set(cl, "metadata", kj_str(kj_obj(), "name", name));
+  return kj_set(cl, "status", st);
+}
+
+/* ---- member watches ---- */
+
+/* A token Secret cached whole would carry the member's CA and namespace too: the join reads the
+ * token only. */
+static void fc_keep_token(json_object *secret, void *unused) {
+  (void)unused;
+  json_object *data = kc_obj_get(secret, "data"), *token = NULL;
+  if (!data) return;
+  if (json_object_object_get_ex(data, "token", &token)) json_object_get(token);
+  kj_set(secret, "data", token ? kj_set(kj_obj(), "token", token) : kj_obj());
+}
+
+/* The DNS ConfigMap is read fresh (its resourceVersion guards the update): the watch only says
+ * that it changed. */
+static void fc_metadata_only(json_object *obj, void *data) {
+  (void)data;
+  json_object_object_del(obj, "data");
+  json_object_object_del(obj, "binaryData");
+  json_object *meta = kc_obj_get(obj, "metadata");
+  if (meta) json_object_object_del(meta, "annotations");
+}
+
+void fc_watch_opts(const fc_spec *s, int slot, const char *selector, const char *dns_cm, informer_opts *o) {
+  static const char *const dns_field[2] = {"metadata.name=coredns", "metadata.name=kube-dns"};
+  memset(o, 0, sizeof(*o));
+  o->label_selector = selector;
+  switch (slot) {
+  case W_ROLES: o->res = &KC_CLUSTERROLES; break;
+  case W_BINDINGS: o->res = &KC_CLUSTERROLEBINDINGS; break;
+  case W_SECRETS: o->res = &KC_SECRETS, o->namespace_ = s->member_ns, o->transform = fc_keep_token; break;
+  default:
+    o->res = &KC_CONFIGMAPS;
+    o->namespace_ = FC_DNS_NS;
+    o->label_selector = NULL;
+    o->field_selector = dns_field[kf_streq(dns_cm, "kube-dns")];
+    o->transform = fc_metadata_only;
+  }
+}

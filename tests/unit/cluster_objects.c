@@ -1,0 +1,183 @@
+/* cluster.objects: what a join should make, as the pure builders give it: names, ownership,
+ * member RBAC (no wildcards), the token Secret, the host credential Secret, the Cluster, the
+ * member watches, and the status body with its "changed?" check. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <kf/apply.h>
+#include <kf/kj.h>
+
+#include "federatedcluster/fc.h"
+
+static json_object *fc_obj(void) {
+  json_object *o = json_tokener_parse(
+      "{\"metadata\":{\"name\":\"gondor\",\"namespace\":\"fed\",\"generation\":4,\"uid\":\"u-1\"},"
+      "\"spec\":{\"federationRef\":{\"name\":\"fellowship\"},\"kubeconfigSecretRef\":{\"name\":\"gondor-admin\"}}}");
+  assert_non_null(o);
+  return o;
+}
+
+static void test_names_and_ownership(void **state) {
+  (void)state;
+  json_object *fc = fc_obj();
+  fc_spec s;
+  fc_names n;
+  const char *owner[5];
+  assert_int_equal(fc_spec_decode(fc, &s, NULL), 0);
+  fc_names_of(&s, &n);
+  assert_string_equal(n.cred, "gondor-credentials");
+  assert_string_equal(n.sa, "kubefed-fellowship-gondor");
+  assert_string_equal(n.role, "kubefed.dev:fellowship:gondor");
+  assert_string_equal(n.token, "kubefed-fellowship-gondor-token");
+  fc_owner_labels(s.fed_name, owner);
+  /* Every member object is ours by the owner labels, and carries the cluster label too. */
+  json_object *objs[] = {fc_desired_namespace(&s), fc_desired_service_account(&s, &n), fc_desired_role(&s, &n),
+                         fc_desired_binding(&s, &n), fc_desired_token_secret(&s, &n),
+                         fc_desired_cluster(&s, &n, "https://gondor:6443")};
+  for (size_t i = 0; i < sizeof(objs) / sizeof(objs[0]); i++) {
+    assert_true(apply_is_ours(objs[i], owner));
+    assert_string_equal(kc_obj_key_str(kc_obj_get(objs[i], "metadata.labels"), API_LABEL_CLUSTER), "gondor");
+    json_object_put(objs[i]);
+  }
+  char *sel = fc_selector(s.fed_name, s.name);
+  assert_string_equal(sel, "app.kubernetes.io/managed-by=kubefed-operator,kubefed.dev/federation=fellowship,"
+                           "kubefed.dev/cluster=gondor");
+  free(sel);
+  fc_names_free(&n);
+  json_object_put(fc);
+}
+
+static void test_member_rbac(void **state) {
+  (void)state;
+  json_object *fc = fc_obj();
+  fc_spec s;
+  fc_names n;
+  fc_spec_decode(fc, &s, NULL);
+  fc_names_of(&s, &n);
+  json_object *role = fc_desired_role(&s, &n), *b = fc_desired_binding(&s, &n);
+  const char *text = json_object_to_json_string(kc_obj_get(role, "rules"));
+  assert_null(strstr(text, "\"*\""));  /* least privilege: no wildcards */
+  assert_non_null(strstr(text, "horizontalpodautoscalers"));
+  assert_string_equal(kc_obj_str(b, "roleRef.name"), n.role);
+  json_object *subj = json_object_array_get_idx(kc_obj_get(b, "subjects"), 0);
+  assert_string_equal(kc_obj_str(subj, "name"), n.sa);
+  assert_string_equal(kc_obj_str(subj, "namespace"), "federation-system");
+  json_object *t = fc_desired_token_secret(&s, &n);
+  assert_string_equal(kc_obj_str(t, "type"), "kubernetes.io/service-account-token");
+  assert_string_equal(kc_obj_key_str(kc_obj_get(t, "metadata.annotations"), "kubernetes.io/service-account.name"), n.sa);
+  json_object_put(t);
+  json_object_put(role);
+  json_object_put(b);
+  fc_names_free(&n);
+  json_object_put(fc);
+}
+
+static void test_credential_secret_and_cluster(void **state) {
+  (void)state;
+  json_object *fc = fc_obj();
+  fc_spec s;
+  fc_names n;
+  fc_spec_decode(fc, &s, NULL);
+  fc_names_of(&s, &n);
+  json_object *sec = fc_desired_credential_secret(&s, &n, "u-1", "https://gondor:6443", NULL, "tok");
+  assert_string_equal(kc_obj_str(sec, "metadata.namespace"), "fed");
+  assert_string_equal(kc_obj_str(sec, "metadata.name"), "gondor-credentials");
+  json_object *ref = json_object_array_get_idx(kc_obj_get(sec, "metadata.ownerReferences"), 0);
+  assert_string_equal(kc_obj_str(ref, "uid"), "u-1");
+  assert_non_null(kc_obj_key_str(kc_obj_get(sec, "data"), "kubeconfig"));
+  kj_put_wiped(sec);
+  json_object *cl = fc_desired_cluster(&s, &n, "https://gondor:6443");
+  assert_string_equal(kc_obj_str(cl, "spec.secretRef.name"), "gondor-credentials");
+  json_object *addr = json_object_array_get_idx(kc_obj_get(cl, "spec.serverAddressByClientCIDRs"), 0);
+  assert_string_equal(kc_obj_str(addr, "serverAddress"), "https://gondor:6443");
+  json_object_put(cl);
+  fc_names_free(&n);
+  json_object_put(fc);
+}
+
+static void test_status_changed_by_subset(void **state) {
+  (void)state;
+  json_object *fc = fc_obj();
+  fc_spec s;
+  fc_spec_decode(fc, &s, NULL);
+  json_object *nodes = json_tokener_parse(
+      "{\"items\":[{\"metadata\":{\"labels\":{\"topology.kubernetes.io/zone\":\"b\",\"topology.kubernetes.io/region\":\"r\"}}},"
+      "{\"metadata\":{\"labels\":{\"topology.kubernetes.io/zone\":\"a\"}}},"
+      "{\"metadata\":{\"labels\":{\"topology.kubernetes.io/zone\":\"b\"}}}]}");
+  json_object *zones = NULL;
+  char *region = NULL;
+  fc_zones_of(nodes, &zones, &region);
+  assert_string_equal(json_object_to_json_string_ext(zones, JSON_C_TO_STRING_PLAIN), "[\"a\",\"b\"]");
+  assert_string_equal(region, "r");
+  cond conds[C_N] = {0};
+  for (int i = 0; i < C_N; i++) cond_set(&conds[i], "True", "R", "m");
+  int changed = 0;
+  fc_facts x = {.version = "v1.37.2", .region = region, .zones = zones, .cred_name = "gondor-credentials"};
+  json_object *body = fc_status_body(&s, cond_array(fc, FC_COND, conds, C_N, s.generation, &changed), &x);
+  assert_false(fc_status_same(body, fc));
+  /* Once the object shows it (plus what the server adds), the same body is no write. */
+  json_object *st = NULL;
+  json_object_deep_copy(kc_obj_get(body, "status"), &st, NULL);
+  kj_str(st, "lastProbeTime", "2030-01-01T00:00:00Z");
+  kj_set(fc, "status", st);
+  json_object *again = fc_status_body(&s, cond_array(fc, FC_COND, conds, C_N, s.generation, &changed), &x);
+  assert_true(fc_status_same(again, fc));
+  json_object_put(again);
+  /* A new generation is a change. */
+  s.generation = 5;
+  again = fc_status_body(&s, cond_array(fc, FC_COND, conds, C_N, s.generation, &changed), &x);
+  assert_false(fc_status_same(again, fc));
+  json_object_put(again);
+  json_object_put(body);
+  for (int i = 0; i < C_N; i++) cond_free(&conds[i]);
+  free(region);
+  json_object_put(zones);
+  json_object_put(nodes);
+  json_object_put(fc);
+}
+
+static void test_watches(void **state) {
+  (void)state;
+  json_object *fc = fc_obj();
+  fc_spec s;
+  informer_opts o;
+  fc_spec_decode(fc, &s, NULL);
+  fc_watch_opts(&s, W_ROLES, "sel", NULL, &o);
+  assert_ptr_equal(o.res, &KC_CLUSTERROLES);
+  assert_string_equal(o.label_selector, "sel");
+  fc_watch_opts(&s, W_SECRETS, "sel", NULL, &o);
+  assert_string_equal(o.namespace_, "federation-system");
+  /* The token Secret is cached with its token only. */
+  json_object *secret = json_tokener_parse("{\"metadata\":{\"name\":\"t\"},\"data\":{\"token\":\"dA==\",\"ca.crt\":\"eA==\"}}");
+  o.transform(secret, o.transform_data);
+  assert_string_equal(json_object_to_json_string_ext(kc_obj_get(secret, "data"), JSON_C_TO_STRING_PLAIN),
+                      "{\"token\":\"dA==\"}");
+  json_object_put(secret);
+  fc_watch_opts(&s, W_DNS, NULL, "kube-dns", &o);
+  assert_string_equal(o.field_selector, "metadata.name=kube-dns");
+  assert_string_equal(o.namespace_, "kube-system");
+  json_object *cm = json_tokener_parse("{\"metadata\":{\"name\":\"kube-dns\",\"annotations\":{\"a\":\"b\"}},\"data\":{\"x\":\"y\"}}");
+  o.transform(cm, o.transform_data);
+  assert_null(kc_obj_get(cm, "data"));
+  assert_null(kc_obj_get(cm, "metadata.annotations"));
+  json_object_put(cm);
+  fc_watch_opts(&s, W_DNS, NULL, "coredns", &o);
+  assert_string_equal(o.field_selector, "metadata.name=coredns");
+  json_object_put(fc);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_names_and_ownership),
+      cmocka_unit_test(test_member_rbac),
+      cmocka_unit_test(test_credential_secret_and_cluster),
+      cmocka_unit_test(test_status_changed_by_subset),
+      cmocka_unit_test(test_watches),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
