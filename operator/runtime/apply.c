@@ -15,11 +15,11 @@ typedef struct apply_op {
   apply_opts o;
   apply_cb cb;
   void *data;
-  json_object *desired;     /* ensure: owned, wiped when done */
+  json_object *desired; /* ensure: owned, wiped when done */
   char *ns, *name;
   int deleting;
   apply_result r;
-  json_object *live;        /* held for a deferred report */
+  json_object *live; /* held for a deferred report */
   kf_error err;
   uv_timer_t defer;
   int timer_used;
@@ -77,13 +77,14 @@ int apply_is_ours(json_object *obj, const char *const *owner_labels) {
 static void apply_written(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data) {
   apply_op *op = data;
   (void)c;
-  if (rc == KC_ERR_EXISTS && op->o.mode == APPLY_CREATE_ONLY) rc = 0, obj = NULL;  /* raced: fine */
-  else if (rc == KC_ERR_NOTFOUND && op->deleting) rc = 0, obj = NULL;               /* already gone */
+  if (rc == KC_ERR_EXISTS && op->o.mode == APPLY_CREATE_ONLY) rc = 0, obj = NULL; /* raced: fine */
+  else if (rc == KC_ERR_NOTFOUND && op->deleting) rc = 0, obj = NULL;             /* already gone */
   apply_report(op, rc, rc == 0, op->deleting ? "delete" : "write", op->deleting ? NULL : obj, err);
 }
 
 static int apply_write(apply_op *op) {
-  if (op->o.mode == APPLY_CREATE_ONLY) return kc_create(op->o.client, op->o.res, op->ns, op->desired, apply_written, op);
+  if (op->o.mode == APPLY_CREATE_ONLY)
+    return kc_create(op->o.client, op->o.res, op->ns, op->desired, apply_written, op);
   return kc_apply(op->o.client, op->o.res, op->desired, NULL, apply_written, op);
 }
 
@@ -92,8 +93,8 @@ static int apply_decide(apply_op *op, json_object *live, int on_loop) {
   int rc = 0;
   const char *step = "read";
   if (live && !apply_is_ours(live, op->o.owner_labels)) {
-    kf_error_set(&op->err, APPLY_ERR_NOT_OURS, "%s %s%s%s exists and is not managed by this controller", op->o.res->kind,
-                 op->ns ? op->ns : "", op->ns ? "/" : "", op->name);
+    kf_error_set(&op->err, APPLY_ERR_NOT_OURS, "%s %s%s%s exists and is not managed by this controller",
+                 op->o.res->kind, op->ns ? op->ns : "", op->ns ? "/" : "", op->name);
     rc = APPLY_ERR_NOT_OURS;
   } else if (live && (op->o.mode == APPLY_CREATE_ONLY || kj_subset(op->desired, live))) {
     rc = 0;

@@ -21,8 +21,7 @@ int kf_b64_decode(const char *in, size_t in_len, char **out, size_t *out_len) {
   while (pad < 2 && clean[n - 1 - pad] == '=') pad++;
   for (size_t i = 0; i < n - pad; i++) {
     char c = clean[i];
-    int ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '+' || c == '/';
+    int ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/';
     if (!ok) goto bad; /* includes '=' anywhere but the end, and a third '=' */
   }
   /* EVP_DecodeBlock takes an int and counts padding as output bytes. */

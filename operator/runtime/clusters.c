@@ -29,11 +29,11 @@ typedef struct cl_member {
   unsigned char hash[32];
   kc_client *c;
   cl_slot slot[CLUSTERS_MAX_WATCHES];
-  uv_timer_t *timer;          /* probe timer, allocated while probing is on */
+  uv_timer_t *timer; /* probe timer, allocated while probing is on */
   uint64_t period_ms, timeout_ms;
-  int probing;                /* a probe is in flight */
+  int probing; /* a probe is in flight */
   int paused, removed;
-  int refs;                   /* things that will still call back with this member */
+  int refs; /* things that will still call back with this member */
   void *data;
   void (*free_fn)(void *);
 } cl_member;
@@ -42,7 +42,7 @@ struct clusters {
   clusters_opts o;
   cl_member **buckets;
   size_t n_buckets, len;
-  size_t alive;               /* members not freed yet (removed ones may wait for a callback) */
+  size_t alive; /* members not freed yet (removed ones may wait for a callback) */
   int closing;
 };
 
@@ -144,8 +144,12 @@ static void cl_slot_stop(cl_slot *s) {
 }
 
 static void cl_slot_start(cl_member *m, cl_slot *s) {
-  informer_opts io = {.res = s->res, .namespace_ = s->ns, .label_selector = s->label, .field_selector = s->field,
-                      .transform = s->transform, .page_size = 100};
+  informer_opts io = {.res = s->res,
+                      .namespace_ = s->ns,
+                      .label_selector = s->label,
+                      .field_selector = s->field,
+                      .transform = s->transform,
+                      .page_size = 100};
   informer_handlers h = {cl_on_add, cl_on_update, cl_on_delete, m};
   s->inf = informer_new(m->c, &io, &h);
   informer_set_metrics(s->inf, m->cl->o.metrics);
@@ -206,7 +210,7 @@ void clusters_resume(clusters *cl, const char *key) {
 static void cl_digest(const clusters_source *src, unsigned char out[32]) {
   EVP_MD_CTX *ctx = EVP_MD_CTX_new();
   unsigned int n = 0;
-  if (!ctx) abort();  /* out of memory, as kf_calloc */
+  if (!ctx) abort(); /* out of memory, as kf_calloc */
   EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
   EVP_DigestUpdate(ctx, src->kubeconfig, src->len);
   /* NUL-separated, so ("a", "bc") and ("ab", "c") differ. */
@@ -246,7 +250,7 @@ int clusters_client(clusters *cl, const char *key, const clusters_source *src, k
   kc_client *old = m->c;
   m->c = c;
   memcpy(m->hash, hash, sizeof(hash));
-  kc_client_close(old);   /* a probe in flight on it ends with KC_ERR_CANCELED, unreported */
+  kc_client_close(old); /* a probe in flight on it ends with KC_ERR_CANCELED, unreported */
   for (size_t i = 0; i < CLUSTERS_MAX_WATCHES; i++)
     if (m->slot[i].res) cl_slot_start(m, &m->slot[i]);
   *out = c;
@@ -263,7 +267,8 @@ kc_client *clusters_get(const clusters *cl, const char *key) {
 static void cl_probe_report(cl_member *m, int rc, const kf_error *err) {
   m->probing = 0;
   /* A probe the registry cut (client rebuilt or removed) says nothing about the member. */
-  if (!m->removed && rc != KC_ERR_CANCELED && m->cl->o.on_probe) m->cl->o.on_probe(m->cl, m->key, rc, err, m->cl->o.data);
+  if (!m->removed && rc != KC_ERR_CANCELED && m->cl->o.on_probe)
+    m->cl->o.on_probe(m->cl, m->key, rc, err, m->cl->o.data);
   cl_member_unref(m);
 }
 
@@ -282,7 +287,7 @@ static void cl_healthz(kc_client *c, int rc, json_object *obj, const kf_error *e
 static void cl_readyz(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data) {
   cl_member *m = data;
   (void)obj;
-  if (rc == KC_ERR_NOTFOUND && !m->removed && c == m->c) {  /* older API servers: /healthz */
+  if (rc == KC_ERR_NOTFOUND && !m->removed && c == m->c) { /* older API servers: /healthz */
     kc_request r = {.method = "GET", .path = "/healthz", .timeout_ms = m->timeout_ms, .no_retry = 1};
     if (kc_do(c, &r, cl_healthz, m) == 0) return;
   }
@@ -291,7 +296,7 @@ static void cl_readyz(kc_client *c, int rc, json_object *obj, const kf_error *er
 
 static void cl_probe_tick(uv_timer_t *t) {
   cl_member *m = t->data;
-  if (m->probing || m->removed || !m->c) return;  /* one at a time: a slow member is not piled on */
+  if (m->probing || m->removed || !m->c) return; /* one at a time: a slow member is not piled on */
   kc_request r = {.method = "GET", .path = "/readyz", .timeout_ms = m->timeout_ms, .no_retry = 1};
   m->refs++;
   m->probing = 1;
@@ -350,7 +355,7 @@ int clusters_set_data(clusters *cl, const char *key, void *data, void (*free_fn)
 static void cl_member_remove(clusters *cl, cl_member *m) {
   clusters_unlink(cl, m);
   m->removed = 1;
-  m->refs++;  /* closing the client may end a probe right here */
+  m->refs++; /* closing the client may end a probe right here */
   for (size_t i = 0; i < CLUSTERS_MAX_WATCHES; i++) cl_slot_stop(&m->slot[i]);
   cl_probe_stop(m);
   kc_client_close(m->c);
@@ -374,7 +379,7 @@ static void clusters_maybe_free(clusters *cl) {
 void clusters_close(clusters *cl) {
   if (!cl || cl->closing) return;
   cl->closing = 1;
-  cl->alive++;  /* removals below may free members (and would free cl) as they go */
+  cl->alive++; /* removals below may free members (and would free cl) as they go */
   for (size_t i = 0; i < cl->n_buckets; i++)
     while (cl->buckets[i]) cl_member_remove(cl, cl->buckets[i]);
   cl->alive--;

@@ -36,7 +36,7 @@ int cond_true(const cond *c) { return c->set && kf_streq(c->status, "True"); }
 
 json_object *cond_find(json_object *obj, const char *type) {
   json_object *conds = kc_obj_get(obj, "status.conditions");
-  if (!json_object_is_type(conds, json_type_array)) return NULL;  /* anybody may write status */
+  if (!json_object_is_type(conds, json_type_array)) return NULL; /* anybody may write status */
   for (size_t i = 0; i < json_object_array_length(conds); i++) {
     json_object *c = json_object_array_get_idx(conds, i);
     if (kf_streq(kc_obj_str(c, "type"), type)) return c;
@@ -67,12 +67,12 @@ json_object *cond_array(json_object *obj, const char *const *types, const cond *
     json_object *old = cond_find(obj, types[i]);
     json_object *og = old ? kc_obj_get(old, "observedGeneration") : NULL;
     int same = old && kf_streq(kc_obj_str(old, "status"), c->status);
-    if (!same || !kf_streq(kc_obj_str(old, "reason"), c->reason) ||
-        !kf_streq(kc_obj_str(old, "message"), c->message) || !og || json_object_get_int64(og) != generation)
+    if (!same || !kf_streq(kc_obj_str(old, "reason"), c->reason) || !kf_streq(kc_obj_str(old, "message"), c->message) ||
+        !og || json_object_get_int64(og) != generation)
       *changed = 1;
     /* lastTransitionTime moves only when the status flips. */
     char *ltt = same && kc_obj_str(old, "lastTransitionTime") ? kf_strdup(kc_obj_str(old, "lastTransitionTime"))
-                                                                : cond_rfc3339(time(NULL));
+                                                              : cond_rfc3339(time(NULL));
     json_object *cj = kj_obj();
     kj_str(cj, "type", types[i]);
     kj_str(cj, "status", c->status);

@@ -9,7 +9,7 @@ typedef struct ctrl_source {
   ctrl *c;
   ctrl_map_fn map;
   void *map_data;
-  informer *inf;             /* ctrl_watch: detached at ctrl_close (the informer may be shared) */
+  informer *inf; /* ctrl_watch: detached at ctrl_close (the informer may be shared) */
   struct ctrl_source *next;
 } ctrl_source;
 
@@ -21,7 +21,7 @@ struct ctrl {
   kf_metrics *metrics;
   wq *q;
   ctrl_source *sources;
-  json_object *started_at;  /* key -> start time (ms) of running reconciles */
+  json_object *started_at; /* key -> start time (ms) of running reconciles */
   uv_loop_t *loop;
   uint64_t reconciles;
   char labels[128];
@@ -122,7 +122,9 @@ void ctrl_done(ctrl *c, const char *key, int rc, uint64_t requeue_after_ms) {
     json_object_object_del(c->started_at, key);
   }
   snprintf(labels, sizeof(labels), "%s,result=\"%s\"", c->labels,
-           rc < 0 ? "error" : requeue_after_ms ? "requeue_after" : "success");
+           rc < 0             ? "error"
+           : requeue_after_ms ? "requeue_after"
+                              : "success");
   kf_metrics_add(c->metrics, "reconcile_total", "Reconciles by controller and result", labels, 1);
   c->reconciles++;
   /* Copy: wq_done may free the queue's copy that `key` points to. */

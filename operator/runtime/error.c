@@ -104,7 +104,7 @@ int kf_parse_duration(const char *s, double *seconds) {
     double v = strtod(p, &end);
     if (end == p) return -EINVAL;
     p = end;
-    size_t best = 0;   /* the longest unit that matches: "ms" before "m" */
+    size_t best = 0; /* the longest unit that matches: "ms" before "m" */
     double mult = 0;
     for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
       size_t n = strlen(units[i].unit);
@@ -123,7 +123,7 @@ int kf_parse_duration(const char *s, double *seconds) {
 
 int kf_parse_duration_ms(const char *s, uint64_t *ms) {
   double seconds;
-  if (s && strcmp(s, "0") == 0) {  /* Go's one bare number */
+  if (s && strcmp(s, "0") == 0) { /* Go's one bare number */
     *ms = 0;
     return 0;
   }
@@ -136,7 +136,6 @@ int kf_parse_duration_ms(const char *s, uint64_t *ms) {
 uint32_t kf_random(void) {
   uint32_t v;
   /* Blocks only before the kernel's pool is first initialised, long before any operator runs. */
-  while (getrandom(&v, sizeof(v), 0) != (ssize_t)sizeof(v)) {
-  }
+  while (getrandom(&v, sizeof(v), 0) != (ssize_t)sizeof(v)) {}
   return v;
 }

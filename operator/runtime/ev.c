@@ -19,7 +19,7 @@ typedef struct ev_entry {
   char *name, *ns;
   uint64_t first_ms, last_ms;
   unsigned count, sent_count;
-  int created;              /* POST succeeded: later counts can be patched */
+  int created; /* POST succeeded: later counts can be patched */
   struct ev_entry *next;
 } ev_entry;
 
@@ -64,7 +64,7 @@ ev_recorder *ev_recorder_new(kc_client *c, const char *controller, const char *i
   uv_timer_init(ev_loop(r), &r->flush);
   r->flush.data = r;
   uv_timer_start(&r->flush, ev_flush_cb, EV_FLUSH_MS, EV_FLUSH_MS);
-  uv_unref((uv_handle_t *)&r->flush);  /* never keeps the process alive on its own */
+  uv_unref((uv_handle_t *)&r->flush); /* never keeps the process alive on its own */
   return r;
 }
 
@@ -198,7 +198,7 @@ void ev_emit(ev_recorder *r, json_object *regarding, const char *type, const cha
 
   if (!r || r->closing || !name) return;
   va_start(ap, fmt);
-  vsnprintf(note, sizeof(note), fmt, ap);  /* the API caps note at 1 kB */
+  vsnprintf(note, sizeof(note), fmt, ap); /* the API caps note at 1 kB */
   va_end(ap);
   now = uv_now(ev_loop(r));
   char *object = kf_asprintf("%s/%s/%s/%s", kind ? kind : "", ns ? ns : "", name, uid ? uid : "");

@@ -41,9 +41,7 @@ int kf_flags_set(const kf_flag *f, void *base, const char *value, kf_error *err)
 int kf_flags_set_typed(const kf_flag *f, void *base, const char *value, kf_error *err) {
   void *dst = (char *)base + f->off;
   switch (f->type) {
-    case KF_FLAG_STRING:
-      *(const char **)dst = value;
-      return 0;
+    case KF_FLAG_STRING: *(const char **)dst = value; return 0;
     case KF_FLAG_BOOL:
       if (parse_bool(value, (int *)dst) != 0)
         return kf_error_set(err, -EINVAL, "invalid argument \"%s\" for --%s: want true or false", value, f->name);
@@ -110,8 +108,8 @@ static int flag_of(const kf_flags *fs, const char *a, const kf_flag **f, const c
   return 0;
 }
 
-int kf_flags_parse(const kf_flags *fs, void *base, int argc, char **argv, const char **pos, int maxpos,
-                   int *npos, kf_error *err) {
+int kf_flags_parse(const kf_flags *fs, void *base, int argc, char **argv, const char **pos, int maxpos, int *npos,
+                   kf_error *err) {
   int flags_done = 0;
   *npos = 0;
   for (size_t i = 0; i < fs->n; i++) {
@@ -154,8 +152,7 @@ void kf_flags_usage(FILE *out, const kf_flags *fs) {
     if (f->type == KF_FLAG_ENUM && f->choices && !f->metavar)
       for (const char *const *c = f->choices; *c; c++)
         snprintf(mv + strlen(mv), sizeof(mv) - strlen(mv), "%s%s", c == f->choices ? "=" : "|", *c);
-    else if (f->metavar)
-      snprintf(mv, sizeof(mv), "=%s", f->metavar);
+    else if (f->metavar) snprintf(mv, sizeof(mv), "=%s", f->metavar);
     if (f->shorthand) fprintf(out, "  -%c, --%s%s\n", f->shorthand, f->name, mv);
     else fprintf(out, "      --%s%s\n", f->name, mv);
     fprintf(out, "        %s", f->help);
@@ -169,8 +166,8 @@ void kf_flags_usage(FILE *out, const kf_flags *fs) {
   if (fs->builtins & KF_FLAGS_VERSION) fputs("      --version\n        print the version and exit\n", out);
 }
 
-int kf_flags_main(const kf_flags *fs, void *base, int argc, char **argv, const char *program,
-                  const char *version, const char *synopsis) {
+int kf_flags_main(const kf_flags *fs, void *base, int argc, char **argv, const char *program, const char *version,
+                  const char *synopsis) {
   kf_error err;
   const char *pos[1];
   int npos, rc;

@@ -14,16 +14,16 @@
 struct http_engine {
   uv_loop_t *loop;
   CURLM *multi;
-  uv_timer_t timer;         /* curl's timeout */
-  uv_timer_t defer_timer;   /* completes cancelled requests outside the caller's stack */
-  uv_timer_t deadline_timer;/* enforces request deadlines even if curl's own timer stalls */
-  http_request *requests;   /* all live requests (doubly linked) */
-  http_request *deferred;   /* cancelled, waiting for on_done */
+  uv_timer_t timer;          /* curl's timeout */
+  uv_timer_t defer_timer;    /* completes cancelled requests outside the caller's stack */
+  uv_timer_t deadline_timer; /* enforces request deadlines even if curl's own timer stalls */
+  http_request *requests;    /* all live requests (doubly linked) */
+  http_request *deferred;    /* cancelled, waiting for on_done */
   size_t inflight;
-  char *user_agent;         /* the program's name/version; NULL: none sent */
+  char *user_agent; /* the program's name/version; NULL: none sent */
   int closing;
-  int in_cleanup;           /* inside curl_multi_cleanup: the multi handle must not be touched */
-  int open_handles;         /* uv handles not yet closed, for http_engine_close */
+  int in_cleanup;   /* inside curl_multi_cleanup: the multi handle must not be touched */
+  int open_handles; /* uv handles not yet closed, for http_engine_close */
 };
 
 struct http_request {
@@ -32,20 +32,20 @@ struct http_request {
   http_request *prev, *next;
   http_request *next_deferred;
   struct curl_slist *headers;
-  char *body_in;            /* request body copy; wiped on free */
+  char *body_in; /* request body copy; wiped on free */
   size_t body_in_len;
-  char *auth_header;        /* wiped on free */
-  char *body;               /* buffered response body; wiped on free */
+  char *auth_header; /* wiped on free */
+  char *body;        /* buffered response body; wiped on free */
   size_t body_len, body_cap, max_body;
   long retry_after_s;
   http_data_cb on_data;
   http_done_cb on_done;
   void *data;
   int cancelled;
-  int timed_out;            /* cancelled by the deadline sweep */
-  uint64_t deadline_ms;     /* loop time after which the request is abandoned; 0: none */
+  int timed_out;        /* cancelled by the deadline sweep */
+  uint64_t deadline_ms; /* loop time after which the request is abandoned; 0: none */
   int in_multi;
-  int in_write;             /* inside on_data: curl forbids removing the handle now */
+  int in_write; /* inside on_data: curl forbids removing the handle now */
   int too_large;
   char errbuf[CURL_ERROR_SIZE];
 };
@@ -58,9 +58,7 @@ typedef struct http_socket {
 
 static void http_check_done(http_engine *eng);
 
-static void http_global_init(void) {
-  curl_global_init(CURL_GLOBAL_DEFAULT);
-}
+static void http_global_init(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
 
 static void http_engine_free(http_engine *eng) {
   free(eng->user_agent);
@@ -138,10 +136,8 @@ static int http_timer_fn(CURLM *multi, long timeout_ms, void *userp) {
    * whenever a request is added, so with requests completing and new ones added from their
    * callbacks the loop stayed in its timer phase for seconds (36 s seen with 100 members):
    * no poll, so no signal handling (SIGTERM), health probes or new connections meanwhile. */
-  if (timeout_ms < 0)
-    uv_timer_stop(&eng->timer);
-  else
-    uv_timer_start(&eng->timer, http_timer_cb, timeout_ms > 0 ? (uint64_t)timeout_ms : 1, 0);
+  if (timeout_ms < 0) uv_timer_stop(&eng->timer);
+  else uv_timer_start(&eng->timer, http_timer_cb, timeout_ms > 0 ? (uint64_t)timeout_ms : 1, 0);
   return 0;
 }
 
@@ -217,7 +213,7 @@ static size_t http_header_cb(char *buf, size_t size, size_t n, void *userp) {
     /* An HTTP-date form is not used by kube-apiserver; treat it as 1 s. */
     req->retry_after_s = (end != tmp && v >= 0) ? v : 1;
   } else if (len >= 5 && strncmp(buf, "HTTP/", 5) == 0) {
-    req->retry_after_s = -1;  /* a new response (e.g. after 100-continue) */
+    req->retry_after_s = -1; /* a new response (e.g. after 100-continue) */
   }
   return len;
 }
@@ -240,7 +236,7 @@ static size_t http_write_cb(char *buf, size_t size, size_t n, void *userp) {
     req->too_large = 1;
     return 0;
   }
-  kf_grow_wiped(&req->body, req->body_len, &req->body_cap, len);  /* wiped: bodies carry Secrets */
+  kf_grow_wiped(&req->body, req->body_len, &req->body_cap, len); /* wiped: bodies carry Secrets */
   memcpy(req->body + req->body_len, buf, len);
   req->body_len += len;
   req->body[req->body_len] = '\0';
@@ -323,8 +319,7 @@ static void http_set_blob(CURL *easy, CURLoption opt, const char *pem, size_t le
   curl_easy_setopt(easy, opt, &blob);
 }
 
-int http_request_start(http_engine *eng, const http_request_opts *o, http_request **out,
-                       kf_error *err) {
+int http_request_start(http_engine *eng, const http_request_opts *o, http_request **out, kf_error *err) {
   http_request *req;
   CURL *easy;
 
@@ -443,13 +438,9 @@ void http_request_cancel(http_request *req) {
   uv_timer_start(&req->eng->defer_timer, http_defer_cb, 0, 0);
 }
 
-uv_loop_t *http_engine_loop(const http_engine *eng) {
-  return eng->loop;
-}
+uv_loop_t *http_engine_loop(const http_engine *eng) { return eng->loop; }
 
-size_t http_engine_inflight(const http_engine *eng) {
-  return eng->inflight;
-}
+size_t http_engine_inflight(const http_engine *eng) { return eng->inflight; }
 
 void http_engine_close(http_engine *eng) {
   if (!eng || eng->closing) return;

@@ -46,8 +46,10 @@ static void httpd_written(uv_write_t *wr, int status) {
 }
 
 static void httpd_respond(httpd_conn *c, int status, const char *body) {
-  const char *text = status == 200 ? "OK" : status == 404 ? "Not Found" : status == 400 ? "Bad Request"
-                   : "Service Unavailable";
+  const char *text = status == 200   ? "OK"
+                     : status == 404 ? "Not Found"
+                     : status == 400 ? "Bad Request"
+                                     : "Service Unavailable";
   c->out = kf_asprintf("HTTP/1.1 %d %s\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
                        "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
                        status, text, strlen(body), body);

@@ -19,23 +19,23 @@ struct informer {
   size_t n_index_labels;
   uint64_t resync_ms;
   long page_size, watch_timeout_s;
-  informer_handlers *sets;  /* every handler set, in the order added */
+  informer_handlers *sets; /* every handler set, in the order added */
   size_t n_sets;
-  size_t replay_from;      /* sets at or after this index still get the cached objects as adds */
+  size_t replay_from; /* sets at or after this index still get the cached objects as adds */
   void (*transform)(json_object *obj, void *data);
   void *transform_data;
-  json_object *store;      /* key -> compact JSON text of the object (json string) */
-  json_object *fresh;      /* during a relist: keys seen so far */
-  json_object *index;      /* "label=value" -> {key: null} */
-  char *rv;                /* last resourceVersion seen */
+  json_object *store; /* key -> compact JSON text of the object (json string) */
+  json_object *fresh; /* during a relist: keys seen so far */
+  json_object *index; /* "label=value" -> {key: null} */
+  char *rv;           /* last resourceVersion seen */
   int synced;
   int closing;
   int paused;
-  int listing;             /* a list is in flight */
+  int listing; /* a list is in flight */
   kc_watch *watch;
-  uv_timer_t timer;        /* backoff before relist/rewatch */
+  uv_timer_t timer; /* backoff before relist/rewatch */
   uv_timer_t resync;
-  uv_timer_t replay;       /* hands the cache to handler sets added after the list, from the loop */
+  uv_timer_t replay; /* hands the cache to handler sets added after the list, from the loop */
   int handles_open;
   uint64_t backoff_ms;
   uint64_t restarts, relists;
@@ -134,7 +134,7 @@ static void informer_replay_cb(uv_timer_t *t) {
   informer *inf = t->data;
   size_t from = inf->replay_from;
   inf->replay_from = inf->n_sets;
-  json_object_object_foreach(inf->store, k, text) {
+  json_object_object_foreach (inf->store, k, text) {
     (void)k;
     json_object *obj = informer_parse(text);
     for (size_t i = from; i < inf->n_sets; i++)
@@ -169,7 +169,7 @@ void informer_remove_handlers(informer *inf, void *data) {
 int informer_add_index(informer *inf, const char *label) {
   for (size_t i = 0; i < inf->n_index_labels; i++)
     if (strcmp(inf->index_labels[i], label) == 0) return 0;
-  if (inf->synced || inf->listing) return -EBUSY;  /* the index is built as objects arrive */
+  if (inf->synced || inf->listing) return -EBUSY; /* the index is built as objects arrive */
   inf->index_labels = kf_realloc(inf->index_labels, (inf->n_index_labels + 2) * sizeof(char *));
   inf->index_labels[inf->n_index_labels++] = kf_strdup(label);
   inf->index_labels[inf->n_index_labels] = NULL;
@@ -265,7 +265,7 @@ static void informer_list_page(informer *inf, const char *cont);
 static void informer_list_finish(informer *inf, const char *rv) {
   /* Whatever the cache holds that the list did not was deleted while we were away. */
   json_object *gone = json_object_new_array();
-  json_object_object_foreach(inf->store, k, text) {
+  json_object_object_foreach (inf->store, k, text) {
     if (!json_object_object_get_ex(inf->fresh, k, NULL)) json_object_array_add(gone, informer_parse(text));
   }
   for (size_t i = 0; i < json_object_array_length(gone); i++)
@@ -278,7 +278,7 @@ static void informer_list_finish(informer *inf, const char *rv) {
   inf->backoff_ms = 0;
   /* A relist leaves parsed pages behind in malloc's free lists: give them back. */
   malloc_trim(0);
-  informer_watch(inf);  /* no-op while paused */
+  informer_watch(inf); /* no-op while paused */
 }
 
 static void informer_list_done(kc_client *c, int rc, json_object *page, const kf_error *err, void *data) {
@@ -331,8 +331,10 @@ static void informer_list_done(kc_client *c, int rc, json_object *page, const kf
 }
 
 static void informer_list_page(informer *inf, const char *cont) {
-  kc_list_opts o = {.label_selector = inf->label_selector, .field_selector = inf->field_selector,
-                    .limit = inf->page_size, .continue_token = cont};
+  kc_list_opts o = {.label_selector = inf->label_selector,
+                    .field_selector = inf->field_selector,
+                    .limit = inf->page_size,
+                    .continue_token = cont};
   inf->listing = 1;
   if (kc_list(inf->c, inf->res, inf->ns, &o, informer_list_done, inf) != 0 && !inf->closing) {
     inf->listing = 0;
@@ -347,8 +349,7 @@ static void informer_list(informer *inf) {
   json_object_put(inf->fresh);
   inf->fresh = json_object_new_object();
   inf->relists++;
-  kf_metrics_add(inf->metrics, "relists_total", "Informer lists (initial and after 410 Gone)",
-                 inf->labels, 1);
+  kf_metrics_add(inf->metrics, "relists_total", "Informer lists (initial and after 410 Gone)", inf->labels, 1);
   informer_list_page(inf, NULL);
 }
 
@@ -373,10 +374,9 @@ static void informer_on_watch_end(kc_watch *w, int rc, const kf_error *err, void
   }
   if (inf->paused) return;
   inf->restarts++;
-  kf_metrics_add(inf->metrics, "watch_restarts_total", "Watches that ended and were restarted",
-                 inf->labels, 1);
+  kf_metrics_add(inf->metrics, "watch_restarts_total", "Watches that ended and were restarted", inf->labels, 1);
   if (rc == 0) {
-    informer_watch(inf);  /* server-side timeout: resume where we were */
+    informer_watch(inf); /* server-side timeout: resume where we were */
   } else if (rc == KC_ERR_GONE) {
     KF_INFO("watch expired, relisting", "resource", inf->res->resource);
     informer_list(inf);
@@ -388,11 +388,13 @@ static void informer_on_watch_end(kc_watch *w, int rc, const kf_error *err, void
 
 static void informer_watch(informer *inf) {
   kf_error err;
-  kc_watch_opts o = {.label_selector = inf->label_selector, .field_selector = inf->field_selector,
-                     .resource_version = inf->rv, .timeout_seconds = inf->watch_timeout_s};
+  kc_watch_opts o = {.label_selector = inf->label_selector,
+                     .field_selector = inf->field_selector,
+                     .resource_version = inf->rv,
+                     .timeout_seconds = inf->watch_timeout_s};
   if (inf->closing || inf->paused || inf->watch) return;
-  if (kc_watch_start(inf->c, inf->res, inf->ns, &o, informer_on_event, informer_on_watch_end, inf,
-                     &inf->watch, &err) != 0) {
+  if (kc_watch_start(inf->c, inf->res, inf->ns, &o, informer_on_event, informer_on_watch_end, inf, &inf->watch, &err) !=
+      0) {
     KF_WARN("watch could not start", "resource", inf->res->resource, "error", err.msg);
     informer_retry(inf, informer_watch);
   }
@@ -404,7 +406,7 @@ static void informer_resync_cb(uv_timer_t *t) {
   informer *inf = t->data;
   if (!inf->synced) return;
   /* Handlers only enqueue keys; they never mutate the store during this walk. */
-  json_object_object_foreach(inf->store, k, text) {
+  json_object_object_foreach (inf->store, k, text) {
     (void)k;
     json_object *obj = informer_parse(text);
     informer_emit(inf, obj, obj, 0);
@@ -439,7 +441,7 @@ json_object *informer_get(const informer *inf, const char *ns, const char *name)
 size_t informer_len(const informer *inf) { return (size_t)json_object_object_length(inf->store); }
 
 void informer_foreach(const informer *inf, void (*cb)(json_object *obj, void *data), void *data) {
-  json_object_object_foreach(inf->store, k, text) {
+  json_object_object_foreach (inf->store, k, text) {
     (void)k;
     json_object *obj = informer_parse(text);
     cb(obj, data);
@@ -453,7 +455,7 @@ size_t informer_by_label(const informer *inf, const char *key, const char *value
   size_t n = 0;
   char *ik = kf_asprintf("%s=%s", key, value);
   if (json_object_object_get_ex(inf->index, ik, &set)) {
-    json_object_object_foreach(set, k, unused) {
+    json_object_object_foreach (set, k, unused) {
       (void)unused;
       json_object *obj = informer_get_key(inf, k);
       if (obj) {

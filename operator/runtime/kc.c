@@ -35,21 +35,20 @@ const kc_resource KC_ROLEBINDINGS = {"rbac.authorization.k8s.io", "v1", "rolebin
 const kc_resource KC_CLUSTERROLES = {"rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", 0};
 const kc_resource KC_CLUSTERROLEBINDINGS = {"rbac.authorization.k8s.io", "v1", "clusterrolebindings",
                                             "ClusterRoleBinding", 0};
-const kc_resource KC_CRDS = {"apiextensions.k8s.io", "v1", "customresourcedefinitions",
-                             "CustomResourceDefinition", 0};
+const kc_resource KC_CRDS = {"apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", 0};
 
 struct kc_client {
   http_engine *eng;
   kcfg *cfg;
   http_tls tls;
   kf_metrics *metrics;
-  char *field_manager;     /* server-side apply and write requests name it; NULL: apply refused */
-  struct kc_call *calls;   /* in flight or waiting to retry */
+  char *field_manager;   /* server-side apply and write requests name it; NULL: apply refused */
+  struct kc_call *calls; /* in flight or waiting to retry */
   int closing;
   uint64_t token_read_ms;
-  uint64_t timeout_ms;     /* per attempt when a request sets none */
+  uint64_t timeout_ms; /* per attempt when a request sets none */
   int max_attempts;
-  uint64_t throttle_warned_ms;  /* last "throttled" warning: one per KC_THROTTLE_WARN_MS */
+  uint64_t throttle_warned_ms; /* last "throttled" warning: one per KC_THROTTLE_WARN_MS */
   int throttle_warned;
 };
 
@@ -61,13 +60,13 @@ typedef struct kc_call {
   size_t body_len;
   uint64_t timeout_ms;
   int no_retry;
-  int raw;                  /* raw path request: a non-JSON body is passed as a string */
-  int finishing;            /* its callback is running */
-  int cancelled;            /* kc_client_close asked it to end */
+  int raw;       /* raw path request: a non-JSON body is passed as a string */
+  int finishing; /* its callback is running */
+  int cancelled; /* kc_client_close asked it to end */
   int attempt;
-  int last_timed_out;       /* the previous attempt timed out: do not reuse its connection */
+  int last_timed_out; /* the previous attempt timed out: do not reuse its connection */
   http_request *inflight;
-  uv_timer_t *retry_timer;  /* allocated while waiting to retry */
+  uv_timer_t *retry_timer; /* allocated while waiting to retry */
   kc_cb cb;
   void *data;
   /* kc_list_all state */
@@ -91,21 +90,21 @@ kc_client *kc_client_new(http_engine *eng, const kcfg *cfg, kf_error *err) {
     X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
     BIO_free(bio);
     if (!x) {
-      kf_error_set(err, -EINVAL, "context %s: client certificate of user %s is not valid PEM",
-                   cfg->context, cfg->user ? cfg->user : "?");
+      kf_error_set(err, -EINVAL, "context %s: client certificate of user %s is not valid PEM", cfg->context,
+                   cfg->user ? cfg->user : "?");
       return NULL;
     }
     int after = X509_cmp_current_time(X509_get0_notAfter(x));
     int before = X509_cmp_current_time(X509_get0_notBefore(x));
     X509_free(x);
     if (after <= 0) {
-      kf_error_set(err, -EKEYEXPIRED, "context %s: client certificate of user %s has expired; renew it",
-                   cfg->context, cfg->user ? cfg->user : "?");
+      kf_error_set(err, -EKEYEXPIRED, "context %s: client certificate of user %s has expired; renew it", cfg->context,
+                   cfg->user ? cfg->user : "?");
       return NULL;
     }
     if (before >= 0) {
-      kf_error_set(err, -EKEYEXPIRED, "context %s: client certificate of user %s is not valid yet",
-                   cfg->context, cfg->user ? cfg->user : "?");
+      kf_error_set(err, -EKEYEXPIRED, "context %s: client certificate of user %s is not valid yet", cfg->context,
+                   cfg->user ? cfg->user : "?");
       return NULL;
     }
   }
@@ -125,9 +124,7 @@ kc_client *kc_client_new(http_engine *eng, const kcfg *cfg, kf_error *err) {
   return c;
 }
 
-int kc_err_terminal(int rc) {
-  return rc == KC_ERR_INVALID || rc == KC_ERR_FORBIDDEN || rc == KC_ERR_UNAUTHORIZED;
-}
+int kc_err_terminal(int rc) { return rc == KC_ERR_INVALID || rc == KC_ERR_FORBIDDEN || rc == KC_ERR_UNAUTHORIZED; }
 
 kc_client *kc_client_derive(const kc_client *parent, const kcfg *cfg, kf_error *err) {
   kc_client *c = kc_client_new(parent->eng, cfg, err);
@@ -169,7 +166,7 @@ static void kc_call_free(kc_call *call) {
   free(call->method);
   free(call->url);
   free(call->content_type);
-  if (call->body) kf_free_secret(call->body, call->body_len);  /* may be a Secret (apply) */
+  if (call->body) kf_free_secret(call->body, call->body_len); /* may be a Secret (apply) */
   free(call->what);
   free(call->ns);
   free(call->label_selector);
@@ -209,8 +206,8 @@ char *kc_escape(const char *s) {
   size_t n = strlen(s);
   char *out = kf_calloc(1, n * 3 + 1), *o = out;
   for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-    if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-        *p == '-' || *p == '_' || *p == '.' || *p == '~') {
+    if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' ||
+        *p == '.' || *p == '~') {
       *o++ = (char)*p;
     } else {
       *o++ = '%';
@@ -223,11 +220,10 @@ char *kc_escape(const char *s) {
 
 char *kc_path(const kc_resource *res, const char *ns, const char *name, const char *subresource) {
   char *base = (res->group && res->group[0]) ? kf_asprintf("/apis/%s/%s", res->group, res->version)
-                                              : kf_asprintf("/api/%s", res->version);
+                                             : kf_asprintf("/api/%s", res->version);
   char *nspart = (res->namespaced && ns && ns[0]) ? kf_asprintf("/namespaces/%s", ns) : kf_strdup("");
-  char *path = kf_asprintf("%s%s/%s%s%s%s%s", base, nspart, res->resource, name ? "/" : "",
-                           name ? name : "", (name && subresource) ? "/" : "",
-                           (name && subresource) ? subresource : "");
+  char *path = kf_asprintf("%s%s/%s%s%s%s%s", base, nspart, res->resource, name ? "/" : "", name ? name : "",
+                           (name && subresource) ? "/" : "", (name && subresource) ? subresource : "");
   free(base);
   free(nspart);
   return path;
@@ -242,8 +238,8 @@ int kc_status_error(long http_status, const char *body, size_t len, const char *
     json_tokener *tok = json_tokener_new();
     st = json_tokener_parse_ex(tok, body, (int)len);
     json_tokener_free(tok);
-    if (st && (!json_object_is_type(st, json_type_object) ||
-               !kc_obj_str(st, "kind") || strcmp(kc_obj_str(st, "kind"), "Status") != 0)) {
+    if (st && (!json_object_is_type(st, json_type_object) || !kc_obj_str(st, "kind") ||
+               strcmp(kc_obj_str(st, "kind"), "Status") != 0)) {
       json_object_put(st);
       st = NULL;
     }
@@ -253,7 +249,8 @@ int kc_status_error(long http_status, const char *body, size_t len, const char *
     message = kc_obj_str(st, "message");
   }
   switch (http_status) {
-    case 400: case 422: code = KC_ERR_INVALID; break;
+    case 400:
+    case 422: code = KC_ERR_INVALID; break;
     case 401: code = KC_ERR_UNAUTHORIZED; break;
     case 403: code = KC_ERR_FORBIDDEN; break;
     case 404: code = KC_ERR_NOTFOUND; break;
@@ -268,14 +265,13 @@ int kc_status_error(long http_status, const char *body, size_t len, const char *
     err->http_status = (int)http_status;
     snprintf(err->reason, sizeof(err->reason), "%s", reason ? reason : "");
   }
-  kf_error_set(err, code, "%s: %ld %s%s%s", what, http_status, reason ? reason : "",
-               message ? ": " : "", message ? message : "");
+  kf_error_set(err, code, "%s: %ld %s%s%s", what, http_status, reason ? reason : "", message ? ": " : "",
+               message ? message : "");
   if (st) json_object_put(st);
   return code;
 }
 
-static int kc_transport_error(const kc_client *c, const http_response *res, const char *what,
-                              kf_error *err) {
+static int kc_transport_error(const kc_client *c, const http_response *res, const char *what, kf_error *err) {
   int code;
   const char *hint = "";
   switch (res->curl_code) {
@@ -286,28 +282,20 @@ static int kc_transport_error(const kc_client *c, const http_response *res, cons
       break;
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_SSL_CERTPROBLEM:
-    case CURLE_SSL_CIPHER:
-      code = KC_ERR_TLS;
-      break;
+    case CURLE_SSL_CIPHER: code = KC_ERR_TLS; break;
     case CURLE_COULDNT_CONNECT:
-    case CURLE_COULDNT_RESOLVE_HOST:
-      code = KC_ERR_UNREACHABLE;
-      break;
-    case CURLE_OPERATION_TIMEDOUT:
-      code = KC_ERR_TIMEOUT;
-      break;
-    case CURLE_ABORTED_BY_CALLBACK:
-      code = KC_ERR_CANCELED;
-      break;
-    default:
-      code = -EIO;
-      break;
+    case CURLE_COULDNT_RESOLVE_HOST: code = KC_ERR_UNREACHABLE; break;
+    case CURLE_OPERATION_TIMEDOUT: code = KC_ERR_TIMEOUT; break;
+    case CURLE_ABORTED_BY_CALLBACK: code = KC_ERR_CANCELED; break;
+    default: code = -EIO; break;
   }
   kf_error_clear(err);
   snprintf(err->reason, sizeof(err->reason), "%s",
-           code == KC_ERR_TLS ? "TLSError" : code == KC_ERR_CANCELED ? "Canceled" : "TransportError");
-  return kf_error_set(err, code, "%s: context %s, server %s: %s%s", what, c->cfg->context,
-                      c->cfg->server, res->error, hint);
+           code == KC_ERR_TLS        ? "TLSError"
+           : code == KC_ERR_CANCELED ? "Canceled"
+                                     : "TransportError");
+  return kf_error_set(err, code, "%s: context %s, server %s: %s%s", what, c->cfg->context, c->cfg->server, res->error,
+                      hint);
 }
 
 static void kc_retry_cb(uv_timer_t *t) {
@@ -316,7 +304,7 @@ static void kc_retry_cb(uv_timer_t *t) {
   uv_close((uv_handle_t *)t, kc_timer_closed);
   call->retry_timer = NULL;
   kf_error_clear(&err);
-  if (call->cancelled) {  /* kc_client_close: end it here, on the loop */
+  if (call->cancelled) { /* kc_client_close: end it here, on the loop */
     kf_error_set(&err, KC_ERR_CANCELED, "client closed");
     snprintf(err.reason, sizeof(err.reason), "Canceled");
     kc_call_finish(call, KC_ERR_CANCELED, NULL, &err);
@@ -327,10 +315,8 @@ static void kc_retry_cb(uv_timer_t *t) {
 
 static int kc_should_retry(const kc_call *call, const http_response *res, int rc) {
   if (call->no_retry || call->c->closing || call->attempt >= call->c->max_attempts) return 0;
-  if (res->curl_code != 0)
-    return rc == KC_ERR_UNREACHABLE || rc == KC_ERR_TIMEOUT || rc == -EIO;
-  return res->status == 429 || res->status == 500 || res->status == 502 || res->status == 503 ||
-         res->status == 504;
+  if (res->curl_code != 0) return rc == KC_ERR_UNREACHABLE || rc == KC_ERR_TIMEOUT || rc == -EIO;
+  return res->status == 429 || res->status == 500 || res->status == 502 || res->status == 503 || res->status == 504;
 }
 
 static uint64_t kc_backoff_ms(const kc_call *call, const http_response *res) {
@@ -341,7 +327,7 @@ static uint64_t kc_backoff_ms(const kc_call *call, const http_response *res) {
   }
   uint64_t d = (uint64_t)KC_BACKOFF_BASE_MS << (call->attempt > 5 ? 5 : call->attempt - 1);
   if (d > KC_BACKOFF_MAX_MS) d = KC_BACKOFF_MAX_MS;
-  return d / 2 + (uint64_t)kf_random() % (d / 2 + 1);  /* jitter: no thundering herd after an outage */
+  return d / 2 + (uint64_t)kf_random() % (d / 2 + 1); /* jitter: no thundering herd after an outage */
 }
 
 static void kc_record(kc_client *c, const char *method, long status) {
@@ -394,8 +380,8 @@ static void kc_http_done(http_request *req, const http_response *res, void *data
        * retried quietly. Once per period per client, so the storm does not flood the log. */
       char wait_s[32];
       snprintf(wait_s, sizeof(wait_s), "%.1f", (double)delay / 1000.0);
-      KF_WARN("the API server is throttling requests (429); waiting as it asks (Retry-After)", "server",
-              c->cfg->server, "what", call->what, "wait_s", wait_s);
+      KF_WARN("the API server is throttling requests (429); waiting as it asks (Retry-After)", "server", c->cfg->server,
+              "what", call->what, "wait_s", wait_s);
       c->throttle_warned = 1;
       c->throttle_warned_ms = now;
     } else {
@@ -506,8 +492,8 @@ int kc_get(kc_client *c, const kc_resource *res, const char *ns, const char *nam
 static char *kc_list_query(const kc_list_opts *o, const char *cont) {
   char *q = kf_strdup("");
   const char *names[] = {"labelSelector", "fieldSelector", "resourceVersion", "continue"};
-  const char *vals[] = {o ? o->label_selector : NULL, o ? o->field_selector : NULL,
-                        o ? o->resource_version : NULL, cont};
+  const char *vals[] = {o ? o->label_selector : NULL, o ? o->field_selector : NULL, o ? o->resource_version : NULL,
+                        cont};
   for (int i = 0; i < 4; i++) {
     if (!vals[i] || !vals[i][0]) continue;
     char *e = kc_escape(vals[i]);
@@ -524,8 +510,7 @@ static char *kc_list_query(const kc_list_opts *o, const char *cont) {
   return q;
 }
 
-int kc_list(kc_client *c, const kc_resource *res, const char *ns, const kc_list_opts *o, kc_cb cb,
-            void *data) {
+int kc_list(kc_client *c, const kc_resource *res, const char *ns, const kc_list_opts *o, kc_cb cb, void *data) {
   char *q = kc_list_query(o, o ? o->continue_token : NULL);
   kc_request r = {.method = "GET", .res = res, .namespace_ = ns, .query = q[0] ? q : NULL};
   int rc = kc_do(c, &r, cb, data);
@@ -555,7 +540,8 @@ static void kc_list_all_page(kc_call *call, json_object *page) {
     json_object_put(result);
     return;
   }
-  kc_list_opts o = {.label_selector = call->label_selector, .field_selector = call->field_selector,
+  kc_list_opts o = {.label_selector = call->label_selector,
+                    .field_selector = call->field_selector,
                     .limit = call->limit};
   char *q = kc_list_query(&o, cont);
   char *path = kc_path(call->res, call->ns, NULL, NULL);
@@ -568,8 +554,7 @@ static void kc_list_all_page(kc_call *call, json_object *page) {
   if (kc_start_attempt(call, &err) != 0) kc_call_finish(call, err.code, NULL, &err);
 }
 
-int kc_list_all(kc_client *c, const kc_resource *res, const char *ns, const kc_list_opts *o, kc_cb cb,
-                void *data) {
+int kc_list_all(kc_client *c, const kc_resource *res, const char *ns, const kc_list_opts *o, kc_cb cb, void *data) {
   kc_list_opts first = o ? *o : (kc_list_opts){0};
   if (first.limit <= 0) first.limit = 500;
   first.continue_token = NULL;
@@ -595,10 +580,14 @@ int kc_create(kc_client *c, const kc_resource *res, const char *ns, json_object 
   return kc_do_json(c, &r, obj, cb, data);
 }
 
-int kc_update(kc_client *c, const kc_resource *res, const char *ns, json_object *obj,
-              const char *subresource, kc_cb cb, void *data) {
-  kc_request r = {.method = "PUT", .res = res, .namespace_ = ns, .name = kc_obj_str(obj, "metadata.name"),
-                  .subresource = subresource, .content_type = "application/json"};
+int kc_update(kc_client *c, const kc_resource *res, const char *ns, json_object *obj, const char *subresource, kc_cb cb,
+              void *data) {
+  kc_request r = {.method = "PUT",
+                  .res = res,
+                  .namespace_ = ns,
+                  .name = kc_obj_str(obj, "metadata.name"),
+                  .subresource = subresource,
+                  .content_type = "application/json"};
   if (!r.name) return KC_ERR_INVALID;
   return kc_do_json(c, &r, obj, cb, data);
 }
@@ -607,31 +596,33 @@ int kc_patch(kc_client *c, const kc_resource *res, const char *ns, const char *n
              json_object *patch, const char *subresource, kc_cb cb, void *data) {
   static const char *const types[] = {"application/merge-patch+json", "application/json-patch+json",
                                       "application/strategic-merge-patch+json", "application/apply-patch+yaml"};
-  if (type == KC_PATCH_APPLY && !c->field_manager) return KC_ERR_INVALID;  /* SSA needs an owner */
-  char *query = c->field_manager ? kf_asprintf("fieldManager=%s%s", c->field_manager,
-                                               type == KC_PATCH_APPLY ? "&force=true" : "")
-                                 : NULL;
-  kc_request r = {.method = "PATCH", .res = res, .namespace_ = ns, .name = name,
-                  .subresource = subresource, .content_type = types[type], .query = query};
+  if (type == KC_PATCH_APPLY && !c->field_manager) return KC_ERR_INVALID; /* SSA needs an owner */
+  char *query = c->field_manager
+                    ? kf_asprintf("fieldManager=%s%s", c->field_manager, type == KC_PATCH_APPLY ? "&force=true" : "")
+                    : NULL;
+  kc_request r = {.method = "PATCH",
+                  .res = res,
+                  .namespace_ = ns,
+                  .name = name,
+                  .subresource = subresource,
+                  .content_type = types[type],
+                  .query = query};
   int rc = kc_do_json(c, &r, patch, cb, data);
   free(query);
   return rc;
 }
 
-int kc_apply(kc_client *c, const kc_resource *res, json_object *obj, const char *subresource, kc_cb cb,
-             void *data) {
+int kc_apply(kc_client *c, const kc_resource *res, json_object *obj, const char *subresource, kc_cb cb, void *data) {
   const char *name = kc_obj_str(obj, "metadata.name");
   if (!name) return KC_ERR_INVALID;
   /* JSON is valid YAML, so the apply-patch content type takes it as is. */
-  return kc_patch(c, res, kc_obj_str(obj, "metadata.namespace"), name, KC_PATCH_APPLY, obj, subresource,
-                  cb, data);
+  return kc_patch(c, res, kc_obj_str(obj, "metadata.namespace"), name, KC_PATCH_APPLY, obj, subresource, cb, data);
 }
 
-int kc_delete(kc_client *c, const kc_resource *res, const char *ns, const char *name,
-              const kc_delete_opts *o, kc_cb cb, void *data) {
+int kc_delete(kc_client *c, const kc_resource *res, const char *ns, const char *name, const kc_delete_opts *o, kc_cb cb,
+              void *data) {
   json_object *body = json_object_new_object();
-  kc_request r = {.method = "DELETE", .res = res, .namespace_ = ns, .name = name,
-                  .content_type = "application/json"};
+  kc_request r = {.method = "DELETE", .res = res, .namespace_ = ns, .name = name, .content_type = "application/json"};
   int rc;
   json_object_object_add(body, "apiVersion", json_object_new_string("v1"));
   json_object_object_add(body, "kind", json_object_new_string("DeleteOptions"));
@@ -658,8 +649,7 @@ json_object *kc_obj_get(json_object *obj, const char *path) {
     if (n >= sizeof(key)) return NULL;
     memcpy(key, p, n);
     key[n] = '\0';
-    if (!json_object_is_type(obj, json_type_object) || !json_object_object_get_ex(obj, key, &obj))
-      return NULL;
+    if (!json_object_is_type(obj, json_type_object) || !json_object_object_get_ex(obj, key, &obj)) return NULL;
     p += n + (dot ? 1 : 0);
   }
   return obj;
@@ -670,9 +660,8 @@ const char *kc_obj_str(json_object *obj, const char *path) {
   return (v && json_object_is_type(v, json_type_string)) ? json_object_get_string(v) : NULL;
 }
 
-int kc_stream(kc_client *c, const kc_resource *res, const char *ns, const char *query,
-              uint64_t timeout_ms, http_data_cb on_data, http_done_cb on_done, void *data,
-              http_request **out, kf_error *err) {
+int kc_stream(kc_client *c, const kc_resource *res, const char *ns, const char *query, uint64_t timeout_ms,
+              http_data_cb on_data, http_done_cb on_done, void *data, http_request **out, kf_error *err) {
   http_request_opts o;
   char *path = kc_path(res, ns, NULL, NULL);
   char *url = kf_asprintf("%s%s?%s", c->cfg->server, path, query);
@@ -708,8 +697,8 @@ char *kc_micro_time_now(void) {
   struct tm tm;
   gettimeofday(&tv, NULL);
   gmtime_r(&tv.tv_sec, &tm);
-  return kf_asprintf("%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                     tm.tm_hour, tm.tm_min, tm.tm_sec, (long)tv.tv_usec);
+  return kf_asprintf("%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                     tm.tm_min, tm.tm_sec, (long)tv.tv_usec);
 }
 
 int kc_apply_finalizer(kc_client *c, const kc_resource *res, const char *ns, const char *name, const char *uid,

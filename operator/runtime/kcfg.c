@@ -65,8 +65,7 @@ static void kcfg__sanitize(kf_error *err) {
     if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
 }
 
-static int kcfg__fail(kcfg__ld *ld, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+static int kcfg__fail(kcfg__ld *ld, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int kcfg__fail(kcfg__ld *ld, int code, const char *fmt, ...) {
   char detail[384];
   va_list ap;
@@ -75,10 +74,8 @@ static int kcfg__fail(kcfg__ld *ld, int code, const char *fmt, ...) {
   va_end(ap);
   /* Bound the prefix so a long path or name cannot push the reason out. */
   if (ld->context)
-    kf_error_set(ld->err, code, "kubeconfig %.160s: context \"%.100s\": %s", ld->src, ld->context,
-                 detail);
-  else
-    kf_error_set(ld->err, code, "kubeconfig %.160s: %s", ld->src, detail);
+    kf_error_set(ld->err, code, "kubeconfig %.160s: context \"%.100s\": %s", ld->src, ld->context, detail);
+  else kf_error_set(ld->err, code, "kubeconfig %.160s: %s", ld->src, detail);
   kcfg__sanitize(ld->err);
   return code;
 }
@@ -86,10 +83,8 @@ static int kcfg__fail(kcfg__ld *ld, int code, const char *fmt, ...) {
 /* ---- small buffers ------------------------------------------------------ */
 
 static void kcfg__free_buf(char *p, size_t len, bool secret) {
-  if (secret)
-    kf_free_secret(p, len);
-  else
-    free(p);
+  if (secret) kf_free_secret(p, len);
+  else free(p);
 }
 
 /* Reads at most max bytes of path into a NUL-terminated buffer. Bytes past
@@ -105,8 +100,7 @@ static int kcfg__read_file(const char *path, size_t max, bool secret, char **out
   *out_len = 0;
   fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
   if (fd < 0) return -errno;
-  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= 0 &&
-      (uint64_t)st.st_size <= max)
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= 0 && (uint64_t)st.st_size <= max)
     cap = (size_t)st.st_size + 2; /* +1 for NUL, +1 to see EOF without growing */
   buf = kf_calloc(cap, 1);
   for (;;) {
@@ -149,9 +143,7 @@ static int kcfg__read_file(const char *path, size_t max, bool secret, char **out
   return 0;
 }
 
-static bool kcfg__is_space(char c) {
-  return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
-}
+static bool kcfg__is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f'; }
 
 /* Token files end with a newline (and editors add more); client-go TrimSpaces. */
 static size_t kcfg__trim(char *buf, size_t len) {
@@ -177,17 +169,14 @@ static bool kcfg__token_ok(const char *tok, size_t len) {
 /* Decodes standard, padded base64 (Go's StdEncoding, which kubectl writes).
  * Line breaks and blanks are skipped, as YAML folding can leave them. The
  * output is NUL-terminated and zero past *out_len (see kcfg__read_file). */
-static bool kcfg__has_pem(const char *buf, size_t len) {
-  return memmem(buf, len, "-----BEGIN ", 11) != NULL;
-}
+static bool kcfg__has_pem(const char *buf, size_t len) { return memmem(buf, len, "-----BEGIN ", 11) != NULL; }
 
 /* ---- YAML ----------------------------------------------------------------- */
 
 /* libyaml frees without wiping; the kubeconfig holds keys and tokens. */
 static void kcfg__parser_wipe(yaml_parser_t *p) {
   if (p->buffer.start) explicit_bzero(p->buffer.start, (size_t)(p->buffer.end - p->buffer.start));
-  if (p->raw_buffer.start)
-    explicit_bzero(p->raw_buffer.start, (size_t)(p->raw_buffer.end - p->raw_buffer.start));
+  if (p->raw_buffer.start) explicit_bzero(p->raw_buffer.start, (size_t)(p->raw_buffer.end - p->raw_buffer.start));
 }
 
 static void kcfg__doc_wipe(yaml_document_t *d) {
@@ -199,18 +188,16 @@ static void kcfg__doc_wipe(yaml_document_t *d) {
 static int kcfg__yaml_error(kcfg__ld *ld, const yaml_parser_t *p) {
   const char *problem = p->problem ? p->problem : "invalid YAML";
   switch (p->error) {
-  case YAML_MEMORY_ERROR:
-    return kcfg__fail(ld, -ENOMEM, "out of memory parsing YAML");
-  case YAML_READER_ERROR:
-    return kcfg__fail(ld, -EINVAL, "invalid YAML input at byte %zu: %s", p->problem_offset,
-                      problem);
-  default:
-    if (p->context)
-      return kcfg__fail(ld, -EINVAL, "YAML syntax error at line %zu, column %zu: %s (%s at line %zu)",
-                        p->problem_mark.line + 1, p->problem_mark.column + 1, problem, p->context,
-                        p->context_mark.line + 1);
-    return kcfg__fail(ld, -EINVAL, "YAML syntax error at line %zu, column %zu: %s",
-                      p->problem_mark.line + 1, p->problem_mark.column + 1, problem);
+    case YAML_MEMORY_ERROR: return kcfg__fail(ld, -ENOMEM, "out of memory parsing YAML");
+    case YAML_READER_ERROR:
+      return kcfg__fail(ld, -EINVAL, "invalid YAML input at byte %zu: %s", p->problem_offset, problem);
+    default:
+      if (p->context)
+        return kcfg__fail(ld, -EINVAL, "YAML syntax error at line %zu, column %zu: %s (%s at line %zu)",
+                          p->problem_mark.line + 1, p->problem_mark.column + 1, problem, p->context,
+                          p->context_mark.line + 1);
+      return kcfg__fail(ld, -EINVAL, "YAML syntax error at line %zu, column %zu: %s", p->problem_mark.line + 1,
+                        p->problem_mark.column + 1, problem);
   }
 }
 
@@ -232,24 +219,19 @@ static int kcfg__precheck(kcfg__ld *ld, const char *data, size_t len) {
     }
     type = ev.type;
     switch (type) {
-    case YAML_SEQUENCE_START_EVENT:
-    case YAML_MAPPING_START_EVENT:
-      depth++;
-      nodes++;
-      break;
-    case YAML_SEQUENCE_END_EVENT:
-    case YAML_MAPPING_END_EVENT:
-      depth--;
-      break;
-    case YAML_SCALAR_EVENT:
-      explicit_bzero(ev.data.scalar.value, ev.data.scalar.length);
-      nodes++;
-      break;
-    case YAML_ALIAS_EVENT:
-      nodes++;
-      break;
-    default:
-      break;
+      case YAML_SEQUENCE_START_EVENT:
+      case YAML_MAPPING_START_EVENT:
+        depth++;
+        nodes++;
+        break;
+      case YAML_SEQUENCE_END_EVENT:
+      case YAML_MAPPING_END_EVENT: depth--; break;
+      case YAML_SCALAR_EVENT:
+        explicit_bzero(ev.data.scalar.value, ev.data.scalar.length);
+        nodes++;
+        break;
+      case YAML_ALIAS_EVENT: nodes++; break;
+      default: break;
     }
     yaml_event_delete(&ev);
     if (depth > KCFG_MAX_DEPTH) {
@@ -273,10 +255,8 @@ static int kcfg__yaml_load(kcfg__ld *ld, const char *data, size_t len) {
 
   if (!yaml_parser_initialize(&p)) return kcfg__fail(ld, -ENOMEM, "out of memory parsing YAML");
   yaml_parser_set_input_string(&p, (const unsigned char *)data, len);
-  if (yaml_parser_load(&p, &ld->doc))
-    ld->have_doc = true;
-  else
-    rc = kcfg__yaml_error(ld, &p);
+  if (yaml_parser_load(&p, &ld->doc)) ld->have_doc = true;
+  else rc = kcfg__yaml_error(ld, &p);
   kcfg__parser_wipe(&p);
   yaml_parser_delete(&p);
   return rc;
@@ -309,13 +289,11 @@ static yaml_node_t *kcfg__get(kcfg__ld *ld, const yaml_node_t *map, const char *
 
 /* String field key of map: *out NULL when absent, null or "" (Go's omitempty
  * makes "" mean unset). A non-string value is an error. */
-static int kcfg__str(kcfg__ld *ld, const yaml_node_t *map, const char *key, const char *owner,
-                     const char **out) {
+static int kcfg__str(kcfg__ld *ld, const yaml_node_t *map, const char *key, const char *owner, const char **out) {
   yaml_node_t *n = kcfg__get(ld, map, key);
   *out = NULL;
   if (!n) return 0;
-  if (n->type != YAML_SCALAR_NODE)
-    return kcfg__fail(ld, -EINVAL, "%s: %s must be a string", owner, key);
+  if (n->type != YAML_SCALAR_NODE) return kcfg__fail(ld, -EINVAL, "%s: %s must be a string", owner, key);
   /* Double-quoted "\0" makes a NUL; C string handling would silently truncate. */
   if (strlen((const char *)n->data.scalar.value) != n->data.scalar.length)
     return kcfg__fail(ld, -EINVAL, "%s: %s contains a NUL character", owner, key);
@@ -326,8 +304,8 @@ static int kcfg__str(kcfg__ld *ld, const yaml_node_t *map, const char *key, cons
 /* Finds the entry `name` in the top-level list (clusters, users, contexts) and
  * returns its `field` mapping (NULL if the entry has none) and *found. A later
  * duplicate wins, as in client-go, which loads the list into a map. */
-static int kcfg__find(kcfg__ld *ld, const yaml_node_t *root, const char *list, const char *field,
-                      const char *name, const yaml_node_t **entry, bool *found) {
+static int kcfg__find(kcfg__ld *ld, const yaml_node_t *root, const char *list, const char *field, const char *name,
+                      const yaml_node_t **entry, bool *found) {
   yaml_node_t *seq = kcfg__get(ld, root, list);
   size_t i = 0;
 
@@ -335,20 +313,17 @@ static int kcfg__find(kcfg__ld *ld, const yaml_node_t *root, const char *list, c
   *found = false;
   if (!seq) return 0;
   if (seq->type != YAML_SEQUENCE_NODE) return kcfg__fail(ld, -EINVAL, "%s must be a list", list);
-  for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top;
-       it++, i++) {
+  for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top; it++, i++) {
     yaml_node_t *item = yaml_document_get_node(&ld->doc, *it);
     const char *iname;
     yaml_node_t *inner;
     int rc;
-    if (!item || item->type != YAML_MAPPING_NODE)
-      return kcfg__fail(ld, -EINVAL, "%s[%zu] must be a mapping", list, i);
+    if (!item || item->type != YAML_MAPPING_NODE) return kcfg__fail(ld, -EINVAL, "%s[%zu] must be a mapping", list, i);
     if ((rc = kcfg__str(ld, item, "name", list, &iname)) < 0) return rc;
     if (!iname || strcmp(iname, name) != 0) continue;
     inner = kcfg__get(ld, item, field);
     if (inner && inner->type != YAML_MAPPING_NODE)
-      return kcfg__fail(ld, -EINVAL, "%s[%zu] (\"%.100s\"): %s must be a mapping", list, i, name,
-                        field);
+      return kcfg__fail(ld, -EINVAL, "%s[%zu] (\"%.100s\"): %s must be a mapping", list, i, name, field);
     *entry = inner;
     *found = true;
   }
@@ -366,8 +341,8 @@ static char *kcfg__join(const char *dir, const char *rel) {
  * reference files at all: a Secret naming e.g. the operator's own
  * service-account token as its tokenFile would make us send that token to
  * whatever server the Secret names. */
-static int kcfg__resolve(kcfg__ld *ld, const char *owner, const char *field, const char *value,
-                         const char *instead, char **path) {
+static int kcfg__resolve(kcfg__ld *ld, const char *owner, const char *field, const char *value, const char *instead,
+                         char **path) {
   *path = NULL;
   if (!ld->base_dir)
     return kcfg__fail(ld, -EINVAL,
@@ -378,21 +353,19 @@ static int kcfg__resolve(kcfg__ld *ld, const char *owner, const char *field, con
   return 0;
 }
 
-static int kcfg__read_ref(kcfg__ld *ld, const char *owner, const char *field, const char *path,
-                          bool secret, char **out, size_t *out_len) {
+static int kcfg__read_ref(kcfg__ld *ld, const char *owner, const char *field, const char *path, bool secret, char **out,
+                          size_t *out_len) {
   int rc = kcfg__read_file(path, KCFG_MAX_BYTES, secret, out, out_len);
   if (rc == -EFBIG)
-    return kcfg__fail(ld, rc, "%s: %s %.200s is larger than %zu bytes", owner, field, path,
-                      KCFG_MAX_BYTES);
-  if (rc < 0)
-    return kcfg__fail(ld, rc, "%s: cannot read %s %.200s: %s", owner, field, path, strerror(-rc));
+    return kcfg__fail(ld, rc, "%s: %s %.200s is larger than %zu bytes", owner, field, path, KCFG_MAX_BYTES);
+  if (rc < 0) return kcfg__fail(ld, rc, "%s: cannot read %s %.200s: %s", owner, field, path, strerror(-rc));
   return 0;
 }
 
 /* Loads PEM from `field`-data (base64) or else from the file named by `field`.
  * Both absent leaves *out NULL. client-go lets -data override the file. */
-static int kcfg__pem(kcfg__ld *ld, const yaml_node_t *map, const char *owner, const char *field,
-                     bool secret, char **out, size_t *out_len) {
+static int kcfg__pem(kcfg__ld *ld, const yaml_node_t *map, const char *owner, const char *field, bool secret,
+                     char **out, size_t *out_len) {
   char data_field[64];
   const char *data, *file;
   char *path = NULL;
@@ -418,8 +391,8 @@ static int kcfg__pem(kcfg__ld *ld, const yaml_node_t *map, const char *owner, co
     kcfg__free_buf(*out, *out_len + 1, secret);
     *out = NULL;
     *out_len = 0;
-    return kcfg__fail(ld, -EINVAL, "%s: %s does not contain PEM data%s", owner,
-                      data ? data_field : field, data ? " (base64-encoded twice?)" : "");
+    return kcfg__fail(ld, -EINVAL, "%s: %s does not contain PEM data%s", owner, data ? data_field : field,
+                      data ? " (base64-encoded twice?)" : "");
   }
   return 0;
 }
@@ -450,11 +423,9 @@ static int kcfg__server(kcfg__ld *ld, const char *owner, const char *server, cha
                         owner, server);
     return kcfg__fail(ld, -EINVAL, "%s: server %.200s is not an https:// URL", owner, server);
   }
-  if (auth_end == auth || *auth == ':')
-    return kcfg__fail(ld, -EINVAL, "%s: server %.200s has no host", owner, server);
+  if (auth_end == auth || *auth == ':') return kcfg__fail(ld, -EINVAL, "%s: server %.200s has no host", owner, server);
   if (strpbrk(auth, "?#"))
-    return kcfg__fail(ld, -EINVAL, "%s: server %.200s must not have a query or fragment", owner,
-                      server);
+    return kcfg__fail(ld, -EINVAL, "%s: server %.200s must not have a query or fragment", owner, server);
   len = strlen(auth);
   while (len > 0 && auth[len - 1] == '/') len--;
   *out = kf_asprintf("https://%.*s", (int)len, auth);
@@ -465,10 +436,8 @@ static int kcfg__server(kcfg__ld *ld, const char *owner, const char *server, cha
  * Anything that is not clearly false is refused, so a typo cannot turn
  * verification off elsewhere while we think it is on. */
 static int kcfg__insecure(kcfg__ld *ld, const yaml_node_t *map, const char *owner) {
-  static const char *const falses[] = {"false", "False", "FALSE", "no", "No", "NO",
-                                       "off",   "Off",   "OFF",   "n",  "N"};
-  static const char *const trues[] = {"true", "True", "TRUE", "yes", "Yes", "YES",
-                                      "on",   "On",   "ON",   "y",   "Y"};
+  static const char *const falses[] = {"false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF", "n", "N"};
+  static const char *const trues[] = {"true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON", "y", "Y"};
   yaml_node_t *n = kcfg__get(ld, map, "insecure-skip-tls-verify");
   const char *v;
   if (!n) return 0;
@@ -517,15 +486,13 @@ static int kcfg__load_token(kcfg__ld *ld, const yaml_node_t *u, const char *owne
   if ((rc = kcfg__str(ld, u, "tokenFile", owner, &file)) < 0) return rc;
   if (file) {
     /* client-go: the file's (periodically re-read) contents take precedence. */
-    if ((rc = kcfg__resolve(ld, owner, "tokenFile", file, "token", &cfg->token_file)) < 0)
-      return rc;
-    if ((rc = kcfg__read_ref(ld, owner, "tokenFile", cfg->token_file, true, &buf, &len)) < 0)
-      return rc;
+    if ((rc = kcfg__resolve(ld, owner, "tokenFile", file, "token", &cfg->token_file)) < 0) return rc;
+    if ((rc = kcfg__read_ref(ld, owner, "tokenFile", cfg->token_file, true, &buf, &len)) < 0) return rc;
     len = kcfg__trim(buf, len);
     if (!kcfg__token_ok(buf, len)) {
       kf_free_secret(buf, len + 1);
-      return kcfg__fail(ld, -EINVAL, "%s: tokenFile %.200s is empty or contains blanks or control characters",
-                        owner, cfg->token_file);
+      return kcfg__fail(ld, -EINVAL, "%s: tokenFile %.200s is empty or contains blanks or control characters", owner,
+                        cfg->token_file);
     }
     cfg->token = buf;
   } else if (token) {
@@ -572,15 +539,11 @@ static int kcfg__load_user(kcfg__ld *ld, const yaml_node_t *root, kcfg *cfg) {
    * broader, identity. */
   if (kcfg__get(ld, u, "as") || kcfg__get(ld, u, "as-groups") || kcfg__get(ld, u, "as-uid") ||
       kcfg__get(ld, u, "as-user-extra"))
-    return kcfg__fail(ld, -ENOTSUP, "%s uses impersonation (as), which this program does not support",
-                      owner);
+    return kcfg__fail(ld, -ENOTSUP, "%s uses impersonation (as), which this program does not support", owner);
 
-  if ((rc = kcfg__pem(ld, u, owner, "client-certificate", false, &cfg->client_cert_pem,
-                      &cfg->client_cert_pem_len)) < 0)
+  if ((rc = kcfg__pem(ld, u, owner, "client-certificate", false, &cfg->client_cert_pem, &cfg->client_cert_pem_len)) < 0)
     return rc;
-  if ((rc = kcfg__pem(ld, u, owner, "client-key", true, &cfg->client_key_pem,
-                      &cfg->client_key_pem_len)) < 0)
-    return rc;
+  if ((rc = kcfg__pem(ld, u, owner, "client-key", true, &cfg->client_key_pem, &cfg->client_key_pem_len)) < 0) return rc;
   if (cfg->client_cert_pem && !cfg->client_key_pem)
     return kcfg__fail(ld, -EINVAL, "%s has a client certificate but no client key", owner);
   if (cfg->client_key_pem && !cfg->client_cert_pem)
@@ -588,8 +551,7 @@ static int kcfg__load_user(kcfg__ld *ld, const yaml_node_t *root, kcfg *cfg) {
   return kcfg__load_token(ld, u, owner, cfg);
 }
 
-static int kcfg__parse(kcfg__ld *ld, const char *data, size_t len, const char *context,
-                       kcfg **out) {
+static int kcfg__parse(kcfg__ld *ld, const char *data, size_t len, const char *context, kcfg **out) {
   const yaml_node_t *root, *ctx;
   const char *cluster, *user, *ns;
   kcfg *cfg;
@@ -602,13 +564,11 @@ static int kcfg__parse(kcfg__ld *ld, const char *data, size_t len, const char *c
   if ((rc = kcfg__yaml_load(ld, data, len)) < 0) return rc;
   root = yaml_document_get_root_node(&ld->doc);
   if (!root || kcfg__is_null(root)) return kcfg__fail(ld, -EINVAL, "the document is empty");
-  if (root->type != YAML_MAPPING_NODE)
-    return kcfg__fail(ld, -EINVAL, "the document's top level must be a mapping");
+  if (root->type != YAML_MAPPING_NODE) return kcfg__fail(ld, -EINVAL, "the document's top level must be a mapping");
 
   if (!context || !*context) {
     if ((rc = kcfg__str(ld, root, "current-context", "kubeconfig", &context)) < 0) return rc;
-    if (!context)
-      return kcfg__fail(ld, -EINVAL, "no current-context is set and no context was given");
+    if (!context) return kcfg__fail(ld, -EINVAL, "no current-context is set and no context was given");
     ld->context = context;
   }
   if ((rc = kcfg__find(ld, root, "contexts", "context", context, &ctx, &found)) < 0) return rc;
@@ -632,8 +592,8 @@ static int kcfg__parse(kcfg__ld *ld, const char *data, size_t len, const char *c
   return 0;
 }
 
-static int kcfg__load(const char *data, size_t len, const char *src, const char *base_dir,
-                      const char *context, kcfg **out, kf_error *err) {
+static int kcfg__load(const char *data, size_t len, const char *src, const char *base_dir, const char *context,
+                      kcfg **out, kf_error *err) {
   kcfg__ld ld;
   int rc;
 
@@ -652,8 +612,7 @@ static int kcfg__load(const char *data, size_t len, const char *src, const char 
 
 /* ---- public API ------------------------------------------------------------ */
 
-int kcfg_load_data(const char *data, size_t len, const char *base_dir, const char *context,
-                   kcfg **out, kf_error *err) {
+int kcfg_load_data(const char *data, size_t len, const char *base_dir, const char *context, kcfg **out, kf_error *err) {
   if (!out) return kf_error_set(err, -EINVAL, "kcfg_load_data: out is NULL");
   *out = NULL;
   if (!data && len > 0) return kf_error_set(err, -EINVAL, "kcfg_load_data: data is NULL");
@@ -671,19 +630,15 @@ int kcfg_load_file(const char *path, const char *context, kcfg **out, kf_error *
   *out = NULL;
   if (!path || !*path) return kf_error_set(err, -EINVAL, "kcfg_load_file: no path given");
   rc = kcfg__read_file(path, KCFG_MAX_BYTES, true, &buf, &len);
-  if (rc == -EFBIG)
-    return kcfg__fail(&ld, rc, "is larger than the %zu-byte limit", KCFG_MAX_BYTES);
+  if (rc == -EFBIG) return kcfg__fail(&ld, rc, "is larger than the %zu-byte limit", KCFG_MAX_BYTES);
   if (rc < 0) return kcfg__fail(&ld, rc, "cannot read: %s", strerror(-rc));
 
   /* The base directory is made absolute now, so a token_file kept for
    * kcfg_refresh_token still resolves if the process changes directory. */
   slash = strrchr(path, '/');
-  if (slash == path)
-    dir = kf_strdup("/");
-  else if (slash)
-    dir = kf_strndup(path, (size_t)(slash - path));
-  else
-    dir = kf_strdup(".");
+  if (slash == path) dir = kf_strdup("/");
+  else if (slash) dir = kf_strndup(path, (size_t)(slash - path));
+  else dir = kf_strdup(".");
   if (dir[0] != '/') {
     char *abs;
     if (!(cwd = getcwd(NULL, 0))) {
@@ -745,8 +700,7 @@ int kcfg_load_in_cluster(kcfg **out, kf_error *err) {
   path = kcfg__join(dir, "ca.crt");
   rc = kcfg__read_file(path, KCFG_MAX_BYTES, false, &cfg->ca_pem, &cfg->ca_pem_len);
   if (rc < 0) {
-    kf_error_set(err, rc, "in-cluster config: cannot read the service-account CA %.200s: %s", path,
-                 strerror(-rc));
+    kf_error_set(err, rc, "in-cluster config: cannot read the service-account CA %.200s: %s", path, strerror(-rc));
     goto fail;
   }
   if (!kcfg__has_pem(cfg->ca_pem, cfg->ca_pem_len)) {
@@ -790,8 +744,7 @@ int kcfg_refresh_token(kcfg *cfg, kf_error *err) {
   len = kcfg__trim(buf, len);
   if (!kcfg__token_ok(buf, len)) {
     kf_free_secret(buf, len + 1);
-    kf_error_set(err, -EINVAL, "token file %.200s is empty or contains blanks or control characters",
-                 cfg->token_file);
+    kf_error_set(err, -EINVAL, "token file %.200s is empty or contains blanks or control characters", cfg->token_file);
     kcfg__sanitize(err);
     return -EINVAL;
   }

@@ -18,22 +18,21 @@ json_object *kj_obj(void) { return json_object_new_object(); }
 
 static void kj_wipe(json_object *o) {
   switch (json_object_get_type(o)) {
-  case json_type_string:
-    /* json-c's string storage is the object's own heap memory; only the API is const. */
-    explicit_bzero((char *)json_object_get_string(o), (size_t)json_object_get_string_len(o));
-    break;
-  case json_type_object: {
-    json_object_object_foreach(o, k, v) {
-      (void)k;
-      kj_wipe(v);
+    case json_type_string:
+      /* json-c's string storage is the object's own heap memory; only the API is const. */
+      explicit_bzero((char *)json_object_get_string(o), (size_t)json_object_get_string_len(o));
+      break;
+    case json_type_object: {
+      json_object_object_foreach (o, k, v) {
+        (void)k;
+        kj_wipe(v);
+      }
+      break;
     }
-    break;
-  }
-  case json_type_array:
-    for (size_t i = 0; i < json_object_array_length(o); i++) kj_wipe(json_object_array_get_idx(o, i));
-    break;
-  default:
-    break;
+    case json_type_array:
+      for (size_t i = 0; i < json_object_array_length(o); i++) kj_wipe(json_object_array_get_idx(o, i));
+      break;
+    default: break;
   }
 }
 
@@ -75,9 +74,7 @@ json_object *kj_push(json_object *arr, json_object *val) {
   return arr;
 }
 
-json_object *kj_push_str(json_object *arr, const char *val) {
-  return kj_push(arr, json_object_new_string(val));
-}
+json_object *kj_push_str(json_object *arr, const char *val) { return kj_push(arr, json_object_new_string(val)); }
 
 char *kj_join(json_object *arr, const char *sep) {
   size_t n = arr ? json_object_array_length(arr) : 0, len = 1;
@@ -123,7 +120,7 @@ static int kj_subset_at(json_object *want, json_object *have, char *path, size_t
   if (json_object_get_type(want) != json_object_get_type(have)) return 0;
   switch (json_object_get_type(want)) {
     case json_type_object: {
-      json_object_object_foreach(want, key, val) {
+      json_object_object_foreach (want, key, val) {
         json_object *other = NULL;
         if (!json_object_object_get_ex(have, key, &other)) {
           if (!json_object_is_type(val, json_type_null)) {
@@ -145,8 +142,7 @@ static int kj_subset_at(json_object *want, json_object *have, char *path, size_t
       for (size_t i = 0; i < n; i++) {
         size_t mark = path ? strlen(path) : 0;
         kj_path_push(path, size, NULL, i);
-        if (!kj_subset_at(json_object_array_get_idx(want, i), json_object_array_get_idx(have, i), path, size))
-          return 0;
+        if (!kj_subset_at(json_object_array_get_idx(want, i), json_object_array_get_idx(have, i), path, size)) return 0;
         if (path) path[mark] = '\0';
       }
       return 1;
@@ -155,9 +151,7 @@ static int kj_subset_at(json_object *want, json_object *have, char *path, size_t
       return json_object_get_string_len(want) == json_object_get_string_len(have) &&
              memcmp(json_object_get_string(want), json_object_get_string(have),
                     (size_t)json_object_get_string_len(want)) == 0;
-    case json_type_boolean:
-      return json_object_get_boolean(want) == json_object_get_boolean(have);
-    default:
-      return 1;
+    case json_type_boolean: return json_object_get_boolean(want) == json_object_get_boolean(have);
+    default: return 1;
   }
 }

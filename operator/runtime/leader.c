@@ -14,12 +14,12 @@ struct leader_elector {
   void *data;
   uv_timer_t timer;
   int leader;
-  int busy;                 /* a get/write is in flight */
+  int busy; /* a get/write is in flight */
   int closing;
-  int was_leader;           /* leading when the release began */
-  uint64_t last_renew_ms;   /* loop time of our last successful renew */
-  char *observed_record;    /* holder|renewTime|transitions of the last record seen */
-  uint64_t observed_ms;     /* loop time when observed_record last changed */
+  int was_leader;         /* leading when the release began */
+  uint64_t last_renew_ms; /* loop time of our last successful renew */
+  char *observed_record;  /* holder|renewTime|transitions of the last record seen */
+  uint64_t observed_ms;   /* loop time when observed_record last changed */
   void (*release_done)(void *);
   void *release_data;
 };
@@ -57,8 +57,7 @@ static void leader_set_leader(leader_elector *le, int leader) {
 }
 
 static json_object *leader_record(leader_elector *le, json_object *old_spec, int release) {
-  json_object *lease = json_object_new_object(), *meta = json_object_new_object(),
-              *spec = json_object_new_object();
+  json_object *lease = json_object_new_object(), *meta = json_object_new_object(), *spec = json_object_new_object();
   char *now = kc_micro_time_now();
   int transitions = 0;
   const char *old_holder = kc_obj_str(old_spec, "holderIdentity");
@@ -210,8 +209,13 @@ static void leader_release_get(kc_client *c, int rc, json_object *lease, const k
   json_object *rec = leader_record(le, kc_obj_get(lease, "spec"), 1);
   json_object_object_add(kc_obj_get(rec, "metadata"), "resourceVersion",
                          json_object_new_string(kc_obj_str(lease, "metadata.resourceVersion")));
-  kc_request r = {.method = "PUT", .res = &KC_LEASES, .namespace_ = le->ns, .name = le->name,
-                  .content_type = "application/json", .timeout_ms = 5000, .no_retry = 1};
+  kc_request r = {.method = "PUT",
+                  .res = &KC_LEASES,
+                  .namespace_ = le->ns,
+                  .name = le->name,
+                  .content_type = "application/json",
+                  .timeout_ms = 5000,
+                  .no_retry = 1};
   size_t len;
   r.body = json_object_to_json_string_length(rec, KC_JSON_FLAGS, &len);
   r.body_len = len;
@@ -220,8 +224,8 @@ static void leader_release_get(kc_client *c, int rc, json_object *lease, const k
 }
 
 static void leader_release_now(leader_elector *le) {
-  kc_request r = {.method = "GET", .res = &KC_LEASES, .namespace_ = le->ns, .name = le->name,
-                  .timeout_ms = 5000, .no_retry = 1};
+  kc_request r = {
+      .method = "GET", .res = &KC_LEASES, .namespace_ = le->ns, .name = le->name, .timeout_ms = 5000, .no_retry = 1};
   if (!le->was_leader || kc_do(le->c, &r, leader_release_get, le) != 0)
     uv_close((uv_handle_t *)&le->timer, leader_free);
 }

@@ -62,8 +62,8 @@ void kf_log(kf_log_level level, const char *msg, ...) {
   if (level < kf_log_min) return;
   gettimeofday(&tv, NULL);
   gmtime_r(&tv.tv_sec, &tm);
-  snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-           tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)(tv.tv_usec / 1000));
+  snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+           tm.tm_hour, tm.tm_min, tm.tm_sec, (long)(tv.tv_usec / 1000));
   flockfile(stderr);
   if (kf_log_json_mode) {
     fprintf(stderr, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":", ts, kf_log_names[level]);

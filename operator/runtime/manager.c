@@ -23,7 +23,7 @@ const char *const kf_manager_log_levels[] = {"debug", "info", "warn", "error", N
 const char *const kf_manager_log_formats[] = {"text", "json", NULL};
 
 struct kf_manager {
-  kf_manager_opts o;           /* strings borrowed, see kf_manager_new */
+  kf_manager_opts o; /* strings borrowed, see kf_manager_new */
   uv_loop_t *loop;
   kcfg *cfg;
   kf_metrics *metrics;
@@ -35,13 +35,13 @@ struct kf_manager {
   srv *health, *metrics_srv;
   uv_signal_t sigterm, sigint;
   uv_timer_t drain_timer;
-  int handles;                 /* the signal and timer handles are initialised */
+  int handles; /* the signal and timer handles are initialised */
   kf_runnable *runnables;
   size_t n;
-  size_t closing;              /* runnables whose close has not called done */
+  size_t closing; /* runnables whose close has not called done */
   char *identity, *lease_namespace;
   const char *namespace_;
-  int in_cluster;               /* no kubeconfig: the service account's config */
+  int in_cluster; /* no kubeconfig: the service account's config */
   int running, leading, stopping, finished, exit_code;
   uint64_t stop_started_ms;
 };
@@ -305,19 +305,23 @@ int kf_manager_add(kf_manager *m, const kf_runnable *r, kf_error *err) {
 
 int kf_manager_run(kf_manager *m) {
   m->running = 1;
-  KF_INFO("starting", "version", m->o.version ? m->o.version : "", "context", m->cfg->context, "server",
-          m->cfg->server, "namespace", m->namespace_ ? m->namespace_ : "(all)", "leader-elect",
-          m->o.leader_elect ? "true" : "false");
+  KF_INFO("starting", "version", m->o.version ? m->o.version : "", "context", m->cfg->context, "server", m->cfg->server,
+          "namespace", m->namespace_ ? m->namespace_ : "(all)", "leader-elect", m->o.leader_elect ? "true" : "false");
   for (size_t i = 0; i < m->n; i++)
     if (m->runnables[i].start_caches) m->runnables[i].start_caches(m->runnables[i].obj);
   informer_factory_start(m->informers);
   if (m->o.leader_elect) {
     const char *ns = m->o.lease_namespace ? m->o.lease_namespace : m->namespace_ ? m->namespace_ : m->cfg->namespace_;
     m->lease_namespace = kf_strdup(ns);
-    leader_opts lo = {.namespace_ = m->lease_namespace, .name = m->o.lease_name, .identity = m->identity,
-                      .lease_duration_ms = m->o.lease_duration_ms, .renew_deadline_ms = m->o.renew_deadline_ms,
-                      .retry_period_ms = m->o.retry_period_ms, .on_started_leading = on_started_leading,
-                      .on_stopped_leading = on_stopped_leading, .data = m};
+    leader_opts lo = {.namespace_ = m->lease_namespace,
+                      .name = m->o.lease_name,
+                      .identity = m->identity,
+                      .lease_duration_ms = m->o.lease_duration_ms,
+                      .renew_deadline_ms = m->o.renew_deadline_ms,
+                      .retry_period_ms = m->o.retry_period_ms,
+                      .on_started_leading = on_started_leading,
+                      .on_stopped_leading = on_stopped_leading,
+                      .data = m};
     m->elector = leader_new(m->client, &lo);
     leader_start(m->elector);
   } else {

@@ -15,8 +15,8 @@ typedef enum { KF_COUNTER, KF_GAUGE, KF_HISTOGRAM } kf_metric_type;
 
 typedef struct kf_series {
   char *labels;
-  double value;                 /* counter/gauge value, histogram sum */
-  unsigned long count;          /* histogram observations */
+  double value;        /* counter/gauge value, histogram sum */
+  unsigned long count; /* histogram observations */
   unsigned long buckets[KF_NBUCKETS];
   struct kf_series *next;
 } kf_series;
@@ -63,8 +63,8 @@ static kf_family *kf_family_find(const kf_metrics *m, const char *name) {
   return NULL;
 }
 
-static kf_series *kf_series_get(kf_metrics *m, const char *name, const char *help,
-                                kf_metric_type type, const char *labels) {
+static kf_series *kf_series_get(kf_metrics *m, const char *name, const char *help, kf_metric_type type,
+                                const char *labels) {
   kf_family *f = kf_family_find(m, name), **tail;
   if (!labels) labels = "";
   if (!f) {
@@ -93,8 +93,7 @@ void kf_metrics_set(kf_metrics *m, const char *name, const char *help, const cha
   if (m) kf_series_get(m, name, help, KF_GAUGE, labels)->value = v;
 }
 
-void kf_metrics_observe(kf_metrics *m, const char *name, const char *help, const char *labels,
-                        double seconds) {
+void kf_metrics_observe(kf_metrics *m, const char *name, const char *help, const char *labels, double seconds) {
   if (!m) return;
   kf_series *s = kf_series_get(m, name, help, KF_HISTOGRAM, labels);
   s->value += seconds;
@@ -107,18 +106,16 @@ double kf_metrics_get(const kf_metrics *m, const char *name, const char *labels)
   const kf_family *f = m ? kf_family_find(m, name) : NULL;
   if (!f) return 0;
   for (const kf_series *s = f->series; s; s = s->next)
-    if (strcmp(s->labels, labels ? labels : "") == 0)
-      return f->type == KF_HISTOGRAM ? (double)s->count : s->value;
+    if (strcmp(s->labels, labels ? labels : "") == 0) return f->type == KF_HISTOGRAM ? (double)s->count : s->value;
   return 0;
 }
 
-static void kf_put_series(FILE *out, const char *prefix, const char *name, const char *suffix,
-                          const char *labels, const char *extra, double v) {
+static void kf_put_series(FILE *out, const char *prefix, const char *name, const char *suffix, const char *labels,
+                          const char *extra, double v) {
   const char *sep = (labels[0] && extra) ? "," : "";
   if (labels[0] || extra)
     fprintf(out, "%s%s%s{%s%s%s} %.17g\n", prefix, name, suffix, labels, sep, extra ? extra : "", v);
-  else
-    fprintf(out, "%s%s%s %.17g\n", prefix, name, suffix, v);
+  else fprintf(out, "%s%s%s %.17g\n", prefix, name, suffix, v);
 }
 
 char *kf_metrics_render(const kf_metrics *m) {
@@ -128,8 +125,7 @@ char *kf_metrics_render(const kf_metrics *m) {
   FILE *out = open_memstream(&buf, &len);
   if (!out) return kf_strdup("");
   for (const kf_family *f = m ? m->families : NULL; f; f = f->next) {
-    fprintf(out, "# HELP %s%s %s\n# TYPE %s%s %s\n", m->prefix, f->name, f->help, m->prefix, f->name,
-            types[f->type]);
+    fprintf(out, "# HELP %s%s %s\n# TYPE %s%s %s\n", m->prefix, f->name, f->help, m->prefix, f->name, types[f->type]);
     for (const kf_series *s = f->series; s; s = s->next) {
       if (f->type != KF_HISTOGRAM) {
         kf_put_series(out, m->prefix, f->name, "", s->labels, NULL, s->value);

@@ -22,14 +22,12 @@ void watch_framer_free(watch_framer *f) {
   f->tok = NULL;
 }
 
-int watch_framer_feed(watch_framer *f, const char *buf, size_t len, watch_frame_cb cb, void *data,
-                      kf_error *err) {
+int watch_framer_feed(watch_framer *f, const char *buf, size_t len, watch_frame_cb cb, void *data, kf_error *err) {
   size_t off = 0;
   while (off < len) {
     /* Skip whitespace between events so a trailing newline never starts an event. */
     if (f->pending == 0) {
-      while (off < len && (buf[off] == '\n' || buf[off] == '\r' || buf[off] == ' ' || buf[off] == '\t'))
-        off++;
+      while (off < len && (buf[off] == '\n' || buf[off] == '\r' || buf[off] == ' ' || buf[off] == '\t')) off++;
       if (off == len) break;
     }
     size_t chunk = len - off;
@@ -75,7 +73,7 @@ struct kc_watch {
   kc_watch_event_cb on_event;
   kc_watch_end_cb on_end;
   void *data;
-  int rc;                /* set when the stream itself reported the end (ERROR event, bad frame) */
+  int rc; /* set when the stream itself reported the end (ERROR event, bad frame) */
   kf_error err;
   int stopped;
 };
@@ -128,8 +126,7 @@ static void kc_watch_done(http_request *req, const http_response *res, void *dat
 }
 
 int kc_watch_start(kc_client *c, const kc_resource *res, const char *ns, const kc_watch_opts *o,
-                   kc_watch_event_cb on_event, kc_watch_end_cb on_end, void *data, kc_watch **out,
-                   kf_error *err) {
+                   kc_watch_event_cb on_event, kc_watch_end_cb on_end, void *data, kc_watch **out, kf_error *err) {
   kc_watch *w;
   long timeout = (o && o->timeout_seconds > 0) ? o->timeout_seconds : 300;
   char *q, *tmp;
@@ -146,8 +143,7 @@ int kc_watch_start(kc_client *c, const kc_resource *res, const char *ns, const k
   w->data = data;
   q = kf_asprintf("watch=true&allowWatchBookmarks=true&timeoutSeconds=%ld", timeout);
   const char *names[] = {"labelSelector", "fieldSelector", "resourceVersion"};
-  const char *vals[] = {o ? o->label_selector : NULL, o ? o->field_selector : NULL,
-                        o ? o->resource_version : NULL};
+  const char *vals[] = {o ? o->label_selector : NULL, o ? o->field_selector : NULL, o ? o->resource_version : NULL};
   for (int i = 0; i < 3; i++) {
     if (!vals[i] || !vals[i][0]) continue;
     char *e = kc_escape(vals[i]);
@@ -158,8 +154,7 @@ int kc_watch_start(kc_client *c, const kc_resource *res, const char *ns, const k
   }
   /* The server ends the watch after timeoutSeconds; the client gives up a while
    * later so a half-open connection cannot hang the informer forever. */
-  rc = kc_stream(c, res, ns, q, (uint64_t)(timeout + 30) * 1000, kc_watch_data, kc_watch_done, w,
-                 &w->req, err);
+  rc = kc_stream(c, res, ns, q, (uint64_t)(timeout + 30) * 1000, kc_watch_data, kc_watch_done, w, &w->req, err);
   free(q);
   if (rc != 0) {
     watch_framer_free(&w->framer);

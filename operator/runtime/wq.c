@@ -39,10 +39,10 @@ typedef struct wq__item {
   struct wq__item *hnext; /* hash chain */
   struct wq__item *qnext; /* FIFO link while queued */
   uint64_t hash;
-  uint64_t ready_at;      /* loop time (ms) to queue at, while waiting */
-  uint64_t seq;           /* orders equal deadlines first-come first-served */
-  size_t heap_idx;        /* index in q->heap, or WQ__NOT_WAITING */
-  unsigned failures;      /* rate-limited adds since the last wq_forget */
+  uint64_t ready_at; /* loop time (ms) to queue at, while waiting */
+  uint64_t seq;      /* orders equal deadlines first-come first-served */
+  size_t heap_idx;   /* index in q->heap, or WQ__NOT_WAITING */
+  unsigned failures; /* rate-limited adds since the last wq_forget */
   bool dirty;
   bool processing;
   char key[];
@@ -140,8 +140,7 @@ static wq__item *wq__intern(wq *q, const char *key) {
 static void wq__release(wq *q, wq__item *it) {
   wq__item **pp;
   if (it->dirty || it->processing || it->heap_idx != WQ__NOT_WAITING || it->failures) return;
-  for (pp = &q->buckets[it->hash & (q->nbuckets - 1)]; *pp != it; pp = &(*pp)->hnext) {
-  }
+  for (pp = &q->buckets[it->hash & (q->nbuckets - 1)]; *pp != it; pp = &(*pp)->hnext) {}
   *pp = it->hnext;
   q->nitems--;
   free(it);
@@ -167,10 +166,8 @@ static void wq__enqueue(wq *q, wq__item *it) {
   it->dirty = true;
   if (it->processing) return;
   it->qnext = NULL;
-  if (q->tail)
-    q->tail->qnext = it;
-  else
-    q->head = it;
+  if (q->tail) q->tail->qnext = it;
+  else q->head = it;
   q->tail = it;
   q->len++;
   wq__notify(q);

@@ -92,9 +92,7 @@ static int yj__fail(yj__st *st, const yaml_mark_t *m, int code, const char *fmt,
   return code;
 }
 
-static int yj__nomem(yj__st *st) {
-  return kf_error_set(st->err, -ENOMEM, "out of memory converting YAML to JSON");
-}
+static int yj__nomem(yj__st *st) { return kf_error_set(st->err, -ENOMEM, "out of memory converting YAML to JSON"); }
 
 /* libyaml's reader reports only a byte offset: count lines and characters
  * (not UTF-8 continuation bytes) up to it, as its scanner marks do. */
@@ -117,19 +115,17 @@ static int yj__parser_error(yj__st *st, const yaml_parser_t *p) {
   const char *problem = p->problem ? p->problem : "invalid YAML";
   yaml_mark_t m;
   switch (p->error) {
-  case YAML_MEMORY_ERROR:
-    return yj__nomem(st);
-  case YAML_READER_ERROR:
-    m = yj__mark_at(st->text, st->len, p->problem_offset);
-    if (p->problem_value >= 0)
-      return yj__fail(st, &m, -EINVAL, "%s (#%X)", problem, (unsigned)p->problem_value);
-    return yj__fail(st, &m, -EINVAL, "%s", problem);
-  default:
-    /* problem and context are libyaml's constant strings, never input. */
-    if (p->context)
-      return yj__fail(st, &p->problem_mark, -EINVAL, "%s (%s at line %zu, column %zu)", problem,
-                      p->context, p->context_mark.line + 1, p->context_mark.column + 1);
-    return yj__fail(st, &p->problem_mark, -EINVAL, "%s", problem);
+    case YAML_MEMORY_ERROR: return yj__nomem(st);
+    case YAML_READER_ERROR:
+      m = yj__mark_at(st->text, st->len, p->problem_offset);
+      if (p->problem_value >= 0) return yj__fail(st, &m, -EINVAL, "%s (#%X)", problem, (unsigned)p->problem_value);
+      return yj__fail(st, &m, -EINVAL, "%s", problem);
+    default:
+      /* problem and context are libyaml's constant strings, never input. */
+      if (p->context)
+        return yj__fail(st, &p->problem_mark, -EINVAL, "%s (%s at line %zu, column %zu)", problem, p->context,
+                        p->context_mark.line + 1, p->context_mark.column + 1);
+      return yj__fail(st, &p->problem_mark, -EINVAL, "%s", problem);
   }
 }
 
@@ -173,8 +169,8 @@ static int yj__tag_of(yj__st *st, const yaml_event_t *ev, const yaml_char_t *uta
  * rather than at a later alias. */
 static int yj__no_anchor(yj__st *st, const yaml_event_t *ev, const yaml_char_t *anchor) {
   if (!anchor) return 0;
-  return yj__fail(st, &ev->start_mark, -ENOTSUP,
-                  "anchor &%.64s: anchors and aliases are not supported", (const char *)anchor);
+  return yj__fail(st, &ev->start_mark, -ENOTSUP, "anchor &%.64s: anchors and aliases are not supported",
+                  (const char *)anchor);
 }
 
 static int yj__count_node(yj__st *st, const yaml_event_t *ev) {
@@ -184,13 +180,10 @@ static int yj__count_node(yj__st *st, const yaml_event_t *ev) {
 
 /* ---- scalars ---------------------------------------------------------------- */
 
-static bool yj__is(const char *s, size_t n, const char *word) {
-  return strlen(word) == n && memcmp(s, word, n) == 0;
-}
+static bool yj__is(const char *s, size_t n, const char *word) { return strlen(word) == n && memcmp(s, word, n) == 0; }
 
 static bool yj__is_null(const char *s, size_t n) {
-  return n == 0 || yj__is(s, n, "~") || yj__is(s, n, "null") || yj__is(s, n, "Null") ||
-         yj__is(s, n, "NULL");
+  return n == 0 || yj__is(s, n, "~") || yj__is(s, n, "null") || yj__is(s, n, "Null") || yj__is(s, n, "NULL");
 }
 
 static bool yj__is_bool(const char *s, size_t n, bool *b) {
@@ -212,14 +205,10 @@ static bool yj__digits(const char *s, size_t n, unsigned base, uint64_t limit, u
   for (size_t i = 0; i < n; i++) {
     char c = s[i];
     unsigned d;
-    if (c >= '0' && c <= '9')
-      d = (unsigned)(c - '0');
-    else if (c >= 'a' && c <= 'f')
-      d = (unsigned)(c - 'a' + 10);
-    else if (c >= 'A' && c <= 'F')
-      d = (unsigned)(c - 'A' + 10);
-    else
-      return false;
+    if (c >= '0' && c <= '9') d = (unsigned)(c - '0');
+    else if (c >= 'a' && c <= 'f') d = (unsigned)(c - 'a' + 10);
+    else if (c >= 'A' && c <= 'F') d = (unsigned)(c - 'A' + 10);
+    else return false;
     if (d >= base || acc > (limit - d) / base) return false;
     acc = acc * base + d;
   }
@@ -314,23 +303,21 @@ static int yj__new(yj__st *st, json_object *v, json_object **out) {
   return v ? 0 : yj__nomem(st);
 }
 
-static int yj__new_string(yj__st *st, const yaml_event_t *ev, const char *s, size_t n,
-                          json_object **out) {
+static int yj__new_string(yj__st *st, const yaml_event_t *ev, const char *s, size_t n, json_object **out) {
   /* Cannot happen under KF_YAML_MAX_BYTES, but json-c takes an int. */
-  if (n > INT_MAX)
-    return yj__fail(st, &ev->start_mark, -EFBIG, "scalar longer than %d bytes", INT_MAX);
+  if (n > INT_MAX) return yj__fail(st, &ev->start_mark, -EFBIG, "scalar longer than %d bytes", INT_MAX);
   return yj__new(st, json_object_new_string_len(s, (int)n), out);
 }
 
 static const char *yj__tag_label(yj__tag tag) {
   switch (tag) {
-  case YJ_TAG_INT: return "!!int";
-  case YJ_TAG_FLOAT: return "!!float";
-  case YJ_TAG_BOOL: return "!!bool";
-  case YJ_TAG_NULL: return "!!null";
-  case YJ_TAG_MAP: return "!!map";
-  case YJ_TAG_SEQ: return "!!seq";
-  default: return "!!str";
+    case YJ_TAG_INT: return "!!int";
+    case YJ_TAG_FLOAT: return "!!float";
+    case YJ_TAG_BOOL: return "!!bool";
+    case YJ_TAG_NULL: return "!!null";
+    case YJ_TAG_MAP: return "!!map";
+    case YJ_TAG_SEQ: return "!!seq";
+    default: return "!!str";
   }
 }
 
@@ -356,15 +343,11 @@ static int yj__scalar(yj__st *st, const yaml_event_t *ev, json_object **out) {
 
   any = tag == YJ_TAG_NONE;
   if ((any || tag == YJ_TAG_NULL) && yj__is_null(s, n)) return 0;
-  if ((any || tag == YJ_TAG_BOOL) && yj__is_bool(s, n, &b))
-    return yj__new(st, json_object_new_boolean(b), out);
+  if ((any || tag == YJ_TAG_BOOL) && yj__is_bool(s, n, &b)) return yj__new(st, json_object_new_boolean(b), out);
   if ((any || tag == YJ_TAG_INT || tag == YJ_TAG_FLOAT) && yj__int(s, n, &i))
-    return yj__new(st, tag == YJ_TAG_FLOAT ? json_object_new_double((double)i)
-                                           : json_object_new_int64(i), out);
-  if ((any || tag == YJ_TAG_FLOAT) && yj__float(s, n, &d))
-    return yj__new(st, json_object_new_double(d), out);
-  if (!any)
-    return yj__fail(st, &ev->start_mark, -EINVAL, "value is not a valid %s", yj__tag_label(tag));
+    return yj__new(st, tag == YJ_TAG_FLOAT ? json_object_new_double((double)i) : json_object_new_int64(i), out);
+  if ((any || tag == YJ_TAG_FLOAT) && yj__float(s, n, &d)) return yj__new(st, json_object_new_double(d), out);
+  if (!any) return yj__fail(st, &ev->start_mark, -EINVAL, "value is not a valid %s", yj__tag_label(tag));
   return yj__new_string(st, ev, s, n, out);
 }
 
@@ -401,23 +384,18 @@ static int yj__key(yj__st *st, const yaml_event_t *ev, char **key) {
     json_object_put(v);
   } else if (ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
     /* Merge keys only make sense with aliases, and would copy members around. */
-    if (yj__is(s, n, "<<"))
-      return yj__fail(st, &ev->start_mark, -ENOTSUP, "merge keys (<<) are not supported");
+    if (yj__is(s, n, "<<")) return yj__fail(st, &ev->start_mark, -ENOTSUP, "merge keys (<<) are not supported");
     /* The common case, a plain string, allocates nothing until kf_strndup. */
-    if (yj__is_null(s, n))
-      canon = kf_strdup("null");
-    else if (yj__is_bool(s, n, &b))
-      canon = kf_strdup(b ? "true" : "false");
-    else if (yj__int(s, n, &i))
-      canon = kf_asprintf("%" PRId64, i);
+    if (yj__is_null(s, n)) canon = kf_strdup("null");
+    else if (yj__is_bool(s, n, &b)) canon = kf_strdup(b ? "true" : "false");
+    else if (yj__int(s, n, &i)) canon = kf_asprintf("%" PRId64, i);
   }
   if (canon) {
     *key = canon;
     return 0;
   }
   /* A NUL would silently truncate the member name. */
-  if (memchr(s, '\0', n))
-    return yj__fail(st, &ev->start_mark, -EINVAL, "mapping key contains a NUL character");
+  if (memchr(s, '\0', n)) return yj__fail(st, &ev->start_mark, -EINVAL, "mapping key contains a NUL character");
   *key = kf_strndup(s, n);
   return 0;
 }
@@ -483,11 +461,9 @@ static int yj__on_start(yj__st *st, const yaml_event_t *ev, bool is_map, const y
                     is_map ? "mapping" : "sequence");
   /* JSON member names are strings: sigs.k8s.io/yaml refuses these too. */
   if (yj__want_key(st))
-    return yj__fail(st, &ev->start_mark, -EINVAL, "a %s cannot be a mapping key",
-                    is_map ? "mapping" : "sequence");
+    return yj__fail(st, &ev->start_mark, -EINVAL, "a %s cannot be a mapping key", is_map ? "mapping" : "sequence");
   if (st->depth >= KF_YAML_MAX_DEPTH)
-    return yj__fail(st, &ev->start_mark, -EFBIG, "nested deeper than %d levels",
-                    KF_YAML_MAX_DEPTH);
+    return yj__fail(st, &ev->start_mark, -EFBIG, "nested deeper than %d levels", KF_YAML_MAX_DEPTH);
   /* json-c's default array has 32 slots: 256 bytes for each `[]` of input.
    * Start small (it doubles as it grows); maps have no such knob. */
   obj = is_map ? json_object_new_object() : json_object_new_array_ext(4);
@@ -512,8 +488,7 @@ static int yj__on_doc_end(yj__st *st) {
   if (!root) return 0; /* empty, comments only, or null: skipped like kubectl */
   if (json_object_array_length(st->docs) >= st->max_docs) {
     st->root = root; /* freed by the caller's cleanup */
-    return yj__fail(st, &st->doc_mark, -EINVAL,
-                    "a second document where exactly one is expected");
+    return yj__fail(st, &st->doc_mark, -EINVAL, "a second document where exactly one is expected");
   }
   if (json_object_array_add(st->docs, root) != 0) {
     json_object_put(root);
@@ -524,29 +499,22 @@ static int yj__on_doc_end(yj__st *st) {
 
 static int yj__event(yj__st *st, const yaml_event_t *ev) {
   switch (ev->type) {
-  case YAML_DOCUMENT_START_EVENT:
-    st->root = NULL;
-    st->doc_mark = ev->start_mark;
-    return 0;
-  case YAML_DOCUMENT_END_EVENT:
-    return yj__on_doc_end(st);
-  case YAML_ALIAS_EVENT:
-    return yj__fail(st, &ev->start_mark, -ENOTSUP,
-                    "alias *%.64s: anchors and aliases are not supported",
-                    (const char *)ev->data.alias.anchor);
-  case YAML_SCALAR_EVENT:
-    return yj__on_scalar(st, ev);
-  case YAML_SEQUENCE_START_EVENT:
-    return yj__on_start(st, ev, false, ev->data.sequence_start.anchor,
-                        ev->data.sequence_start.tag);
-  case YAML_MAPPING_START_EVENT:
-    return yj__on_start(st, ev, true, ev->data.mapping_start.anchor, ev->data.mapping_start.tag);
-  case YAML_SEQUENCE_END_EVENT:
-  case YAML_MAPPING_END_EVENT:
-    yj__on_end(st);
-    return 0;
-  default: /* stream start/end, no event */
-    return 0;
+    case YAML_DOCUMENT_START_EVENT:
+      st->root = NULL;
+      st->doc_mark = ev->start_mark;
+      return 0;
+    case YAML_DOCUMENT_END_EVENT: return yj__on_doc_end(st);
+    case YAML_ALIAS_EVENT:
+      return yj__fail(st, &ev->start_mark, -ENOTSUP, "alias *%.64s: anchors and aliases are not supported",
+                      (const char *)ev->data.alias.anchor);
+    case YAML_SCALAR_EVENT: return yj__on_scalar(st, ev);
+    case YAML_SEQUENCE_START_EVENT:
+      return yj__on_start(st, ev, false, ev->data.sequence_start.anchor, ev->data.sequence_start.tag);
+    case YAML_MAPPING_START_EVENT:
+      return yj__on_start(st, ev, true, ev->data.mapping_start.anchor, ev->data.mapping_start.tag);
+    case YAML_SEQUENCE_END_EVENT:
+    case YAML_MAPPING_END_EVENT: yj__on_end(st); return 0;
+    default: /* stream start/end, no event */ return 0;
   }
 }
 
@@ -581,8 +549,7 @@ static int yj__run(yj__st *st) {
   return rc;
 }
 
-static int yj__parse(const char *text, size_t len, size_t max_docs, json_object **out,
-                     kf_error *err) {
+static int yj__parse(const char *text, size_t len, size_t max_docs, json_object **out, kf_error *err) {
   yj__st st = {.err = err, .text = text ? text : "", .len = len, .max_docs = max_docs};
   int rc;
 
@@ -590,8 +557,7 @@ static int yj__parse(const char *text, size_t len, size_t max_docs, json_object 
   *out = NULL;
   if (!text && len > 0) return kf_error_set(err, -EINVAL, "kf_yaml: NULL text");
   if (len > KF_YAML_MAX_BYTES)
-    return kf_error_set(err, -EFBIG, "YAML is %zu bytes, more than the limit of %zu", len,
-                        KF_YAML_MAX_BYTES);
+    return kf_error_set(err, -EFBIG, "YAML is %zu bytes, more than the limit of %zu", len, KF_YAML_MAX_BYTES);
   st.docs = json_object_new_array();
   if (!st.docs) return yj__nomem(&st);
   rc = yj__run(&st);

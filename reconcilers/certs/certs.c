@@ -41,7 +41,7 @@ static char *certs_key_pem(EVP_PKEY *k) {
   if (!b) b = BIO_new(BIO_s_mem());
   PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL);
   char *s = certs_bio_string(b);
-  BIO_free(b);  /* a secmem BIO clears its buffer */
+  BIO_free(b); /* a secmem BIO clears its buffer */
   return s;
 }
 
@@ -120,7 +120,7 @@ static int certs_verify(X509 *x, X509 *ca) {
     X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_PARTIAL_CHAIN);
     int r = X509_verify_cert(ctx);
     v = r == 1 ? X509_V_OK : X509_STORE_CTX_get_error(ctx);
-    if (r != 1 && v == X509_V_OK) v = X509_V_ERR_UNSPECIFIED;  /* failed without a reason */
+    if (r != 1 && v == X509_V_OK) v = X509_V_ERR_UNSPECIFIED; /* failed without a reason */
   }
   X509_STORE_CTX_free(ctx);
   X509_STORE_free(store);
@@ -148,7 +148,7 @@ static int certs_key_consistent(EVP_PKEY *key) {
   free(sig);
   EVP_MD_CTX_free(sctx);
   EVP_MD_CTX_free(vctx);
-  ERR_clear_error();  /* a failure leaves its reasons queued */
+  ERR_clear_error(); /* a failure leaves its reasons queued */
   return ok;
 }
 
@@ -158,7 +158,7 @@ static int certs_key_consistent(EVP_PKEY *key) {
 static int certs_ca_usable(X509 *ca_cert, EVP_PKEY *ca_key, kf_error *err) {
   if (X509_check_private_key(ca_cert, ca_key) != 1 || !certs_key_consistent(ca_key))
     return kf_error_set(err, -EINVAL, "the CA key does not belong to the CA certificate");
-  int kind = X509_check_ca(ca_cert);  /* 1: basicConstraints CA:TRUE (and keyCertSign if keyUsage); 3: v1 root */
+  int kind = X509_check_ca(ca_cert); /* 1: basicConstraints CA:TRUE (and keyCertSign if keyUsage); 3: v1 root */
   if (kind != 1 && kind != 3)
     return kf_error_set(err, -EINVAL,
                         "the CA certificate is not a CA (it needs basicConstraints CA:TRUE and, if it has a keyUsage, "
@@ -180,8 +180,7 @@ int certs_ca_check(const char *cert_pem, const char *key_pem, kf_error *err) {
   return rc;
 }
 
-static int certs_build(const certs_pair *ca, const certs_request *req, int is_ca, certs_pair *out,
-                       kf_error *err) {
+static int certs_build(const certs_pair *ca, const certs_request *req, int is_ca, certs_pair *out, kf_error *err) {
   X509 *x = NULL, *ca_cert = NULL;
   EVP_PKEY *key = NULL, *ca_key = NULL;
   X509_NAME *name;
@@ -199,7 +198,7 @@ static int certs_build(const certs_pair *ca, const certs_request *req, int is_ca
       kf_error_set(err, -EINVAL, "the CA certificate or key is not valid PEM");
       goto done;
     }
-    if (certs_ca_usable(ca_cert, ca_key, err) != 0) goto done;  /* -EINVAL, as rc */
+    if (certs_ca_usable(ca_cert, ca_key, err) != 0) goto done; /* -EINVAL, as rc */
   }
   if (!(key = certs_gen_key(req->key_type))) {
     rc = kf_error_set(err, -EIO, "key generation failed");
@@ -208,7 +207,7 @@ static int certs_build(const certs_pair *ca, const certs_request *req, int is_ca
   x = X509_new();
   X509_set_version(x, 2);
   serial = BN_new();
-  BN_rand(serial, 127, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY);  /* random, positive, as RFC 5280 asks */
+  BN_rand(serial, 127, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY); /* random, positive, as RFC 5280 asks */
   BN_to_ASN1_INTEGER(serial, X509_get_serialNumber(x));
   X509_gmtime_adj(X509_getm_notBefore(x), -CERTS_BACKDATE_S);
   X509_gmtime_adj(X509_getm_notAfter(x), (long)validity);
@@ -362,10 +361,10 @@ void certs_pair_free(certs_pair *p) {
 
 typedef struct certs_job {
   uv_work_t work;
-  certs_pair ca;       /* copy; empty when making a CA */
+  certs_pair ca; /* copy; empty when making a CA */
   int make_ca;
-  certs_request req;   /* strings point into the owned copies below */
-  char **strings;      /* everything the request points at, freed together */
+  certs_request req; /* strings point into the owned copies below */
+  char **strings;    /* everything the request points at, freed together */
   size_t n_strings;
   certs_pair result;
   kf_error err;
@@ -416,8 +415,8 @@ static void certs_after(uv_work_t *w, int status) {
   free(j);
 }
 
-int certs_issue_async(uv_loop_t *loop, const certs_pair *ca, const certs_request *req, certs_done_cb done,
-                      void *data, kf_error *err) {
+int certs_issue_async(uv_loop_t *loop, const certs_pair *ca, const certs_request *req, certs_done_cb done, void *data,
+                      kf_error *err) {
   certs_job *j;
   if (!req || !done) return kf_error_set(err, -EINVAL, "certs_issue_async needs a request and a callback");
   j = kf_calloc(1, sizeof(*j));

@@ -19,25 +19,24 @@
 typedef enum { CERTS_KEY_ECDSA_P256 = 0, CERTS_KEY_RSA_2048 } certs_key_type;
 
 typedef struct certs_pair {
-  char *cert_pem;   /* NUL-terminated */
-  char *key_pem;    /* NUL-terminated; wiped by certs_pair_free */
+  char *cert_pem; /* NUL-terminated */
+  char *key_pem;  /* NUL-terminated; wiped by certs_pair_free */
 } certs_pair;
 
 typedef struct certs_request {
   const char *common_name;
-  const char *const *organizations;  /* NULL-terminated or NULL (O= becomes the user's groups) */
-  const char *const *dns_names;      /* NULL-terminated or NULL */
-  const char *const *ip_addresses;   /* NULL-terminated or NULL, IPv4 or IPv6 text */
-  uint64_t validity_s;               /* from now; 0: one year */
-  int server_auth;                   /* extendedKeyUsage serverAuth */
-  int client_auth;                   /* extendedKeyUsage clientAuth */
+  const char *const *organizations; /* NULL-terminated or NULL (O= becomes the user's groups) */
+  const char *const *dns_names;     /* NULL-terminated or NULL */
+  const char *const *ip_addresses;  /* NULL-terminated or NULL, IPv4 or IPv6 text */
+  uint64_t validity_s;              /* from now; 0: one year */
+  int server_auth;                  /* extendedKeyUsage serverAuth */
+  int client_auth;                  /* extendedKeyUsage clientAuth */
   certs_key_type key_type;
-  int key_only;                      /* certs_issue_async: just a key pair (certs_new_key_pair) */
+  int key_only; /* certs_issue_async: just a key pair (certs_new_key_pair) */
 } certs_request;
 
 /* A self-signed CA. */
-int certs_new_ca(const char *common_name, uint64_t validity_s, certs_key_type key_type, certs_pair *out,
-                 kf_error *err);
+int certs_new_ca(const char *common_name, uint64_t validity_s, certs_key_type key_type, certs_pair *out, kf_error *err);
 /* A certificate signed by ca for req, with a fresh key. */
 int certs_issue(const certs_pair *ca, const certs_request *req, certs_pair *out, kf_error *err);
 
@@ -67,7 +66,7 @@ void certs_pair_free(certs_pair *p);
  * validity and key type) on the thread pool. The request and the CA are copied.
  * done runs on the loop thread; it owns *pair (certs_pair_free it) when rc is 0. */
 typedef void (*certs_done_cb)(int rc, certs_pair *pair, const kf_error *err, void *data);
-int certs_issue_async(uv_loop_t *loop, const certs_pair *ca, const certs_request *req, certs_done_cb done,
-                      void *data, kf_error *err);
+int certs_issue_async(uv_loop_t *loop, const certs_pair *ca, const certs_request *req, certs_done_cb done, void *data,
+                      kf_error *err);
 
 #endif

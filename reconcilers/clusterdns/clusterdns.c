@@ -29,18 +29,14 @@ static void clusterdns_buf_add(clusterdns_buf *b, const char *s, size_t n) {
   b->p[b->len] = '\0';
 }
 
-static void clusterdns_buf_str(clusterdns_buf *b, const char *s) {
-  clusterdns_buf_add(b, s, strlen(s));
-}
+static void clusterdns_buf_str(clusterdns_buf *b, const char *s) { clusterdns_buf_add(b, s, strlen(s)); }
 
 static char *clusterdns_buf_take(clusterdns_buf *b) {
   clusterdns_buf_add(b, "", 0);
   return b->p;
 }
 
-static char clusterdns_lower(char c) {
-  return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
-}
+static char clusterdns_lower(char c) { return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c; }
 
 /* ASCII only, as Go's TrimSpace is for the bytes kube-dns sees in practice;
  * the C library's isspace would depend on the locale. */
@@ -48,9 +44,7 @@ static int clusterdns_space(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
 }
 
-static int clusterdns_label_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
-}
+static int clusterdns_label_char(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; }
 
 /* DNS-1123 label: kube-dns validates federation names so, and the name goes
  * into our Corefile marker, where anything looser could forge a marker. */
@@ -128,8 +122,8 @@ static int clusterdns_valid_nameserver(const char *s) {
 }
 
 /* Validates e, normalizes its zone into zone and counts its nameservers. */
-static int clusterdns_check_entry(const clusterdns_entry *e, int need_nameservers, char zone[DNS_MAX_ZONE + 1], size_t *nns,
-                           kf_error *err) {
+static int clusterdns_check_entry(const clusterdns_entry *e, int need_nameservers, char zone[DNS_MAX_ZONE + 1],
+                                  size_t *nns, kf_error *err) {
   size_t n = 0;
   if (!e) return kf_error_set(err, -EINVAL, "no DNS entry given");
   if (!e->federation || !clusterdns_valid_label(e->federation, strnlen(e->federation, 64)))
@@ -154,8 +148,8 @@ static int clusterdns_check_entry(const clusterdns_entry *e, int need_nameserver
 
 /* Our block for the file; without its final line ending when it replaces a
  * block in place or ends a file that had no final newline. */
-static void clusterdns_render_block(clusterdns_buf *b, const char *federation, const char *zone, const char *const *nameservers,
-                             const char *eol, int final_eol) {
+static void clusterdns_render_block(clusterdns_buf *b, const char *federation, const char *zone,
+                                    const char *const *nameservers, const char *eol, int final_eol) {
   clusterdns_buf_str(b, DNS_MARK_BEGIN);
   clusterdns_buf_str(b, federation);
   clusterdns_buf_str(b, eol);
@@ -206,7 +200,8 @@ static int clusterdns_line_is(const char *s, size_t ls, size_t ce, const char *m
 /* Markers are whole lines (one trailing CR allowed). 1 when the block is
  * there, 0 when not, -EINVAL when the markers are unbalanced or repeated:
  * then where our block ends is a guess, and a guess could eat user lines. */
-static int clusterdns_find_block(const char *s, size_t n, const char *federation, clusterdns_block *blk, kf_error *err) {
+static int clusterdns_find_block(const char *s, size_t n, const char *federation, clusterdns_block *blk,
+                                 kf_error *err) {
   size_t nbegin = 0, nend = 0, ls = 0;
   memset(blk, 0, sizeof(*blk));
   while (ls < n) {
@@ -314,7 +309,7 @@ static int clusterdns_lex_token(clusterdns_lexer *lx, kf_error *err) {
  * (CoreDNS would refuse to start with two). Blocks pulled in by `import` are
  * not visible here. */
 static int clusterdns_corefile_scan(const char *s, size_t n, size_t skip_from, size_t skip_to, const char *zone,
-                             const char *federation, kf_error *err) {
+                                    const char *federation, kf_error *err) {
   clusterdns_lexer lx = {.zone = zone, .line = 1};
   int quoted = 0, escaped = 0, comment = 0, rc = 0;
   size_t quote_line = 0;
@@ -388,10 +383,8 @@ static size_t clusterdns_content_end(const char *s, size_t n) {
   while (i > 0) {
     size_t nl = i - 1, ls = nl;
     while (ls > 0 && s[ls - 1] != '\n') ls--;
-    if (nl - ls == 0 || (nl - ls == 1 && s[ls] == '\r'))
-      i = ls;
-    else
-      break;
+    if (nl - ls == 0 || (nl - ls == 1 && s[ls] == '\r')) i = ls;
+    else break;
   }
   return i;
 }
@@ -412,9 +405,11 @@ int clusterdns_corefile_add(const char *corefile, const clusterdns_entry *e, cha
   int rc;
   if (!out) return kf_error_set(err, -EINVAL, "no place for the Corefile");
   *out = NULL;
-  if ((rc = clusterdns_check_entry(e, 1, zone, &nns, err)) || (rc = clusterdns_corefile_len(corefile, &n, err))) return rc;
+  if ((rc = clusterdns_check_entry(e, 1, zone, &nns, err)) || (rc = clusterdns_corefile_len(corefile, &n, err)))
+    return rc;
   if ((rc = clusterdns_find_block(corefile, n, e->federation, &blk, err)) < 0) return rc;
-  rc = clusterdns_corefile_scan(corefile, n, blk.found ? blk.begin : n, blk.found ? blk.after : n, zone, e->federation, err);
+  rc = clusterdns_corefile_scan(corefile, n, blk.found ? blk.begin : n, blk.found ? blk.after : n, zone, e->federation,
+                                err);
   if (rc) return rc;
   if (blk.found) {
     /* In place, keeping whatever separates it from its neighbours, so that
@@ -505,15 +500,15 @@ int clusterdns_corefile_has(const char *corefile, const clusterdns_entry *e) {
 
 /* Where our item is in a `federations` value. */
 typedef struct clusterdns_feds {
-  int found, exact;     /* an item named after us; its domain is exactly our zone */
-  size_t index, count;  /* our item's position; items in all */
+  int found, exact;                                /* an item named after us; its domain is exactly our zone */
+  size_t index, count;                             /* our item's position; items in all */
   size_t seg_start, seg_end, trim_start, trim_end; /* our item, with and without its spaces */
 } clusterdns_feds;
 
 /* Parses `federations` as kube-dns does (ParseFederationsFlag: split on ",",
  * trim, split on the first "="; an all-blank value has no items). */
 static int clusterdns_feds_parse(const char *v, size_t n, const char *federation, const char *zone, clusterdns_feds *f,
-                          kf_error *err) {
+                                 kf_error *err) {
   size_t s = 0, fl = strlen(federation);
   int blank = 1;
   memset(f, 0, sizeof(*f));
@@ -582,7 +577,7 @@ static int clusterdns_stubs_parse(const char *v, size_t n, json_object **obj, kf
   for (; ok && end < n; end++) ok = clusterdns_space(v[end]);
   ok = ok && json_object_is_type(o, json_type_object);
   if (ok) {
-    json_object_object_foreach(o, key, val) {
+    json_object_object_foreach (o, key, val) {
       (void)key;
       if (!ok) break;
       ok = json_object_is_type(val, json_type_array);
@@ -604,11 +599,10 @@ static int clusterdns_stubs_parse(const char *v, size_t n, json_object **obj, kf
  * when none; -EINVAL when two do (which one kube-dns uses is a guess). */
 static int clusterdns_stubs_find(json_object *stubs, const char *zone, const char **found, kf_error *err) {
   *found = NULL;
-  json_object_object_foreach(stubs, key, val) {
+  json_object_object_foreach (stubs, key, val) {
     (void)val;
     if (!clusterdns_same_zone(key, strlen(key), zone)) continue;
-    if (*found)
-      return kf_error_set(err, -EINVAL, "kube-dns \"stubDomains\" lists zone %s twice; fix it by hand", zone);
+    if (*found) return kf_error_set(err, -EINVAL, "kube-dns \"stubDomains\" lists zone %s twice; fix it by hand", zone);
     *found = key;
   }
   return 0;
@@ -663,8 +657,7 @@ int clusterdns_kubedns_add(json_object *data, const clusterdns_entry *e, json_ob
   if (nns > 0) {
     const char *key = NULL;
     if ((have_stubs = clusterdns_data_string(data, DNS_KUBEDNS_STUBDOMAINS, &sv, &sn, err)) < 0) return have_stubs;
-    if (!have_stubs)
-      stubs = json_object_new_object();
+    if (!have_stubs) stubs = json_object_new_object();
     else if ((rc = clusterdns_stubs_parse(sv, sn, &stubs, err)) || (rc = clusterdns_stubs_find(stubs, zone, &key, err)))
       goto out;
     if (!key) {
@@ -717,8 +710,8 @@ out:
   return rc;
 }
 
-int clusterdns_kubedns_remove(json_object *data, const clusterdns_entry *e, const char *const *created_keys, json_object **out,
-                       kf_error *err) {
+int clusterdns_kubedns_remove(json_object *data, const clusterdns_entry *e, const char *const *created_keys,
+                              json_object **out, kf_error *err) {
   char zone[DNS_MAX_ZONE + 1];
   const char *fv, *sv;
   size_t nns, fn, sn;
@@ -728,7 +721,8 @@ int clusterdns_kubedns_remove(json_object *data, const clusterdns_entry *e, cons
   if ((rc = clusterdns_check_data(data, out, err)) || (rc = clusterdns_check_entry(e, 0, zone, &nns, err))) return rc;
   if ((have_feds = clusterdns_data_string(data, DNS_KUBEDNS_FEDERATIONS, &fv, &fn, err)) < 0) return have_feds;
   if ((rc = clusterdns_feds_parse(fv, fn, e->federation, zone, &f, err))) return rc;
-  if (nns > 0 && (have_stubs = clusterdns_data_string(data, DNS_KUBEDNS_STUBDOMAINS, &sv, &sn, err)) < 0) return have_stubs;
+  if (nns > 0 && (have_stubs = clusterdns_data_string(data, DNS_KUBEDNS_STUBDOMAINS, &sv, &sn, err)) < 0)
+    return have_stubs;
   if (have_stubs && (rc = clusterdns_stubs_parse(sv, sn, &stubs, err))) return rc;
   result = json_object_new_object();
   if (stubs) {
@@ -742,8 +736,7 @@ int clusterdns_kubedns_remove(json_object *data, const clusterdns_entry *e, cons
         json_object_object_add(result, DNS_KUBEDNS_STUBDOMAINS, clusterdns_stubs_string(stubs));
       else if (clusterdns_created(created_keys, DNS_KUBEDNS_STUBDOMAINS))
         json_object_object_add(result, DNS_KUBEDNS_STUBDOMAINS, NULL);
-      else
-        json_object_object_add(result, DNS_KUBEDNS_STUBDOMAINS, json_object_new_string("{}"));
+      else json_object_object_add(result, DNS_KUBEDNS_STUBDOMAINS, json_object_new_string("{}"));
     }
   }
   if (f.found) {
@@ -761,8 +754,7 @@ int clusterdns_kubedns_remove(json_object *data, const clusterdns_entry *e, cons
     }
     if (f.count == 1 && clusterdns_created(created_keys, DNS_KUBEDNS_FEDERATIONS))
       json_object_object_add(result, DNS_KUBEDNS_FEDERATIONS, NULL);
-    else
-      json_object_object_add(result, DNS_KUBEDNS_FEDERATIONS, json_object_new_string_len(b.p, (int)b.len));
+    else json_object_object_add(result, DNS_KUBEDNS_FEDERATIONS, json_object_new_string_len(b.p, (int)b.len));
     free(b.p);
   }
   json_object_put(stubs);
@@ -778,7 +770,7 @@ int clusterdns_kubedns_has(json_object *data, const clusterdns_entry *e) {
   json_object *want = NULL;
   int same = 1;
   if (clusterdns_kubedns_add(data, e, &want, NULL)) return 0;
-  json_object_object_foreach(want, key, val) {
+  json_object_object_foreach (want, key, val) {
     json_object *cur = NULL;
     if (!json_object_object_get_ex(data, key, &cur) || !cur ||
         json_object_get_string_len(cur) != json_object_get_string_len(val) ||

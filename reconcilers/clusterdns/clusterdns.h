@@ -109,7 +109,7 @@ int clusterdns_kubedns_add(json_object *data, const clusterdns_entry *e, json_ob
  * is non-empty. Errors as clusterdns_kubedns_add, but a zone pointing elsewhere is
  * simply not ours and stays. */
 int clusterdns_kubedns_remove(json_object *data, const clusterdns_entry *e, const char *const *created_keys,
-                       json_object **out, kf_error *err);
+                              json_object **out, kf_error *err);
 /* 1 if data already has our entry exactly (so no write is needed), else 0
  * (also for bad input). */
 int clusterdns_kubedns_has(json_object *data, const clusterdns_entry *e);
@@ -123,8 +123,8 @@ int clusterdns_kubedns_has(json_object *data, const clusterdns_entry *e);
  * Returns 0 and *patch (NULL when nothing needs writing; the caller puts it), or the error of
  * clusterdns_kubedns_add / _remove (nothing to write). Pure. */
 typedef struct clusterdns_marks {
-  const char *created;   /* annotation key, e.g. kubefed.dev/created-keys-<federation> */
-  const char *original;  /* annotation key, e.g. kubefed.dev/original-<federation> */
+  const char *created;  /* annotation key, e.g. kubefed.dev/created-keys-<federation> */
+  const char *original; /* annotation key, e.g. kubefed.dev/original-<federation> */
 } clusterdns_marks;
 int clusterdns_kubedns_plan(json_object *cm, const clusterdns_entry *e, int unjoin, const clusterdns_marks *marks,
                             json_object **patch, kf_error *err);

@@ -34,7 +34,8 @@ static const char **clusterdns_split(char *copy) {
 
 /* Unjoin: the keys we created go (null), the others get their original text back when only
  * formatting differs; the marks go. */
-static void clusterdns_plan_unjoin(json_object *out, json_object *ann, const char *original, const clusterdns_marks *m) {
+static void clusterdns_plan_unjoin(json_object *out, json_object *ann, const char *original,
+                                   const clusterdns_marks *m) {
   kj_set(ann, m->created, NULL);
   kj_set(ann, m->original, NULL);
   json_object *orig = original ? json_tokener_parse(original) : NULL;
@@ -42,7 +43,7 @@ static void clusterdns_plan_unjoin(json_object *out, json_object *ann, const cha
     json_object_put(orig);
     orig = NULL;
   }
-  json_object_object_foreach(out, k, v) {
+  json_object_object_foreach (out, k, v) {
     json_object *b = orig ? json_object_object_get(orig, k) : NULL;
     const char *before = b && json_object_is_type(b, json_type_string) ? json_object_get_string(b) : NULL;
     if (before && clusterdns_same_value(k, before, json_object_get_string(v))) kj_str(out, k, before);
@@ -53,7 +54,7 @@ static void clusterdns_plan_unjoin(json_object *out, json_object *ann, const cha
 /* Join, first time: which keys are new (created) and the text of those that were there. */
 static void clusterdns_plan_join(json_object *out, json_object *data, json_object *ann, const clusterdns_marks *m) {
   json_object *created = kj_arr(), *orig = kj_obj();
-  json_object_object_foreach(out, k, v) {
+  json_object_object_foreach (out, k, v) {
     (void)v;
     const char *before = kc_obj_key_str(data, k);
     if (!before) kj_push_str(created, k);

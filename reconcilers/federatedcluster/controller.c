@@ -34,14 +34,13 @@ void fc_stop(fc_run *run, int rc, int which, const char *reason, const char *fmt
   va_start(ap, fmt);
   vsnprintf(buf, sizeof(buf), fmt, ap);
   va_end(ap);
-  char *why = kf_strdup(reason);  /* reason may be a condition's own, replaced below */
+  char *why = kf_strdup(reason); /* reason may be a condition's own, replaced below */
   steps_abort(&run->steps);
   fc_cond_set(run, which, "False", why, "%s", buf);
   /* An unjoin that stops is blocked, not undone: the member is still joined (and says why). */
   if (which != C_JOINED && !run->cond[C_JOINED].set && run->deleting)
     fc_cond_set(run, C_JOINED, "True", "UnjoinBlocked", "unjoin waits until this is resolved: %s", buf);
-  else if (which != C_JOINED && !run->cond[C_JOINED].set)
-    fc_cond_set(run, C_JOINED, "False", why, "%s", buf);
+  else if (which != C_JOINED && !run->cond[C_JOINED].set) fc_cond_set(run, C_JOINED, "False", why, "%s", buf);
   ev_emit(run->f->events, run->fc, "Warning", why, run->deleting ? "Unjoin" : "Join", "%s", buf);
   free(why);
   run->rc = rc;
@@ -137,8 +136,8 @@ static int fc_member_client(fc_run *run) {
   char *text = fc_secret_value(run->f, run->ns, s->secret_name, s->secret_key, &n, &found);
   clusters_source src = {.kubeconfig = text, .len = n, .context = s->context};
   if (!found) {
-    fc_cond_set(run, C_CREDS, "False", "SecretNotFound", "spec.kubeconfigSecretRef: Secret %s not found in namespace %s",
-                s->secret_name, run->ns);
+    fc_cond_set(run, C_CREDS, "False", "SecretNotFound",
+                "spec.kubeconfigSecretRef: Secret %s not found in namespace %s", s->secret_name, run->ns);
   } else if (!text) {
     fc_cond_set(run, C_CREDS, "False", "KeyNotFound", "spec.kubeconfigSecretRef: Secret %s has no key %s",
                 s->secret_name, s->secret_key);
@@ -256,7 +255,7 @@ static void fc_reconcile(ctrl *c, const char *key, void *data) {
   fc_member_setup(run);
   if (!run->fed) {
     char *fed_key = kf_asprintf("%s/%s", run->ns, run->spec.fed_name ? run->spec.fed_name : "");
-    clusters_remove(f->feds_api, fed_key);  /* its federation API client, if one was made */
+    clusters_remove(f->feds_api, fed_key); /* its federation API client, if one was made */
     free(fed_key);
     fc_stop(run, 0, C_JOINED, "FederationNotFound", "spec.federationRef: Federation %s not found in namespace %s",
             run->spec.fed_name, run->ns);
@@ -265,7 +264,7 @@ static void fc_reconcile(ctrl *c, const char *key, void *data) {
   if (!fc_federation_serving(run->fed)) {
     fc_cond_set(run, C_JOINED, "False", "WaitingForFederation",
                 "Federation %s is not serving yet (its APIServerReady condition is not True)", run->spec.fed_name);
-    fc_status(run);  /* the Federation's status change enqueues us again */
+    fc_status(run); /* the Federation's status change enqueues us again */
     return;
   }
   run->probe_only = fc_probe_only(run);
@@ -294,7 +293,8 @@ typedef struct fc_map_ctx {
 static void fc_enqueue_matching(json_object *fc, void *data) {
   fc_map_ctx *x = data;
   const char *ns = kc_obj_str(fc, "metadata.namespace");
-  const char *ref = x->by_fed ? kc_obj_str(fc, "spec.federationRef.name") : kc_obj_str(fc, "spec.kubeconfigSecretRef.name");
+  const char *ref = x->by_fed ? kc_obj_str(fc, "spec.federationRef.name")
+                              : kc_obj_str(fc, "spec.kubeconfigSecretRef.name");
   if (!kf_streq(ns, x->ns) || !kf_streq(ref, x->name)) return;
   char *key = informer_key_of(fc);
   ctrl_enqueue(x->f->ctrl, key);
@@ -334,11 +334,15 @@ fc_controller *fc_controller_new(uv_loop_t *loop, kc_client *c, const fed_option
   f->access = o->access;
   f->metrics = o->metrics;
   f->events = o->events;
-  ctrl_opts co = {.name = "federatedcluster", .reconcile = fc_reconcile, .data = f, .metrics = o->metrics,
-                  .workers = FC_WORKERS};
+  ctrl_opts co = {
+      .name = "federatedcluster", .reconcile = fc_reconcile, .data = f, .metrics = o->metrics, .workers = FC_WORKERS};
   f->ctrl = ctrl_new(loop, &co);
-  clusters_opts mo = {.parent = c, .metrics = o->metrics, .timeout_ms = FC_MEMBER_TIMEOUT_MS,
-                      .max_attempts = FC_MEMBER_ATTEMPTS, .on_change = fc_on_member_change, .on_probe = fc_on_probe,
+  clusters_opts mo = {.parent = c,
+                      .metrics = o->metrics,
+                      .timeout_ms = FC_MEMBER_TIMEOUT_MS,
+                      .max_attempts = FC_MEMBER_ATTEMPTS,
+                      .on_change = fc_on_member_change,
+                      .on_probe = fc_on_probe,
                       .data = f};
   f->members = clusters_new(&mo);
   clusters_opts fo = {.parent = c, .metrics = o->metrics};

@@ -56,7 +56,8 @@ static void fc_corefile(fc_run *run, kc_client *c, json_object *cm, const cluste
   kf_error derr;
   if (!corefile && !run->deleting) {
     /* A Corefile of only our block would break the member's cluster DNS. */
-    fc_stop(run, 0, C_DNS, "CorefileMissing", "ConfigMap kube-system/coredns in the member has no Corefile key; left unchanged");
+    fc_stop(run, 0, C_DNS, "CorefileMissing",
+            "ConfigMap kube-system/coredns in the member has no Corefile key; left unchanged");
     return;
   }
   int r = run->deleting ? clusterdns_corefile_remove(corefile ? corefile : "", run->spec.fed_name, &out, &derr)
@@ -93,7 +94,8 @@ static void fc_kubedns(fc_run *run, kc_client *c, json_object *cm, const cluster
   } else if (!patch) {
     fc_dns_ok(run, "the member's kube-dns ConfigMap has the federation's entries");
   } else {
-    fc_dns_write(run, kc_patch(c, &KC_CONFIGMAPS, FC_DNS_NS, "kube-dns", KC_PATCH_MERGE, patch, NULL, fc_dns_written, run),
+    fc_dns_write(run,
+                 kc_patch(c, &KC_CONFIGMAPS, FC_DNS_NS, "kube-dns", KC_PATCH_MERGE, patch, NULL, fc_dns_written, run),
                  "kube-dns");
     json_object_put(patch);
   }
@@ -118,13 +120,14 @@ static void fc_dns_configmap(kc_client *c, int rc, json_object *cm, const kf_err
     return;
   }
   if (rc == KC_ERR_NOTFOUND) {
-    fc_dns_watch(run, auto_mode ? "coredns" : which);  /* its creation is worth a look */
+    fc_dns_watch(run, auto_mode ? "coredns" : which); /* its creation is worth a look */
     if (run->deleting) {
       steps_next(&run->steps);
     } else if (auto_mode) {
-      fc_cond_set(run, C_DNS, "False", "NoClusterDNS",
-                  "found neither ConfigMap kube-system/coredns nor kube-system/kube-dns in the member; set spec.dns.mode "
-                  "to None to skip DNS");
+      fc_cond_set(
+          run, C_DNS, "False", "NoClusterDNS",
+          "found neither ConfigMap kube-system/coredns nor kube-system/kube-dns in the member; set spec.dns.mode "
+          "to None to skip DNS");
       steps_next(&run->steps);
     } else {
       fc_stop(run, 0, C_DNS, "DNSConfigMapMissing", "spec.dns.mode is %s but ConfigMap kube-system/%s does not exist",
@@ -133,8 +136,8 @@ static void fc_dns_configmap(kc_client *c, int rc, json_object *cm, const kf_err
     return;
   }
   if (rc != 0) {
-    fc_stop(run, kc_err_terminal(rc) ? 0 : rc, C_DNS, "ReadFailed", "reading ConfigMap kube-system/%s failed: %s", which,
-            cond_error_text(err, "failed"));
+    fc_stop(run, kc_err_terminal(rc) ? 0 : rc, C_DNS, "ReadFailed", "reading ConfigMap kube-system/%s failed: %s",
+            which, cond_error_text(err, "failed"));
     return;
   }
   fc_dns_watch(run, which);
@@ -147,7 +150,7 @@ static void fc_dns_configmap(kc_client *c, int rc, json_object *cm, const kf_err
 
 void fc_dns(void *ctx) {
   fc_run *run = ctx;
-  if (!run->member) {   /* unjoin of an unreachable member (forced) */
+  if (!run->member) { /* unjoin of an unreachable member (forced) */
     steps_next(&run->steps);
     return;
   }

@@ -25,9 +25,9 @@
 
 #define FC_RETRY_MS 15000
 #define FC_DNS_NS "kube-system"
-#define FC_TOKEN_POLLS 20   /* x FC_TOKEN_POLL_MS: 2 s */
+#define FC_TOKEN_POLLS 20 /* x FC_TOKEN_POLL_MS: 2 s */
 #define FC_TOKEN_POLL_MS 100
-#define FC_WORKERS 64       /* joins in flight: each mostly waits on I/O */
+#define FC_WORKERS 64 /* joins in flight: each mostly waits on I/O */
 /* A member request that hangs (a black hole, an overloaded apiserver) holds a worker and delays
  * the condition saying so: each attempt is cut at FC_MEMBER_TIMEOUT_MS and retried once, so one
  * join step gives up within about 2 x 10 s (instead of 6 x 30 s), and the join stops there. */
@@ -44,10 +44,10 @@ enum { W_ROLES, W_BINDINGS, W_SECRETS, W_DNS, W_N };
 /* ---- objects.c (pure) ---- */
 
 typedef struct fc_names {
-  char *cred;    /* host credential Secret (spec.secretName or NAME-credentials) */
-  char *sa;      /* member ServiceAccount kubefed-F-NAME */
-  char *role;    /* member ClusterRole and binding kubefed.dev:F:NAME */
-  char *token;   /* member token Secret kubefed-F-NAME-token */
+  char *cred;  /* host credential Secret (spec.secretName or NAME-credentials) */
+  char *sa;    /* member ServiceAccount kubefed-F-NAME */
+  char *role;  /* member ClusterRole and binding kubefed.dev:F:NAME */
+  char *token; /* member token Secret kubefed-F-NAME-token */
 } fc_names;
 
 void fc_names_of(const fc_spec *s, fc_names *out);
@@ -72,7 +72,7 @@ void fc_zones_of(json_object *nodes, json_object **zones, char **region);
 
 typedef struct fc_facts {
   const char *version, *region;
-  json_object *zones;          /* borrowed; NULL: none */
+  json_object *zones; /* borrowed; NULL: none */
   const char *cred_name;
 } fc_facts;
 /* The FederatedCluster status apply body (without lastProbeTime, which is added only when the
@@ -93,9 +93,9 @@ typedef enum { FC_HEALTH_UNKNOWN, FC_HEALTH_READY, FC_HEALTH_NOT_READY, FC_HEALT
 
 typedef struct fc_health {
   fc_health_state state;
-  int successes, failures;      /* consecutive */
-  char *why;                    /* the last failure, in words stable across probes */
-  int failure_threshold, success_threshold, timeout_s;   /* from the spec, set by the reconcile */
+  int successes, failures;                             /* consecutive */
+  char *why;                                           /* the last failure, in words stable across probes */
+  int failure_threshold, success_threshold, timeout_s; /* from the spec, set by the reconcile */
 } fc_health;
 
 /* PURE. One probe result (why: NULL on success) against the thresholds. Returns 1 when what the
@@ -116,12 +116,12 @@ struct fc_controller {
   fed_access access;
   kf_metrics *metrics;
   ev_recorder *events;
-  informer *fcs, *feds, *secrets;   /* shared: borrowed from the factory */
+  informer *fcs, *feds, *secrets; /* shared: borrowed from the factory */
   ctrl *ctrl;
-  clusters *members;      /* member key: the FederatedCluster's "ns/name" */
-  clusters *feds_api;     /* key: the Federation's "ns/name" */
+  clusters *members;  /* member key: the FederatedCluster's "ns/name" */
+  clusters *feds_api; /* key: the Federation's "ns/name" */
   int active, closing;
-  void (*closed)(void *arg);  /* fc_controller_close's callback */
+  void (*closed)(void *arg); /* fc_controller_close's callback */
   void *closed_arg;
 };
 
@@ -129,18 +129,18 @@ typedef struct fc_run {
   fc_controller *f;
   char *key, *ns, *name;
   json_object *fc, *fed;
-  fc_spec spec;               /* borrows from fc */
+  fc_spec spec; /* borrows from fc */
   fc_names names;
   const char *owner[5];
   char *selector;
-  kc_client *member, *fapi;   /* borrowed from the registries */
+  kc_client *member, *fapi; /* borrowed from the registries */
   char *token;
-  char *dns_cm;               /* the member DNS ConfigMap being read */
+  char *dns_cm; /* the member DNS ConfigMap being read */
   int deleting;
-  int probe_only;             /* joined at this generation and not healthy: no member I/O */
+  int probe_only; /* joined at this generation and not healthy: no member I/O */
   int token_polls;
   size_t ns_kind;
-  uv_timer_t *timer;          /* token polling; closed (and freed) by fc_finish */
+  uv_timer_t *timer; /* token polling; closed (and freed) by fc_finish */
   char *version, *region;
   json_object *zones;
   char leftovers[512];
@@ -164,8 +164,8 @@ apply_opts fc_apply_opts(fc_run *run, kc_client *c, const kc_resource *res, int 
 /* ---- join.c, dns.c, unjoin.c, status.c ---- */
 
 void fc_join(fc_run *run);
-void fc_dns(void *run);          /* a step of join and unjoin (run->deleting); then steps_next */
+void fc_dns(void *run); /* a step of join and unjoin (run->deleting); then steps_next */
 void fc_unjoin(fc_run *run);
-void fc_status(fc_run *run);     /* writes status if it changed, then fc_finish */
+void fc_status(fc_run *run); /* writes status if it changed, then fc_finish */
 
 #endif

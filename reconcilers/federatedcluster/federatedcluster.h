@@ -29,25 +29,24 @@
 #include <kf/metrics.h>
 #include <kubefed/api.h>
 
-
 typedef struct fc_controller fc_controller;
 
 /* A FederatedCluster as the controller reads it, defaults applied (the CRD schema
  * validates the rest; the operator never writes .spec). Strings are borrowed from
  * the object, which must outlive the spec. */
 typedef struct fc_spec {
-  const char *name, *ns;                  /* metadata; NULL when missing */
+  const char *name, *ns; /* metadata; NULL when missing */
   int64_t generation;
-  int deleting;                           /* metadata.deletionTimestamp is set */
-  int force;                              /* annotation kubefed.dev/force-unjoin: "true" */
-  const char *fed_name;                   /* spec.federationRef.name; NULL when missing */
-  const char *member_ns;                  /* spec.memberNamespace, default federation-system */
-  const char *dns_mode;                   /* spec.dns.mode, default Auto */
-  const char *secret_name;                /* spec.kubeconfigSecretRef.name; NULL when missing */
-  const char *secret_key;                 /* its key, default kubeconfig */
-  const char *context;                    /* its context; NULL: the current one */
-  const char *cred_secret;                /* spec.secretName; NULL: NAME-credentials */
-  int period_s, timeout_s;                /* spec.health, at least 1 */
+  int deleting;            /* metadata.deletionTimestamp is set */
+  int force;               /* annotation kubefed.dev/force-unjoin: "true" */
+  const char *fed_name;    /* spec.federationRef.name; NULL when missing */
+  const char *member_ns;   /* spec.memberNamespace, default federation-system */
+  const char *dns_mode;    /* spec.dns.mode, default Auto */
+  const char *secret_name; /* spec.kubeconfigSecretRef.name; NULL when missing */
+  const char *secret_key;  /* its key, default kubeconfig */
+  const char *context;     /* its context; NULL: the current one */
+  const char *cred_secret; /* spec.secretName; NULL: NAME-credentials */
+  int period_s, timeout_s; /* spec.health, at least 1 */
   int failure_threshold, success_threshold;
 } fc_spec;
 

@@ -46,8 +46,7 @@ void fc_health_why(int rc, const kf_error *err, int timeout_s, char *buf, size_t
     snprintf(buf, size, "no answer within spec.health.timeoutSeconds (%ds): timed out", timeout_s);
   else if (rc == KC_ERR_THROTTLED)
     snprintf(buf, size, "throttled by the member (HTTP 429): %s", cond_error_text(err, "429"));
-  else
-    snprintf(buf, size, "%s", cond_error_text(err, "failed"));
+  else snprintf(buf, size, "%s", cond_error_text(err, "failed"));
 }
 
 void fc_health_conds(const fc_health *h, cond *ready, cond *offline) {
@@ -64,8 +63,7 @@ void fc_health_conds(const fc_health *h, cond *ready, cond *offline) {
        * status write per probe. */
       cond_set(offline, "True", "ProbeFailed", "failureThreshold (%d) consecutive probes failed: %s",
                h->failure_threshold, h->why ? h->why : "");
-    else
-      cond_set(offline, "False", "Reachable", "the member answers its health probes");
+    else cond_set(offline, "False", "Reachable", "the member answers its health probes");
   }
 }
 

@@ -49,12 +49,12 @@ static void fc_ensure(fc_run *run, const apply_opts *o, json_object *desired) {
   fc_apply_ctx *x = kf_calloc(1, sizeof(*x));
   x->run = run;
   x->kind = o->res->kind;
-  x->name = o->res == &KC_NAMESPACES ? run->spec.member_ns
-            : o->res == &KC_SERVICEACCOUNTS ? run->names.sa
+  x->name = o->res == &KC_NAMESPACES                            ? run->spec.member_ns
+            : o->res == &KC_SERVICEACCOUNTS                     ? run->names.sa
             : o->res == &KC_SECRETS && o->client == run->member ? run->names.token
-            : o->res == &KC_SECRETS ? run->names.cred
-            : o->res == &API_CLUSTERS ? run->name
-                                       : run->names.role;
+            : o->res == &KC_SECRETS                             ? run->names.cred
+            : o->res == &API_CLUSTERS                           ? run->name
+                                                                : run->names.role;
   int rc = apply_ensure(o, desired, fc_applied, x);
   if (rc != 0) {
     free(x);
@@ -89,7 +89,8 @@ static void fc_namespace_read(kc_client *c, int rc, json_object *ns, const kf_er
 static void fc_step_namespace(void *ctx) {
   fc_run *run = ctx;
   int rc = kc_get(run->member, &KC_NAMESPACES, NULL, run->spec.member_ns, fc_namespace_read, run);
-  if (rc != 0) fc_stop(run, rc, C_CREDS, "MemberUnreachable", "reading namespace %s could not start", run->spec.member_ns);
+  if (rc != 0)
+    fc_stop(run, rc, C_CREDS, "MemberUnreachable", "reading namespace %s could not start", run->spec.member_ns);
 }
 
 static void fc_step_sa(void *ctx) {
@@ -113,7 +114,7 @@ static void fc_step_binding(void *ctx) {
 static void fc_step_token_secret(void *ctx) {
   fc_run *run = ctx;
   apply_opts o = fc_apply_opts(run, run->member, &KC_SECRETS, W_SECRETS);
-  o.mode = APPLY_CREATE_ONLY;  /* the member's token controller fills it */
+  o.mode = APPLY_CREATE_ONLY; /* the member's token controller fills it */
   fc_ensure(run, &o, fc_desired_token_secret(&run->spec, &run->names));
 }
 
@@ -141,7 +142,8 @@ static void fc_token_read(kc_client *c, int rc, json_object *secret, const kf_er
   } else if (have == 0) {
     steps_next(&run->steps);
   } else if (rc != 0 && rc != KC_ERR_NOTFOUND) {
-    fc_stop(run, rc, C_JOINED, "ReadFailed", "reading the member token Secret failed: %s", cond_error_text(err, "failed"));
+    fc_stop(run, rc, C_JOINED, "ReadFailed", "reading the member token Secret failed: %s",
+            cond_error_text(err, "failed"));
   } else if (run->token_polls++ < FC_TOKEN_POLLS) {
     /* The member's token controller fills it within milliseconds: look again shortly, in this
      * reconcile, before reporting a wait (and writing status) at all. */
@@ -154,8 +156,9 @@ static void fc_token_read(kc_client *c, int rc, json_object *secret, const kf_er
   } else {
     /* The Secret's watch enqueues us when the token arrives; the requeue is a fallback. */
     steps_abort(&run->steps);
-    fc_cond_set(run, C_JOINED, "False", "WaitingForToken", "waiting for the member's token controller to fill Secret %s/%s",
-                run->spec.member_ns, run->names.token);
+    fc_cond_set(run, C_JOINED, "False", "WaitingForToken",
+                "waiting for the member's token controller to fill Secret %s/%s", run->spec.member_ns,
+                run->names.token);
     fc_requeue(run, 1000);
     fc_status(run);
   }
@@ -181,7 +184,8 @@ static void fc_step_credential(void *ctx) {
   fc_run *run = ctx;
   if (!fc_federation_client(run)) {
     fc_stop(run, 0, C_JOINED, "WaitingForFederation",
-            "the admin kubeconfig of Federation %s is not available yet (status.kubeconfigSecretRef)", run->spec.fed_name);
+            "the admin kubeconfig of Federation %s is not available yet (status.kubeconfigSecretRef)",
+            run->spec.fed_name);
     return;
   }
   const kcfg *cfg = kc_client_config(run->member);
@@ -252,7 +256,10 @@ static void fc_keep_cond(fc_run *run, int which) {
   json_object *c = cond_find(run->fc, FC_COND[which]);
   const char *status = kc_obj_str(c, "status");
   if (!c || !status) return;
-  cond_set(&run->cond[which], kf_streq(status, "True") ? "True" : kf_streq(status, "False") ? "False" : "Unknown",
+  cond_set(&run->cond[which],
+           kf_streq(status, "True")    ? "True"
+           : kf_streq(status, "False") ? "False"
+                                       : "Unknown",
            kc_obj_str(c, "reason") ? kc_obj_str(c, "reason") : "", "%s",
            kc_obj_str(c, "message") ? kc_obj_str(c, "message") : "");
 }

@@ -152,7 +152,8 @@ json_object *fc_desired_credential_secret(const fc_spec *s, const fc_names *n, c
 }
 
 json_object *fc_desired_cluster(const fc_spec *s, const fc_names *n, const char *server) {
-  json_object *cl = fc_object(s, API_CLUSTER_GROUP_VERSION, "Cluster", NULL, s->name), *spec = kj_obj(), *addr = kj_obj();
+  json_object *cl = fc_object(s, API_CLUSTER_GROUP_VERSION, "Cluster", NULL, s->name), *spec = kj_obj(),
+              *addr = kj_obj();
   kj_str(addr, "clientCIDR", "0.0.0.0/0");
   kj_str(addr, "serverAddress", server);
   kj_set(spec, "serverAddressByClientCIDRs", kj_push(kj_arr(), addr));
@@ -252,14 +253,14 @@ void fc_watch_opts(const fc_spec *s, int slot, const char *selector, const char 
   memset(o, 0, sizeof(*o));
   o->label_selector = selector;
   switch (slot) {
-  case W_ROLES: o->res = &KC_CLUSTERROLES; break;
-  case W_BINDINGS: o->res = &KC_CLUSTERROLEBINDINGS; break;
-  case W_SECRETS: o->res = &KC_SECRETS, o->namespace_ = s->member_ns, o->transform = fc_keep_token; break;
-  default:
-    o->res = &KC_CONFIGMAPS;
-    o->namespace_ = FC_DNS_NS;
-    o->label_selector = NULL;
-    o->field_selector = dns_field[kf_streq(dns_cm, "kube-dns")];
-    o->transform = fc_metadata_only;
+    case W_ROLES: o->res = &KC_CLUSTERROLES; break;
+    case W_BINDINGS: o->res = &KC_CLUSTERROLEBINDINGS; break;
+    case W_SECRETS: o->res = &KC_SECRETS, o->namespace_ = s->member_ns, o->transform = fc_keep_token; break;
+    default:
+      o->res = &KC_CONFIGMAPS;
+      o->namespace_ = FC_DNS_NS;
+      o->label_selector = NULL;
+      o->field_selector = dns_field[kf_streq(dns_cm, "kube-dns")];
+      o->transform = fc_metadata_only;
   }
 }

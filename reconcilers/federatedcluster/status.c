@@ -52,7 +52,8 @@ void fc_status(fc_run *run) {
   fc_health *h = run->member ? clusters_data(run->f->members, run->key) : NULL;
   fc_health_conds(h, &run->cond[C_READY], &run->cond[C_OFFLINE]);
   for (int i = 0; i < C_N; i++)
-    if (!run->cond[i].set) fc_cond_set(run, i, "Unknown", "Pending", "not reached yet: an earlier step has not completed");
+    if (!run->cond[i].set)
+      fc_cond_set(run, i, "Unknown", "Pending", "not reached yet: an earlier step has not completed");
   int changed = 0;
   json_object *conds = cond_array(fc, FC_COND, run->cond, C_N, run->spec.generation, &changed);
   /* Facts this run did not read (member unreachable, probe only) stay as the object shows them. */

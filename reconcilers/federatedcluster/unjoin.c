@@ -73,7 +73,7 @@ static void fc_reachable(kc_client *c, int rc, json_object *obj, const kf_error 
     return;
   }
   if (rc != 0) {
-    run->member = NULL;  /* forced: the member's steps are skipped */
+    run->member = NULL; /* forced: the member's steps are skipped */
     fc_note_left(run, "everything in the member (unreachable)");
   }
   steps_next(&run->steps);
@@ -133,7 +133,7 @@ static void fc_ns_content(kc_client *c, int rc, json_object *list, const kf_erro
   for (size_t i = 0; items && i < json_object_array_length(items); i++)
     others += !fc_ns_default_object(FC_NS_CONTENT[run->ns_kind], json_object_array_get_idx(items, i));
   if (rc != 0 || others) {
-    steps_next(&run->steps);  /* somebody's objects live there: keep the namespace */
+    steps_next(&run->steps); /* somebody's objects live there: keep the namespace */
     return;
   }
   run->ns_kind++;
@@ -191,8 +191,8 @@ static void fc_unjoined(void *ctx) {
     ev_emit(run->f->events, run->fc, "Warning", "ForcedUnjoin", "Unjoin",
             "unjoined with %s: left behind in the member or federation API: %s", API_ANNOTATION_FORCE_UNJOIN,
             run->leftovers);
-  int rc = kc_apply_finalizer(run->f->c, &API_FEDERATEDCLUSTERS, run->ns, run->name, kc_obj_str(run->fc, "metadata.uid"),
-                              NULL, fc_finalizer_removed, run);
+  int rc = kc_apply_finalizer(run->f->c, &API_FEDERATEDCLUSTERS, run->ns, run->name,
+                              kc_obj_str(run->fc, "metadata.uid"), NULL, fc_finalizer_removed, run);
   if (rc != 0) {
     run->rc = rc;
     fc_finish(run);

@@ -39,8 +39,9 @@ void fed_apply(fed_run *run, const kc_resource *res, json_object *desired, fed_l
   apply_opts o = {.client = run->f->c, .res = res, .cache = fed_cache(run->f, res), .owner_labels = run->owner_labels};
   int rc = apply_ensure(&o, desired, fed_applied, run);
   if (rc != 0)
-    fed_stop(run, fed_api_rc(rc), FED_DEGRADED, "ApplyFailed", "applying %s %s failed: the request could not be started",
-             res->kind, run->applying_name ? run->applying_name : "");
+    fed_stop(run, fed_api_rc(rc), FED_DEGRADED, "ApplyFailed",
+             "applying %s %s failed: the request could not be started", res->kind,
+             run->applying_name ? run->applying_name : "");
 }
 
 /* The object *slot, handed to apply (which takes it). */
@@ -71,10 +72,14 @@ void fed_step_credential_secrets(void *data) {
   const fed_spec *s = &run->spec;
   fed_credential_inputs in = {
       .ca_cert = run->ca.cert_pem,
-      .server_cert = run->cred[CRED_SERVER].cert_pem, .server_key = run->cred[CRED_SERVER].key_pem,
-      .cm_cert = run->cred[CRED_CM].cert_pem, .cm_key = run->cred[CRED_CM].key_pem,
-      .admin_cert = run->cred[CRED_ADMIN].cert_pem, .admin_key = run->cred[CRED_ADMIN].key_pem,
-      .sa_pub = run->cred[CRED_SA].cert_pem, .sa_key = run->cred[CRED_SA].key_pem,
+      .server_cert = run->cred[CRED_SERVER].cert_pem,
+      .server_key = run->cred[CRED_SERVER].key_pem,
+      .cm_cert = run->cred[CRED_CM].cert_pem,
+      .cm_key = run->cred[CRED_CM].key_pem,
+      .admin_cert = run->cred[CRED_ADMIN].cert_pem,
+      .admin_key = run->cred[CRED_ADMIN].key_pem,
+      .sa_pub = run->cred[CRED_SA].cert_pem,
+      .sa_key = run->cred[CRED_SA].key_pem,
       .token_csv = run->in[IN_TOKEN] ? kc_obj_key_str(kc_obj_get(run->in[IN_TOKEN], "data"), s->token_key) : NULL,
       .dns_config = run->in[IN_DNS] ? kc_obj_key_str(kc_obj_get(run->in[IN_DNS], "data"), s->dns_config_key) : NULL,
       .endpoint = run->endpoint,
@@ -153,8 +158,8 @@ static void fed_etcd_condition(fed_run *run) {
       fed_cond_set(run, FED_ETCD, "True", "ClaimBound", "PersistentVolumeClaim %s is Bound", claim);
     else
       fed_cond_set(run, FED_ETCD, "False", "ClaimPending",
-                   "PersistentVolumeClaim %s is %s: no PersistentVolume matches its size and storage class yet",
-                   claim, phase ? phase : "not created yet");
+                   "PersistentVolumeClaim %s is %s: no PersistentVolume matches its size and storage class yet", claim,
+                   phase ? phase : "not created yet");
     free(claim);
   }
 }

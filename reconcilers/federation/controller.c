@@ -295,7 +295,8 @@ static void fed_informers_new(fed_controller *f, kc_client *c, const fed_options
   ctrl_watch(f->ctrl, f->clusters, fed_map_cluster, NULL);
   const char *idx[] = {API_LABEL_FEDERATION, NULL};
   for (size_t i = 0; i < FED_NCHILDREN; i++) {
-    informer_opts so = {.res = fed_children[i], .namespace_ = o->namespace_,
+    informer_opts so = {.res = fed_children[i],
+                        .namespace_ = o->namespace_,
                         /* Member credential Secrets belong to the FederatedCluster controller. */
                         .label_selector = API_LABEL_MANAGED_BY "=" API_OPERATOR ",!" API_LABEL_CLUSTER,
                         .index_labels = idx};

@@ -15,11 +15,11 @@
  * result is sorted, as kubefed v1's argMapsToArgStrings did. */
 static json_object *fed_render_args(json_object *args, json_object *extra) {
   if (extra) {
-    json_object_object_foreach(extra, k, v) kj_str(args, k, json_object_get_string(v));
+    json_object_object_foreach (extra, k, v) kj_str(args, k, json_object_get_string(v));
   }
   size_t n = (size_t)json_object_object_length(args), i = 0;
   char **flags = kf_calloc(n + 1, sizeof(char *));
-  json_object_object_foreach(args, k, v) flags[i++] = kf_asprintf("--%s=%s", k, json_object_get_string(v));
+  json_object_object_foreach (args, k, v) flags[i++] = kf_asprintf("--%s=%s", k, json_object_get_string(v));
   qsort(flags, n, sizeof(char *), fed_cmp_str);
   json_object *out = kj_arr();
   for (i = 0; i < n; i++) {
@@ -101,7 +101,7 @@ static json_object *fed_probe(const char *path, int initial_delay, int failures)
   kj_int(get, "port", FED_APISERVER_PORT);
   kj_str(get, "scheme", "HTTPS");
   kj_set(p, "httpGet", get);
-  if (initial_delay > 0) kj_int(p, "initialDelaySeconds", initial_delay);  /* 0 is omitted by the server */
+  if (initial_delay > 0) kj_int(p, "initialDelaySeconds", initial_delay); /* 0 is omitted by the server */
   kj_int(p, "periodSeconds", 10);
   kj_int(p, "timeoutSeconds", 5);
   kj_int(p, "failureThreshold", failures);
@@ -129,7 +129,7 @@ static json_object *fed_deployment(const fed_spec *s, const char *suffix, const 
   kj_str(kc_obj_get(o, "metadata.labels"), "app", "federated-cluster");
   if (annotations) {
     json_object *ann = kc_obj_get(o, "metadata.annotations");
-    json_object_object_foreach(annotations, k, v) kj_str(ann, k, json_object_get_string(v));
+    json_object_object_foreach (annotations, k, v) kj_str(ann, k, json_object_get_string(v));
     json_object_put(annotations);
   }
   json_object *spec = kj_obj(), *tmpl = kj_obj(), *tmeta = kj_obj(), *labels = fed_selector(s, module);
@@ -182,7 +182,8 @@ json_object *fed_desired_apiserver(const fed_spec *s, const char *config_hash) {
   if (s->etcd_local) {
     json_object *etcd = fed_container("etcd", s->etcd_image, s->pull_policy);
     json_object *args = kj_arr();
-    char *a[] = {kf_asprintf("--name=%s", s->name), kf_strdup("--data-dir=/var/etcd/data"),
+    char *a[] = {kf_asprintf("--name=%s", s->name),
+                 kf_strdup("--data-dir=/var/etcd/data"),
                  kf_strdup("--listen-client-urls=http://127.0.0.1:2379"),
                  kf_strdup("--advertise-client-urls=http://127.0.0.1:2379"),
                  kf_strdup("--listen-peer-urls=http://127.0.0.1:2380"),
@@ -215,8 +216,8 @@ json_object *fed_desired_apiserver(const fed_spec *s, const char *config_hash) {
   kj_set(pod_spec, "volumes", volumes);
   /* The federation apiserver never talks to the host cluster's API. */
   kj_bool(pod_spec, "automountServiceAccountToken", 0);
-  return fed_deployment(s, "apiserver", "federation-apiserver", s->api_replicas, s->etcd_local, pod_spec,
-                        s->api_pod, config_hash, NULL);
+  return fed_deployment(s, "apiserver", "federation-apiserver", s->api_replicas, s->etcd_local, pod_spec, s->api_pod,
+                        config_hash, NULL);
 }
 
 static char *fed_zone_without_dot(const fed_spec *s) {

@@ -27,20 +27,19 @@
 #include <kf/metrics.h>
 #include <kubefed/api.h>
 
-
 typedef struct fed_controller fed_controller;
 
 /* How the operator reaches each federation's API server for the bootstrap. */
 typedef enum {
-  FED_ACCESS_SERVICE = 0,   /* https://F-apiserver.NS.svc:443 (the operator runs in the host cluster) */
-  FED_ACCESS_ENDPOINT       /* status.endpoint (out of cluster: NodePort + advertiseAddress, LoadBalancer) */
+  FED_ACCESS_SERVICE = 0, /* https://F-apiserver.NS.svc:443 (the operator runs in the host cluster) */
+  FED_ACCESS_ENDPOINT     /* status.endpoint (out of cluster: NodePort + advertiseAddress, LoadBalancer) */
 } fed_access;
 
 typedef struct fed_options {
-  const char *namespace_;    /* NULL or "": all namespaces */
+  const char *namespace_; /* NULL or "": all namespaces */
   fed_access access;
-  kf_metrics *metrics;       /* may be NULL */
-  ev_recorder *events;       /* may be NULL */
+  kf_metrics *metrics;         /* may be NULL */
+  ev_recorder *events;         /* may be NULL */
   informer_factory *informers; /* required: the shared informers (started by the caller) */
 } fed_options;
 

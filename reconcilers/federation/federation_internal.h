@@ -21,8 +21,8 @@
 #include "federation.h"
 #include "objects.h"
 
-#define FED_RETRY_MS 30000          /* bad input: look again later (and on every change) */
-#define FED_API_RETRY_MS 5000       /* the federation API is not answering yet */
+#define FED_RETRY_MS 30000    /* bad input: look again later (and on every change) */
+#define FED_API_RETRY_MS 5000 /* the federation API is not answering yet */
 #define FED_MAX_REQUEUE_MS (6ull * 3600 * 1000)
 /* The CA outlives the certificates it signs, which rotate within its lifetime. */
 #define FED_CA_VALIDITY_S (10ull * 365 * 24 * 3600)
@@ -37,11 +37,11 @@ struct fed_controller {
   fed_access access;
   kf_metrics *metrics;
   ev_recorder *events;
-  informer *feds, *clusters, *children[FED_NCHILDREN];   /* shared: borrowed from the factory */
+  informer *feds, *clusters, *children[FED_NCHILDREN]; /* shared: borrowed from the factory */
   ctrl *ctrl;
   int active;
   int closing;
-  void (*closed)(void *arg);  /* fed_controller_close's callback */
+  void (*closed)(void *arg); /* fed_controller_close's callback */
   void *closed_arg;
 };
 
@@ -60,30 +60,30 @@ struct fed_run {
   json_object *fed;
   fed_spec spec;
   steps steps;
-  const char *owner_labels[5];      /* managed-by and federation: what makes a host object ours */
+  const char *owner_labels[5]; /* managed-by and federation: what makes a host object ours */
   json_object *in[IN_N];
-  int input;                        /* the input the running step reads */
+  int input; /* the input the running step reads */
   certs_pair ca;
   const char *ca_source_reason;
   char *ca_source;
-  json_object *service;             /* the Service as applied or cached */
-  char *endpoint;                   /* status.endpoint; NULL while pending */
+  json_object *service; /* the Service as applied or cached */
+  char *endpoint;       /* status.endpoint; NULL while pending */
   const char *endpoint_pending;
   char **san_dns, **san_ip;
-  certs_pair cred[CRED_N];          /* current or newly issued */
-  int need[CRED_N];                 /* which to issue */
-  int issuing;                      /* the credential the running step issues */
+  certs_pair cred[CRED_N]; /* current or newly issued */
+  int need[CRED_N];        /* which to issue */
+  int issuing;             /* the credential the running step issues */
   int issued;
-  time_t not_after;                 /* earliest leaf expiry */
-  time_t renew_at;                  /* earliest renewal moment */
-  fed_credential_secrets secrets;   /* desired; each is NULL once handed to apply */
-  json_object *apiserver, *pvc;     /* as applied or cached */
-  const kc_resource *applying;      /* the child apply_ensure is writing, for messages */
+  time_t not_after;               /* earliest leaf expiry */
+  time_t renew_at;                /* earliest renewal moment */
+  fed_credential_secrets secrets; /* desired; each is NULL once handed to apply */
+  json_object *apiserver, *pvc;   /* as applied or cached */
+  const kc_resource *applying;    /* the child apply_ensure is writing, for messages */
   char *applying_name;
   fed_live_fn applied;
-  kc_client *fapi;                  /* the federation API, during the bootstrap */
+  kc_client *fapi; /* the federation API, during the bootstrap */
   char *fapi_url;
-  const char *boot_namespace;       /* the namespace the running step makes sure of */
+  const char *boot_namespace; /* the namespace the running step makes sure of */
   cond cond[FED_NCOND];
   int rc;
   uint64_t requeue_ms;
@@ -112,14 +112,14 @@ char *fed_secret_value(json_object *secret, const char *key);
 void fed_secret_value_free(char *v);
 
 /* The steps, in FED_STEPS order. */
-void fed_step_input_ca(void *run);           /* inputs.c */
+void fed_step_input_ca(void *run); /* inputs.c */
 void fed_step_input_dns(void *run);
 void fed_step_input_token(void *run);
 void fed_step_input_etcd_tls(void *run);
 void fed_step_input_claim(void *run);
-void fed_step_ca(void *run);                 /* pki.c */
-void fed_step_service(void *run);            /* children.c */
-void fed_step_read_certificates(void *run);  /* pki.c */
+void fed_step_ca(void *run);                /* pki.c */
+void fed_step_service(void *run);           /* children.c */
+void fed_step_read_certificates(void *run); /* pki.c */
 void fed_step_issue_server(void *run);
 void fed_step_issue_cm(void *run);
 void fed_step_issue_admin(void *run);
@@ -135,7 +135,7 @@ void fed_step_service_account(void *run);
 void fed_step_role(void *run);
 void fed_step_role_binding(void *run);
 void fed_step_apiserver(void *run);
-void fed_step_federation_api(void *run);     /* bootstrap.c */
+void fed_step_federation_api(void *run); /* bootstrap.c */
 void fed_step_readyz(void *run);
 void fed_step_ns_federation_system(void *run);
 void fed_step_ns_default(void *run);
@@ -159,7 +159,7 @@ void fed_write_status(fed_run *run);
 
 /* The object builders' shared helpers (spec.c: the first two; objects.c). */
 int fed_is_ip(const char *s);
-int fed_cmp_str(const void *a, const void *b);   /* qsort of char * */
+int fed_cmp_str(const void *a, const void *b); /* qsort of char * */
 json_object *fed_object(const fed_spec *s, const char *api_version, const char *kind, const char *name, int owned);
 json_object *fed_selector(const fed_spec *s, const char *module);
 

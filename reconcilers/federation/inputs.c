@@ -9,9 +9,9 @@
 typedef struct fed_input {
   const kc_resource *res;
   const char *name;
-  const char *field;          /* the spec field that names it */
-  const char *keys[3];        /* data keys it must hold */
-  int which;                  /* condition that fails when it is wrong */
+  const char *field;   /* the spec field that names it */
+  const char *keys[3]; /* data keys it must hold */
+  int which;           /* condition that fails when it is wrong */
 } fed_input;
 
 /* Input i as the spec names it; in->name is NULL when the spec names none. */
@@ -23,16 +23,19 @@ static void fed_input_describe(const fed_spec *s, int i, fed_input *in) {
       *in = (fed_input){&KC_SECRETS, s->ca_secret, "spec.certificates.caSecretRef", {NULL}, FED_CERTS};
       break;
     case IN_DNS:
-      *in = (fed_input){&KC_SECRETS, s->dns_config_secret, "spec.dns.providerConfigSecretRef", {s->dns_config_key},
-                        FED_CM};
+      *in = (fed_input){
+          &KC_SECRETS, s->dns_config_secret, "spec.dns.providerConfigSecretRef", {s->dns_config_key}, FED_CM};
       break;
     case IN_TOKEN:
-      *in = (fed_input){&KC_SECRETS, s->token_secret, "spec.apiServer.tokenAuthSecretRef", {s->token_key},
-                        FED_APISERVER};
+      *in =
+          (fed_input){&KC_SECRETS, s->token_secret, "spec.apiServer.tokenAuthSecretRef", {s->token_key}, FED_APISERVER};
       break;
     case IN_ETCD_TLS:
-      *in = (fed_input){&KC_SECRETS, s->etcd_tls_secret, "spec.etcd.external.tlsSecretRef",
-                        {"ca.crt", "tls.crt", "tls.key"}, FED_ETCD};
+      *in = (fed_input){&KC_SECRETS,
+                        s->etcd_tls_secret,
+                        "spec.etcd.external.tlsSecretRef",
+                        {"ca.crt", "tls.crt", "tls.key"},
+                        FED_ETCD};
       break;
     case IN_CLAIM:
       *in = (fed_input){&KC_PVCS, s->etcd_existing_claim, "spec.etcd.local.storage.existingClaim", {NULL}, FED_ETCD};
@@ -50,8 +53,8 @@ static void fed_input_read(kc_client *c, int rc, json_object *obj, const kf_erro
       fed_stop(run, 0, FED_CERTS, "InvalidCASecret", "%s: Secret %s not found", in.field, in.name);
       return;
     }
-    fed_stop(run, 0, in.which, "InputNotFound", "%s: %s %s not found in namespace %s", in.field, in.res->kind,
-             in.name, run->ns);
+    fed_stop(run, 0, in.which, "InputNotFound", "%s: %s %s not found in namespace %s", in.field, in.res->kind, in.name,
+             run->ns);
     return;
   }
   if (rc != 0) {

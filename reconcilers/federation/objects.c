@@ -53,8 +53,8 @@ json_object *fed_object(const fed_spec *s, const char *api_version, const char *
 
 /* ---- secrets and kubeconfigs ---- */
 
-char *fed_kubeconfig(const char *cluster, const char *user, const char *context, const char *server,
-                     const char *ca_pem, const char *cert_pem, const char *key_pem, const char *token) {
+char *fed_kubeconfig(const char *cluster, const char *user, const char *context, const char *server, const char *ca_pem,
+                     const char *cert_pem, const char *key_pem, const char *token) {
   char *ca = ca_pem ? kf_b64_encode(ca_pem, strlen(ca_pem)) : NULL;
   char *ca_line = ca ? kf_asprintf("    certificate-authority-data: %s\n", ca) : kf_strdup("");
   char *credentials;
@@ -96,7 +96,7 @@ json_object *fed_desired_secret(const fed_spec *s, const char *name, const char 
   json_object *o = fed_object(s, "v1", "Secret", name, 1);
   if (annotations) {
     json_object *meta_ann = kc_obj_get(o, "metadata.annotations");
-    json_object_object_foreach(annotations, k, v) kj_str(meta_ann, k, json_object_get_string(v));
+    json_object_object_foreach (annotations, k, v) kj_str(meta_ann, k, json_object_get_string(v));
   }
   kj_str(o, "type", type);
   kj_copy(o, "data", data);
@@ -109,7 +109,7 @@ char *fed_data_hash(json_object *data) {
   size_t n = data ? (size_t)json_object_object_length(data) : 0, i = 0;
   const char **keys = kf_calloc(n + 1, sizeof(char *));
   if (data) {
-    json_object_object_foreach(data, k, v) {
+    json_object_object_foreach (data, k, v) {
       (void)v;
       keys[i++] = k;
     }
@@ -129,7 +129,6 @@ char *fed_data_hash(json_object *data) {
   for (i = 0; i < mdlen; i++) snprintf(hex + 2 * i, 3, "%02x", md[i]);
   return hex;
 }
-
 
 static void fed_b64_put(json_object *data, const char *key, const char *value) {
   char *b = kf_b64_encode(value, strlen(value));
@@ -182,8 +181,8 @@ void fed_desired_credential_secrets(const fed_spec *s, const fed_credential_inpu
   free(cm_context);
 
   char *svc = fed_service_url(s);
-  out->admin_kubeconfig_text = fed_kubeconfig(s->name, s->name, s->name, in->endpoint ? in->endpoint : svc,
-                                              in->ca_cert, in->admin_cert, in->admin_key, NULL);
+  out->admin_kubeconfig_text = fed_kubeconfig(s->name, s->name, s->name, in->endpoint ? in->endpoint : svc, in->ca_cert,
+                                              in->admin_cert, in->admin_key, NULL);
   free(svc);
   data = kj_obj();
   fed_b64_put(data, "kubeconfig", out->admin_kubeconfig_text);
@@ -227,7 +226,7 @@ json_object *fed_desired_service(const fed_spec *s) {
   free(name);
   if (s->service_annotations) {
     json_object *ann = kc_obj_get(o, "metadata.annotations");
-    json_object_object_foreach(s->service_annotations, k, v) kj_str(ann, k, json_object_get_string(v));
+    json_object_object_foreach (s->service_annotations, k, v) kj_str(ann, k, json_object_get_string(v));
   }
   json_object *spec = kj_obj(), *port = kj_obj();
   kj_str(spec, "type", s->service_type_name);
@@ -293,4 +292,3 @@ json_object *fed_desired_role_binding(const fed_spec *s) {
   free(name);
   return o;
 }
-

@@ -44,7 +44,7 @@ typedef struct fed_spec {
   const char *name, *ns, *uid;
   int64_t generation;
   const char *dns_provider, *zone_name;
-  const char *dns_config_secret, *dns_config_key;   /* NULL: none */
+  const char *dns_config_secret, *dns_config_key; /* NULL: none */
   json_object *coredns_nameservers;
   const char *api_image;
   int api_replicas;
@@ -53,11 +53,11 @@ typedef struct fed_spec {
   int node_port;
   json_object *service_annotations;
   const char *load_balancer_class;
-  const char *advertise_address;                    /* NULL: none */
+  const char *advertise_address; /* NULL: none */
   json_object *cert_sans;
   json_object *api_extra_args;
-  const char *token_secret, *token_key;             /* NULL: token auth off */
-  json_object *api_pod;                             /* spec.apiServer: resources, scheduling */
+  const char *token_secret, *token_key; /* NULL: token auth off */
+  json_object *api_pod;                 /* spec.apiServer: resources, scheduling */
   const char *cm_image;
   int cm_replicas;
   json_object *cm_extra_args;
@@ -65,16 +65,16 @@ typedef struct fed_spec {
   int etcd_local;
   const char *etcd_image;
   int etcd_emptydir;
-  const char *etcd_size, *etcd_storage_class, *etcd_existing_claim;  /* class/claim NULL: none */
+  const char *etcd_size, *etcd_storage_class, *etcd_existing_claim; /* class/claim NULL: none */
   int etcd_retain;
   json_object *etcd_endpoints;
   const char *etcd_tls_secret;
-  const char *ca_secret;                            /* NULL: generated F-ca */
+  const char *ca_secret; /* NULL: generated F-ca */
   uint64_t validity_s, renew_before_s;
   const char *pull_policy;
   json_object *pull_secrets;
   int suspend;
-  const char *rotate_request;                       /* the rotate annotation's value or NULL */
+  const char *rotate_request; /* the rotate annotation's value or NULL */
 } fed_spec;
 
 /* Reads fed (a Federation) into out. -EINVAL with a message naming the field for
@@ -85,7 +85,7 @@ int fed_spec_decode(json_object *fed, fed_spec *out, kf_error *err);
 int fed_parse_duration(const char *s, uint64_t *out);
 
 /* Child object names (malloc'd). */
-char *fed_child_name(const fed_spec *s, const char *suffix);   /* F-suffix */
+char *fed_child_name(const fed_spec *s, const char *suffix); /* F-suffix */
 /* The PVC etcd uses: existingClaim or F-apiserver-etcd-claim; NULL without a PVC. */
 char *fed_etcd_claim_name(const fed_spec *s);
 
@@ -106,14 +106,14 @@ char *fed_endpoint(const fed_spec *s, json_object *service, const char **pending
 /* A kubeconfig (YAML text) with one cluster, user and context (the current one), everything
  * embedded: ca_pem (may be NULL: system CAs) and either a bearer token or a client certificate
  * and key (token NULL). The caller wipes it (it holds a credential). */
-char *fed_kubeconfig(const char *cluster, const char *user, const char *context, const char *server,
-                     const char *ca_pem, const char *cert_pem, const char *key_pem, const char *token);
+char *fed_kubeconfig(const char *cluster, const char *user, const char *context, const char *server, const char *ca_pem,
+                     const char *cert_pem, const char *key_pem, const char *token);
 
 /* The children. data: a json object of key -> base64 value (copied). */
 json_object *fed_desired_secret(const fed_spec *s, const char *name, const char *type, json_object *data,
                                 json_object *annotations);
 json_object *fed_desired_service(const fed_spec *s);
-json_object *fed_desired_pvc(const fed_spec *s);   /* NULL when the spec needs none */
+json_object *fed_desired_pvc(const fed_spec *s); /* NULL when the spec needs none */
 json_object *fed_desired_service_account(const fed_spec *s);
 json_object *fed_desired_role(const fed_spec *s);
 json_object *fed_desired_role_binding(const fed_spec *s);
@@ -132,21 +132,21 @@ char *fed_data_hash(json_object *data);
 typedef struct fed_credential_inputs {
   const char *ca_cert;
   const char *server_cert, *server_key;
-  const char *cm_cert, *cm_key;          /* the controller manager's client certificate */
+  const char *cm_cert, *cm_key; /* the controller manager's client certificate */
   const char *admin_cert, *admin_key;
-  const char *sa_pub, *sa_key;           /* service-account signing key pair */
-  const char *token_csv;                 /* NULL: token auth off */
-  const char *dns_config;                /* NULL: no spec.dns.providerConfigSecretRef */
-  const char *endpoint;                  /* the admin kubeconfig's server; NULL: the service URL */
+  const char *sa_pub, *sa_key; /* service-account signing key pair */
+  const char *token_csv;       /* NULL: token auth off */
+  const char *dns_config;      /* NULL: no spec.dns.providerConfigSecretRef */
+  const char *endpoint;        /* the admin kubeconfig's server; NULL: the service URL */
 } fed_credential_inputs;
 
 typedef struct fed_credential_secrets {
-  json_object *apiserver;            /* F-apiserver-credentials */
-  json_object *cm_kubeconfig;        /* F-controller-manager-kubeconfig */
-  json_object *admin_kubeconfig;     /* F-admin-kubeconfig */
-  json_object *dns_provider;         /* F-dns-provider; NULL without a provider config */
-  char *apiserver_hash, *cm_hash;    /* of the first two Secrets' data: the pods roll when it changes */
-  char *admin_kubeconfig_text;       /* the admin kubeconfig (holds its key) */
+  json_object *apiserver;         /* F-apiserver-credentials */
+  json_object *cm_kubeconfig;     /* F-controller-manager-kubeconfig */
+  json_object *admin_kubeconfig;  /* F-admin-kubeconfig */
+  json_object *dns_provider;      /* F-dns-provider; NULL without a provider config */
+  char *apiserver_hash, *cm_hash; /* of the first two Secrets' data: the pods roll when it changes */
+  char *admin_kubeconfig_text;    /* the admin kubeconfig (holds its key) */
 } fed_credential_secrets;
 
 /* The Secrets the apiserver and controller manager mount, and the admin kubeconfig. */
@@ -158,8 +158,8 @@ void fed_credential_secrets_free(fed_credential_secrets *cs);
 
 /* What the reconcile knows about a leaf certificate it found. */
 typedef struct fed_leaf_facts {
-  int valid;                     /* present, its key matching, signed by the current CA */
-  int covers;                    /* carries every SAN wanted now (client certificates: 1) */
+  int valid;  /* present, its key matching, signed by the current CA */
+  int covers; /* carries every SAN wanted now (client certificates: 1) */
   time_t not_before, not_after;
 } fed_leaf_facts;
 
@@ -184,10 +184,10 @@ const char *fed_phase(int deleting, const cond conds[FED_NCOND]);
 
 typedef struct fed_status_facts {
   int64_t generation;
-  const cond *conds;               /* FED_NCOND, summarized */
-  const char *endpoint;            /* NULL while pending */
-  const char *kubeconfig_secret;   /* NULL until the admin kubeconfig exists */
-  time_t not_after;                /* the earliest leaf expiry; 0: unknown */
+  const cond *conds;             /* FED_NCOND, summarized */
+  const char *endpoint;          /* NULL while pending */
+  const char *kubeconfig_secret; /* NULL until the admin kubeconfig exists */
+  time_t not_after;              /* the earliest leaf expiry; 0: unknown */
   int joined_clusters;
 } fed_status_facts;
 

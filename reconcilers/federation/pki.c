@@ -74,8 +74,7 @@ static void fed_existing_ca_read(kc_client *c, int rc, json_object *secret, cons
              cond_error_text(err, "unknown error"));
   else if (apply_is_ours(secret, run->owner_labels) && fed_read_ca(secret, &run->ca, NULL) == 0)
     steps_next(&run->steps);
-  else
-    fed_ca_conflict(run);
+  else fed_ca_conflict(run);
 }
 
 static void fed_ca_created(const apply_result *r, void *data) {
@@ -123,8 +122,11 @@ static void fed_ca_generated(int rc, certs_pair *pair, const kf_error *err, void
   kj_put_wiped(d);
   free(name);
   /* Create, not apply: a CA is never replaced behind the certificates it signed. */
-  apply_opts o = {.client = run->f->c, .res = &KC_SECRETS, .cache = fed_cache(run->f, &KC_SECRETS),
-                  .owner_labels = run->owner_labels, .mode = APPLY_CREATE_ONLY};
+  apply_opts o = {.client = run->f->c,
+                  .res = &KC_SECRETS,
+                  .cache = fed_cache(run->f, &KC_SECRETS),
+                  .owner_labels = run->owner_labels,
+                  .mode = APPLY_CREATE_ONLY};
   if ((rc = apply_ensure(&o, secret, fed_ca_created, run)) != 0)
     fed_stop(run, rc, FED_CERTS, "CreateFailed", "creating Secret %s-ca failed: the request could not be started",
              run->name);
@@ -153,8 +155,7 @@ void fed_step_ca(void *data) {
   if (secret) {
     int rc = fed_read_ca(secret, &run->ca, &err);
     json_object_put(secret);
-    if (rc == 0)
-      steps_next(&run->steps);
+    if (rc == 0) steps_next(&run->steps);
     else
       fed_stop(run, 0, FED_CERTS, "InvalidCASecret",
                "Secret %s-ca does not hold a valid tls.crt/tls.key pair (%s); delete it to have a new CA generated "
@@ -198,7 +199,8 @@ void fed_step_read_certificates(void *data) {
   }
   fed_read_kubeconfig_cert(cmk, &run->cred[CRED_CM]);
   fed_read_kubeconfig_cert(adk, &run->cred[CRED_ADMIN]);
-  const char *rotated = cred ? kc_obj_key_str(kc_obj_get(cred, "metadata.annotations"), API_ANNOTATION_ROTATED_FOR) : NULL;
+  const char *rotated = cred ? kc_obj_key_str(kc_obj_get(cred, "metadata.annotations"), API_ANNOTATION_ROTATED_FOR)
+                             : NULL;
   int rotate = run->spec.rotate_request && !kf_streq(rotated, run->spec.rotate_request);
   run->need[CRED_SERVER] = !fed_leaf_check(run, CRED_SERVER, rotate);
   run->need[CRED_CM] = !fed_leaf_check(run, CRED_CM, rotate);
@@ -254,8 +256,7 @@ static void fed_issue(fed_run *run, int which) {
       req.organizations = masters;
       req.client_auth = 1;
       break;
-    default:
-      req.key_only = 1;
+    default: req.key_only = 1;
   }
   kf_error err;
   run->issuing = which;

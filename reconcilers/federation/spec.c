@@ -51,7 +51,7 @@ static int fed_is_array_of_strings(json_object *v) {
 static int fed_is_map_of_strings(json_object *v) {
   if (!v) return 1;
   if (!json_object_is_type(v, json_type_object)) return 0;
-  json_object_object_foreach(v, k, val) {
+  json_object_object_foreach (v, k, val) {
     (void)k;
     if (!json_object_is_type(val, json_type_string)) return 0;
   }
@@ -87,9 +87,11 @@ int fed_spec_decode(json_object *fed, fed_spec *s, kf_error *err) {
   s->zone_name = kc_obj_str(spec, "dns.zoneName");
   if (!s->dns_provider || (strcmp(s->dns_provider, "coredns") && strcmp(s->dns_provider, "google-clouddns") &&
                            strcmp(s->dns_provider, "aws-route53") && strcmp(s->dns_provider, "azure-azuredns")))
-    return kf_error_set(err, -EINVAL, "spec.dns.provider must be coredns, google-clouddns, aws-route53 or azure-azuredns");
+    return kf_error_set(err, -EINVAL,
+                        "spec.dns.provider must be coredns, google-clouddns, aws-route53 or azure-azuredns");
   if (!s->zone_name || strlen(s->zone_name) < 2 || s->zone_name[strlen(s->zone_name) - 1] != '.')
-    return kf_error_set(err, -EINVAL, "spec.dns.zoneName must be fully qualified and end with a dot, e.g. example.com.");
+    return kf_error_set(err, -EINVAL,
+                        "spec.dns.zoneName must be fully qualified and end with a dot, e.g. example.com.");
   s->dns_config_secret = fed_str_or(spec, "dns.providerConfigSecretRef.name", NULL);
   s->dns_config_key = fed_str_or(spec, "dns.providerConfigSecretRef.key", "provider.conf");
   s->coredns_nameservers = kc_obj_get(spec, "dns.corednsNameservers");
@@ -152,8 +154,7 @@ int fed_spec_decode(json_object *fed, fed_spec *s, kf_error *err) {
     return kf_error_set(err, -EINVAL, "spec.apiServer.replicas must be 1 with spec.etcd.local");
 
   s->ca_secret = fed_str_or(spec, "certificates.caSecretRef.name", NULL);
-  if (fed_parse_duration(fed_str_or(spec, "certificates.validity", "8760h"), &s->validity_s) != 0 ||
-      s->validity_s < 60)
+  if (fed_parse_duration(fed_str_or(spec, "certificates.validity", "8760h"), &s->validity_s) != 0 || s->validity_s < 60)
     return kf_error_set(err, -EINVAL, "spec.certificates.validity must be a duration of at least 1m, e.g. 8760h");
   if (fed_parse_duration(fed_str_or(spec, "certificates.renewBefore", "720h"), &s->renew_before_s) != 0)
     return kf_error_set(err, -EINVAL, "spec.certificates.renewBefore must be a duration, e.g. 720h");
@@ -217,7 +218,7 @@ void fed_serving_sans(const fed_spec *s, json_object *lb_ingress, char ***dns_na
   fed_san_add(&dns, &nd, &ip, &ni, s->advertise_address);
   for (size_t i = 0; s->cert_sans && i < json_object_array_length(s->cert_sans); i++)
     fed_san_add(&dns, &nd, &ip, &ni, json_object_get_string(json_object_array_get_idx(s->cert_sans, i)));
-  if (!json_object_is_type(lb_ingress, json_type_array)) lb_ingress = NULL;  /* json-c aborts on another type */
+  if (!json_object_is_type(lb_ingress, json_type_array)) lb_ingress = NULL; /* json-c aborts on another type */
   for (size_t i = 0; lb_ingress && i < json_object_array_length(lb_ingress); i++) {
     json_object *in = json_object_array_get_idx(lb_ingress, i);
     fed_san_add(&dns, &nd, &ip, &ni, kc_obj_str(in, "ip"));
@@ -261,4 +262,3 @@ char *fed_endpoint(const fed_spec *s, json_object *service, const char **pending
   /* ClusterIP, or NodePort without an address to advertise: reachable inside the host cluster. */
   return fed_service_url(s);
 }
-

@@ -10,9 +10,8 @@
 #include <kf/kj.h>
 #include <kf/log.h>
 
-const char *const fed_condition_types[FED_NCOND] = {"Ready",      "Progressing",    "Degraded",
-                                                    "CertificatesReady", "EtcdReady", "APIServerReady",
-                                                    "ControllerManagerReady"};
+const char *const fed_condition_types[FED_NCOND] = {
+    "Ready", "Progressing", "Degraded", "CertificatesReady", "EtcdReady", "APIServerReady", "ControllerManagerReady"};
 
 /* ---- pure: the summary and the body ---- */
 
@@ -31,8 +30,7 @@ void fed_summarize(cond conds[FED_NCOND], const char *serving_at) {
     if (!blocking)
       cond_set(&conds[FED_READY], "True", "Ready", "the federation control plane is serving at %s",
                serving_at ? serving_at : "");
-    else
-      cond_set(&conds[FED_READY], "False", blocking->reason, "%s", blocking->message);
+    else cond_set(&conds[FED_READY], "False", blocking->reason, "%s", blocking->message);
   }
   if (!conds[FED_PROGRESSING].set) {
     if (!blocking) cond_set(&conds[FED_PROGRESSING], "False", "Complete", "every part is up to date");
@@ -49,12 +47,11 @@ const char *fed_phase(int deleting, const cond conds[FED_NCOND]) {
 }
 
 json_object *fed_status_body(json_object *fed, const fed_status_facts *facts) {
-  int changed = 0;   /* fed_status_changed decides, on the whole body */
+  int changed = 0; /* fed_status_changed decides, on the whole body */
   json_object *st = kj_obj();
   kj_int(st, "observedGeneration", facts->generation);
   kj_str(st, "phase", fed_phase(kc_obj_get(fed, "metadata.deletionTimestamp") != NULL, facts->conds));
-  kj_set(st, "conditions",
-         cond_array(fed, fed_condition_types, facts->conds, FED_NCOND, facts->generation, &changed));
+  kj_set(st, "conditions", cond_array(fed, fed_condition_types, facts->conds, FED_NCOND, facts->generation, &changed));
   kj_int(st, "joinedClusters", facts->joined_clusters);
   if (facts->endpoint) kj_str(st, "endpoint", facts->endpoint);
   if (facts->kubeconfig_secret)
@@ -113,8 +110,11 @@ void fed_write_status(fed_run *run) {
   fed_summarize(run->cond, run->endpoint ? run->endpoint : run->fapi_url);
   fed_count_clusters(run, &clusters);
   char *admin = run->secrets.admin_kubeconfig_text ? fed_child_name(&run->spec, "admin-kubeconfig") : NULL;
-  fed_status_facts facts = {.generation = run->spec.generation, .conds = run->cond, .endpoint = run->endpoint,
-                            .kubeconfig_secret = admin, .not_after = run->not_after,
+  fed_status_facts facts = {.generation = run->spec.generation,
+                            .conds = run->cond,
+                            .endpoint = run->endpoint,
+                            .kubeconfig_secret = admin,
+                            .not_after = run->not_after,
                             .joined_clusters = clusters.joined};
   json_object *st = fed_status_body(run->fed, &facts);
   free(admin);

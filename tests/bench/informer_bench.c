@@ -114,8 +114,8 @@ int main(int argc, char **argv) {
     double t0 = now_s();
     writes(&r, ns, n, count, update);
     double dt = now_s() - t0;
-    printf("%s_objects=%d\n%s_seconds=%.3f\n%s_per_second=%.0f\n%s_failed=%d\n", cmd, count, cmd, dt, cmd,
-           count / dt, cmd, r.failed);
+    printf("%s_objects=%d\n%s_seconds=%.3f\n%s_per_second=%.0f\n%s_failed=%d\n", cmd, count, cmd, dt, cmd, count / dt,
+           cmd, r.failed);
     return r.failed ? 1 : 0;
   }
   if (strcmp(cmd, "informer") != 0 || argc < 6) return 2;
@@ -123,8 +123,8 @@ int main(int argc, char **argv) {
   size_t rss0 = kf_rss_bytes(), anon0 = kf_rss_anon_bytes();
   counter cnt = {0};
   const char *idx[] = {"shard", NULL};
-  informer_opts o = {.res = &KC_CONFIGMAPS, .namespace_ = ns, .label_selector = "app=bench",
-                     .index_labels = idx, .page_size = 500};
+  informer_opts o = {
+      .res = &KC_CONFIGMAPS, .namespace_ = ns, .label_selector = "app=bench", .index_labels = idx, .page_size = 500};
   informer_handlers h = {on_add, on_update, NULL, &cnt};
   informer *inf = informer_new(r.c, &o, &h);
   double t0 = now_s();
@@ -147,8 +147,8 @@ int main(int argc, char **argv) {
   double written = now_s() - t0;
   while (cnt.events < target) uv_run(r.loop, UV_RUN_ONCE);
   double watch_s = now_s() - t0;
-  printf("watch_updates=%d\nwatch_write_seconds=%.3f\nwatch_seconds=%.3f\nwatch_events_per_second=%.0f\n", m,
-         written, watch_s, m / watch_s);
+  printf("watch_updates=%d\nwatch_write_seconds=%.3f\nwatch_seconds=%.3f\nwatch_events_per_second=%.0f\n", m, written,
+         watch_s, m / watch_s);
   printf("rss_after_watch_bytes=%zu\n", kf_rss_bytes());
   informer_close(inf);
   kc_client_close(w.c);

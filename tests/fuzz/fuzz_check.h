@@ -8,17 +8,15 @@
 
 #include <kf/error.h>
 
-#define CHECK(cond)                                                              \
-  do {                                                                           \
-    if (!(cond)) {                                                               \
+#define CHECK(cond)                                                            \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
       fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      abort();                                                                   \
-    }                                                                            \
+      abort();                                                                 \
+    }                                                                          \
   } while (0)
 
 /* A refusal must be an error code with the same code and a message in err. */
-static inline void check_error(int rc, const kf_error *err) {
-  CHECK(rc < 0 && err->code == rc && err->msg[0] != '\0');
-}
+static inline void check_error(int rc, const kf_error *err) { CHECK(rc < 0 && err->code == rc && err->msg[0] != '\0'); }
 
 #endif

@@ -26,7 +26,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-
 static const char *const A_NS[] = {"10.0.0.10:53", "10.0.0.11", NULL};
 static const char *const A2_NS[] = {"fd00::10", NULL};
 static const char *const B_NS[] = {"[fd00::53]:5353", NULL};
@@ -123,16 +122,14 @@ static const char *value(json_object *o, const char *key, int *present) {
 
 static json_object *copy_data(json_object *d) {
   json_object *c = json_object_new_object();
-  json_object_object_foreach(d, k, v) json_object_object_add(c, k, json_object_get(v));
+  json_object_object_foreach (d, k, v) json_object_object_add(c, k, json_object_get(v));
   return c;
 }
 
 static void apply(json_object *d, json_object *patch) {
-  json_object_object_foreach(patch, k, v) {
-    if (v)
-      json_object_object_add(d, k, json_object_get(v));
-    else
-      json_object_object_del(d, k);
+  json_object_object_foreach (patch, k, v) {
+    if (v) json_object_object_add(d, k, json_object_get(v));
+    else json_object_object_del(d, k);
   }
 }
 
@@ -172,7 +169,7 @@ static void fuzz_kubedns(json_object *d, const clusterdns_entry *e) {
   CHECK(clusterdns_kubedns_has(merged, e));
   /* Idempotent: the same values again. */
   CHECK(clusterdns_kubedns_add(merged, e, &again, &err) == 0);
-  json_object_object_foreach(again, k, v) {
+  json_object_object_foreach (again, k, v) {
     int p;
     const char *cur = value(merged, k, &p);
     CHECK(p && !strcmp(cur, json_object_get_string(v)));
@@ -284,9 +281,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
   fuzz_corefile(x);
 
-  const struct {
-    const char *feds, *stubs;
-  } shapes[] = {{x, NULL}, {NULL, x}, {x, x}};
+  const struct { const char *feds, *stubs; } shapes[] = {{x, NULL}, {NULL, x}, {x, x}};
   for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
     d = kubedns_data(shapes[i].feds, shapes[i].stubs);
     fuzz_kubedns(d, &A);

@@ -23,9 +23,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   rc = kcfg_load_data((const char *)data, size, NULL, NULL, &cfg, &err);
   if (rc == 0) {
     /* A success must be complete: these are what the HTTP client relies on. */
-    if (!cfg || !cfg->server || strncmp(cfg->server, "https://", 8) != 0 || !cfg->namespace_ ||
-        !cfg->context || (cfg->client_cert_pem == NULL) != (cfg->client_key_pem == NULL) ||
-        cfg->token_file != NULL)
+    if (!cfg || !cfg->server || strncmp(cfg->server, "https://", 8) != 0 || !cfg->namespace_ || !cfg->context ||
+        (cfg->client_cert_pem == NULL) != (cfg->client_key_pem == NULL) || cfg->token_file != NULL)
       __builtin_trap();
     copy = kcfg_dup(cfg);
     kcfg_free(copy);

@@ -32,14 +32,17 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-
 static const char *const DNS[] = {"fellowship-apiserver", "fellowship-apiserver.federation-system.svc", NULL};
 static const char *const IPS[] = {"127.0.0.1", "fd00::1", NULL};
 
 static void fuzz_issue(const char *ca_cert, const char *ca_key) {
   certs_pair ca = {(char *)ca_cert, (char *)ca_key}, out;
-  certs_request req = {.common_name = "fellowship-apiserver", .dns_names = DNS, .ip_addresses = IPS,
-                       .validity_s = 3600, .server_auth = 1, .client_auth = 1};
+  certs_request req = {.common_name = "fellowship-apiserver",
+                       .dns_names = DNS,
+                       .ip_addresses = IPS,
+                       .validity_s = 3600,
+                       .server_auth = 1,
+                       .client_auth = 1};
   kf_error err;
   kf_error_clear(&err);
   int rc = certs_issue(&ca, &req, &out, &err);
@@ -66,11 +69,11 @@ static void fuzz_kubeconfig(const char *cert, const char *key, const char *ca) {
   kf_error err;
   if (!eng) {
     uv_loop_init(&loop);
-    eng = http_engine_new(&loop, NULL);  /* kept for the process: reachable, not leaked */
+    eng = http_engine_new(&loop, NULL); /* kept for the process: reachable, not leaked */
     CHECK(eng != NULL);
   }
-  char *text = fed_kubeconfig("gondor", "admin", "gondor", "https://127.0.0.1:6443", ca[0] ? ca : NULL, cert,
-                              key, NULL);
+  char *text = fed_kubeconfig("gondor", "admin", "gondor", "https://127.0.0.1:6443", ca[0] ? ca : NULL, cert, key,
+                              NULL);
   kf_error_clear(&err);
   int rc = kcfg_load_data(text, strlen(text), NULL, NULL, &cfg, &err);
   kf_free_secret(text, strlen(text));
@@ -121,7 +124,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   (void)certs_covers(cert, NULL, NULL);
   (void)certs_signed_by(cert, ca);
   (void)certs_signed_by(cert, cert);
-  if (certs_key_matches(ca, key)) fuzz_issue(ca, key);   /* fed_read_ca's check, then issue */
+  if (certs_key_matches(ca, key)) fuzz_issue(ca, key); /* fed_read_ca's check, then issue */
   if (certs_key_matches(cert, key)) fuzz_issue(cert, key);
   fuzz_kubeconfig(cert, key, ca);
   /* Failed parses leave OpenSSL's per-thread error queue filled; the operator's loop

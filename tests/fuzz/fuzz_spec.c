@@ -39,9 +39,9 @@ static void consume(json_object *o) {
 static void build_federation(const fed_spec *s, json_object *input) {
   char **dns = NULL, **ips = NULL;
   const char *pending = NULL;
-  CHECK(s->name && s->ns && s->uid && s->dns_provider && s->zone_name && s->api_image && s->cm_image &&
-        s->etcd_image && s->service_type_name && s->pull_policy && s->etcd_size && s->dns_config_key &&
-        s->token_key && s->validity_s >= 60);
+  CHECK(s->name && s->ns && s->uid && s->dns_provider && s->zone_name && s->api_image && s->cm_image && s->etcd_image &&
+        s->service_type_name && s->pull_policy && s->etcd_size && s->dns_config_key && s->token_key &&
+        s->validity_s >= 60);
   free(fed_child_name(s, "ca"));
   free(fed_etcd_claim_name(s));
   free(fed_service_url(s));
@@ -50,7 +50,7 @@ static void build_federation(const fed_spec *s, json_object *input) {
   CHECK(dns && ips && dns[0]);
   fed_strv_free(dns);
   fed_strv_free(ips);
-  char *ep = fed_endpoint(s, input, &pending);  /* the input as the live Service */
+  char *ep = fed_endpoint(s, input, &pending); /* the input as the live Service */
   CHECK((ep == NULL) == (pending != NULL));
   free(ep);
   /* Secret data is a JSON object of strings by the API's schema (the builders' contract). */

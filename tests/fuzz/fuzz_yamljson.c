@@ -62,22 +62,19 @@ static bool short_key(const char *key) {
 /* Whether the JSON text of v is valid YAML meaning the same thing. */
 static bool round_trips(json_object *v) {
   switch (json_object_get_type(v)) {
-  case json_type_double:
-    return isfinite(json_object_get_double(v));
-  case json_type_string:
-    return printable_utf8(json_object_get_string(v), (size_t)json_object_get_string_len(v));
-  case json_type_array:
-    for (size_t i = 0; i < json_object_array_length(v); i++)
-      if (!round_trips(json_object_array_get_idx(v, i))) return false;
-    return true;
-  case json_type_object: {
-    json_object_object_foreach(v, key, val) {
-      if (!short_key(key) || !printable_utf8(key, strlen(key)) || !round_trips(val)) return false;
+    case json_type_double: return isfinite(json_object_get_double(v));
+    case json_type_string: return printable_utf8(json_object_get_string(v), (size_t)json_object_get_string_len(v));
+    case json_type_array:
+      for (size_t i = 0; i < json_object_array_length(v); i++)
+        if (!round_trips(json_object_array_get_idx(v, i))) return false;
+      return true;
+    case json_type_object: {
+      json_object_object_foreach (v, key, val) {
+        if (!short_key(key) || !printable_utf8(key, strlen(key)) || !round_trips(val)) return false;
+      }
+      return true;
     }
-    return true;
-  }
-  default:
-    return true;
+    default: return true;
   }
 }
 

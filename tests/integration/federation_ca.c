@@ -39,7 +39,7 @@ static void apply_crds(void) {
 static void create(fx *x, const kc_resource *res, const char *json) {
   it_result r = {0};
   json_object *o = it_json(json);
-  for (int i = 0; i < 50; i++) {  /* a CRD may take a moment to be served */
+  for (int i = 0; i < 50; i++) { /* a CRD may take a moment to be served */
     it_result_reset(&r);
     kc_create(x->env.c, res, x->ns, o, it_cb, &r);
     it_wait(&x->env, &r, 30000);
@@ -77,7 +77,8 @@ static int condition_is(void *data) {
     json_object *cog = kc_obj_get(c, "observedGeneration");
     if (strcmp(kc_obj_str(c, "type"), "CertificatesReady") == 0 && strcmp(kc_obj_str(c, "status"), w->status) == 0 &&
         strcmp(kc_obj_str(c, "reason"), w->reason) == 0 && gen && og && cog &&
-        json_object_get_int64(gen) == json_object_get_int64(og) && json_object_get_int64(gen) == json_object_get_int64(cog))
+        json_object_get_int64(gen) == json_object_get_int64(og) &&
+        json_object_get_int64(gen) == json_object_get_int64(cog))
       ok = 1;
   }
   if (f) json_object_put(f);
@@ -93,8 +94,9 @@ static char *secret_field(json_object *secret, const char *key) {
   return out;
 }
 
-static const char FED[] = "{\"apiVersion\":\"kubefed.dev/v1alpha1\",\"kind\":\"Federation\",\"metadata\":{\"name\":\"%s\"},"
-                          "\"spec\":{\"dns\":{\"provider\":\"google-clouddns\",\"zoneName\":\"example.com.\"}%s}}";
+static const char FED[] =
+    "{\"apiVersion\":\"kubefed.dev/v1alpha1\",\"kind\":\"Federation\",\"metadata\":{\"name\":\"%s\"},"
+    "\"spec\":{\"dns\":{\"provider\":\"google-clouddns\",\"zoneName\":\"example.com.\"}%s}}";
 
 static void test_ca_lifecycle(void **state) {
   fx x;
@@ -125,7 +127,7 @@ static void test_ca_lifecycle(void **state) {
   assert_string_equal(kc_obj_str(owner, "name"), "fellowship");
   char *crt = secret_field(secret, "tls.crt"), *key = secret_field(secret, "tls.key");
   assert_true(certs_key_matches(crt, key));
-  assert_true(certs_signed_by(crt, crt));  /* a self-signed CA */
+  assert_true(certs_signed_by(crt, crt)); /* a self-signed CA */
   json_object_put(secret);
 
   /* 2. Steady state: status follows the children coming up (Deployments become
@@ -192,7 +194,8 @@ static void test_ca_lifecycle(void **state) {
   assert_int_equal(certs_new_ca("rohan-own", 3600, CERTS_KEY_ECDSA_P256, &own, &err), 0);
   char *c64 = kf_b64_encode(own.cert_pem, strlen(own.cert_pem)), *k64 = kf_b64_encode(own.key_pem, strlen(own.key_pem));
   char *sec = kf_asprintf("{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"rohan-own-ca\"},"
-                          "\"type\":\"kubernetes.io/tls\",\"data\":{\"tls.crt\":\"%s\",\"tls.key\":\"%s\"}}", c64, k64);
+                          "\"type\":\"kubernetes.io/tls\",\"data\":{\"tls.crt\":\"%s\",\"tls.key\":\"%s\"}}",
+                          c64, k64);
   create(&x, &KC_SECRETS, sec);
   kf_free_secret(sec, strlen(sec));
   kf_free_secret(k64, strlen(k64));
@@ -200,7 +203,7 @@ static void test_ca_lifecycle(void **state) {
   certs_pair_free(&own);
   want user = {&x, "rohan", "True", "UserCA"};
   assert_int_equal(it_run_until(&x.env, condition_is, &user, 90000), 0);
-  assert_null(get(&x, &KC_SECRETS, "rohan-ca"));  /* no CA of ours beside the user's */
+  assert_null(get(&x, &KC_SECRETS, "rohan-ca")); /* no CA of ours beside the user's */
 
   int closed = 0;
   fed_controller_close(x.fed, set_flag, &closed);

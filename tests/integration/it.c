@@ -19,8 +19,9 @@ const char *it_kubeconfig_path(void) {
   const char *path = getenv("KF_KUBECONFIG"), *file = getenv("KF_KUBECONFIG_FILE");
   if (path && path[0]) return path;
   FILE *f = file ? fopen(file, "r") : NULL;
-  if (!f) fail_msg("neither KF_KUBECONFIG nor a readable KF_KUBECONFIG_FILE (%s): the cluster fixture did not run",
-                   file ? file : "unset");
+  if (!f)
+    fail_msg("neither KF_KUBECONFIG nor a readable KF_KUBECONFIG_FILE (%s): the cluster fixture did not run",
+             file ? file : "unset");
   if (!fgets(buf, sizeof(buf), f)) buf[0] = '\0';
   fclose(f);
   buf[strcspn(buf, "\r\n")] = '\0';
@@ -86,8 +87,8 @@ void it_run_for(it_env *env, uint64_t ms) { (void)it_run_until(env, it_never, NU
 static int it_done(void *data) { return ((it_result *)data)->done; }
 
 void it_wait(it_env *env, it_result *r, uint64_t timeout_ms) {
-  if (it_run_until(env, it_done, r, timeout_ms) != 0) fail_msg("request did not complete in %llu ms",
-                                                                (unsigned long long)timeout_ms);
+  if (it_run_until(env, it_done, r, timeout_ms) != 0)
+    fail_msg("request did not complete in %llu ms", (unsigned long long)timeout_ms);
 }
 
 void it_batch_cb(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data) {

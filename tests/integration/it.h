@@ -25,7 +25,7 @@ typedef struct it_env {
 typedef struct it_result {
   int done;
   int rc;
-  json_object *obj;   /* owned by the result */
+  json_object *obj; /* owned by the result */
   kf_error err;
 } it_result;
 

@@ -33,7 +33,7 @@ static json_object *configmap(const char *ns, const char *name, const char *valu
 
 typedef struct outcome {
   int done, rc, wrote, not_ours, in_call;
-  int called_in_call;   /* the callback ran on the caller's stack: a contract violation */
+  int called_in_call; /* the callback ran on the caller's stack: a contract violation */
   char value[64];
 } outcome;
 
@@ -247,7 +247,7 @@ static void test_shared_informers(void **state) {
   assert_string_equal(out.value, "1");
 
   informer_factory_forget(f, env.c);
-  assert_true(informer_factory_synced(f, env.c));  /* nothing left for this client */
+  assert_true(informer_factory_synced(f, env.c)); /* nothing left for this client */
   informer_factory_close(f);
   it_run_for(&env, 100);
   it_env_free(&env);

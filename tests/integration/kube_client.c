@@ -188,7 +188,8 @@ static void test_crd_and_status_subresource(void **state) {
 
   const char *ns = it_namespace(&env, "it-crd");
   char *body = kf_asprintf("{\"apiVersion\":\"test.kubefed.dev/v1\",\"kind\":\"Widget\","
-                           "\"metadata\":{\"name\":\"w\",\"namespace\":\"%s\"},\"spec\":{\"size\":3}}", ns);
+                           "\"metadata\":{\"name\":\"w\",\"namespace\":\"%s\"},\"spec\":{\"size\":3}}",
+                           ns);
   json_object *w = it_json(body);
   free(body);
   /* The CRD's discovery may lag Established by a moment: retry NotFound briefly. */

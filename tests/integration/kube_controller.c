@@ -20,12 +20,12 @@ typedef struct fixture {
   const char *ns;
   ctrl *c;
   informer *inf;
-  json_object *active;     /* keys being reconciled */
-  int overlap;             /* a key reconciled while already active */
-  int flaky_failures;      /* failures injected for cm-007 */
-  int reconciles_009;      /* reconciles of cm-009 */
+  json_object *active; /* keys being reconciled */
+  int overlap;         /* a key reconciled while already active */
+  int flaky_failures;  /* failures injected for cm-007 */
+  int reconciles_009;  /* reconciles of cm-009 */
   int writes;
-  const char *generation;  /* the data.v prefix every object must have reached */
+  const char *generation; /* the data.v prefix every object must have reached */
 } fixture;
 
 typedef struct call {
@@ -155,7 +155,7 @@ static void test_controller_converges_and_retries(void **state) {
   int writes = f.writes;
   create_configmaps(&f, "two");
   assert_int_equal(it_run_until(&f.env, converged, &f, 60000), 0);
-  assert_int_equal(f.writes - writes, N);  /* one write per changed object, never two */
+  assert_int_equal(f.writes - writes, N); /* one write per changed object, never two */
   assert_int_equal(f.overlap, 0);
 
   informer_close(f.inf);

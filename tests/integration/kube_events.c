@@ -31,7 +31,8 @@ static void test_aggregation_and_spam_filter(void **state) {
   it_env_init(&env);
   const char *ns = it_namespace(&env, "it-events");
   char *txt = kf_asprintf("{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"subject\","
-                          "\"namespace\":\"%s\"}}", ns);
+                          "\"namespace\":\"%s\"}}",
+                          ns);
   json_object *cm = it_json(txt);
   free(txt);
   kc_create(env.c, &KC_CONFIGMAPS, ns, cm, it_cb, &r);

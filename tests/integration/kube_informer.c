@@ -51,7 +51,8 @@ static void sh_delete(informer *inf, json_object *obj, void *data) {
 static json_object *labelled_cm(const char *ns, const char *name, int value) {
   char *txt = kf_asprintf("{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"%s\","
                           "\"namespace\":\"%s\",\"labels\":{\"app\":\"it\",\"group\":\"g%d\"}},"
-                          "\"data\":{\"v\":\"%d\"}}", name, ns, value % 3, value);
+                          "\"data\":{\"v\":\"%d\"}}",
+                          name, ns, value % 3, value);
   json_object *o = it_json(txt);
   free(txt);
   return o;
@@ -112,7 +113,7 @@ static void run_changes(it_env *env, const char *ns, int n, unsigned seed) {
     json_object *cm = labelled_cm(ns, name, i);
     o.started++;
     if (kind < 6) {
-      kc_apply(env->c, &KC_CONFIGMAPS, cm, NULL, it_batch_cb, &o);  /* create or update */
+      kc_apply(env->c, &KC_CONFIGMAPS, cm, NULL, it_batch_cb, &o); /* create or update */
     } else if (kind < 8) {
       json_object *p = it_json("{\"metadata\":{\"labels\":{\"group\":\"moved\"}}}");
       kc_patch(env->c, &KC_CONFIGMAPS, ns, name, KC_PATCH_MERGE, p, NULL, it_batch_cb, &o);
@@ -147,8 +148,8 @@ static void test_cache_equals_list_after_rapid_changes(void **state) {
   it_env_init(&env);
   const char *ns = it_namespace(&env, "it-inf");
   const char *idx[] = {"group", NULL};
-  informer_opts o = {.res = &KC_CONFIGMAPS, .namespace_ = ns, .label_selector = "app=it",
-                     .index_labels = idx, .page_size = 50};
+  informer_opts o = {
+      .res = &KC_CONFIGMAPS, .namespace_ = ns, .label_selector = "app=it", .index_labels = idx, .page_size = 50};
   informer_handlers h = {sh_add, sh_update, sh_delete, &sh};
   informer *inf = informer_new(env.c, &o, &h);
   informer_start(inf);

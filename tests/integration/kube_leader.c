@@ -21,8 +21,8 @@
 
 typedef struct proc {
   pid_t pid;
-  int port;          /* /healthz, /readyz */
-  int metrics_port;  /* /metrics */
+  int port;         /* /healthz, /readyz */
+  int metrics_port; /* /metrics */
 } proc;
 
 static int free_port(void) {
@@ -39,7 +39,8 @@ static int free_port(void) {
 /* GET path on 127.0.0.1:port: the HTTP status (-1 when nothing answers); the
  * response, headers and body, into buf when given. */
 static int http_get(int port, const char *path, char *buf, size_t size) {
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_port = htons((uint16_t)port),
                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   char local[256];
   int fd = socket(AF_INET, SOCK_STREAM, 0), status = -1;
@@ -74,8 +75,7 @@ static double reconciles(const proc *p) {
   double total = 0;
   if (http_get(p->metrics_port, "/metrics", buf, sizeof(buf)) != 200) return -1;
   for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
-    if (strncmp(line, RECONCILES, strlen(RECONCILES)) == 0)
-      total += atof(strrchr(line, ' ') + 1);
+    if (strncmp(line, RECONCILES, strlen(RECONCILES)) == 0) total += atof(strrchr(line, ' ') + 1);
   return total;
 }
 
@@ -103,8 +103,7 @@ static proc start_operator(const char *ns, const char *log) {
     if (!freopen(log, "w", stderr) || !freopen("/dev/null", "w", stdout)) _exit(126);
     execl(getenv("KF_OPERATOR"), "kubefed-operator", "--kubeconfig", it_kubeconfig_path(), "--leader-elect",
           "--leader-election-namespace", ns, "--namespace", ns, "--health-bind-address", health,
-          "--metrics-bind-address", metrics,
-          "--log-level", "debug", (char *)NULL);
+          "--metrics-bind-address", metrics, "--log-level", "debug", (char *)NULL);
     _exit(127);
   }
   started[nstarted++] = p.pid;
@@ -116,7 +115,8 @@ static char *lease_holder(it_env *env, const char *ns) {
   kc_get(env->c, &KC_LEASES, ns, "kubefed-operator", it_cb, &r);
   it_wait(env, &r, 30000);
   char *holder = (r.rc == 0 && kc_obj_str(r.obj, "spec.holderIdentity"))
-                     ? kf_strdup(kc_obj_str(r.obj, "spec.holderIdentity")) : NULL;
+                     ? kf_strdup(kc_obj_str(r.obj, "spec.holderIdentity"))
+                     : NULL;
   it_result_reset(&r);
   return holder;
 }
@@ -171,9 +171,9 @@ static void test_one_leader_and_failover(void **state) {
   /* A Federation is reconciled by the leader only: its CA Secret appears, and
    * only the leader's reconcile counter moves. */
   char *cmd = kf_asprintf("\"$(%s bin kubectl)\" --kubeconfig %s -n %s apply -f - >/dev/null <<'EOF'\n"
-                    "apiVersion: kubefed.dev/v1alpha1\nkind: Federation\nmetadata: {name: fellowship}\n"
-                    "spec: {dns: {provider: google-clouddns, zoneName: example.com.}}\nEOF\n",
-                    getenv("HARNESS"), it_kubeconfig_path(), ns);
+                          "apiVersion: kubefed.dev/v1alpha1\nkind: Federation\nmetadata: {name: fellowship}\n"
+                          "spec: {dns: {provider: google-clouddns, zoneName: example.com.}}\nEOF\n",
+                          getenv("HARNESS"), it_kubeconfig_path(), ns);
   /* The CRDs may need a moment to be served. */
   int applied = 1;
   for (int i = 0; i < 50 && (applied = system(cmd)) != 0; i++) usleep(200000);

@@ -16,7 +16,8 @@
 
 static int setup(void **state) {
   char *cmd = kf_asprintf("%s up " CLUSTER " --apiserver-arg=--max-requests-inflight=1 "
-                          "--apiserver-arg=--max-mutating-requests-inflight=1", getenv("HARNESS"));
+                          "--apiserver-arg=--max-mutating-requests-inflight=1",
+                          getenv("HARNESS"));
   FILE *p = popen(cmd, "r");
   char path[4096] = {0};
   free(cmd);
@@ -47,7 +48,8 @@ static void must(it_env *env, it_result *r, const char *what) {
 static kc_client *service_account_client(it_env *env, const char *ns) {
   it_result r = {0};
   char *txt = kf_asprintf("{\"apiVersion\":\"v1\",\"kind\":\"ServiceAccount\",\"metadata\":{\"name\":\"burst\","
-                          "\"namespace\":\"%s\"}}", ns);
+                          "\"namespace\":\"%s\"}}",
+                          ns);
   json_object *o = it_json(txt);
   free(txt);
   kc_create(env->c, &KC_SERVICEACCOUNTS, ns, o, it_cb, &r);
@@ -56,7 +58,8 @@ static kc_client *service_account_client(it_env *env, const char *ns) {
   /* A Role of our own: the aggregated "edit" ClusterRole is empty without kube-controller-manager. */
   txt = kf_asprintf("{\"apiVersion\":\"rbac.authorization.k8s.io/v1\",\"kind\":\"Role\",\"metadata\":{"
                     "\"name\":\"burst\",\"namespace\":\"%s\"},\"rules\":[{\"apiGroups\":[\"\"],"
-                    "\"resources\":[\"configmaps\"],\"verbs\":[\"get\",\"list\",\"create\"]}]}", ns);
+                    "\"resources\":[\"configmaps\"],\"verbs\":[\"get\",\"list\",\"create\"]}]}",
+                    ns);
   o = it_json(txt);
   free(txt);
   kc_create(env->c, &KC_ROLES, ns, o, it_cb, &r);
@@ -65,7 +68,8 @@ static kc_client *service_account_client(it_env *env, const char *ns) {
   txt = kf_asprintf("{\"apiVersion\":\"rbac.authorization.k8s.io/v1\",\"kind\":\"RoleBinding\","
                     "\"metadata\":{\"name\":\"burst-edit\",\"namespace\":\"%s\"},"
                     "\"roleRef\":{\"apiGroup\":\"rbac.authorization.k8s.io\",\"kind\":\"Role\",\"name\":\"burst\"},"
-                    "\"subjects\":[{\"kind\":\"ServiceAccount\",\"name\":\"burst\",\"namespace\":\"%s\"}]}", ns, ns);
+                    "\"subjects\":[{\"kind\":\"ServiceAccount\",\"name\":\"burst\",\"namespace\":\"%s\"}]}",
+                    ns, ns);
   o = it_json(txt);
   free(txt);
   kc_create(env->c, &KC_ROLEBINDINGS, ns, o, it_cb, &r);
@@ -73,8 +77,13 @@ static kc_client *service_account_client(it_env *env, const char *ns) {
   json_object_put(o);
   const char *tr = "{\"apiVersion\":\"authentication.k8s.io/v1\",\"kind\":\"TokenRequest\","
                    "\"spec\":{\"expirationSeconds\":3600}}";
-  kc_request req = {.method = "POST", .res = &KC_SERVICEACCOUNTS, .namespace_ = ns, .name = "burst",
-                    .subresource = "token", .content_type = "application/json", .body = tr,
+  kc_request req = {.method = "POST",
+                    .res = &KC_SERVICEACCOUNTS,
+                    .namespace_ = ns,
+                    .name = "burst",
+                    .subresource = "token",
+                    .content_type = "application/json",
+                    .body = tr,
                     .body_len = strlen(tr)};
   kc_do(env->c, &req, it_cb, &r);
   it_wait(env, &r, 30000);
@@ -105,7 +114,8 @@ static void test_burst_is_throttled_and_nothing_is_lost(void **state) {
   kc_client_set_metrics(sa, m);
   for (int i = 0; i < N; i++) {
     char *txt = kf_asprintf("{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"cm-%d\","
-                            "\"namespace\":\"%s\"},\"data\":{\"i\":\"%d\"}}", i, ns, i);
+                            "\"namespace\":\"%s\"},\"data\":{\"i\":\"%d\"}}",
+                            i, ns, i);
     json_object *cm = it_json(txt);
     free(txt);
     b.started++;

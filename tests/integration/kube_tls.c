@@ -105,10 +105,10 @@ static void test_unreachable_server_gives_up(void **state) {
   it_env_init(&env);
   kcfg *cfg = kcfg_dup(env.cfg);
   free(cfg->server);
-  cfg->server = kf_strdup("https://127.0.0.1:1");  /* nothing listens on port 1 */
+  cfg->server = kf_strdup("https://127.0.0.1:1"); /* nothing listens on port 1 */
   kc_client *c = kc_client_new(env.eng, cfg, &err);
   kc_get(c, &KC_NAMESPACES, NULL, "default", it_cb, &r);
-  it_wait(&env, &r, 60000);  /* bounded retries with backoff, then the error */
+  it_wait(&env, &r, 60000); /* bounded retries with backoff, then the error */
   assert_int_equal(r.rc, KC_ERR_UNREACHABLE);
   assert_non_null(strstr(r.err.msg, "127.0.0.1:1"));
   it_result_reset(&r);
@@ -124,12 +124,11 @@ static void test_operator_refuses_exec_kubeconfig(void **state) {
   (void)state;
   assert_non_null(op);
   assert_true(fd >= 0);
-  const char *yaml =
-      "apiVersion: v1\nkind: Config\ncurrent-context: cloud\n"
-      "clusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:6443\n"
-      "users:\n- name: u\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n"
-      "      command: gke-gcloud-auth-plugin\n"
-      "contexts:\n- name: cloud\n  context:\n    cluster: c\n    user: u\n";
+  const char *yaml = "apiVersion: v1\nkind: Config\ncurrent-context: cloud\n"
+                     "clusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:6443\n"
+                     "users:\n- name: u\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n"
+                     "      command: gke-gcloud-auth-plugin\n"
+                     "contexts:\n- name: cloud\n  context:\n    cluster: c\n    user: u\n";
   assert_int_equal(write(fd, yaml, strlen(yaml)), (ssize_t)strlen(yaml));
   close(fd);
   char *cmd = kf_asprintf("%s --kubeconfig %s --health-bind-address 0 --metrics-bind-address 0 2>&1", op, path);

@@ -25,8 +25,11 @@ static void test_ca_and_serving_certificate(void **state) {
   assert_true(certs_key_matches(ca.cert_pem, ca.key_pem));
   assert_non_null(strstr(ca.key_pem, "PRIVATE KEY"));
 
-  certs_request req = {.common_name = "fellowship-apiserver", .dns_names = SANS, .ip_addresses = IPS,
-                       .validity_s = 7200, .server_auth = 1};
+  certs_request req = {.common_name = "fellowship-apiserver",
+                       .dns_names = SANS,
+                       .ip_addresses = IPS,
+                       .validity_s = 7200,
+                       .server_auth = 1};
   assert_int_equal(certs_issue(&ca, &req, &srv, &err), 0);
   assert_true(certs_signed_by(srv.cert_pem, ca.cert_pem));
   assert_true(certs_key_matches(srv.cert_pem, srv.key_pem));
@@ -54,7 +57,9 @@ static void test_rsa_client_certificate(void **state) {
   (void)state;
   assert_int_equal(certs_new_ca("ca", 3600, CERTS_KEY_RSA_2048, &ca, &err), 0);
   const char *const groups[] = {"system:masters", NULL};
-  certs_request req = {.common_name = "admin", .organizations = groups, .client_auth = 1,
+  certs_request req = {.common_name = "admin",
+                       .organizations = groups,
+                       .client_auth = 1,
                        .key_type = CERTS_KEY_RSA_2048};
   assert_int_equal(certs_issue(&ca, &req, &client, &err), 0);
   assert_true(certs_signed_by(client.cert_pem, ca.cert_pem));
@@ -118,7 +123,7 @@ static void on_done(int rc, certs_pair *pair, const kf_error *err, void *data) {
   r->thread = uv_thread_self();
   if (pair) {
     r->pair = *pair;
-    pair->cert_pem = pair->key_pem = NULL;  /* ownership moves to the test */
+    pair->cert_pem = pair->key_pem = NULL; /* ownership moves to the test */
   }
 }
 

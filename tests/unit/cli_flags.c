@@ -160,7 +160,8 @@ static void test_documented_example(void **state) {
                          "--coredns-nameservers=1.2.3.4:53", NULL),
                    -EINVAL);
   /* coredns needs nameservers from somewhere. */
-  assert_int_equal(parse(&o, &err, "init", "f", "--dns-provider=coredns", "--dns-zone-name=example.com.", NULL), -EINVAL);
+  assert_int_equal(parse(&o, &err, "init", "f", "--dns-provider=coredns", "--dns-zone-name=example.com.", NULL),
+                   -EINVAL);
   assert_non_null(strstr(err.msg, "--coredns-nameservers"));
   char *noep = tmpfile_with("noep.conf", "[Global]\netcd-endpoints = http://e:2379\n");
   char *noep_flag = kf_asprintf("--dns-provider-config=%s", noep);
@@ -182,7 +183,8 @@ static void test_documented_example(void **state) {
                    -EINVAL);
   assert_non_null(strstr(err.msg, "dot"));
   assert_int_equal(parse(&o, &err, "init", "f", "--dns-provider=bind", "--dns-zone-name=example.com.", NULL), -EINVAL);
-  assert_int_equal(parse(&o, &err, "init", "Fellowship", "--dns-provider=google-clouddns", "--dns-zone-name=a.b.", NULL),
+  assert_int_equal(parse(&o, &err, "init", "Fellowship", "--dns-provider=google-clouddns", "--dns-zone-name=a.b.",
+                         NULL),
                    -EINVAL);
   assert_non_null(strstr(err.msg, "RFC 1035"));
   assert_int_equal(parse(&o, &err, "init", "f", "--dns-zone-name=a.b.", NULL), -EINVAL);
@@ -198,9 +200,9 @@ static void test_nodeport(void **state) {
   kf_error err;
   fed_spec s;
   (void)state;
-  assert_int_equal(parse(&o, &err, "init", "fellowship", "--dns-provider=google-clouddns", "--dns-zone-name=example.com.",
-                         "--api-server-service-type=NodePort", "--api-server-advertise-address=127.0.0.1",
-                         "--api-server-port=31443", NULL),
+  assert_int_equal(parse(&o, &err, "init", "fellowship", "--dns-provider=google-clouddns",
+                         "--dns-zone-name=example.com.", "--api-server-service-type=NodePort",
+                         "--api-server-advertise-address=127.0.0.1", "--api-server-port=31443", NULL),
                    0);
   json_object *objs = init_objects(&o);
   assert_int_equal(json_object_array_length(objs), 1);
@@ -252,8 +254,10 @@ static void test_arg_overrides(void **state) {
   kf_error err;
   fed_spec s;
   (void)state;
-  json_object *m = cli_parse_overrides("apiserver-arg-overrides", "--v=4, --audit-log-path = /var/log/a.log ,"
-                                                                  "--runtime-config=api/all=true,-x=1,y=2", &err);
+  json_object *m = cli_parse_overrides("apiserver-arg-overrides",
+                                       "--v=4, --audit-log-path = /var/log/a.log ,"
+                                       "--runtime-config=api/all=true,-x=1,y=2",
+                                       &err);
   assert_non_null(m);
   assert_json(m, "{\"v\":\"4\",\"audit-log-path\":\"/var/log/a.log\",\"runtime-config\":\"api/all=true\","
                  "\"x\":\"1\",\"y\":\"2\"}");
@@ -264,8 +268,8 @@ static void test_arg_overrides(void **state) {
   assert_null(cli_parse_overrides("apiserver-arg-overrides", " = 4", &err));
   assert_null(cli_parse_overrides("apiserver-arg-overrides", "--a b=4", &err));
 
-  assert_int_equal(parse(&o, &err, "init", "fellowship", "--dns-provider=google-clouddns", "--dns-zone-name=example.com.",
-                         "--apiserver-arg-overrides=--anonymous-auth=false, --v=4",
+  assert_int_equal(parse(&o, &err, "init", "fellowship", "--dns-provider=google-clouddns",
+                         "--dns-zone-name=example.com.", "--apiserver-arg-overrides=--anonymous-auth=false, --v=4",
                          "--controllermanager-arg-overrides", "--v=2,--controllers=*", NULL),
                    0);
   json_object *objs = init_objects(&o);
@@ -292,12 +296,13 @@ static void test_arg_overrides(void **state) {
                          "--image-pull-policy=Always", "--image-pull-secrets=regcred", NULL),
                    0);
   objs = init_objects(&o);
-  assert_json(kc_obj_get(last(objs), "spec"),
-              "{\"dns\":{\"provider\":\"google-clouddns\",\"zoneName\":\"example.com.\"},"
-              "\"apiServer\":{\"nodeSelector\":{\"disk\":\"ssd\",\"zone\":\"a\"}},"
-              "\"controllerManager\":{\"image\":\"example.com/fcp:v1\",\"nodeSelector\":{\"disk\":\"ssd\",\"zone\":\"a\"}},"
-              "\"etcd\":{\"local\":{\"image\":\"etcd:3\"}},"
-              "\"imagePullPolicy\":\"Always\",\"imagePullSecrets\":[{\"name\":\"regcred\"}]}");
+  assert_json(
+      kc_obj_get(last(objs), "spec"),
+      "{\"dns\":{\"provider\":\"google-clouddns\",\"zoneName\":\"example.com.\"},"
+      "\"apiServer\":{\"nodeSelector\":{\"disk\":\"ssd\",\"zone\":\"a\"}},"
+      "\"controllerManager\":{\"image\":\"example.com/fcp:v1\",\"nodeSelector\":{\"disk\":\"ssd\",\"zone\":\"a\"}},"
+      "\"etcd\":{\"local\":{\"image\":\"etcd:3\"}},"
+      "\"imagePullPolicy\":\"Always\",\"imagePullSecrets\":[{\"name\":\"regcred\"}]}");
   json_object_put(objs);
   assert_int_equal(parse(&o, &err, "init", "f", "--dns-provider=google-clouddns", "--dns-zone-name=example.com.",
                          "--image=fcp:1", "--apiserver-image=registry.k8s.io/kube-apiserver:v1.37.2", NULL),
@@ -341,8 +346,9 @@ static void test_etcd(void **state) {
                          "--etcd-pv-capacity=20Gi", "--etcd-pv-storage-class=fast", NULL),
                    0);
   objs = init_objects(&o);
-  assert_json(kc_obj_get(last(objs), "spec.etcd"),
-              "{\"local\":{\"storage\":{\"size\":\"20Gi\",\"storageClassName\":\"fast\",\"type\":\"PersistentVolumeClaim\"}}}");
+  assert_json(
+      kc_obj_get(last(objs), "spec.etcd"),
+      "{\"local\":{\"storage\":{\"size\":\"20Gi\",\"storageClassName\":\"fast\",\"type\":\"PersistentVolumeClaim\"}}}");
   assert_operator_accepts(last(objs), &s);
   assert_string_equal(s.etcd_size, "20Gi");
   assert_string_equal(s.etcd_storage_class, "fast");
@@ -434,8 +440,8 @@ static void test_flag_syntax(void **state) {
   assert_int_equal(parse(&o, &err, "init", "f", "--dns-provider=google-clouddns", "--dns-zone-name=example.com.",
                          "--dry-run", "--output=yaml", NULL),
                    0);
-  assert_int_equal(parse(&o, &err, "init", "f", "--dns-provider=google-clouddns", "--dns-zone-name=example.com.",
-                         "-o", "yaml", NULL),
+  assert_int_equal(parse(&o, &err, "init", "f", "--dns-provider=google-clouddns", "--dns-zone-name=example.com.", "-o",
+                         "yaml", NULL),
                    -EINVAL);
   assert_non_null(strstr(err.msg, "--dry-run"));
   assert_int_equal(parse(&o, &err, "init", "f", "--dns-provider=google-clouddns", "--dns-zone-name=example.com.",
@@ -479,15 +485,35 @@ static void test_flag_syntax(void **state) {
   FILE *f = open_memstream(&buf, &len);
   cli_usage(f, CLI_INIT);
   fclose(f);
-  const char *init_flags[] = {"--host-cluster-context", "--federation-system-namespace", "--kubeconfig",
-                              "--dns-provider=", "--dns-zone-name", "--dns-provider-config", "--coredns-nameservers",
-                              "--image=", "--etcd-image", "--etcd-persistent-storage", "--etcd-pv-capacity",
-                              "--etcd-pv-storage-class", "--etcd-servers", "--etcd-tls-secret",
-                              "--apiserver-arg-overrides", "--controllermanager-arg-overrides",
-                              "--api-server-service-type", "--api-server-advertise-address", "--api-server-port",
-                              "--apiserver-enable-token-auth", "--token-auth-secret", "--apiserver-enable-basic-auth",
-                              "--node-selector", "--image-pull-policy", "--image-pull-secrets", "--dry-run",
-                              "-o, --output", "--timeout", "--help"};
+  const char *init_flags[] = {"--host-cluster-context",
+                              "--federation-system-namespace",
+                              "--kubeconfig",
+                              "--dns-provider=",
+                              "--dns-zone-name",
+                              "--dns-provider-config",
+                              "--coredns-nameservers",
+                              "--image=",
+                              "--etcd-image",
+                              "--etcd-persistent-storage",
+                              "--etcd-pv-capacity",
+                              "--etcd-pv-storage-class",
+                              "--etcd-servers",
+                              "--etcd-tls-secret",
+                              "--apiserver-arg-overrides",
+                              "--controllermanager-arg-overrides",
+                              "--api-server-service-type",
+                              "--api-server-advertise-address",
+                              "--api-server-port",
+                              "--apiserver-enable-token-auth",
+                              "--token-auth-secret",
+                              "--apiserver-enable-basic-auth",
+                              "--node-selector",
+                              "--image-pull-policy",
+                              "--image-pull-secrets",
+                              "--dry-run",
+                              "-o, --output",
+                              "--timeout",
+                              "--help"};
   for (size_t i = 0; i < sizeof(init_flags) / sizeof(init_flags[0]); i++)
     if (!strstr(buf, init_flags[i])) fail_msg("init --help lacks %s", init_flags[i]);
   assert_null(strstr(buf, "--cluster-context"));
@@ -495,8 +521,9 @@ static void test_flag_syntax(void **state) {
   f = open_memstream(&buf, &len);
   cli_usage(f, CLI_JOIN);
   fclose(f);
-  const char *join_flags[] = {"--host-cluster-context", "--cluster-context", "--secret-name", "--federation=",
-                              "--context=", "--kubeconfig", "--dry-run", "--timeout"};
+  const char *join_flags[] = {
+      "--host-cluster-context", "--cluster-context", "--secret-name", "--federation=", "--context=",
+      "--kubeconfig",           "--dry-run",         "--timeout"};
   for (size_t i = 0; i < sizeof(join_flags) / sizeof(join_flags[0]); i++)
     if (!strstr(buf, join_flags[i])) fail_msg("join --help lacks %s", join_flags[i]);
   assert_null(strstr(buf, "--dns-provider"));
@@ -611,12 +638,13 @@ static void test_join_minify(void **state) {
   kcfg_free(k);
   free(text);
   json_object_put(back);
-  assert_json(fc, "{\"apiVersion\":\"kubefed.dev/v1alpha1\",\"kind\":\"FederatedCluster\","
-                  "\"metadata\":{\"name\":\"gondor\",\"namespace\":\"federation-system\","
-                  "\"labels\":{\"app.kubernetes.io/managed-by\":\"kubefed-cli\",\"kubefed.dev/federation\":\"fellowship\"}},"
-                  "\"spec\":{\"federationRef\":{\"name\":\"fellowship\"},"
-                  "\"kubeconfigSecretRef\":{\"name\":\"gondor-kubeconfig\",\"key\":\"kubeconfig\",\"context\":\"files\"},"
-                  "\"secretName\":\"11kingdom\"}}");
+  assert_json(
+      fc, "{\"apiVersion\":\"kubefed.dev/v1alpha1\",\"kind\":\"FederatedCluster\","
+          "\"metadata\":{\"name\":\"gondor\",\"namespace\":\"federation-system\","
+          "\"labels\":{\"app.kubernetes.io/managed-by\":\"kubefed-cli\",\"kubefed.dev/federation\":\"fellowship\"}},"
+          "\"spec\":{\"federationRef\":{\"name\":\"fellowship\"},"
+          "\"kubeconfigSecretRef\":{\"name\":\"gondor-kubeconfig\",\"key\":\"kubeconfig\",\"context\":\"files\"},"
+          "\"secretName\":\"11kingdom\"}}");
   /* The dry-run printout never shows the Secret's value. */
   char *out = NULL;
   size_t outlen = 0;
@@ -689,8 +717,8 @@ static void test_yaml(void **state) {
   kf_error err;
   (void)state;
   const char *plain[] = {"kubefed", "example.com.", "a b", "https://x:6443", "fellowship-apiserver", "a:b", "x#y"};
-  const char *quoted[] = {"",   "true", "False", "yes", "on", "OFF", "y",     "null", "~",   "0644", "1e3",
-                          "-x", ".5",   "12:30", "a: b", "a #c", " lead", "trail ", "[x]", "*a", "<<", "@x"};
+  const char *quoted[] = {"",   "true", "False", "yes",  "on",   "OFF",   "y",      "null", "~",  "0644", "1e3",
+                          "-x", ".5",   "12:30", "a: b", "a #c", " lead", "trail ", "[x]",  "*a", "<<",   "@x"};
   for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) assert_false(cli_yaml_needs_quotes(plain[i]));
   for (size_t i = 0; i < sizeof(quoted) / sizeof(quoted[0]); i++)
     if (!cli_yaml_needs_quotes(quoted[i])) fail_msg("\"%s\" must be quoted", quoted[i]);
@@ -857,11 +885,16 @@ static void test_kubeconfig_add(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_documented_example), cmocka_unit_test(test_nodeport),
-      cmocka_unit_test(test_arg_overrides),      cmocka_unit_test(test_etcd),
-      cmocka_unit_test(test_auth),               cmocka_unit_test(test_flag_syntax),
-      cmocka_unit_test(test_join_flags),         cmocka_unit_test(test_join_minify),
-      cmocka_unit_test(test_yaml),               cmocka_unit_test(test_coredns_endpoints),
+      cmocka_unit_test(test_documented_example),
+      cmocka_unit_test(test_nodeport),
+      cmocka_unit_test(test_arg_overrides),
+      cmocka_unit_test(test_etcd),
+      cmocka_unit_test(test_auth),
+      cmocka_unit_test(test_flag_syntax),
+      cmocka_unit_test(test_join_flags),
+      cmocka_unit_test(test_join_minify),
+      cmocka_unit_test(test_yaml),
+      cmocka_unit_test(test_coredns_endpoints),
       cmocka_unit_test(test_kubeconfig_add),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

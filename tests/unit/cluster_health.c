@@ -21,14 +21,14 @@ static void test_offline_after_failure_threshold(void **state) {
   fc_health h = machine(3, 1);
   assert_int_equal(fc_health_observe(&h, 1, NULL), 1);
   assert_int_equal(h.state, FC_HEALTH_READY);
-  assert_int_equal(fc_health_observe(&h, 1, NULL), 0);  /* steady: nothing to write */
+  assert_int_equal(fc_health_observe(&h, 1, NULL), 0); /* steady: nothing to write */
   assert_int_equal(fc_health_observe(&h, 0, "timed out"), 1);
   assert_int_equal(h.state, FC_HEALTH_NOT_READY);
-  assert_int_equal(fc_health_observe(&h, 0, "timed out"), 0);  /* same words, same state */
+  assert_int_equal(fc_health_observe(&h, 0, "timed out"), 0); /* same words, same state */
   assert_int_equal(fc_health_observe(&h, 0, "timed out"), 1);
   assert_int_equal(h.state, FC_HEALTH_OFFLINE);
   assert_int_equal(fc_health_observe(&h, 0, "timed out"), 0);
-  assert_int_equal(fc_health_observe(&h, 0, "HTTP 500"), 1);   /* new words: the message changes */
+  assert_int_equal(fc_health_observe(&h, 0, "HTTP 500"), 1); /* new words: the message changes */
   assert_int_equal(h.state, FC_HEALTH_OFFLINE);
   free(h.why);
 }
@@ -50,7 +50,7 @@ static void test_ready_again_after_success_threshold(void **state) {
   assert_int_equal(fc_health_observe(&h, 1, NULL), 0);
   assert_int_equal(h.state, FC_HEALTH_NOT_READY);
   assert_int_equal(fc_health_observe(&h, 0, "refused"), 0);
-  assert_int_equal(h.state, FC_HEALTH_NOT_READY);  /* failures counted again from 1 */
+  assert_int_equal(h.state, FC_HEALTH_NOT_READY); /* failures counted again from 1 */
   free(h.why);
 }
 

@@ -36,9 +36,9 @@ static void test_names_and_ownership(void **state) {
   assert_string_equal(n.token, "kubefed-fellowship-gondor-token");
   fc_owner_labels(s.fed_name, owner);
   /* Every member object is ours by the owner labels, and carries the cluster label too. */
-  json_object *objs[] = {fc_desired_namespace(&s), fc_desired_service_account(&s, &n), fc_desired_role(&s, &n),
-                         fc_desired_binding(&s, &n), fc_desired_token_secret(&s, &n),
-                         fc_desired_cluster(&s, &n, "https://gondor:6443")};
+  json_object *objs[] = {fc_desired_namespace(&s),        fc_desired_service_account(&s, &n),
+                         fc_desired_role(&s, &n),         fc_desired_binding(&s, &n),
+                         fc_desired_token_secret(&s, &n), fc_desired_cluster(&s, &n, "https://gondor:6443")};
   for (size_t i = 0; i < sizeof(objs) / sizeof(objs[0]); i++) {
     assert_true(apply_is_ours(objs[i], owner));
     assert_string_equal(kc_obj_key_str(kc_obj_get(objs[i], "metadata.labels"), API_LABEL_CLUSTER), "gondor");
@@ -61,7 +61,7 @@ static void test_member_rbac(void **state) {
   fc_names_of(&s, &n);
   json_object *role = fc_desired_role(&s, &n), *b = fc_desired_binding(&s, &n);
   const char *text = json_object_to_json_string(kc_obj_get(role, "rules"));
-  assert_null(strstr(text, "\"*\""));  /* least privilege: no wildcards */
+  assert_null(strstr(text, "\"*\"")); /* least privilege: no wildcards */
   assert_non_null(strstr(text, "horizontalpodautoscalers"));
   assert_string_equal(kc_obj_str(b, "roleRef.name"), n.role);
   json_object *subj = json_object_array_get_idx(kc_obj_get(b, "subjects"), 0);
@@ -69,7 +69,8 @@ static void test_member_rbac(void **state) {
   assert_string_equal(kc_obj_str(subj, "namespace"), "federation-system");
   json_object *t = fc_desired_token_secret(&s, &n);
   assert_string_equal(kc_obj_str(t, "type"), "kubernetes.io/service-account-token");
-  assert_string_equal(kc_obj_key_str(kc_obj_get(t, "metadata.annotations"), "kubernetes.io/service-account.name"), n.sa);
+  assert_string_equal(kc_obj_key_str(kc_obj_get(t, "metadata.annotations"), "kubernetes.io/service-account.name"),
+                      n.sa);
   json_object_put(t);
   json_object_put(role);
   json_object_put(b);
@@ -153,7 +154,8 @@ static void test_watches(void **state) {
   fc_watch_opts(&s, W_SECRETS, "sel", NULL, &o);
   assert_string_equal(o.namespace_, "federation-system");
   /* The token Secret is cached with its token only. */
-  json_object *secret = json_tokener_parse("{\"metadata\":{\"name\":\"t\"},\"data\":{\"token\":\"dA==\",\"ca.crt\":\"eA==\"}}");
+  json_object *secret = json_tokener_parse(
+      "{\"metadata\":{\"name\":\"t\"},\"data\":{\"token\":\"dA==\",\"ca.crt\":\"eA==\"}}");
   o.transform(secret, o.transform_data);
   assert_string_equal(json_object_to_json_string_ext(kc_obj_get(secret, "data"), JSON_C_TO_STRING_PLAIN),
                       "{\"token\":\"dA==\"}");
@@ -161,7 +163,8 @@ static void test_watches(void **state) {
   fc_watch_opts(&s, W_DNS, NULL, "kube-dns", &o);
   assert_string_equal(o.field_selector, "metadata.name=kube-dns");
   assert_string_equal(o.namespace_, "kube-system");
-  json_object *cm = json_tokener_parse("{\"metadata\":{\"name\":\"kube-dns\",\"annotations\":{\"a\":\"b\"}},\"data\":{\"x\":\"y\"}}");
+  json_object *cm = json_tokener_parse(
+      "{\"metadata\":{\"name\":\"kube-dns\",\"annotations\":{\"a\":\"b\"}},\"data\":{\"x\":\"y\"}}");
   o.transform(cm, o.transform_data);
   assert_null(kc_obj_get(cm, "data"));
   assert_null(kc_obj_get(cm, "metadata.annotations"));

@@ -12,54 +12,53 @@
 
 /* kubeadm 1.3x's default Corefile (ConfigMap kube-system/coredns), then a
  * block a user added for their own zone. */
-static const char KUBEADM_COREFILE[] =
-    ".:53 {\n"
-    "    errors\n"
-    "    health {\n"
-    "       lameduck 5s\n"
-    "    }\n"
-    "    ready\n"
-    "    kubernetes cluster.local in-addr.arpa ip6.arpa {\n"
-    "       pods insecure\n"
-    "       fallthrough in-addr.arpa ip6.arpa\n"
-    "       ttl 30\n"
-    "    }\n"
-    "    prometheus :9153\n"
-    "    forward . /etc/resolv.conf {\n"
-    "       max_concurrent 1000\n"
-    "    }\n"
-    "    cache 30\n"
-    "    loop\n"
-    "    reload\n"
-    "    loadbalance\n"
-    "}\n"
-    "consul.local:53 {\n"
-    "    errors\n"
-    "    cache 30\n"
-    "    forward . 10.150.0.1\n"
-    "}\n";
+static const char KUBEADM_COREFILE[] = ".:53 {\n"
+                                       "    errors\n"
+                                       "    health {\n"
+                                       "       lameduck 5s\n"
+                                       "    }\n"
+                                       "    ready\n"
+                                       "    kubernetes cluster.local in-addr.arpa ip6.arpa {\n"
+                                       "       pods insecure\n"
+                                       "       fallthrough in-addr.arpa ip6.arpa\n"
+                                       "       ttl 30\n"
+                                       "    }\n"
+                                       "    prometheus :9153\n"
+                                       "    forward . /etc/resolv.conf {\n"
+                                       "       max_concurrent 1000\n"
+                                       "    }\n"
+                                       "    cache 30\n"
+                                       "    loop\n"
+                                       "    reload\n"
+                                       "    loadbalance\n"
+                                       "}\n"
+                                       "consul.local:53 {\n"
+                                       "    errors\n"
+                                       "    cache 30\n"
+                                       "    forward . 10.150.0.1\n"
+                                       "}\n";
 
-static const char FELLOWSHIP_BLOCK[] =
-    "# BEGIN kubefed.dev fellowship\n"
-    "example.com:53 {\n"
-    "    errors\n"
-    "    cache 30\n"
-    "    forward . 10.0.0.10:53 10.0.0.11\n"
-    "}\n"
-    "# END kubefed.dev fellowship\n";
+static const char FELLOWSHIP_BLOCK[] = "# BEGIN kubefed.dev fellowship\n"
+                                       "example.com:53 {\n"
+                                       "    errors\n"
+                                       "    cache 30\n"
+                                       "    forward . 10.0.0.10:53 10.0.0.11\n"
+                                       "}\n"
+                                       "# END kubefed.dev fellowship\n";
 
-static const char ROHAN_BLOCK[] =
-    "# BEGIN kubefed.dev rohan\n"
-    "rohan.example.org:53 {\n"
-    "    errors\n"
-    "    cache 30\n"
-    "    forward . [fd00::53]:5353\n"
-    "}\n"
-    "# END kubefed.dev rohan\n";
+static const char ROHAN_BLOCK[] = "# BEGIN kubefed.dev rohan\n"
+                                  "rohan.example.org:53 {\n"
+                                  "    errors\n"
+                                  "    cache 30\n"
+                                  "    forward . [fd00::53]:5353\n"
+                                  "}\n"
+                                  "# END kubefed.dev rohan\n";
 
 static const char *const FELLOWSHIP_NS[] = {"10.0.0.10:53", "10.0.0.11", NULL};
 static const char *const ROHAN_NS[] = {"[fd00::53]:5353", NULL};
-static const clusterdns_entry FELLOWSHIP = {.federation = "fellowship", .zone = "example.com.", .nameservers = FELLOWSHIP_NS};
+static const clusterdns_entry FELLOWSHIP = {.federation = "fellowship",
+                                            .zone = "example.com.",
+                                            .nameservers = FELLOWSHIP_NS};
 static const clusterdns_entry ROHAN = {.federation = "rohan", .zone = "Rohan.Example.org", .nameservers = ROHAN_NS};
 
 static char *cat(const char *a, const char *b, const char *c) {
@@ -202,10 +201,8 @@ static void test_corefile_two_federations(void **state) {
 static void test_corefile_zone_already_served(void **state) {
   (void)state;
   static const char *const clashing[] = {
-      "example.com:53 {\n    forward . 8.8.8.8\n}\n",
-      "example.com {\n    forward . 8.8.8.8\n}\n",
-      "dns://Example.COM.:53 {\n    whoami\n}\n",
-      "foo.org, example.com {\n    whoami\n}\n",
+      "example.com:53 {\n    forward . 8.8.8.8\n}\n", "example.com {\n    forward . 8.8.8.8\n}\n",
+      "dns://Example.COM.:53 {\n    whoami\n}\n",     "foo.org, example.com {\n    whoami\n}\n",
       "foo.org,\nexample.com:53 {\n    whoami\n}\n",
   };
   static const char *const lines[] = {"line 26", "line 26", "line 26", "line 26", "line 27"};
@@ -408,11 +405,9 @@ static json_object *kubedns_data(const char *federations, const char *stubs) {
 
 /* What the caller's merge patch does with *out. */
 static void apply(json_object *data, json_object *patch) {
-  json_object_object_foreach(patch, key, val) {
-    if (val)
-      json_object_object_add(data, key, json_object_get(val));
-    else
-      json_object_object_del(data, key);
+  json_object_object_foreach (patch, key, val) {
+    if (val) json_object_object_add(data, key, json_object_get(val));
+    else json_object_object_del(data, key);
   }
 }
 
@@ -595,8 +590,15 @@ static void test_kubedns_refuses(void **state) {
   json_object_put(data);
 
   static const char *const bad_stubs[] = {
-      "", " ", "{", "[\"1.2.3.4\"]", "{\"a\": \"1.2.3.4\"}", "{\"a\": [1]}", "{\"a\": [\"1.2.3.4\"]} x",
-      "{'a': ['1.2.3.4']}", "{\"a\":[\"1\"],\"A.\":[\"2\"],\"example.com\":[\"1\"],\"example.com.\":[\"2\"]}",
+      "",
+      " ",
+      "{",
+      "[\"1.2.3.4\"]",
+      "{\"a\": \"1.2.3.4\"}",
+      "{\"a\": [1]}",
+      "{\"a\": [\"1.2.3.4\"]} x",
+      "{'a': ['1.2.3.4']}",
+      "{\"a\":[\"1\"],\"A.\":[\"2\"],\"example.com\":[\"1\"],\"example.com.\":[\"2\"]}",
   };
   for (size_t i = 0; i < sizeof(bad_stubs) / sizeof(bad_stubs[0]); i++) {
     data = kubedns_data(NULL, bad_stubs[i]);
@@ -612,8 +614,9 @@ static void test_kubedns_refuses(void **state) {
     json_object_put(data);
   }
 
-  static const char *const bad_feds[] = {"a=x.org,b", "a=x.org,,b=y.org", "=x.org", "a=", "a=x.org,",
-                                         "fellowship=example.com,fellowship=example.org"};
+  static const char *const bad_feds[] = {"a=x.org,b", "a=x.org,,b=y.org",
+                                         "=x.org",    "a=",
+                                         "a=x.org,",  "fellowship=example.com,fellowship=example.org"};
   for (size_t i = 0; i < sizeof(bad_feds) / sizeof(bad_feds[0]); i++) {
     data = kubedns_data(bad_feds[i], NULL);
     kf_error_clear(&err);

@@ -27,10 +27,11 @@ static void merge(json_object *cm, json_object *patch) {
   for (int i = 0; i < 2; i++) {
     json_object *dst_parent = maps[i][0] ? json_object_object_get(cm, maps[i][0]) : cm;
     json_object *src_parent = maps[i][0] ? json_object_object_get(patch, maps[i][0]) : patch;
-    json_object *src = json_object_object_get(src_parent, maps[i][1]), *dst = json_object_object_get(dst_parent, maps[i][1]);
+    json_object *src = json_object_object_get(src_parent, maps[i][1]),
+                *dst = json_object_object_get(dst_parent, maps[i][1]);
     if (!src) continue;
     if (!dst) json_object_object_add(dst_parent, maps[i][1], dst = json_object_new_object());
-    json_object_object_foreach(src, k, v) {
+    json_object_object_foreach (src, k, v) {
       if (v) json_object_object_add(dst, k, json_object_get(v));
       else json_object_object_del(dst, k);
     }
@@ -68,7 +69,8 @@ static void test_unjoin_restores_original_text(void **state) {
   (void)state;
   /* The user's stubDomains, spaced their way: the unjoin gives back their bytes, not a compact form. */
   const char *stubs = "{ \"acme.local\": [\"10.9.9.9\"] }";
-  json_object *cm = cm_of("{\"metadata\":{\"annotations\":{\"x\":\"y\"}},\"data\":{\"federations\":\"other=other.org\"}}");
+  json_object *cm = cm_of(
+      "{\"metadata\":{\"annotations\":{\"x\":\"y\"}},\"data\":{\"federations\":\"other=other.org\"}}");
   json_object_object_add(json_object_object_get(cm, "data"), "stubDomains", json_object_new_string(stubs));
   json_object *patch;
   kf_error err;

@@ -27,9 +27,15 @@ static json_object *fed(const char *annotations) {
 }
 
 static const fed_credential_inputs INPUTS = {
-    .ca_cert = "CA CERT",       .server_cert = "SERVER CERT", .server_key = "SERVER KEY",
-    .cm_cert = "CM CERT",       .cm_key = "CM KEY",           .admin_cert = "ADMIN CERT",
-    .admin_key = "ADMIN KEY",   .sa_pub = "SA PUB",           .sa_key = "SA KEY",
+    .ca_cert = "CA CERT",
+    .server_cert = "SERVER CERT",
+    .server_key = "SERVER KEY",
+    .cm_cert = "CM CERT",
+    .cm_key = "CM KEY",
+    .admin_cert = "ADMIN CERT",
+    .admin_key = "ADMIN KEY",
+    .sa_pub = "SA PUB",
+    .sa_key = "SA KEY",
 };
 
 /* Secret data[key] decoded (malloc'd) or NULL. */
@@ -75,7 +81,7 @@ static void test_secrets(void **state) {
   assert_value(cs.apiserver, "server.key", "SERVER KEY");
   assert_value(cs.apiserver, "sa.pub", "SA PUB");
   assert_value(cs.apiserver, "sa.key", "SA KEY");
-  assert_int_equal(json_object_object_length(kc_obj_get(cs.apiserver, "data")), 5);   /* no token.csv */
+  assert_int_equal(json_object_object_length(kc_obj_get(cs.apiserver, "data")), 5); /* no token.csv */
   assert_null(kc_obj_key_str(kc_obj_get(cs.apiserver, "metadata.annotations"), API_ANNOTATION_ROTATED_FOR));
   char *hash = fed_data_hash(kc_obj_get(cs.apiserver, "data"));
   assert_string_equal(cs.apiserver_hash, hash);
@@ -93,7 +99,8 @@ static void test_secrets(void **state) {
   /* Without an endpoint the admin kubeconfig names the in-cluster service. */
   assert_ours(cs.admin_kubeconfig, "fellowship-admin-kubeconfig");
   assert_value(cs.admin_kubeconfig, "kubeconfig", cs.admin_kubeconfig_text);
-  assert_non_null(strstr(cs.admin_kubeconfig_text, "server: \"https://fellowship-apiserver.federation-system.svc:443\""));
+  assert_non_null(
+      strstr(cs.admin_kubeconfig_text, "server: \"https://fellowship-apiserver.federation-system.svc:443\""));
   assert_null(cs.dns_provider);
   fed_credential_secrets_free(&cs);
   assert_null(cs.apiserver);
@@ -108,7 +115,7 @@ static void test_inputs_endpoint_and_rotation(void **state) {
   kf_error err;
   assert_int_equal(fed_spec_decode(f, &s, &err), 0);
   fed_credential_inputs in = INPUTS;
-  in.token_csv = "dG9rZW4sdXNlcix1aWQ=";   /* copied as stored (base64) */
+  in.token_csv = "dG9rZW4sdXNlcix1aWQ="; /* copied as stored (base64) */
   in.dns_config = "W0dsb2JhbF0=";
   in.endpoint = "https://203.0.113.7:443";
   fed_credential_secrets cs;

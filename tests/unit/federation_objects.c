@@ -96,9 +96,9 @@ static void test_apiserver_args_and_pod(void **state) {
   assert_non_null(strstr(buf, "--etcd-servers=http://127.0.0.1:2379 "));
   assert_non_null(strstr(buf, "--token-auth-file=/etc/federation/apiserver/token.csv "));
   assert_non_null(strstr(buf, "--v=4 "));
-  assert_non_null(strstr(buf, "--secure-port=9443 "));    /* override replaces */
+  assert_non_null(strstr(buf, "--secure-port=9443 ")); /* override replaces */
   assert_null(strstr(buf, "--secure-port=8443"));
-  for (size_t i = 1; i < json_object_array_length(args); i++)  /* sorted, as kubefed v1 */
+  for (size_t i = 1; i < json_object_array_length(args); i++) /* sorted, as kubefed v1 */
     assert_true(strcmp(json_object_get_string(json_object_array_get_idx(args, i - 1)),
                        json_object_get_string(json_object_array_get_idx(args, i))) < 0);
   json_object_put(args);
@@ -106,7 +106,8 @@ static void test_apiserver_args_and_pod(void **state) {
   json_object *d = fed_desired_apiserver(&s, "h1");
   assert_string_equal(kc_obj_str(d, "metadata.name"), "fellowship-apiserver");
   assert_string_equal(kc_obj_str(d, "spec.strategy.type"), "Recreate");
-  assert_string_equal(kc_obj_key_str(kc_obj_get(d, "spec.template.metadata.annotations"), API_ANNOTATION_CONFIG_HASH), "h1");
+  assert_string_equal(kc_obj_key_str(kc_obj_get(d, "spec.template.metadata.annotations"), API_ANNOTATION_CONFIG_HASH),
+                      "h1");
   json_object *containers = kc_obj_get(d, "spec.template.spec.containers");
   assert_int_equal(json_object_array_length(containers), 2);
   assert_string_equal(kc_obj_str(json_object_array_get_idx(containers, 1), "name"), "etcd");
@@ -129,7 +130,7 @@ static void test_storage_variants(void **state) {
   assert_int_equal(fed_spec_decode(f, &s, &err), 0);
   json_object *pvc = fed_desired_pvc(&s);
   assert_string_equal(kc_obj_str(pvc, "metadata.name"), "fellowship-apiserver-etcd-claim");
-  assert_null(kc_obj_get(pvc, "metadata.ownerReferences"));   /* retained: not garbage-collected */
+  assert_null(kc_obj_get(pvc, "metadata.ownerReferences")); /* retained: not garbage-collected */
   json_object_put(pvc);
   json_object_put(f);
 
@@ -246,10 +247,11 @@ static void test_kubeconfig_round_trip(void **state) {
 
 static void test_hash_and_subset(void **state) {
   (void)state;
-  json_object *a = json_tokener_parse("{\"x\":\"1\",\"y\":\"2\"}"), *b = json_tokener_parse("{\"y\":\"2\",\"x\":\"1\"}");
+  json_object *a = json_tokener_parse("{\"x\":\"1\",\"y\":\"2\"}"),
+              *b = json_tokener_parse("{\"y\":\"2\",\"x\":\"1\"}");
   json_object *c = json_tokener_parse("{\"x\":\"1\",\"y\":\"3\"}");
   char *ha = fed_data_hash(a), *hb = fed_data_hash(b), *hc = fed_data_hash(c);
-  assert_string_equal(ha, hb);   /* key order does not matter */
+  assert_string_equal(ha, hb); /* key order does not matter */
   assert_string_not_equal(ha, hc);
   assert_int_equal(strlen(ha), 64);
   free(ha);
@@ -263,13 +265,13 @@ static void test_hash_and_subset(void **state) {
   json_object *have = json_tokener_parse(
       "{\"spec\":{\"ports\":[{\"port\":443,\"nodePort\":31000,\"protocol\":\"TCP\"}],\"type\":\"NodePort\","
       "\"clusterIP\":\"10.0.0.1\"},\"status\":{}}");
-  assert_true(kj_subset(want, have));   /* server defaults are fine */
+  assert_true(kj_subset(want, have)); /* server defaults are fine */
   json_object *edited = json_tokener_parse("{\"spec\":{\"ports\":[{\"port\":80}],\"type\":\"NodePort\"}}");
   char why[128];
   assert_false(kj_subset_why(edited, have, why, sizeof(why)));
   assert_string_equal(why, ".spec.ports[0].port");
   json_object *more = json_tokener_parse("{\"spec\":{\"ports\":[{\"port\":443},{\"port\":80}]}}");
-  assert_false(kj_subset(more, have));  /* lists compare whole */
+  assert_false(kj_subset(more, have)); /* lists compare whole */
   json_object_put(want);
   json_object_put(have);
   json_object_put(edited);
@@ -356,10 +358,14 @@ static void test_federatedcluster_spec(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_durations),           cmocka_unit_test(test_defaults_at_read_time),
-      cmocka_unit_test(test_apiserver_args_and_pod), cmocka_unit_test(test_storage_variants),
-      cmocka_unit_test(test_endpoints_and_sans),  cmocka_unit_test(test_kubeconfig_round_trip),
-      cmocka_unit_test(test_hash_and_subset),     cmocka_unit_test(test_wrong_types_rejected),
+      cmocka_unit_test(test_durations),
+      cmocka_unit_test(test_defaults_at_read_time),
+      cmocka_unit_test(test_apiserver_args_and_pod),
+      cmocka_unit_test(test_storage_variants),
+      cmocka_unit_test(test_endpoints_and_sans),
+      cmocka_unit_test(test_kubeconfig_round_trip),
+      cmocka_unit_test(test_hash_and_subset),
+      cmocka_unit_test(test_wrong_types_rejected),
       cmocka_unit_test(test_federatedcluster_spec),
   };
   return cmocka_run_group_tests_name("federation.objects", tests, NULL, NULL);

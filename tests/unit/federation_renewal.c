@@ -61,11 +61,11 @@ static void test_invalid_sans_and_rotate(void **state) {
   f.valid = 0;
   assert_false(fed_leaf_ok(&s, &f, 0, t0, &renew_at));
   f = leaf(t0, t0 + 365 * DAY);
-  f.covers = 0;   /* the SAN set changed (a new load-balancer address, certSANs) */
+  f.covers = 0; /* the SAN set changed (a new load-balancer address, certSANs) */
   assert_false(fed_leaf_ok(&s, &f, 0, t0, &renew_at));
   f = leaf(t0, t0 + 365 * DAY);
   assert_false(fed_leaf_ok(&s, &f, 1, t0, &renew_at));
-  assert_int_equal(renew_at, 42);   /* untouched when the leaf goes */
+  assert_int_equal(renew_at, 42); /* untouched when the leaf goes */
 }
 
 int main(void) {

@@ -71,8 +71,11 @@ static void test_body_and_change(void **state) {
   cond c[FED_NCOND] = {0};
   for (int i = FED_CERTS; i <= FED_CM; i++) cond_set(&c[i], "True", "Fine", "fine");
   fed_summarize(c, "https://e:443");
-  fed_status_facts facts = {.generation = 3, .conds = c, .endpoint = "https://e:443",
-                            .kubeconfig_secret = "fellowship-admin-kubeconfig", .not_after = 1700000000,
+  fed_status_facts facts = {.generation = 3,
+                            .conds = c,
+                            .endpoint = "https://e:443",
+                            .kubeconfig_secret = "fellowship-admin-kubeconfig",
+                            .not_after = 1700000000,
                             .joined_clusters = 2};
   json_object *fed = federation();
   json_object *st = fed_status_body(fed, &facts);
@@ -107,13 +110,13 @@ static void test_body_and_change(void **state) {
   json_object_put(again);
 
   other = facts;
-  other.endpoint = NULL;   /* gone: cleared */
+  other.endpoint = NULL; /* gone: cleared */
   again = fed_status_body(fed, &other);
   assert_true(fed_status_changed(fed, again));
   json_object_put(again);
 
   other = facts;
-  other.kubeconfig_secret = NULL;   /* not known this run: kept as written */
+  other.kubeconfig_secret = NULL; /* not known this run: kept as written */
   other.not_after = 0;
   again = fed_status_body(fed, &other);
   assert_false(fed_status_changed(fed, again));

@@ -12,8 +12,7 @@
 
 static const kc_resource WIDGETS = {"test.kubefed.dev", "v1", "widgets", "Widget", 1};
 
-static void check_path(const kc_resource *res, const char *ns, const char *name, const char *sub,
-                       const char *want) {
+static void check_path(const kc_resource *res, const char *ns, const char *name, const char *sub, const char *want) {
   char *p = kc_path(res, ns, name, sub);
   assert_string_equal(p, want);
   free(p);
@@ -67,9 +66,9 @@ static void test_object_paths(void **state) {
   json_object *o = json_tokener_parse("{\"metadata\":{\"name\":\"n\",\"labels\":{\"a.b/c\":\"v\"}},\"spec\":3}");
   assert_string_equal(kc_obj_str(o, "metadata.name"), "n");
   assert_null(kc_obj_str(o, "metadata.missing"));
-  assert_null(kc_obj_str(o, "spec.x"));       /* through a non-object */
-  assert_null(kc_obj_str(o, "spec"));         /* not a string */
-  assert_null(kc_obj_str(kc_obj_get(o, "metadata.labels"), "a.b/c"));  /* a path splits at dots */
+  assert_null(kc_obj_str(o, "spec.x"));                               /* through a non-object */
+  assert_null(kc_obj_str(o, "spec"));                                 /* not a string */
+  assert_null(kc_obj_str(kc_obj_get(o, "metadata.labels"), "a.b/c")); /* a path splits at dots */
   assert_string_equal(kc_obj_key_str(kc_obj_get(o, "metadata.labels"), "a.b/c"), "v");
   json_object_put(o);
 }
@@ -96,9 +95,8 @@ static void test_metrics_text(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_paths),          cmocka_unit_test(test_escape),
-      cmocka_unit_test(test_status_errors),  cmocka_unit_test(test_object_paths),
-      cmocka_unit_test(test_metrics_text),
+      cmocka_unit_test(test_paths),        cmocka_unit_test(test_escape),       cmocka_unit_test(test_status_errors),
+      cmocka_unit_test(test_object_paths), cmocka_unit_test(test_metrics_text),
   };
   return cmocka_run_group_tests_name("kube.clientlib", tests, NULL, NULL);
 }

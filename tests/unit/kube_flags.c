@@ -93,8 +93,8 @@ static void test_types_both_forms(void **state) {
   assert_string_equal(o.level, "high");
   assert_string_equal(o.pair, "k=v");
   assert_int_equal(o.on, 1);
-  assert_int_equal(parse(&FS, &o, &err, &npos, NULL, "--str", "b", "--count", "8", "--wait", "500ms", "--level",
-                         "low", "--pair", "x=y", "--def-str", "", NULL),
+  assert_int_equal(parse(&FS, &o, &err, &npos, NULL, "--str", "b", "--count", "8", "--wait", "500ms", "--level", "low",
+                         "--pair", "x=y", "--def-str", "", NULL),
                    0);
   assert_string_equal(o.str, "b");
   assert_int_equal(o.n, 8);
@@ -150,7 +150,7 @@ static void test_positionals(void **state) {
   const char *pos[2];
   (void)state;
   assert_int_equal(parse(&FS, &o, &err, &npos, pos, "a", "--str=x", "b", "--", "--on", "-", NULL), 0);
-  assert_int_equal(npos, 4);   /* a b --on - ; only two stored */
+  assert_int_equal(npos, 4); /* a b --on - ; only two stored */
   assert_string_equal(pos[0], "a");
   assert_string_equal(pos[1], "b");
   assert_int_equal(o.on, 0);
@@ -234,8 +234,8 @@ static void test_usage(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_defaults),   cmocka_unit_test(test_types_both_forms), cmocka_unit_test(test_bools),
-      cmocka_unit_test(test_positionals), cmocka_unit_test(test_errors),         cmocka_unit_test(test_builtins),
+      cmocka_unit_test(test_defaults),    cmocka_unit_test(test_types_both_forms), cmocka_unit_test(test_bools),
+      cmocka_unit_test(test_positionals), cmocka_unit_test(test_errors),           cmocka_unit_test(test_builtins),
       cmocka_unit_test(test_usage),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

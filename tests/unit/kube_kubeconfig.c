@@ -320,8 +320,8 @@ static void test_dup(void **state) {
 
 /* ---- errors ---------------------------------------------------------------- */
 
-#define KC_CTX                                                                                      \
-  "current-context: ctx\n"                                                                         \
+#define KC_CTX             \
+  "current-context: ctx\n" \
   "contexts:\n- name: ctx\n  context: {cluster: c1, user: u1}\n"
 #define KC_CLUSTER "clusters:\n- name: c1\n  cluster:\n    server: https://k.example.com\n"
 #define KC_TOKEN_USER "users:\n- name: u1\n  user:\n    token: " SECRET_TOKEN "\n"
@@ -337,42 +337,37 @@ typedef struct err_case {
 static const err_case err_cases[] = {
     {"syntax", "clusters: [\n  {name: x\n", "ctx", -EINVAL, "line"},
     {"syntax-indent", KC_CTX "clusters:\n - name: a\n  bad: [\n", "ctx", -EINVAL, "YAML syntax error"},
-    {"no current-context", "contexts: []\n" KC_CLUSTER KC_TOKEN_USER, NULL, -EINVAL,
-     "no current-context"},
+    {"no current-context", "contexts: []\n" KC_CLUSTER KC_TOKEN_USER, NULL, -EINVAL, "no current-context"},
     {"context not found", KC_CTX KC_CLUSTER KC_TOKEN_USER, "nope", -ENOENT, "not found"},
     {"cluster not found",
-     "current-context: ctx\ncontexts: [{name: ctx, context: {cluster: gone, user: u1}}]\n" KC_CLUSTER
-         KC_TOKEN_USER,
+     "current-context: ctx\ncontexts: [{name: ctx, context: {cluster: gone, user: u1}}]\n" KC_CLUSTER KC_TOKEN_USER,
      NULL, -ENOENT, "cluster \"gone\" not found"},
     {"user not found",
-     "current-context: ctx\ncontexts: [{name: ctx, context: {cluster: c1, user: gone}}]\n" KC_CLUSTER
-         KC_TOKEN_USER,
+     "current-context: ctx\ncontexts: [{name: ctx, context: {cluster: c1, user: gone}}]\n" KC_CLUSTER KC_TOKEN_USER,
      NULL, -ENOENT, "user \"gone\" not found"},
     {"context without cluster",
-     "current-context: ctx\ncontexts: [{name: ctx, context: {user: u1}}]\n" KC_CLUSTER KC_TOKEN_USER,
-     NULL, -EINVAL, "has no cluster"},
-    {"server missing",
-     KC_CTX "clusters:\n- name: c1\n  cluster: {certificate-authority-data: null}\n" KC_TOKEN_USER,
+     "current-context: ctx\ncontexts: [{name: ctx, context: {user: u1}}]\n" KC_CLUSTER KC_TOKEN_USER, NULL, -EINVAL,
+     "has no cluster"},
+    {"server missing", KC_CTX "clusters:\n- name: c1\n  cluster: {certificate-authority-data: null}\n" KC_TOKEN_USER,
      NULL, -EINVAL, "no server"},
-    {"server null", KC_CTX "clusters:\n- name: c1\n  cluster: {server: ~}\n" KC_TOKEN_USER, NULL,
-     -EINVAL, "no server"},
-    {"http", KC_CTX "clusters:\n- name: c1\n  cluster: {server: 'http://k.example.com:8080'}\n" KC_TOKEN_USER,
-     NULL, -EINVAL, "plain http"},
-    {"not a url", KC_CTX "clusters:\n- name: c1\n  cluster: {server: k.example.com}\n" KC_TOKEN_USER,
-     NULL, -EINVAL, "not an https:// URL"},
-    {"no host", KC_CTX "clusters:\n- name: c1\n  cluster: {server: 'https:///api'}\n" KC_TOKEN_USER,
-     NULL, -EINVAL, "no host"},
+    {"server null", KC_CTX "clusters:\n- name: c1\n  cluster: {server: ~}\n" KC_TOKEN_USER, NULL, -EINVAL, "no server"},
+    {"http", KC_CTX "clusters:\n- name: c1\n  cluster: {server: 'http://k.example.com:8080'}\n" KC_TOKEN_USER, NULL,
+     -EINVAL, "plain http"},
+    {"not a url", KC_CTX "clusters:\n- name: c1\n  cluster: {server: k.example.com}\n" KC_TOKEN_USER, NULL, -EINVAL,
+     "not an https:// URL"},
+    {"no host", KC_CTX "clusters:\n- name: c1\n  cluster: {server: 'https:///api'}\n" KC_TOKEN_USER, NULL, -EINVAL,
+     "no host"},
     {"server credentials",
-     KC_CTX "clusters:\n- name: c1\n  cluster: {server: 'https://bob:" SECRET_TOKEN "@k'}\n" KC_TOKEN_USER,
-     NULL, -EINVAL, "credentials"},
-    {"server list", KC_CTX "clusters:\n- name: c1\n  cluster: {server: [a]}\n" KC_TOKEN_USER, NULL,
-     -EINVAL, "server must be a string"},
-    {"insecure", KC_CLUSTER "    insecure-skip-tls-verify: true\n" KC_CTX KC_TOKEN_USER, NULL,
-     -ENOTSUP, "insecure-skip-tls-verify"},
-    {"insecure yes", KC_CLUSTER "    insecure-skip-tls-verify: yes\n" KC_CTX KC_TOKEN_USER, NULL,
-     -ENOTSUP, "insecure-skip-tls-verify"},
-    {"insecure odd", KC_CLUSTER "    insecure-skip-tls-verify: 'false'\n" KC_CTX KC_TOKEN_USER, NULL,
-     -EINVAL, "true or false"},
+     KC_CTX "clusters:\n- name: c1\n  cluster: {server: 'https://bob:" SECRET_TOKEN "@k'}\n" KC_TOKEN_USER, NULL,
+     -EINVAL, "credentials"},
+    {"server list", KC_CTX "clusters:\n- name: c1\n  cluster: {server: [a]}\n" KC_TOKEN_USER, NULL, -EINVAL,
+     "server must be a string"},
+    {"insecure", KC_CLUSTER "    insecure-skip-tls-verify: true\n" KC_CTX KC_TOKEN_USER, NULL, -ENOTSUP,
+     "insecure-skip-tls-verify"},
+    {"insecure yes", KC_CLUSTER "    insecure-skip-tls-verify: yes\n" KC_CTX KC_TOKEN_USER, NULL, -ENOTSUP,
+     "insecure-skip-tls-verify"},
+    {"insecure odd", KC_CLUSTER "    insecure-skip-tls-verify: 'false'\n" KC_CTX KC_TOKEN_USER, NULL, -EINVAL,
+     "true or false"},
     {"exec",
      KC_CTX KC_CLUSTER "users:\n- name: u1\n  user:\n    token: " SECRET_TOKEN "\n"
                        "    exec:\n      apiVersion: client.authentication.k8s.io/v1\n"
@@ -382,31 +377,25 @@ static const err_case err_cases[] = {
      KC_CTX KC_CLUSTER "users:\n- name: u1\n  user:\n    auth-provider:\n      name: gcp\n"
                        "      config: {access-token: " SECRET_TOKEN "}\n",
      NULL, -ENOTSUP, "auth-provider plugin gcp"},
-    {"basic auth",
-     KC_CTX KC_CLUSTER "users:\n- name: u1\n  user: {username: admin, password: " SECRET_TOKEN "}\n",
+    {"basic auth", KC_CTX KC_CLUSTER "users:\n- name: u1\n  user: {username: admin, password: " SECRET_TOKEN "}\n",
      NULL, -ENOTSUP, "username/password"},
-    {"impersonation",
-     KC_CTX KC_CLUSTER "users:\n- name: u1\n  user: {token: " SECRET_TOKEN ", as: root}\n", NULL,
+    {"impersonation", KC_CTX KC_CLUSTER "users:\n- name: u1\n  user: {token: " SECRET_TOKEN ", as: root}\n", NULL,
      -ENOTSUP, "impersonation"},
     {"token with newline",
-     KC_CTX KC_CLUSTER "users:\n- name: u1\n  user: {token: \"" SECRET_TOKEN "\\r\\nX-Evil: 1\"}\n",
-     NULL, -EINVAL, "control characters"},
-    {"token with NUL",
-     KC_CTX KC_CLUSTER "users:\n- name: u1\n  user: {token: \"" SECRET_TOKEN "\\0tail\"}\n", NULL,
+     KC_CTX KC_CLUSTER "users:\n- name: u1\n  user: {token: \"" SECRET_TOKEN "\\r\\nX-Evil: 1\"}\n", NULL, -EINVAL,
+     "control characters"},
+    {"token with NUL", KC_CTX KC_CLUSTER "users:\n- name: u1\n  user: {token: \"" SECRET_TOKEN "\\0tail\"}\n", NULL,
      -EINVAL, "NUL"},
-    {"bad base64", KC_CLUSTER "    certificate-authority-data: 'not*base64'\n" KC_CTX KC_TOKEN_USER,
-     NULL, -EINVAL, "certificate-authority-data is not valid base64"},
-    {"base64 missing padding", KC_CLUSTER "    certificate-authority-data: QQ\n" KC_CTX KC_TOKEN_USER,
-     NULL, -EINVAL, "base64"},
-    {"base64 inner padding",
-     KC_CLUSTER "    certificate-authority-data: QQ==QQ==\n" KC_CTX KC_TOKEN_USER, NULL, -EINVAL,
+    {"bad base64", KC_CLUSTER "    certificate-authority-data: 'not*base64'\n" KC_CTX KC_TOKEN_USER, NULL, -EINVAL,
+     "certificate-authority-data is not valid base64"},
+    {"base64 missing padding", KC_CLUSTER "    certificate-authority-data: QQ\n" KC_CTX KC_TOKEN_USER, NULL, -EINVAL,
      "base64"},
-    {"base64 triple padding", KC_CLUSTER "    certificate-authority-data: Q===\n" KC_CTX KC_TOKEN_USER,
-     NULL, -EINVAL, "base64"},
-    {"not pem", KC_CLUSTER "    certificate-authority-data: aGVsbG8=\n" KC_CTX KC_TOKEN_USER, NULL,
-     -EINVAL, "PEM"},
-    {"clusters not a list", KC_CTX "clusters: {c1: 1}\n" KC_TOKEN_USER, NULL, -EINVAL,
-     "clusters must be a list"},
+    {"base64 inner padding", KC_CLUSTER "    certificate-authority-data: QQ==QQ==\n" KC_CTX KC_TOKEN_USER, NULL,
+     -EINVAL, "base64"},
+    {"base64 triple padding", KC_CLUSTER "    certificate-authority-data: Q===\n" KC_CTX KC_TOKEN_USER, NULL, -EINVAL,
+     "base64"},
+    {"not pem", KC_CLUSTER "    certificate-authority-data: aGVsbG8=\n" KC_CTX KC_TOKEN_USER, NULL, -EINVAL, "PEM"},
+    {"clusters not a list", KC_CTX "clusters: {c1: 1}\n" KC_TOKEN_USER, NULL, -EINVAL, "clusters must be a list"},
     {"top-level list", "- a\n- b\n", "ctx", -EINVAL, "mapping"},
     {"empty", "", "ctx", -EINVAL, "empty"},
     {"comment only", "# nothing\n", "ctx", -EINVAL, "empty"},
@@ -597,10 +586,8 @@ static char *dup_env(const char *name) {
 }
 
 static void restore_env(const char *name, char *v) {
-  if (v)
-    setenv(name, v, 1);
-  else
-    unsetenv(name);
+  if (v) setenv(name, v, 1);
+  else unsetenv(name);
   free(v);
 }
 

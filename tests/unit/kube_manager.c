@@ -29,7 +29,7 @@ static void test_readyz(void **state) {
   assert_int_equal(kf_manager_readyz(0, 0, 1, 1, &body), 503);
   assert_string_equal(body, "caches not synced\n");
   assert_int_equal(kf_manager_readyz(0, 0, 1, 0, &body), 503);
-  assert_string_equal(body, "caches not synced\n");   /* a standby says so first */
+  assert_string_equal(body, "caches not synced\n"); /* a standby says so first */
   assert_int_equal(kf_manager_readyz(1, 1, 0, 1, &body), 503);
   assert_string_equal(body, "shutting down\n");
 }
@@ -75,10 +75,10 @@ static void test_common_flags(void **state) {
   assert_int_equal(kf_manager_check(&o.m, &err), 0);
 
   assert_int_equal(parse(&o, &err, "--kubeconfig", "/k", "--context=c", "--namespace=ns", "--leader-elect",
-                         "--leader-election-namespace=l", "--leader-election-id=id",
-                         "--leader-elect-lease-duration=2s", "--leader-elect-renew-deadline=1500ms",
-                         "--leader-elect-retry-period=500ms", "--health-bind-address=127.0.0.1:1",
-                         "--metrics-bind-address=0", "--log-level=debug", "--log-format=json", "--extra=x", NULL),
+                         "--leader-election-namespace=l", "--leader-election-id=id", "--leader-elect-lease-duration=2s",
+                         "--leader-elect-renew-deadline=1500ms", "--leader-elect-retry-period=500ms",
+                         "--health-bind-address=127.0.0.1:1", "--metrics-bind-address=0", "--log-level=debug",
+                         "--log-format=json", "--extra=x", NULL),
                    0);
   assert_string_equal(o.m.kubeconfig, "/k");
   assert_string_equal(o.m.context, "c");
@@ -105,14 +105,30 @@ static void test_common_flags(void **state) {
   FILE *f = open_memstream(&buf, &len);
   kf_flags_usage(f, &FS);
   fclose(f);
-  const char *want[] = {"--kubeconfig=PATH", "--context=NAME", "--namespace=NS", "--leader-elect\n",
-                        "--leader-election-namespace=NS", "--leader-election-id=NAME", "(default \"my-lease\")",
-                        "--leader-elect-lease-duration=DURATION", "(default 15s)",
-                        "--leader-elect-renew-deadline=DURATION", "(default 10s)",
-                        "--leader-elect-retry-period=DURATION", "(default 2s)",
-                        "--health-bind-address=ADDR", "(default \":8081\")", "--metrics-bind-address=ADDR",
-                        "(default \":8080\")", "--log-level=debug|info|warn|error", "(default \"info\")",
-                        "--log-format=text|json", "(default \"text\")", "--extra=X", "--help", "--version"};
+  const char *want[] = {"--kubeconfig=PATH",
+                        "--context=NAME",
+                        "--namespace=NS",
+                        "--leader-elect\n",
+                        "--leader-election-namespace=NS",
+                        "--leader-election-id=NAME",
+                        "(default \"my-lease\")",
+                        "--leader-elect-lease-duration=DURATION",
+                        "(default 15s)",
+                        "--leader-elect-renew-deadline=DURATION",
+                        "(default 10s)",
+                        "--leader-elect-retry-period=DURATION",
+                        "(default 2s)",
+                        "--health-bind-address=ADDR",
+                        "(default \":8081\")",
+                        "--metrics-bind-address=ADDR",
+                        "(default \":8080\")",
+                        "--log-level=debug|info|warn|error",
+                        "(default \"info\")",
+                        "--log-format=text|json",
+                        "(default \"text\")",
+                        "--extra=X",
+                        "--help",
+                        "--version"};
   for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
     if (!strstr(buf, want[i])) fail_msg("--help lacks %s in:\n%s", want[i], buf);
   free(buf);
@@ -147,7 +163,7 @@ static void test_check(void **state) {
 typedef struct t_run {
   char trace[64];
   int synced;
-  int defer_done;          /* call done from a timer, 30 ms later */
+  int defer_done; /* call done from a timer, 30 ms later */
   int never_done;
   uv_timer_t timer;
   kf_manager_done_cb done;
@@ -190,9 +206,16 @@ static kf_manager_opts test_opts(void) {
   const char *dir = getenv("KF_TESTDATA");
   assert_non_null(dir);
   snprintf(path, sizeof(path), "%s/kubeconfig/data.yaml", dir);
-  kf_manager_opts o = {.program = "prog", .version = "1.0", .metrics_prefix = "t_", .kubeconfig = path,
-                       .lease_duration_ms = 15000, .renew_deadline_ms = 10000, .retry_period_ms = 2000,
-                       .health_addr = "127.0.0.1:0", .metrics_addr = "0", .drain_ms = 300};
+  kf_manager_opts o = {.program = "prog",
+                       .version = "1.0",
+                       .metrics_prefix = "t_",
+                       .kubeconfig = path,
+                       .lease_duration_ms = 15000,
+                       .renew_deadline_ms = 10000,
+                       .retry_period_ms = 2000,
+                       .health_addr = "127.0.0.1:0",
+                       .metrics_addr = "0",
+                       .drain_ms = 300};
   return o;
 }
 
@@ -206,7 +229,7 @@ static void test_lifecycle(void **state) {
   kf_error_clear(&err);
   o.namespace_ = "";
   assert_int_equal(kf_manager_new(&o, &m, &err), 0);
-  assert_null(kf_manager_namespace(m));   /* "" is all namespaces */
+  assert_null(kf_manager_namespace(m)); /* "" is all namespaces */
   assert_int_equal(kf_manager_in_cluster(m), 0);
   assert_non_null(kf_manager_client(m));
   assert_non_null(kf_manager_events(m));

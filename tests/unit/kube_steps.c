@@ -47,10 +47,10 @@ static void test_order_and_done(void **state) {
   assert_string_equal(t.log, "abc");
   assert_string_equal(steps_current(&t.s), "third");
   assert_int_equal(t.done, 0);
-  steps_next(&t.s);  /* third's I/O finished */
+  steps_next(&t.s); /* third's I/O finished */
   assert_int_equal(t.done, 1);
   assert_string_equal(steps_current(&t.s), "done");
-  steps_next(&t.s);  /* a stray second completion runs nothing */
+  steps_next(&t.s); /* a stray second completion runs nothing */
   assert_int_equal(t.done, 1);
   assert_string_equal(t.log, "abc");
 }

@@ -143,10 +143,8 @@ static void test_deep_object_is_an_event(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_every_split_point),
-      cmocka_unit_test(test_byte_at_a_time_and_no_newlines),
-      cmocka_unit_test(test_malformed_is_an_error),
-      cmocka_unit_test(test_size_and_depth_bounds),
+      cmocka_unit_test(test_every_split_point),       cmocka_unit_test(test_byte_at_a_time_and_no_newlines),
+      cmocka_unit_test(test_malformed_is_an_error),   cmocka_unit_test(test_size_and_depth_bounds),
       cmocka_unit_test(test_deep_object_is_an_event),
   };
   return cmocka_run_group_tests_name("kube.watch", tests, NULL, NULL);

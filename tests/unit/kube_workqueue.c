@@ -27,8 +27,8 @@ typedef struct t_ctx {
   wq *q;
   int ready_calls;
   int ready_depth, max_ready_depth;
-  bool drain;      /* ready: take every key */
-  bool done;       /* ... and wq_done it right away */
+  bool drain; /* ready: take every key */
+  bool done;  /* ... and wq_done it right away */
   bool close_in_ready;
   const char *add_in_ready; /* ready: add this key (once) */
   size_t ngot;
@@ -431,7 +431,7 @@ static void test_close_frees_everything(void **state) {
   wq_get(c->q, &key); /* "processing", never done */
   wq_add(c->q, "processing");
   wq_close(c->q, on_close);
-  wq_close(c->q, on_close); /* second close ignored */
+  wq_close(c->q, on_close);       /* second close ignored */
   assert_int_equal(c->closed, 0); /* only from the loop */
   uv_run(&c->loop, UV_RUN_DEFAULT);
   assert_int_equal(c->closed, 1);

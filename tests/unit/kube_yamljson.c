@@ -90,13 +90,10 @@ static void expect_err_len(const char *yaml, size_t len, int code, const char *w
   assert_null(out);
   assert_int_equal(err.code, rc);
   assert_true(err.msg[0] != '\0');
-  if (want && !strstr(err.msg, want))
-    fail_msg("%.200s\n-> %s\nwant it to contain %s", yaml, err.msg, want);
+  if (want && !strstr(err.msg, want)) fail_msg("%.200s\n-> %s\nwant it to contain %s", yaml, err.msg, want);
 }
 
-static void expect_err(const char *yaml, int code, const char *want) {
-  expect_err_len(yaml, strlen(yaml), code, want);
-}
+static void expect_err(const char *yaml, int code, const char *want) { expect_err_len(yaml, strlen(yaml), code, want); }
 
 /* Checks the value of key v in a one-document mapping. */
 static void expect_v(const char *scalar, const char *json) {
@@ -310,15 +307,15 @@ static void test_nested_block(void **state) {
   expect("hello\n", "\"hello\"");
   expect("- 1\n- two\n", "[1,\"two\"]");
   /* CRLF line endings and a UTF-8 byte order mark. */
-  expect("\xef\xbb\xbf" "a: 1\r\nb: x\r\n", "{\"a\":1,\"b\":\"x\"}");
+  expect("\xef\xbb\xbf"
+         "a: 1\r\nb: x\r\n",
+         "{\"a\":1,\"b\":\"x\"}");
 }
 
 static void test_flow(void **state) {
   (void)state;
-  expect("{a: 1, b: [x, \"y\", {c: null}], d: {}}",
-         "{\"a\":1,\"b\":[\"x\",\"y\",{\"c\":null}],\"d\":{}}");
-  expect("key: [1, {a: b}, 'c', [], [[true]]]\n",
-         "{\"key\":[1,{\"a\":\"b\"},\"c\",[],[[true]]]}");
+  expect("{a: 1, b: [x, \"y\", {c: null}], d: {}}", "{\"a\":1,\"b\":[\"x\",\"y\",{\"c\":null}],\"d\":{}}");
+  expect("key: [1, {a: b}, 'c', [], [[true]]]\n", "{\"key\":[1,{\"a\":\"b\"},\"c\",[],[[true]]]}");
   expect("[a: 1, b]", "[{\"a\":1},\"b\"]");
   /* JSON is YAML. */
   expect("{\"spec\": {\"replicas\": 3, \"paused\": false, \"ratio\": 0.25, \"x\": null}}",
@@ -385,10 +382,8 @@ static const char *get_str(json_object *o, const char *path) {
   /* path: dot-separated members, a number indexes an array */
   char *copy = kf_strdup(path), *save = NULL;
   for (char *tok = strtok_r(copy, ".", &save); tok && o; tok = strtok_r(NULL, ".", &save)) {
-    if (json_object_is_type(o, json_type_array))
-      o = json_object_array_get_idx(o, (size_t)atoi(tok));
-    else if (!json_object_object_get_ex(o, tok, &o))
-      o = NULL;
+    if (json_object_is_type(o, json_type_array)) o = json_object_array_get_idx(o, (size_t)atoi(tok));
+    else if (!json_object_object_get_ex(o, tok, &o)) o = NULL;
   }
   free(copy);
   return o ? json_object_get_string(o) : NULL;
@@ -402,8 +397,7 @@ static double now_s(void) {
 
 static void test_crd(void **state) {
   static const char *const crds[] = {"crds/federation.kubefed.dev_clusters.yaml",
-                                     "crds/kubefed.dev_federatedclusters.yaml",
-                                     "crds/kubefed.dev_federations.yaml"};
+                                     "crds/kubefed.dev_federatedclusters.yaml", "crds/kubefed.dev_federations.yaml"};
   (void)state;
   for (size_t c = 0; c < sizeof(crds) / sizeof(crds[0]); c++) {
     char *path = repo_file(crds[c]);
@@ -431,8 +425,7 @@ static void test_crd(void **state) {
       assert_string_equal(get_str(doc, "spec.versions.0.name"), "v1beta1");
       assert_string_equal(get_str(doc, "spec.versions.0.additionalPrinterColumns.0.jsonPath"),
                           ".status.conditions[?(@.type==\"Ready\")].status");
-      assert_string_equal(get_str(doc, "spec.versions.0.schema.openAPIV3Schema.required.0"),
-                          "spec");
+      assert_string_equal(get_str(doc, "spec.versions.0.schema.openAPIV3Schema.required.0"), "spec");
     }
     json_object_put(doc);
 

@@ -29,15 +29,15 @@ extern const kc_resource API_FEDERATIONS, API_FEDERATEDCLUSTERS, API_CLUSTERS;
 #define API_LABEL_CLUSTER "kubefed.dev/cluster"
 
 /* Finalizers */
-#define API_FINALIZER_TEARDOWN "kubefed.dev/teardown"   /* Federation */
-#define API_FINALIZER_UNJOIN "kubefed.dev/unjoin"       /* FederatedCluster */
+#define API_FINALIZER_TEARDOWN "kubefed.dev/teardown" /* Federation */
+#define API_FINALIZER_UNJOIN "kubefed.dev/unjoin"     /* FederatedCluster */
 
 /* Annotations */
 #define API_ANNOTATION_ROTATE "kubefed.dev/rotate-certificates"
 #define API_ANNOTATION_ROTATED_FOR "kubefed.dev/rotated-for"
 #define API_ANNOTATION_CONFIG_HASH "kubefed.dev/config-hash"
 #define API_ANNOTATION_FORCE_UNJOIN "kubefed.dev/force-unjoin"
-#define API_ANNOTATION_FEDERATION_NAME "federation.alpha.kubernetes.io/federation-name"  /* kubefed v1 */
+#define API_ANNOTATION_FEDERATION_NAME "federation.alpha.kubernetes.io/federation-name" /* kubefed v1 */
 /* On a member's kube-dns ConfigMap, + the federation name: the keys a join added, and the
  * text of keys it changed, so unjoin restores them exactly. */
 #define API_ANNOTATION_CREATED_KEYS "kubefed.dev/created-keys-"

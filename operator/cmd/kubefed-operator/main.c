@@ -13,7 +13,7 @@
 
 typedef struct op_flags {
   kf_manager_opts m;
-  const char *access;   /* NULL: service in cluster, endpoint with a kubeconfig */
+  const char *access; /* NULL: service in cluster, endpoint with a kubeconfig */
 } op_flags;
 
 static const char *const ACCESS_MODES[] = {"service", "endpoint", NULL};
@@ -40,8 +40,11 @@ static void fc_start(void *f) { fc_controller_start(f); }
 static void fc_close(void *f, kf_manager_done_cb done, void *arg) { fc_controller_close(f, done, arg); }
 
 int main(int argc, char **argv) {
-  op_flags fl = {.m = {.program = API_OPERATOR, .version = KF_VERSION, .field_manager = API_OPERATOR,
-                       .metrics_prefix = "kubefed_", .event_controller = API_EVENT_CONTROLLER}};
+  op_flags fl = {.m = {.program = API_OPERATOR,
+                       .version = KF_VERSION,
+                       .field_manager = API_OPERATOR,
+                       .metrics_prefix = "kubefed_",
+                       .event_controller = API_EVENT_CONTROLLER}};
   const kf_flags fs = {FLAGS, sizeof(FLAGS) / sizeof(FLAGS[0]), 0, KF_FLAGS_HELP | KF_FLAGS_VERSION,
                        "see " API_OPERATOR " --help"};
   kf_manager *m;
@@ -61,8 +64,8 @@ int main(int argc, char **argv) {
 
   /* In the host cluster the Service is reachable; from outside only the published endpoint is. */
   fed_options fo = {.namespace_ = kf_manager_namespace(m),
-                    .access = fl.access ? (strcmp(fl.access, "endpoint") == 0 ? FED_ACCESS_ENDPOINT
-                                                                               : FED_ACCESS_SERVICE)
+                    .access = fl.access
+                                  ? (strcmp(fl.access, "endpoint") == 0 ? FED_ACCESS_ENDPOINT : FED_ACCESS_SERVICE)
                               : kf_manager_in_cluster(m) ? FED_ACCESS_SERVICE
                                                          : FED_ACCESS_ENDPOINT,
                     .metrics = kf_manager_metrics(m),
@@ -82,6 +85,6 @@ int main(int argc, char **argv) {
     }
 
   rc = kf_manager_run(m);
-  if (rc == 0) kf_manager_free(m);   /* after losing the lease: exit now, handles and all */
+  if (rc == 0) kf_manager_free(m); /* after losing the lease: exit now, handles and all */
   return rc;
 }

@@ -7,7 +7,6 @@
 #include "cli_flags.h"
 #include <kf/kcfg.h>
 
-
 typedef struct ca_res {
   int done, rc;
   json_object *obj;
@@ -104,8 +103,8 @@ static int ca_wait(cli_api *a, ca_res *r, int start_rc, json_object **out, kf_er
   return r->rc;
 }
 
-#define CA_CHECK(a, err)                                          \
-  do {                                                            \
+#define CA_CHECK(a, err)                                         \
+  do {                                                           \
     if ((a)->timed_out || !(a)->c) return ca_timeout_error(err); \
   } while (0)
 

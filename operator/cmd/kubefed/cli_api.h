@@ -13,13 +13,12 @@
 #include <kf/kc.h>
 #include <kubefed/api.h>
 
-
 typedef struct cli_api {
   uv_loop_t loop;
   http_engine *eng;
   kc_client *c;
   uv_timer_t deadline_timer;
-  uint64_t deadline;   /* uv_now() ms; 0: none */
+  uint64_t deadline; /* uv_now() ms; 0: none */
   int timed_out;
   int open;
 } cli_api;
@@ -30,8 +29,7 @@ int cli_api_open(cli_api *a, const char *path, const char *context, uint64_t tim
 void cli_api_close(cli_api *a);
 
 /* Each returns 0 and *out (owned by the caller; out may be NULL) or a negative kc code. */
-int cli_api_get(cli_api *a, const kc_resource *res, const char *ns, const char *name, json_object **out,
-                kf_error *err);
+int cli_api_get(cli_api *a, const kc_resource *res, const char *ns, const char *name, json_object **out, kf_error *err);
 int cli_api_list(cli_api *a, const kc_resource *res, const char *ns, json_object **out, kf_error *err);
 int cli_api_create(cli_api *a, const kc_resource *res, const char *ns, json_object *obj, json_object **out,
                    kf_error *err);

@@ -25,89 +25,92 @@ static int cf_set_federation(void *base, const kf_flag *f, const char *value, kf
 static int cf_set_dry_run(void *base, const kf_flag *f, const char *value, kf_error *err);
 
 /* name, shorthand, type, commands (`in`), field, metavar, help [, set hook] */
-#define CF(n, sh, type, cmds, off, arg, help) {n, sh, type, cmds, off, arg, help, NULL, NULL, NULL}
-#define CF_SET(n, sh, type, cmds, off, arg, help, set) {n, sh, type, cmds, off, arg, help, NULL, NULL, set}
+#define CF(n, sh, type, cmds, off, arg, help) \
+  { n, sh, type, cmds, off, arg, help, NULL, NULL, NULL }
+#define CF_SET(n, sh, type, cmds, off, arg, help, set) \
+  { n, sh, type, cmds, off, arg, help, NULL, NULL, set }
 
 /* The runtime's flag table (kf/flags.h); `in` is the commands a flag belongs to.
  * The order is the order of --help. */
 static const kf_flag FLAGS[] = {
     CF("host-cluster-context", 0, KF_FLAG_STRING, C_ALL, OFF(host_context), "CONTEXT",
-     "kubeconfig context of the host cluster, where the Federation and FederatedClusters live (default: the "
-     "current context)"),
+       "kubeconfig context of the host cluster, where the Federation and FederatedClusters live (default: the "
+       "current context)"),
     CF("federation-system-namespace", 0, KF_FLAG_STRING, C_ALL, OFF(namespace_), "NAMESPACE",
-     "namespace of the federation control plane on the host cluster (default \"federation-system\")"),
+       "namespace of the federation control plane on the host cluster (default \"federation-system\")"),
     CF("kubeconfig", 0, KF_FLAG_STRING, C_ALL, OFF(kubeconfig), "PATH",
-     "kubeconfig file (default: $KUBECONFIG, else ~/.kube/config); init adds the federation's context to it"),
+       "kubeconfig file (default: $KUBECONFIG, else ~/.kube/config); init adds the federation's context to it"),
     CF("dns-provider", 0, KF_FLAG_STRING, C_INIT, OFF(dns_provider), "PROVIDER",
-     "DNS provider of the federation's zone: coredns, google-clouddns, aws-route53 or azure-azuredns (required)"),
+       "DNS provider of the federation's zone: coredns, google-clouddns, aws-route53 or azure-azuredns (required)"),
     CF("dns-zone-name", 0, KF_FLAG_STRING, C_INIT, OFF(dns_zone), "ZONE",
-     "DNS zone of federated services, with a trailing dot, e.g. example.com. (required)"),
+       "DNS zone of federated services, with a trailing dot, e.g. example.com. (required)"),
     CF("dns-provider-config", 0, KF_FLAG_STRING, C_INIT, OFF(dns_provider_config), "FILE",
-     "DNS provider config file, stored in Secret FEDERATION-dns-provider-config (key provider.conf)"),
+       "DNS provider config file, stored in Secret FEDERATION-dns-provider-config (key provider.conf)"),
     CF("coredns-nameservers", 0, KF_FLAG_STRING, C_INIT, OFF(coredns_nameservers), "HOST:PORT,...",
-     "coredns only: where member clusters forward the zone (default: coredns-endpoints of the "
-     "--dns-provider-config file's [Global] section)"),
+       "coredns only: where member clusters forward the zone (default: coredns-endpoints of the "
+       "--dns-provider-config file's [Global] section)"),
     CF("image", 0, KF_FLAG_STRING, C_INIT, OFF(image), "IMAGE",
-     "the federation control plane image (kubefed v1's fcp/hyperkube image), run as the controller manager; "
-     "the API server is a plain kube-apiserver, see --apiserver-image (default: the operator's tested version)"),
+       "the federation control plane image (kubefed v1's fcp/hyperkube image), run as the controller manager; "
+       "the API server is a plain kube-apiserver, see --apiserver-image (default: the operator's tested version)"),
     CF("apiserver-image", 0, KF_FLAG_STRING, C_INIT, OFF(apiserver_image), "IMAGE",
-     "kube-apiserver image of the federation API server (default: the operator's tested version)"),
+       "kube-apiserver image of the federation API server (default: the operator's tested version)"),
     CF("controllermanager-image", 0, KF_FLAG_STRING, C_INIT, OFF(cm_image), "IMAGE", "same as --image (wins over it)"),
     CF("etcd-image", 0, KF_FLAG_STRING, C_INIT, OFF(etcd_image), "IMAGE", "etcd image"),
     CF("etcd-persistent-storage", 0, KF_FLAG_BOOL, C_INIT, OFF(etcd_persistent), NULL,
-     "keep etcd's data in a PersistentVolumeClaim; false: an emptyDir, lost with the pod (default true)"),
+       "keep etcd's data in a PersistentVolumeClaim; false: an emptyDir, lost with the pod (default true)"),
     CF("etcd-pv-capacity", 0, KF_FLAG_STRING, C_INIT, OFF(etcd_pv_capacity), "QUANTITY",
-     "size of etcd's PersistentVolumeClaim (default \"10Gi\")"),
+       "size of etcd's PersistentVolumeClaim (default \"10Gi\")"),
     CF("etcd-pv-storage-class", 0, KF_FLAG_STRING, C_INIT, OFF(etcd_pv_storage_class), "CLASS",
-     "storage class of etcd's PersistentVolumeClaim (default: the cluster's default class)"),
+       "storage class of etcd's PersistentVolumeClaim (default: the cluster's default class)"),
     CF("etcd-servers", 0, KF_FLAG_STRING, C_INIT, OFF(etcd_servers), "URL,...",
-     "use this external etcd (https:// URLs) instead of a local one; needs --etcd-tls-secret"),
+       "use this external etcd (https:// URLs) instead of a local one; needs --etcd-tls-secret"),
     CF("etcd-tls-secret", 0, KF_FLAG_STRING, C_INIT, OFF(etcd_tls_secret), "NAME",
-     "Secret (ca.crt, tls.crt, tls.key) for the client connection to --etcd-servers"),
+       "Secret (ca.crt, tls.crt, tls.key) for the client connection to --etcd-servers"),
     CF("apiserver-arg-overrides", 0, KF_FLAG_STRING, C_INIT, OFF(apiserver_overrides), "\"--FLAG=VALUE,...\"",
-     "kube-apiserver flags that add to or replace the generated ones"),
+       "kube-apiserver flags that add to or replace the generated ones"),
     CF("controllermanager-arg-overrides", 0, KF_FLAG_STRING, C_INIT, OFF(cm_overrides), "\"--FLAG=VALUE,...\"",
-     "controller manager flags that add to or replace the generated ones"),
+       "controller manager flags that add to or replace the generated ones"),
     CF("api-server-service-type", 0, KF_FLAG_STRING, C_INIT, OFF(service_type), "TYPE",
-     "type of the FEDERATION-apiserver Service: LoadBalancer, NodePort or ClusterIP (default \"LoadBalancer\")"),
+       "type of the FEDERATION-apiserver Service: LoadBalancer, NodePort or ClusterIP (default \"LoadBalancer\")"),
     CF("api-server-advertise-address", 0, KF_FLAG_STRING, C_INIT, OFF(advertise_address), "IP",
-     "NodePort only: the IP clients reach the API server at (endpoint and certificate SAN)"),
+       "NodePort only: the IP clients reach the API server at (endpoint and certificate SAN)"),
     CF("api-server-port", 0, KF_FLAG_INT, C_INIT, OFF(api_port), "PORT",
-     "NodePort only: the node port (default 0: chosen by Kubernetes)"),
+       "NodePort only: the node port (default 0: chosen by Kubernetes)"),
     CF("apiserver-enable-token-auth", 0, KF_FLAG_BOOL, C_INIT, OFF(token_auth), NULL,
-     "static token authentication; needs --token-auth-secret (default false)"),
+       "static token authentication; needs --token-auth-secret (default false)"),
     CF("token-auth-secret", 0, KF_FLAG_STRING, C_INIT, OFF(token_auth_secret), "NAME",
-     "Secret with the token file (key token.csv) for --apiserver-enable-token-auth"),
+       "Secret with the token file (key token.csv) for --apiserver-enable-token-auth"),
     CF("apiserver-enable-basic-auth", 0, KF_FLAG_BOOL, C_INIT, OFF(basic_auth), NULL,
-     "removed: Kubernetes 1.19 dropped basic authentication (use token auth or client certificates)"),
+       "removed: Kubernetes 1.19 dropped basic authentication (use token auth or client certificates)"),
     CF("node-selector", 0, KF_FLAG_STRING, C_INIT, OFF(node_selector), "KEY=VALUE,...",
-     "node selector of the API server and controller manager pods"),
+       "node selector of the API server and controller manager pods"),
     CF("image-pull-policy", 0, KF_FLAG_STRING, C_INIT, OFF(pull_policy), "POLICY",
-     "Always, IfNotPresent or Never (default \"IfNotPresent\")"),
+       "Always, IfNotPresent or Never (default \"IfNotPresent\")"),
     CF("image-pull-secrets", 0, KF_FLAG_STRING, C_INIT, OFF(pull_secrets), "NAME[,NAME]",
-     "image pull Secret(s) of the control plane pods"),
+       "image pull Secret(s) of the control plane pods"),
     CF("cluster-context", 0, KF_FLAG_STRING, C_JOIN, OFF(cluster_context), "CONTEXT",
-     "kubeconfig context of the joining cluster (default: CLUSTER); its cluster and user are stored, files "
-     "inlined"),
+       "kubeconfig context of the joining cluster (default: CLUSTER); its cluster and user are stored, files "
+       "inlined"),
     CF("cluster-context", 0, KF_FLAG_STRING, C_UNJOIN, OFF(cluster_context), "CONTEXT",
-     "accepted for kubefed v1 scripts, unused: the operator reaches the member with the stored credentials"),
+       "accepted for kubefed v1 scripts, unused: the operator reaches the member with the stored credentials"),
     CF("secret-name", 0, KF_FLAG_STRING, C_JOIN, OFF(secret_name), "NAME",
-     "name of the credential Secret the operator stores on the host (default: derived from CLUSTER)"),
+       "name of the credential Secret the operator stores on the host (default: derived from CLUSTER)"),
     CF_SET("federation", 0, KF_FLAG_STRING, C_JOIN, OFF(federation), "FEDERATION",
-     "the Federation to join (default: the only one in the namespace)", cf_set_federation),
+           "the Federation to join (default: the only one in the namespace)", cf_set_federation),
     CF_SET("federation", 0, KF_FLAG_STRING, C_UNJOIN, OFF(federation), "FEDERATION",
-     "refuse unless CLUSTER is joined to this Federation", cf_set_federation),
+           "refuse unless CLUSTER is joined to this Federation", cf_set_federation),
     CF_SET("context", 0, KF_FLAG_STRING, C_JOIN | C_UNJOIN, OFF(federation), "FEDERATION",
-     "same as --federation (kubefed v1 named the federation by its kubeconfig context)", cf_set_federation),
+           "same as --federation (kubefed v1 named the federation by its kubeconfig context)", cf_set_federation),
     CF_SET("dry-run", 0, KF_FLAG_BOOL, C_INIT, OFF(dry_run), NULL,
-     "print what would be applied and change nothing; no cluster is contacted", cf_set_dry_run),
+           "print what would be applied and change nothing; no cluster is contacted", cf_set_dry_run),
     CF_SET("dry-run", 0, KF_FLAG_BOOL, C_JOIN, OFF(dry_run), NULL,
-     "print what would be applied and change nothing; the host is only read, to find the Federation when "
-     "--federation is not given", cf_set_dry_run),
+           "print what would be applied and change nothing; the host is only read, to find the Federation when "
+           "--federation is not given",
+           cf_set_dry_run),
     CF("output", 'o', KF_FLAG_STRING, C_INIT | C_JOIN, OFF(output), "FORMAT",
-     "with --dry-run: print the objects as yaml (documents) or json (a v1 List); Secret values are redacted"),
+       "with --dry-run: print the objects as yaml (documents) or json (a v1 List); Secret values are redacted"),
     CF("timeout", 0, KF_FLAG_DURATION, C_ALL, OFF(timeout_ms), "DURATION",
-     "give up after this long with exit code 3 (default 5m; 0: no limit)"),
+       "give up after this long with exit code 3 (default 5m; 0: no limit)"),
 };
 #define NFLAGS (sizeof(FLAGS) / sizeof(FLAGS[0]))
 
@@ -350,8 +353,8 @@ static int cf_set_federation(void *base, const kf_flag *f, const char *value, kf
   cli_opts *o = base;
   (void)f;
   if (o->federation && strcmp(o->federation, value) != 0)
-    return kf_error_set(err, -EINVAL, "--federation and --context name different federations (%s, %s)",
-                        o->federation, value);
+    return kf_error_set(err, -EINVAL, "--federation and --context name different federations (%s, %s)", o->federation,
+                        value);
   o->federation = value;
   return 0;
 }
@@ -410,8 +413,9 @@ static int cf_check_init(cli_opts *o, kf_error *err) {
   int nodeport = o->service_type && strcmp(o->service_type, "NodePort") == 0;
   if (o->advertise_address) {
     if (!nodeport)
-      return kf_error_set(err, -EINVAL, "--api-server-advertise-address is only allowed with "
-                                        "--api-server-service-type=NodePort");
+      return kf_error_set(err, -EINVAL,
+                          "--api-server-advertise-address is only allowed with "
+                          "--api-server-service-type=NodePort");
     if (!cf_is_ip(o->advertise_address))
       return kf_error_set(err, -EINVAL, "--api-server-advertise-address=%s: not a valid IP address",
                           o->advertise_address);
@@ -423,15 +427,17 @@ static int cf_check_init(cli_opts *o, kf_error *err) {
       return kf_error_set(err, -EINVAL, "--api-server-port=%ld: want 0 (any) to 65535", o->api_port);
   }
   if (o->etcd_servers) {
-    const char *bad = o->etcd_image                    ? "--etcd-image"
-                      : o->etcd_persistent != -1       ? "--etcd-persistent-storage"
-                      : o->etcd_pv_capacity            ? "--etcd-pv-capacity"
-                      : o->etcd_pv_storage_class       ? "--etcd-pv-storage-class"
-                                                       : NULL;
-    if (bad) return kf_error_set(err, -EINVAL, "%s is for the local etcd and cannot be combined with --etcd-servers", bad);
+    const char *bad = o->etcd_image              ? "--etcd-image"
+                      : o->etcd_persistent != -1 ? "--etcd-persistent-storage"
+                      : o->etcd_pv_capacity      ? "--etcd-pv-capacity"
+                      : o->etcd_pv_storage_class ? "--etcd-pv-storage-class"
+                                                 : NULL;
+    if (bad)
+      return kf_error_set(err, -EINVAL, "%s is for the local etcd and cannot be combined with --etcd-servers", bad);
     if (!o->etcd_tls_secret)
-      return kf_error_set(err, -EINVAL, "--etcd-servers needs --etcd-tls-secret=NAME: a Secret with ca.crt, tls.crt "
-                                        "and tls.key for the etcd client connection");
+      return kf_error_set(err, -EINVAL,
+                          "--etcd-servers needs --etcd-tls-secret=NAME: a Secret with ca.crt, tls.crt "
+                          "and tls.key for the etcd client connection");
     json_object *l = cf_list(o->etcd_servers);
     size_t n = json_object_array_length(l);
     int ok = n > 0 && n <= 16;
@@ -441,8 +447,9 @@ static int cf_check_init(cli_opts *o, kf_error *err) {
     }
     json_object_put(l);
     if (!ok)
-      return kf_error_set(err, -EINVAL, "--etcd-servers=%s: want 1 to 16 https:// URLs, ','-separated (the "
-                                        "operator reaches external etcd over TLS only)",
+      return kf_error_set(err, -EINVAL,
+                          "--etcd-servers=%s: want 1 to 16 https:// URLs, ','-separated (the "
+                          "operator reaches external etcd over TLS only)",
                           o->etcd_servers);
   } else if (o->etcd_tls_secret) {
     return kf_error_set(err, -EINVAL, "--etcd-tls-secret is only for --etcd-servers");
@@ -554,10 +561,11 @@ int cli_parse(int argc, char **argv, cli_opts *o, kf_error *err) {
 
   if (o->cmd == CLI_INIT) return cf_check_init(o, err);
   if (!cli_is_dns1035_label(o->name, 63))
-    return kf_error_set(err, -EINVAL,
-                        "cluster name \"%s\" must be an RFC 1035 label (lower case letters, digits and '-', starting "
-                        "with a letter) of at most 63 characters; use --cluster-context for a context with another name",
-                        o->name);
+    return kf_error_set(
+        err, -EINVAL,
+        "cluster name \"%s\" must be an RFC 1035 label (lower case letters, digits and '-', starting "
+        "with a letter) of at most 63 characters; use --cluster-context for a context with another name",
+        o->name);
   if (o->federation && !cli_is_dns1035_label(o->federation, 63))
     return kf_error_set(err, -EINVAL, "--federation=%s is not a valid Federation name", o->federation);
   if (o->cmd == CLI_JOIN) {
@@ -589,7 +597,7 @@ static json_object *cf_object(const char *api_version, const char *kind, json_ob
 /* Sets key to val when val is a non-empty object or array, else drops val. */
 static void cf_set_nonempty(json_object *obj, const char *key, json_object *val) {
   int n = json_object_is_type(val, json_type_array) ? (int)json_object_array_length(val)
-                                                     : json_object_object_length(val);
+                                                    : json_object_object_length(val);
   if (n > 0) kj_set(obj, key, val);
   else json_object_put(val);
 }
@@ -675,8 +683,9 @@ int cli_init_objects(const cli_opts *o, json_object **objs, kf_error *err) {
 
   json_object *etcd = kj_obj();
   if (o->etcd_servers) {
-    kj_set(etcd, "external", kj_set(kj_set(kj_obj(), "endpoints", cf_list(o->etcd_servers)), "tlsSecretRef",
-                                    kj_str(kj_obj(), "name", o->etcd_tls_secret)));
+    kj_set(etcd, "external",
+           kj_set(kj_set(kj_obj(), "endpoints", cf_list(o->etcd_servers)), "tlsSecretRef",
+                  kj_str(kj_obj(), "name", o->etcd_tls_secret)));
   } else {
     json_object *local = kj_obj(), *storage = kj_obj();
     if (o->etcd_image) kj_str(local, "image", o->etcd_image);
@@ -743,7 +752,7 @@ static json_object *cf_redacted(json_object *obj) {
   for (int f = 0; f < 2; f++) {
     json_object *data = kc_obj_get(copy, fields[f]);
     if (!data || !json_object_is_type(data, json_type_object)) continue;
-    json_object_object_foreach(data, k, v) {
+    json_object_object_foreach (data, k, v) {
       size_t n = (size_t)json_object_get_string_len(v);
       if (f == 0) {
         char *dec;
@@ -768,8 +777,9 @@ int cli_print_objects(FILE *out, json_object *objs, const char *format, kf_error
     json_object *items = kj_arr();
     for (size_t i = 0; i < n; i++) kj_push(items, cf_redacted(json_object_array_get_idx(objs, i)));
     kj_set(list, "items", items);
-    fprintf(out, "%s\n", json_object_to_json_string_ext(list, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-                                                                 JSON_C_TO_STRING_NOSLASHESCAPE));
+    fprintf(out, "%s\n",
+            json_object_to_json_string_ext(list, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+                                                     JSON_C_TO_STRING_NOSLASHESCAPE));
     json_object_put(list);
     return 0;
   }

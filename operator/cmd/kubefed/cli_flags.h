@@ -28,13 +28,13 @@ typedef enum { CLI_NONE = 0, CLI_INIT, CLI_JOIN, CLI_UNJOIN, CLI_VERSION, CLI_HE
 /* Strings are borrowed from argv. NULL (strings) or -1 (booleans, numbers) means not given. */
 typedef struct cli_opts {
   cli_cmd cmd;
-  cli_cmd help_for;          /* CLI_HELP: the command whose usage to print (CLI_NONE: the top level) */
-  const char *name;          /* FEDERATION (init) or CLUSTER (join, unjoin) */
+  cli_cmd help_for; /* CLI_HELP: the command whose usage to print (CLI_NONE: the top level) */
+  const char *name; /* FEDERATION (init) or CLUSTER (join, unjoin) */
   /* every command */
   const char *kubeconfig, *host_context, *namespace_;
   int dry_run;
-  const char *output;        /* "yaml", "json" or NULL */
-  uint64_t timeout_ms;       /* 0: no limit */
+  const char *output;  /* "yaml", "json" or NULL */
+  uint64_t timeout_ms; /* 0: no limit */
   /* init */
   const char *dns_provider, *dns_zone, *dns_provider_config, *coredns_nameservers;
   const char *image, *apiserver_image, *cm_image, *etcd_image;

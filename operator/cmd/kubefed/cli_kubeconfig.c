@@ -156,14 +156,14 @@ char *cli_kubeconfig_write_path(const char *flag) {
 
 /* Replaces the file reference file_key of obj by data_key (base64 of the file), in place
  * of the reference so the key order stays; token files become a plain token. */
-static int ck_inline(json_object **objp, const char *base_dir, const char *file_key, const char *data_key,
-                     int base64, kf_error *err) {
+static int ck_inline(json_object **objp, const char *base_dir, const char *file_key, const char *data_key, int base64,
+                     kf_error *err) {
   json_object *obj = *objp;
   const char *ref = kc_obj_key_str(obj, file_key);
   if (!ref) return 0;
   json_object *out = kj_obj();
   int have_data = json_object_object_get_ex(obj, data_key, NULL);
-  json_object_object_foreach(obj, k, v) {
+  json_object_object_foreach (obj, k, v) {
     if (strcmp(k, file_key) != 0) {
       json_object_object_add(out, k, json_object_get(v));
       continue;
@@ -203,8 +203,9 @@ int cli_kubeconfig_minify(json_object *cfg, const char *base_dir, const char *co
   const char *cluster_name = kc_obj_str(ctx, "cluster"), *user_name = kc_obj_str(ctx, "user");
   json_object *cl_e = ck_find(cfg, "clusters", cluster_name);
   json_object *cl = cl_e ? kc_obj_get(cl_e, "cluster") : NULL;
-  if (!cl) return kf_error_set(err, -ENOENT, "context %s: cluster %s not found in the kubeconfig", context,
-                               cluster_name ? cluster_name : "(none)");
+  if (!cl)
+    return kf_error_set(err, -ENOENT, "context %s: cluster %s not found in the kubeconfig", context,
+                        cluster_name ? cluster_name : "(none)");
   json_object *us_e = user_name && user_name[0] ? ck_find(cfg, "users", user_name) : NULL;
   json_object *us = us_e ? kc_obj_get(us_e, "user") : NULL;
   if (user_name && user_name[0] && !us)
@@ -336,8 +337,10 @@ int cli_kubeconfig_write(const char *path, json_object *cfg, kf_error *err) {
   if (lockfd < 0) {
     rc = -errno;
     if (rc == -EEXIST)
-      kf_error_set(err, rc, "kubeconfig %s is locked by %s (another kubectl or kubefed is writing it; remove the "
-                            "lock file if none is)", target, lock);
+      kf_error_set(err, rc,
+                   "kubeconfig %s is locked by %s (another kubectl or kubefed is writing it; remove the "
+                   "lock file if none is)",
+                   target, lock);
     else kf_error_set(err, rc, "cannot lock kubeconfig %s: %s", target, strerror(-rc));
     goto out;
   }

@@ -66,41 +66,41 @@ static int cy_value(yaml_emitter_t *e, json_object *v, int depth) {
   char num[64];
   if (depth > 100) return 0;
   switch (json_object_get_type(v)) {
-  case json_type_null:
-    return cy_scalar(e, "null", 4, 1, YAML_PLAIN_SCALAR_STYLE);
-  case json_type_boolean:
-    return json_object_get_boolean(v) ? cy_scalar(e, "true", 4, 1, YAML_PLAIN_SCALAR_STYLE)
-                                      : cy_scalar(e, "false", 5, 1, YAML_PLAIN_SCALAR_STYLE);
-  case json_type_int:
-    snprintf(num, sizeof(num), "%lld", (long long)json_object_get_int64(v));
-    return cy_scalar(e, num, strlen(num), 1, YAML_PLAIN_SCALAR_STYLE);
-  case json_type_double:
-    snprintf(num, sizeof(num), "%.17g", json_object_get_double(v));
-    if (!strpbrk(num, ".eEn")) strcat(num, ".0"); /* stay a float when read back */
-    return cy_scalar(e, num, strlen(num), 1, YAML_PLAIN_SCALAR_STYLE);
-  case json_type_string:
-    return cy_string(e, json_object_get_string(v), (size_t)json_object_get_string_len(v));
-  case json_type_array: {
-    size_t n = json_object_array_length(v);
-    if (!yaml_sequence_start_event_initialize(&ev, NULL, NULL, 1, n ? YAML_BLOCK_SEQUENCE_STYLE : YAML_FLOW_SEQUENCE_STYLE) ||
-        !yaml_emitter_emit(e, &ev))
-      return 0;
-    for (size_t i = 0; i < n; i++)
-      if (!cy_value(e, json_object_array_get_idx(v, i), depth + 1)) return 0;
-    if (!yaml_sequence_end_event_initialize(&ev)) return 0;
-    return yaml_emitter_emit(e, &ev);
-  }
-  case json_type_object: {
-    int n = json_object_object_length(v);
-    if (!yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1, n ? YAML_BLOCK_MAPPING_STYLE : YAML_FLOW_MAPPING_STYLE) ||
-        !yaml_emitter_emit(e, &ev))
-      return 0;
-    json_object_object_foreach(v, key, val) {
-      if (!cy_string(e, key, strlen(key)) || !cy_value(e, val, depth + 1)) return 0;
+    case json_type_null: return cy_scalar(e, "null", 4, 1, YAML_PLAIN_SCALAR_STYLE);
+    case json_type_boolean:
+      return json_object_get_boolean(v) ? cy_scalar(e, "true", 4, 1, YAML_PLAIN_SCALAR_STYLE)
+                                        : cy_scalar(e, "false", 5, 1, YAML_PLAIN_SCALAR_STYLE);
+    case json_type_int:
+      snprintf(num, sizeof(num), "%lld", (long long)json_object_get_int64(v));
+      return cy_scalar(e, num, strlen(num), 1, YAML_PLAIN_SCALAR_STYLE);
+    case json_type_double:
+      snprintf(num, sizeof(num), "%.17g", json_object_get_double(v));
+      if (!strpbrk(num, ".eEn")) strcat(num, ".0"); /* stay a float when read back */
+      return cy_scalar(e, num, strlen(num), 1, YAML_PLAIN_SCALAR_STYLE);
+    case json_type_string: return cy_string(e, json_object_get_string(v), (size_t)json_object_get_string_len(v));
+    case json_type_array: {
+      size_t n = json_object_array_length(v);
+      if (!yaml_sequence_start_event_initialize(&ev, NULL, NULL, 1,
+                                                n ? YAML_BLOCK_SEQUENCE_STYLE : YAML_FLOW_SEQUENCE_STYLE) ||
+          !yaml_emitter_emit(e, &ev))
+        return 0;
+      for (size_t i = 0; i < n; i++)
+        if (!cy_value(e, json_object_array_get_idx(v, i), depth + 1)) return 0;
+      if (!yaml_sequence_end_event_initialize(&ev)) return 0;
+      return yaml_emitter_emit(e, &ev);
     }
-    if (!yaml_mapping_end_event_initialize(&ev)) return 0;
-    return yaml_emitter_emit(e, &ev);
-  }
+    case json_type_object: {
+      int n = json_object_object_length(v);
+      if (!yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1,
+                                               n ? YAML_BLOCK_MAPPING_STYLE : YAML_FLOW_MAPPING_STYLE) ||
+          !yaml_emitter_emit(e, &ev))
+        return 0;
+      json_object_object_foreach (v, key, val) {
+        if (!cy_string(e, key, strlen(key)) || !cy_value(e, val, depth + 1)) return 0;
+      }
+      if (!yaml_mapping_end_event_initialize(&ev)) return 0;
+      return yaml_emitter_emit(e, &ev);
+    }
   }
   return 0;
 }

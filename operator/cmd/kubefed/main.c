@@ -48,8 +48,9 @@ static int kubeconfig_exit(int rc) {
 
 static void fmt_duration(uint64_t ms, char *buf, size_t size) {
   uint64_t s = ms / 1000;
-  if (s >= 3600) snprintf(buf, size, "%lluh%llum%llus", (unsigned long long)(s / 3600),
-                          (unsigned long long)(s % 3600 / 60), (unsigned long long)(s % 60));
+  if (s >= 3600)
+    snprintf(buf, size, "%lluh%llum%llus", (unsigned long long)(s / 3600), (unsigned long long)(s % 3600 / 60),
+             (unsigned long long)(s % 60));
   else if (s >= 60) snprintf(buf, size, "%llum%llus", (unsigned long long)(s / 60), (unsigned long long)(s % 60));
   else snprintf(buf, size, "%llu.%03llus", (unsigned long long)s, (unsigned long long)(ms % 1000));
 }
@@ -192,9 +193,10 @@ static int apply_all(cli_api *a, json_object *objs, int64_t *last_generation) {
     }
     json_object *gen = kc_obj_get(out, "metadata.generation");
     if (last_generation && gen) *last_generation = json_object_get_int64(gen);
-    printf("%s/%s %s\n", strcmp(kind, "Secret") == 0 ? "secret" : strcmp(kind, "Federation") == 0
-                                                                       ? "federation.kubefed.dev"
-                                                                       : "federatedcluster.kubefed.dev",
+    printf("%s/%s %s\n",
+           strcmp(kind, "Secret") == 0       ? "secret"
+           : strcmp(kind, "Federation") == 0 ? "federation.kubefed.dev"
+                                             : "federatedcluster.kubefed.dev",
            kc_obj_str(obj, "metadata.name"), "serverside-applied");
     fflush(stdout);
     json_object_put(out);
@@ -354,8 +356,8 @@ static int find_federation(cli_api *a, const cli_opts *o, char **out) {
       *out = kf_strdup(o->federation);
       return 0;
     }
-    if (rc == KC_ERR_NOTFOUND) say("Federation %s/%s not found (kubefed init %s first)", o->namespace_, o->federation,
-                                   o->federation);
+    if (rc == KC_ERR_NOTFOUND)
+      say("Federation %s/%s not found (kubefed init %s first)", o->namespace_, o->federation, o->federation);
     else say("reading Federation %s/%s: %s", o->namespace_, o->federation, err.msg);
     return api_exit(a, rc);
   }
@@ -370,8 +372,7 @@ static int find_federation(cli_api *a, const cli_opts *o, char **out) {
   json_object_put(list);
   if (n == 1) return 0;
   if (n == 0) {
-    say("no Federation in namespace %s (run kubefed init first, or pass --federation-system-namespace)",
-        o->namespace_);
+    say("no Federation in namespace %s (run kubefed init first, or pass --federation-system-namespace)", o->namespace_);
     return CLI_EXIT_API;
   }
   say("namespace %s has %zu Federations: pass --federation=NAME", o->namespace_, n);
@@ -408,8 +409,8 @@ static int cmd_join(const cli_opts *o) {
   /* Never overwrite a Secret someone else made, nor move a member to another federation. */
   rc = cli_api_get(&a, &KC_SECRETS, o->namespace_, secret_name, &existing, &err);
   if (rc == 0 && !label_is_ours(existing)) {
-    say("Secret %s/%s exists and was not created by kubefed (no label %s=%s): delete or rename it first",
-        o->namespace_, secret_name, API_LABEL_MANAGED_BY, API_CLI);
+    say("Secret %s/%s exists and was not created by kubefed (no label %s=%s): delete or rename it first", o->namespace_,
+        secret_name, API_LABEL_MANAGED_BY, API_CLI);
     code = CLI_EXIT_API;
     goto out;
   }
@@ -565,26 +566,16 @@ int main(int argc, char **argv) {
   }
   if (cli_parse(argc, argv, &o, &err) != 0) {
     say("%s", err.msg);
-    if (o.cmd >= CLI_INIT && o.cmd <= CLI_UNJOIN) say("see 'kubefed %s --help'", o.cmd == CLI_INIT   ? "init"
-                                                                              : o.cmd == CLI_JOIN ? "join"
-                                                                                                  : "unjoin");
+    if (o.cmd >= CLI_INIT && o.cmd <= CLI_UNJOIN)
+      say("see 'kubefed %s --help'", o.cmd == CLI_INIT ? "init" : o.cmd == CLI_JOIN ? "join" : "unjoin");
     return CLI_EXIT_USAGE;
   }
   switch (o.cmd) {
-  case CLI_HELP:
-    cli_usage(stdout, o.help_for);
-    return 0;
-  case CLI_VERSION:
-    printf("kubefed version v%s (kubefed-operator, kubefed.dev/v1alpha1)\n", KF_VERSION);
-    return 0;
-  case CLI_INIT:
-    return cmd_init(&o);
-  case CLI_JOIN:
-    return cmd_join(&o);
-  case CLI_UNJOIN:
-    return cmd_unjoin(&o);
-  default:
-    cli_usage(stderr, CLI_NONE);
-    return CLI_EXIT_USAGE;
+    case CLI_HELP: cli_usage(stdout, o.help_for); return 0;
+    case CLI_VERSION: printf("kubefed version v%s (kubefed-operator, kubefed.dev/v1alpha1)\n", KF_VERSION); return 0;
+    case CLI_INIT: return cmd_init(&o);
+    case CLI_JOIN: return cmd_join(&o);
+    case CLI_UNJOIN: return cmd_unjoin(&o);
+    default: cli_usage(stderr, CLI_NONE); return CLI_EXIT_USAGE;
   }
 }

@@ -30,7 +30,7 @@
 typedef enum { APPLY_IF_DIFFERS = 0, APPLY_CREATE_ONLY } apply_mode;
 
 typedef struct apply_opts {
-  kc_client *client;               /* the cluster to write to */
+  kc_client *client; /* the cluster to write to */
   const kc_resource *res;
   const informer *cache;           /* optional: answers reads when it holds the object */
   const char *const *owner_labels; /* key, value, ..., NULL; NULL: no ownership check */
@@ -38,13 +38,13 @@ typedef struct apply_opts {
 } apply_opts;
 
 typedef struct apply_result {
-  int rc;                   /* 0, APPLY_ERR_NOT_OURS or a KC_ERR_* of the read or the write */
-  int wrote;                /* 1 when a create, apply or delete was sent and succeeded */
-  int not_ours;             /* apply_delete: the object exists and was left (not ours) */
-  const char *step;         /* "read", "write" or "delete": where rc came from */
-  json_object *live;        /* the object as it is now (borrowed for the callback), or NULL after a
+  int rc;              /* 0, APPLY_ERR_NOT_OURS or a KC_ERR_* of the read or the write */
+  int wrote;           /* 1 when a create, apply or delete was sent and succeeded */
+  int not_ours;        /* apply_delete: the object exists and was left (not ours) */
+  const char *step;    /* "read", "write" or "delete": where rc came from */
+  json_object *live;   /* the object as it is now (borrowed for the callback), or NULL after a
                                delete, a create that met an existing object, or an error */
-  const kf_error *err;      /* message for rc != 0 (never NULL then), borrowed */
+  const kf_error *err; /* message for rc != 0 (never NULL then), borrowed */
 } apply_result;
 
 typedef void (*apply_cb)(const apply_result *r, void *data);

@@ -34,10 +34,10 @@
 typedef struct clusters clusters;
 
 typedef struct clusters_opts {
-  kc_client *parent;        /* engine and field manager of every member client */
-  kf_metrics *metrics;      /* may be NULL */
-  uint64_t timeout_ms;      /* per-attempt timeout of member requests (0: the client's default) */
-  int max_attempts;         /* attempts per member call (0: the client's default) */
+  kc_client *parent;   /* engine and field manager of every member client */
+  kf_metrics *metrics; /* may be NULL */
+  uint64_t timeout_ms; /* per-attempt timeout of member requests (0: the client's default) */
+  int max_attempts;    /* attempts per member call (0: the client's default) */
   /* A watched object of member key changed (added, updated or deleted). */
   void (*on_change)(clusters *cl, const char *key, json_object *obj, void *data);
   /* One probe of member key ended: rc 0 (healthy) or the error (err never NULL then). */
@@ -47,10 +47,10 @@ typedef struct clusters_opts {
 
 /* Where a member's client comes from. */
 typedef struct clusters_source {
-  const char *kubeconfig;   /* kubeconfig text (not necessarily NUL-terminated) */
+  const char *kubeconfig; /* kubeconfig text (not necessarily NUL-terminated) */
   size_t len;
-  const char *context;      /* NULL: the current context */
-  const char *server;       /* NULL: the kubeconfig's server; else this one instead */
+  const char *context; /* NULL: the current context */
+  const char *server;  /* NULL: the kubeconfig's server; else this one instead */
 } clusters_source;
 
 clusters *clusters_new(const clusters_opts *o);

@@ -16,7 +16,7 @@
 
 typedef struct cond {
   int set;
-  const char *status;    /* "True", "False" or "Unknown" (static strings) */
+  const char *status; /* "True", "False" or "Unknown" (static strings) */
   char *reason, *message;
 } cond;
 

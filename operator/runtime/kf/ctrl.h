@@ -24,12 +24,12 @@ typedef void (*ctrl_reconcile_fn)(ctrl *c, const char *key, void *data);
 typedef char *(*ctrl_map_fn)(json_object *obj, void *data);
 
 typedef struct ctrl_opts {
-  const char *name;          /* for logs and metrics */
-  int workers;               /* concurrent reconciles, default 16 */
+  const char *name; /* for logs and metrics */
+  int workers;      /* concurrent reconciles, default 16 */
   ctrl_reconcile_fn reconcile;
   void *data;
   kf_metrics *metrics;
-  wq_options queue;          /* ready/data are set by the controller */
+  wq_options queue; /* ready/data are set by the controller */
 } ctrl_opts;
 
 ctrl *ctrl_new(uv_loop_t *loop, const ctrl_opts *o);
@@ -45,7 +45,7 @@ void ctrl_enqueue_after(ctrl *c, const char *key, uint64_t delay_ms);
 void ctrl_start(ctrl *c);
 /* rc < 0: failure, retried with backoff. requeue_after_ms > 0: reconcile again later. */
 void ctrl_done(ctrl *c, const char *key, int rc, uint64_t requeue_after_ms);
-int ctrl_idle(const ctrl *c);   /* nothing queued, delayed or running */
+int ctrl_idle(const ctrl *c); /* nothing queued, delayed or running */
 uint64_t ctrl_reconciles(const ctrl *c);
 wq *ctrl_queue(ctrl *c);
 void ctrl_close(ctrl *c);

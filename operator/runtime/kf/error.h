@@ -11,17 +11,16 @@
 #include <stdint.h>
 
 typedef struct kf_error {
-  int code;          /* negative errno-style code, 0 when unset */
-  int http_status;   /* HTTP status for API errors, 0 otherwise */
-  char reason[64];   /* metav1.Status reason (NotFound, Conflict, ...) or a short tag */
+  int code;        /* negative errno-style code, 0 when unset */
+  int http_status; /* HTTP status for API errors, 0 otherwise */
+  char reason[64]; /* metav1.Status reason (NotFound, Conflict, ...) or a short tag */
   char msg[512];
 } kf_error;
 
 /* Sets err->code and err->msg (if err is not NULL) and returns code, so callers can
  * `return kf_error_set(...)`. reason and http_status are left alone: callers that
  * reuse a kf_error call kf_error_clear first. */
-int kf_error_set(kf_error *err, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+int kf_error_set(kf_error *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void kf_error_clear(kf_error *err);
 
 /* Duplicates s or aborts: out-of-memory is not a condition this process can report. */

@@ -18,10 +18,10 @@ typedef struct ev_recorder ev_recorder;
 
 ev_recorder *ev_recorder_new(kc_client *c, const char *controller, const char *instance);
 /* regarding: the object the event is about (apiVersion, kind, metadata.{name,namespace,uid}). */
-void ev_emit(ev_recorder *r, json_object *regarding, const char *type, const char *reason,
-             const char *action, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
-uint64_t ev_recorder_posted(const ev_recorder *r);   /* Events created */
-uint64_t ev_recorder_dropped(const ev_recorder *r);  /* refused by the spam filter or bounds */
+void ev_emit(ev_recorder *r, json_object *regarding, const char *type, const char *reason, const char *action,
+             const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+uint64_t ev_recorder_posted(const ev_recorder *r);  /* Events created */
+uint64_t ev_recorder_dropped(const ev_recorder *r); /* refused by the spam filter or bounds */
 /* Flushes pending counts (bounded, best effort) and frees the recorder. */
 void ev_recorder_close(ev_recorder *r);
 

@@ -19,19 +19,22 @@ typedef struct http_engine http_engine;
 typedef struct http_request http_request;
 
 typedef struct http_tls {
-  const char *ca_pem;       size_t ca_pem_len;   /* NULL: system CAs */
-  const char *cert_pem;     size_t cert_pem_len; /* client certificate or NULL */
-  const char *key_pem;      size_t key_pem_len;  /* client key or NULL */
-  const char *server_name;  /* verify the certificate against this name instead of the URL's host */
+  const char *ca_pem;
+  size_t ca_pem_len; /* NULL: system CAs */
+  const char *cert_pem;
+  size_t cert_pem_len; /* client certificate or NULL */
+  const char *key_pem;
+  size_t key_pem_len;      /* client key or NULL */
+  const char *server_name; /* verify the certificate against this name instead of the URL's host */
 } http_tls;
 
 typedef struct http_response {
-  long status;              /* HTTP status, 0 when no response arrived */
-  char *body;               /* NUL-terminated, owned by the request; NULL for streams */
+  long status; /* HTTP status, 0 when no response arrived */
+  char *body;  /* NUL-terminated, owned by the request; NULL for streams */
   size_t body_len;
-  long retry_after_s;       /* Retry-After header in seconds, -1 when absent */
-  int curl_code;            /* CURLcode, 0 on transport success */
-  char error[256];          /* transport error text when curl_code != 0 */
+  long retry_after_s; /* Retry-After header in seconds, -1 when absent */
+  int curl_code;      /* CURLcode, 0 on transport success */
+  char error[256];    /* transport error text when curl_code != 0 */
 } http_response;
 
 /* Called for each chunk of a streaming response body with a 2xx status.
@@ -42,20 +45,20 @@ typedef int (*http_data_cb)(http_request *req, const char *buf, size_t len, void
 typedef void (*http_done_cb)(http_request *req, const http_response *res, void *data);
 
 typedef struct http_request_opts {
-  const char *method;       /* GET, POST, PUT, PATCH, DELETE */
+  const char *method; /* GET, POST, PUT, PATCH, DELETE */
   const char *url;
-  const char *const *headers;  /* NULL-terminated "Name: value" list, may be NULL */
-  const char *bearer_token; /* sent as Authorization; never logged */
-  const char *body;         /* copied */
+  const char *const *headers; /* NULL-terminated "Name: value" list, may be NULL */
+  const char *bearer_token;   /* sent as Authorization; never logged */
+  const char *body;           /* copied */
   size_t body_len;
   const http_tls *tls;
-  uint64_t timeout_ms;      /* whole-request timeout; 0 means none (then stall_timeout_ms must be set) */
+  uint64_t timeout_ms;         /* whole-request timeout; 0 means none (then stall_timeout_ms must be set) */
   uint64_t connect_timeout_ms; /* default 10 s */
-  uint64_t stall_timeout_ms;/* abort when fewer than 1 byte/s arrives for this long (watches) */
-  size_t max_body;          /* refuse buffered bodies larger than this; default 64 MiB */
-  int fresh_connect;        /* open a new connection rather than reuse one (after a stall) */
-  http_data_cb on_data;     /* non-NULL: stream 2xx bodies instead of buffering */
-  http_done_cb on_done;     /* required */
+  uint64_t stall_timeout_ms;   /* abort when fewer than 1 byte/s arrives for this long (watches) */
+  size_t max_body;             /* refuse buffered bodies larger than this; default 64 MiB */
+  int fresh_connect;           /* open a new connection rather than reuse one (after a stall) */
+  http_data_cb on_data;        /* non-NULL: stream 2xx bodies instead of buffering */
+  http_done_cb on_done;        /* required */
   void *data;
 } http_request_opts;
 
@@ -64,8 +67,7 @@ http_engine *http_engine_new(uv_loop_t *loop, kf_error *err);
  * names no program itself. */
 void http_engine_set_user_agent(http_engine *eng, const char *user_agent);
 /* Starts a request. Returns 0 and sets *out (may be NULL) or a negative code. */
-int http_request_start(http_engine *eng, const http_request_opts *opts,
-                       http_request **out, kf_error *err);
+int http_request_start(http_engine *eng, const http_request_opts *opts, http_request **out, kf_error *err);
 /* Aborts a request; its on_done runs (with curl_code CURLE_ABORTED_BY_CALLBACK) from the loop
  * shortly after, never before this returns. Safe to call from on_data. */
 void http_request_cancel(http_request *req);

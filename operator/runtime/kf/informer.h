@@ -36,13 +36,13 @@ typedef struct informer_handlers {
 
 typedef struct informer_opts {
   const kc_resource *res;
-  const char *namespace_;        /* NULL or "": all namespaces */
-  const char *label_selector;    /* cache only matching objects (e.g. our children) */
+  const char *namespace_;     /* NULL or "": all namespaces */
+  const char *label_selector; /* cache only matching objects (e.g. our children) */
   const char *field_selector;
-  uint64_t resync_ms;            /* 0: no periodic resync */
+  uint64_t resync_ms;              /* 0: no periodic resync */
   const char *const *index_labels; /* NULL-terminated label keys to index by */
-  long page_size;                /* list page size, default 500 */
-  long watch_timeout_s;          /* default 300 */
+  long page_size;                  /* list page size, default 500 */
+  long watch_timeout_s;            /* default 300 */
   /* Called on each object before it is cached and handed to handlers: drop what no reconcile
    * reads (client-go's SetTransform), keeping metadata.name/namespace/resourceVersion. */
   void (*transform)(json_object *obj, void *data);

@@ -27,16 +27,16 @@
 typedef struct kc_client kc_client;
 
 /* rc values, negative errno-style; err->reason carries the server's exact reason. */
-#define KC_ERR_NOTFOUND (-ENOENT)      /* 404 */
-#define KC_ERR_EXISTS (-EEXIST)        /* 409 AlreadyExists */
-#define KC_ERR_CONFLICT (-EBUSY)       /* 409 Conflict (stale resourceVersion) */
-#define KC_ERR_GONE (-ESTALE)          /* 410 Expired / Gone */
-#define KC_ERR_UNAUTHORIZED (-EPERM)   /* 401 */
-#define KC_ERR_FORBIDDEN (-EACCES)     /* 403 */
-#define KC_ERR_INVALID (-EINVAL)       /* 400, 422 */
-#define KC_ERR_THROTTLED (-EAGAIN)     /* 429 after the last attempt */
-#define KC_ERR_SERVER (-EIO)           /* other 5xx, other codes */
-#define KC_ERR_TLS (-EPROTO)           /* certificate verification or handshake */
+#define KC_ERR_NOTFOUND (-ENOENT)          /* 404 */
+#define KC_ERR_EXISTS (-EEXIST)            /* 409 AlreadyExists */
+#define KC_ERR_CONFLICT (-EBUSY)           /* 409 Conflict (stale resourceVersion) */
+#define KC_ERR_GONE (-ESTALE)              /* 410 Expired / Gone */
+#define KC_ERR_UNAUTHORIZED (-EPERM)       /* 401 */
+#define KC_ERR_FORBIDDEN (-EACCES)         /* 403 */
+#define KC_ERR_INVALID (-EINVAL)           /* 400, 422 */
+#define KC_ERR_THROTTLED (-EAGAIN)         /* 429 after the last attempt */
+#define KC_ERR_SERVER (-EIO)               /* other 5xx, other codes */
+#define KC_ERR_TLS (-EPROTO)               /* certificate verification or handshake */
 #define KC_ERR_UNREACHABLE (-ECONNREFUSED) /* connect/DNS failure */
 #define KC_ERR_TIMEOUT (-ETIMEDOUT)
 #define KC_ERR_CANCELED (-ECANCELED)
@@ -49,16 +49,16 @@ typedef struct kc_client kc_client;
 int kc_err_terminal(int rc);
 
 typedef struct kc_resource {
-  const char *group;     /* "" for the core group */
+  const char *group; /* "" for the core group */
   const char *version;
-  const char *resource;  /* plural, lower case */
+  const char *resource; /* plural, lower case */
   const char *kind;
   int namespaced;
 } kc_resource;
 
-extern const kc_resource KC_NAMESPACES, KC_CONFIGMAPS, KC_SECRETS, KC_SERVICES,
-    KC_SERVICEACCOUNTS, KC_PVCS, KC_PVS, KC_NODES, KC_DEPLOYMENTS, KC_LEASES, KC_EVENTS,
-    KC_ROLES, KC_ROLEBINDINGS, KC_CLUSTERROLES, KC_CLUSTERROLEBINDINGS, KC_CRDS;
+extern const kc_resource KC_NAMESPACES, KC_CONFIGMAPS, KC_SECRETS, KC_SERVICES, KC_SERVICEACCOUNTS, KC_PVCS, KC_PVS,
+    KC_NODES, KC_DEPLOYMENTS, KC_LEASES, KC_EVENTS, KC_ROLES, KC_ROLEBINDINGS, KC_CLUSTERROLES, KC_CLUSTERROLEBINDINGS,
+    KC_CRDS;
 
 typedef void (*kc_cb)(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data);
 
@@ -69,28 +69,28 @@ typedef struct kc_list_opts {
   const char *field_selector;
   const char *resource_version;
   const char *continue_token;
-  long limit;            /* page size; 0: server default (all) */
+  long limit; /* page size; 0: server default (all) */
 } kc_list_opts;
 
 typedef struct kc_delete_opts {
-  const char *propagation_policy;   /* Foreground, Background, Orphan or NULL */
+  const char *propagation_policy; /* Foreground, Background, Orphan or NULL */
   const char *precondition_uid;
   const char *precondition_resource_version;
 } kc_delete_opts;
 
 typedef struct kc_request {
   const char *method;
-  const kc_resource *res;   /* NULL when path is set */
-  const char *path;         /* a raw path such as /readyz instead of res/ns/name; a body that
+  const kc_resource *res;  /* NULL when path is set */
+  const char *path;        /* a raw path such as /readyz instead of res/ns/name; a body that
                              * is not JSON reaches the callback as a json string */
-  const char *namespace_;   /* ignored for cluster-scoped resources */
-  const char *name;         /* NULL for collection requests */
-  const char *subresource;  /* "status" or NULL */
-  const char *query;        /* extra query string without '?', already escaped */
+  const char *namespace_;  /* ignored for cluster-scoped resources */
+  const char *name;        /* NULL for collection requests */
+  const char *subresource; /* "status" or NULL */
+  const char *query;       /* extra query string without '?', already escaped */
   const char *content_type;
   const char *body;
   size_t body_len;
-  uint64_t timeout_ms;      /* per attempt; default 30 s */
+  uint64_t timeout_ms; /* per attempt; default 30 s */
   int no_retry;
 } kc_request;
 
@@ -122,28 +122,24 @@ int kc_do(kc_client *c, const kc_request *r, kc_cb cb, void *data);
 
 int kc_get(kc_client *c, const kc_resource *res, const char *ns, const char *name, kc_cb cb, void *data);
 /* One page: the callback gets the List object (items, metadata.continue, resourceVersion). */
-int kc_list(kc_client *c, const kc_resource *res, const char *ns, const kc_list_opts *o,
-            kc_cb cb, void *data);
+int kc_list(kc_client *c, const kc_resource *res, const char *ns, const kc_list_opts *o, kc_cb cb, void *data);
 /* Follows `continue` until done; the callback gets one List holding all items. */
-int kc_list_all(kc_client *c, const kc_resource *res, const char *ns, const kc_list_opts *o,
-                kc_cb cb, void *data);
+int kc_list_all(kc_client *c, const kc_resource *res, const char *ns, const kc_list_opts *o, kc_cb cb, void *data);
 int kc_create(kc_client *c, const kc_resource *res, const char *ns, json_object *obj, kc_cb cb, void *data);
-int kc_update(kc_client *c, const kc_resource *res, const char *ns, json_object *obj,
-              const char *subresource, kc_cb cb, void *data);
-int kc_patch(kc_client *c, const kc_resource *res, const char *ns, const char *name,
-             kc_patch_type type, json_object *patch, const char *subresource, kc_cb cb, void *data);
+int kc_update(kc_client *c, const kc_resource *res, const char *ns, json_object *obj, const char *subresource, kc_cb cb,
+              void *data);
+int kc_patch(kc_client *c, const kc_resource *res, const char *ns, const char *name, kc_patch_type type,
+             json_object *patch, const char *subresource, kc_cb cb, void *data);
 /* Server-side apply as the client's field manager, force=true. The name
  * and namespace are read from obj's metadata. */
-int kc_apply(kc_client *c, const kc_resource *res, json_object *obj, const char *subresource,
-             kc_cb cb, void *data);
-int kc_delete(kc_client *c, const kc_resource *res, const char *ns, const char *name,
-              const kc_delete_opts *o, kc_cb cb, void *data);
+int kc_apply(kc_client *c, const kc_resource *res, json_object *obj, const char *subresource, kc_cb cb, void *data);
+int kc_delete(kc_client *c, const kc_resource *res, const char *ns, const char *name, const kc_delete_opts *o, kc_cb cb,
+              void *data);
 
 /* A raw streaming GET of res's collection with the query (watches). The client's
  * TLS and token are used; on_data/on_done are http callbacks. */
-int kc_stream(kc_client *c, const kc_resource *res, const char *ns, const char *query,
-              uint64_t timeout_ms, http_data_cb on_data, http_done_cb on_done, void *data,
-              http_request **out, kf_error *err);
+int kc_stream(kc_client *c, const kc_resource *res, const char *ns, const char *query, uint64_t timeout_ms,
+              http_data_cb on_data, http_done_cb on_done, void *data, http_request **out, kf_error *err);
 
 /* Decodes an error response into err: metav1.Status reason/message/code when the
  * body is one, else the status line. Returns the negative code it set. */

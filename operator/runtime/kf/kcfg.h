@@ -13,21 +13,21 @@
 #include <kf/error.h>
 
 typedef struct kcfg {
-  char *context;          /* context name used ("in-cluster" for in-cluster config) */
-  char *cluster;          /* cluster name the context points at */
-  char *user;             /* user name the context points at */
-  char *server;           /* https://host:port, without trailing slash */
-  char *namespace_;       /* the context's namespace, "default" when unset */
-  char *tls_server_name;  /* optional SNI / verification name override */
+  char *context;         /* context name used ("in-cluster" for in-cluster config) */
+  char *cluster;         /* cluster name the context points at */
+  char *user;            /* user name the context points at */
+  char *server;          /* https://host:port, without trailing slash */
+  char *namespace_;      /* the context's namespace, "default" when unset */
+  char *tls_server_name; /* optional SNI / verification name override */
   /* PEM buffers are NUL-terminated; the *_len fields exclude the NUL. */
-  char *ca_pem;           /* CA bundle, PEM bytes (from -data or the file); NULL: system CAs */
+  char *ca_pem; /* CA bundle, PEM bytes (from -data or the file); NULL: system CAs */
   size_t ca_pem_len;
-  char *client_cert_pem;  /* client certificate, PEM, NUL-terminated, or NULL */
+  char *client_cert_pem; /* client certificate, PEM, NUL-terminated, or NULL */
   size_t client_cert_pem_len;
-  char *client_key_pem;   /* client key, PEM, NUL-terminated, or NULL; wiped on free */
+  char *client_key_pem; /* client key, PEM, NUL-terminated, or NULL; wiped on free */
   size_t client_key_pem_len;
-  char *token;            /* bearer token or NULL; wiped on free */
-  char *token_file;       /* when set, token is re-read from here by kcfg_refresh_token */
+  char *token;      /* bearer token or NULL; wiped on free */
+  char *token_file; /* when set, token is re-read from here by kcfg_refresh_token */
 } kcfg;
 
 /* Loads the kubeconfig at path. context NULL or "" selects current-context.
@@ -40,8 +40,7 @@ int kcfg_load_file(const char *path, const char *context, kcfg **out, kf_error *
 
 /* Same, from bytes (e.g. a Secret's value). base_dir resolves relative paths;
  * NULL means file references are refused (a Secret must be self-contained). */
-int kcfg_load_data(const char *data, size_t len, const char *base_dir,
-                   const char *context, kcfg **out, kf_error *err);
+int kcfg_load_data(const char *data, size_t len, const char *base_dir, const char *context, kcfg **out, kf_error *err);
 
 /* In-cluster config: KUBERNETES_SERVICE_HOST/PORT, token and ca.crt under
  * $KF_SERVICEACCOUNT_DIR (default /var/run/secrets/kubernetes.io/serviceaccount),

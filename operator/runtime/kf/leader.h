@@ -20,10 +20,10 @@ typedef struct leader_elector leader_elector;
 typedef struct leader_opts {
   const char *namespace_;
   const char *name;
-  const char *identity;           /* unique per process, e.g. hostname_pid */
-  uint64_t lease_duration_ms;     /* default 15000 */
-  uint64_t renew_deadline_ms;     /* default 10000 */
-  uint64_t retry_period_ms;       /* default 2000 */
+  const char *identity;       /* unique per process, e.g. hostname_pid */
+  uint64_t lease_duration_ms; /* default 15000 */
+  uint64_t renew_deadline_ms; /* default 10000 */
+  uint64_t retry_period_ms;   /* default 2000 */
   void (*on_started_leading)(leader_elector *le, void *data);
   void (*on_stopped_leading)(leader_elector *le, void *data);
   void *data;

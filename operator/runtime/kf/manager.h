@@ -36,63 +36,143 @@ typedef struct kf_manager kf_manager;
 
 typedef struct kf_manager_opts {
   /* The program's identity: borrowed, must outlive the manager (string literals). */
-  const char *program;           /* in messages and log lines; the default lease name */
+  const char *program; /* in messages and log lines; the default lease name */
   const char *version;
-  const char *user_agent;        /* NULL: program/version */
-  const char *field_manager;     /* server-side apply field manager; NULL: program */
-  const char *metrics_prefix;    /* e.g. "kubefed_"; NULL: none */
-  const char *event_controller;  /* Events' reportingController; NULL: program */
+  const char *user_agent;       /* NULL: program/version */
+  const char *field_manager;    /* server-side apply field manager; NULL: program */
+  const char *metrics_prefix;   /* e.g. "kubefed_"; NULL: none */
+  const char *event_controller; /* Events' reportingController; NULL: program */
   /* Set by the common flags (KF_MANAGER_FLAGS); borrowed from argv or the flag table. */
-  const char *kubeconfig;        /* NULL: $KUBECONFIG; NULL or "" there: the in-cluster config */
+  const char *kubeconfig; /* NULL: $KUBECONFIG; NULL or "" there: the in-cluster config */
   const char *context;
-  const char *namespace_;        /* NULL or "": all namespaces */
+  const char *namespace_; /* NULL or "": all namespaces */
   int leader_elect;
-  const char *lease_namespace;   /* NULL: namespace_, else the config's namespace */
-  const char *lease_name;        /* NULL: program */
+  const char *lease_namespace; /* NULL: namespace_, else the config's namespace */
+  const char *lease_name;      /* NULL: program */
   uint64_t lease_duration_ms, renew_deadline_ms, retry_period_ms;
-  const char *health_addr;       /* /healthz /livez /readyz; NULL or "0": none */
-  const char *metrics_addr;      /* /metrics (the health paths too); NULL or "0": none */
-  const char *log_level;         /* debug, info, warn, error; NULL: as is */
-  const char *log_format;        /* text or json; NULL: as is */
-  uint64_t drain_ms;             /* how long requests in flight may finish; 0: 10 s */
+  const char *health_addr;  /* /healthz /livez /readyz; NULL or "0": none */
+  const char *metrics_addr; /* /metrics (the health paths too); NULL or "0": none */
+  const char *log_level;    /* debug, info, warn, error; NULL: as is */
+  const char *log_format;   /* text or json; NULL: as is */
+  uint64_t drain_ms;        /* how long requests in flight may finish; 0: 10 s */
 } kf_manager_opts;
 
-extern const char *const kf_manager_log_levels[];   /* for KF_MANAGER_FLAGS */
+extern const char *const kf_manager_log_levels[]; /* for KF_MANAGER_FLAGS */
 extern const char *const kf_manager_log_formats[];
 
 /* The common flags, as kf_flag initialisers for the program's one table: off is the offsetof
  * the kf_manager_opts member in the program's options struct; lease_default the default
  * --leader-election-id (a string literal). */
 #define KF_MANAGER_OFF(off, field) ((off) + offsetof(kf_manager_opts, field))
-#define KF_MANAGER_FLAGS(off, lease_default)                                                                          \
-  {"kubeconfig", 0, KF_FLAG_STRING, 0, KF_MANAGER_OFF(off, kubeconfig), "PATH",                                      \
-   "kubeconfig to use (default: $KUBECONFIG, else the in-cluster config)", NULL, NULL, NULL},                        \
-  {"context", 0, KF_FLAG_STRING, 0, KF_MANAGER_OFF(off, context), "NAME",                                            \
-   "kubeconfig context (default: current-context)", NULL, NULL, NULL},                                               \
-  {"namespace", 0, KF_FLAG_STRING, 0, KF_MANAGER_OFF(off, namespace_), "NS",                                         \
-   "watch only this namespace (default: all namespaces)", NULL, NULL, NULL},                                         \
-  {"leader-elect", 0, KF_FLAG_BOOL, 0, KF_MANAGER_OFF(off, leader_elect), NULL,                                      \
-   "elect a leader on a Lease before reconciling", "false", NULL, NULL},                                             \
-  {"leader-election-namespace", 0, KF_FLAG_STRING, 0, KF_MANAGER_OFF(off, lease_namespace), "NS",                    \
-   "namespace of the Lease (default: --namespace, the in-cluster namespace, or the context's namespace)", NULL,      \
-   NULL, NULL},                                                                                                      \
-  {"leader-election-id", 0, KF_FLAG_STRING, 0, KF_MANAGER_OFF(off, lease_name), "NAME", "name of the Lease",         \
-   lease_default, NULL, NULL},                                                                                       \
-  {"leader-elect-lease-duration", 0, KF_FLAG_DURATION, 0, KF_MANAGER_OFF(off, lease_duration_ms), "DURATION",        \
-   "how long a non-leader waits after the last renewal before taking over, e.g. after a crash (at least 1s)",       \
-   "15s", NULL, NULL},                                                                                               \
-  {"leader-elect-renew-deadline", 0, KF_FLAG_DURATION, 0, KF_MANAGER_OFF(off, renew_deadline_ms), "DURATION",        \
-   "the leader stops leading when it cannot renew within this (less than the lease duration)", "10s", NULL, NULL},  \
-  {"leader-elect-retry-period", 0, KF_FLAG_DURATION, 0, KF_MANAGER_OFF(off, retry_period_ms), "DURATION",            \
-   "how often candidates and the leader read and renew the Lease (less than the renew deadline)", "2s", NULL, NULL}, \
-  {"health-bind-address", 0, KF_FLAG_STRING, 0, KF_MANAGER_OFF(off, health_addr), "ADDR",                           \
-   "/healthz, /livez and /readyz; \"0\" disables", ":8081", NULL, NULL},                                             \
-  {"metrics-bind-address", 0, KF_FLAG_STRING, 0, KF_MANAGER_OFF(off, metrics_addr), "ADDR",                          \
-   "/metrics; \"0\" disables", ":8080", NULL, NULL},                                                                 \
-  {"log-level", 0, KF_FLAG_ENUM, 0, KF_MANAGER_OFF(off, log_level), NULL, "log level", "info",                    \
-   kf_manager_log_levels, NULL},                                                                                     \
-  {"log-format", 0, KF_FLAG_ENUM, 0, KF_MANAGER_OFF(off, log_format), NULL, "log format", "text",                \
-   kf_manager_log_formats, NULL}
+#define KF_MANAGER_FLAGS(off, lease_default)                                                                      \
+  {"kubeconfig",                                                                                                  \
+   0,                                                                                                             \
+   KF_FLAG_STRING,                                                                                                \
+   0,                                                                                                             \
+   KF_MANAGER_OFF(off, kubeconfig),                                                                               \
+   "PATH",                                                                                                        \
+   "kubeconfig to use (default: $KUBECONFIG, else the in-cluster config)",                                        \
+   NULL,                                                                                                          \
+   NULL,                                                                                                          \
+   NULL},                                                                                                         \
+      {"context",                                                                                                 \
+       0,                                                                                                         \
+       KF_FLAG_STRING,                                                                                            \
+       0,                                                                                                         \
+       KF_MANAGER_OFF(off, context),                                                                              \
+       "NAME",                                                                                                    \
+       "kubeconfig context (default: current-context)",                                                           \
+       NULL,                                                                                                      \
+       NULL,                                                                                                      \
+       NULL},                                                                                                     \
+      {"namespace",                                                                                               \
+       0,                                                                                                         \
+       KF_FLAG_STRING,                                                                                            \
+       0,                                                                                                         \
+       KF_MANAGER_OFF(off, namespace_),                                                                           \
+       "NS",                                                                                                      \
+       "watch only this namespace (default: all namespaces)",                                                     \
+       NULL,                                                                                                      \
+       NULL,                                                                                                      \
+       NULL},                                                                                                     \
+      {"leader-elect",                                                                                            \
+       0,                                                                                                         \
+       KF_FLAG_BOOL,                                                                                              \
+       0,                                                                                                         \
+       KF_MANAGER_OFF(off, leader_elect),                                                                         \
+       NULL,                                                                                                      \
+       "elect a leader on a Lease before reconciling",                                                            \
+       "false",                                                                                                   \
+       NULL,                                                                                                      \
+       NULL},                                                                                                     \
+      {"leader-election-namespace",                                                                               \
+       0,                                                                                                         \
+       KF_FLAG_STRING,                                                                                            \
+       0,                                                                                                         \
+       KF_MANAGER_OFF(off, lease_namespace),                                                                      \
+       "NS",                                                                                                      \
+       "namespace of the Lease (default: --namespace, the in-cluster namespace, or the context's namespace)",     \
+       NULL,                                                                                                      \
+       NULL,                                                                                                      \
+       NULL},                                                                                                     \
+      {"leader-election-id",                                                                                      \
+       0,                                                                                                         \
+       KF_FLAG_STRING,                                                                                            \
+       0,                                                                                                         \
+       KF_MANAGER_OFF(off, lease_name),                                                                           \
+       "NAME",                                                                                                    \
+       "name of the Lease",                                                                                       \
+       lease_default,                                                                                             \
+       NULL,                                                                                                      \
+       NULL},                                                                                                     \
+      {"leader-elect-lease-duration",                                                                             \
+       0,                                                                                                         \
+       KF_FLAG_DURATION,                                                                                          \
+       0,                                                                                                         \
+       KF_MANAGER_OFF(off, lease_duration_ms),                                                                    \
+       "DURATION",                                                                                                \
+       "how long a non-leader waits after the last renewal before taking over, e.g. after a crash (at least 1s)", \
+       "15s",                                                                                                     \
+       NULL,                                                                                                      \
+       NULL},                                                                                                     \
+      {"leader-elect-renew-deadline",                                                                             \
+       0,                                                                                                         \
+       KF_FLAG_DURATION,                                                                                          \
+       0,                                                                                                         \
+       KF_MANAGER_OFF(off, renew_deadline_ms),                                                                    \
+       "DURATION",                                                                                                \
+       "the leader stops leading when it cannot renew within this (less than the lease duration)",                \
+       "10s",                                                                                                     \
+       NULL,                                                                                                      \
+       NULL},                                                                                                     \
+      {"leader-elect-retry-period",                                                                               \
+       0,                                                                                                         \
+       KF_FLAG_DURATION,                                                                                          \
+       0,                                                                                                         \
+       KF_MANAGER_OFF(off, retry_period_ms),                                                                      \
+       "DURATION",                                                                                                \
+       "how often candidates and the leader read and renew the Lease (less than the renew deadline)",             \
+       "2s",                                                                                                      \
+       NULL,                                                                                                      \
+       NULL},                                                                                                     \
+      {"health-bind-address",                                                                                     \
+       0,                                                                                                         \
+       KF_FLAG_STRING,                                                                                            \
+       0,                                                                                                         \
+       KF_MANAGER_OFF(off, health_addr),                                                                          \
+       "ADDR",                                                                                                    \
+       "/healthz, /livez and /readyz; \"0\" disables",                                                            \
+       ":8081",                                                                                                   \
+       NULL,                                                                                                      \
+       NULL},                                                                                                     \
+      {"metrics-bind-address",     0,       KF_FLAG_STRING, 0,   KF_MANAGER_OFF(off, metrics_addr), "ADDR",       \
+       "/metrics; \"0\" disables", ":8080", NULL,           NULL},                                                \
+      {"log-level", 0,      KF_FLAG_ENUM,          0,   KF_MANAGER_OFF(off, log_level), NULL,                     \
+       "log level", "info", kf_manager_log_levels, NULL},                                                         \
+  {                                                                                                               \
+    "log-format", 0, KF_FLAG_ENUM, 0, KF_MANAGER_OFF(off, log_format), NULL, "log format", "text",                \
+        kf_manager_log_formats, NULL                                                                              \
+  }
 
 /* A controller (or anything the process runs) as the manager drives it. obj is the
  * runnable's; the manager never frees it. Every callback but start and close may be NULL. */
@@ -100,9 +180,9 @@ typedef void (*kf_manager_done_cb)(void *arg);
 typedef struct kf_runnable {
   const char *name;
   void *obj;
-  void (*start_caches)(void *obj);   /* at kf_manager_run, on every replica: warm caches */
-  int (*synced)(const void *obj);    /* for /readyz; never called once stopping */
-  void (*start)(void *obj);          /* when leading, or at run without election: reconcile */
+  void (*start_caches)(void *obj); /* at kf_manager_run, on every replica: warm caches */
+  int (*synced)(const void *obj);  /* for /readyz; never called once stopping */
+  void (*start)(void *obj);        /* when leading, or at run without election: reconcile */
   /* On SIGTERM/SIGINT: stop taking work, let what runs finish, free obj. Calls done(arg) once when
    * its own work is finished (may be before close returns). The manager also waits for requests
    * in flight on its engine, and gives up on both after drain_ms. */
@@ -127,8 +207,8 @@ ev_recorder *kf_manager_events(const kf_manager *m);
  * so each kind is watched once; the manager starts them after every start_caches and closes them
  * after the runnables have closed. */
 informer_factory *kf_manager_informers(const kf_manager *m);
-const char *kf_manager_namespace(const kf_manager *m);   /* NULL: all namespaces */
-int kf_manager_in_cluster(const kf_manager *m);          /* 1: no kubeconfig, the in-cluster config */
+const char *kf_manager_namespace(const kf_manager *m); /* NULL: all namespaces */
+int kf_manager_in_cluster(const kf_manager *m);        /* 1: no kubeconfig, the in-cluster config */
 
 /* Registers r (copied) before kf_manager_run. 0, or -EBUSY once running. */
 int kf_manager_add(kf_manager *m, const kf_runnable *r, kf_error *err);

@@ -16,8 +16,7 @@ void kf_metrics_free(kf_metrics *m);
 /* help is recorded the first time a name is seen. */
 void kf_metrics_add(kf_metrics *m, const char *name, const char *help, const char *labels, double v);
 void kf_metrics_set(kf_metrics *m, const char *name, const char *help, const char *labels, double v);
-void kf_metrics_observe(kf_metrics *m, const char *name, const char *help, const char *labels,
-                        double seconds);
+void kf_metrics_observe(kf_metrics *m, const char *name, const char *help, const char *labels, double seconds);
 double kf_metrics_get(const kf_metrics *m, const char *name, const char *labels);
 /* Renders the text exposition format; returns a malloc'd NUL-terminated string. */
 char *kf_metrics_render(const kf_metrics *m);

@@ -23,9 +23,9 @@ typedef struct steps_step {
 
 typedef struct steps {
   const steps_step *table;
-  size_t n, at;              /* at: index of the running step; n when finished */
+  size_t n, at; /* at: index of the running step; n when finished */
   void *ctx;
-  void (*done)(void *ctx);   /* after the last step; may be NULL */
+  void (*done)(void *ctx); /* after the last step; may be NULL */
 } steps;
 
 #define STEPS_LEN(table) (sizeof(table) / sizeof((table)[0]))

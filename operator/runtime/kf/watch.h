@@ -20,7 +20,7 @@
 
 typedef struct watch_framer {
   json_tokener *tok;
-  size_t pending;       /* bytes of the current, incomplete event */
+  size_t pending; /* bytes of the current, incomplete event */
   size_t max_event;
 } watch_framer;
 
@@ -31,8 +31,7 @@ int watch_framer_init(watch_framer *f, size_t max_event_bytes);
 /* 0 when all input was consumed (an incomplete tail is kept for the next feed),
  * -EBADMSG for malformed JSON / non-object events / invalid UTF-8, -EMSGSIZE past
  * the size bound, or the callback's non-zero value. */
-int watch_framer_feed(watch_framer *f, const char *buf, size_t len, watch_frame_cb cb, void *data,
-                      kf_error *err);
+int watch_framer_feed(watch_framer *f, const char *buf, size_t len, watch_frame_cb cb, void *data, kf_error *err);
 void watch_framer_free(watch_framer *f);
 
 typedef struct kc_watch kc_watch;
@@ -40,8 +39,8 @@ typedef struct kc_watch kc_watch;
 typedef struct kc_watch_opts {
   const char *label_selector;
   const char *field_selector;
-  const char *resource_version;  /* resume point; NULL/"" starts from "most recent" */
-  long timeout_seconds;          /* server-side timeout; default 300 */
+  const char *resource_version; /* resume point; NULL/"" starts from "most recent" */
+  long timeout_seconds;         /* server-side timeout; default 300 */
 } kc_watch_opts;
 
 /* type is "ADDED", "MODIFIED", "DELETED" or "BOOKMARK"; obj is borrowed. */
@@ -52,8 +51,7 @@ typedef void (*kc_watch_event_cb)(kc_watch *w, const char *type, json_object *ob
 typedef void (*kc_watch_end_cb)(kc_watch *w, int rc, const kf_error *err, void *data);
 
 int kc_watch_start(kc_client *c, const kc_resource *res, const char *ns, const kc_watch_opts *o,
-                   kc_watch_event_cb on_event, kc_watch_end_cb on_end, void *data, kc_watch **out,
-                   kf_error *err);
+                   kc_watch_event_cb on_event, kc_watch_end_cb on_end, void *data, kc_watch **out, kf_error *err);
 void kc_watch_stop(kc_watch *w);
 
 #endif

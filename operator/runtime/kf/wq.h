@@ -24,12 +24,12 @@ typedef void (*wq_ready_cb)(wq *q, void *data);
 typedef void (*wq_close_cb)(wq *q, void *data);
 
 typedef struct wq_options {
-  uint64_t base_delay_ms;   /* default 5 */
-  uint64_t max_delay_ms;    /* default 1000 * 1000 */
-  double qps;               /* overall bucket refill; 0 takes the default 10, < 0 disables */
-  unsigned burst;           /* default 100 */
-  wq_ready_cb ready;        /* required */
-  void *data;               /* passed to ready and close callbacks */
+  uint64_t base_delay_ms; /* default 5 */
+  uint64_t max_delay_ms;  /* default 1000 * 1000 */
+  double qps;             /* overall bucket refill; 0 takes the default 10, < 0 disables */
+  unsigned burst;         /* default 100 */
+  wq_ready_cb ready;      /* required */
+  void *data;             /* passed to ready and close callbacks */
 } wq_options;
 
 /* opts may have zero fields: they take the defaults. Returns NULL only on bad args. */
@@ -49,9 +49,9 @@ int wq_get(wq *q, const char **key);
 /* Marks key processed; re-queues it if it was added while processing. */
 void wq_done(wq *q, const char *key);
 
-size_t wq_len(const wq *q);          /* keys ready now */
-size_t wq_processing(const wq *q);   /* keys between get and done */
-size_t wq_waiting(const wq *q);      /* keys delayed */
+size_t wq_len(const wq *q);        /* keys ready now */
+size_t wq_processing(const wq *q); /* keys between get and done */
+size_t wq_waiting(const wq *q);    /* keys delayed */
 
 /* No more keys are handed out; adds are ignored. */
 void wq_shutdown(wq *q);
