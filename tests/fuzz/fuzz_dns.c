@@ -19,7 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../reconcilers/clusterdns/clusterdns.c"
+#include "../../reconcilers/clusterdns/common.c"
+#include "../../reconcilers/clusterdns/corefile.c"
+#include "../../reconcilers/clusterdns/kubedns.c"
 #include "../../reconcilers/clusterdns/plan.c"
 
 #include "fuzz_check.h"
