@@ -6,6 +6,7 @@
 
 #include <kf/error.h>
 
+#define HTTP_STREAM_BUFFER 4096L
 #define HTTP_DEFAULT_MAX_BODY (64u << 20)
 #define HTTP_DEFAULT_CONNECT_MS 10000
 #define HTTP_DEADLINE_GRACE_MS 2000
@@ -354,6 +355,9 @@ int http_request_start(http_engine *eng, const http_request_opts *o, http_reques
   curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");
   curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
   if (eng->user_agent) curl_easy_setopt(easy, CURLOPT_USERAGENT, eng->user_agent);
+  /* A watch lives as long as its member and carries a few small events a minute: curl's 16 KiB
+   * receive buffer per stream would be most of a member's memory (several watches each). */
+  if (o->on_data) curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, HTTP_STREAM_BUFFER);
   curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, http_write_cb);
   curl_easy_setopt(easy, CURLOPT_WRITEDATA, req);
   curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, http_header_cb);
