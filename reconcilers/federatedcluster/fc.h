@@ -104,7 +104,7 @@ int fc_health_observe(fc_health *h, int ok, const char *why);
 /* PURE. The words for a failed probe: which limit it hit, the same from one probe to the next. */
 void fc_health_why(int rc, const kf_error *err, int timeout_s, char *buf, size_t size);
 /* PURE. Ready and Offline as h says (conditions already set are kept). */
-void fc_health_conds(const fc_health *h, cond *ready, cond *offline);
+void fc_health_conds(const fc_health *h, json_object *live, cond *ready, cond *offline);
 void fc_health_free(void *h);
 void fc_on_probe(clusters *cl, const char *key, int rc, const kf_error *err, void *data);
 

@@ -6,7 +6,8 @@
  *
  *   fc_health_observe   PURE: one result -> state (Unknown, Ready, NotReady, Offline)
  *   fc_health_why       PURE: a failed probe in words that stay the same across probes
- *   fc_health_conds     PURE: Ready and Offline conditions from the state
+ *   fc_health_conds     PURE: Ready and Offline conditions from the state (before this process's
+ *                       first probe: what the object shows, so a restart does not flap them)
  *   fc_on_probe         the registry's callback: metric, machine, enqueue; watches paused offline */
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,9 +50,28 @@ void fc_health_why(int rc, const kf_error *err, int timeout_s, char *buf, size_t
   else snprintf(buf, size, "%s", cond_error_text(err, "failed"));
 }
 
-void fc_health_conds(const fc_health *h, cond *ready, cond *offline) {
+/* c from the object's condition of that type, when it has one with a status. */
+static int fc_health_keep(cond *c, json_object *live, const char *type) {
+  json_object *was = cond_find(live, type);
+  const char *status = kc_obj_str(was, "status"), *reason = kc_obj_str(was, "reason");
+  const char *message = kc_obj_str(was, "message");
+  static const char *const statuses[] = {"True", "False", "Unknown"}; /* cond keeps static ones */
+  for (size_t i = 0; status && reason && i < 3; i++)
+    if (strcmp(status, statuses[i]) == 0) {
+      cond_set(c, statuses[i], reason, "%s", message ? message : "");
+      return 1;
+    }
+  return 0;
+}
+
+void fc_health_conds(const fc_health *h, json_object *live, cond *ready, cond *offline) {
   fc_health_state s = h ? h->state : FC_HEALTH_UNKNOWN;
   const char *why = h && h->why ? h->why : "not ready";
+  /* Not probed by this process yet: the last verdict stands until the first probe (within a
+   * second) gives a new one; a restarted operator must not turn every member Unknown. */
+  if (s == FC_HEALTH_UNKNOWN && !ready->set && !offline->set && fc_health_keep(ready, live, "Ready") &&
+      fc_health_keep(offline, live, "Offline"))
+    return;
   if (!ready->set) {
     if (s == FC_HEALTH_UNKNOWN) cond_set(ready, "Unknown", "NotProbed", "the member has not been probed yet");
     else if (s == FC_HEALTH_READY) cond_set(ready, "True", "Healthy", "the member's API server answers /readyz");

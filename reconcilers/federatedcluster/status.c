@@ -50,7 +50,7 @@ static void fc_cluster_mirrored(kc_client *c, int rc, json_object *obj, const kf
 void fc_status(fc_run *run) {
   json_object *fc = run->fc;
   fc_health *h = run->member ? clusters_data(run->f->members, run->key) : NULL;
-  fc_health_conds(h, &run->cond[C_READY], &run->cond[C_OFFLINE]);
+  fc_health_conds(h, fc, &run->cond[C_READY], &run->cond[C_OFFLINE]);
   for (int i = 0; i < C_N; i++)
     if (!run->cond[i].set)
       fc_cond_set(run, i, "Unknown", "Pending", "not reached yet: an earlier step has not completed");

@@ -66,17 +66,40 @@ static void test_first_success_below_threshold_is_not_ready(void **state) {
 static void test_conditions(void **state) {
   (void)state;
   cond ready = {0}, offline = {0};
-  fc_health_conds(NULL, &ready, &offline);
+  fc_health_conds(NULL, NULL, &ready, &offline);
   assert_string_equal(ready.status, "Unknown");
   assert_string_equal(ready.reason, "NotProbed");
   assert_string_equal(offline.reason, "Reachable");
   cond_free(&ready);
   cond_free(&offline);
 
+  /* Before this process's first probe (a restarted operator), the object's verdict stands. */
+  json_object *live = json_tokener_parse(
+      "{\"status\":{\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\",\"reason\":\"Healthy\","
+      "\"message\":\"the member's API server answers /readyz\"},{\"type\":\"Offline\",\"status\":\"False\","
+      "\"reason\":\"Reachable\",\"message\":\"the member answers its health probes\"}]}}");
+  fc_health fresh = machine(3, 1);
+  fc_health_conds(&fresh, live, &ready, &offline);
+  assert_string_equal(ready.status, "True");
+  assert_string_equal(ready.reason, "Healthy");
+  assert_string_equal(ready.message, "the member's API server answers /readyz");
+  assert_string_equal(offline.status, "False");
+  cond_free(&ready);
+  cond_free(&offline);
+  /* ... but only until it has probed: then its own result. */
+  fc_health_observe(&fresh, 0, "connection refused or host unreachable");
+  fc_health_conds(&fresh, live, &ready, &offline);
+  assert_string_equal(ready.status, "False");
+  assert_string_equal(ready.reason, "NotReady");
+  cond_free(&ready);
+  cond_free(&offline);
+  free(fresh.why);
+  json_object_put(live);
+
   fc_health h = machine(2, 1);
   fc_health_observe(&h, 0, "no answer within spec.health.timeoutSeconds (3s): timed out");
   fc_health_observe(&h, 0, "no answer within spec.health.timeoutSeconds (3s): timed out");
-  fc_health_conds(&h, &ready, &offline);
+  fc_health_conds(&h, NULL, &ready, &offline);
   assert_string_equal(ready.status, "False");
   assert_string_equal(ready.reason, "Offline");
   assert_non_null(strstr(ready.message, "timed out"));
@@ -88,7 +111,7 @@ static void test_conditions(void **state) {
   cond_free(&offline);
   /* A condition the reconcile set itself (Unreachable) is kept. */
   cond_set(&ready, "False", "Unreachable", "x");
-  fc_health_conds(&h, &ready, &offline);
+  fc_health_conds(&h, NULL, &ready, &offline);
   assert_string_equal(ready.reason, "Unreachable");
   cond_free(&ready);
   cond_free(&offline);
