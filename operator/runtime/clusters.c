@@ -332,8 +332,16 @@ int clusters_probe(clusters *cl, const char *key, uint64_t period_ms, uint64_t t
   m->period_ms = period_ms;
   m->timeout_ms = timeout_ms;
   uint64_t first = period_ms < 1000 ? period_ms : 1000;
-  uv_timer_start(m->timer, cl_probe_tick, (uint64_t)rand() % first, period_ms);
+  uv_timer_start(m->timer, cl_probe_tick, (uint64_t)kf_random() % first, period_ms);
   return 0;
+}
+
+void clusters_quiesce(clusters *cl) {
+  for (size_t i = 0; i < cl->n_buckets; i++)
+    for (cl_member *m = cl->buckets[i]; m; m = m->next) {
+      clusters_pause(cl, m->key);
+      cl_probe_stop(m);
+    }
 }
 
 /* ---- data, removal ---- */

@@ -400,6 +400,40 @@ static void informer_watch(informer *inf) {
   }
 }
 
+/* ---- read your own writes ---- */
+
+/* resourceVersion as etcd's revision; 0 when it is not one (then nothing is assumed). */
+static unsigned long long informer_rv_number(const char *rv) {
+  char *end;
+  if (!rv || !rv[0]) return 0;
+  unsigned long long n = strtoull(rv, &end, 10);
+  return *end ? 0 : n;
+}
+
+int informer_update_cache(informer *inf, json_object *obj) {
+  char *key = obj ? informer_key_of(obj) : NULL;
+  json_object *text = NULL;
+  char buf[32];
+  int stored = 0;
+  if (!key) return 0;
+  unsigned long long mine = informer_rv_number(kc_obj_str(obj, "metadata.resourceVersion"));
+  /* Only over an older copy: the watch may already have brought something newer, and an
+   * object the cache lacks (deleted, or not matching the selector) stays out. */
+  if (mine && json_object_object_get_ex(inf->store, key, &text)) {
+    unsigned long long cached = informer_rv_number(informer_rv_of_text(text, buf, sizeof(buf)));
+    if (cached && cached < mine) {
+      json_object *copy = NULL;
+      json_object_deep_copy(obj, &copy, NULL);
+      json_object *old = informer_store(inf, key, copy);
+      if (old) json_object_put(old);
+      json_object_put(copy);
+      stored = 1;
+    }
+  }
+  free(key);
+  return stored;
+}
+
 /* ---- resync ---- */
 
 static void informer_resync_cb(uv_timer_t *t) {

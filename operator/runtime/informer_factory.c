@@ -83,6 +83,10 @@ void informer_factory_start(informer_factory *f) {
   for (factory_entry *e = f->entries; e; e = e->next) factory_start_entry(e);
 }
 
+void informer_factory_pause(informer_factory *f) {
+  for (factory_entry *e = f->entries; e; e = e->next) informer_pause(e->inf);
+}
+
 int informer_factory_synced(const informer_factory *f, const kc_client *c) {
   for (const factory_entry *e = f->entries; e; e = e->next)
     if ((!c || e->c == c) && !informer_has_synced(e->inf)) return 0;

@@ -196,6 +196,7 @@ static void on_signal(uv_signal_t *s, int signum) {
   m->stop_started_ms = uv_now(m->loop);
   KF_INFO("shutting down", "signal", signum == SIGTERM ? "SIGTERM" : "SIGINT");
   /* Stop watching and reconciling; what is already running finishes within the drain. */
+  informer_factory_pause(m->informers);
   close_runnables(m);
   uv_timer_start(&m->drain_timer, drain_tick, 0, DRAIN_POLL_MS);
 }

@@ -373,5 +373,6 @@ void fc_controller_close(fc_controller *f, void (*closed)(void *arg), void *arg)
   f->closing = 1;
   f->closed = closed;
   f->closed_arg = arg;
+  clusters_quiesce(f->members);
   fc_maybe_free(f);
 }

@@ -15,11 +15,12 @@
 static void fc_status_written(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data) {
   fc_run *run = data;
   (void)c;
-  (void)obj;
   if (rc != 0 && rc != KC_ERR_NOTFOUND) {
     KF_WARN("status write failed", "federatedcluster", run->key, "error", err ? err->msg : "");
     if (!run->rc) run->rc = rc;
   }
+  /* A reconcile of this key may start before the watch brings this write: it must see it. */
+  if (rc == 0 && obj) informer_update_cache(run->f->fcs, obj);
   fc_finish(run);
 }
 

@@ -97,11 +97,12 @@ void fed_count_clusters(fed_run *run, fed_count *n) {
 static void fed_status_written(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data) {
   fed_run *run = data;
   (void)c;
-  (void)obj;
   if (rc != 0 && rc != KC_ERR_NOTFOUND) {
     KF_WARN("status write failed", "federation", run->key, "error", err ? err->msg : "");
     if (!run->rc) run->rc = rc;
   }
+  /* A reconcile of this key may start before the watch brings this write: it must see it. */
+  if (rc == 0 && obj) informer_update_cache(run->f->feds, obj);
   fed_finish(run);
 }
 

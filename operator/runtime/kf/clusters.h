@@ -83,6 +83,9 @@ int clusters_probe(clusters *cl, const char *key, uint64_t period_ms, uint64_t t
 void *clusters_data(const clusters *cl, const char *key);
 int clusters_set_data(clusters *cl, const char *key, void *data, void (*free_fn)(void *));
 
+/* Shutting down: every member's watches paused and probes stopped, clients kept for the calls
+ * still running (a drain waits for requests in flight; a watch never ends on its own). */
+void clusters_quiesce(clusters *cl);
 /* Closes the member's watches, probe and client. A key that is not there is fine. */
 void clusters_remove(clusters *cl, const char *key);
 size_t clusters_len(const clusters *cl);

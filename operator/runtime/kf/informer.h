@@ -73,6 +73,12 @@ void informer_foreach(const informer *inf, void (*cb)(json_object *obj, void *da
 size_t informer_by_label(const informer *inf, const char *key, const char *value,
                          void (*cb)(json_object *obj, void *data), void *data);
 const char *informer_resource_version(const informer *inf);
+/* Read your own writes (client-go's MutationCache, in the informer where client-go wanted it):
+ * a controller that wrote obj (the server's answer) stores it over the cached copy when that copy
+ * is older, so its next reconcile, which may start before the watch delivers the change, does not
+ * see the object from before its write and write again. No handler is called; the watch event
+ * that follows is an update like any other. 1 when stored. */
+int informer_update_cache(informer *inf, json_object *obj);
 /* Counters for metrics and tests. */
 uint64_t informer_watch_restarts(const informer *inf);
 uint64_t informer_relists(const informer *inf);
@@ -100,6 +106,9 @@ informer *informer_factory_get(informer_factory *f, kc_client *c, const informer
 void informer_factory_start(informer_factory *f);
 /* 1 when every informer of the factory (of client c, when c is not NULL) has listed. */
 int informer_factory_synced(const informer_factory *f, const kc_client *c);
+/* Stops every watch, caches kept (shutting down: readers may still run; a drain waits for
+ * requests in flight and a watch never ends on its own). */
+void informer_factory_pause(informer_factory *f);
 /* Closes the informers of client c (a member that left); their handlers get no more events. */
 void informer_factory_forget(informer_factory *f, const kc_client *c);
 /* Closes every informer and frees the factory; callers' handlers get no more events. */
