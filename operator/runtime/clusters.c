@@ -149,6 +149,7 @@ static void cl_slot_start(cl_member *m, cl_slot *s) {
                       .label_selector = s->label,
                       .field_selector = s->field,
                       .transform = s->transform,
+                      .list_from_cache = 1,
                       .page_size = 100};
   informer_handlers h = {cl_on_add, cl_on_update, cl_on_delete, m};
   s->inf = informer_new(m->c, &io, &h);

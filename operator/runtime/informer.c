@@ -24,6 +24,7 @@ struct informer {
   size_t replay_from; /* sets at or after this index still get the cached objects as adds */
   void (*transform)(json_object *obj, void *data);
   void *transform_data;
+  int list_from_cache;     /* first list with resourceVersion=0 (client-go's reflector) */
   json_object *store; /* key -> compact JSON text of the object (json string) */
   json_object *fresh; /* during a relist: keys seen so far */
   json_object *index; /* "label=value" -> {key: null} */
@@ -69,6 +70,7 @@ informer *informer_new(kc_client *c, const informer_opts *o, const informer_hand
   for (size_t i = 0; i < inf->n_index_labels; i++) inf->index_labels[i] = kf_strdup(o->index_labels[i]);
   inf->transform = o->transform;
   inf->transform_data = o->transform_data;
+  inf->list_from_cache = o->list_from_cache;
   inf->store = json_object_new_object();
   inf->index = json_object_new_object();
   uv_timer_init(loop, &inf->timer);
@@ -333,6 +335,9 @@ static void informer_list_done(kc_client *c, int rc, json_object *page, const kf
 static void informer_list_page(informer *inf, const char *cont) {
   kc_list_opts o = {.label_selector = inf->label_selector,
                     .field_selector = inf->field_selector,
+                    /* Before anything was seen, the apiserver's watch cache may answer (no quorum
+                     * read of etcd); a relist after 410 Gone must be consistent. */
+                    .resource_version = inf->list_from_cache && !inf->rv && !cont ? "0" : NULL,
                     .limit = inf->page_size,
                     .continue_token = cont};
   inf->listing = 1;

@@ -47,6 +47,10 @@ typedef struct informer_opts {
    * reads (client-go's SetTransform), keeping metadata.name/namespace/resourceVersion. */
   void (*transform)(json_object *obj, void *data);
   void *transform_data;
+  /* The first list may come from the apiserver's watch cache (resourceVersion=0, as client-go's
+   * reflector), possibly a moment old; the watch then brings the rest. For the many small
+   * informers of a cluster registry, which would otherwise each cost the apiserver an etcd read. */
+  int list_from_cache;
 } informer_opts;
 
 /* h (copied; may be NULL) is the first handler set. */
