@@ -24,11 +24,11 @@ struct informer {
   size_t replay_from; /* sets at or after this index still get the cached objects as adds */
   void (*transform)(json_object *obj, void *data);
   void *transform_data;
-  int list_from_cache;     /* first list with resourceVersion=0 (client-go's reflector) */
-  json_object *store; /* key -> compact JSON text of the object (json string) */
-  json_object *fresh; /* during a relist: keys seen so far */
-  json_object *index; /* "label=value" -> {key: null} */
-  char *rv;           /* last resourceVersion seen */
+  int list_from_cache; /* first list with resourceVersion=0 (client-go's reflector) */
+  json_object *store;  /* key -> compact JSON text of the object (json string) */
+  json_object *fresh;  /* during a relist: keys seen so far */
+  json_object *index;  /* "label=value" -> {key: null} */
+  char *rv;            /* last resourceVersion seen */
   int synced;
   int closing;
   int paused;
