@@ -25,7 +25,8 @@ static void fc_set_joined(fc_run *run) {
 
 typedef struct fc_apply_ctx {
   fc_run *run;
-  const char *kind, *name;
+  const char *kind;
+  char *name; /* the desired object's, for the condition message */
 } fc_apply_ctx;
 
 static void fc_applied(const apply_result *r, void *data) {
@@ -42,6 +43,7 @@ static void fc_applied(const apply_result *r, void *data) {
     fc_stop(run, kc_err_terminal(r->rc) ? 0 : r->rc, C_JOINED, reading ? "ReadFailed" : "ApplyFailed",
             "%s %s %s failed: %s", reading ? "reading" : "writing", x.kind, x.name, cond_error_text(r->err, "failed"));
   }
+  free(x.name);
 }
 
 /* Ensures desired (taken) with o, then the next step. */
@@ -49,14 +51,11 @@ static void fc_ensure(fc_run *run, const apply_opts *o, json_object *desired) {
   fc_apply_ctx *x = kf_calloc(1, sizeof(*x));
   x->run = run;
   x->kind = o->res->kind;
-  x->name = o->res == &KC_NAMESPACES                            ? run->spec.member_ns
-            : o->res == &KC_SERVICEACCOUNTS                     ? run->names.sa
-            : o->res == &KC_SECRETS && o->client == run->member ? run->names.token
-            : o->res == &KC_SECRETS                             ? run->names.cred
-            : o->res == &API_CLUSTERS                           ? run->name
-                                                                : run->names.role;
+  const char *name = kc_obj_str(desired, "metadata.name");
+  x->name = name ? kf_strdup(name) : NULL;
   int rc = apply_ensure(o, desired, fc_applied, x);
   if (rc != 0) {
+    free(x->name);
     free(x);
     fc_stop(run, kc_err_terminal(rc) ? 0 : rc, C_JOINED, "ApplyFailed", "writing %s failed: could not start (%d)",
             o->res->kind, rc);
