@@ -54,12 +54,9 @@ static int set_controllers(void *base, const kf_flag *f, const char *value, kf_e
                         "namespaces, serviceaccounts, daemonsets, deployments, replicasets, statefulsets, jobs, "
                         "horizontalpodautoscalers, ingresses)",
                         k);
-    else if (strcmp(v, "true") == 0)
-      o->controllers[which] = CM_ON;
-    else if (strcmp(v, "false") == 0)
-      o->controllers[which] = CM_OFF;
-    else
-      rc = kf_error_set(err, -EINVAL, "--controllers: %s=%s: the value must be true or false", k, v);
+    else if (strcmp(v, "true") == 0) o->controllers[which] = CM_ON;
+    else if (strcmp(v, "false") == 0) o->controllers[which] = CM_OFF;
+    else rc = kf_error_set(err, -EINVAL, "--controllers: %s=%s: the value must be true or false", k, v);
   }
   free(copy);
   return rc;
@@ -78,7 +75,7 @@ static int set_ignored(void *base, const kf_flag *f, const char *value, kf_error
 }
 
 #define OFF(field) offsetof(cm_options, field)
-#define IGNORED(name, type, metavar, why)                                                                        \
+#define IGNORED(name, type, metavar, why) \
   { name, 0, type, 0, OFF(scratch), metavar, "kubefed v1's flag, accepted and ignored: " why, NULL, NULL, set_ignored }
 
 /* The order is the order of --help. */
@@ -86,8 +83,8 @@ static const kf_flag FLAGS[] = {
     KF_MANAGER_FLAGS(OFF(m), API_CONTROLLER_MANAGER),
     {"master", 0, KF_FLAG_STRING, 0, OFF(m) + offsetof(kf_manager_opts, master), "URL",
      "the federation API server's URL, instead of the kubeconfig's server", NULL, NULL, NULL},
-    {"federation-name", 0, KF_FLAG_STRING, 0, OFF(federation_name), "NAME",
-     "the federation's name (in its DNS names)", NULL, NULL, NULL},
+    {"federation-name", 0, KF_FLAG_STRING, 0, OFF(federation_name), "NAME", "the federation's name (in its DNS names)",
+     NULL, NULL, NULL},
     {"federation-uid", 0, KF_FLAG_STRING, 0, OFF(federation_uid), "UID",
      "the host Federation's metadata.uid: member copies are labelled kubefed.dev/propagated-by=UID (set by the "
      "operator)",
@@ -106,12 +103,12 @@ static const kf_flag FLAGS[] = {
      "turn controllers on or off, e.g. services=false,ingresses=false (repeatable; default: every controller whose "
      "resource the federation API serves)",
      NULL, NULL, set_controllers},
-    {"concurrent-service-syncs", 0, KF_FLAG_INT, 0, OFF(concurrent_service_syncs), "N",
-     "services reconciled at once", "10", NULL, NULL},
+    {"concurrent-service-syncs", 0, KF_FLAG_INT, 0, OFF(concurrent_service_syncs), "N", "services reconciled at once",
+     "10", NULL, NULL},
     {"concurrent-replicaset-syncs", 0, KF_FLAG_INT, 0, OFF(concurrent_replicaset_syncs), "N",
      "objects of each propagated type reconciled at once", "10", NULL, NULL},
-    {"concurrent-job-syncs", 0, KF_FLAG_INT, 0, OFF(concurrent_job_syncs), "N", "jobs reconciled at once", "10",
-     NULL, NULL},
+    {"concurrent-job-syncs", 0, KF_FLAG_INT, 0, OFF(concurrent_job_syncs), "N", "jobs reconciled at once", "10", NULL,
+     NULL},
     {"hpa-scale-forbidden-window", 0, KF_FLAG_DURATION, 0, OFF(hpa_scale_forbidden_window_ms), "DURATION",
      "how long after a member HPA scaled its replicas stay where they are", "2m", NULL, NULL},
     IGNORED("cluster-monitor-period", KF_FLAG_DURATION, "DURATION", "the operator probes members"),
