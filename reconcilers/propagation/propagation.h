@@ -85,11 +85,11 @@ void prop_selector_free(prop_selector *s);
 typedef struct prop_members prop_members;
 typedef struct prop_member {
   const char *name;
-  int ready;            /* Cluster Ready=True */
-  json_object *labels;  /* the Cluster's labels (borrowed, may be NULL) */
-  kc_client *client;    /* NULL: no usable credential (yet); borrowed from the registry */
-  unsigned epoch;       /* changes whenever client does */
-  const char *why_not;  /* when !ready or !client: why, for the status annotation */
+  int ready;           /* Cluster Ready=True */
+  json_object *labels; /* the Cluster's labels (borrowed, may be NULL) */
+  kc_client *client;   /* NULL: no usable credential (yet); borrowed from the registry */
+  unsigned epoch;      /* changes whenever client does */
+  const char *why_not; /* when !ready or !client: why, for the status annotation */
 } prop_member;
 
 /* Something about a member changed (name NULL: several may have). */

@@ -40,8 +40,8 @@ typedef struct prop_run {
   uint64_t requeue_ms;
   int unsynced; /* a member's cache is not complete: status not written this round */
   prop_selector *sel;
-  int issued;    /* deletions of member copies started */
-  char *waiting; /* members a cascade waits for, "a, b" */
+  int issued;                         /* deletions of member copies started */
+  char *waiting;                      /* members a cascade waits for, "a, b" */
   void (*then)(struct prop_run *run); /* what runs when pending drops to 0 */
 } prop_run;
 

@@ -32,15 +32,28 @@ static const struct {
   sel_op op;
   int values; /* -1: one or more, 0: none, 1: exactly one */
 } OPS[] = {
-    {"in", OP_IN, -1},          {"In", OP_IN, -1},     {"=", OP_IN, 1},         {"==", OP_IN, 1},
-    {"notin", OP_NOT_IN, -1},   {"NotIn", OP_NOT_IN, -1}, {"!=", OP_NOT_IN, 1}, {"exists", OP_EXISTS, 0},
-    {"Exists", OP_EXISTS, 0},   {"!", OP_NOT_EXISTS, 0}, {"DoesNotExist", OP_NOT_EXISTS, 0},
-    {"gt", OP_GT, 1},           {"Gt", OP_GT, 1},      {">", OP_GT, 1},         {"lt", OP_LT, 1},
-    {"Lt", OP_LT, 1},           {"<", OP_LT, 1},
+    {"in", OP_IN, -1},
+    {"In", OP_IN, -1},
+    {"=", OP_IN, 1},
+    {"==", OP_IN, 1},
+    {"notin", OP_NOT_IN, -1},
+    {"NotIn", OP_NOT_IN, -1},
+    {"!=", OP_NOT_IN, 1},
+    {"exists", OP_EXISTS, 0},
+    {"Exists", OP_EXISTS, 0},
+    {"!", OP_NOT_EXISTS, 0},
+    {"DoesNotExist", OP_NOT_EXISTS, 0},
+    {"gt", OP_GT, 1},
+    {"Gt", OP_GT, 1},
+    {">", OP_GT, 1},
+    {"lt", OP_LT, 1},
+    {"Lt", OP_LT, 1},
+    {"<", OP_LT, 1},
 };
 
 static json_object *field(json_object *o, const char *name) {
-  json_object_object_foreach(o, k, v) if (strcasecmp(k, name) == 0) return v;
+  json_object_object_foreach (o, k, v)
+    if (strcasecmp(k, name) == 0) return v;
   return NULL;
 }
 
@@ -62,13 +75,16 @@ static int parse_one(json_object *item, size_t i, requirement *r, kf_error *err)
   int want = -2;
   for (size_t k = 0; k < sizeof(OPS) / sizeof(OPS[0]); k++)
     if (strcmp(op_text, OPS[k].text) == 0) r->op = OPS[k].op, want = OPS[k].values;
-  if (want == -2) return kf_error_set(err, -EINVAL, "requirement %zu (%s): unknown operator \"%s\"", i, r->key, op_text);
+  if (want == -2)
+    return kf_error_set(err, -EINVAL, "requirement %zu (%s): unknown operator \"%s\"", i, r->key, op_text);
   if (values && !json_object_is_type(values, json_type_array) && !json_object_is_type(values, json_type_null))
     return kf_error_set(err, -EINVAL, "requirement %zu (%s): values must be an array of strings", i, r->key);
   size_t n = values && json_object_is_type(values, json_type_array) ? json_object_array_length(values) : 0;
   if ((want == -1 && n == 0) || (want == 0 && n != 0) || (want == 1 && n != 1))
     return kf_error_set(err, -EINVAL, "requirement %zu (%s): operator %s takes %s", i, r->key, op_text,
-                        want == -1 ? "one or more values" : want == 0 ? "no values" : "exactly one value");
+                        want == -1  ? "one or more values"
+                        : want == 0 ? "no values"
+                                    : "exactly one value");
   r->values = kf_calloc(n + 1, sizeof(char *));
   for (size_t k = 0; k < n; k++) {
     json_object *v = json_object_array_get_idx(values, k);
@@ -119,12 +135,12 @@ static int matches(const requirement *r, json_object *labels) {
   const char *v = kc_obj_key_str(labels, r->key);
   long long n;
   switch (r->op) {
-  case OP_IN: return v && has_value(r, v);
-  case OP_NOT_IN: return !v || !has_value(r, v);
-  case OP_EXISTS: return v != NULL;
-  case OP_NOT_EXISTS: return v == NULL;
-  case OP_GT: return v && parse_int(v, &n) == 0 && n > r->bound;
-  case OP_LT: return v && parse_int(v, &n) == 0 && n < r->bound;
+    case OP_IN: return v && has_value(r, v);
+    case OP_NOT_IN: return !v || !has_value(r, v);
+    case OP_EXISTS: return v != NULL;
+    case OP_NOT_EXISTS: return v == NULL;
+    case OP_GT: return v && parse_int(v, &n) == 0 && n > r->bound;
+    case OP_LT: return v && parse_int(v, &n) == 0 && n < r->bound;
   }
   return 0;
 }

@@ -238,8 +238,9 @@ static void on_removed(const apply_result *r, void *data) {
   prop_sync *s = run->s;
   if (r->rc != 0) {
     prop_state_setf(run, op->member, "Failed: %s", r->err->msg);
-    ev_emit(s->o.events, run->obj, "Warning", "DeleteInClusterFailed", "Delete", "Failed to delete %s %s in cluster %s: %s",
-            s->o.type->res->kind, kc_obj_str(run->obj, "metadata.name"), op->member, r->err->msg);
+    ev_emit(s->o.events, run->obj, "Warning", "DeleteInClusterFailed", "Delete",
+            "Failed to delete %s %s in cluster %s: %s", s->o.type->res->kind, kc_obj_str(run->obj, "metadata.name"),
+            op->member, r->err->msg);
     prop_metric(s, op->member, "failed");
     run->rc = r->rc;
   } else if (r->wrote) {

@@ -26,12 +26,9 @@ static const char *const SPEC_FIELDS[] = {"spec", NULL};
 
 /* A namespace's spec is its finalizers, which each member's apiserver sets itself. */
 static const prop_type TYPES[] = {
-    {CM_NAMESPACES, &KC_NAMESPACES, NO_FIELDS},
-    {CM_CONFIGMAPS, &KC_CONFIGMAPS, CONFIGMAP_FIELDS},
-    {CM_SECRETS, &KC_SECRETS, SECRET_FIELDS},
-    {CM_SERVICEACCOUNTS, &KC_SERVICEACCOUNTS, SERVICEACCOUNT_FIELDS},
-    {CM_DAEMONSETS, &DAEMONSETS, SPEC_FIELDS},
-    {CM_INGRESSES, &INGRESSES, SPEC_FIELDS},
+    {CM_NAMESPACES, &KC_NAMESPACES, NO_FIELDS}, {CM_CONFIGMAPS, &KC_CONFIGMAPS, CONFIGMAP_FIELDS},
+    {CM_SECRETS, &KC_SECRETS, SECRET_FIELDS},   {CM_SERVICEACCOUNTS, &KC_SERVICEACCOUNTS, SERVICEACCOUNT_FIELDS},
+    {CM_DAEMONSETS, &DAEMONSETS, SPEC_FIELDS},  {CM_INGRESSES, &INGRESSES, SPEC_FIELDS},
 };
 
 const prop_type *prop_type_of(cm_controller id) {
@@ -67,7 +64,7 @@ int prop_skip(const prop_type *t, json_object *obj) {
 static json_object *copy_map(json_object *src, const char *skip) {
   json_object *out = kj_obj();
   if (!src || !json_object_is_type(src, json_type_object)) return out;
-  json_object_object_foreach(src, k, v) {
+  json_object_object_foreach (src, k, v) {
     if (skip && strcmp(k, skip) == 0) continue;
     kj_copy(out, k, v);
   }
@@ -117,7 +114,7 @@ void prop_transform(json_object *obj, void *type) {
   /* Replace obj's fields in place: the informer keeps obj. */
   char **keys = NULL;
   size_t n = 0;
-  json_object_object_foreach(obj, k, v) {
+  json_object_object_foreach (obj, k, v) {
     (void)v;
     keys = kf_realloc(keys, (n + 1) * sizeof(char *));
     keys[n++] = kf_strdup(k);
@@ -128,7 +125,7 @@ void prop_transform(json_object *obj, void *type) {
   }
   free(keys);
   kj_set(obj, "metadata", keep);
-  json_object_object_foreach(out, k2, v2) kj_set(obj, k2, json_object_get(v2));
+  json_object_object_foreach (out, k2, v2) kj_set(obj, k2, json_object_get(v2));
   json_object_put(out);
 }
 
@@ -140,7 +137,7 @@ static int by_member(const void *a, const void *b) {
 
 char *prop_status_text(const prop_state *states, size_t n) {
   prop_state *sorted = kf_calloc(n + 1, sizeof(*sorted));
-  memcpy(sorted, states, n * sizeof(*sorted));
+  if (n) memcpy(sorted, states, n * sizeof(*sorted));
   qsort(sorted, n, sizeof(*sorted), by_member);
   json_object *o = kj_obj();
   for (size_t i = 0; i < n; i++) kj_str(o, sorted[i].member, sorted[i].state);

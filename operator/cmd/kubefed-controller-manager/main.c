@@ -58,8 +58,7 @@ static void start_type(cm *c, cm_controller id, int served) {
                        .members = c->members,
                        .events = kf_manager_events(c->m),
                        .metrics = kf_manager_metrics(c->m)};
-  if (!so.propagate)
-    KF_INFO("controller off: deletions of its objects are still finalized", "controller", name);
+  if (!so.propagate) KF_INFO("controller off: deletions of its objects are still finalized", "controller", name);
   c->syncs[id] = prop_sync_new(kf_manager_loop(c->m), &so);
   if (c->open) prop_sync_start(c->syncs[id]);
 }
