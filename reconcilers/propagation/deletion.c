@@ -188,7 +188,8 @@ static void ns_finalize(ns_cleanup *nc) {
   kj_set(spec, "finalizers", fins);
   const char *text = json_object_to_json_string_ext(copy, JSON_C_TO_STRING_PLAIN);
   char *path = kf_asprintf("/api/v1/namespaces/%s/finalize", nc->ns);
-  kc_request r = {.method = "PUT", .path = path, .body = text, .body_len = strlen(text)};
+  kc_request r = {
+      .method = "PUT", .path = path, .content_type = "application/json", .body = text, .body_len = strlen(text)};
   int rc = kc_do(run->s->o.fed, &r, on_finalized, run);
   free(path);
   json_object_put(copy);

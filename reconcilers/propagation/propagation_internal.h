@@ -16,7 +16,8 @@ struct prop_sync {
   uv_loop_t *loop;
   prop_sync_opts o;
   char *uid;
-  char *selector; /* PROP_LABEL_PROPAGATED_BY=uid */
+  char *selector;       /* PROP_LABEL_PROPAGATED_BY=uid */
+  const char *owner[3]; /* apply's owner labels: PROP_LABEL_PROPAGATED_BY, uid (outlives calls) */
   ctrl *c;
   informer *fed_inf;
   member_watch *mw;

@@ -219,11 +219,10 @@ static int adopting(json_object *obj) {
 
 static void apply_copy(member_op *op) {
   prop_run *run = op->run;
-  const char *owner[] = {PROP_LABEL_PROPAGATED_BY, run->s->uid, NULL};
   apply_opts ao = {.client = op->client,
                    .res = run->s->o.type->res,
                    .cache = op->w ? op->w->inf : NULL,
-                   .owner_labels = adopting(run->obj) ? NULL : owner};
+                   .owner_labels = adopting(run->obj) ? NULL : run->s->owner};
   if (apply_ensure(&ao, json_object_get(op->desired), on_applied, op) != 0) {
     prop_state_set(run, op->member, "Failed: the object has no name");
     run->rc = -EINVAL;
@@ -261,8 +260,7 @@ int prop_remove_copy(prop_run *run, const prop_member *pm, member_watch *w) {
   op->member = kf_strdup(pm->name);
   op->client = pm->client;
   op->w = w;
-  const char *owner[] = {PROP_LABEL_PROPAGATED_BY, run->s->uid, NULL};
-  apply_opts ao = {.client = pm->client, .res = run->s->o.type->res, .owner_labels = owner};
+  apply_opts ao = {.client = pm->client, .res = run->s->o.type->res, .owner_labels = run->s->owner};
   char *ns = NULL, *name = NULL;
   ctrl_split_key(run->key, &ns, &name);
   run->pending++;
@@ -422,6 +420,8 @@ prop_sync *prop_sync_new(uv_loop_t *loop, const prop_sync_opts *o) {
   s->uid = kf_strdup(o->uid);
   s->o.uid = s->uid;
   s->selector = kf_asprintf("%s=%s", PROP_LABEL_PROPAGATED_BY, o->uid);
+  s->owner[0] = PROP_LABEL_PROPAGATED_BY;
+  s->owner[1] = s->uid;
   ctrl_opts co = {.name = o->type->res->resource,
                   .reconcile = reconcile,
                   .data = s,

@@ -80,8 +80,8 @@ static uint64_t fnv1a(const char *s) {
 json_object *prop_desired(const prop_type *t, json_object *obj, const char *uid) {
   const kc_resource *r = t->res;
   json_object *d = kj_obj(), *meta = kj_obj();
-  char *api_version = r->group[0] ? kf_asprintf("%s/%s", r->group, r->version) : kf_strdup(r->version);
-  kj_str(d, "apiVersion", api_version);
+  char *api_version = r->group[0] ? kf_asprintf("%s/%s", r->group, r->version) : NULL;
+  kj_str(d, "apiVersion", api_version ? api_version : r->version);
   free(api_version);
   kj_str(d, "kind", r->kind);
   kj_str(meta, "name", kc_obj_str(obj, "metadata.name"));
@@ -110,6 +110,11 @@ void prop_transform(json_object *obj, void *type) {
   json_object *meta = kc_obj_get(obj, "metadata"), *keep = kj_obj();
   for (const char *const *k = META; *k; k++) kj_copy(keep, *k, kc_obj_get(meta, *k));
   json_object *out = kj_obj();
+  /* List items carry no apiVersion and kind; the desired copy does. */
+  char *api_version = t->res->group[0] ? kf_asprintf("%s/%s", t->res->group, t->res->version) : NULL;
+  kj_str(out, "apiVersion", api_version ? api_version : t->res->version);
+  kj_str(out, "kind", t->res->kind);
+  free(api_version);
   for (const char *const *f = t->fields; *f; f++) kj_copy(out, *f, kc_obj_get(obj, *f));
   /* Replace obj's fields in place: the informer keeps obj. */
   char **keys = NULL;
@@ -141,7 +146,7 @@ char *prop_status_text(const prop_state *states, size_t n) {
   qsort(sorted, n, sizeof(*sorted), by_member);
   json_object *o = kj_obj();
   for (size_t i = 0; i < n; i++) kj_str(o, sorted[i].member, sorted[i].state);
-  char *text = kf_strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+  char *text = kf_strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
   json_object_put(o);
   free(sorted);
   return text;

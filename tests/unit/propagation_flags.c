@@ -21,14 +21,22 @@ static void test_v1_command_line_accepted(void **state) {
   (void)state;
   kf_error err;
   /* kubefed init's own arguments for the controller manager, plus --controllermanager-arg-overrides. */
-  const char *const v1[] = {"--master=https://fellowship-apiserver",   "--kubeconfig=/etc/federation/cm/kubeconfig",
-                            "--dns-provider=coredns",                  "--dns-provider-config=/etc/federation/dns.conf",
-                            "--federation-name=fellowship",            "--zone-name=example.com.",
-                            "--controllers=services=false",            "--v=4",
-                            "--cluster-monitor-period=40s",            "--federated-api-qps=20",
-                            "--federated-api-burst=30",                "--port=10253",
-                            "--address=0.0.0.0",                       "--profiling=false",
-                            "--federation-only-namespace=federation-only", "--concurrent-service-syncs=5",
+  const char *const v1[] = {"--master=https://fellowship-apiserver",
+                            "--kubeconfig=/etc/federation/cm/kubeconfig",
+                            "--dns-provider=coredns",
+                            "--dns-provider-config=/etc/federation/dns.conf",
+                            "--federation-name=fellowship",
+                            "--zone-name=example.com.",
+                            "--controllers=services=false",
+                            "--v=4",
+                            "--cluster-monitor-period=40s",
+                            "--federated-api-qps=20",
+                            "--federated-api-burst=30",
+                            "--port=10253",
+                            "--address=0.0.0.0",
+                            "--profiling=false",
+                            "--federation-only-namespace=federation-only",
+                            "--concurrent-service-syncs=5",
                             "--hpa-scale-forbidden-window=1m"};
   assert_int_equal(check(v1, sizeof(v1) / sizeof(v1[0]), &err), 0);
 }
@@ -59,8 +67,9 @@ static void test_controllers_map_merges(void **state) {
   const kf_flags fs = {cm_options_flags(&n), n, 0, 0, NULL};
   cm_options o;
   memset(&o, 0, sizeof(o));
-  char *argv[] = {"cm", "--controllers=services=false, configmaps = false", "--controllers=secrets=true", "--v=2",
-                  "--port=1", "--v=3"};
+  char *argv[] = {
+      "cm",   "--controllers=services=false, configmaps = false", "--controllers=secrets=true", "--v=2", "--port=1",
+      "--v=3"};
   int npos = 0;
   kf_error err;
   kf_error_clear(&err);
