@@ -48,7 +48,7 @@ void prop_state_setf(prop_run *run, const char *member, const char *fmt, ...) {
 
 member_watch *prop_watch_of(prop_sync *s, const char *member) {
   for (size_t i = 0; i < s->nmw; i++)
-    if (strcmp(s->mw[i].name, member) == 0) return &s->mw[i];
+    if (strcmp(s->mw[i]->name, member) == 0) return s->mw[i];
   return NULL;
 }
 
@@ -65,8 +65,9 @@ static void maybe_free(prop_sync *s) {
   void (*closed)(void *) = s->closed;
   void *arg = s->closed_arg;
   for (size_t i = 0; i < s->nmw; i++) {
-    informer_close(s->mw[i].inf);
-    free(s->mw[i].name);
+    informer_close(s->mw[i]->inf);
+    free(s->mw[i]->name);
+    free(s->mw[i]);
   }
   free(s->mw);
   ctrl_close(s->c);
@@ -99,10 +100,12 @@ void prop_call_done(prop_run *run) {
 
 static void on_status_written(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data) {
   prop_run *run = data;
-  (void)c, (void)obj;
+  (void)c;
   if (rc != 0) {
     KF_WARN("writing the propagation status failed", "key", run->key, "error", err->msg);
     run->rc = rc;
+  } else {
+    informer_update_cache(run->s->fed_inf, obj); /* the next reconcile must not write it again */
   }
   prop_finish(run);
 }
@@ -140,13 +143,13 @@ typedef struct member_op {
   prop_run *run;
   char *member;
   kc_client *client;
-  member_watch *w;
+  unsigned epoch;        /* of the member's watch when the op started: a newer one is not ours */
   json_object *desired; /* kept for the retry after creating the namespace */
   int existed, ns_created;
 } member_op;
 
 static void op_free(member_op *op) {
-  json_object_put(op->desired);
+  if (op->desired) kj_put_wiped(op->desired);
   free(op->member);
   free(op);
 }
@@ -187,7 +190,8 @@ static void on_applied(const apply_result *r, void *data) {
   if (r->rc == 0) {
     prop_state_set(run, op->member, "Applied");
     if (r->wrote) {
-      if (r->live && op->w) informer_update_cache(op->w->inf, r->live);
+      member_watch *w = prop_watch_of(s, op->member);
+      if (r->live && w && w->epoch == op->epoch) informer_update_cache(w->inf, r->live);
       ev_emit(s->o.events, run->obj, "Normal", op->existed ? "UpdateInCluster" : "CreateInCluster",
               op->existed ? "Update" : "Create", "%s %s %s in cluster %s", op->existed ? "Updated" : "Created", kind,
               name, op->member);
@@ -219,11 +223,15 @@ static int adopting(json_object *obj) {
 
 static void apply_copy(member_op *op) {
   prop_run *run = op->run;
+  member_watch *w = prop_watch_of(run->s, op->member);
   apply_opts ao = {.client = op->client,
                    .res = run->s->o.type->res,
-                   .cache = op->w ? op->w->inf : NULL,
+                   .cache = w && w->epoch == op->epoch ? w->inf : NULL,
                    .owner_labels = adopting(run->obj) ? NULL : run->s->owner};
-  if (apply_ensure(&ao, json_object_get(op->desired), on_applied, op) != 0) {
+  /* apply_ensure wipes what it is given (a desired Secret carries keys): each call its own copy. */
+  json_object *desired = NULL;
+  json_object_deep_copy(op->desired, &desired, NULL);
+  if (apply_ensure(&ao, desired, on_applied, op) != 0) {
     prop_state_set(run, op->member, "Failed: the object has no name");
     run->rc = -EINVAL;
     op_free(op);
@@ -259,7 +267,7 @@ int prop_remove_copy(prop_run *run, const prop_member *pm, member_watch *w) {
   op->run = run;
   op->member = kf_strdup(pm->name);
   op->client = pm->client;
-  op->w = w;
+  op->epoch = w->epoch;
   apply_opts ao = {.client = pm->client, .res = run->s->o.type->res, .owner_labels = run->s->owner};
   char *ns = NULL, *name = NULL;
   ctrl_split_key(run->key, &ns, &name);
@@ -307,15 +315,15 @@ static void place(prop_run *run) {
     op->run = run;
     op->member = kf_strdup(pm->name);
     op->client = pm->client;
-    op->w = w;
-    op->desired = json_object_get(desired);
+    op->epoch = w->epoch;
+    json_object_deep_copy(desired, &op->desired, NULL);
     json_object *cached = informer_get_key(w->inf, run->key);
     op->existed = cached != NULL;
     json_object_put(cached);
     run->pending++;
     apply_copy(op);
   }
-  json_object_put(desired);
+  kj_put_wiped(desired);
   prop_call_done(run);
 }
 
@@ -379,9 +387,11 @@ static void on_member(prop_members *m, const char *name, void *data) {
   member_watch *w = prop_watch_of(s, name);
   int want = s->o.propagate && pm && pm->client;
   if (w && (!want || w->epoch != pm->epoch)) {
+    for (size_t i = 0; i < s->nmw; i++)
+      if (s->mw[i] == w) s->mw[i] = s->mw[--s->nmw];
     informer_close(w->inf);
     free(w->name);
-    *w = s->mw[--s->nmw];
+    free(w);
     w = NULL;
   }
   if (want && !w) {
@@ -391,8 +401,8 @@ static void on_member(prop_members *m, const char *name, void *data) {
                         .transform_data = (void *)s->o.type,
                         .list_from_cache = 1};
     informer_handlers h = ctrl_handlers(s->c, NULL, NULL);
-    s->mw = kf_realloc(s->mw, (s->nmw + 1) * sizeof(member_watch));
-    w = &s->mw[s->nmw++];
+    s->mw = kf_realloc(s->mw, (s->nmw + 1) * sizeof(member_watch *));
+    w = s->mw[s->nmw++] = kf_calloc(1, sizeof(*w));
     w->name = kf_strdup(name);
     w->epoch = pm->epoch;
     w->inf = informer_new(pm->client, &io, &h);
@@ -447,6 +457,6 @@ void prop_sync_close(prop_sync *s, void (*closed)(void *arg), void *arg) {
   s->closing = 1;
   s->closed = closed;
   s->closed_arg = arg;
-  for (size_t i = 0; i < s->nmw; i++) informer_pause(s->mw[i].inf);
+  for (size_t i = 0; i < s->nmw; i++) informer_pause(s->mw[i]->inf);
   maybe_free(s);
 }
