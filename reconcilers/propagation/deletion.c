@@ -136,6 +136,70 @@ static void cascade(prop_run *run) {
   prop_call_done(run);
 }
 
+/* ---- orphan ---- */
+
+typedef struct orphan_op {
+  prop_run *run;
+  char *member;
+} orphan_op;
+
+static void on_unlabelled(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data) {
+  orphan_op *op = data;
+  (void)c, (void)obj;
+  if (rc != 0 && rc != KC_ERR_NOTFOUND) {
+    KF_WARN("orphaning a member copy failed", "key", op->run->key, "cluster", op->member, "error", err->msg);
+    op->run->rc = rc;
+  }
+  prop_run *run = op->run;
+  free(op->member);
+  free(op);
+  prop_call_done(run);
+}
+
+static void after_orphan(prop_run *run) {
+  if (run->rc != 0) {
+    prop_finish(run);
+    return;
+  }
+  release(run, RELEASE);
+}
+
+/* --cascade=orphan: the copies stay, and stop being ours (KubeFed v2 does the same): our label and
+ * hash go, so a later unjoin or a new federated object of the same name leaves them alone. A member
+ * that is not Ready keeps its copy labelled (best effort, as v1 never unlabelled at all). */
+static void orphan(prop_run *run) {
+  prop_sync *s = run->s;
+  prop_members *m = s->o.members;
+  char *ns = NULL, *name = NULL;
+  ctrl_split_key(run->key, &ns, &name);
+  json_object *meta = kj_obj();
+  kj_set(meta, "labels", kj_set(kj_obj(), PROP_LABEL_PROPAGATED_BY, NULL));
+  kj_set(meta, "annotations", kj_set(kj_obj(), PROP_ANNOTATION_HASH, NULL));
+  json_object *patch = kj_set(kj_obj(), "metadata", meta);
+  run->then = after_orphan;
+  run->pending = 1;
+  for (size_t i = 0; s->o.propagate && i < prop_members_len(m); i++) {
+    const prop_member *pm = prop_members_at(m, i);
+    member_watch *w = pm->ready && pm->client ? prop_watch_of(s, pm->name) : NULL;
+    json_object *copy = w && w->epoch == pm->epoch ? informer_get_key(w->inf, run->key) : NULL;
+    if (!copy) continue;
+    json_object_put(copy);
+    orphan_op *op = kf_calloc(1, sizeof(*op));
+    op->run = run;
+    op->member = kf_strdup(pm->name);
+    run->pending++;
+    if (kc_patch(pm->client, s->o.type->res, ns, name, KC_PATCH_MERGE, patch, NULL, on_unlabelled, op) != 0) {
+      run->pending--;
+      free(op->member);
+      free(op);
+    }
+  }
+  json_object_put(patch);
+  free(ns);
+  free(name);
+  prop_call_done(run);
+}
+
 /* ---- namespaces ---- */
 
 typedef struct ns_cleanup {
@@ -359,9 +423,12 @@ void prop_delete(prop_run *run) {
     ns_cleanup_start(run);
     return;
   }
-  if (!kc_has_finalizer(run->obj, PROP_FINALIZER) || kc_has_finalizer(run->obj, PROP_FINALIZER_ORPHAN) ||
-      !s->o.propagate || prop_skip(s->o.type, run->obj)) {
+  if (!kc_has_finalizer(run->obj, PROP_FINALIZER) || !s->o.propagate || prop_skip(s->o.type, run->obj)) {
     release(run, RELEASE);
+    return;
+  }
+  if (kc_has_finalizer(run->obj, PROP_FINALIZER_ORPHAN)) {
+    orphan(run);
     return;
   }
   cascade(run);

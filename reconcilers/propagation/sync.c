@@ -143,7 +143,7 @@ typedef struct member_op {
   prop_run *run;
   char *member;
   kc_client *client;
-  unsigned epoch;        /* of the member's watch when the op started: a newer one is not ours */
+  unsigned epoch;       /* of the member's watch when the op started: a newer one is not ours */
   json_object *desired; /* kept for the retry after creating the namespace */
   int existed, ns_created;
 } member_op;
