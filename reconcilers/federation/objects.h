@@ -27,7 +27,7 @@
  * manager image is the federation control plane image users are expected to
  * supply; the default names the kubefed v1 "fcp" image layout. */
 #define FED_DEFAULT_APISERVER_IMAGE "registry.k8s.io/kube-apiserver:v1.37.2"
-#define FED_DEFAULT_ETCD_IMAGE "registry.k8s.io/etcd:3.6.16-0"
+#define FED_DEFAULT_ETCD_IMAGE "registry.k8s.io/etcd:3.7.0-0"
 #define FED_DEFAULT_CM_IMAGE "registry.k8s.io/kubefed/fcp:v1.37.2"
 
 #define FED_APISERVER_PORT 8443

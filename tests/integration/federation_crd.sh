@@ -40,7 +40,7 @@ fedm fellowship <<'EOF' | accepted "DESIGN.md fellowship example (coredns, local
     extraArgs: {}
   etcd:
     local:
-      image: registry.k8s.io/etcd:3.6.16-0
+      image: registry.k8s.io/etcd:3.7.0-0
       storage:
         type: PersistentVolumeClaim
         size: 10Gi
