@@ -260,11 +260,13 @@ json_object *fed_desired_controller_manager(const fed_spec *s, const char *confi
   char *federations = kf_asprintf("%s=%s", s->name, zone);
   kj_str(ann, "federations", federations);
   if (strcmp(s->dns_provider, "coredns") == 0) {
-    char *ns = kj_join(s->coredns_nameservers, ",");
     kj_str(ann, "dns-provider", "coredns");
     kj_str(ann, "dns-zone-name", zone);
-    kj_str(ann, "nameserver", ns);
-    free(ns);
+    if (s->coredns_nameservers) { /* optional: kubefed v1 wrote none without coredns endpoints */
+      char *ns = kj_join(s->coredns_nameservers, ",");
+      kj_str(ann, "nameserver", ns);
+      free(ns);
+    }
   }
   free(federations);
   free(zone);

@@ -97,9 +97,8 @@ int fed_spec_decode(json_object *fed, fed_spec *s, kf_error *err) {
   s->coredns_nameservers = kc_obj_get(spec, "dns.corednsNameservers");
   if (!fed_is_array_of_strings(s->coredns_nameservers))
     return kf_error_set(err, -EINVAL, "spec.dns.corednsNameservers must be a list of strings");
-  if (strcmp(s->dns_provider, "coredns") == 0 &&
-      (!s->coredns_nameservers || json_object_array_length(s->coredns_nameservers) == 0))
-    return kf_error_set(err, -EINVAL, "spec.dns.corednsNameservers is required with the coredns provider");
+  /* Optional even with coredns, as in kubefed v1: without it joins add no forward block. */
+  if (s->coredns_nameservers && json_object_array_length(s->coredns_nameservers) == 0) s->coredns_nameservers = NULL;
 
   s->api_pod = kc_obj_get(spec, "apiServer");
   s->api_image = fed_str_or(spec, "apiServer.image", FED_DEFAULT_APISERVER_IMAGE);

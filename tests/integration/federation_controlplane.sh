@@ -44,14 +44,14 @@ stringData:
     [Global]
     etcd-endpoints = http://127.0.0.1:2379
     zones = example.com.
-    coredns-endpoints = 127.0.0.1:53
+    coredns-endpoints = 127.0.0.1:15353
 EOF
 fedm fellowship <<EOF | K apply -f - >/dev/null
   dns:
     provider: coredns
     zoneName: example.com.
     providerConfigSecretRef: {name: fellowship-dns}
-    corednsNameservers: ["127.0.0.1:53"]
+    corednsNameservers: ["127.0.0.1:15353"]
   apiServer:
     service: {type: NodePort, nodePort: $NODEPORT}
     advertiseAddress: 127.0.0.1
@@ -77,7 +77,7 @@ done
 keys=$(J secret fellowship-apiserver-credentials | jq -r '.data | keys | join(",")')
 check "apiserver-credentials keys are kubefed v1's plus the service-account pair ($keys)" test "$keys" = "ca.crt,sa.key,sa.pub,server.crt,server.key"
 check "dns-provider Secret holds the provider config under federation-dns-provider.conf" \
-  grep -q "coredns-endpoints = 127.0.0.1:53" <(secret_key fellowship-dns-provider federation-dns-provider.conf)
+  grep -q "coredns-endpoints = 127.0.0.1:15353" <(secret_key fellowship-dns-provider federation-dns-provider.conf)
 args=$(J deployment fellowship-apiserver | jq -r '.spec.template.spec.containers[] | select(.name=="apiserver") | .args | join(" ")')
 for a in --secure-port=8443 --client-ca-file=/etc/federation/apiserver/ca.crt --etcd-servers=http://127.0.0.1:2379 \
          --tls-cert-file=/etc/federation/apiserver/server.crt --service-account-key-file=/etc/federation/apiserver/sa.pub \
@@ -261,9 +261,9 @@ refused_fed() {  # refused_fed DESC FIELD: spec from stdin
   if out=$(fedm bad | K create --dry-run=server -f - 2>&1); then fail "refused: $desc: was accepted"; return; fi
   if grep -qF -- "$field" <<<"$out"; then pass "refused: $desc (names $field)"; else fail "refused: $desc: $out"; fi
 }
-refused_fed "zone without trailing dot" spec.dns.zoneName <<<'  dns: {provider: coredns, zoneName: example.com, corednsNameservers: ["127.0.0.1:53"]}'
+refused_fed "zone without trailing dot" spec.dns.zoneName <<<'  dns: {provider: coredns, zoneName: example.com, corednsNameservers: ["127.0.0.1:15353"]}'
 refused_fed "unknown DNS provider" spec.dns.provider <<<'  dns: {provider: bind9, zoneName: example.com.}'
-refused_fed "coredns without nameservers" spec.dns.corednsNameservers <<<'  dns: {provider: coredns, zoneName: example.com.}'
+refused_fed "coredns nameserver forwarding a member's DNS to itself" spec.dns.corednsNameservers <<<'  dns: {provider: coredns, zoneName: example.com., corednsNameservers: ["127.0.0.53:53"]}'
 refused_fed "two etcd modes" spec.etcd <<<'  {dns: {provider: google-clouddns, zoneName: example.com.}, etcd: {local: {}, external: {endpoints: ["https://127.0.0.1:2379"], tlsSecretRef: {name: x}}}}'
 refused_fed "nodePort out of range" spec.apiServer.service.nodePort <<<'  {dns: {provider: google-clouddns, zoneName: example.com.}, apiServer: {service: {type: NodePort, nodePort: 70000}}}'
 refused_fed "nodePort with ClusterIP" spec.apiServer.service.nodePort <<<'  {dns: {provider: google-clouddns, zoneName: example.com.}, apiServer: {service: {type: ClusterIP, nodePort: 30001}}}'

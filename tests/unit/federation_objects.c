@@ -75,9 +75,15 @@ static void test_defaults_at_read_time(void **state) {
   assert_int_equal(fed_spec_decode(f, &s, &err), -EINVAL);
   assert_non_null(strstr(err.msg, "spec.dns.zoneName"));
   json_object_put(f);
+  /* kubefed v1's documented coredns init has no nameservers: accepted, joins add no forward block. */
   f = fed("{\"dns\":{\"provider\":\"coredns\",\"zoneName\":\"example.com.\"}}");
-  assert_int_equal(fed_spec_decode(f, &s, &err), -EINVAL);
-  assert_non_null(strstr(err.msg, "corednsNameservers"));
+  assert_int_equal(fed_spec_decode(f, &s, &err), 0);
+  assert_null(s.coredns_nameservers);
+  json_object *cm = fed_desired_controller_manager(&s, "h");
+  json_object *ann = kc_obj_get(cm, "metadata.annotations");
+  assert_string_equal(kc_obj_str(ann, "dns-provider"), "coredns");
+  assert_null(kc_obj_get(ann, "nameserver"));
+  json_object_put(cm);
   json_object_put(f);
 }
 
