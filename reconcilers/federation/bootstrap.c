@@ -25,12 +25,21 @@ static void fed_boot_failed(fed_run *run, const char *what, const kf_error *err)
 void fed_step_federation_api(void *data) {
   fed_run *run = data;
   json_object *avail = kc_obj_get(run->apiserver, "status.availableReplicas");
+  const char *failure;
+  char why[768];
+  int failing = fed_deployment_failure(run->apiserver, &failure, why, sizeof(why));
+  if ((!avail || json_object_get_int64(avail) < 1) && failing) {
+    fed_stop(run, 0, FED_APISERVER, failure, "Deployment %s-apiserver: %s", run->name, why);
+    return;
+  }
   if (!avail || json_object_get_int64(avail) < 1) {
     fed_cond_set(run, FED_APISERVER, "False", "DeploymentUnavailable",
                  "Deployment %s-apiserver has no available replica yet", run->name);
     fed_end(run);
     return;
   }
+  /* Serving, but a replica it wants cannot be made: worth saying, not worth stopping for. */
+  if (failing) fed_cond_set(run, FED_DEGRADED, "True", failure, "Deployment %s-apiserver: %s", run->name, why);
   if (run->f->access == FED_ACCESS_ENDPOINT) {
     char *svc = fed_service_url(&run->spec);
     int internal = !run->endpoint || strcmp(run->endpoint, svc) == 0;

@@ -187,6 +187,13 @@ static void fed_cm_done(fed_run *run, json_object *live) {
     fed_cond_set(run, FED_CM, "False", "DeploymentUnavailable",
                  "Deployment %s-controller-manager has %lld/%d available replicas", run->name, (long long)available,
                  run->spec.cm_replicas);
+  const char *failure;
+  char why[768];
+  if (run->spec.cm_replicas > 0 && fed_deployment_failure(live, &failure, why, sizeof(why))) {
+    if (available < run->spec.cm_replicas)
+      fed_cond_set(run, FED_CM, "False", failure, "Deployment %s-controller-manager: %s", run->name, why);
+    fed_cond_set(run, FED_DEGRADED, "True", failure, "Deployment %s-controller-manager: %s", run->name, why);
+  }
   steps_next(&run->steps);
 }
 

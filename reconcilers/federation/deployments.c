@@ -108,15 +108,32 @@ static json_object *fed_probe(const char *path, int initial_delay, int failures)
   return p;
 }
 
+/* PodSecurity `restricted` (a namespace enforcing it rejects anything less): no privilege
+ * escalation, no capabilities (port 8443 needs none), non-root, seccomp RuntimeDefault. */
 static json_object *fed_container(const char *name, const char *image, const char *pull_policy) {
   json_object *c = kj_obj(), *sc = kj_obj();
   kj_str(c, "name", name);
   kj_str(c, "image", image);
   kj_str(c, "imagePullPolicy", pull_policy);
   kj_bool(sc, "allowPrivilegeEscalation", 0);
+  kj_set(sc, "capabilities", kj_set(kj_obj(), "drop", kj_push_str(kj_arr(), "ALL")));
+  kj_bool(sc, "runAsNonRoot", 1);
   kj_set(sc, "seccompProfile", kj_str(kj_obj(), "type", "RuntimeDefault"));
   kj_set(c, "securityContext", sc);
   return c;
+}
+
+/* The pod's user: the kube-apiserver and etcd images (distroless) run as root unless told, and
+ * both work as any uid; 65532 is distroless's nonroot user, the operator image's too. fsGroup
+ * makes the 0400 Secret files readable by that group and the etcd volume writable. */
+static json_object *fed_pod_security_context(void) {
+  json_object *sc = kj_obj();
+  kj_int(sc, "runAsUser", FED_POD_UID);
+  kj_int(sc, "runAsGroup", FED_POD_UID);
+  kj_int(sc, "fsGroup", FED_POD_UID);
+  kj_bool(sc, "runAsNonRoot", 1);
+  kj_set(sc, "seccompProfile", kj_str(kj_obj(), "type", "RuntimeDefault"));
+  return sc;
 }
 
 /* A Deployment around pod_spec; scheduling fields come from the spec section `pod`. */
@@ -149,6 +166,7 @@ static json_object *fed_deployment(const fed_spec *s, const char *suffix, const 
   kj_copy(pod_spec, "affinity", kc_obj_get(pod, "affinity"));
   kj_str(pod_spec, "priorityClassName", kc_obj_str(pod, "priorityClassName"));
   kj_copy(pod_spec, "imagePullSecrets", s->pull_secrets);
+  kj_set(pod_spec, "securityContext", fed_pod_security_context());
   kj_set(tmpl, "spec", pod_spec);
   kj_set(spec, "template", tmpl);
   kj_set(o, "spec", spec);

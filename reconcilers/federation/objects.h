@@ -31,6 +31,7 @@
 #define FED_DEFAULT_CM_IMAGE "registry.k8s.io/kubefed/fcp:v1.37.2"
 
 #define FED_APISERVER_PORT 8443
+#define FED_POD_UID 65532 /* uid, gid and fsGroup of the pods (PodSecurity restricted) */
 #define FED_CREDENTIALS_DIR "/etc/federation/apiserver"
 #define FED_ETCD_CLIENT_DIR "/etc/federation/etcd"
 #define FED_CM_KUBECONFIG_DIR "/etc/federation/controller-manager"
@@ -179,6 +180,12 @@ extern const char *const fed_condition_types[FED_NCOND];
  * False unless set, Ready and Progressing from the first part that is not True. serving_at
  * names the endpoint in the Ready message. */
 void fed_summarize(cond conds[FED_NCOND], const char *serving_at);
+/* Why a Deployment cannot make its replicas, as the deployment controller says in its conditions:
+ * ReplicaFailure=True (FailedCreate: a PodSecurity or ResourceQuota rejection, a missing
+ * ServiceAccount) or Progressing=False (ProgressDeadlineExceeded: image pulls, crash loops, pods
+ * that never schedule). Availability alone reads all of these as "0/1 available". 1 with the
+ * condition's type as *reason (static) and "REASON: message" in buf, else 0. */
+int fed_deployment_failure(json_object *deployment, const char **reason, char *buf, size_t size);
 /* Terminating, Ready, Degraded or Progressing: a summary of the conditions for people. */
 const char *fed_phase(int deleting, const cond conds[FED_NCOND]);
 

@@ -87,6 +87,30 @@ static void test_defaults_at_read_time(void **state) {
   json_object_put(f);
 }
 
+/* PodSecurity `restricted` as the admission plugin checks it (issue 17, D5): non-root with a fixed
+ * uid/gid/fsGroup, seccomp RuntimeDefault, no privilege escalation, every capability dropped. The
+ * real admission check is federation.controlplane's namespace enforcing restricted. */
+static void assert_restricted(json_object *deployment) {
+  json_object *pod = kc_obj_get(deployment, "spec.template.spec");
+  assert_int_equal(json_object_get_int(kc_obj_get(pod, "securityContext.runAsUser")), FED_POD_UID);
+  assert_int_equal(json_object_get_int(kc_obj_get(pod, "securityContext.runAsGroup")), FED_POD_UID);
+  assert_int_equal(json_object_get_int(kc_obj_get(pod, "securityContext.fsGroup")), FED_POD_UID);
+  assert_true(json_object_get_boolean(kc_obj_get(pod, "securityContext.runAsNonRoot")));
+  assert_string_equal(kc_obj_str(pod, "securityContext.seccompProfile.type"), "RuntimeDefault");
+  json_object *containers = kc_obj_get(pod, "containers");
+  assert_true(json_object_array_length(containers) > 0);
+  for (size_t i = 0; i < json_object_array_length(containers); i++) {
+    json_object *sc = kc_obj_get(json_object_array_get_idx(containers, i), "securityContext");
+    assert_false(json_object_get_boolean(kc_obj_get(sc, "allowPrivilegeEscalation")));
+    assert_non_null(kc_obj_get(sc, "allowPrivilegeEscalation"));
+    assert_true(json_object_get_boolean(kc_obj_get(sc, "runAsNonRoot")));
+    json_object *drop = kc_obj_get(sc, "capabilities.drop");
+    assert_int_equal(json_object_array_length(drop), 1);
+    assert_string_equal(json_object_get_string(json_object_array_get_idx(drop, 0)), "ALL");
+    assert_null(kc_obj_get(sc, "capabilities.add"));
+  }
+}
+
 static void test_apiserver_args_and_pod(void **state) {
   fed_spec s;
   kf_error err;
@@ -124,6 +148,10 @@ static void test_apiserver_args_and_pod(void **state) {
                       "fellowship-apiserver-etcd-claim");
   json_object *owner = json_object_array_get_idx(kc_obj_get(d, "metadata.ownerReferences"), 0);
   assert_string_equal(kc_obj_str(owner, "uid"), "u-1");
+  assert_restricted(d);
+  json_object_put(d);
+  d = fed_desired_controller_manager(&s, "h2");
+  assert_restricted(d);
   json_object_put(d);
   json_object_put(f);
 }
