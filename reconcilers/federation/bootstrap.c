@@ -173,9 +173,17 @@ void fed_step_cluster_crd(void *data) {
 
 void fed_step_serving(void *data) {
   fed_run *run = data;
+  /* Reached through its Service in cluster, but published nowhere yet (a LoadBalancer without an
+   * address, as on kind without cloud-provider-kind or MetalLB): say so, or status.endpoint is
+   * simply missing and nobody outside the host cluster knows why. */
+  const char *pending = !run->endpoint && run->endpoint_pending ? run->endpoint_pending : NULL;
   fed_cond_set(run, FED_APISERVER, "True", "Serving",
                "the federation API at %s answers /readyz; namespaces federation-system and default and the "
-               "Cluster CRD are installed",
-               run->fapi_url);
+               "Cluster CRD are installed%s%s%s",
+               run->fapi_url, pending ? "; no endpoint outside the host cluster yet: " : "", pending ? pending : "",
+               pending && run->spec.service_type == FED_SVC_LOADBALANCER
+                   ? " (a LoadBalancer Service needs a load balancer implementation: a cloud provider, MetalLB, "
+                     "cloud-provider-kind; else use NodePort with spec.apiServer.advertiseAddress)"
+                   : "");
   steps_next(&run->steps);
 }
