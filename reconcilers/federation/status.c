@@ -51,7 +51,14 @@ int fed_deployment_failure(json_object *deployment, const char **reason, char *b
                                    kf_streq(why, "ProgressDeadlineExceeded");
       if (!failed) continue;
       *reason = pass == 0 ? "ReplicaFailure" : "ProgressDeadlineExceeded";
-      snprintf(buf, size, "%s: %s", why ? why : *reason, kc_obj_str(c, "message") ? kc_obj_str(c, "message") : "");
+      const char *msg = kc_obj_str(c, "message") ? kc_obj_str(c, "message") : "", *close;
+      /* 'pods "F-apiserver-5d8f-x2k9q" is forbidden: ...' names a new pod at each retry: without
+       * the name the condition message stays the same, and so does the status. */
+      static const char pods[] = "pods \"", forbidden[] = "\" is forbidden";
+      if (!strncmp(msg, pods, sizeof(pods) - 1) && (close = strchr(msg + sizeof(pods) - 1, '"')) &&
+          !strncmp(close, forbidden, sizeof(forbidden) - 1))
+        snprintf(buf, size, "%s: pods are forbidden%s", why ? why : *reason, close + sizeof(forbidden) - 1);
+      else snprintf(buf, size, "%s: %s", why ? why : *reason, msg);
       return 1;
     }
   return 0;

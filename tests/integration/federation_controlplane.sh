@@ -382,7 +382,7 @@ degraded squatter NameConflict "squatter-apiserver"
 degraded quota ReplicaFailure "exceeded quota"
 check "quota: APIServerReady False ReplicaFailure" cond_is quota APIServerReady "False ReplicaFailure"
 check "quota: the message names the Deployment" \
-  grep -qF "Deployment quota-apiserver: FailedCreate" <<<"$(J federation quota | jq -r '.status.conditions[] | select(.type=="Degraded") | .message')"
+  grep -qF "Deployment quota-apiserver: FailedCreate: pods are forbidden: exceeded quota" <<<"$(J federation quota | jq -r '.status.conditions[] | select(.type=="Degraded") | .message')"
 check "the squatter's Service was not taken over" test "$(J service squatter-apiserver | jq -r '.metadata.labels["app.kubernetes.io/managed-by"] // "none"')" = none
 wait_until "meanwhile another Federation reconciles (good: CertificatesReady)" 30 cond_is good CertificatesReady "True CAReady"
 check "fellowship stays Ready" cond_is fellowship Ready "True Ready"
