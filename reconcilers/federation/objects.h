@@ -31,7 +31,8 @@
 #define FED_DEFAULT_CM_IMAGE "registry.k8s.io/kubefed/fcp:v1.37.2"
 
 #define FED_APISERVER_PORT 8443
-#define FED_POD_UID 65532 /* uid, gid and fsGroup of the pods (PodSecurity restricted) */
+#define FED_ETCD_METRICS_PORT 2381 /* etcd's /livez and /metrics (kubeadm's port) */
+#define FED_POD_UID 65532          /* uid, gid and fsGroup of the pods (PodSecurity restricted) */
 #define FED_CREDENTIALS_DIR "/etc/federation/apiserver"
 #define FED_ETCD_CLIENT_DIR "/etc/federation/etcd"
 #define FED_CM_KUBECONFIG_DIR "/etc/federation/controller-manager"
@@ -65,6 +66,7 @@ typedef struct fed_spec {
   json_object *cm_pod;
   int etcd_local;
   const char *etcd_image;
+  json_object *etcd_resources; /* spec.etcd.local.resources; NULL: the default requests */
   int etcd_emptydir;
   const char *etcd_size, *etcd_storage_class, *etcd_existing_claim; /* class/claim NULL: none */
   int etcd_retain;

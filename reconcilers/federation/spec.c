@@ -138,6 +138,7 @@ int fed_spec_decode(json_object *fed, fed_spec *s, kf_error *err) {
   if (external && kc_obj_get(spec, "etcd.local"))
     return kf_error_set(err, -EINVAL, "spec.etcd must set exactly one of spec.etcd.local or spec.etcd.external");
   s->etcd_image = fed_str_or(spec, "etcd.local.image", FED_DEFAULT_ETCD_IMAGE);
+  s->etcd_resources = kc_obj_get(spec, "etcd.local.resources");
   s->etcd_emptydir = strcmp(fed_str_or(spec, "etcd.local.storage.type", "PersistentVolumeClaim"), "EmptyDir") == 0;
   s->etcd_size = fed_str_or(spec, "etcd.local.storage.size", "10Gi");
   s->etcd_storage_class = fed_str_or(spec, "etcd.local.storage.storageClassName", NULL);

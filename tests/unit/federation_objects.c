@@ -141,6 +141,16 @@ static void test_apiserver_args_and_pod(void **state) {
   json_object *containers = kc_obj_get(d, "spec.template.spec.containers");
   assert_int_equal(json_object_array_length(containers), 2);
   assert_string_equal(kc_obj_str(json_object_array_get_idx(containers, 1), "name"), "etcd");
+  /* kubeadm's requests by default, and etcd's /livez probed on its metrics port (issue 17, D6). */
+  json_object *api = json_object_array_get_idx(containers, 0), *etcd = json_object_array_get_idx(containers, 1);
+  assert_string_equal(kc_obj_str(api, "resources.requests.cpu"), "250m");
+  assert_string_equal(kc_obj_str(etcd, "resources.requests.cpu"), "100m");
+  assert_string_equal(kc_obj_str(etcd, "resources.requests.memory"), "100Mi");
+  assert_string_equal(kc_obj_str(etcd, "livenessProbe.httpGet.path"), "/livez");
+  assert_int_equal(json_object_get_int(kc_obj_get(etcd, "livenessProbe.httpGet.port")), FED_ETCD_METRICS_PORT);
+  assert_string_equal(kc_obj_str(etcd, "livenessProbe.httpGet.scheme"), "HTTP");
+  arg_list(kc_obj_get(etcd, "args"), buf, sizeof(buf));
+  assert_non_null(strstr(buf, "--listen-metrics-urls=http://0.0.0.0:2381 "));
   json_object *vols = kc_obj_get(d, "spec.template.spec.volumes");
   assert_string_equal(kc_obj_str(json_object_array_get_idx(vols, 0), "secret.secretName"),
                       "fellowship-apiserver-credentials");
@@ -152,6 +162,26 @@ static void test_apiserver_args_and_pod(void **state) {
   json_object_put(d);
   d = fed_desired_controller_manager(&s, "h2");
   assert_restricted(d);
+  json_object_put(d);
+  json_object_put(f);
+}
+
+static void test_resources_given(void **state) {
+  fed_spec s;
+  kf_error err;
+  (void)state;
+  json_object *f = fed("{\"dns\":{\"provider\":\"google-clouddns\",\"zoneName\":\"example.com.\"},"
+                       "\"apiServer\":{\"resources\":{\"limits\":{\"memory\":\"2Gi\"}}},"
+                       "\"etcd\":{\"local\":{\"resources\":{\"requests\":{\"memory\":\"1Gi\"}}}}}");
+  assert_int_equal(fed_spec_decode(f, &s, &err), 0);
+  json_object *d = fed_desired_apiserver(&s, "h");
+  json_object *containers = kc_obj_get(d, "spec.template.spec.containers");
+  json_object *api = json_object_array_get_idx(containers, 0), *etcd = json_object_array_get_idx(containers, 1);
+  /* The user's, whole: no default request is mixed in. */
+  assert_string_equal(kc_obj_str(api, "resources.limits.memory"), "2Gi");
+  assert_null(kc_obj_get(api, "resources.requests"));
+  assert_string_equal(kc_obj_str(etcd, "resources.requests.memory"), "1Gi");
+  assert_null(kc_obj_get(etcd, "resources.requests.cpu"));
   json_object_put(d);
   json_object_put(f);
 }
@@ -395,6 +425,7 @@ int main(void) {
       cmocka_unit_test(test_durations),
       cmocka_unit_test(test_defaults_at_read_time),
       cmocka_unit_test(test_apiserver_args_and_pod),
+      cmocka_unit_test(test_resources_given),
       cmocka_unit_test(test_storage_variants),
       cmocka_unit_test(test_endpoints_and_sans),
       cmocka_unit_test(test_kubeconfig_round_trip),
