@@ -51,7 +51,9 @@ void fed_step_federation_api(void *data) {
                    "(--federation-api-access=endpoint) and this one has none yet: %s",
                    run->endpoint_pending ? run->endpoint_pending
                                          : "a ClusterIP Service (or NodePort without spec.apiServer.advertiseAddress) "
-                                           "is only reachable inside the host cluster");
+                                           "is only reachable inside the host cluster; an operator running there "
+                                           "reaches it with --federation-api-access=service (the chart's "
+                                           "federationAPIAccess: service, its default)");
       fed_end(run);
       return;
     }

@@ -158,8 +158,10 @@ static void fed_etcd_condition(fed_run *run) {
       fed_cond_set(run, FED_ETCD, "True", "ClaimBound", "PersistentVolumeClaim %s is Bound", claim);
     else
       fed_cond_set(run, FED_ETCD, "False", "ClaimPending",
-                   "PersistentVolumeClaim %s is %s: no PersistentVolume matches its size and storage class yet", claim,
-                   phase ? phase : "not created yet");
+                   "PersistentVolumeClaim %s is %s: it binds once a PersistentVolume matches its size and storage "
+                   "class or, with a WaitForFirstConsumer storage class (the default of kind, GKE and EKS), once the "
+                   "apiserver pod is scheduled",
+                   claim, phase ? phase : "not created yet");
     free(claim);
   }
 }

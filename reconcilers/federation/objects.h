@@ -55,7 +55,8 @@ typedef struct fed_spec {
   int node_port;
   json_object *service_annotations;
   const char *load_balancer_class;
-  const char *advertise_address; /* NULL: none */
+  json_object *load_balancer_source_ranges; /* NULL: none */
+  const char *advertise_address;            /* NULL: none */
   json_object *cert_sans;
   json_object *api_extra_args;
   const char *token_secret, *token_key; /* NULL: token auth off */

@@ -115,6 +115,9 @@ int fed_spec_decode(json_object *fed, fed_spec *s, kf_error *err) {
   if (!fed_is_map_of_strings(s->service_annotations))
     return kf_error_set(err, -EINVAL, "spec.apiServer.service.annotations must map names to strings");
   s->load_balancer_class = fed_str_or(spec, "apiServer.service.loadBalancerClass", NULL);
+  s->load_balancer_source_ranges = kc_obj_get(spec, "apiServer.service.loadBalancerSourceRanges");
+  if (!fed_is_array_of_strings(s->load_balancer_source_ranges))
+    return kf_error_set(err, -EINVAL, "spec.apiServer.service.loadBalancerSourceRanges must be a list of strings");
   s->advertise_address = fed_str_or(spec, "apiServer.advertiseAddress", NULL);
   s->cert_sans = kc_obj_get(spec, "apiServer.certSANs");
   if (!fed_is_array_of_strings(s->cert_sans))

@@ -163,6 +163,18 @@ EOF
 fedm ok <<'EOF' | accepted "loopback nameservers on other ports (single-host setups; a Warning at join)"
   dns: {provider: coredns, zoneName: example.com., corednsNameservers: ["127.0.0.1:15353", "[::1]:15353"]}
 EOF
+fedm bad <<'EOF' | refused "loadBalancerSourceRanges entry that is not a CIDR" spec.apiServer.service.loadBalancerSourceRanges "must be CIDRs"
+  dns: {provider: google-clouddns, zoneName: example.com.}
+  apiServer: {service: {loadBalancerSourceRanges: ["203.0.113.7"]}}
+EOF
+fedm bad <<'EOF' | refused "loadBalancerSourceRanges with NodePort" spec.apiServer.service.loadBalancerSourceRanges "only allowed"
+  dns: {provider: google-clouddns, zoneName: example.com.}
+  apiServer: {service: {type: NodePort, loadBalancerSourceRanges: ["203.0.113.0/24"]}}
+EOF
+fedm ok <<'EOF' | accepted "loadBalancerSourceRanges with the default LoadBalancer"
+  dns: {provider: google-clouddns, zoneName: example.com.}
+  apiServer: {service: {loadBalancerSourceRanges: ["203.0.113.0/24", "fd00::/8"]}}
+EOF
 # kubefed v1's documented `kubefed init ... --dns-provider=coredns --dns-provider-config=...`
 # with a config without coredns-endpoints: no nameservers, so joins add no forward block.
 fedm ok <<'EOF' | accepted "coredns without corednsNameservers (kubefed v1's documented init)"

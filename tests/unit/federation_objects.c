@@ -166,6 +166,28 @@ static void test_apiserver_args_and_pod(void **state) {
   json_object_put(f);
 }
 
+/* The load balancer admits only the given clients (issue 17, C4); other Service types take none. */
+static void test_load_balancer_source_ranges(void **state) {
+  fed_spec s;
+  kf_error err;
+  (void)state;
+  json_object *f = fed("{\"dns\":{\"provider\":\"google-clouddns\",\"zoneName\":\"example.com.\"},"
+                       "\"apiServer\":{\"service\":{\"loadBalancerSourceRanges\":[\"203.0.113.0/24\",\"fd00::/8\"]}}}");
+  assert_int_equal(fed_spec_decode(f, &s, &err), 0);
+  json_object *svc = fed_desired_service(&s);
+  json_object *ranges = kc_obj_get(svc, "spec.loadBalancerSourceRanges");
+  assert_int_equal(json_object_array_length(ranges), 2);
+  assert_string_equal(json_object_get_string(json_object_array_get_idx(ranges, 0)), "203.0.113.0/24");
+  json_object_put(svc);
+  json_object_put(f);
+  f = fed("{\"dns\":{\"provider\":\"google-clouddns\",\"zoneName\":\"example.com.\"}}");
+  assert_int_equal(fed_spec_decode(f, &s, &err), 0);
+  svc = fed_desired_service(&s);
+  assert_null(kc_obj_get(svc, "spec.loadBalancerSourceRanges"));
+  json_object_put(svc);
+  json_object_put(f);
+}
+
 static void test_resources_given(void **state) {
   fed_spec s;
   kf_error err;
@@ -374,6 +396,9 @@ static void test_wrong_types_rejected(void **state) {
        "apiServer.replicas"},
       {"{\"dns\":{\"provider\":\"google-clouddns\",\"zoneName\":\"e.com.\"},\"controllerManager\":{\"replicas\":\"2\"}}",
        "controllerManager.replicas"},
+      {"{\"dns\":{\"provider\":\"google-clouddns\",\"zoneName\":\"e.com.\"},\"apiServer\":{\"service\":"
+       "{\"loadBalancerSourceRanges\":[10]}}}",
+       "loadBalancerSourceRanges"},
   };
   (void)state;
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -426,6 +451,7 @@ int main(void) {
       cmocka_unit_test(test_defaults_at_read_time),
       cmocka_unit_test(test_apiserver_args_and_pod),
       cmocka_unit_test(test_resources_given),
+      cmocka_unit_test(test_load_balancer_source_ranges),
       cmocka_unit_test(test_storage_variants),
       cmocka_unit_test(test_endpoints_and_sans),
       cmocka_unit_test(test_kubeconfig_round_trip),
