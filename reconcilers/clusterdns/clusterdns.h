@@ -163,4 +163,17 @@ typedef struct clusterdns_marks {
 int clusterdns_kubedns_plan(json_object *cm, const clusterdns_entry *e, int unjoin, const clusterdns_marks *marks,
                             json_object **patch, kf_error *err);
 
+/* A kube-dns without its ConfigMap (GKE creates none until a user does; kube-dns reads it when it
+ * appears): the whole ConfigMap kube-system/kube-dns that joins e, with the plan's marks (every key
+ * created by us) and the annotation created_cm (value "true"), which says the ConfigMap itself is
+ * ours to delete. Returns 0 and *cm (the caller puts it) or the error of clusterdns_kubedns_add. */
+int clusterdns_kubedns_new(const clusterdns_entry *e, const clusterdns_marks *marks, const char *created_cm,
+                           json_object **cm, kf_error *err);
+/* Unjoin: 1 when the ConfigMap cm should be deleted rather than patched: it carries created_cm
+ * (we created it), patch (the unjoin plan's) removes every data key it has, and no other
+ * federation's created-keys mark (other_marks_prefix...) is on it. Else 0: the patch is sent, and
+ * it drops created_cm too (clusterdns_kubedns_plan leaves it alone; the caller adds it). Pure. */
+int clusterdns_kubedns_unjoin_deletes(json_object *cm, json_object *patch, const char *created_cm,
+                                      const char *marks_prefix);
+
 #endif

@@ -178,30 +178,54 @@ static void fc_corefile(fc_run *run, kc_client *c, json_object *cm, const cluste
   json_object_put(upd);
 }
 
+/* The delete of a kube-dns ConfigMap the join created: gone already is as good. */
+static void fc_dns_deleted(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data) {
+  fc_dns_written(c, rc == KC_ERR_NOTFOUND ? 0 : rc, obj, err, data);
+}
+
+/* cm: the member's kube-dns ConfigMap, or NULL for a kube-dns that has none (join only): then the
+ * join creates it, marked as ours, and the unjoin deletes it once nothing else is in it. */
 static void fc_kubedns(fc_run *run, kc_client *c, json_object *cm, const clusterdns_entry *e) {
   const char *loopback = NULL;
   if (fc_dns_check(run, e, 53, &loopback) != 0) return; /* kube-dns's dnsmasq serves on 53 */
   char *created = kf_asprintf(API_ANNOTATION_CREATED_KEYS "%s", run->spec.fed_name);
   char *original = kf_asprintf(API_ANNOTATION_ORIGINAL_KEYS "%s", run->spec.fed_name);
+  char *created_cm = kf_asprintf(API_ANNOTATION_CREATED_CONFIGMAP "%s", run->spec.fed_name);
   clusterdns_marks marks = {created, original};
   json_object *patch = NULL;
   kf_error derr;
-  int r = clusterdns_kubedns_plan(cm, e, run->deleting, &marks, &patch, &derr);
+  int r = cm ? clusterdns_kubedns_plan(cm, e, run->deleting, &marks, &patch, &derr)
+             : clusterdns_kubedns_new(e, &marks, created_cm, &patch, &derr);
   free(created);
   free(original);
   if (r != 0) {
+    free(created_cm);
     fc_stop(run, 0, C_DNS, "KubeDNSConflict", "the member's kube-dns ConfigMap was left unchanged: %s", derr.msg);
     return;
   }
   fc_dns_configured(run, e, NULL, loopback);
   if (!patch) {
+    free(created_cm);
     steps_next(&run->steps);
     return;
   }
   fc_dns_warn_loopback(run, loopback);
-  fc_dns_write(run,
-               kc_patch(c, &KC_CONFIGMAPS, FC_DNS_NS, "kube-dns", KC_PATCH_MERGE, patch, NULL, fc_dns_written, run),
-               "kube-dns");
+  if (!cm) {
+    ev_emit(run->f->events, run->fc, "Normal", "KubeDNSConfigMapCreated", "Join",
+            "the member runs kube-dns without ConfigMap kube-system/kube-dns: created it with the federation's "
+            "entries (deleted again on unjoin when nothing else is in it)");
+    fc_dns_write(run, kc_create(c, &KC_CONFIGMAPS, FC_DNS_NS, patch, fc_dns_written, run), "kube-dns");
+  } else if (run->deleting && clusterdns_kubedns_unjoin_deletes(cm, patch, created_cm, API_ANNOTATION_CREATED_KEYS)) {
+    /* Only the version we read: an entry added meanwhile makes it a conflict, and a retry. */
+    kc_delete_opts o = {.precondition_resource_version = kc_obj_str(cm, "metadata.resourceVersion")};
+    fc_dns_write(run, kc_delete(c, &KC_CONFIGMAPS, FC_DNS_NS, "kube-dns", &o, fc_dns_deleted, run), "kube-dns");
+  } else {
+    if (run->deleting) kj_set(kc_obj_get(patch, "metadata.annotations"), created_cm, NULL); /* no longer ours */
+    fc_dns_write(run,
+                 kc_patch(c, &KC_CONFIGMAPS, FC_DNS_NS, "kube-dns", KC_PATCH_MERGE, patch, NULL, fc_dns_written, run),
+                 "kube-dns");
+  }
+  free(created_cm);
   json_object_put(patch);
 }
 
@@ -210,6 +234,29 @@ static void fc_dns_watch(fc_run *run, const char *which) {
   informer_opts o;
   fc_watch_opts(&run->spec, W_DNS, NULL, which, &o);
   if (!run->deleting) clusters_watch(run->f->members, run->key, W_DNS, which ? &o : NULL);
+}
+
+static void fc_dns_configmap(kc_client *c, int rc, json_object *cm, const kf_error *err, void *data);
+
+/* The kube-dns Deployment, looked up when its ConfigMap is missing: there, the ConfigMap is
+ * created; not there, the ConfigMap's absence is answered as before. */
+static void fc_dns_kubedns_deployment(kc_client *c, int rc, json_object *dep, const kf_error *err, void *data) {
+  fc_run *run = data;
+  (void)dep;
+  if (rc == KC_ERR_NOTFOUND) {
+    fc_dns_configmap(c, KC_ERR_NOTFOUND, NULL, NULL, run);
+    return;
+  }
+  if (rc != 0) {
+    fc_stop(run, kc_err_terminal(rc) ? 0 : rc, C_DNS, "ReadFailed",
+            "reading Deployment kube-system/kube-dns failed: %s", cond_error_text(err, "failed"));
+    return;
+  }
+  fc_dns_watch(run, "kube-dns");
+  clusterdns_entry e;
+  const char *nss[DNS_MAX_NAMESERVERS + 2];
+  fc_dns_entry(run, &e, nss, DNS_MAX_NAMESERVERS + 1);
+  fc_kubedns(run, c, NULL, &e);
 }
 
 static void fc_dns_configmap(kc_client *c, int rc, json_object *cm, const kf_error *err, void *data) {
@@ -221,6 +268,14 @@ static void fc_dns_configmap(kc_client *c, int rc, json_object *cm, const kf_err
     run->dns_cm = kf_strdup("kube-dns");
     int r = kc_get(c, &KC_CONFIGMAPS, FC_DNS_NS, "kube-dns", fc_dns_configmap, run);
     if (r != 0) fc_stop(run, r, C_DNS, "ReadFailed", "reading ConfigMap kube-system/kube-dns could not start");
+    return;
+  }
+  if (rc == KC_ERR_NOTFOUND && !coredns && !run->deleting && !run->dns_checked_kubedns) {
+    /* GKE runs kube-dns without its ConfigMap: kube-dns reads one once it exists, so a kube-dns
+     * Deployment is reason enough to create it. */
+    run->dns_checked_kubedns = 1;
+    int r = kc_get(c, &KC_DEPLOYMENTS, FC_DNS_NS, "kube-dns", fc_dns_kubedns_deployment, run);
+    if (r != 0) fc_stop(run, r, C_DNS, "ReadFailed", "reading Deployment kube-system/kube-dns could not start");
     return;
   }
   if (rc == KC_ERR_NOTFOUND) {
@@ -265,6 +320,7 @@ void fc_dns(void *ctx) {
   }
   free(run->dns_cm);
   run->dns_cm = kf_strdup(kf_streq(run->spec.dns_mode, "KubeDNS") ? "kube-dns" : "coredns");
+  run->dns_checked_kubedns = 0;
   int rc = kc_get(run->member, &KC_CONFIGMAPS, FC_DNS_NS, run->dns_cm, fc_dns_configmap, run);
   if (rc != 0) fc_stop(run, rc, C_DNS, "ReadFailed", "reading ConfigMap kube-system/%s could not start", run->dns_cm);
 }

@@ -142,7 +142,8 @@ typedef struct fc_run {
   char *selector;
   kc_client *member, *fapi; /* borrowed from the registries */
   char *token;
-  char *dns_cm; /* the member DNS ConfigMap being read */
+  char *dns_cm;            /* the member DNS ConfigMap being read */
+  int dns_checked_kubedns; /* its kube-dns ConfigMap is missing and the Deployment was looked up */
   int deleting;
   int probe_only; /* joined at this generation and not healthy: no member I/O */
   int token_polls;

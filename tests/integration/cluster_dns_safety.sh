@@ -11,15 +11,17 @@
 #    message that says "written" and that the Corefile has no reload plugin;
 #  * corednsNameservers removed (kubefed v1's documented init has none): the block goes, the
 #    Corefile is byte for byte what it was, DNSConfigured=True NotForwarded says why;
-#  * a Corefile whose root blocks listen on different ports: DNSConfigured=False, untouched.
+#  * a Corefile whose root blocks listen on different ports: DNSConfigured=False, untouched;
+#  * a second member running kube-dns without its ConfigMap (as GKE does): the join creates
+#    kube-system/kube-dns with the federation's entries, the unjoin deletes it again (D7).
 # No timing is asserted: each wait is a generous bound.
 TEST=cluster.dns-safety RESOURCE=federatedcluster CLUSTER=dnssafe NODES=1 NS="dnssafe-$$"
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-MEMBER="lindon-$$" FED=lorien FC=lindon
+MEMBER="lindon-$$" MEMBER2="doriath-$$" FED=lorien FC=lindon
 on_finish() {
-  for c in "fed-$NS-$FED" "$MEMBER"; do "$HARNESS" down "$c" >&2 2>/dev/null || true; done
+  for c in "fed-$NS-$FED" "$MEMBER" "$MEMBER2"; do "$HARNESS" down "$c" >&2 2>/dev/null || true; done
   stop_operator
 }
 msg() { J federatedcluster "$FC" | jq -r --arg t "$1" '.status.conditions[]? | select(.type==$t) | .message'; }
@@ -102,6 +104,36 @@ wait_until "root blocks on 53 and 5353: DNSConfigured False CorefileConflict" 90
   cond_is federatedcluster "$FC" DNSConfigured "False CorefileConflict"
 check "the message says the ports differ" says DNSConfigured "different ports" 53 5353
 check "the member's Corefile is untouched" same_as_before
+
+# ---- D7: kube-dns without its ConfigMap (GKE) ------------------------------------------------------------
+M2KC=$("$HARNESS" up "$MEMBER2" --nodes 1) || { fail "up $MEMBER2"; exit 1; }
+M2() { "$KUBECTL" --kubeconfig "$M2KC" --request-timeout=20s "$@"; }
+M2 create deployment kube-dns -n kube-system --image=registry.k8s.io/dns/k8s-dns-kube-dns:1.23.0 >/dev/null ||
+  fail "create Deployment kube-system/kube-dns in $MEMBER2"
+must "$MEMBER2 has no ConfigMap kube-system/kube-dns (nor coredns)" \
+  bash -c "! '$KUBECTL' --kubeconfig '$M2KC' get configmap -n kube-system kube-dns coredns 2>/dev/null | grep -q ."
+K create secret generic -n "$NS" doriath-admin --from-file=kubeconfig="$M2KC" >/dev/null
+K apply -f - >/dev/null <<EOF
+apiVersion: kubefed.dev/v1alpha1
+kind: FederatedCluster
+metadata: {name: doriath, namespace: $NS}
+spec:
+  federationRef: {name: $FED}
+  kubeconfigSecretRef: {name: doriath-admin}
+EOF
+wait_until "doriath (kube-dns, no ConfigMap): DNSConfigured True Configured" 90 \
+  cond_is federatedcluster doriath DNSConfigured "True Configured"
+kd2() { M2 get configmap -n kube-system kube-dns -o json 2>/dev/null; }
+check "doriath: ConfigMap kube-system/kube-dns created with the federation's entry" \
+  test "$(kd2 | jq -r .data.federations)" = "$FED=$FED.example.com"
+check "doriath: with the stub domain" test "$(kd2 | jq -c '.data.stubDomains | fromjson')" = "{\"$FED.example.com\":[\"10.96.0.53\"]}"
+check "doriath: marked as created by federation $FED" \
+  test "$(kd2 | jq -r --arg k "kubefed.dev/created-configmap-$FED" '.metadata.annotations[$k]')" = true
+wait_until "a Normal event KubeDNSConfigMapCreated" 30 bash -c \
+  "[ -n \"\$('$KUBECTL' --kubeconfig '$KC' get events -n '$NS' --field-selector involvedObject.name=doriath,reason=KubeDNSConfigMapCreated -o name)\" ]"
+K delete federatedcluster -n "$NS" doriath --wait=false >/dev/null
+wait_until "doriath unjoined" 90 gone federatedcluster doriath
+check "doriath: the ConfigMap the join created is gone again" bash -c "! '$KUBECTL' --kubeconfig '$M2KC' get configmap -n kube-system kube-dns"
 
 check "the operator is still running" operator_alive
 if grep -q "ERROR: AddressSanitizer\|runtime error:" "$OPLOG"; then fail "sanitizer report in the operator log"; else pass "no sanitizer report in the operator log"; fi
