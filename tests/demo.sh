@@ -53,9 +53,14 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 
-# The declarative `kubefed init`: the fellowship Federation.
+# The declarative `kubefed init`: the fellowship Federation, with the example's placeholder
+# addresses replaced by what this single-host harness can use: the nodePort on this machine's
+# loopback, and a loopback nameserver on a high port (the members' CoreDNS here is not a pod:
+# nothing resolves through it; a real member's CoreDNS would need the federation DNS's address).
+sed -e 's/192\.0\.2\.53:53/127.0.0.1:15353/' -e 's/advertiseAddress: 192\.0\.2\.10/advertiseAddress: 127.0.0.1/' \
+  examples/fellowship-federation.yaml >"$state/fellowship-federation.yaml"
 for _ in $(seq 1 50); do
-  "$kubectl" --kubeconfig "$host" apply -f examples/fellowship-federation.yaml >/dev/null 2>&1 && break
+  "$kubectl" --kubeconfig "$host" apply -f "$state/fellowship-federation.yaml" >/dev/null 2>&1 && break
   sleep 0.2
 done
 # kwok only pretends pods run: the harness runs the generated federation apiserver pod

@@ -46,10 +46,40 @@ typedef struct clusterdns_entry {
  * both kube-dns and CoreDNS's forward refuse host names, and anything else
  * could inject configuration. A bad entry is -EINVAL naming the field. */
 
+/* What a nameserver is to a member's cluster DNS serving on serving_port (the port of the
+ * Corefile's server blocks, clusterdns_corefile_inspect; 53 for kube-dns). */
+typedef enum {
+  CLUSTERDNS_NS_OK,       /* an address outside the DNS pod */
+  CLUSTERDNS_NS_LOOPBACK, /* loopback on another port: in a pod, the pod itself; works only where the member's
+                           * DNS shares the host's network (single-host setups such as the tests) */
+  CLUSTERDNS_NS_SELF,     /* loopback on serving_port (a loopback without a port means 53): the member's DNS
+                           * would forward the zone to itself, each query recursing until it times out */
+  CLUSTERDNS_NS_INVALID,  /* not IP[:port], or unspecified (0.0.0.0, ::) or link-local (169.254/16, 224.0.0/24,
+                           * fe80::/10, ff02::/16): nothing a pod can forward to */
+} clusterdns_ns_kind;
+clusterdns_ns_kind clusterdns_nameserver_kind(const char *ns, int serving_port);
+/* The join's check of the nameservers (NULL-terminated, may be NULL): 0 when they may be written,
+ * with *loopback (may be NULL) the first CLUSTERDNS_NS_LOOPBACK one or NULL, worth a Warning;
+ * -EINVAL (message) for more than DNS_MAX_NAMESERVERS or an invalid one; -ELOOP (message) for a
+ * CLUSTERDNS_NS_SELF one. Pure. */
+int clusterdns_check_nameservers(const char *const *nameservers, int serving_port, const char **loopback,
+                                 kf_error *err);
+
+/* What the join needs to know of a Corefile before editing it. */
+typedef struct clusterdns_corefile_facts {
+  int port;   /* the port its server blocks listen on (53 when none names one): ours listens there too */
+  int reload; /* a server block has the reload plugin: CoreDNS picks an edit up without a restart */
+} clusterdns_corefile_facts;
+/* Reads the Corefile as clusterdns_corefile_add does, leaving out federation's own block: -EINVAL
+ * (message) for the files add refuses (see there) and when server blocks listen on different
+ * ports (which one would our block's queries arrive on?); -EFBIG over DNS_MAX_CONFIG_BYTES. */
+int clusterdns_corefile_inspect(const char *corefile, const char *federation, clusterdns_corefile_facts *out,
+                                kf_error *err);
+
 /* CoreDNS Corefile. Adds or replaces our marked block for e->federation:
  *
  *   # BEGIN kubefed.dev <federation>
- *   <zone>:53 {
+ *   <zone>:<port> {
  *       errors
  *       cache 30
  *       forward . <nameserver> ...
@@ -60,13 +90,16 @@ typedef struct clusterdns_entry {
  * (trailing blank lines of the file stay after it; a file without a final
  * newline keeps having none, with our block last). The file's line ending
  * (CRLF when its first line ends in CRLF) is used for our lines. A block that
- * exists is replaced in place. Needs at least one nameserver.
+ * exists is replaced in place. <port> is the port of the Corefile's other server blocks
+ * (clusterdns_corefile_inspect): CoreDNS run as non-root serves on 5353 or so behind a Service
+ * mapping 53, and a block on :53 would then fail to bind and receive nothing. Needs at least one
+ * nameserver; a loopback one on <port> is -ELOOP (clusterdns_check_nameservers).
  * Returns 0 and a new malloc'd Corefile in *out; -EINVAL (message) when the
  * Corefile has unbalanced or duplicated markers for that federation, has
  * unbalanced braces or an unterminated quote or server block (we would append
  * into someone else's block), or when another block (not ours for this
  * federation: a user's `example.com:53 {`, or another federation's) already
- * serves the zone on port 53; -EFBIG over DNS_MAX_CONFIG_BYTES. On error *out
+ * serves the zone, or when server blocks listen on different ports; -EFBIG over DNS_MAX_CONFIG_BYTES. On error *out
  * is NULL and the caller changes nothing. */
 int clusterdns_corefile_add(const char *corefile, const clusterdns_entry *e, char **out, kf_error *err);
 /* Removes our block for federation and the blank line (or line ending) that
@@ -95,7 +128,8 @@ int clusterdns_corefile_has(const char *corefile, const clusterdns_entry *e);
  * those too, empty string included), `federations` is malformed (an item
  * without `name=domain`, or our name twice), or the zone is already a
  * stubDomain pointing elsewhere that is not ours (we cannot tell ours apart
- * then: refuse rather than overwrite); -EFBIG for a value over
+ * then: refuse rather than overwrite); -ELOOP for a loopback nameserver on
+ * port 53, where kube-dns's dnsmasq serves (clusterdns_check_nameservers); -EFBIG for a value over
  * DNS_MAX_CONFIG_BYTES. The caller owns *out (json_object_put). */
 int clusterdns_kubedns_add(json_object *data, const clusterdns_entry *e, json_object **out, kf_error *err);
 /* The reverse: new values for federations / stubDomains with our entry
@@ -128,5 +162,18 @@ typedef struct clusterdns_marks {
 } clusterdns_marks;
 int clusterdns_kubedns_plan(json_object *cm, const clusterdns_entry *e, int unjoin, const clusterdns_marks *marks,
                             json_object **patch, kf_error *err);
+
+/* A kube-dns without its ConfigMap (GKE creates none until a user does; kube-dns reads it when it
+ * appears): the whole ConfigMap kube-system/kube-dns that joins e, with the plan's marks (every key
+ * created by us) and the annotation created_cm (value "true"), which says the ConfigMap itself is
+ * ours to delete. Returns 0 and *cm (the caller puts it) or the error of clusterdns_kubedns_add. */
+int clusterdns_kubedns_new(const clusterdns_entry *e, const clusterdns_marks *marks, const char *created_cm,
+                           json_object **cm, kf_error *err);
+/* Unjoin: 1 when the ConfigMap cm should be deleted rather than patched: it carries created_cm
+ * (we created it), patch (the unjoin plan's) removes every data key it has, and no other
+ * federation's created-keys mark (other_marks_prefix...) is on it. Else 0: the patch is sent, and
+ * it drops created_cm too (clusterdns_kubedns_plan leaves it alone; the caller adds it). Pure. */
+int clusterdns_kubedns_unjoin_deletes(json_object *cm, json_object *patch, const char *created_cm,
+                                      const char *marks_prefix);
 
 #endif

@@ -31,7 +31,7 @@ int clusterdns_norm_zone(const char *in, char out[DNS_MAX_ZONE + 1]);
 int clusterdns_same_zone(const char *s, size_t n, const char *zone);
 int clusterdns_valid_port(const char *p, size_t n);
 int clusterdns_valid_nameserver(const char *s);
-int clusterdns_check_entry(const clusterdns_entry *e, int need_nameservers, char zone[DNS_MAX_ZONE + 1], size_t *nns,
-                           kf_error *err);
+int clusterdns_check_entry(const clusterdns_entry *e, int need_nameservers, int serving_port,
+                           char zone[DNS_MAX_ZONE + 1], size_t *nns, kf_error *err);
 
 #endif

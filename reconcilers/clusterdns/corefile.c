@@ -2,6 +2,7 @@
 #include "clusterdns_internal.h"
 
 #include <arpa/inet.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,13 +10,15 @@
 
 /* Our block for the file; without its final line ending when it replaces a
  * block in place or ends a file that had no final newline. */
-static void clusterdns_render_block(clusterdns_buf *b, const char *federation, const char *zone,
+static void clusterdns_render_block(clusterdns_buf *b, const char *federation, const char *zone, int port,
                                     const char *const *nameservers, const char *eol, int final_eol) {
+  char key[16];
+  snprintf(key, sizeof(key), ":%d {", port);
   clusterdns_buf_str(b, DNS_MARK_BEGIN);
   clusterdns_buf_str(b, federation);
   clusterdns_buf_str(b, eol);
   clusterdns_buf_str(b, zone);
-  clusterdns_buf_str(b, ":53 {");
+  clusterdns_buf_str(b, key);
   clusterdns_buf_str(b, eol);
   clusterdns_buf_str(b, "    errors");
   clusterdns_buf_str(b, eol);
@@ -92,12 +95,13 @@ static int clusterdns_find_block(const char *s, size_t n, const char *federation
   return 1;
 }
 
-/* Does a server block key ("example.com:53", "dns://example.com.", "a.com,")
- * serve zone on port 53? Other transports (tls://, grpc://, https://) listen
- * elsewhere and do not clash with a plain DNS block. */
-static int clusterdns_key_serves(const char *k, size_t n, const char *zone) {
+/* A server block key ("example.com:53", "dns://example.com.", ".", "a.com,"): 1 when it is
+ * plain DNS, with its zone [*zs, *zs + *zn) and port (53 when it names none); 0 for other
+ * transports (tls://, grpc://, https://), which listen elsewhere and clash with nothing. */
+static int clusterdns_key_parse(const char *k, size_t n, const char **zs, size_t *zn, long *port) {
   static const char clusterdns_scheme[] = "dns://";
   size_t sl = sizeof(clusterdns_scheme) - 1;
+  *port = 53;
   if (n >= sl && !strncmp(k, clusterdns_scheme, sl)) {
     k += sl;
     n -= sl;
@@ -108,14 +112,16 @@ static int clusterdns_key_serves(const char *k, size_t n, const char *zone) {
   for (size_t i = n; i > 0; i--) {
     if (k[i - 1] >= '0' && k[i - 1] <= '9') continue;
     if (k[i - 1] == ':' && i < n) {
-      long port = 0;
-      for (size_t j = i; j < n; j++) port = port > 65535 ? port : port * 10 + (k[j] - '0');
-      if (port != 53) return 0;
+      long p = 0;
+      for (size_t j = i; j < n; j++) p = p > 65535 ? p : p * 10 + (k[j] - '0');
+      *port = p;
       n = i - 1;
     }
     break;
   }
-  return clusterdns_same_zone(k, n, zone);
+  *zs = k;
+  *zn = n;
+  return 1;
 }
 
 typedef struct clusterdns_lexer {
@@ -126,7 +132,20 @@ typedef struct clusterdns_lexer {
   size_t last_line;   /* line of the previous token */
   size_t import_line; /* top-level `import` line: its arguments are not keys */
   size_t keys_line;   /* line of the first key still waiting for its "{" (0: none) */
-  size_t clash_line;  /* line of a key serving our zone (0: none) */
+  /* Keys serving our zone, on whatever port (which port ours listens on is known at the end). */
+  size_t nzone_keys;
+  struct {
+    long port;
+    size_t line;
+  } zone_keys[8];
+  /* The port our block listens on: the root ("." zone) blocks' when there are any, as the
+   * cluster's DNS Service sends every query there; else the other blocks'. [0]: root keys,
+   * [1]: the others; port 0: none seen, other_port: a port that differs from port. */
+  struct {
+    long port, other_port;
+    size_t line, other_line;
+  } ports[2];
+  int reload; /* a server block has the reload plugin */
   clusterdns_buf tok;
 } clusterdns_lexer;
 
@@ -140,6 +159,8 @@ static int clusterdns_lex_token(clusterdns_lexer *lx, kf_error *err) {
   if (n == 1 && t[0] == '{') {
     lx->depth++;
     lx->keys_line = 0;
+  } else if (lx->depth == 1 && first_on_line && n == 6 && !memcmp(t, "reload", 6)) {
+    lx->reload = 1;
   } else if (n == 1 && t[0] == '}') {
     if (lx->depth == 0)
       return kf_error_set(err, -EINVAL, "the Corefile has an unmatched \"}\" on line %zu; not editing it",
@@ -153,7 +174,29 @@ static int clusterdns_lex_token(clusterdns_lexer *lx, kf_error *err) {
       if (!lx->keys_line) lx->keys_line = lx->tok_line;
       for (size_t i = 0; i <= n; i++) {
         if (i < n && t[i] != ',') continue;
-        if (i > s && !lx->clash_line && clusterdns_key_serves(t + s, i - s, lx->zone)) lx->clash_line = lx->tok_line;
+        const char *zs;
+        size_t zn;
+        long port;
+        if (i > s && clusterdns_key_parse(t + s, i - s, &zs, &zn, &port)) {
+          if (lx->zone && clusterdns_same_zone(zs, zn, lx->zone)) {
+            /* The first key per port; a ninth port for one zone (no real Corefile) is not kept. */
+            size_t k = 0;
+            while (k < lx->nzone_keys && lx->zone_keys[k].port != port) k++;
+            if (k == lx->nzone_keys && k < 8) {
+              lx->zone_keys[k].port = port;
+              lx->zone_keys[k].line = lx->tok_line;
+              lx->nzone_keys++;
+            }
+          }
+          int root = zn == 0 || (zn == 1 && zs[0] == '.');
+          if (!lx->ports[!root].port) {
+            lx->ports[!root].port = port;
+            lx->ports[!root].line = lx->tok_line;
+          } else if (port != lx->ports[!root].port && !lx->ports[!root].other_port) {
+            lx->ports[!root].other_port = port;
+            lx->ports[!root].other_line = lx->tok_line;
+          }
+        }
         s = i + 1;
       }
     }
@@ -166,11 +209,12 @@ static int clusterdns_lex_token(clusterdns_lexer *lx, kf_error *err) {
  * way CoreDNS's Caddyfile lexer does ('#' starts a comment anywhere outside
  * quotes, '"' quotes only at the start of a word, backslash escapes in
  * quotes). Refuses a file that is not balanced at its end (our block would
- * land inside someone else's) and one where another block serves the zone
- * (CoreDNS would refuse to start with two). Blocks pulled in by `import` are
- * not visible here. */
+ * land inside someone else's), one whose server blocks listen on different
+ * ports and, with a zone, one where another block serves the zone (CoreDNS
+ * would refuse to start with two). Blocks pulled in by `import` are not
+ * visible here. */
 static int clusterdns_corefile_scan(const char *s, size_t n, size_t skip_from, size_t skip_to, const char *zone,
-                                    const char *federation, kf_error *err) {
+                                    const char *federation, clusterdns_corefile_facts *facts, kf_error *err) {
   clusterdns_lexer lx = {.zone = zone, .line = 1};
   int quoted = 0, escaped = 0, comment = 0, rc = 0;
   size_t quote_line = 0;
@@ -228,11 +272,25 @@ static int clusterdns_corefile_scan(const char *s, size_t n, size_t skip_from, s
     rc = kf_error_set(err, -EINVAL,
                       "the Corefile ends with a server block on line %zu that has no \"{\"; not editing it",
                       lx.keys_line);
-  if (rc == 0 && lx.clash_line)
+  int deciding = lx.ports[0].port ? 0 : 1;
+  long port = lx.ports[deciding].port ? lx.ports[deciding].port : 53;
+  if (rc == 0 && lx.ports[deciding].other_port)
     rc = kf_error_set(err, -EINVAL,
-                      "the Corefile already serves zone %s on port 53 (server block on line %zu) with a block "
-                      "that is not federation %s's; remove that block or use another zone",
-                      zone, lx.clash_line, federation);
+                      "the Corefile's %sserver blocks listen on different ports (%ld on line %zu, %ld on line %zu): "
+                      "federation %s's block cannot tell which one the member's DNS Service sends queries to; "
+                      "not editing it",
+                      deciding == 0 ? "root (\".\") " : "", lx.ports[deciding].port, lx.ports[deciding].line,
+                      lx.ports[deciding].other_port, lx.ports[deciding].other_line, federation);
+  for (size_t k = 0; rc == 0 && k < lx.nzone_keys; k++)
+    if (lx.zone_keys[k].port == port)
+      rc = kf_error_set(err, -EINVAL,
+                        "the Corefile already serves zone %s on port %ld (server block on line %zu) with a block "
+                        "that is not federation %s's; remove that block or use another zone",
+                        zone, port, lx.zone_keys[k].line, federation);
+  if (rc == 0 && facts) {
+    facts->port = (int)port;
+    facts->reload = lx.reload;
+  }
   free(lx.tok.p);
   return rc;
 }
@@ -262,21 +320,23 @@ int clusterdns_corefile_add(const char *corefile, const clusterdns_entry *e, cha
   char zone[DNS_MAX_ZONE + 1];
   size_t nns, n = 0;
   clusterdns_block blk;
+  clusterdns_corefile_facts facts;
   clusterdns_buf b = {0};
   int rc;
   if (!out) return kf_error_set(err, -EINVAL, "no place for the Corefile");
   *out = NULL;
-  if ((rc = clusterdns_check_entry(e, 1, zone, &nns, err)) || (rc = clusterdns_corefile_len(corefile, &n, err)))
+  if ((rc = clusterdns_check_entry(e, 1, 0, zone, &nns, err)) || (rc = clusterdns_corefile_len(corefile, &n, err)))
     return rc;
   if ((rc = clusterdns_find_block(corefile, n, e->federation, &blk, err)) < 0) return rc;
   rc = clusterdns_corefile_scan(corefile, n, blk.found ? blk.begin : n, blk.found ? blk.after : n, zone, e->federation,
-                                err);
+                                &facts, err);
   if (rc) return rc;
+  if ((rc = clusterdns_check_entry(e, 1, facts.port, zone, &nns, err))) return rc;
   if (blk.found) {
     /* In place, keeping whatever separates it from its neighbours, so that
      * clusterdns_corefile_remove still undoes the original add. */
     clusterdns_buf_add(&b, corefile, blk.begin);
-    clusterdns_render_block(&b, e->federation, zone, e->nameservers, blk.eol, 0);
+    clusterdns_render_block(&b, e->federation, zone, facts.port, e->nameservers, blk.eol, 0);
     clusterdns_buf_add(&b, corefile + blk.end, n - blk.end);
   } else if (n > 0 && corefile[n - 1] != '\n') {
     /* No final newline: end its last line, one blank line, then ours, which
@@ -285,7 +345,7 @@ int clusterdns_corefile_add(const char *corefile, const clusterdns_entry *e, cha
     clusterdns_buf_add(&b, corefile, n);
     clusterdns_buf_str(&b, eol);
     clusterdns_buf_str(&b, eol);
-    clusterdns_render_block(&b, e->federation, zone, e->nameservers, eol, 0);
+    clusterdns_render_block(&b, e->federation, zone, facts.port, e->nameservers, eol, 0);
   } else {
     /* Before any trailing blank lines rather than after them: then the blank
      * line before our block is always ours, and remove takes exactly it. A
@@ -294,7 +354,7 @@ int clusterdns_corefile_add(const char *corefile, const clusterdns_entry *e, cha
     size_t i = clusterdns_content_end(corefile, n);
     clusterdns_buf_add(&b, corefile, i);
     if (i > 0) clusterdns_buf_str(&b, eol);
-    clusterdns_render_block(&b, e->federation, zone, e->nameservers, eol, 1);
+    clusterdns_render_block(&b, e->federation, zone, facts.port, e->nameservers, eol, 1);
     clusterdns_buf_add(&b, corefile + i, n - i);
   }
   if (b.len > DNS_MAX_CONFIG_BYTES) {
@@ -347,12 +407,29 @@ int clusterdns_corefile_has(const char *corefile, const clusterdns_entry *e) {
   char zone[DNS_MAX_ZONE + 1];
   size_t nns, n = 0;
   clusterdns_block blk;
+  clusterdns_corefile_facts facts;
   clusterdns_buf b = {0};
   int same;
-  if (clusterdns_check_entry(e, 1, zone, &nns, NULL) || clusterdns_corefile_len(corefile, &n, NULL)) return 0;
+  if (clusterdns_check_entry(e, 1, 0, zone, &nns, NULL) || clusterdns_corefile_len(corefile, &n, NULL)) return 0;
   if (clusterdns_find_block(corefile, n, e->federation, &blk, NULL) != 1) return 0;
-  clusterdns_render_block(&b, e->federation, zone, e->nameservers, blk.eol, 0);
+  if (clusterdns_corefile_scan(corefile, n, blk.begin, blk.after, zone, e->federation, &facts, NULL)) return 0;
+  clusterdns_render_block(&b, e->federation, zone, facts.port, e->nameservers, blk.eol, 0);
   same = b.len == blk.end - blk.begin && !memcmp(b.p, corefile + blk.begin, b.len);
   free(b.p);
   return same;
+}
+
+int clusterdns_corefile_inspect(const char *corefile, const char *federation, clusterdns_corefile_facts *out,
+                                kf_error *err) {
+  size_t n = 0;
+  clusterdns_block blk;
+  int rc;
+  if (!out) return kf_error_set(err, -EINVAL, "no place for the facts");
+  if (!federation || !clusterdns_valid_label(federation, strnlen(federation, 64)))
+    return kf_error_set(err, -EINVAL, "federation name \"%.64s\" is not a DNS-1123 label",
+                        federation ? federation : "");
+  if ((rc = clusterdns_corefile_len(corefile, &n, err))) return rc;
+  if ((rc = clusterdns_find_block(corefile, n, federation, &blk, err)) < 0) return rc;
+  return clusterdns_corefile_scan(corefile, n, blk.found ? blk.begin : n, blk.found ? blk.after : n, NULL, federation,
+                                  out, err);
 }

@@ -160,7 +160,8 @@ int clusterdns_kubedns_add(json_object *data, const clusterdns_entry *e, json_ob
   clusterdns_feds f;
   clusterdns_buf b = {0};
   int rc, have_stubs;
-  if ((rc = clusterdns_check_data(data, out, err)) || (rc = clusterdns_check_entry(e, 0, zone, &nns, err))) return rc;
+  if ((rc = clusterdns_check_data(data, out, err)) || (rc = clusterdns_check_entry(e, 0, 53, zone, &nns, err)))
+    return rc;
   if ((rc = clusterdns_data_string(data, DNS_KUBEDNS_FEDERATIONS, &fv, &fn, err)) < 0) return rc;
   if ((rc = clusterdns_feds_parse(fv, fn, e->federation, zone, &f, err))) return rc;
   if (nns > 0) {
@@ -227,7 +228,8 @@ int clusterdns_kubedns_remove(json_object *data, const clusterdns_entry *e, cons
   json_object *stubs = NULL, *result;
   clusterdns_feds f;
   int rc, have_feds, have_stubs = 0;
-  if ((rc = clusterdns_check_data(data, out, err)) || (rc = clusterdns_check_entry(e, 0, zone, &nns, err))) return rc;
+  if ((rc = clusterdns_check_data(data, out, err)) || (rc = clusterdns_check_entry(e, 0, 0, zone, &nns, err)))
+    return rc;
   if ((have_feds = clusterdns_data_string(data, DNS_KUBEDNS_FEDERATIONS, &fv, &fn, err)) < 0) return have_feds;
   if ((rc = clusterdns_feds_parse(fv, fn, e->federation, zone, &f, err))) return rc;
   if (nns > 0 && (have_stubs = clusterdns_data_string(data, DNS_KUBEDNS_STUBDOMAINS, &sv, &sn, err)) < 0)

@@ -96,3 +96,46 @@ int clusterdns_kubedns_plan(json_object *cm, const clusterdns_entry *e, int unjo
   kj_set(*patch, "data", out);
   return 0;
 }
+
+int clusterdns_kubedns_new(const clusterdns_entry *e, const clusterdns_marks *marks, const char *created_cm,
+                           json_object **cm, kf_error *err) {
+  json_object *patch = NULL;
+  *cm = NULL;
+  int rc = clusterdns_kubedns_plan(NULL, e, 0, marks, &patch, err);
+  if (rc != 0) return rc;
+  if (!patch) return kf_error_set(err, -EINVAL, "nothing to write for federation %s", e->federation);
+  json_object *meta = kc_obj_get(patch, "metadata");
+  kj_str(meta, "name", "kube-dns");
+  kj_str(meta, "namespace", "kube-system");
+  kj_str(kc_obj_get(meta, "annotations"), created_cm, "true");
+  *cm = kj_obj();
+  kj_str(*cm, "apiVersion", "v1");
+  kj_str(*cm, "kind", "ConfigMap");
+  kj_set(*cm, "metadata", json_object_get(meta));
+  kj_set(*cm, "data", json_object_get(kc_obj_get(patch, "data")));
+  json_object_put(patch);
+  return 0;
+}
+
+int clusterdns_kubedns_unjoin_deletes(json_object *cm, json_object *patch, const char *created_cm,
+                                      const char *marks_prefix) {
+  json_object *anns = kc_obj_get(cm, "metadata.annotations"), *data = kc_obj_get(cm, "data");
+  json_object *pdata = kc_obj_get(patch, "data"), *panns = kc_obj_get(patch, "metadata.annotations");
+  if (!json_object_is_type(anns, json_type_object) || !kf_streq(kc_obj_key_str(anns, created_cm), "true")) return 0;
+  if (json_object_is_type(data, json_type_object)) {
+    json_object_object_foreach (data, k, v) {
+      (void)v;
+      json_object *pv = NULL;
+      /* A key the patch keeps (or does not touch) is somebody's: the ConfigMap stays. */
+      if (!json_object_is_type(pdata, json_type_object) || !json_object_object_get_ex(pdata, k, &pv) || pv) return 0;
+    }
+  }
+  size_t pl = strlen(marks_prefix);
+  json_object_object_foreach (anns, ak, av) {
+    (void)av;
+    json_object *pv = NULL;
+    int dropped = json_object_is_type(panns, json_type_object) && json_object_object_get_ex(panns, ak, &pv) && !pv;
+    if (!strncmp(ak, marks_prefix, pl) && !dropped) return 0; /* another federation's mark */
+  }
+  return 1;
+}

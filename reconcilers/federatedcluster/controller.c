@@ -148,8 +148,10 @@ static int fc_member_client(fc_run *run) {
                 s->secret_name, s->secret_key, err.msg);
   } else {
     const kcfg *cfg = kc_client_config(run->member);
-    fc_cond_set(run, C_CREDS, "True", "Loaded", "kubeconfig from Secret %s, context %s, server %s", s->secret_name,
-                cfg->context, cfg->server);
+    /* Service access: the operator runs in the host cluster, where a loopback server is its own pod. */
+    int loopback = run->f->access == FED_ACCESS_SERVICE && fc_server_is_loopback(cfg->server);
+    fc_cond_set(run, C_CREDS, "True", "Loaded", "kubeconfig from Secret %s, context %s, server %s%s", s->secret_name,
+                cfg->context, cfg->server, loopback ? FC_LOOPBACK_SERVER_HINT : "");
   }
   if (text) kf_free_secret(text, n);
   if (run->member) return 0;

@@ -67,6 +67,13 @@ json_object *fc_desired_credential_secret(const fc_spec *s, const fc_names *n, c
                                           const char *ca_pem, const char *token);
 json_object *fc_desired_cluster(const fc_spec *s, const fc_names *n, const char *server);
 
+/* 1 when a kubeconfig's server URL is on loopback (127.0.0.0/8, ::1, localhost), as
+ * `kind get kubeconfig` writes it: from an operator pod that is the pod itself. */
+int fc_server_is_loopback(const char *server);
+#define FC_LOOPBACK_SERVER_HINT                                                                                  \
+  "; that is a loopback address, which from the operator's pod is the pod itself: use a server address the pod " \
+  "can reach (for kind: `kind get kubeconfig --internal`)"
+
 /* Sorted distinct zones and the first region of a NodeList's topology labels. */
 void fc_zones_of(json_object *nodes, json_object **zones, char **region);
 
@@ -135,7 +142,8 @@ typedef struct fc_run {
   char *selector;
   kc_client *member, *fapi; /* borrowed from the registries */
   char *token;
-  char *dns_cm; /* the member DNS ConfigMap being read */
+  char *dns_cm;            /* the member DNS ConfigMap being read */
+  int dns_checked_kubedns; /* its kube-dns ConfigMap is missing and the Deployment was looked up */
   int deleting;
   int probe_only; /* joined at this generation and not healthy: no member I/O */
   int token_polls;

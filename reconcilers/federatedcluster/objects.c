@@ -8,8 +8,10 @@
  *   host      fc_desired_credential_secret; federation API: fc_desired_cluster
  *   status    fc_zones_of, fc_status_body, fc_status_same, fc_cluster_status_body
  *   watches   fc_watch_opts */
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <kf/b64.h>
 #include <kf/kj.h>
@@ -263,4 +265,27 @@ void fc_watch_opts(const fc_spec *s, int slot, const char *selector, const char 
       o->field_selector = dns_field[kf_streq(dns_cm, "kube-dns")];
       o->transform = fc_metadata_only;
   }
+}
+
+int fc_server_is_loopback(const char *server) {
+  char host[256];
+  unsigned char a[16];
+  const char *p = server ? strstr(server, "://") : NULL, *end;
+  if (!p) return 0;
+  p += 3;
+  if (*p == '[') {
+    end = strchr(++p, ']');
+  } else {
+    end = p + strcspn(p, ":/?#");
+  }
+  if (!end || (size_t)(end - p) >= sizeof(host)) return 0;
+  memcpy(host, p, (size_t)(end - p));
+  host[end - p] = '\0';
+  if (strcasecmp(host, "localhost") == 0) return 1;
+  if (inet_pton(AF_INET, host, a) == 1) return a[0] == 127;
+  if (inet_pton(AF_INET6, host, a) == 1) {
+    static const unsigned char v6_loopback[16] = {[15] = 1}, mapped[12] = {[10] = 0xff, [11] = 0xff};
+    return !memcmp(a, v6_loopback, 16) || (!memcmp(a, mapped, 12) && a[12] == 127);
+  }
+  return 0;
 }

@@ -25,12 +25,21 @@ static void fed_boot_failed(fed_run *run, const char *what, const kf_error *err)
 void fed_step_federation_api(void *data) {
   fed_run *run = data;
   json_object *avail = kc_obj_get(run->apiserver, "status.availableReplicas");
+  const char *failure;
+  char why[768];
+  int failing = fed_deployment_failure(run->apiserver, &failure, why, sizeof(why));
+  if ((!avail || json_object_get_int64(avail) < 1) && failing) {
+    fed_stop(run, 0, FED_APISERVER, failure, "Deployment %s-apiserver: %s", run->name, why);
+    return;
+  }
   if (!avail || json_object_get_int64(avail) < 1) {
     fed_cond_set(run, FED_APISERVER, "False", "DeploymentUnavailable",
                  "Deployment %s-apiserver has no available replica yet", run->name);
     fed_end(run);
     return;
   }
+  /* Serving, but a replica it wants cannot be made: worth saying, not worth stopping for. */
+  if (failing) fed_cond_set(run, FED_DEGRADED, "True", failure, "Deployment %s-apiserver: %s", run->name, why);
   if (run->f->access == FED_ACCESS_ENDPOINT) {
     char *svc = fed_service_url(&run->spec);
     int internal = !run->endpoint || strcmp(run->endpoint, svc) == 0;
@@ -42,7 +51,9 @@ void fed_step_federation_api(void *data) {
                    "(--federation-api-access=endpoint) and this one has none yet: %s",
                    run->endpoint_pending ? run->endpoint_pending
                                          : "a ClusterIP Service (or NodePort without spec.apiServer.advertiseAddress) "
-                                           "is only reachable inside the host cluster");
+                                           "is only reachable inside the host cluster; an operator running there "
+                                           "reaches it with --federation-api-access=service (the chart's "
+                                           "federationAPIAccess: service, its default)");
       fed_end(run);
       return;
     }
@@ -164,9 +175,17 @@ void fed_step_cluster_crd(void *data) {
 
 void fed_step_serving(void *data) {
   fed_run *run = data;
+  /* Reached through its Service in cluster, but published nowhere yet (a LoadBalancer without an
+   * address, as on kind without cloud-provider-kind or MetalLB): say so, or status.endpoint is
+   * simply missing and nobody outside the host cluster knows why. */
+  const char *pending = !run->endpoint && run->endpoint_pending ? run->endpoint_pending : NULL;
   fed_cond_set(run, FED_APISERVER, "True", "Serving",
                "the federation API at %s answers /readyz; namespaces federation-system and default and the "
-               "Cluster CRD are installed",
-               run->fapi_url);
+               "Cluster CRD are installed%s%s%s",
+               run->fapi_url, pending ? "; no endpoint outside the host cluster yet: " : "", pending ? pending : "",
+               pending && run->spec.service_type == FED_SVC_LOADBALANCER
+                   ? " (a LoadBalancer Service needs a load balancer implementation: a cloud provider, MetalLB, "
+                     "cloud-provider-kind; else use NodePort with spec.apiServer.advertiseAddress)"
+                   : "");
   steps_next(&run->steps);
 }

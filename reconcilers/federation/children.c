@@ -158,8 +158,10 @@ static void fed_etcd_condition(fed_run *run) {
       fed_cond_set(run, FED_ETCD, "True", "ClaimBound", "PersistentVolumeClaim %s is Bound", claim);
     else
       fed_cond_set(run, FED_ETCD, "False", "ClaimPending",
-                   "PersistentVolumeClaim %s is %s: no PersistentVolume matches its size and storage class yet", claim,
-                   phase ? phase : "not created yet");
+                   "PersistentVolumeClaim %s is %s: it binds once a PersistentVolume matches its size and storage "
+                   "class or, with a WaitForFirstConsumer storage class (the default of kind, GKE and EKS), once the "
+                   "apiserver pod is scheduled",
+                   claim, phase ? phase : "not created yet");
     free(claim);
   }
 }
@@ -187,6 +189,13 @@ static void fed_cm_done(fed_run *run, json_object *live) {
     fed_cond_set(run, FED_CM, "False", "DeploymentUnavailable",
                  "Deployment %s-controller-manager has %lld/%d available replicas", run->name, (long long)available,
                  run->spec.cm_replicas);
+  const char *failure;
+  char why[768];
+  if (run->spec.cm_replicas > 0 && fed_deployment_failure(live, &failure, why, sizeof(why))) {
+    if (available < run->spec.cm_replicas)
+      fed_cond_set(run, FED_CM, "False", failure, "Deployment %s-controller-manager: %s", run->name, why);
+    fed_cond_set(run, FED_DEGRADED, "True", failure, "Deployment %s-controller-manager: %s", run->name, why);
+  }
   steps_next(&run->steps);
 }
 

@@ -95,11 +95,11 @@ static json_object *fed_secret_volume(const char *name, const char *secret) {
   return v;
 }
 
-static json_object *fed_probe(const char *path, int initial_delay, int failures) {
+static json_object *fed_probe_on(const char *path, int port, const char *scheme, int initial_delay, int failures) {
   json_object *p = kj_obj(), *get = kj_obj();
   kj_str(get, "path", path);
-  kj_int(get, "port", FED_APISERVER_PORT);
-  kj_str(get, "scheme", "HTTPS");
+  kj_int(get, "port", port);
+  kj_str(get, "scheme", scheme);
   kj_set(p, "httpGet", get);
   if (initial_delay > 0) kj_int(p, "initialDelaySeconds", initial_delay); /* 0 is omitted by the server */
   kj_int(p, "periodSeconds", 10);
@@ -108,15 +108,49 @@ static json_object *fed_probe(const char *path, int initial_delay, int failures)
   return p;
 }
 
+static json_object *fed_probe(const char *path, int initial_delay, int failures) {
+  return fed_probe_on(path, FED_APISERVER_PORT, "HTTPS", initial_delay, failures);
+}
+
+/* The user's resources, else requests like kubeadm's static pods: a pod without requests is
+ * BestEffort (evicted first) and refused where a ResourceQuota wants requests. */
+static void fed_resources(json_object *container, json_object *user, const char *cpu, const char *memory) {
+  if (user) {
+    kj_copy(container, "resources", user);
+    return;
+  }
+  json_object *req = kj_obj();
+  kj_str(req, "cpu", cpu);
+  if (memory) kj_str(req, "memory", memory);
+  kj_set(container, "resources", kj_set(kj_obj(), "requests", req));
+}
+
+/* PodSecurity `restricted` (a namespace enforcing it rejects anything less): no privilege
+ * escalation, no capabilities (port 8443 needs none), non-root, seccomp RuntimeDefault. */
 static json_object *fed_container(const char *name, const char *image, const char *pull_policy) {
   json_object *c = kj_obj(), *sc = kj_obj();
   kj_str(c, "name", name);
   kj_str(c, "image", image);
   kj_str(c, "imagePullPolicy", pull_policy);
   kj_bool(sc, "allowPrivilegeEscalation", 0);
+  kj_set(sc, "capabilities", kj_set(kj_obj(), "drop", kj_push_str(kj_arr(), "ALL")));
+  kj_bool(sc, "runAsNonRoot", 1);
   kj_set(sc, "seccompProfile", kj_str(kj_obj(), "type", "RuntimeDefault"));
   kj_set(c, "securityContext", sc);
   return c;
+}
+
+/* The pod's user: the kube-apiserver and etcd images (distroless) run as root unless told, and
+ * both work as any uid; 65532 is distroless's nonroot user, the operator image's too. fsGroup
+ * makes the 0400 Secret files readable by that group and the etcd volume writable. */
+static json_object *fed_pod_security_context(void) {
+  json_object *sc = kj_obj();
+  kj_int(sc, "runAsUser", FED_POD_UID);
+  kj_int(sc, "runAsGroup", FED_POD_UID);
+  kj_int(sc, "fsGroup", FED_POD_UID);
+  kj_bool(sc, "runAsNonRoot", 1);
+  kj_set(sc, "seccompProfile", kj_str(kj_obj(), "type", "RuntimeDefault"));
+  return sc;
 }
 
 /* A Deployment around pod_spec; scheduling fields come from the spec section `pod`. */
@@ -149,6 +183,7 @@ static json_object *fed_deployment(const fed_spec *s, const char *suffix, const 
   kj_copy(pod_spec, "affinity", kc_obj_get(pod, "affinity"));
   kj_str(pod_spec, "priorityClassName", kc_obj_str(pod, "priorityClassName"));
   kj_copy(pod_spec, "imagePullSecrets", s->pull_secrets);
+  kj_set(pod_spec, "securityContext", fed_pod_security_context());
   kj_set(tmpl, "spec", pod_spec);
   kj_set(spec, "template", tmpl);
   kj_set(o, "spec", spec);
@@ -176,19 +211,21 @@ json_object *fed_desired_apiserver(const fed_spec *s, const char *config_hash) {
   kj_set(api, "volumeMounts", mounts);
   kj_set(api, "readinessProbe", fed_probe("/readyz", 0, 3));
   kj_set(api, "livenessProbe", fed_probe("/livez", 15, 8));
-  kj_copy(api, "resources", kc_obj_get(s->api_pod, "resources"));
+  fed_resources(api, kc_obj_get(s->api_pod, "resources"), "250m", NULL);
   kj_push(containers, api);
 
   if (s->etcd_local) {
     json_object *etcd = fed_container("etcd", s->etcd_image, s->pull_policy);
     json_object *args = kj_arr();
-    char *a[] = {kf_asprintf("--name=%s", s->name),
-                 kf_strdup("--data-dir=/var/etcd/data"),
+    char *a[] = {kf_asprintf("--name=%s", s->name), kf_strdup("--data-dir=/var/etcd/data"),
                  kf_strdup("--listen-client-urls=http://127.0.0.1:2379"),
                  kf_strdup("--advertise-client-urls=http://127.0.0.1:2379"),
                  kf_strdup("--listen-peer-urls=http://127.0.0.1:2380"),
                  kf_strdup("--initial-advertise-peer-urls=http://127.0.0.1:2380"),
-                 kf_asprintf("--initial-cluster=%s=http://127.0.0.1:2380", s->name)};
+                 kf_asprintf("--initial-cluster=%s=http://127.0.0.1:2380", s->name),
+                 /* /livez for the kubelet, which probes the pod's IP (kubeadm's etcd has the host's
+                  * network and listens on 127.0.0.1); metrics and health only, no data. */
+                 kf_asprintf("--listen-metrics-urls=http://0.0.0.0:%d", FED_ETCD_METRICS_PORT)};
     for (size_t i = 0; i < sizeof(a) / sizeof(a[0]); i++) {
       kj_push_str(args, a[i]);
       free(a[i]);
@@ -199,6 +236,11 @@ json_object *fed_desired_apiserver(const fed_spec *s, const char *config_hash) {
     kj_str(m, "name", "etcddata");
     kj_str(m, "mountPath", "/var/etcd");
     kj_set(etcd, "volumeMounts", kj_push(kj_arr(), m));
+    /* kubeadm's: a hung etcd is restarted. */
+    json_object *live = fed_probe_on("/livez", FED_ETCD_METRICS_PORT, "HTTP", 10, 8);
+    kj_int(live, "timeoutSeconds", 15);
+    kj_set(etcd, "livenessProbe", live);
+    fed_resources(etcd, s->etcd_resources, "100m", "100Mi");
     kj_push(containers, etcd);
     json_object *vol = kj_obj();
     kj_str(vol, "name", "etcddata");
@@ -260,11 +302,13 @@ json_object *fed_desired_controller_manager(const fed_spec *s, const char *confi
   char *federations = kf_asprintf("%s=%s", s->name, zone);
   kj_str(ann, "federations", federations);
   if (strcmp(s->dns_provider, "coredns") == 0) {
-    char *ns = kj_join(s->coredns_nameservers, ",");
     kj_str(ann, "dns-provider", "coredns");
     kj_str(ann, "dns-zone-name", zone);
-    kj_str(ann, "nameserver", ns);
-    free(ns);
+    if (s->coredns_nameservers) { /* optional: kubefed v1 wrote none without coredns endpoints */
+      char *ns = kj_join(s->coredns_nameservers, ",");
+      kj_str(ann, "nameserver", ns);
+      free(ns);
+    }
   }
   free(federations);
   free(zone);

@@ -239,6 +239,9 @@ json_object *fed_desired_service(const fed_spec *s) {
   kj_set(spec, "ports", kj_push(kj_arr(), port));
   if (s->load_balancer_class && s->service_type == FED_SVC_LOADBALANCER)
     kj_str(spec, "loadBalancerClass", s->load_balancer_class);
+  if (s->service_type == FED_SVC_LOADBALANCER && s->load_balancer_source_ranges &&
+      json_object_array_length(s->load_balancer_source_ranges) > 0)
+    kj_copy(spec, "loadBalancerSourceRanges", s->load_balancer_source_ranges);
   kj_set(o, "spec", spec);
   return o;
 }

@@ -27,10 +27,12 @@
  * manager image is the federation control plane image users are expected to
  * supply; the default names the kubefed v1 "fcp" image layout. */
 #define FED_DEFAULT_APISERVER_IMAGE "registry.k8s.io/kube-apiserver:v1.37.2"
-#define FED_DEFAULT_ETCD_IMAGE "registry.k8s.io/etcd:3.6.16-0"
+#define FED_DEFAULT_ETCD_IMAGE "registry.k8s.io/etcd:3.7.0-0"
 #define FED_DEFAULT_CM_IMAGE "registry.k8s.io/kubefed/fcp:v1.37.2"
 
 #define FED_APISERVER_PORT 8443
+#define FED_ETCD_METRICS_PORT 2381 /* etcd's /livez and /metrics (kubeadm's port) */
+#define FED_POD_UID 65532          /* uid, gid and fsGroup of the pods (PodSecurity restricted) */
 #define FED_CREDENTIALS_DIR "/etc/federation/apiserver"
 #define FED_ETCD_CLIENT_DIR "/etc/federation/etcd"
 #define FED_CM_KUBECONFIG_DIR "/etc/federation/controller-manager"
@@ -53,7 +55,8 @@ typedef struct fed_spec {
   int node_port;
   json_object *service_annotations;
   const char *load_balancer_class;
-  const char *advertise_address; /* NULL: none */
+  json_object *load_balancer_source_ranges; /* NULL: none */
+  const char *advertise_address;            /* NULL: none */
   json_object *cert_sans;
   json_object *api_extra_args;
   const char *token_secret, *token_key; /* NULL: token auth off */
@@ -64,6 +67,7 @@ typedef struct fed_spec {
   json_object *cm_pod;
   int etcd_local;
   const char *etcd_image;
+  json_object *etcd_resources; /* spec.etcd.local.resources; NULL: the default requests */
   int etcd_emptydir;
   const char *etcd_size, *etcd_storage_class, *etcd_existing_claim; /* class/claim NULL: none */
   int etcd_retain;
@@ -179,6 +183,12 @@ extern const char *const fed_condition_types[FED_NCOND];
  * False unless set, Ready and Progressing from the first part that is not True. serving_at
  * names the endpoint in the Ready message. */
 void fed_summarize(cond conds[FED_NCOND], const char *serving_at);
+/* Why a Deployment cannot make its replicas, as the deployment controller says in its conditions:
+ * ReplicaFailure=True (FailedCreate: a PodSecurity or ResourceQuota rejection, a missing
+ * ServiceAccount) or Progressing=False (ProgressDeadlineExceeded: image pulls, crash loops, pods
+ * that never schedule). Availability alone reads all of these as "0/1 available". 1 with the
+ * condition's type as *reason (static) and "REASON: message" in buf, else 0. */
+int fed_deployment_failure(json_object *deployment, const char **reason, char *buf, size_t size);
 /* Terminating, Ready, Degraded or Progressing: a summary of the conditions for people. */
 const char *fed_phase(int deleting, const cond conds[FED_NCOND]);
 

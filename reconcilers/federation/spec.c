@@ -97,9 +97,8 @@ int fed_spec_decode(json_object *fed, fed_spec *s, kf_error *err) {
   s->coredns_nameservers = kc_obj_get(spec, "dns.corednsNameservers");
   if (!fed_is_array_of_strings(s->coredns_nameservers))
     return kf_error_set(err, -EINVAL, "spec.dns.corednsNameservers must be a list of strings");
-  if (strcmp(s->dns_provider, "coredns") == 0 &&
-      (!s->coredns_nameservers || json_object_array_length(s->coredns_nameservers) == 0))
-    return kf_error_set(err, -EINVAL, "spec.dns.corednsNameservers is required with the coredns provider");
+  /* Optional even with coredns, as in kubefed v1: without it joins add no forward block. */
+  if (s->coredns_nameservers && json_object_array_length(s->coredns_nameservers) == 0) s->coredns_nameservers = NULL;
 
   s->api_pod = kc_obj_get(spec, "apiServer");
   s->api_image = fed_str_or(spec, "apiServer.image", FED_DEFAULT_APISERVER_IMAGE);
@@ -116,6 +115,9 @@ int fed_spec_decode(json_object *fed, fed_spec *s, kf_error *err) {
   if (!fed_is_map_of_strings(s->service_annotations))
     return kf_error_set(err, -EINVAL, "spec.apiServer.service.annotations must map names to strings");
   s->load_balancer_class = fed_str_or(spec, "apiServer.service.loadBalancerClass", NULL);
+  s->load_balancer_source_ranges = kc_obj_get(spec, "apiServer.service.loadBalancerSourceRanges");
+  if (!fed_is_array_of_strings(s->load_balancer_source_ranges))
+    return kf_error_set(err, -EINVAL, "spec.apiServer.service.loadBalancerSourceRanges must be a list of strings");
   s->advertise_address = fed_str_or(spec, "apiServer.advertiseAddress", NULL);
   s->cert_sans = kc_obj_get(spec, "apiServer.certSANs");
   if (!fed_is_array_of_strings(s->cert_sans))
@@ -139,6 +141,7 @@ int fed_spec_decode(json_object *fed, fed_spec *s, kf_error *err) {
   if (external && kc_obj_get(spec, "etcd.local"))
     return kf_error_set(err, -EINVAL, "spec.etcd must set exactly one of spec.etcd.local or spec.etcd.external");
   s->etcd_image = fed_str_or(spec, "etcd.local.image", FED_DEFAULT_ETCD_IMAGE);
+  s->etcd_resources = kc_obj_get(spec, "etcd.local.resources");
   s->etcd_emptydir = strcmp(fed_str_or(spec, "etcd.local.storage.type", "PersistentVolumeClaim"), "EmptyDir") == 0;
   s->etcd_size = fed_str_or(spec, "etcd.local.storage.size", "10Gi");
   s->etcd_storage_class = fed_str_or(spec, "etcd.local.storage.storageClassName", NULL);

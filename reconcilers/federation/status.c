@@ -39,6 +39,31 @@ void fed_summarize(cond conds[FED_NCOND], const char *serving_at) {
   }
 }
 
+int fed_deployment_failure(json_object *deployment, const char **reason, char *buf, size_t size) {
+  json_object *conds = kc_obj_get(deployment, "status.conditions");
+  size_t n = json_object_is_type(conds, json_type_array) ? json_object_array_length(conds) : 0;
+  for (int pass = 0; pass < 2; pass++) /* ReplicaFailure first: it says more than a deadline */
+    for (size_t i = 0; i < n; i++) {
+      json_object *c = json_object_array_get_idx(conds, i);
+      const char *type = kc_obj_str(c, "type"), *status = kc_obj_str(c, "status"), *why = kc_obj_str(c, "reason");
+      int failed = pass == 0 ? kf_streq(type, "ReplicaFailure") && kf_streq(status, "True")
+                             : kf_streq(type, "Progressing") && kf_streq(status, "False") &&
+                                   kf_streq(why, "ProgressDeadlineExceeded");
+      if (!failed) continue;
+      *reason = pass == 0 ? "ReplicaFailure" : "ProgressDeadlineExceeded";
+      const char *msg = kc_obj_str(c, "message") ? kc_obj_str(c, "message") : "", *close;
+      /* 'pods "F-apiserver-5d8f-x2k9q" is forbidden: ...' names a new pod at each retry: without
+       * the name the condition message stays the same, and so does the status. */
+      static const char pods[] = "pods \"", forbidden[] = "\" is forbidden";
+      if (!strncmp(msg, pods, sizeof(pods) - 1) && (close = strchr(msg + sizeof(pods) - 1, '"')) &&
+          !strncmp(close, forbidden, sizeof(forbidden) - 1))
+        snprintf(buf, size, "%s: pods are forbidden%s", why ? why : *reason, close + sizeof(forbidden) - 1);
+      else snprintf(buf, size, "%s: %s", why ? why : *reason, msg);
+      return 1;
+    }
+  return 0;
+}
+
 const char *fed_phase(int deleting, const cond conds[FED_NCOND]) {
   if (deleting) return "Terminating";
   if (kf_streq(conds[FED_READY].status, "True")) return "Ready";

@@ -104,7 +104,7 @@ HEALTH=$(free_port 20000 29999) METRICS=$(free_port 20000 29999)
 OPPID=$!
 wait_until "operator ready" 60 curl -sf "http://127.0.0.1:$HEALTH/readyz" || exit 1
 
-printf '[Global]\ncoredns-endpoints = 127.0.0.1:53\n' >"$TMP/coredns-provider.conf"
+printf '[Global]\ncoredns-endpoints = 127.0.0.1:15353\n' >"$TMP/coredns-provider.conf"
 PORT=$(free_port 30000 32767)
 INIT=(init fellowship --host-cluster-context=rivendell --dns-provider=coredns --dns-zone-name=example.com.
       "--dns-provider-config=$TMP/coredns-provider.conf" --api-server-service-type=NodePort
@@ -112,7 +112,7 @@ INIT=(init fellowship --host-cluster-context=rivendell --dns-provider=coredns --
 
 # ---- usage errors and dry runs: exit codes, nothing sent ----------------------------------------------
 kf 2 basic-auth init x --host-cluster-context=rivendell --dns-provider=coredns --dns-zone-name=example.com. \
-  --coredns-nameservers=127.0.0.1:53 --apiserver-enable-basic-auth=true
+  --coredns-nameservers=127.0.0.1:15353 --apiserver-enable-basic-auth=true
 check "basic auth: the message says Kubernetes 1.19 removed it" has basic-auth.err "removed basic authentication from kube-apiserver in 1.19"
 check "basic auth: the message points to token auth or client certificates" has basic-auth.err "--apiserver-enable-token-auth"
 check "messages are prefixed 'kubefed: '" grep -q '^kubefed: ' "$TMP/basic-auth.err"
@@ -133,8 +133,21 @@ check "--dry-run -o yaml never prints the provider config" bash -c "! grep -q \"
 check "--dry-run -o yaml is YAML kubectl reads (2 objects)" \
   test "$(KX create --dry-run=client -f "$TMP/dry-run.out" -o name 2>/dev/null | wc -l)" = 2
 kf 0 dry-run-nohost init fellowship --host-cluster-context=no-such-context --dns-provider=coredns \
-  --dns-zone-name=example.com. --coredns-nameservers=127.0.0.1:53 --dry-run -o yaml
+  --dns-zone-name=example.com. --coredns-nameservers=127.0.0.1:15353 --dry-run -o yaml
 check "--dry-run contacted no cluster: namespace $NS still absent" bash -c "! '$KUBECTL' --kubeconfig '$HKC' get ns $NS"
+# kubefed v1's documented command, verbatim, with its documented provider file (no
+# coredns-endpoints): accepted, and the Federation has no corednsNameservers (issue 17).
+mkdir -p "$TMP/home"
+printf '[Global]\netcd-endpoints = http://etcd-cluster.ns:2379\nzones = example.com.\n' >"$TMP/home/coredns-provider.conf"
+REALHOME="$HOME"; HOME="$TMP/home"
+kf 0 v1-documented init fellowship --host-cluster-context=rivendell --dns-provider="coredns" \
+  --dns-zone-name="example.com." --dns-provider-config="$HOME/coredns-provider.conf" --dry-run -o yaml
+HOME="$REALHOME"
+check "kubefed v1's documented init: a Federation without corednsNameservers" \
+  bash -c "grep -q 'kind: Federation' '$TMP/v1-documented.out' && ! grep -q corednsNameservers '$TMP/v1-documented.out'"
+kf 2 loop-ns init x --host-cluster-context=rivendell --dns-provider=coredns --dns-zone-name=example.com. \
+  --coredns-nameservers=127.0.0.53:53 --dry-run -o yaml
+check "--coredns-nameservers=127.0.0.53:53 refused: a member's DNS would forward to itself" has loop-ns.err "loopback"
 
 # ---- a Federation that cannot become Ready: exit 3 with its conditions ----------------------------------
 kf 3 timeout init slow --host-cluster-context=rivendell --dns-provider=google-clouddns --dns-zone-name=example.com. \
@@ -169,7 +182,7 @@ check "init printed the Ready condition" grep -q '^kubefed: Federation federatio
 check "init never printed a key or certificate" bash -c "! grep -q -e 'BEGIN' -e 'client-key' '$TMP/init.out' '$TMP/init.err'"
 check "kubectl wait --for=condition=Ready federation/fellowship" K wait -n "$NS" --for=condition=Ready federation/fellowship --timeout=10s
 F=$(K get federation -n "$NS" fellowship -o json)
-check "Federation: coredns nameservers from the provider config" test "$(jq -c .spec.dns.corednsNameservers <<<"$F")" = '["127.0.0.1:53"]'
+check "Federation: coredns nameservers from the provider config" test "$(jq -c .spec.dns.corednsNameservers <<<"$F")" = '["127.0.0.1:15353"]'
 check "Federation: providerConfigSecretRef fellowship-dns-provider-config/provider.conf" \
   test "$(jq -r '.spec.dns.providerConfigSecretRef | .name + "/" + .key' <<<"$F")" = fellowship-dns-provider-config/provider.conf
 check "Federation: NodePort $PORT, advertise 127.0.0.1" \

@@ -18,6 +18,8 @@ do_install() {
   fi
   check "helm status: deployed" sh -c "'$HELM' --kubeconfig '$KC' status '$REL' -n '$REL_NS' -o json 2>/dev/null | jq -e '.info.status == \"deployed\"'"
   check "NOTES tell how to create a Federation" grep -q "kubectl apply -f examples/fellowship-federation.yaml" <<<"$out"
+  check "NOTES tell how to build and load the unpublished image" \
+    bash -c 'grep -q "docker build -t kubefed-operator:" <<<"$0" && grep -q "kind load docker-image" <<<"$0"' "$out"
 }
 do_uninstall() {
   local out

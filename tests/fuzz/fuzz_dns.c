@@ -162,7 +162,7 @@ static void fuzz_kubedns(json_object *d, const clusterdns_entry *e) {
     check_failure(rc, out, &err);
     return;
   }
-  CHECK(clusterdns_check_entry(e, 0, zone, &nns, NULL) == 0);
+  CHECK(clusterdns_check_entry(e, 0, 0, zone, &nns, NULL) == 0);
   const char *fv = value(d, DNS_KUBEDNS_FEDERATIONS, &fp), *sv = value(d, DNS_KUBEDNS_STUBDOMAINS, &sp);
   const char *nfv = value(out, DNS_KUBEDNS_FEDERATIONS, &nfp), *nsv = value(out, DNS_KUBEDNS_STUBDOMAINS, &nsp);
   CHECK(nfp && nsp == (nns > 0));

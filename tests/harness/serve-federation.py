@@ -416,7 +416,7 @@ def is_unspecified(host):
 
 
 def image_base(image):
-    """registry.k8s.io/etcd:3.6.16-0 -> (etcd, 3.6.16-0)"""
+    """registry.k8s.io/etcd:3.7.0-0 -> (etcd, 3.6.16-0)"""
     image = image.split("@", 1)[0]
     name, tag = image, ""
     if ":" in image.rsplit("/", 1)[-1]:

@@ -100,17 +100,17 @@ check "member objects are labelled ours" test "$(NKm get serviceaccount -n feder
 # ---- DNS --------------------------------------------------------------------------------------------
 corefile() { GK get configmap coredns -n kube-system -o jsonpath='{.data.Corefile}'; }
 has_block() { corefile | grep -q "# BEGIN kubefed.dev $1"; }
-forwards_fellowship() { corefile | grep -A4 '# BEGIN kubefed.dev fellowship' | grep -q 'forward . 127.0.0.1:53'; }
+forwards_fellowship() { corefile | grep -A4 '# BEGIN kubefed.dev fellowship' | grep -q 'forward . 127.0.0.1:15353'; }
 user_blocks_kept() { corefile | head -c "$(wc -c <"$TMP/Corefile")" | cmp -s - "$TMP/Corefile"; }
 both_blocks() { has_block fellowship && has_block rohan; }
 only_fellowship() { has_block fellowship && ! has_block rohan; }
 wait_until "gondor: DNSConfigured (CoreDNS)" 30 cond_is federatedcluster gondor DNSConfigured "True Configured"
-check "gondor: our marked block forwards fellowship.example.com to 127.0.0.1:53" forwards_fellowship
+check "gondor: our marked block forwards fellowship.example.com to 127.0.0.1:15353" forwards_fellowship
 check "gondor: the user's blocks are untouched (the original is a prefix)" user_blocks_kept
 kd() { NKm get configmap kube-dns -n kube-system -o json; }
 wait_until "noldor: DNSConfigured (kube-dns)" 30 cond_is federatedcluster noldor DNSConfigured "True Configured"
 check "noldor: federations key has fellowship" test "$(kd | jq -r .data.federations)" = "fellowship=fellowship.example.com"
-check "noldor: stubDomains keeps acme.local and adds the zone" test "$(kd | jq -c '.data.stubDomains | fromjson | [.["acme.local"], .["fellowship.example.com"]]')" = '[["127.0.0.8"],["127.0.0.1:53"]]'
+check "noldor: stubDomains keeps acme.local and adds the zone" test "$(kd | jq -c '.data.stubDomains | fromjson | [.["acme.local"], .["fellowship.example.com"]]')" = '[["127.0.0.8"],["127.0.0.1:15353"]]'
 check "noldor: upstreamNameservers untouched" test "$(kd | jq -r .data.upstreamNameservers)" = '["127.0.0.7"]'
 
 serve_federation rohan

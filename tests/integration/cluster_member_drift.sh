@@ -94,10 +94,10 @@ restored "the stored kubeconfig works with the new ServiceAccount's token" store
 
 # ---- DNS: our Corefile block edited ----------------------------------------------------------------------
 corefile() { MK get configmap coredns -n kube-system -o jsonpath='{.data.Corefile}'; }
-ours_forwards() { corefile | grep -A4 "# BEGIN kubefed.dev $FED" | grep -q 'forward . 127.0.0.1:53'; }
-check "our block forwards $FED's zone to 127.0.0.1:53" ours_forwards
-corefile | sed 's/forward \. 127\.0\.0\.1:53/forward . 127.0.0.66:53/' >"$TMP/edited"
-check "the edit changes our block" bash -c "! grep -q 'forward . 127.0.0.1:53' '$TMP/edited'"
+ours_forwards() { corefile | grep -A4 "# BEGIN kubefed.dev $FED" | grep -q 'forward . 127.0.0.1:15353'; }
+check "our block forwards $FED's zone to 127.0.0.1:15353" ours_forwards
+corefile | sed 's/forward \. 127\.0\.0\.1:15353/forward . 127.0.0.66:15353/' >"$TMP/edited"
+check "the edit changes our block" bash -c "! grep -q 'forward . 127.0.0.1:15353' '$TMP/edited'"
 MK create configmap coredns -n kube-system --from-file=Corefile="$TMP/edited" --dry-run=client -o yaml | MK replace -f - >/dev/null
 restored "Corefile block edited" ours_forwards
 user_part() { corefile | head -c "$(wc -c <"$ROOT/tests/data/Corefile")" | cmp -s - "$ROOT/tests/data/Corefile"; }

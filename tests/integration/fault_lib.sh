@@ -94,7 +94,7 @@ now_ms() { date +%s%3N; }
 fed_json() {
   jq -n --arg n "$1" --arg ns "$NS" --argjson p "$2" '{apiVersion: "kubefed.dev/v1alpha1", kind: "Federation",
     metadata: {name: $n, namespace: $ns},
-    spec: {dns: {provider: "coredns", zoneName: ($n + ".example.com."), corednsNameservers: ["127.0.0.1:53"]},
+    spec: {dns: {provider: "coredns", zoneName: ($n + ".example.com."), corednsNameservers: ["127.0.0.1:15353"]},
            apiServer: {service: {type: "NodePort", nodePort: $p}, advertiseAddress: "127.0.0.1"}}}'
 }
 fed_cond() { api host "/apis/kubefed.dev/v1alpha1/namespaces/$NS/federations/$1" |

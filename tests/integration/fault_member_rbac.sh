@@ -92,7 +92,7 @@ EOF
 wait_until "$FC: Ready (joined with the least-privilege token)" 90 cond_is federatedcluster "$FC" Ready "True Healthy" || exit 1
 wait_until "$FC: DNSConfigured True" 30 cond_is federatedcluster "$FC" DNSConfigured "True Configured" || exit 1
 check "$FC: Joined True" cond_is federatedcluster "$FC" Joined "True Joined"
-check "the Corefile forwards $FED.example.com to 127.0.0.1:53" bash -c "'$KUBECTL' --kubeconfig '$MKC' get configmap coredns -n kube-system -o jsonpath='{.data.Corefile}' | grep -A4 '# BEGIN kubefed.dev $FED' | grep -q 'forward . 127.0.0.1:53'"
+check "the Corefile forwards $FED.example.com to 127.0.0.1:15353" bash -c "'$KUBECTL' --kubeconfig '$MKC' get configmap coredns -n kube-system -o jsonpath='{.data.Corefile}' | grep -A4 '# BEGIN kubefed.dev $FED' | grep -q 'forward . 127.0.0.1:15353'"
 corefile >"$TMP/Corefile.joined"
 same_corefile() { corefile | cmp -s - "$1"; }
 conds_intact() {
@@ -104,7 +104,7 @@ conds_intact() {
 joiner_role "get, list" | MK apply -f - >/dev/null || fail "removing configmaps update from the joiner"
 check "the joiner can no longer update the coredns ConfigMap" \
   bash -c "'$KUBECTL' --kubeconfig '$TMP/joiner.kubeconfig' auth can-i update configmaps/coredns -n kube-system | grep -qx no"
-K patch -n "$NS" federation "$FED" --type=merge -p '{"spec":{"dns":{"corednsNameservers":["127.0.0.2:53"]}}}' >/dev/null ||
+K patch -n "$NS" federation "$FED" --type=merge -p '{"spec":{"dns":{"corednsNameservers":["127.0.0.2:15353"]}}}' >/dev/null ||
   fail "changing the Federation's nameservers"
 dns_forbidden() { cond_is federatedcluster "$FC" DNSConfigured "False DNSUpdateForbidden"; }
 wait_until "$FC: DNSConfigured False DNSUpdateForbidden" 60 dns_forbidden
@@ -122,7 +122,7 @@ else fail "conditions after a retry: $(J federatedcluster "$FC" | jq -c '[.statu
 check "the operator is still running" operator_alive
 
 joiner_role "get, list, update, patch" | MK apply -f - >/dev/null || fail "restoring configmaps update"
-new_ns() { corefile | grep -A4 "# BEGIN kubefed.dev $FED" | grep -q 'forward . 127.0.0.2:53'; }
+new_ns() { corefile | grep -A4 "# BEGIN kubefed.dev $FED" | grep -q 'forward . 127.0.0.2:15353'; }
 wait_until "permission back: DNSConfigured True" 60 cond_is federatedcluster "$FC" DNSConfigured "True Configured"
 check "permission back: the Corefile forwards to the new nameserver" new_ns
 check "permission back: the user's part of the Corefile untouched (the original is a prefix)" \

@@ -7,8 +7,10 @@
 #   status reaches it with verified TLS, namespaces and the Cluster CRD exist -> zero writes at
 #   steady state -> drift restored -> certificate rotation (served serial changes) -> variants
 #   (LoadBalancer, ClusterIP, token auth, existing claim, EmptyDir, external etcd, arg overrides,
-#   bring-your-own CA) -> a table of bad Federations (refused or Degraded) while others reconcile ->
+#   bring-your-own CA) -> a table of bad Federations (refused or Degraded, among them one whose
+#   pods a ResourceQuota rejects: Degraded ReplicaFailure) while others reconcile ->
 #   teardown waits for FederatedClusters, keeps the retained PVC, removes the rest.
+# Everything runs in a namespace enforcing PodSecurity restricted: the generated pods are admitted.
 TEST=federation.controlplane RESOURCE=federation CLUSTER=fedcp NODES=1 NS="cp-$$"
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -31,6 +33,12 @@ fedm() {  # fedm NAME: a Federation manifest; spec lines (indented 2) from stdin
 }
 
 install_crds kubefed.dev_federations.yaml kubefed.dev_federatedclusters.yaml
+# Every Federation here lives in a namespace enforcing PodSecurity `restricted` (issue 17, D5): its
+# pods are admitted for real by the apiserver even though kwok only pretends to run them.
+K label namespace "$NS" pod-security.kubernetes.io/enforce=restricted pod-security.kubernetes.io/enforce-version=latest >/dev/null
+printf 'apiVersion: v1\nkind: Pod\nmetadata: {name: rootful, namespace: %s}\nspec: {containers: [{name: c, image: x}]}\n' "$NS" >"$TMP/rootful.yaml"
+check "namespace $NS enforces restricted (a plain pod is refused)" \
+  bash -c "'$KUBECTL' --kubeconfig '$KC' create --dry-run=server -f '$TMP/rootful.yaml' 2>&1 | grep -q 'violates PodSecurity \"restricted'"
 start_operator
 
 # ---- 1. fellowship: every child, with kubefed v1's names and keys -------------------------------
@@ -44,14 +52,14 @@ stringData:
     [Global]
     etcd-endpoints = http://127.0.0.1:2379
     zones = example.com.
-    coredns-endpoints = 127.0.0.1:53
+    coredns-endpoints = 127.0.0.1:15353
 EOF
 fedm fellowship <<EOF | K apply -f - >/dev/null
   dns:
     provider: coredns
     zoneName: example.com.
     providerConfigSecretRef: {name: fellowship-dns}
-    corednsNameservers: ["127.0.0.1:53"]
+    corednsNameservers: ["127.0.0.1:15353"]
   apiServer:
     service: {type: NodePort, nodePort: $NODEPORT}
     advertiseAddress: 127.0.0.1
@@ -77,7 +85,7 @@ done
 keys=$(J secret fellowship-apiserver-credentials | jq -r '.data | keys | join(",")')
 check "apiserver-credentials keys are kubefed v1's plus the service-account pair ($keys)" test "$keys" = "ca.crt,sa.key,sa.pub,server.crt,server.key"
 check "dns-provider Secret holds the provider config under federation-dns-provider.conf" \
-  grep -q "coredns-endpoints = 127.0.0.1:53" <(secret_key fellowship-dns-provider federation-dns-provider.conf)
+  grep -q "coredns-endpoints = 127.0.0.1:15353" <(secret_key fellowship-dns-provider federation-dns-provider.conf)
 args=$(J deployment fellowship-apiserver | jq -r '.spec.template.spec.containers[] | select(.name=="apiserver") | .args | join(" ")')
 for a in --secure-port=8443 --client-ca-file=/etc/federation/apiserver/ca.crt --etcd-servers=http://127.0.0.1:2379 \
          --tls-cert-file=/etc/federation/apiserver/server.crt --service-account-key-file=/etc/federation/apiserver/sa.pub \
@@ -85,6 +93,17 @@ for a in --secure-port=8443 --client-ca-file=/etc/federation/apiserver/ca.crt --
   check "apiserver arg $a" grep -qF -- "$a" <<<"$args"
 done
 check "Service is NodePort $NODEPORT, 443 -> https" test "$(J service fellowship-apiserver | jq -r '.spec.type + " " + (.spec.ports[0].nodePort|tostring) + " " + (.spec.ports[0].port|tostring) + " " + .spec.ports[0].targetPort')" = "NodePort $NODEPORT 443 https"
+
+# Pods of the Deployment DEP (by its selector) exist: admitted, here under PodSecurity restricted.
+pods_of() {
+  local sel
+  sel=$(J deployment "$1" | jq -r '.spec.selector.matchLabels | to_entries | map("\(.key)=\(.value)") | join(",")')
+  [ -n "$sel" ] && K get pods -n "$NS" -l "$sel" -o name
+}
+admitted() { [ -n "$(pods_of "$1")" ]; }
+wait_until "fellowship-apiserver's pod admitted under PodSecurity restricted" 60 admitted fellowship-apiserver
+check "fellowship-apiserver reports no ReplicaFailure" \
+  test "$(J deployment fellowship-apiserver | jq -r '[.status.conditions[]? | select(.type=="ReplicaFailure")] | length')" = 0
 
 # ---- 2. serve-federation runs the generated pod; the Federation becomes Ready --------------------
 URL=$("$HARNESS" serve-federation "$KC" "$NS" fellowship) && pass "serve-federation started $URL" || fail "serve-federation"
@@ -101,6 +120,7 @@ check "federation API: namespace default exists" FK get namespace default
 check "federation API: namespace federation-system exists" FK get namespace federation-system
 check "federation API: Cluster CRD installed" FK get crd clusters.federation.kubefed.dev
 wait_until "controller manager Deployment applied after the bootstrap" 30 exists deployment fellowship-controller-manager
+wait_until "fellowship-controller-manager's pod admitted under PodSecurity restricted" 60 admitted fellowship-controller-manager
 cm=$(J deployment fellowship-controller-manager)
 check "controller manager args are kubefed v1's" test "$(jq -r '.spec.template.spec.containers[0].args | join(" ")' <<<"$cm")" = \
   "--dns-provider-config=/etc/federation/dns-provider/federation-dns-provider.conf --dns-provider=coredns --federation-name=fellowship --kubeconfig=/etc/federation/controller-manager/kubeconfig --master=https://fellowship-apiserver --zone-name=example.com."
@@ -261,9 +281,9 @@ refused_fed() {  # refused_fed DESC FIELD: spec from stdin
   if out=$(fedm bad | K create --dry-run=server -f - 2>&1); then fail "refused: $desc: was accepted"; return; fi
   if grep -qF -- "$field" <<<"$out"; then pass "refused: $desc (names $field)"; else fail "refused: $desc: $out"; fi
 }
-refused_fed "zone without trailing dot" spec.dns.zoneName <<<'  dns: {provider: coredns, zoneName: example.com, corednsNameservers: ["127.0.0.1:53"]}'
+refused_fed "zone without trailing dot" spec.dns.zoneName <<<'  dns: {provider: coredns, zoneName: example.com, corednsNameservers: ["127.0.0.1:15353"]}'
 refused_fed "unknown DNS provider" spec.dns.provider <<<'  dns: {provider: bind9, zoneName: example.com.}'
-refused_fed "coredns without nameservers" spec.dns.corednsNameservers <<<'  dns: {provider: coredns, zoneName: example.com.}'
+refused_fed "coredns nameserver forwarding a member's DNS to itself" spec.dns.corednsNameservers <<<'  dns: {provider: coredns, zoneName: example.com., corednsNameservers: ["127.0.0.53:53"]}'
 refused_fed "two etcd modes" spec.etcd <<<'  {dns: {provider: google-clouddns, zoneName: example.com.}, etcd: {local: {}, external: {endpoints: ["https://127.0.0.1:2379"], tlsSecretRef: {name: x}}}}'
 refused_fed "nodePort out of range" spec.apiServer.service.nodePort <<<'  {dns: {provider: google-clouddns, zoneName: example.com.}, apiServer: {service: {type: NodePort, nodePort: 70000}}}'
 refused_fed "nodePort with ClusterIP" spec.apiServer.service.nodePort <<<'  {dns: {provider: google-clouddns, zoneName: example.com.}, apiServer: {service: {type: ClusterIP, nodePort: 30001}}}'
@@ -272,6 +292,22 @@ refused_fed "extraArgs key with --" spec.apiServer.extraArgs <<<'  {dns: {provid
 refused_fed "validity not a duration" spec.certificates.validity <<<'  {dns: {provider: google-clouddns, zoneName: example.com.}, certificates: {validity: "1 year"}}'
 refused_fed "external etcd over http" spec.etcd.external.endpoints <<<'  {dns: {provider: google-clouddns, zoneName: example.com.}, etcd: {external: {endpoints: ["http://127.0.0.1:2379"], tlsSecretRef: {name: x}}}}'
 
+# A ResourceQuota that admits no pod of the priority class quota-test (so the other Federations
+# here are not affected): the apiserver Deployment cannot create its pod, and Degraded says why.
+K apply -f - >/dev/null <<EOF
+apiVersion: scheduling.k8s.io/v1
+kind: PriorityClass
+metadata: {name: quota-test-$$}
+value: 1000
+---
+apiVersion: v1
+kind: ResourceQuota
+metadata: {name: no-pods, namespace: $NS}
+spec:
+  hard: {pods: "0"}
+  scopeSelector:
+    matchExpressions: [{scopeName: PriorityClass, operator: In, values: [quota-test-$$]}]
+EOF
 K create secret generic -n "$NS" half-ca --from-file=tls.crt="$TMP/ca.crt" >/dev/null
 K create secret generic -n "$NS" empty-dns --from-literal=other=x >/dev/null
 K apply -f - >/dev/null <<EOF
@@ -318,6 +354,11 @@ fedm squatter <<'EOF'
   dns: {provider: google-clouddns, zoneName: example.com.}
 EOF
 echo ---
+fedm quota <<EOF
+  dns: {provider: google-clouddns, zoneName: example.org.}
+  apiServer: {priorityClassName: quota-test-$$}
+EOF
+echo ---
 fedm good <<'EOF'
   dns: {provider: google-clouddns, zoneName: example.org.}
 EOF
@@ -337,6 +378,11 @@ degraded notoken InputInvalid "has no key token.csv"
 degraded noclaim InputNotFound "no-such-claim"
 degraded notls InputInvalid "has no key ca.crt"
 degraded squatter NameConflict "squatter-apiserver"
+# Pod-level failures are the Deployment's conditions, not only "0/1 available" (issue 17, D1).
+degraded quota ReplicaFailure "exceeded quota"
+check "quota: APIServerReady False ReplicaFailure" cond_is quota APIServerReady "False ReplicaFailure"
+check "quota: the message names the Deployment" \
+  grep -qF "Deployment quota-apiserver: FailedCreate: pods are forbidden: exceeded quota" <<<"$(J federation quota | jq -r '.status.conditions[] | select(.type=="Degraded") | .message')"
 check "the squatter's Service was not taken over" test "$(J service squatter-apiserver | jq -r '.metadata.labels["app.kubernetes.io/managed-by"] // "none"')" = none
 wait_until "meanwhile another Federation reconciles (good: CertificatesReady)" 30 cond_is good CertificatesReady "True CAReady"
 check "fellowship stays Ready" cond_is fellowship Ready "True Ready"

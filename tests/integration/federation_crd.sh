@@ -25,7 +25,7 @@ fedm fellowship <<'EOF' | accepted "DESIGN.md fellowship example (coredns, local
     provider: coredns
     zoneName: example.com.
     providerConfigSecretRef: {name: fellowship-dns, key: provider.conf}
-    corednsNameservers: ["127.0.0.10:53"]
+    corednsNameservers: ["10.0.0.10:53"]
   apiServer:
     image: registry.k8s.io/kube-apiserver:v1.37.2
     replicas: 1
@@ -40,7 +40,7 @@ fedm fellowship <<'EOF' | accepted "DESIGN.md fellowship example (coredns, local
     extraArgs: {}
   etcd:
     local:
-      image: registry.k8s.io/etcd:3.6.16-0
+      image: registry.k8s.io/etcd:3.7.0-0
       storage:
         type: PersistentVolumeClaim
         size: 10Gi
@@ -126,14 +126,59 @@ EOF
 fedm bad <<'EOF' | refused "no dns at all" spec.dns
   apiServer: {replicas: 1}
 EOF
-fedm bad <<'EOF' | refused "coredns without corednsNameservers" spec.dns.corednsNameservers
-  dns: {provider: coredns, zoneName: example.com.}
-EOF
 fedm bad <<'EOF' | refused "corednsNameservers with google-clouddns" spec.dns.corednsNameservers
-  dns: {provider: google-clouddns, zoneName: example.com., corednsNameservers: ["127.0.0.10:53"]}
+  dns: {provider: google-clouddns, zoneName: example.com., corednsNameservers: ["10.0.0.10:53"]}
 EOF
 fedm bad <<'EOF' | refused "malformed coredns nameserver" spec.dns.corednsNameservers
   dns: {provider: coredns, zoneName: example.com., corednsNameservers: ["dns://127.0.0.10"]}
+EOF
+# Nameservers are IP[:port], at most 15, and never what a member's DNS pod would forward to itself
+# (loopback on port 53) or cannot reach (unspecified, link-local): issue 17, B3 and C1.
+for ns in dns.example.com:53 10.0.0.10:0 10.0.0.10:65536 10.0.0.300 '[fd00::10' 'fd00::10]:53' '1.2.3.4:ab'; do
+  fedm bad <<EOF | refused "corednsNameservers entry $ns (not IP[:port])" spec.dns.corednsNameservers "must be IP, IP:port"
+  dns: {provider: coredns, zoneName: example.com., corednsNameservers: ["$ns"]}
+EOF
+done
+for ns in 127.0.0.53:53 127.0.0.1 127.1.2.3:053 '::1' '[::1]:53'; do
+  fedm bad <<EOF | refused "corednsNameservers entry $ns (loopback on 53)" spec.dns.corednsNameservers "loopback address on port 53"
+  dns: {provider: coredns, zoneName: example.com., corednsNameservers: ["10.0.0.10", "$ns"]}
+EOF
+done
+for ns in 0.0.0.0:53 '::' 169.254.169.254 '[fe80::1]:53' 224.0.0.251 'ff02::fb'; do
+  fedm bad <<EOF | refused "corednsNameservers entry $ns (unspecified or link-local)" spec.dns.corednsNameservers "unspecified"
+  dns: {provider: coredns, zoneName: example.com., corednsNameservers: ["$ns"]}
+EOF
+done
+sixteen="$(seq 1 16 | sed 's/.*/"10.0.0.&"/' | paste -sd, -)"
+fedm bad <<EOF | refused "16 corednsNameservers (CoreDNS's forward takes 15)" spec.dns.corednsNameservers 15
+  dns: {provider: coredns, zoneName: example.com., corednsNameservers: [$sixteen]}
+EOF
+fifteen="$(seq 1 15 | sed 's/.*/"10.0.0.&"/' | paste -sd, -)"
+fedm ok <<EOF | accepted "15 corednsNameservers"
+  dns: {provider: coredns, zoneName: example.com., corednsNameservers: [$fifteen]}
+EOF
+fedm ok <<'EOF' | accepted "corednsNameservers: IPv4, IPv6, bracketed, with and without ports"
+  dns: {provider: coredns, zoneName: example.com., corednsNameservers: ["10.0.0.10", "10.0.0.11:5353", "fd00::10", "[fd00::10]:53"]}
+EOF
+fedm ok <<'EOF' | accepted "loopback nameservers on other ports (single-host setups; a Warning at join)"
+  dns: {provider: coredns, zoneName: example.com., corednsNameservers: ["127.0.0.1:15353", "[::1]:15353"]}
+EOF
+fedm bad <<'EOF' | refused "loadBalancerSourceRanges entry that is not a CIDR" spec.apiServer.service.loadBalancerSourceRanges "must be CIDRs"
+  dns: {provider: google-clouddns, zoneName: example.com.}
+  apiServer: {service: {loadBalancerSourceRanges: ["203.0.113.7"]}}
+EOF
+fedm bad <<'EOF' | refused "loadBalancerSourceRanges with NodePort" spec.apiServer.service.loadBalancerSourceRanges "only allowed"
+  dns: {provider: google-clouddns, zoneName: example.com.}
+  apiServer: {service: {type: NodePort, loadBalancerSourceRanges: ["203.0.113.0/24"]}}
+EOF
+fedm ok <<'EOF' | accepted "loadBalancerSourceRanges with the default LoadBalancer"
+  dns: {provider: google-clouddns, zoneName: example.com.}
+  apiServer: {service: {loadBalancerSourceRanges: ["203.0.113.0/24", "fd00::/8"]}}
+EOF
+# kubefed v1's documented `kubefed init ... --dns-provider=coredns --dns-provider-config=...`
+# with a config without coredns-endpoints: no nameservers, so joins add no forward block.
+fedm ok <<'EOF' | accepted "coredns without corednsNameservers (kubefed v1's documented init)"
+  dns: {provider: coredns, zoneName: example.com., providerConfigSecretRef: {name: coredns-provider}}
 EOF
 fedm bad <<'EOF' | refused "both etcd.local and etcd.external" spec.etcd "exactly one of spec.etcd.local or spec.etcd.external"
   dns: {provider: google-clouddns, zoneName: example.com.}

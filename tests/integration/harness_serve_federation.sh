@@ -117,7 +117,7 @@ spec:
         ports: [{name: https, containerPort: 8443}]
         volumeMounts: [{name: apiserver-credentials, mountPath: /etc/federation/apiserver, readOnly: true}]
       - name: etcd
-        image: registry.k8s.io/etcd:3.6.16-0
+        image: registry.k8s.io/etcd:3.7.0-0
         command: [etcd]
         args: ["--name=$FED", "--data-dir=/var/etcd/data", "--listen-client-urls=http://127.0.0.1:2379",
                "--advertise-client-urls=http://127.0.0.1:2379", "--listen-peer-urls=http://127.0.0.1:2380",

@@ -133,7 +133,7 @@ cond_is() { [ "$(cond "$1" "$2" "$3")" = "$4" ]; }
 # Deployment run for real by `k8s serve-federation`, then Ready. Ends the test when one step fails.
 serve_federation() {
   local name=$1 port
-  local dns=${2:-"{provider: coredns, zoneName: $name.example.com., corednsNameservers: [\"127.0.0.1:53\"]}"}
+  local dns=${2:-"{provider: coredns, zoneName: $name.example.com., corednsNameservers: [\"127.0.0.1:15353\"]}"}
   port=$(free_port 30000 32767)
   K apply -f - >/dev/null <<EOF || { fail "Federation $name refused"; exit 1; }
 apiVersion: kubefed.dev/v1alpha1

@@ -47,7 +47,7 @@ apiVersion: kubefed.dev/v1alpha1
 kind: Federation
 metadata: {name: $1, namespace: $NS}
 spec:
-  dns: {provider: coredns, zoneName: example.com., corednsNameservers: ["127.0.0.1:53"]}
+  dns: {provider: coredns, zoneName: example.com., corednsNameservers: ["127.0.0.1:15353"]}
   apiServer: {service: {type: NodePort, nodePort: ${2:-0}}, advertiseAddress: 127.0.0.1}
 EOF
 }

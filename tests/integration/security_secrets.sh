@@ -51,7 +51,7 @@ spec:
     provider: coredns
     zoneName: fellowship.example.com.
     providerConfigSecretRef: {name: fellowship-dns}
-    corednsNameservers: ["127.0.0.1:53"]
+    corednsNameservers: ["127.0.0.1:15353"]
   apiServer:
     service: {type: NodePort, nodePort: $PORT}
     advertiseAddress: 127.0.0.1

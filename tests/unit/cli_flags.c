@@ -103,10 +103,10 @@ static void assert_operator_accepts(json_object *fed, fed_spec *s) {
   if (fed_spec_decode(fed, s, &err) != 0) fail_msg("the operator refuses the Federation: %s", err.msg);
 }
 
+/* kubefed v1's documented coredns-provider.conf: no coredns-endpoints, so no nameservers. */
 static const char PROVIDER_CONF[] = "[Global]\n"
                                     "etcd-endpoints = http://etcd-cluster.ns:2379\n"
-                                    "zones = example.com.\n"
-                                    "coredns-endpoints = 127.0.0.1:53\n";
+                                    "zones = example.com.\n";
 
 static void test_documented_example(void **state) {
   cli_opts o;
@@ -131,7 +131,7 @@ static void test_documented_example(void **state) {
                           "\"labels\":{\"app.kubernetes.io/managed-by\":\"kubefed-cli\"}},"
                           "\"spec\":{\"dns\":{\"provider\":\"coredns\",\"zoneName\":\"example.com.\","
                           "\"providerConfigSecretRef\":{\"name\":\"fellowship-dns-provider-config\","
-                          "\"key\":\"provider.conf\"},\"corednsNameservers\":[\"127.0.0.1:53\"]}}}");
+                          "\"key\":\"provider.conf\"}}}}");
   /* The Secret holds the file byte for byte. */
   assert_string_equal(kc_obj_str(secret, "kind"), "Secret");
   assert_string_equal(kc_obj_str(secret, "metadata.name"), "fellowship-dns-provider-config");
@@ -159,19 +159,41 @@ static void test_documented_example(void **state) {
   assert_int_equal(parse(&o, &err, "init", "f", "--dns-provider=aws-route53", "--dns-zone-name=example.com.",
                          "--coredns-nameservers=1.2.3.4:53", NULL),
                    -EINVAL);
-  /* coredns needs nameservers from somewhere. */
-  assert_int_equal(parse(&o, &err, "init", "f", "--dns-provider=coredns", "--dns-zone-name=example.com.", NULL),
-                   -EINVAL);
-  assert_non_null(strstr(err.msg, "--coredns-nameservers"));
-  char *noep = tmpfile_with("noep.conf", "[Global]\netcd-endpoints = http://e:2379\n");
-  char *noep_flag = kf_asprintf("--dns-provider-config=%s", noep);
-  assert_int_equal(parse(&o, &err, "init", "f", "--dns-provider=coredns", "--dns-zone-name=example.com.", noep_flag,
+  /* Nameservers are optional (kubefed v1 accepted coredns without them); with coredns-endpoints
+   * they come from the file, and what the CRD refuses is refused here too (issue 17, B3). */
+  assert_int_equal(parse(&o, &err, "init", "f", "--dns-provider=coredns", "--dns-zone-name=example.com.", NULL), 0);
+  char *withep = tmpfile_with("withep.conf", "[Global]\netcd-endpoints = http://e:2379\ncoredns-endpoints = "
+                                             "10.0.0.10:53,127.0.0.1:15353\n");
+  char *withep_flag = kf_asprintf("--dns-provider-config=%s", withep);
+  assert_int_equal(parse(&o, &err, "init", "f", "--dns-provider=coredns", "--dns-zone-name=example.com.", withep_flag,
+                         NULL),
+                   0);
+  objs = init_objects(&o);
+  assert_json(kc_obj_get(last(objs), "spec.dns.corednsNameservers"), "[\"10.0.0.10:53\",\"127.0.0.1:15353\"]");
+  json_object_put(objs);
+  char *loop = tmpfile_with("loop.conf", "[Global]\ncoredns-endpoints = 127.0.0.53:53\n");
+  char *loop_flag = kf_asprintf("--dns-provider-config=%s", loop);
+  assert_int_equal(parse(&o, &err, "init", "f", "--dns-provider=coredns", "--dns-zone-name=example.com.", loop_flag,
                          NULL),
                    0);
   json_object *none = NULL;
   assert_int_equal(cli_init_objects(&o, &none, &err), -EINVAL);
   assert_null(none);
   assert_non_null(strstr(err.msg, "coredns-endpoints"));
+  assert_non_null(strstr(err.msg, "loopback"));
+  static const char *const refused[] = {"--coredns-nameservers=127.0.0.1:53", "--coredns-nameservers=127.0.0.1",
+                                        "--coredns-nameservers=dns.example.com:53", "--coredns-nameservers=0.0.0.0",
+                                        "--coredns-nameservers=169.254.0.1:53"};
+  for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+    assert_int_equal(parse(&o, &err, "init", "f", "--dns-provider=coredns", "--dns-zone-name=example.com.", refused[i],
+                           NULL),
+                     -EINVAL);
+    assert_non_null(strstr(err.msg, "--coredns-nameservers"));
+  }
+  free(withep);
+  free(withep_flag);
+  free(loop);
+  free(loop_flag);
   /* A missing file is an error naming the flag. */
   assert_int_equal(parse(&o, &err, "init", "f", "--dns-provider=google-clouddns", "--dns-zone-name=example.com.",
                          "--dns-provider-config=/nonexistent/provider.conf", NULL),
@@ -189,8 +211,6 @@ static void test_documented_example(void **state) {
   assert_non_null(strstr(err.msg, "RFC 1035"));
   assert_int_equal(parse(&o, &err, "init", "f", "--dns-zone-name=a.b.", NULL), -EINVAL);
   assert_non_null(strstr(err.msg, "--dns-provider is mandatory"));
-  free(noep);
-  free(noep_flag);
   free(flag);
   free(conf);
 }
@@ -392,7 +412,7 @@ static void test_auth(void **state) {
                          "--apiserver-enable-basic-auth=1"};
   for (size_t i = 0; i < 3; i++) {
     assert_int_equal(parse(&o, &err, "init", "x", "--host-cluster-context=rivendell", "--dns-provider=coredns",
-                           "--dns-zone-name=example.com.", "--coredns-nameservers=127.0.0.1:53", forms[i], NULL),
+                           "--dns-zone-name=example.com.", "--coredns-nameservers=127.0.0.1:15353", forms[i], NULL),
                      -EINVAL);
     assert_non_null(strstr(err.msg, "basic"));
     assert_non_null(strstr(err.msg, "1.19"));

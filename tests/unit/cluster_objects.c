@@ -174,8 +174,30 @@ static void test_watches(void **state) {
   json_object_put(fc);
 }
 
+/* A member server on loopback (kind get kubeconfig): flagged when the operator runs in cluster. */
+static void test_loopback_server(void **state) {
+  (void)state;
+  static const char *const loopback[] = {"https://127.0.0.1:6443", "https://127.8.9.1",
+                                         "https://localhost:6443", "https://LOCALHOST/",
+                                         "https://[::1]:6443",     "https://[::ffff:127.0.0.1]:1"};
+  static const char *const elsewhere[] = {"https://172.18.0.2:6443",
+                                          "https://kind-control-plane:6443",
+                                          "https://[fd00::1]:6443",
+                                          "https://10.127.0.1",
+                                          "https://localhost.example.com",
+                                          "127.0.0.1:6443",
+                                          "",
+                                          "https://[::1"};
+  for (size_t i = 0; i < sizeof(loopback) / sizeof(loopback[0]); i++)
+    if (!fc_server_is_loopback(loopback[i])) fail_msg("%s: not seen as loopback", loopback[i]);
+  for (size_t i = 0; i < sizeof(elsewhere) / sizeof(elsewhere[0]); i++)
+    if (fc_server_is_loopback(elsewhere[i])) fail_msg("%s: seen as loopback", elsewhere[i]);
+  assert_false(fc_server_is_loopback(NULL));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_loopback_server),
       cmocka_unit_test(test_names_and_ownership),
       cmocka_unit_test(test_member_rbac),
       cmocka_unit_test(test_credential_secret_and_cluster),

@@ -343,6 +343,13 @@ static void test_corefile_bad_input(void **state) {
   const char *const bad_port[] = {"10.0.0.1:99999", NULL};
   const char *const injected[] = {"10.0.0.1\n}\n.:53 {", NULL};
   const char *const spaced[] = {"10.0.0.1 10.0.0.2", NULL};
+  /* Nothing a pod can forward to (issue 17, B3). */
+  const char *const unspecified4[] = {"0.0.0.0:53", NULL}, *const unspecified6[] = {"[::]:53", NULL};
+  const char *const link_local4[] = {"169.254.169.254", NULL}, *const link_local6[] = {"[fe80::1]:53", NULL};
+  const char *const multicast4[] = {"224.0.0.251:5353", NULL}, *const multicast6[] = {"ff02::fb", NULL};
+  const char *const sixteen[] = {"10.0.0.1",  "10.0.0.2",  "10.0.0.3",  "10.0.0.4",  "10.0.0.5",  "10.0.0.6",
+                                 "10.0.0.7",  "10.0.0.8",  "10.0.0.9",  "10.0.0.10", "10.0.0.11", "10.0.0.12",
+                                 "10.0.0.13", "10.0.0.14", "10.0.0.15", "10.0.0.16", NULL};
   const clusterdns_entry bad[] = {
       {.federation = NULL, .zone = "example.com", .nameservers = FELLOWSHIP_NS},
       {.federation = "Fellowship", .zone = "example.com", .nameservers = FELLOWSHIP_NS},
@@ -357,6 +364,13 @@ static void test_corefile_bad_input(void **state) {
       {.federation = "fellowship", .zone = "example.com", .nameservers = bad_port},
       {.federation = "fellowship", .zone = "example.com", .nameservers = injected},
       {.federation = "fellowship", .zone = "example.com", .nameservers = spaced},
+      {.federation = "fellowship", .zone = "example.com", .nameservers = unspecified4},
+      {.federation = "fellowship", .zone = "example.com", .nameservers = unspecified6},
+      {.federation = "fellowship", .zone = "example.com", .nameservers = link_local4},
+      {.federation = "fellowship", .zone = "example.com", .nameservers = link_local6},
+      {.federation = "fellowship", .zone = "example.com", .nameservers = multicast4},
+      {.federation = "fellowship", .zone = "example.com", .nameservers = multicast6},
+      {.federation = "fellowship", .zone = "example.com", .nameservers = sixteen},
   };
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
     add_fails(KUBEADM_COREFILE, &bad[i], -EINVAL, NULL);
@@ -643,6 +657,174 @@ static void test_kubedns_refuses(void **state) {
   json_object_put(sentinel);
 }
 
+/* ---- the nameservers a member may forward to (issue 17, B3) and the port (D2) ---- */
+
+static void test_nameserver_kinds(void **state) {
+  (void)state;
+  static const struct {
+    const char *ns;
+    int port;
+    clusterdns_ns_kind want;
+  } cases[] = {
+      {"10.0.0.10", 53, CLUSTERDNS_NS_OK},
+      {"10.0.0.10:53", 53, CLUSTERDNS_NS_OK},
+      {"[fd00::10]:53", 53, CLUSTERDNS_NS_OK},
+      {"8.8.8.8", 5353, CLUSTERDNS_NS_OK},
+      /* The shipped example's old value: on a member that is CoreDNS forwarding to itself. */
+      {"127.0.0.53:53", 53, CLUSTERDNS_NS_SELF},
+      {"127.0.0.1", 53, CLUSTERDNS_NS_SELF}, /* no port: 53 */
+      {"127.1.2.3:53", 53, CLUSTERDNS_NS_SELF},
+      {"::1", 53, CLUSTERDNS_NS_SELF},
+      {"[::1]:53", 53, CLUSTERDNS_NS_SELF},
+      {"[::ffff:127.0.0.1]:53", 53, CLUSTERDNS_NS_SELF},
+      {"127.0.0.1:5353", 5353, CLUSTERDNS_NS_SELF},
+      {"127.0.0.1:53", 5353, CLUSTERDNS_NS_LOOPBACK},
+      {"127.0.0.1:15353", 53, CLUSTERDNS_NS_LOOPBACK}, /* a single-host setup: the tests' */
+      {"[::1]:15353", 53, CLUSTERDNS_NS_LOOPBACK},
+      {"0.0.0.0", 53, CLUSTERDNS_NS_INVALID},
+      {"0.0.0.0:15353", 53, CLUSTERDNS_NS_INVALID},
+      {"::", 53, CLUSTERDNS_NS_INVALID},
+      {"169.254.0.1:53", 53, CLUSTERDNS_NS_INVALID},
+      {"[fe80::1]:53", 53, CLUSTERDNS_NS_INVALID},
+      {"febf::1", 53, CLUSTERDNS_NS_INVALID},
+      {"224.0.0.251", 53, CLUSTERDNS_NS_INVALID},
+      {"ff02::fb", 53, CLUSTERDNS_NS_INVALID},
+      {"localhost:53", 53, CLUSTERDNS_NS_INVALID},
+      {"", 53, CLUSTERDNS_NS_INVALID},
+      {NULL, 53, CLUSTERDNS_NS_INVALID},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    clusterdns_ns_kind got = clusterdns_nameserver_kind(cases[i].ns, cases[i].port);
+    if (got != cases[i].want)
+      fail_msg("%s on port %d: kind %d, want %d", cases[i].ns ? cases[i].ns : "(null)", cases[i].port, got,
+               cases[i].want);
+  }
+
+  kf_error err;
+  const char *loopback = "untouched";
+  const char *const fine[] = {"10.0.0.10", "127.0.0.1:15353", "[::1]:15354", NULL};
+  assert_int_equal(clusterdns_check_nameservers(fine, 53, &loopback, &err), 0);
+  assert_string_equal(loopback, "127.0.0.1:15353");
+  const char *const remote[] = {"10.0.0.10", NULL};
+  assert_int_equal(clusterdns_check_nameservers(remote, 53, &loopback, &err), 0);
+  assert_null(loopback);
+  assert_int_equal(clusterdns_check_nameservers(NULL, 53, &loopback, &err), 0);
+  const char *const self[] = {"10.0.0.10", "127.0.0.53:53", NULL};
+  assert_int_equal(clusterdns_check_nameservers(self, 53, NULL, &err), -ELOOP);
+  assert_non_null(strstr(err.msg, "127.0.0.53:53"));
+  assert_non_null(strstr(err.msg, "itself"));
+  const char *const link_local[] = {"169.254.169.254", NULL};
+  assert_int_equal(clusterdns_check_nameservers(link_local, 53, NULL, &err), -EINVAL);
+}
+
+static void test_corefile_refuses_forward_loops(void **state) {
+  (void)state;
+  static const char *const self53[][2] = {{"127.0.0.53:53", NULL}, {"127.0.0.1", NULL}, {"[::1]:53", NULL}};
+  for (size_t i = 0; i < sizeof(self53) / sizeof(self53[0]); i++) {
+    clusterdns_entry e = {.federation = "fellowship", .zone = "example.com.", .nameservers = self53[i]};
+    add_fails(KUBEADM_COREFILE, &e, -ELOOP, "loopback");
+    add_fails(KUBEADM_COREFILE, &e, -ELOOP, "port 53");
+  }
+  /* Another loopback port is allowed (the Warning is the reconciler's), unless CoreDNS serves there. */
+  const char *const high[] = {"127.0.0.1:15353", NULL};
+  clusterdns_entry e = {.federation = "fellowship", .zone = "example.com.", .nameservers = high};
+  char *out = add_ok(KUBEADM_COREFILE, &e);
+  assert_non_null(strstr(out, "forward . 127.0.0.1:15353\n"));
+  assert_true(clusterdns_corefile_has(out, &e));
+  free(out);
+  static const char ROOT_15353[] = ".:15353 {\n    forward . /etc/resolv.conf\n}\n";
+  add_fails(ROOT_15353, &e, -ELOOP, "port 15353");
+
+  /* kube-dns serves on 53: the same rule there; removing such an entry still works. */
+  kf_error err;
+  json_object *data = kubedns_data(NULL, NULL), *patch = NULL;
+  e.nameservers = self53[0];
+  assert_int_equal(clusterdns_kubedns_add(data, &e, &patch, &err), -ELOOP);
+  assert_null(patch);
+  json_object_put(data);
+  data = kubedns_data("fellowship=example.com", "{\"example.com\":[\"127.0.0.53:53\"]}");
+  assert_int_equal(clusterdns_kubedns_remove(data, &e, NULL, &patch, &err), 0);
+  assert_string_equal(str(patch, "federations"), "");
+  assert_string_equal(str(patch, "stubDomains"), "{}");
+  json_object_put(patch);
+  json_object_put(data);
+}
+
+static void test_corefile_port(void **state) {
+  (void)state;
+  clusterdns_corefile_facts f = {0};
+  kf_error err;
+  /* kubeadm's: 53, with reload. */
+  assert_int_equal(clusterdns_corefile_inspect(KUBEADM_COREFILE, "fellowship", &f, &err), 0);
+  assert_int_equal(f.port, 53);
+  assert_true(f.reload);
+  assert_int_equal(clusterdns_corefile_inspect("", "fellowship", &f, &err), 0);
+  assert_int_equal(f.port, 53);
+  assert_false(f.reload);
+
+  /* CoreDNS as non-root on 5353 behind a 53 -> 5353 Service (OpenShift and others): ours
+   * listens where the queries arrive, not on :53 (which it could not bind). */
+  static const char NONROOT[] = ".:5353 {\n    errors\n    # reload\n    forward . /etc/resolv.conf\n}\n";
+  assert_int_equal(clusterdns_corefile_inspect(NONROOT, "fellowship", &f, &err), 0);
+  assert_int_equal(f.port, 5353);
+  assert_false(f.reload); /* a comment is no plugin */
+  char *out = add_ok(NONROOT, &FELLOWSHIP);
+  assert_non_null(strstr(out, "\nexample.com:5353 {\n"));
+  assert_null(strstr(out, ":53 {"));
+  assert_true(clusterdns_corefile_has(out, &FELLOWSHIP));
+  /* Inspecting the edited file leaves our block out: same answer. */
+  assert_int_equal(clusterdns_corefile_inspect(out, "fellowship", &f, &err), 0);
+  assert_int_equal(f.port, 5353);
+  char *back = remove_ok(out, "fellowship");
+  assert_string_equal(back, NONROOT);
+  free(back);
+  free(out);
+
+  /* An old block of ours on :53 is rewritten in place on the port the root block serves. */
+  char *old = cat(NONROOT, "\n", FELLOWSHIP_BLOCK);
+  assert_false(clusterdns_corefile_has(old, &FELLOWSHIP));
+  out = add_ok(old, &FELLOWSHIP);
+  assert_non_null(strstr(out, "\nexample.com:5353 {\n"));
+  assert_null(strstr(out, "example.com:53 {"));
+  free(out);
+  free(old);
+
+  /* No root block: the other blocks decide. */
+  static const char ZONES_ONLY[] = "cluster.local:1053 {\n    kubernetes\n}\nconsul.local:1053 {\n    whoami\n}\n";
+  out = add_ok(ZONES_ONLY, &FELLOWSHIP);
+  assert_non_null(strstr(out, "example.com:1053 {"));
+  free(out);
+  /* The root blocks decide over a zone block elsewhere (kubeadm's plus a user's on 1053). */
+  char *mixed = cat(KUBEADM_COREFILE, "internal.example:1053 {\n    whoami\n}\n", "");
+  out = add_ok(mixed, &FELLOWSHIP);
+  assert_non_null(strstr(out, "example.com:53 {"));
+  free(out);
+  free(mixed);
+
+  /* Blocks that disagree: which one do the member's queries reach? A condition, no edit. */
+  static const char *const disagree[] = {
+      ".:53 {\n    whoami\n}\n.:5353 {\n    whoami\n}\n",
+      "dns://.:53 {\n    whoami\n}\n. {\n    whoami\n}\n.:54 {\n    whoami\n}\n",
+      "a.org:53 {\n    whoami\n}\nb.org:5353 {\n    whoami\n}\n",
+  };
+  for (size_t i = 0; i < sizeof(disagree) / sizeof(disagree[0]); i++) {
+    add_fails(disagree[i], &FELLOWSHIP, -EINVAL, "different ports");
+    assert_int_equal(clusterdns_corefile_inspect(disagree[i], "fellowship", &f, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "different ports"));
+  }
+  /* Other transports listen elsewhere and do not vote. */
+  out = add_ok(".:5353 {\n    whoami\n}\ntls://.:853 {\n    whoami\n}\n", &FELLOWSHIP);
+  assert_non_null(strstr(out, "example.com:5353 {"));
+  free(out);
+  /* A block for our zone on our port clashes; on another port it does not. */
+  add_fails(".:5353 {\n    whoami\n}\nexample.com:5353 {\n    whoami\n}\n", &FELLOWSHIP, -EINVAL, "port 5353");
+  out = add_ok(".:5353 {\n    whoami\n}\nexample.com:53 {\n    whoami\n}\n", &FELLOWSHIP);
+  free(out);
+  assert_int_equal(clusterdns_corefile_inspect("}\n", "fellowship", &f, &err), -EINVAL);
+  assert_int_equal(clusterdns_corefile_inspect(KUBEADM_COREFILE, "Bad Name", &f, &err), -EINVAL);
+  assert_int_equal(clusterdns_corefile_inspect(KUBEADM_COREFILE, "fellowship", NULL, &err), -EINVAL);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_corefile_add_and_exact_remove),
@@ -657,6 +839,9 @@ int main(void) {
       cmocka_unit_test(test_kubedns_two_federations),
       cmocka_unit_test(test_kubedns_replaces_ours),
       cmocka_unit_test(test_kubedns_refuses),
+      cmocka_unit_test(test_nameserver_kinds),
+      cmocka_unit_test(test_corefile_refuses_forward_loops),
+      cmocka_unit_test(test_corefile_port),
   };
   return cmocka_run_group_tests_name("dns.editors", tests, NULL, NULL);
 }

@@ -119,12 +119,69 @@ static void test_conflict_is_an_error(void **state) {
   json_object_put(cm);
 }
 
+/* GKE's kube-dns has no ConfigMap: the join creates it whole, the unjoin deletes it once nothing
+ * else is in it (issue 17, D7). */
+static void test_created_configmap(void **state) {
+  (void)state;
+  static const char CREATED_CM[] = "kubefed.dev/created-configmap-fellowship";
+  json_object *cm = NULL, *patch = NULL;
+  kf_error err;
+  assert_int_equal(clusterdns_kubedns_new(&E, &M, CREATED_CM, &cm, &err), 0);
+  assert_string_equal(kc_obj_str(cm, "kind"), "ConfigMap");
+  assert_string_equal(kc_obj_str(cm, "metadata.name"), "kube-dns");
+  assert_string_equal(kc_obj_str(cm, "metadata.namespace"), "kube-system");
+  json_object *anns = kc_obj_get(cm, "metadata.annotations");
+  assert_string_equal(kc_obj_key_str(anns, CREATED_CM), "true");
+  assert_string_equal(kc_obj_key_str(anns, M.created), "federations,stubDomains");
+  assert_string_equal(kc_obj_key_str(kc_obj_get(cm, "data"), "federations"), "fellowship=example.com");
+  assert_string_equal(kc_obj_key_str(kc_obj_get(cm, "data"), "stubDomains"), "{\"example.com\":[\"10.0.0.10:53\"]}");
+  /* Joined as created: nothing to write. */
+  assert_int_equal(clusterdns_kubedns_plan(cm, &E, 0, &M, &patch, &err), 0);
+  assert_null(patch);
+
+  /* Unjoin with nothing else in it: delete it. */
+  assert_int_equal(clusterdns_kubedns_plan(cm, &E, 1, &M, &patch, &err), 0);
+  assert_non_null(patch);
+  assert_true(clusterdns_kubedns_unjoin_deletes(cm, patch, CREATED_CM, "kubefed.dev/created-keys-"));
+  json_object_put(patch);
+
+  /* A user added a key meanwhile: it stays, and so does the ConfigMap. */
+  json_object_object_add(kc_obj_get(cm, "data"), "upstreamNameservers", json_object_new_string("[\"8.8.8.8\"]"));
+  assert_int_equal(clusterdns_kubedns_plan(cm, &E, 1, &M, &patch, &err), 0);
+  assert_false(clusterdns_kubedns_unjoin_deletes(cm, patch, CREATED_CM, "kubefed.dev/created-keys-"));
+  json_object_put(patch);
+  json_object_object_del(kc_obj_get(cm, "data"), "upstreamNameservers");
+
+  /* Another federation joined it too: its entry and its mark keep the ConfigMap. */
+  static const char *const RNS[] = {"10.0.0.20", NULL};
+  const clusterdns_entry R = {.federation = "rohan", .zone = "rohan.org", .nameservers = RNS};
+  const clusterdns_marks RM = {"kubefed.dev/created-keys-rohan", "kubefed.dev/original-rohan"};
+  assert_int_equal(clusterdns_kubedns_plan(cm, &R, 0, &RM, &patch, &err), 0);
+  merge(cm, patch);
+  json_object_put(patch);
+  assert_int_equal(clusterdns_kubedns_plan(cm, &E, 1, &M, &patch, &err), 0);
+  assert_false(clusterdns_kubedns_unjoin_deletes(cm, patch, CREATED_CM, "kubefed.dev/created-keys-"));
+  json_object_put(patch);
+
+  /* Not created by us: never deleted. */
+  json_object *user = cm_of("{\"metadata\":{},\"data\":{}}");
+  assert_int_equal(clusterdns_kubedns_plan(user, &E, 0, &M, &patch, &err), 0);
+  merge(user, patch);
+  json_object_put(patch);
+  assert_int_equal(clusterdns_kubedns_plan(user, &E, 1, &M, &patch, &err), 0);
+  assert_false(clusterdns_kubedns_unjoin_deletes(user, patch, CREATED_CM, "kubefed.dev/created-keys-"));
+  json_object_put(patch);
+  json_object_put(user);
+  json_object_put(cm);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_join_new_keys_then_unjoin),
       cmocka_unit_test(test_unjoin_restores_original_text),
       cmocka_unit_test(test_many_created_keys_and_garbage_marks),
       cmocka_unit_test(test_conflict_is_an_error),
+      cmocka_unit_test(test_created_configmap),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

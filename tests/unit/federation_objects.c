@@ -75,10 +75,40 @@ static void test_defaults_at_read_time(void **state) {
   assert_int_equal(fed_spec_decode(f, &s, &err), -EINVAL);
   assert_non_null(strstr(err.msg, "spec.dns.zoneName"));
   json_object_put(f);
+  /* kubefed v1's documented coredns init has no nameservers: accepted, joins add no forward block. */
   f = fed("{\"dns\":{\"provider\":\"coredns\",\"zoneName\":\"example.com.\"}}");
-  assert_int_equal(fed_spec_decode(f, &s, &err), -EINVAL);
-  assert_non_null(strstr(err.msg, "corednsNameservers"));
+  assert_int_equal(fed_spec_decode(f, &s, &err), 0);
+  assert_null(s.coredns_nameservers);
+  json_object *cm = fed_desired_controller_manager(&s, "h");
+  json_object *ann = kc_obj_get(cm, "metadata.annotations");
+  assert_string_equal(kc_obj_str(ann, "dns-provider"), "coredns");
+  assert_null(kc_obj_get(ann, "nameserver"));
+  json_object_put(cm);
   json_object_put(f);
+}
+
+/* PodSecurity `restricted` as the admission plugin checks it (issue 17, D5): non-root with a fixed
+ * uid/gid/fsGroup, seccomp RuntimeDefault, no privilege escalation, every capability dropped. The
+ * real admission check is federation.controlplane's namespace enforcing restricted. */
+static void assert_restricted(json_object *deployment) {
+  json_object *pod = kc_obj_get(deployment, "spec.template.spec");
+  assert_int_equal(json_object_get_int(kc_obj_get(pod, "securityContext.runAsUser")), FED_POD_UID);
+  assert_int_equal(json_object_get_int(kc_obj_get(pod, "securityContext.runAsGroup")), FED_POD_UID);
+  assert_int_equal(json_object_get_int(kc_obj_get(pod, "securityContext.fsGroup")), FED_POD_UID);
+  assert_true(json_object_get_boolean(kc_obj_get(pod, "securityContext.runAsNonRoot")));
+  assert_string_equal(kc_obj_str(pod, "securityContext.seccompProfile.type"), "RuntimeDefault");
+  json_object *containers = kc_obj_get(pod, "containers");
+  assert_true(json_object_array_length(containers) > 0);
+  for (size_t i = 0; i < json_object_array_length(containers); i++) {
+    json_object *sc = kc_obj_get(json_object_array_get_idx(containers, i), "securityContext");
+    assert_false(json_object_get_boolean(kc_obj_get(sc, "allowPrivilegeEscalation")));
+    assert_non_null(kc_obj_get(sc, "allowPrivilegeEscalation"));
+    assert_true(json_object_get_boolean(kc_obj_get(sc, "runAsNonRoot")));
+    json_object *drop = kc_obj_get(sc, "capabilities.drop");
+    assert_int_equal(json_object_array_length(drop), 1);
+    assert_string_equal(json_object_get_string(json_object_array_get_idx(drop, 0)), "ALL");
+    assert_null(kc_obj_get(sc, "capabilities.add"));
+  }
 }
 
 static void test_apiserver_args_and_pod(void **state) {
@@ -111,6 +141,16 @@ static void test_apiserver_args_and_pod(void **state) {
   json_object *containers = kc_obj_get(d, "spec.template.spec.containers");
   assert_int_equal(json_object_array_length(containers), 2);
   assert_string_equal(kc_obj_str(json_object_array_get_idx(containers, 1), "name"), "etcd");
+  /* kubeadm's requests by default, and etcd's /livez probed on its metrics port (issue 17, D6). */
+  json_object *api = json_object_array_get_idx(containers, 0), *etcd = json_object_array_get_idx(containers, 1);
+  assert_string_equal(kc_obj_str(api, "resources.requests.cpu"), "250m");
+  assert_string_equal(kc_obj_str(etcd, "resources.requests.cpu"), "100m");
+  assert_string_equal(kc_obj_str(etcd, "resources.requests.memory"), "100Mi");
+  assert_string_equal(kc_obj_str(etcd, "livenessProbe.httpGet.path"), "/livez");
+  assert_int_equal(json_object_get_int(kc_obj_get(etcd, "livenessProbe.httpGet.port")), FED_ETCD_METRICS_PORT);
+  assert_string_equal(kc_obj_str(etcd, "livenessProbe.httpGet.scheme"), "HTTP");
+  arg_list(kc_obj_get(etcd, "args"), buf, sizeof(buf));
+  assert_non_null(strstr(buf, "--listen-metrics-urls=http://0.0.0.0:2381 "));
   json_object *vols = kc_obj_get(d, "spec.template.spec.volumes");
   assert_string_equal(kc_obj_str(json_object_array_get_idx(vols, 0), "secret.secretName"),
                       "fellowship-apiserver-credentials");
@@ -118,6 +158,52 @@ static void test_apiserver_args_and_pod(void **state) {
                       "fellowship-apiserver-etcd-claim");
   json_object *owner = json_object_array_get_idx(kc_obj_get(d, "metadata.ownerReferences"), 0);
   assert_string_equal(kc_obj_str(owner, "uid"), "u-1");
+  assert_restricted(d);
+  json_object_put(d);
+  d = fed_desired_controller_manager(&s, "h2");
+  assert_restricted(d);
+  json_object_put(d);
+  json_object_put(f);
+}
+
+/* The load balancer admits only the given clients (issue 17, C4); other Service types take none. */
+static void test_load_balancer_source_ranges(void **state) {
+  fed_spec s;
+  kf_error err;
+  (void)state;
+  json_object *f = fed("{\"dns\":{\"provider\":\"google-clouddns\",\"zoneName\":\"example.com.\"},"
+                       "\"apiServer\":{\"service\":{\"loadBalancerSourceRanges\":[\"203.0.113.0/24\",\"fd00::/8\"]}}}");
+  assert_int_equal(fed_spec_decode(f, &s, &err), 0);
+  json_object *svc = fed_desired_service(&s);
+  json_object *ranges = kc_obj_get(svc, "spec.loadBalancerSourceRanges");
+  assert_int_equal(json_object_array_length(ranges), 2);
+  assert_string_equal(json_object_get_string(json_object_array_get_idx(ranges, 0)), "203.0.113.0/24");
+  json_object_put(svc);
+  json_object_put(f);
+  f = fed("{\"dns\":{\"provider\":\"google-clouddns\",\"zoneName\":\"example.com.\"}}");
+  assert_int_equal(fed_spec_decode(f, &s, &err), 0);
+  svc = fed_desired_service(&s);
+  assert_null(kc_obj_get(svc, "spec.loadBalancerSourceRanges"));
+  json_object_put(svc);
+  json_object_put(f);
+}
+
+static void test_resources_given(void **state) {
+  fed_spec s;
+  kf_error err;
+  (void)state;
+  json_object *f = fed("{\"dns\":{\"provider\":\"google-clouddns\",\"zoneName\":\"example.com.\"},"
+                       "\"apiServer\":{\"resources\":{\"limits\":{\"memory\":\"2Gi\"}}},"
+                       "\"etcd\":{\"local\":{\"resources\":{\"requests\":{\"memory\":\"1Gi\"}}}}}");
+  assert_int_equal(fed_spec_decode(f, &s, &err), 0);
+  json_object *d = fed_desired_apiserver(&s, "h");
+  json_object *containers = kc_obj_get(d, "spec.template.spec.containers");
+  json_object *api = json_object_array_get_idx(containers, 0), *etcd = json_object_array_get_idx(containers, 1);
+  /* The user's, whole: no default request is mixed in. */
+  assert_string_equal(kc_obj_str(api, "resources.limits.memory"), "2Gi");
+  assert_null(kc_obj_get(api, "resources.requests"));
+  assert_string_equal(kc_obj_str(etcd, "resources.requests.memory"), "1Gi");
+  assert_null(kc_obj_get(etcd, "resources.requests.cpu"));
   json_object_put(d);
   json_object_put(f);
 }
@@ -310,6 +396,9 @@ static void test_wrong_types_rejected(void **state) {
        "apiServer.replicas"},
       {"{\"dns\":{\"provider\":\"google-clouddns\",\"zoneName\":\"e.com.\"},\"controllerManager\":{\"replicas\":\"2\"}}",
        "controllerManager.replicas"},
+      {"{\"dns\":{\"provider\":\"google-clouddns\",\"zoneName\":\"e.com.\"},\"apiServer\":{\"service\":"
+       "{\"loadBalancerSourceRanges\":[10]}}}",
+       "loadBalancerSourceRanges"},
   };
   (void)state;
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -361,6 +450,8 @@ int main(void) {
       cmocka_unit_test(test_durations),
       cmocka_unit_test(test_defaults_at_read_time),
       cmocka_unit_test(test_apiserver_args_and_pod),
+      cmocka_unit_test(test_resources_given),
+      cmocka_unit_test(test_load_balancer_source_ranges),
       cmocka_unit_test(test_storage_variants),
       cmocka_unit_test(test_endpoints_and_sans),
       cmocka_unit_test(test_kubeconfig_round_trip),

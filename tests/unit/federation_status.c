@@ -137,10 +137,56 @@ static void test_body_and_change(void **state) {
   json_object_put(fed);
 }
 
+/* A Deployment's conditions as the deployment controller writes them (issue 17, D1). */
+static void test_deployment_failure(void **state) {
+  (void)state;
+  const char *reason = NULL;
+  char buf[512];
+  json_object *d = json_tokener_parse(
+      "{\"status\":{\"conditions\":[{\"type\":\"Available\",\"status\":\"False\",\"reason\":"
+      "\"MinimumReplicasUnavailable\",\"message\":\"Deployment does not have minimum availability.\"},"
+      "{\"type\":\"Progressing\",\"status\":\"True\",\"reason\":\"ReplicaSetUpdated\"}]}}");
+  assert_int_equal(fed_deployment_failure(d, &reason, buf, sizeof(buf)), 0); /* just rolling out */
+  json_object_put(d);
+  assert_int_equal(fed_deployment_failure(NULL, &reason, buf, sizeof(buf)), 0);
+
+  /* A namespace's ResourceQuota or PodSecurity refuses the pods: ReplicaFailure FailedCreate. */
+  d = json_tokener_parse(
+      "{\"status\":{\"conditions\":[{\"type\":\"Progressing\",\"status\":\"False\",\"reason\":"
+      "\"ProgressDeadlineExceeded\",\"message\":\"ReplicaSet \\\"f-apiserver-1\\\" has timed out progressing.\"},"
+      "{\"type\":\"ReplicaFailure\",\"status\":\"True\",\"reason\":\"FailedCreate\",\"message\":"
+      "\"pods \\\"f-apiserver-1-x\\\" is forbidden: exceeded quota: q, requested: pods=1, used: pods=0, "
+      "limited: pods=0\"}]}}");
+  assert_non_null(d);
+  assert_int_equal(fed_deployment_failure(d, &reason, buf, sizeof(buf)), 1);
+  assert_string_equal(reason, "ReplicaFailure"); /* it says more than the deadline */
+  /* Without the pod name, which changes at each retry: a stable message. */
+  assert_string_equal(buf, "FailedCreate: pods are forbidden: exceeded quota: q, requested: pods=1, used: pods=0, "
+                           "limited: pods=0");
+  json_object_put(d);
+
+  /* Image pulls and crash loops end in the progress deadline. */
+  d = json_tokener_parse("{\"status\":{\"conditions\":[{\"type\":\"Progressing\",\"status\":\"False\","
+                         "\"reason\":\"ProgressDeadlineExceeded\",\"message\":\"timed out\"}]}}");
+  assert_int_equal(fed_deployment_failure(d, &reason, buf, sizeof(buf)), 1);
+  assert_string_equal(reason, "ProgressDeadlineExceeded");
+  assert_string_equal(buf, "ProgressDeadlineExceeded: timed out");
+  json_object_put(d);
+
+  /* Garbage from a cache is not a failure. */
+  d = json_tokener_parse("{\"status\":{\"conditions\":[1,{\"type\":\"ReplicaFailure\"},{\"status\":\"True\"}]}}");
+  assert_int_equal(fed_deployment_failure(d, &reason, buf, sizeof(buf)), 0);
+  json_object_put(d);
+  d = json_tokener_parse("{\"status\":{\"conditions\":{\"type\":\"ReplicaFailure\",\"status\":\"True\"}}}");
+  assert_int_equal(fed_deployment_failure(d, &reason, buf, sizeof(buf)), 0);
+  json_object_put(d);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_summary_and_phase),
       cmocka_unit_test(test_body_and_change),
+      cmocka_unit_test(test_deployment_failure),
   };
   return cmocka_run_group_tests_name("federation.status", tests, NULL, NULL);
 }

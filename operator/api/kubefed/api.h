@@ -42,6 +42,9 @@ extern const kc_resource API_FEDERATIONS, API_FEDERATEDCLUSTERS, API_CLUSTERS;
  * text of keys it changed, so unjoin restores them exactly. */
 #define API_ANNOTATION_CREATED_KEYS "kubefed.dev/created-keys-"
 #define API_ANNOTATION_ORIGINAL_KEYS "kubefed.dev/original-"
+/* + the federation name: the join created the whole kube-dns ConfigMap (GKE ships none), so the
+ * unjoin deletes it when nothing else is left in it. */
+#define API_ANNOTATION_CREATED_CONFIGMAP "kubefed.dev/created-configmap-"
 
 /* crds/federation.kubefed.dev_clusters.yaml, embedded at build time, NUL-terminated. */
 extern const char api_cluster_crd_yaml[];

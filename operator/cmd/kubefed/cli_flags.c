@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include <kf/b64.h>
+#include "clusterdns/clusterdns.h"
 #include <kf/flags.h>
 #include "cli_kubeconfig.h"
 #include "cli_yaml.h"
@@ -46,9 +47,9 @@ static const kf_flag FLAGS[] = {
        "DNS zone of federated services, with a trailing dot, e.g. example.com. (required)"),
     CF("dns-provider-config", 0, KF_FLAG_STRING, C_INIT, OFF(dns_provider_config), "FILE",
        "DNS provider config file, stored in Secret FEDERATION-dns-provider-config (key provider.conf)"),
-    CF("coredns-nameservers", 0, KF_FLAG_STRING, C_INIT, OFF(coredns_nameservers), "HOST:PORT,...",
+    CF("coredns-nameservers", 0, KF_FLAG_STRING, C_INIT, OFF(coredns_nameservers), "IP[:PORT],...",
        "coredns only: where member clusters forward the zone (default: coredns-endpoints of the "
-       "--dns-provider-config file's [Global] section)"),
+       "--dns-provider-config file's [Global] section; none: members get no forward block)"),
     CF("image", 0, KF_FLAG_STRING, C_INIT, OFF(image), "IMAGE",
        "the federation control plane image (kubefed v1's fcp/hyperkube image), run as the controller manager; "
        "the API server is a plain kube-apiserver, see --apiserver-image (default: the operator's tested version)"),
@@ -322,30 +323,11 @@ static int cf_is_ip(const char *s) {
   return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
 }
 
-/* host, host:port, IP, IP:port or [IPv6]:port, as the CRD's corednsNameservers rule. */
-static int cf_hostport_ok(const char *s) {
-  size_t n = strlen(s);
-  if (n == 0 || n > 260) return 0;
-  const char *host_end = s + n;
-  if (s[0] == '[') {
-    const char *close = strchr(s, ']');
-    if (!close || close == s + 1) return 0;
-    for (const char *p = s + 1; p < close; p++)
-      if (!isxdigit((unsigned char)*p) && *p != ':' && *p != '.') return 0;
-    host_end = close + 1;
-  } else {
-    const char *colon = strrchr(s, ':');
-    if (colon) host_end = colon;
-    if (host_end == s) return 0;
-    for (const char *p = s; p < host_end; p++)
-      if (!isalnum((unsigned char)*p) && *p != '-' && *p != '.') return 0;
-    if (!isalnum((unsigned char)s[0]) || !isalnum((unsigned char)host_end[-1])) return 0;
-  }
-  if (*host_end == '\0') return 1;
-  if (*host_end != ':' || !host_end[1] || strlen(host_end + 1) > 5) return 0;
-  for (const char *p = host_end + 1; *p; p++)
-    if (!isdigit((unsigned char)*p)) return 0;
-  return 1;
+/* IP, IP:port or [IPv6]:port, never unspecified or link-local, never loopback on port 53 (or
+ * without a port): the CRD's corednsNameservers rules, so a dry run prints nothing it refuses. */
+static int cf_nameserver_ok(const char *s) {
+  clusterdns_ns_kind k = clusterdns_nameserver_kind(s, 53);
+  return k == CLUSTERDNS_NS_OK || k == CLUSTERDNS_NS_LOOPBACK;
 }
 
 /* --federation and --context share a field: they must agree. */
@@ -394,18 +376,19 @@ static int cf_check_init(cli_opts *o, kf_error *err) {
   if (o->coredns_nameservers) {
     if (!coredns) return kf_error_set(err, -EINVAL, "--coredns-nameservers is only for --dns-provider=coredns");
     json_object *l = cf_list(o->coredns_nameservers);
-    int ok = json_object_array_length(l) > 0 && json_object_array_length(l) <= 16;
+    int ok = json_object_array_length(l) > 0 && json_object_array_length(l) <= DNS_MAX_NAMESERVERS;
     for (size_t i = 0; ok && i < json_object_array_length(l); i++)
-      ok = cf_hostport_ok(json_object_get_string(json_object_array_get_idx(l, i)));
+      ok = cf_nameserver_ok(json_object_get_string(json_object_array_get_idx(l, i)));
     json_object_put(l);
     if (!ok)
-      return kf_error_set(err, -EINVAL, "--coredns-nameservers=%s: want 1 to 16 host:port entries, ','-separated",
-                          o->coredns_nameservers);
-  } else if (coredns && !o->dns_provider_config) {
-    return kf_error_set(err, -EINVAL,
-                        "--dns-provider=coredns needs --coredns-nameservers=HOST:PORT or a --dns-provider-config "
-                        "file with coredns-endpoints in its [Global] section");
+      return kf_error_set(err, -EINVAL,
+                          "--coredns-nameservers=%s: want 1 to %d IP[:port] entries, ','-separated, none "
+                          "unspecified, link-local or a loopback address on port 53 (a member's DNS would forward "
+                          "to itself)",
+                          o->coredns_nameservers, DNS_MAX_NAMESERVERS);
   }
+  /* Neither --coredns-nameservers nor coredns-endpoints in the config (kubefed v1's documented
+   * init): accepted, as kubefed v1 did; joins then add no forward block. */
   if (o->service_type && strcmp(o->service_type, "LoadBalancer") != 0 && strcmp(o->service_type, "NodePort") != 0 &&
       strcmp(o->service_type, "ClusterIP") != 0)
     return kf_error_set(err, -EINVAL, "--api-server-service-type=%s: want LoadBalancer or NodePort (or ClusterIP)",
@@ -630,10 +613,12 @@ int cli_init_objects(const cli_opts *o, json_object **objs, kf_error *err) {
     if (coredns && !o->coredns_nameservers) {
       nameservers = cli_coredns_endpoints(conf, len);
       for (size_t i = 0; nameservers && i < json_object_array_length(nameservers); i++)
-        if (!cf_hostport_ok(json_object_get_string(json_object_array_get_idx(nameservers, i)))) {
+        if (!cf_nameserver_ok(json_object_get_string(json_object_array_get_idx(nameservers, i)))) {
           json_object_put(nameservers);
           nameservers = NULL;
-          kf_error_set(err, -EINVAL, "--dns-provider-config %s: coredns-endpoints must be host:port entries",
+          kf_error_set(err, -EINVAL,
+                       "--dns-provider-config %s: coredns-endpoints must be IP[:port] entries, none unspecified, "
+                       "link-local or a loopback address on port 53 (a member's DNS would forward to itself)",
                        o->dns_provider_config);
           free(name);
           kf_free_secret(b64, strlen(b64));
@@ -648,15 +633,14 @@ int cli_init_objects(const cli_opts *o, json_object **objs, kf_error *err) {
     kf_free_secret(conf, len + 1);
   }
   if (o->coredns_nameservers) nameservers = cf_list(o->coredns_nameservers);
-  if (coredns && !nameservers) {
-    kf_error_set(err, -EINVAL,
-                 "--dns-provider=coredns: %s has no coredns-endpoints in its [Global] section; add it or pass "
-                 "--coredns-nameservers=HOST:PORT",
-                 o->dns_provider_config ? o->dns_provider_config : "the provider config");
+  if (nameservers && json_object_array_length(nameservers) > DNS_MAX_NAMESERVERS) {
+    json_object_put(nameservers);
     json_object_put(out);
     json_object_put(dns);
-    return -EINVAL;
+    return kf_error_set(err, -EINVAL, "--dns-provider-config %s: more than %d coredns-endpoints",
+                        o->dns_provider_config ? o->dns_provider_config : "", DNS_MAX_NAMESERVERS);
   }
+  /* None (a config without coredns-endpoints, as kubefed v1's documented one): no forward block. */
   if (nameservers) kj_set(dns, "corednsNameservers", nameservers);
 
   json_object *spec = kj_set(kj_obj(), "dns", dns);
