@@ -268,7 +268,7 @@ static void ns_step_done(ns_cleanup *nc) {
   if (--nc->pending > 0) return;
   prop_run *run = nc->run;
   if (nc->failed || nc->remaining) { /* finalizers of what is inside still run: look again soon */
-    run->requeue_ms = 1000;
+    run->requeue_ms = 2000;
     run->rc = nc->failed && !nc->remaining ? -EAGAIN : 0;
     ns_free(nc);
     prop_finish(run);
@@ -277,31 +277,44 @@ static void ns_step_done(ns_cleanup *nc) {
   ns_finalize(nc);
 }
 
-static void on_listed(kc_client *c, int rc, json_object *list, const kf_error *err, void *data) {
-  ns_cleanup *nc = data;
-  (void)c, (void)err;
-  json_object *items = kc_obj_get(list, "items");
-  if (rc == 0 && json_object_is_type(items, json_type_array) && json_object_array_length(items) > 0) nc->remaining++;
-  if (rc != 0 && rc != KC_ERR_NOTFOUND) nc->failed = 1;
-  ns_step_done(nc);
-}
-
 typedef struct ns_call {
   ns_cleanup *nc;
   char *path;
 } ns_call;
 
+static void ns_call_free(ns_call *call) {
+  free(call->path);
+  free(call);
+}
+
 static void on_collection_deleted(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data) {
   ns_call *call = data;
   ns_cleanup *nc = call->nc;
-  (void)obj, (void)err, (void)rc; /* what the list then finds is what counts */
-  kc_request r = {.method = "GET", .path = call->path, .query = "limit=1"};
-  if (kc_do(c, &r, on_listed, nc) != 0) {
+  (void)c, (void)obj, (void)err;
+  if (rc != 0 && rc != KC_ERR_NOTFOUND) nc->failed = 1;
+  ns_call_free(call);
+  ns_step_done(nc);
+}
+
+/* A resource still holding objects in the namespace: delete them, unless every one listed is
+ * already being deleted (their finalizers run; deleting again would only repeat the request). */
+static void on_listed(kc_client *c, int rc, json_object *list, const kf_error *err, void *data) {
+  ns_call *call = data;
+  ns_cleanup *nc = call->nc;
+  (void)err;
+  json_object *items = kc_obj_get(list, "items");
+  size_t n = rc == 0 && json_object_is_type(items, json_type_array) ? json_object_array_length(items) : 0;
+  int live = kc_obj_str(list, "metadata.continue") != NULL;
+  for (size_t i = 0; i < n; i++) live |= !kc_obj_get(json_object_array_get_idx(items, i), "metadata.deletionTimestamp");
+  if (rc != 0 && rc != KC_ERR_NOTFOUND) nc->failed = 1;
+  if (n > 0) nc->remaining++;
+  if (live) {
+    kc_request r = {.method = "DELETE", .path = call->path, .query = "propagationPolicy=Background"};
+    if (kc_do(c, &r, on_collection_deleted, call) == 0) return;
     nc->failed = 1;
-    ns_step_done(nc);
   }
-  free(call->path);
-  free(call);
+  ns_call_free(call);
+  ns_step_done(nc);
 }
 
 static void ns_delete_contents(ns_cleanup *nc) {
@@ -311,13 +324,12 @@ static void ns_delete_contents(ns_cleanup *nc) {
     ns_call *call = kf_calloc(1, sizeof(*call));
     call->nc = nc;
     call->path = kf_strdup(nc->paths[i]);
-    kc_request r = {.method = "DELETE", .path = call->path, .query = "propagationPolicy=Background"};
+    kc_request r = {.method = "GET", .path = call->path, .query = "limit=50"};
     nc->pending++;
-    if (kc_do(run->s->o.fed, &r, on_collection_deleted, call) != 0) {
+    if (kc_do(run->s->o.fed, &r, on_listed, call) != 0) {
       nc->pending--;
       nc->failed = 1;
-      free(call->path);
-      free(call);
+      ns_call_free(call);
     }
   }
   ns_step_done(nc);

@@ -268,7 +268,7 @@ int prop_remove_copy(prop_run *run, const prop_member *pm, member_watch *w) {
   op->member = kf_strdup(pm->name);
   op->client = pm->client;
   op->epoch = w->epoch;
-  apply_opts ao = {.client = pm->client, .res = run->s->o.type->res, .owner_labels = run->s->owner};
+  apply_opts ao = {.client = pm->client, .res = run->s->o.type->res, .cache = w->inf, .owner_labels = run->s->owner};
   char *ns = NULL, *name = NULL;
   ctrl_split_key(run->key, &ns, &name);
   run->pending++;
