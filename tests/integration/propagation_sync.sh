@@ -58,7 +58,7 @@ for fc in prod dev; do wait_until "$fc: Ready" 90 cond_is federatedcluster "$fc"
 # in MEMBER KIND NS/NAME: our copy is there (labelled with this Federation's UID).
 # REF is NS/NAME, or /NAME for cluster-scoped objects.
 ref_args() { if [ -n "${1%/*}" ]; then echo "-n ${1%/*} ${1#*/}"; else echo "${1#/}"; fi; }
-in() {
+has_copy() {
   # shellcheck disable=SC2046
   [ "$("$1" get "$2" $(ref_args "$3") -o jsonpath='{.metadata.labels.kubefed\.dev/propagated-by}' 2>/dev/null)" = "$FED_UID" ]
 }
@@ -113,7 +113,7 @@ for m in PK DK; do
   for obj in namespace:/shop configmap:shop/web secret:shop/creds serviceaccount:shop/app daemonset:shop/agent \
     ingress:shop/site configmap:default/settings; do
     kind=${obj%%:*} ref=${obj#*:}
-    wait_until "$m: $kind ${ref#/} propagated, labelled with the Federation's UID" 30 in "$m" "$kind" "$ref"
+    wait_until "$m: $kind ${ref#/} propagated, labelled with the Federation's UID" 30 has_copy "$m" "$kind" "$ref"
   done
 done
 check "the member Secret holds the federated data" bash -c "[ \"\$('$KUBECTL' --kubeconfig '$PKC' get secret -n shop creds -o jsonpath='{.data.password}' | base64 -d)\" = s3cret ]"
@@ -135,7 +135,7 @@ t0=$SECONDS
 PK patch configmap -n shop web --type=merge -p '{"data":{"k":"edited-in-member"}}' >/dev/null
 wait_until "member edit restored (took about $((SECONDS - t0)) s)" 30 data_is PK shop/web k v2
 PK label configmap -n shop web "kubefed.dev/propagated-by-" >/dev/null
-wait_until "our label removed in a member is restored" 30 in PK configmap shop/web
+wait_until "our label removed in a member is restored" 30 has_copy PK configmap shop/web
 
 # ---- placement: cluster-selector -------------------------------------------------------------------------------
 FK apply -f - >/dev/null <<'EOF'
@@ -147,40 +147,40 @@ metadata:
   annotations: {federation.alpha.kubernetes.io/cluster-selector: '[{"key":"env","operator":"In","values":["prod"]}]'}
 data: {k: v}
 EOF
-wait_until "selector env In prod: in prod" 30 in PK configmap shop/placed
+wait_until "selector env In prod: in prod" 30 has_copy PK configmap shop/placed
 wait_until "propagation-status says dev is NotSelected" 30 status_is configmap shop/placed '{"dev":"NotSelected","prod":"Applied"}'
 check "selector env In prod: not in dev" absent DK configmap shop/placed
 FK annotate configmap -n shop placed --overwrite \
   'federation.alpha.kubernetes.io/cluster-selector=[{"key":"env","operator":"In","values":["dev"]}]' >/dev/null
-wait_until "selector changed to dev: moves to dev" 30 in DK configmap shop/placed
+wait_until "selector changed to dev: moves to dev" 30 has_copy DK configmap shop/placed
 wait_until "selector changed to dev: leaves prod" 30 absent PK configmap shop/placed
 # A Cluster's labels change (declaratively, from spec.clusterLabels): every object is placed again.
 K patch federatedcluster -n "$NS" dev --type=merge -p '{"spec":{"clusterLabels":{"env":"staging"}}}' >/dev/null
 wait_until "dev relabelled env=staging: the copy leaves dev" 30 absent DK configmap shop/placed
 wait_until "propagation-status: NotSelected in both" 30 status_is configmap shop/placed '{"dev":"NotSelected","prod":"NotSelected"}'
 K patch federatedcluster -n "$NS" dev --type=merge -p '{"spec":{"clusterLabels":{"env":"dev"}}}' >/dev/null
-wait_until "dev relabelled env=dev: the copy is back" 30 in DK configmap shop/placed
+wait_until "dev relabelled env=dev: the copy is back" 30 has_copy DK configmap shop/placed
 FK annotate configmap -n shop placed --overwrite \
   'federation.alpha.kubernetes.io/cluster-selector=[{"key":"env","operator":"like","values":["x"]}]' >/dev/null
 wait_until "bad selector: Warning event with the parse error" 30 event_for InvalidClusterSelector placed
 wait_until "bad selector: propagation-status says so" 30 bash -c "'$KUBECTL' --kubeconfig '$TMP/fed.kubeconfig' get cm -n shop placed -o jsonpath='{.metadata.annotations.kubefed\.dev/propagation-status}' | grep -q 'invalid federation.alpha.kubernetes.io/cluster-selector'"
-check "bad selector: nothing deleted (still in dev)" in DK configmap shop/placed
+check "bad selector: nothing deleted (still in dev)" has_copy DK configmap shop/placed
 check "bad selector: nothing created (not in prod)" absent PK configmap shop/placed
 
 # ---- a same-named object in a member is a conflict, until adopt ------------------------------------------------
 PK create configmap -n shop taken --from-literal=owner=member >/dev/null
 FK create configmap -n shop taken --from-literal=owner=federation >/dev/null
-wait_until "conflict: the other member gets the copy" 30 in DK configmap shop/taken
+wait_until "conflict: the other member gets the copy" 30 has_copy DK configmap shop/taken
 wait_until "conflict: ConflictInCluster event" 30 event_for ConflictInCluster taken
 wait_until "conflict: propagation-status says ConflictInCluster" 30 status_is configmap shop/taken '{"dev":"Applied","prod":"ConflictInCluster"}'
 check "conflict: the member's own object is untouched" data_is PK shop/taken owner member
 FK annotate configmap -n shop taken kubefed.dev/conflict-resolution=adopt >/dev/null
 wait_until "adopt: the member's object becomes our copy" 30 data_is PK shop/taken owner federation
-check "adopt: and carries our label" in PK configmap shop/taken
+check "adopt: and carries our label" has_copy PK configmap shop/taken
 
 # ---- deletion: cascade, foreground, orphan ----------------------------------------------------------------------
 for name in gone-bg gone-fg kept; do FK create configmap -n shop "$name" --from-literal=k=v >/dev/null; done
-for name in gone-bg gone-fg kept; do wait_until "$name propagated to prod" 30 in PK configmap "shop/$name"; done
+for name in gone-bg gone-fg kept; do wait_until "$name propagated to prod" 30 has_copy PK configmap "shop/$name"; done
 FK delete configmap -n shop gone-bg --wait=false >/dev/null
 FK delete configmap -n shop gone-fg --cascade=foreground --wait=false >/dev/null
 FK delete configmap -n shop kept --cascade=orphan --wait=false >/dev/null
@@ -196,7 +196,7 @@ check "DeleteInCluster event" event_for DeleteInCluster gone-bg
 FK create namespace tmp >/dev/null
 FK create configmap -n tmp inner --from-literal=k=v >/dev/null
 FK create secret generic -n tmp inner-secret --from-literal=k=v >/dev/null
-wait_until "tmp/inner propagated" 30 in PK configmap tmp/inner
+wait_until "tmp/inner propagated" 30 has_copy PK configmap tmp/inner
 t0=$SECONDS
 FK delete namespace tmp --wait=false >/dev/null
 wait_until "namespace tmp gone from the federation API, nothing Terminating (took about $((SECONDS - t0)) s)" 60 absent FK namespace /tmp
@@ -206,7 +206,7 @@ check "no namespace Terminating in the federation API (got: $left)" test -z "$le
 
 # ---- a stopped member holds a cascade, with a Warning naming it ------------------------------------------------
 FK create configmap -n shop held --from-literal=k=v >/dev/null
-wait_until "held propagated to dev" 30 in DK configmap shop/held
+wait_until "held propagated to dev" 30 has_copy DK configmap shop/held
 STOPPED=$(awk '{print $1}' "$RUN_ROOT/$DEV/pids/kube-apiserver.pid")
 kill -STOP "$STOPPED"
 wait_until "dev stopped: its FederatedCluster is not Ready" 60 bash -c "! '$KUBECTL' --kubeconfig '$KC' get fc -n '$NS' dev -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}' | grep -qx True"
@@ -224,5 +224,5 @@ K delete federatedcluster -n "$NS" dev --wait=false >/dev/null
 wait_until "dev unjoined" 90 gone federatedcluster dev
 left=$(DK get configmaps,secrets,serviceaccounts,daemonsets,ingresses -A -l "kubefed.dev/propagated-by=$FED_UID" -o name | wc -l)
 check "unjoin removed every copy in dev (left: $left)" test "$left" -eq 0
-check "prod keeps its copies" in PK configmap shop/web
+check "prod keeps its copies" has_copy PK configmap shop/web
 check "orphaned copy kept in prod (not ours any more)" bash -c "'$KUBECTL' --kubeconfig '$PKC' get cm -n shop kept"
