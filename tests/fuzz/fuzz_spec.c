@@ -61,13 +61,15 @@ static void build_federation(const fed_spec *s, json_object *input) {
   consume(fed_desired_secret(s, "x-apiserver-credentials", "Opaque", sdata, NULL));
   consume(fed_desired_service(s));
   consume(fed_desired_pvc(s));
-  consume(fed_desired_service_account(s));
-  consume(fed_desired_role(s));
-  consume(fed_desired_role_binding(s));
   consume(fed_apiserver_args(s));
   consume(fed_controller_manager_args(s));
   consume(fed_desired_apiserver(s, hash));
-  consume(fed_desired_controller_manager(s, hash));
+  /* The reconcile fills a missing image from the operator's flag before building. */
+  fed_spec cm = *s;
+  if (!cm.cm_image) cm.cm_image = "kubefed-operator:fuzz";
+  kf_error cm_err;
+  (void)fed_controller_manager_args_check(&cm, &cm_err);
+  consume(fed_desired_controller_manager(&cm, hash));
   free(hash);
   char *url = fed_service_url(s);
   char *kc = fed_kubeconfig(s->name, "admin", s->name, url, "-----BEGIN CERTIFICATE-----\n", NULL, NULL, s->uid);
