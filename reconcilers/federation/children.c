@@ -73,8 +73,8 @@ void fed_delete(fed_run *run, const kc_resource *res, const char *suffix, fed_li
   apply_opts o = {.client = run->f->c, .res = res, .cache = fed_cache(run->f, res), .owner_labels = run->owner_labels};
   int rc = apply_delete(&o, run->ns, run->applying_name, fed_deleted, run);
   if (rc != 0)
-    fed_stop(run, fed_api_rc(rc), FED_DEGRADED, "DeleteFailed", "deleting %s %s failed: the request could not be started",
-             res->kind, run->applying_name);
+    fed_stop(run, fed_api_rc(rc), FED_DEGRADED, "DeleteFailed",
+             "deleting %s %s failed: the request could not be started", res->kind, run->applying_name);
 }
 
 /* The object *slot, handed to apply (which takes it). */

@@ -266,8 +266,8 @@ json_object *fed_desired_controller_manager(const fed_spec *s, const char *confi
   json_object *cm = fed_container("controller-manager", s->cm_image, s->pull_policy);
   kj_set(cm, "command", kj_push_str(kj_arr(), FED_CM_COMMAND));
   kj_set(cm, "args", fed_controller_manager_args(s));
-  kj_set(cm, "ports", kj_push(kj_push(kj_arr(), fed_port("health", FED_CM_HEALTH_PORT)),
-                              fed_port("metrics", FED_CM_METRICS_PORT)));
+  kj_set(cm, "ports",
+         kj_push(kj_push(kj_arr(), fed_port("health", FED_CM_HEALTH_PORT)), fed_port("metrics", FED_CM_METRICS_PORT)));
   json_object *mounts = kj_push(kj_arr(), fed_volume_mount("kubeconfig", FED_CM_KUBECONFIG_DIR));
   kj_push(volumes, fed_secret_volume("kubeconfig", kubeconfig));
   if (s->dns_config_secret) {

@@ -61,7 +61,7 @@ typedef struct fed_spec {
   json_object *api_extra_args;
   const char *token_secret, *token_key; /* NULL: token auth off */
   json_object *api_pod;                 /* spec.apiServer: resources, scheduling */
-  const char *cm_image; /* spec.controllerManager.image, else the operator's default; NULL: none */
+  const char *cm_image;                 /* spec.controllerManager.image, else the operator's default; NULL: none */
   int cm_replicas;
   json_object *cm_extra_args;
   json_object *cm_pod;
