@@ -93,7 +93,7 @@ wait_until "federation API: Cluster gondor status Ready mirrored" 30 \
   test "$(FK get cluster gondor -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" = True
 secret_key 11kingdom kubeconfig >"$TMP/11kingdom.kubeconfig"
 SK() { "$KUBECTL" --kubeconfig "$TMP/11kingdom.kubeconfig" --request-timeout=20s "$@"; }
-check "the stored kubeconfig works against noldor (get nodes)" SK get nodes
+check "the stored kubeconfig works against noldor (get namespaces: a propagated type)" SK get namespaces
 check "the stored kubeconfig is a token, not noldor's admin certificate" grep -q "token:" "$TMP/11kingdom.kubeconfig"
 # That it can do exactly RBAC.md's "member" rows (no more) is security.rbac's check.
 check "the member SA cannot escalate (create clusterroles refused)" bash -c "! '$KUBECTL' --kubeconfig '$TMP/11kingdom.kubeconfig' auth can-i create clusterroles | grep -qx yes"
