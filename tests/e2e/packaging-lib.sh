@@ -139,7 +139,8 @@ start_operator() {
   health="$(free_port 20000 29999)"; METRICS_PORT="$(free_port 20000 29999)"
   say "starting $OPERATOR as $SA_USER (health 127.0.0.1:$health, metrics 127.0.0.1:$METRICS_PORT)"
   "$OPERATOR" --kubeconfig "$SAKC" --namespace "$FED_NS" --leader-elect --leader-election-namespace "$REL_NS" \
-    --health-bind-address "127.0.0.1:$health" --metrics-bind-address "127.0.0.1:$METRICS_PORT" >"$OPLOG" 2>&1 &
+    --health-bind-address "127.0.0.1:$health" --metrics-bind-address "127.0.0.1:$METRICS_PORT" \
+    --controller-manager-image "$KF_CM_IMAGE" >"$OPLOG" 2>&1 &
   OPPID=$!
   wait_until "operator leads with synced caches (/readyz)" 90 curl -sf --max-time 3 "http://127.0.0.1:$health/readyz" ||
     exit 1
