@@ -192,10 +192,12 @@ EOF
   wait_until "fellowship: Deployment fellowship-apiserver created" 60 K -n "$FED_NS" get deployment fellowship-apiserver
   local obj
   for obj in secret/fellowship-ca secret/fellowship-apiserver-credentials service/fellowship-apiserver \
-             pvc/fellowship-apiserver-etcd-claim serviceaccount/fellowship-controller-manager \
-             role/fellowship-controller-manager rolebinding/fellowship-controller-manager; do
+             pvc/fellowship-apiserver-etcd-claim; do
     wait_until "fellowship: $obj created by the operator" 30 K -n "$FED_NS" get "$obj"
   done
+  # The controller manager needs nothing on the host: no ServiceAccount, Role or RoleBinding.
+  check "fellowship: no host ServiceAccount, Role or RoleBinding for the controller manager" sh -c \
+    "! '$KUBECTL' --kubeconfig '$KC' -n '$FED_NS' get serviceaccount/fellowship-controller-manager role/fellowship-controller-manager rolebinding/fellowship-controller-manager -o name 2>/dev/null | grep -q ."
   check "fellowship: the finalizer was added" sh -c \
     "'$KUBECTL' --kubeconfig '$KC' -n '$FED_NS' get federation fellowship -o json | jq -e '.metadata.finalizers | length > 0'"
   check "fellowship: status.observedGeneration written (status subresource)" sh -c \
