@@ -6,7 +6,7 @@
  * runs must not crash, leak or trip a json-c type assertion whatever the CR
  * holds (the CRD schema normally filters it, an apiserver without it does not).
  *
- * fuzz-sources: reconcilers/federation/spec.c reconcilers/federation/objects.c reconcilers/federation/deployments.c reconcilers/federatedcluster/spec.c
+ * fuzz-sources: reconcilers/federation/spec.c reconcilers/federation/objects.c reconcilers/federation/deployments.c operator/api/cm_options.c reconcilers/federatedcluster/spec.c
  * (run-fuzzer.sh compiles those along with operator/):
  *
  *   tests/fuzz/run-fuzzer.sh spec 300 /tmp/kf-fuzz
@@ -39,7 +39,7 @@ static void consume(json_object *o) {
 static void build_federation(const fed_spec *s, json_object *input) {
   char **dns = NULL, **ips = NULL;
   const char *pending = NULL;
-  CHECK(s->name && s->ns && s->uid && s->dns_provider && s->zone_name && s->api_image && s->cm_image && s->etcd_image &&
+  CHECK(s->name && s->ns && s->uid && s->dns_provider && s->zone_name && s->api_image && s->etcd_image &&
         s->service_type_name && s->pull_policy && s->etcd_size && s->dns_config_key && s->token_key &&
         s->validity_s >= 60);
   free(fed_child_name(s, "ca"));
