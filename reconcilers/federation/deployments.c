@@ -326,7 +326,7 @@ json_object *fed_desired_controller_manager(const fed_spec *s, const char *confi
   kj_set(cm, "livenessProbe", fed_probe_on("/healthz", FED_CM_HEALTH_PORT, "HTTP", 10, 3));
   kj_set(cm, "readinessProbe",
          fed_probe_on(s->cm_replicas > 1 ? "/healthz" : "/readyz", FED_CM_HEALTH_PORT, "HTTP", 0, 3));
-  kj_copy(cm, "resources", kc_obj_get(s->cm_pod, "resources"));
+  fed_resources(cm, kc_obj_get(s->cm_pod, "resources"), "100m", "64Mi");
   kj_set(pod_spec, "containers", kj_push(kj_arr(), cm));
   kj_set(pod_spec, "volumes", volumes);
   /* The controller manager talks to the federation API and the members only (its kubeconfig and
