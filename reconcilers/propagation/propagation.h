@@ -25,10 +25,11 @@
 #include <kf/informer.h>
 #include <kf/kc.h>
 #include <kf/metrics.h>
+#include <kubefed/api.h>
 #include <kubefed/cm_options.h>
 
 /* ---- API names (kubefed v1's where v1 had one) ---- */
-#define PROP_LABEL_PROPAGATED_BY "kubefed.dev/propagated-by"
+#define PROP_LABEL_PROPAGATED_BY API_LABEL_PROPAGATED_BY
 #define PROP_ANNOTATION_STATUS "kubefed.dev/propagation-status"
 #define PROP_ANNOTATION_HASH "kubefed.dev/propagated-hash"
 #define PROP_ANNOTATION_CONFLICT "kubefed.dev/conflict-resolution"

@@ -146,6 +146,7 @@ typedef struct member_op {
   unsigned epoch;       /* of the member's watch when the op started: a newer one is not ours */
   json_object *desired; /* kept for the retry after creating the namespace */
   int existed, ns_created;
+  int reclaim; /* an unlabelled object that carries our hash: ours, its label removed by somebody */
 } member_op;
 
 static void op_free(member_op *op) {
@@ -169,6 +170,19 @@ static void on_namespace(kc_client *c, int rc, json_object *obj, const kf_error 
   }
   apply_copy(op);
 }
+
+static void conflict(member_op *op) {
+  prop_run *run = op->run;
+  prop_sync *s = run->s;
+  prop_state_set(run, op->member, "ConflictInCluster");
+  ev_emit(s->o.events, run->obj, "Warning", "ConflictInCluster", "Create",
+          "%s %s exists in cluster %s and was not made by this federation: left alone (annotate the federated "
+          "object %s: adopt to take it over)",
+          s->o.type->res->kind, kc_obj_str(run->obj, "metadata.name"), op->member, PROP_ANNOTATION_CONFLICT);
+  prop_metric(s, op->member, "conflict");
+}
+
+static void on_reclaim_read(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data);
 
 static void on_applied(const apply_result *r, void *data) {
   member_op *op = data;
@@ -197,13 +211,19 @@ static void on_applied(const apply_result *r, void *data) {
               name, op->member);
       prop_metric(s, op->member, op->existed ? "updated" : "created");
     }
+  } else if (r->rc == APPLY_ERR_NOT_OURS && !op->reclaim) {
+    /* Ours once, if it carries our hash: somebody removed our label in the member. Drift in a field
+     * we own, restored like any other; an object that never was ours is a conflict. */
+    char *ns = NULL, *obj_name = NULL;
+    ctrl_split_key(run->key, &ns, &obj_name);
+    op->reclaim = 1;
+    int rc = kc_get(op->client, s->o.type->res, ns, obj_name, on_reclaim_read, op);
+    free(ns);
+    free(obj_name);
+    if (rc == 0) return;
+    conflict(op);
   } else if (r->rc == APPLY_ERR_NOT_OURS) {
-    prop_state_set(run, op->member, "ConflictInCluster");
-    ev_emit(s->o.events, run->obj, "Warning", "ConflictInCluster", "Create",
-            "%s %s exists in cluster %s and was not made by this federation: left alone (annotate the federated "
-            "object %s: adopt to take it over)",
-            kind, name, op->member, PROP_ANNOTATION_CONFLICT);
-    prop_metric(s, op->member, "conflict");
+    conflict(op);
   } else {
     prop_state_setf(run, op->member, "Failed: %s", r->err->msg);
     ev_emit(s->o.events, run->obj, "Warning", op->existed ? "UpdateInClusterFailed" : "CreateInClusterFailed",
@@ -227,7 +247,7 @@ static void apply_copy(member_op *op) {
   apply_opts ao = {.client = op->client,
                    .res = run->s->o.type->res,
                    .cache = w && w->epoch == op->epoch ? w->inf : NULL,
-                   .owner_labels = adopting(run->obj) ? NULL : run->s->owner};
+                   .owner_labels = adopting(run->obj) || op->reclaim ? NULL : run->s->owner};
   /* apply_ensure wipes what it is given (a desired Secret carries keys): each call its own copy. */
   json_object *desired = NULL;
   json_object_deep_copy(op->desired, &desired, NULL);
@@ -237,6 +257,19 @@ static void apply_copy(member_op *op) {
     op_free(op);
     prop_call_done(run);
   }
+}
+
+static void on_reclaim_read(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data) {
+  member_op *op = data;
+  prop_run *run = op->run;
+  (void)c, (void)err;
+  if (rc == 0 && kc_obj_key_str(kc_obj_get(obj, "metadata.annotations"), PROP_ANNOTATION_HASH)) {
+    apply_copy(op); /* op->reclaim: without the ownership check */
+    return;
+  }
+  conflict(op);
+  op_free(op);
+  prop_call_done(run);
 }
 
 static void on_removed(const apply_result *r, void *data) {

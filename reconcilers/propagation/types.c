@@ -14,9 +14,6 @@
 
 #include "propagation.h"
 
-static const kc_resource DAEMONSETS = {"apps", "v1", "daemonsets", "DaemonSet", 1};
-static const kc_resource INGRESSES = {"networking.k8s.io", "v1", "ingresses", "Ingress", 1};
-
 static const char *const NO_FIELDS[] = {NULL};
 static const char *const CONFIGMAP_FIELDS[] = {"data", "binaryData", "immutable", NULL};
 static const char *const SECRET_FIELDS[] = {"type", "data", "immutable", NULL};
@@ -26,9 +23,9 @@ static const char *const SPEC_FIELDS[] = {"spec", NULL};
 
 /* A namespace's spec is its finalizers, which each member's apiserver sets itself. */
 static const prop_type TYPES[] = {
-    {CM_NAMESPACES, &KC_NAMESPACES, NO_FIELDS}, {CM_CONFIGMAPS, &KC_CONFIGMAPS, CONFIGMAP_FIELDS},
-    {CM_SECRETS, &KC_SECRETS, SECRET_FIELDS},   {CM_SERVICEACCOUNTS, &KC_SERVICEACCOUNTS, SERVICEACCOUNT_FIELDS},
-    {CM_DAEMONSETS, &DAEMONSETS, SPEC_FIELDS},  {CM_INGRESSES, &INGRESSES, SPEC_FIELDS},
+    {CM_NAMESPACES, &KC_NAMESPACES, NO_FIELDS},    {CM_CONFIGMAPS, &KC_CONFIGMAPS, CONFIGMAP_FIELDS},
+    {CM_SECRETS, &KC_SECRETS, SECRET_FIELDS},      {CM_SERVICEACCOUNTS, &KC_SERVICEACCOUNTS, SERVICEACCOUNT_FIELDS},
+    {CM_DAEMONSETS, &API_DAEMONSETS, SPEC_FIELDS}, {CM_INGRESSES, &API_INGRESSES, SPEC_FIELDS},
 };
 
 const prop_type *prop_type_of(cm_controller id) {
