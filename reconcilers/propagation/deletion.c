@@ -126,7 +126,7 @@ static void cascade(prop_run *run) {
   run->pending = 1;
   for (size_t i = 0; i < prop_members_len(m); i++) {
     const prop_member *pm = prop_members_at(m, i);
-    member_watch *w = pm->ready && pm->client ? prop_watch_of(s, pm->name) : NULL;
+    member_watch *w = prop_members_wait_ms(m, pm) == 0 ? prop_watch_of(s, pm->name) : NULL;
     if (!w || w->epoch != pm->epoch || !informer_has_synced(w->inf)) {
       wait_for(run, pm->name);
       continue;

@@ -17,6 +17,7 @@
 
 #include <json-c/json.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 
 #include <kf/clusters.h>
@@ -86,12 +87,18 @@ void prop_selector_free(prop_selector *s);
 typedef struct prop_members prop_members;
 typedef struct prop_member {
   const char *name;
-  int ready;           /* Cluster Ready=True */
-  json_object *labels; /* the Cluster's labels (borrowed, may be NULL) */
-  kc_client *client;   /* NULL: no usable credential (yet); borrowed from the registry */
-  unsigned epoch;      /* changes whenever client does */
-  const char *why_not; /* when !ready or !client: why, for the status annotation */
+  int ready;            /* Cluster Ready=True */
+  json_object *labels;  /* the Cluster's labels (borrowed, may be NULL) */
+  kc_client *client;    /* NULL: no usable credential (yet); borrowed from the registry */
+  unsigned epoch;       /* changes whenever client does */
+  const char *why_not;  /* when !ready or !client: why, for the status annotation */
+  uint64_t quiet_until; /* loop time: a call timed out, the member is skipped until then */
 } prop_member;
+
+/* How long a member that did not answer (timeout, connection refused) is skipped by every
+ * reconcile: one black-holed member must not hold every worker for its timeouts while its Cluster
+ * is still Ready (the operator's probes take a few periods to say otherwise). */
+#define PROP_MEMBER_QUIET_MS 10000
 
 /* Something about a member changed (name NULL: several may have). */
 typedef void (*prop_members_cb)(prop_members *m, const char *name, void *data);
@@ -102,6 +109,10 @@ int prop_members_synced(const prop_members *m);
 size_t prop_members_len(const prop_members *m);
 const prop_member *prop_members_at(const prop_members *m, size_t i); /* in name order */
 const prop_member *prop_members_get(const prop_members *m, const char *name);
+/* The member did not answer (rc from a call to it): skip it for PROP_MEMBER_QUIET_MS. */
+void prop_members_quiet(prop_members *m, const char *name, int rc);
+/* 0 when pm can take calls now, else how long (ms) until it may (not Ready: a long time). */
+uint64_t prop_members_wait_ms(const prop_members *m, const prop_member *pm);
 void prop_members_quiesce(prop_members *m);
 void prop_members_close(prop_members *m);
 

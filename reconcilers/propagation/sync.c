@@ -160,7 +160,7 @@ static void apply_copy(member_op *op);
 static void on_namespace(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data) {
   member_op *op = data;
   (void)c, (void)obj;
-  if (rc != 0 && rc != KC_ERR_CONFLICT) { /* 409: it exists (somebody was quicker) */
+  if (rc != 0 && rc != KC_ERR_EXISTS) { /* 409: it exists (somebody was quicker) */
     prop_state_setf(op->run, op->member, "Failed: creating namespace: %s", err->msg);
     op->run->rc = -EAGAIN;
     prop_run *run = op->run;
@@ -226,6 +226,7 @@ static void on_applied(const apply_result *r, void *data) {
     conflict(op);
   } else {
     prop_state_setf(run, op->member, "Failed: %s", r->err->msg);
+    prop_members_quiet(s->o.members, op->member, r->rc);
     ev_emit(s->o.events, run->obj, "Warning", op->existed ? "UpdateInClusterFailed" : "CreateInClusterFailed",
             op->existed ? "Update" : "Create", "Failed to %s %s %s in cluster %s: %s",
             op->existed ? "update" : "create", kind, name, op->member, r->err->msg);
@@ -278,6 +279,7 @@ static void on_removed(const apply_result *r, void *data) {
   prop_sync *s = run->s;
   if (r->rc != 0) {
     prop_state_setf(run, op->member, "Failed: %s", r->err->msg);
+    prop_members_quiet(s->o.members, op->member, r->rc);
     ev_emit(s->o.events, run->obj, "Warning", "DeleteInClusterFailed", "Delete",
             "Failed to delete %s %s in cluster %s: %s", s->o.type->res->kind, kc_obj_str(run->obj, "metadata.name"),
             op->member, r->err->msg);
@@ -335,6 +337,12 @@ static void place(prop_run *run) {
     const prop_member *pm = prop_members_at(m, i);
     if (!pm->ready || !pm->client) {
       prop_state_setf(run, pm->name, "Failed: %s", pm->why_not ? pm->why_not : "Cluster is not Ready");
+      continue;
+    }
+    uint64_t wait = prop_members_wait_ms(m, pm);
+    if (wait) { /* it did not answer a moment ago: the others go on, this object comes back for it */
+      prop_state_set(run, pm->name, "Failed: the member did not answer");
+      if (!run->requeue_ms || wait < run->requeue_ms) run->requeue_ms = wait;
       continue;
     }
     member_watch *w = usable(run, pm);
