@@ -46,6 +46,9 @@ typedef struct prop_type {
   const kc_resource *res; /* in the federation API and in members alike */
   /* Top-level fields copied to members besides name, namespace, labels and annotations. */
   const char *const *fields;
+  /* Ingresses: the federated object's status.loadBalancer.ingress is the sorted union of the
+   * members' (the member cache keeps their status for it). */
+  int lb_status_union;
 } prop_type;
 
 /* The types this version propagates, in --controllers order; NULL when id has none. */
@@ -64,6 +67,10 @@ json_object *prop_desired(const prop_type *t, json_object *obj, const char *uid)
 /* The member cache's transform: keeps metadata.name/namespace/uid/resourceVersion/labels/
  * annotations and the type's fields (what deciding a write needs), drops the rest. */
 void prop_transform(json_object *obj, void *type);
+
+/* The sorted, de-duplicated union of the copies' status.loadBalancer.ingress entries (copies may
+ * be NULL), as a new array. */
+json_object *prop_lb_union(json_object *const *copies, size_t n);
 
 /* Per-member state, member -> text, shown on the federated object as PROP_ANNOTATION_STATUS. */
 typedef struct prop_state {

@@ -110,12 +110,57 @@ static void on_status_written(kc_client *c, int rc, json_object *obj, const kf_e
   prop_finish(run);
 }
 
+static void write_annotation(prop_run *run);
+
+static void on_lb_written(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data) {
+  prop_run *run = data;
+  (void)c, (void)obj;
+  if (rc != 0) {
+    KF_WARN("writing the load balancer status failed", "key", run->key, "error", err->msg);
+    run->rc = rc;
+  }
+  write_annotation(run);
+}
+
+/* Ingresses: status.loadBalancer.ingress is the sorted union of the selected members' (their
+ * copies as cached), written to the status subresource when it differs. */
 static void write_status(prop_run *run) {
   prop_sync *s = run->s;
   if (run->unsynced || !run->obj) {
     prop_finish(run);
     return;
   }
+  if (!s->o.type->lb_status_union) {
+    write_annotation(run);
+    return;
+  }
+  json_object **copies = kf_calloc(s->nmw + 1, sizeof(json_object *));
+  size_t n = 0;
+  for (size_t i = 0; i < run->n; i++) {
+    member_watch *w = prop_watch_of(s, run->states[i].member);
+    if (w && strcmp(run->states[i].state, "Applied") == 0) copies[n++] = informer_get_key(w->inf, run->key);
+  }
+  json_object *want = prop_lb_union(copies, n), *have = kc_obj_get(run->obj, "status.loadBalancer.ingress");
+  for (size_t i = 0; i < n; i++) json_object_put(copies[i]);
+  free(copies);
+  size_t have_n = json_object_is_type(have, json_type_array) ? json_object_array_length(have) : 0;
+  if ((have_n == 0 && json_object_array_length(want) == 0) || (have && json_object_equal(want, have))) {
+    json_object_put(want);
+    write_annotation(run);
+    return;
+  }
+  json_object *patch = kj_set(kj_obj(), "status", kj_set(kj_obj(), "loadBalancer", kj_set(kj_obj(), "ingress", want)));
+  int rc = kc_patch(s->o.fed, s->o.type->res, kc_obj_str(run->obj, "metadata.namespace"),
+                    kc_obj_str(run->obj, "metadata.name"), KC_PATCH_MERGE, patch, "status", on_lb_written, run);
+  json_object_put(patch);
+  if (rc != 0) {
+    run->rc = rc;
+    write_annotation(run);
+  }
+}
+
+static void write_annotation(prop_run *run) {
+  prop_sync *s = run->s;
   char *text = prop_status_text(run->states, run->n);
   const char *now = kc_obj_key_str(kc_obj_get(run->obj, "metadata.annotations"), PROP_ANNOTATION_STATUS);
   if (now && strcmp(now, text) == 0) {

@@ -122,6 +122,13 @@ wait_until "propagation-status: Applied in both members" 30 status_is configmap 
 check "CreateInCluster events on the federated ConfigMap" event_for CreateInCluster web
 check "the member copy does not carry our status annotation" bash -c "! '$KUBECTL' --kubeconfig '$PKC' get cm -n shop web -o json | jq -e '.metadata.annotations[\"kubefed.dev/propagation-status\"]'"
 
+# ---- an Ingress's status: the sorted union of the members' load balancers --------------------------------------
+PK patch ingress -n shop site --subresource=status --type=merge -p '{"status":{"loadBalancer":{"ingress":[{"ip":"192.0.2.20"}]}}}' >/dev/null
+DK patch ingress -n shop site --subresource=status --type=merge -p '{"status":{"loadBalancer":{"ingress":[{"ip":"192.0.2.3"},{"hostname":"lb.example.com"}]}}}' >/dev/null
+lb_is() { [ "$(FK get ingress -n shop site -o json | jq -c '.status.loadBalancer.ingress')" = "$1" ]; }
+wait_until "federated Ingress status: the sorted union of the members'" 30 \
+  lb_is '[{"hostname":"lb.example.com"},{"ip":"192.0.2.20"},{"ip":"192.0.2.3"}]'
+
 # ---- the system namespaces are never propagated ------------------------------------------------------------
 for m in PK DK; do
   got=$("$m" get namespaces -l "kubefed.dev/propagated-by=$FED_UID" -o jsonpath='{.items[*].metadata.name}')
