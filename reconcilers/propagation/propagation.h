@@ -64,6 +64,10 @@ int prop_skip(const prop_type *t, json_object *obj);
  * the type's fields. A new object. */
 json_object *prop_desired(const prop_type *t, json_object *obj, const char *uid);
 
+/* The federated cache's transform: list items carry no apiVersion and kind; Events about the
+ * object (regarding) need them. */
+void prop_set_kind(json_object *obj, void *type);
+
 /* The member cache's transform: keeps metadata.name/namespace/uid/resourceVersion/labels/
  * annotations and the type's fields (what deciding a write needs), drops the rest. */
 void prop_transform(json_object *obj, void *type);

@@ -524,7 +524,7 @@ prop_sync *prop_sync_new(uv_loop_t *loop, const prop_sync_opts *o) {
                   .metrics = o->metrics,
                   .workers = o->workers > 0 ? o->workers : 10};
   s->c = ctrl_new(loop, &co);
-  informer_opts io = {.res = o->type->res};
+  informer_opts io = {.res = o->type->res, .transform = prop_set_kind, .transform_data = (void *)o->type};
   int rc;
   s->fed_inf = informer_factory_get(o->informers, o->fed, &io, &rc);
   ctrl_watch(s->c, s->fed_inf, NULL, NULL);

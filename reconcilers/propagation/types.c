@@ -104,6 +104,14 @@ json_object *prop_desired(const prop_type *t, json_object *obj, const char *uid)
   return d;
 }
 
+void prop_set_kind(json_object *obj, void *type) {
+  const prop_type *t = type;
+  char *api_version = t->res->group[0] ? kf_asprintf("%s/%s", t->res->group, t->res->version) : NULL;
+  kj_str(obj, "apiVersion", api_version ? api_version : t->res->version);
+  kj_str(obj, "kind", t->res->kind);
+  free(api_version);
+}
+
 void prop_transform(json_object *obj, void *type) {
   const prop_type *t = type;
   static const char *const META[] = {"name", "namespace", "uid", "resourceVersion", "labels", "annotations", NULL};
