@@ -118,11 +118,6 @@ void prop_transform(json_object *obj, void *type) {
   json_object *meta = kc_obj_get(obj, "metadata"), *keep = kj_obj();
   for (const char *const *k = META; *k; k++) kj_copy(keep, *k, kc_obj_get(meta, *k));
   json_object *out = kj_obj();
-  /* List items carry no apiVersion and kind; the desired copy does. */
-  char *api_version = t->res->group[0] ? kf_asprintf("%s/%s", t->res->group, t->res->version) : NULL;
-  kj_str(out, "apiVersion", api_version ? api_version : t->res->version);
-  kj_str(out, "kind", t->res->kind);
-  free(api_version);
   for (const char *const *f = t->fields; *f; f++) kj_copy(out, *f, kc_obj_get(obj, *f));
   if (t->lb_status_union) kj_copy(out, "status", kc_obj_get(obj, "status"));
   /* Replace obj's fields in place: the informer keeps obj. */
@@ -141,6 +136,7 @@ void prop_transform(json_object *obj, void *type) {
   kj_set(obj, "metadata", keep);
   json_object_object_foreach (out, k2, v2) kj_set(obj, k2, json_object_get(v2));
   json_object_put(out);
+  prop_set_kind(obj, type); /* list items carry none; the desired copy does */
 }
 
 /* ---- status ---- */
