@@ -233,3 +233,18 @@ left=$(DK get configmaps,secrets,serviceaccounts,daemonsets,ingresses -A -l "kub
 check "unjoin removed every copy in dev (left: $left)" test "$left" -eq 0
 check "prod keeps its copies" has_copy PK configmap shop/web
 check "orphaned copy kept in prod (not ours any more)" bash -c "'$KUBECTL' --kubeconfig '$PKC' get cm -n shop kept"
+
+# ---- a stopped member whose FederatedCluster is deleted releases the cascade it held ---------------------------
+FK create configmap -n shop held2 --from-literal=k=v >/dev/null
+wait_until "held2 propagated to prod" 30 has_copy PK configmap shop/held2
+STOPPED=$(awk '{print $1}' "$RUN_ROOT/$PROD/pids/kube-apiserver.pid")
+kill -STOP "$STOPPED"
+wait_until "prod stopped: its FederatedCluster is not Ready" 60 bash -c "! '$KUBECTL' --kubeconfig '$KC' get fc -n '$NS' prod -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}' | grep -qx True"
+FK delete configmap -n shop held2 --wait=false >/dev/null
+wait_until "the cascade waits with a Warning naming prod" 30 bash -c "'$KUBECTL' --kubeconfig '$TMP/fed.kubeconfig' get events -n shop --field-selector reason=DeleteWaitingForCluster -o json | jq -e '.items[] | select((.note // .message | test(\"prod\")) and .regarding.name == \"held2\")'"
+K annotate federatedcluster -n "$NS" prod kubefed.dev/force-unjoin=true >/dev/null
+K delete federatedcluster -n "$NS" prod --wait=false >/dev/null
+wait_until "prod force-unjoined" 90 gone federatedcluster prod
+wait_until "its Cluster gone: the cascade completes without it" 30 absent FK configmap shop/held2
+kill -CONT "$STOPPED"
+STOPPED=""
