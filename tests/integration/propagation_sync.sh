@@ -241,7 +241,7 @@ STOPPED=$(awk '{print $1}' "$RUN_ROOT/$PROD/pids/kube-apiserver.pid")
 kill -STOP "$STOPPED"
 wait_until "prod stopped: its FederatedCluster is not Ready" 60 bash -c "! '$KUBECTL' --kubeconfig '$KC' get fc -n '$NS' prod -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}' | grep -qx True"
 FK delete configmap -n shop held2 --wait=false >/dev/null
-wait_until "the cascade waits with a Warning naming prod" 30 bash -c "'$KUBECTL' --kubeconfig '$TMP/fed.kubeconfig' get events -n shop --field-selector reason=DeleteWaitingForCluster -o json | jq -e '.items[] | select((.note // .message | test(\"prod\")) and .regarding.name == \"held2\")'"
+wait_until "the cascade waits with a Warning naming prod" 30 bash -c "'$KUBECTL' --kubeconfig '$TMP/fed.kubeconfig' get events -n shop --field-selector reason=DeleteWaitingForCluster -o json | jq -e '.items[] | select((.note // .message | test(\"prod\")) and (.regarding.name // .involvedObject.name) == \"held2\")'"
 K annotate federatedcluster -n "$NS" prod kubefed.dev/force-unjoin=true >/dev/null
 K delete federatedcluster -n "$NS" prod --wait=false >/dev/null
 wait_until "prod force-unjoined" 90 gone federatedcluster prod
