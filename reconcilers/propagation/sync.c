@@ -341,8 +341,10 @@ static void on_removed(const apply_result *r, void *data) {
 
 int prop_remove_copy(prop_run *run, const prop_member *pm, member_watch *w) {
   json_object *copy = informer_get_key(w->inf, run->key);
-  if (!copy) return 0;
+  /* A copy the member is deleting (a namespace emptying itself) is as good as gone. */
+  int deleting = copy && kc_obj_get(copy, "metadata.deletionTimestamp");
   json_object_put(copy);
+  if (!copy || deleting) return 0;
   member_op *op = kf_calloc(1, sizeof(*op));
   op->run = run;
   op->member = kf_strdup(pm->name);

@@ -114,7 +114,8 @@ void prop_set_kind(json_object *obj, void *type) {
 
 void prop_transform(json_object *obj, void *type) {
   const prop_type *t = type;
-  static const char *const META[] = {"name", "namespace", "uid", "resourceVersion", "labels", "annotations", NULL};
+  static const char *const META[] = {"name",   "namespace",   "uid", "resourceVersion", "deletionTimestamp",
+                                     "labels", "annotations", NULL};
   json_object *meta = kc_obj_get(obj, "metadata"), *keep = kj_obj();
   for (const char *const *k = META; *k; k++) kj_copy(keep, *k, kc_obj_get(meta, *k));
   json_object *out = kj_obj();
