@@ -64,8 +64,11 @@ metrics_port=$(free_port 20000 29999) health_port=$(free_port 20000 29999)
 cmpid=$!
 for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$health_port/readyz" >/dev/null && break; sleep 0.1; done
 alive() { kill -0 "$cmpid" 2>/dev/null || die "the controller manager died"; }
-metric() {
-  curl -sf --max-time 10 "http://127.0.0.1:$metrics_port/metrics" | awk -v re="$1" '$0 ~ re && $0 !~ /^#/ {n += $NF} END {printf "%.0f\n", n + 0}'
+metric() {  # a scrape that fails (a loaded machine) is retried, never read as 0
+  local body i
+  for i in 1 2 3 4 5; do body=$(curl -sf --max-time 20 "http://127.0.0.1:$metrics_port/metrics") && break; sleep 1; done
+  [ -n "$body" ] || die "cannot read the controller manager's metrics"
+  awk -v re="$1" '$0 ~ re && $0 !~ /^#/ {n += $NF} END {printf "%.0f\n", n + 0}' <<<"$body"
 }
 created() { metric '^kubefed_propagations_total.*result="created"'; }
 writes() { metric '^kubefed_api_requests_total.*verb="(POST|PUT|PATCH|DELETE)"'; }
