@@ -14,7 +14,7 @@ WORKDIR /src
 COPY . .
 # Installs the build packages (tests/install-deps.sh's list minus the test-only ones), builds
 # Release into a scratch dir, runs --version, checks ldd against RUNTIME_PACKAGES, and leaves
-# /out/kubefed-operator.
+# /out/kubefed-operator, /out/kubefed and /out/kubefed-controller-manager.
 RUN deploy/build-image-steps.sh /out
 
 FROM debian:bookworm-slim
@@ -24,6 +24,9 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/kubefed-operator /usr/local/bin/kubefed-operator
 COPY --from=build /out/kubefed /usr/local/bin/kubefed
+# Each Federation's F-controller-manager Deployment runs this one (command
+# /usr/local/bin/kubefed-controller-manager; the operator's --controller-manager-image is this image).
+COPY --from=build /out/kubefed-controller-manager /usr/local/bin/kubefed-controller-manager
 # The chart's runAsUser/runAsGroup; no home, no shell needed.
 USER 65532:65532
 EXPOSE 8080 8081

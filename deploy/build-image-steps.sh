@@ -8,7 +8,8 @@
 # 1. Installs the build packages when any is missing (tests/install-deps.sh's list minus the
 #    test-only ones; nothing is installed when they are all present).
 # 2. Builds Release into a scratch build dir with KF_BUILD_TESTS=OFF (the tests are not shipped,
-#    so cmocka is neither installed nor looked for), the kubefed-operator and kubefed targets.
+#    so cmocka is neither installed nor looked for), the kubefed-operator, kubefed and
+#    kubefed-controller-manager targets.
 # 3. Copies the stripped programs to OUTDIR and checks they run (--version, version).
 # 4. Lists its shared libraries with ldd (OUTDIR/shared-libraries.txt) and fails unless the
 #    runtime stage provides each one: a directly linked library must come from a package in the
@@ -59,8 +60,8 @@ cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DKF_BUILD_TESTS=OFF >"$
   { tail -n 40 "$BUILD/configure.log" >&2; die "cmake configure"; }
 # The image's build stage has no cmocka: this configure must not have looked for it.
 ! grep -qi cmocka "$BUILD/CMakeCache.txt" || die "a KF_BUILD_TESTS=OFF configure looked for cmocka"
-say "cmake --build $BUILD -j$(nproc) --target kubefed-operator kubefed"
-cmake --build "$BUILD" -j"$(nproc)" --target kubefed-operator kubefed >"$BUILD/build.log" 2>&1 ||
+say "cmake --build $BUILD -j$(nproc) --target kubefed-operator kubefed kubefed-controller-manager"
+cmake --build "$BUILD" -j"$(nproc)" --target kubefed-operator kubefed kubefed-controller-manager >"$BUILD/build.log" 2>&1 ||
   { tail -n 60 "$BUILD/build.log" >&2; die "cmake build"; }
 
 # ---- 3. the binary --------------------------------------------------------------------------
@@ -73,6 +74,11 @@ say "built $BIN: $version"
 install -m 0755 "$BUILD/kubefed" "$OUT/kubefed"
 strip --strip-unneeded "$OUT/kubefed"
 "$OUT/kubefed" version >/dev/null || die "$OUT/kubefed version failed"
+# The federation controller manager, which each F-controller-manager Deployment runs from this
+# image (same libraries as the operator).
+install -m 0755 "$BUILD/kubefed-controller-manager" "$OUT/kubefed-controller-manager"
+strip --strip-unneeded "$OUT/kubefed-controller-manager"
+"$OUT/kubefed-controller-manager" --version >/dev/null || die "$OUT/kubefed-controller-manager --version failed"
 
 # ---- 4. shared libraries against the runtime stage ------------------------------------------
 runtime="${RUNTIME_PACKAGES:-$(sed -n 's/^ARG RUNTIME_PACKAGES="\(.*\)"[[:space:]]*$/\1/p' "$ROOT/Dockerfile")}"

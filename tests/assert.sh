@@ -16,6 +16,11 @@ must() { local d="$1"; shift; if "$@"; then pass "$d"; else fail "$d"; exit 1; f
 check() { local d="$1"; shift; if "$@" >/dev/null 2>&1; then pass "$d"; else fail "$d"; fi; }
 
 free_port() { "$HARNESS" free-port "$1" "$2"; }  # a free loopback port in [$1, $2]
+# The operator's --controller-manager-image in tests: the image the README builds (the chart passes
+# its own). No pod pulls it (kwok fakes pods); `k8s serve-federation` runs the build's
+# kubefed-controller-manager for the F-controller-manager Deployment instead.
+KF_CM_IMAGE="kubefed-operator:$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' \
+  "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/deploy/helm/kubefed-operator/Chart.yaml")"
 operator_alive() { [ -n "$OPPID" ] && kill -0 "$OPPID" 2>/dev/null; }
 # wait_until DESC SECONDS CMD...: poll CMD every 0.5 s; PASS, or FAIL and return 1 (early when
 # the operator started as OPPID died).

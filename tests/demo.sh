@@ -28,7 +28,7 @@ fi
 tests/install-deps.sh
 "$harness" build
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$build" -j"$(nproc)" --target kubefed-operator >/dev/null
+cmake --build "$build" -j"$(nproc)" --target kubefed-operator kubefed-controller-manager >/dev/null
 
 host=$("$harness" up rivendell --nodes 3)
 gondor=$("$harness" up gondor --nodes 2)
@@ -44,6 +44,7 @@ else
     "$kubectl" --kubeconfig "$host" apply -f - >/dev/null
   setsid "$build/kubefed-operator" --kubeconfig "$host" --namespace federation-system --leader-elect \
     --health-bind-address 127.0.0.1:18081 --metrics-bind-address 127.0.0.1:18080 \
+    --controller-manager-image kubefed-operator:0.1.0 \
     </dev/null >"$state/operator.log" 2>&1 &
   echo $! >"$state/operator.pid"
   readlink -f "$build/kubefed-operator" >"$state/operator.exe"
@@ -69,7 +70,8 @@ for _ in $(seq 1 100); do
   "$kubectl" --kubeconfig "$host" -n federation-system get deployment fellowship-apiserver >/dev/null 2>&1 && break
   sleep 0.2
 done
-fed_url=$("$harness" serve-federation "$host" federation-system fellowship)
+# serve-federation also runs the F-controller-manager Deployment, with this build's program.
+fed_url=$(KUBEFED_BUILD_DIR="$build" "$harness" serve-federation "$host" federation-system fellowship)
 "$kubectl" --kubeconfig "$host" -n federation-system wait federation/fellowship \
   --for=condition=Ready --timeout=120s >/dev/null
 "$kubectl" --kubeconfig "$host" -n federation-system get secret fellowship-admin-kubeconfig \

@@ -214,15 +214,26 @@ static void free_memory(kf_manager *m) {
 
 static int load_config(kf_manager *m, kf_error *err) {
   const char *path = m->o.kubeconfig ? m->o.kubeconfig : getenv("KUBECONFIG");
-  if (path && path[0]) return kcfg_load_file(path, m->o.context, &m->cfg, err);
-  m->in_cluster = 1;
-  int rc = kcfg_load_in_cluster(&m->cfg, err);
-  if (rc != 0) {
-    char msg[sizeof(err->msg)];
-    snprintf(msg, sizeof(msg), "%s", err->msg);
-    kf_error_set(err, rc, "no --kubeconfig or $KUBECONFIG, and in-cluster config failed: %s", msg);
+  int rc;
+  if (path && path[0]) {
+    rc = kcfg_load_file(path, m->o.context, &m->cfg, err);
+  } else {
+    m->in_cluster = 1;
+    if ((rc = kcfg_load_in_cluster(&m->cfg, err)) != 0) {
+      char msg[sizeof(err->msg)];
+      snprintf(msg, sizeof(msg), "%s", err->msg);
+      kf_error_set(err, rc, "no --kubeconfig or $KUBECONFIG, and in-cluster config failed: %s", msg);
+    }
   }
-  return rc;
+  if (rc != 0 || !m->o.master || !m->o.master[0]) return rc;
+  /* client-go's BuildConfigFromFlags(master, kubeconfig): the credentials stay, the server moves. */
+  if (strncmp(m->o.master, "https://", 8) != 0)
+    return kf_error_set(err, -EINVAL, "--master %s: not an https:// URL", m->o.master);
+  free(m->cfg->server);
+  m->cfg->server = kf_strdup(m->o.master);
+  size_t n = strlen(m->cfg->server);
+  while (n > 0 && m->cfg->server[n - 1] == '/') m->cfg->server[--n] = '\0';
+  return 0;
 }
 
 static int serve(kf_manager *m, const char *addr, const char *flag, srv **out, kf_error *err) {

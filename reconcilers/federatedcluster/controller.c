@@ -105,6 +105,10 @@ static char *fc_secret_value(fc_controller *f, const char *ns, const char *name,
   return text;
 }
 
+char *fc_federation_key(const fc_run *run) {
+  return kf_asprintf("%s/%s", run->ns, run->spec.fed_name ? run->spec.fed_name : "");
+}
+
 kc_client *fc_federation_client(fc_run *run) {
   if (run->fapi || !run->fed) return run->fapi;
   const char *ref = kc_obj_str(run->fed, "status.kubeconfigSecretRef.name");
@@ -113,12 +117,23 @@ kc_client *fc_federation_client(fc_run *run) {
   int found;
   char *text = fc_secret_value(run->f, run->ns, ref, "kubeconfig", &n, &found);
   if (!text) return NULL;
-  char *key = kf_asprintf("%s/%s", run->ns, run->spec.fed_name);
+  char *key = fc_federation_key(run);
   char *server = run->f->access == FED_ACCESS_ENDPOINT && endpoint
                      ? kf_strdup(endpoint)
                      : kf_asprintf("https://%s-apiserver.%s.svc:443", run->spec.fed_name, run->ns);
   clusters_source src = {.kubeconfig = text, .len = n, .server = server};
   if (clusters_client(run->f->feds_api, key, &src, &run->fapi, NULL) != 0) run->fapi = NULL;
+  if (run->fapi) {
+    /* Unchanged options leave a running watch alone: this is cheap on every reconcile. */
+    char *selector = kf_asprintf("%s=%s,%s=%s", API_LABEL_MANAGED_BY, API_OPERATOR, API_LABEL_FEDERATION,
+                                 run->spec.fed_name);
+    for (int i = 0; i < FW_N; i++) {
+      informer_opts o;
+      fc_federation_watch_opts(i, selector, &o);
+      clusters_watch(run->f->feds_api, key, (size_t)i, &o);
+    }
+    free(selector);
+  }
   kf_free_secret(text, n);
   free(server);
   free(key);
@@ -347,7 +362,7 @@ fc_controller *fc_controller_new(uv_loop_t *loop, kc_client *c, const fed_option
                       .on_probe = fc_on_probe,
                       .data = f};
   f->members = clusters_new(&mo);
-  clusters_opts fo = {.parent = c, .metrics = o->metrics};
+  clusters_opts fo = {.parent = c, .metrics = o->metrics, .on_change = fc_on_federation_change, .data = f};
   f->feds_api = clusters_new(&fo);
   /* Federations and FederatedClusters are the Federation controller's informers too (shared). */
   informer_opts fco = {.res = &API_FEDERATEDCLUSTERS, .namespace_ = o->namespace_};
@@ -376,5 +391,6 @@ void fc_controller_close(fc_controller *f, void (*closed)(void *arg), void *arg)
   f->closed = closed;
   f->closed_arg = arg;
   clusters_quiesce(f->members);
+  clusters_quiesce(f->feds_api); /* its watches too: a watch never ends by itself */
   fc_maybe_free(f);
 }

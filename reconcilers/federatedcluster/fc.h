@@ -40,6 +40,10 @@ extern const char *const FC_COND[C_N];
 /* Member watch slots in the cluster registry. No ServiceAccount watch: a deleted ServiceAccount
  * takes its token Secret with it (the member's token controller), and that Secret is watched. */
 enum { W_ROLES, W_BINDINGS, W_SECRETS, W_DNS, W_N };
+/* Federation API watch slots (per Federation): what joins made there, by the ownership labels,
+ * so drift (a deleted credential Secret, a `kubectl label` over a spec.clusterLabels key) is
+ * undone within seconds. */
+enum { FW_CLUSTERS, FW_SECRETS, FW_N };
 
 /* ---- objects.c (pure) ---- */
 
@@ -65,7 +69,20 @@ json_object *fc_desired_token_secret(const fc_spec *s, const fc_names *n);
 /* The host Secret with a minified kubeconfig: the member's server and CA, the federation's token. */
 json_object *fc_desired_credential_secret(const fc_spec *s, const fc_names *n, const char *uid, const char *server,
                                           const char *ca_pem, const char *token);
+/* The same kubeconfig in the federation API (federation-system/<Cluster spec.secretRef.name>), where
+ * the federation controller manager reads it; no ownerReference (its owner is on the host). */
+json_object *fc_desired_federation_secret(const fc_spec *s, const fc_names *n, const char *server, const char *ca_pem,
+                                          const char *token);
+/* The Cluster's metadata: name, spec.clusterLabels with our ownership labels (which win), and the
+ * annotation listing the spec's keys. */
+json_object *fc_cluster_meta(const fc_spec *s);
 json_object *fc_desired_cluster(const fc_spec *s, const fc_names *n, const char *server);
+/* 1 when cluster (as the federation API has it) shows the labels, annotation and secretRef s
+ * wants: a change to it that leaves this true (a status write, a label of somebody else's) needs
+ * no reconcile. */
+int fc_cluster_as_desired(const fc_spec *s, const fc_names *n, json_object *cluster);
+/* The federation API watches (slot FW_*) of Federation fed, with selector (ownership labels). */
+void fc_federation_watch_opts(int slot, const char *selector, informer_opts *o);
 
 /* 1 when a kubeconfig's server URL is on loopback (127.0.0.0/8, ::1, localhost), as
  * `kind get kubeconfig` writes it: from an operator pod that is the pod itself. */
@@ -165,8 +182,13 @@ void fc_cond_set(fc_run *run, int which, const char *status, const char *reason,
 void fc_stop(fc_run *run, int rc, int which, const char *reason, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 void fc_finish(fc_run *run);
-/* The federation API client (cached per Federation), or NULL when its kubeconfig is not there. */
+/* The federation API client (cached per Federation, its watches started), or NULL when its
+ * kubeconfig is not there. */
 kc_client *fc_federation_client(fc_run *run);
+/* The federation API's key in f->feds_api: "ns/federation" (malloc'd). */
+char *fc_federation_key(const fc_run *run);
+/* federation_api.c: a watched object in the federation API of Federation key changed. */
+void fc_on_federation_change(clusters *cl, const char *key, json_object *obj, void *data);
 apply_opts fc_apply_opts(fc_run *run, kc_client *c, const kc_resource *res, int slot);
 
 /* ---- join.c, dns.c, unjoin.c, status.c ---- */

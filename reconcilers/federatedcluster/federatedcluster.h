@@ -4,7 +4,9 @@
  * in the member: namespace, ServiceAccount, least-privilege ClusterRole and
  * binding, an explicit service-account token Secret -> on the host: the
  * credential Secret (a minified kubeconfig with that token) -> in the federation
- * API: the Cluster object -> member DNS (kube-dns keys or a marked CoreDNS
+ * API (namespace federation-system): the same credential Secret, which the federation
+ * controller manager reads, and the Cluster object naming it, labelled with
+ * spec.clusterLabels -> member DNS (kube-dns keys or a marked CoreDNS
  * block) -> status. The reconcile is level-based: each run makes every object
  * true, writing only what differs. One client per member (the runtime cluster
  * registry) watches what the join made there, so drift (a deleted ClusterRole, an
@@ -13,7 +15,7 @@
  * member that is not healthy is not asked to join again until it is).
  *
  * Unjoin (the CR deleted): the finalizer kubefed.dev/unjoin removes the Cluster
- * object, our DNS entries, the member RBAC, token Secret and ServiceAccount, and
+ * object and the federation API's credential Secret, our DNS entries, the member RBAC, token Secret and ServiceAccount, and
  * the member namespace only if we created it and it holds nothing else, then the
  * host credential Secret. An unreachable member holds the finalizer, unless the
  * annotation kubefed.dev/force-unjoin: "true" is set (a Warning event lists what
@@ -48,6 +50,7 @@ typedef struct fc_spec {
   const char *cred_secret; /* spec.secretName; NULL: NAME-credentials */
   int period_s, timeout_s; /* spec.health, at least 1 */
   int failure_threshold, success_threshold;
+  json_object *cluster_labels; /* spec.clusterLabels (a JSON object); NULL when missing or not one */
 } fc_spec;
 
 /* Reads fc (a FederatedCluster) into out: pure, allocates nothing. -EINVAL when fc
@@ -61,8 +64,9 @@ void fc_controller_start(fc_controller *f);
 /* As fed_controller_close: closed(arg) once the last reconcile has finished. */
 void fc_controller_close(fc_controller *f, void (*closed)(void *arg), void *arg);
 
-/* The rules of the ClusterRole each member grants its federation (documented, no wildcards):
- * a JSON array of PolicyRules. Caller puts it. */
+/* The rules of the ClusterRole each member grants its federation: exactly what the controller
+ * manager's propagated types need, no wildcards (RBAC.md, "member"): a JSON array of
+ * PolicyRules. Caller puts it. */
 json_object *fc_member_rules(void);
 
 #endif

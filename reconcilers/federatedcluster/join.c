@@ -2,7 +2,8 @@
  * differs, reading the member's watch caches when they have the object), so drift a member watch
  * reports is undone by the same code that joined it.
  *
- *   JOIN             the steps table, in kubefed v1's order (member, host, federation API, DNS)
+ *   JOIN             the steps table, in kubefed v1's order (member, host, federation API: the
+ *                    credential Secret and the Cluster, then DNS)
  *   fc_applied       one callback for every apply: next step, or the condition that says why not
  *   token            read from the cache, else GET; polled briefly while the member fills it
  *   facts            the member's version, region and zones for status
@@ -195,9 +196,29 @@ static void fc_step_credential(void *ctx) {
                                          cfg->ca_pem, run->token));
 }
 
+/* The federation API's cache of what joins made there (its watch), once synced; NULL: GET. */
+static const informer *fc_federation_cache(fc_run *run, int slot) {
+  char *key = fc_federation_key(run);
+  const informer *cache = clusters_cache(run->f->feds_api, key, (size_t)slot);
+  free(key);
+  return cache;
+}
+
+/* The controller manager reads the member's credential in the federation API, not on the host:
+ * the same kubeconfig, where the Cluster's spec.secretRef points (before the Cluster, so a
+ * Cluster never names a Secret that is not there yet). */
+static void fc_step_federation_credential(void *ctx) {
+  fc_run *run = ctx;
+  const kcfg *cfg = kc_client_config(run->member);
+  apply_opts o = fc_apply_opts(run, run->fapi, &KC_SECRETS, -1);
+  o.cache = fc_federation_cache(run, FW_SECRETS);
+  fc_ensure(run, &o, fc_desired_federation_secret(&run->spec, &run->names, cfg->server, cfg->ca_pem, run->token));
+}
+
 static void fc_step_cluster(void *ctx) {
   fc_run *run = ctx;
   apply_opts o = fc_apply_opts(run, run->fapi, &API_CLUSTERS, -1);
+  o.cache = fc_federation_cache(run, FW_CLUSTERS);
   fc_ensure(run, &o, fc_desired_cluster(&run->spec, &run->names, kc_client_config(run->member)->server));
 }
 
@@ -242,6 +263,7 @@ static const steps_step JOIN[] = {
     {"token-secret", fc_step_token_secret},
     {"token", fc_step_token},
     {"credential-secret", fc_step_credential},
+    {"federation-credential-secret", fc_step_federation_credential},
     {"cluster", fc_step_cluster},
     {"joined", fc_step_joined},
     {"dns", fc_dns},

@@ -5,7 +5,8 @@
  *
  *   names     fc_names_of, fc_owner_labels, fc_selector
  *   member    fc_desired_namespace / _service_account / _role (fc_member_rules) / _binding / _token_secret
- *   host      fc_desired_credential_secret; federation API: fc_desired_cluster
+ *   host      fc_desired_credential_secret
+ *   fed. API  fc_desired_federation_secret, fc_desired_cluster (fc_cluster_meta), fc_cluster_as_desired
  *   status    fc_zones_of, fc_status_body, fc_status_same, fc_cluster_status_body
  *   watches   fc_watch_opts */
 #include <arpa/inet.h>
@@ -15,6 +16,8 @@
 
 #include <kf/b64.h>
 #include <kf/kj.h>
+
+#include <kubefed/cm_options.h>
 
 #include "fc.h"
 #include "federation/objects.h"
@@ -81,15 +84,14 @@ json_object *fc_desired_service_account(const fc_spec *s, const fc_names *n) {
 }
 
 json_object *fc_member_rules(void) {
-  /* What the federation controller manager reads and writes in members, and nothing else. */
+  /* What the federation controller manager's propagated types need in members, and nothing else:
+   * it reads (list, watch: its member watches, get), creates, applies (patch), updates and
+   * deletes its copies. Its Events go to the federation API, not here. The scheduling and
+   * Services issues add their types as rows. */
   static const char *const rules[][3] = {
-      {"", "namespaces,configmaps,secrets,services,serviceaccounts", "get,list,watch,create,update,patch,delete"},
-      {"", "events", "get,list,watch,create,patch"},
-      {"", "nodes,pods", "get,list,watch"},
-      {"apps", "deployments,replicasets,daemonsets,statefulsets", "get,list,watch,create,update,patch,delete"},
-      {"batch", "jobs", "get,list,watch,create,update,patch,delete"},
+      {"", "namespaces,configmaps,secrets,serviceaccounts", "get,list,watch,create,update,patch,delete"},
+      {"apps", "daemonsets", "get,list,watch,create,update,patch,delete"},
       {"networking.k8s.io", "ingresses", "get,list,watch,create,update,patch,delete"},
-      {"autoscaling", "horizontalpodautoscalers", "get,list,watch,create,update,patch,delete"},
   };
   static const char *const fields[3] = {"apiGroups", "resources", "verbs"};
   json_object *arr = kj_arr();
@@ -135,11 +137,19 @@ json_object *fc_desired_token_secret(const fc_spec *s, const fc_names *n) {
 
 /* ---- host and federation API ---- */
 
-json_object *fc_desired_credential_secret(const fc_spec *s, const fc_names *n, const char *uid, const char *server,
-                                          const char *ca_pem, const char *token) {
+/* The minified kubeconfig both credential Secrets hold, as {"kubeconfig": base64}. */
+static json_object *fc_credential_data(const fc_spec *s, const fc_names *n, const char *server, const char *ca_pem,
+                                       const char *token) {
   char *kubeconfig = fed_kubeconfig(s->name, n->sa, s->name, server, ca_pem, NULL, NULL, token);
   char *b64 = kf_b64_encode(kubeconfig, strlen(kubeconfig));
   kf_free_secret(kubeconfig, strlen(kubeconfig));
+  json_object *data = kj_str(kj_obj(), "kubeconfig", b64);
+  kf_free_secret(b64, strlen(b64));
+  return data;
+}
+
+json_object *fc_desired_credential_secret(const fc_spec *s, const fc_names *n, const char *uid, const char *server,
+                                          const char *ca_pem, const char *token) {
   json_object *sec = fc_object(s, "v1", "Secret", s->ns, n->cred), *owner = kj_obj();
   kj_str(owner, "apiVersion", API_GROUP_VERSION);
   kj_str(owner, "kind", "FederatedCluster");
@@ -148,19 +158,71 @@ json_object *fc_desired_credential_secret(const fc_spec *s, const fc_names *n, c
   kj_bool(owner, "controller", 1);
   kj_set(kc_obj_get(sec, "metadata"), "ownerReferences", kj_push(kj_arr(), owner));
   kj_str(sec, "type", "Opaque");
-  kj_set(sec, "data", kj_str(kj_obj(), "kubeconfig", b64));
-  kf_free_secret(b64, strlen(b64));
-  return sec;
+  return kj_set(sec, "data", fc_credential_data(s, n, server, ca_pem, token));
+}
+
+json_object *fc_desired_federation_secret(const fc_spec *s, const fc_names *n, const char *server, const char *ca_pem,
+                                          const char *token) {
+  /* No ownerReference: its owner lives on the host, which the federation API cannot see (and it
+   * runs no garbage collector); unjoin deletes it. */
+  json_object *sec = fc_object(s, "v1", "Secret", API_FEDERATION_SYSTEM, n->cred);
+  kj_str(sec, "type", "Opaque");
+  return kj_set(sec, "data", fc_credential_data(s, n, server, ca_pem, token));
+}
+
+static int fc_cmp_cstr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+json_object *fc_cluster_meta(const fc_spec *s) {
+  json_object *meta = kj_obj(), *labels = kj_obj();
+  size_t n = s->cluster_labels ? (size_t)json_object_object_length(s->cluster_labels) : 0, k = 0;
+  const char **keys = kf_calloc(n + 1, sizeof(char *));
+  if (s->cluster_labels) {
+    json_object_object_foreach (s->cluster_labels, key, v) {
+      /* Ours win: the Cluster must stay findable (and deletable) as this join's. */
+      if (!json_object_is_type(v, json_type_string) || kf_streq(key, API_LABEL_MANAGED_BY) ||
+          kf_streq(key, API_LABEL_FEDERATION) || kf_streq(key, API_LABEL_CLUSTER))
+        continue;
+      kj_str(labels, key, json_object_get_string(v));
+      keys[k++] = key;
+    }
+  }
+  kj_str(labels, API_LABEL_MANAGED_BY, API_OPERATOR);
+  kj_str(labels, API_LABEL_FEDERATION, s->fed_name ? s->fed_name : "");
+  kj_str(labels, API_LABEL_CLUSTER, s->name);
+  /* The keys the spec sets, sorted: removing one changes this, so the Cluster differs from what
+   * is applied, and server-side apply drops the label this field manager no longer sets. */
+  qsort(keys, k, sizeof(char *), fc_cmp_cstr);
+  json_object *list = kj_arr();
+  for (size_t i = 0; i < k; i++) kj_push_str(list, keys[i]);
+  char *joined = kj_join(list, ",");
+  json_object_put(list);
+  free(keys);
+  kj_str(meta, "name", s->name);
+  kj_set(meta, "labels", labels);
+  kj_set(meta, "annotations", kj_str(kj_obj(), API_ANNOTATION_CLUSTER_LABELS, joined));
+  free(joined);
+  return meta;
 }
 
 json_object *fc_desired_cluster(const fc_spec *s, const fc_names *n, const char *server) {
-  json_object *cl = fc_object(s, API_CLUSTER_GROUP_VERSION, "Cluster", NULL, s->name), *spec = kj_obj(),
-              *addr = kj_obj();
+  json_object *cl = kj_obj(), *spec = kj_obj(), *addr = kj_obj();
+  kj_str(cl, "apiVersion", API_CLUSTER_GROUP_VERSION);
+  kj_str(cl, "kind", "Cluster");
+  kj_set(cl, "metadata", fc_cluster_meta(s));
   kj_str(addr, "clientCIDR", "0.0.0.0/0");
   kj_str(addr, "serverAddress", server);
   kj_set(spec, "serverAddressByClientCIDRs", kj_push(kj_arr(), addr));
   kj_set(spec, "secretRef", kj_str(kj_obj(), "name", n->cred));
   return kj_set(cl, "spec", spec);
+}
+
+int fc_cluster_as_desired(const fc_spec *s, const fc_names *n, json_object *cluster) {
+  json_object *meta = fc_cluster_meta(s);
+  json_object_object_del(meta, "name");
+  int same = kj_subset(meta, kc_obj_get(cluster, "metadata")) &&
+             kf_streq(kc_obj_str(cluster, "spec.secretRef.name"), n->cred);
+  json_object_put(meta);
+  return same;
 }
 
 /* ---- status ---- */
@@ -248,6 +310,17 @@ static void fc_metadata_only(json_object *obj, void *data) {
   json_object_object_del(obj, "binaryData");
   json_object *meta = kc_obj_get(obj, "metadata");
   if (meta) json_object_object_del(meta, "annotations");
+}
+
+void fc_federation_watch_opts(int slot, const char *selector, informer_opts *o) {
+  memset(o, 0, sizeof(*o));
+  o->label_selector = selector;
+  if (slot == FW_CLUSTERS) {
+    o->res = &API_CLUSTERS;
+  } else {
+    o->res = &KC_SECRETS;
+    o->namespace_ = API_FEDERATION_SYSTEM;
+  }
 }
 
 void fc_watch_opts(const fc_spec *s, int slot, const char *selector, const char *dns_cm, informer_opts *o) {

@@ -36,6 +36,11 @@ int fc_spec_decode(json_object *fc, fc_spec *s, kf_error *err) {
   const char *cred = kc_obj_str(fc, "spec.secretName");
   s->cred_secret = cred && cred[0] ? cred : NULL;
 
+  /* The CRD schema makes it a map of strings; anything else (no schema) is ignored here and its
+   * non-string values by the builder. */
+  s->cluster_labels = kc_obj_get(fc, "spec.clusterLabels");
+  if (!json_object_is_type(s->cluster_labels, json_type_object)) s->cluster_labels = NULL;
+
   json_object *h = kc_obj_get(fc, "spec.health");
   s->period_s = fc_int_or(h, "periodSeconds", 10);
   s->timeout_s = fc_int_or(h, "timeoutSeconds", 3);

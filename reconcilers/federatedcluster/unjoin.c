@@ -1,7 +1,8 @@
 /* The unjoin (the FederatedCluster deleted, finalizer kubefed.dev/unjoin): exactly what the join
  * made goes, and only if it is ours (apply_delete: ownership labels, uid precondition).
  *
- *   UNJOIN          the steps table: Cluster, reachability, DNS, RBAC, token, ServiceAccount,
+ *   UNJOIN          the steps table: Cluster and credential Secret in the federation API,
+ *                   reachability, DNS, RBAC, token, ServiceAccount,
  *                   namespace (only if it holds nothing but Kubernetes' defaults), host Secret
  *   fc_deleted      one callback for every delete: what could not be deleted is noted, not fatal
  *   reachability    an unreachable member holds the unjoin unless force-unjoin is set
@@ -11,6 +12,8 @@
 #include <string.h>
 
 #include <kf/log.h>
+
+#include <kubefed/cm_options.h>
 
 #include "fc.h"
 
@@ -55,6 +58,12 @@ static void fc_delete(fc_run *run, kc_client *c, const kc_resource *res, const c
 static void fc_unjoin_cluster(void *ctx) {
   fc_run *run = ctx;
   fc_delete(run, fc_federation_client(run), &API_CLUSTERS, NULL, run->name);
+}
+
+/* After the Cluster: the controller manager stops using the member before its credential goes. */
+static void fc_unjoin_federation_credential(void *ctx) {
+  fc_run *run = ctx;
+  fc_delete(run, fc_federation_client(run), &KC_SECRETS, API_FEDERATION_SYSTEM, run->names.cred);
 }
 
 static void fc_reachable(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data) {
@@ -201,6 +210,7 @@ static void fc_unjoined(void *ctx) {
 
 static const steps_step UNJOIN[] = {
     {"cluster", fc_unjoin_cluster},
+    {"federation-credential-secret", fc_unjoin_federation_credential},
     {"member-reachable", fc_unjoin_reachable},
     {"dns", fc_dns},
     {"cluster-role", fc_unjoin_role},

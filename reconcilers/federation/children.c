@@ -1,7 +1,9 @@
 /* fed children: the steps that make the host objects (the Service, the credential Secrets, the
- * etcd claim, RBAC, the two Deployments) true through apply_ensure, which writes only what
- * differs from the informer cache and never takes over an object that is not ours. The desired
- * objects come from the pure builders (objects.c, deployments.c). */
+ * etcd claim, the two Deployments) true through apply_ensure, which writes only what differs from
+ * the informer cache and never takes over an object that is not ours, and delete the ones the
+ * spec (or this version) no longer wants: the controller manager's host ServiceAccount, Role and
+ * RoleBinding of earlier versions, its Deployment when no image is known. The desired objects
+ * come from the pure builders (objects.c, deployments.c). */
 #include "federation_internal.h"
 
 #include <stdlib.h>
@@ -44,6 +46,37 @@ void fed_apply(fed_run *run, const kc_resource *res, json_object *desired, fed_l
              run->applying_name ? run->applying_name : "");
 }
 
+static void fed_deleted(const apply_result *r, void *data) {
+  fed_run *run = data;
+  if (r->rc != 0) {
+    fed_stop(run, fed_api_rc(r->rc), FED_DEGRADED, "DeleteFailed", "deleting %s %s failed: %s", run->applying->kind,
+             run->applying_name, cond_error_text(r->err, "unknown error"));
+    return;
+  }
+  if (r->wrote) KF_INFO("deleted", "federation", run->key, "kind", run->applying->kind, "name", run->applying_name);
+  run->applied(run, NULL);
+}
+
+void fed_delete(fed_run *run, const kc_resource *res, const char *suffix, fed_live_fn done) {
+  /* The informer holds every object labelled ours: absent there, there is nothing of ours to
+   * delete, and a converged Federation asks the API server nothing. */
+  json_object *cached = fed_cached(run, res, suffix);
+  if (!cached) {
+    done(run, NULL);
+    return;
+  }
+  json_object_put(cached);
+  free(run->applying_name);
+  run->applying = res;
+  run->applying_name = fed_child_name(&run->spec, suffix);
+  run->applied = done;
+  apply_opts o = {.client = run->f->c, .res = res, .cache = fed_cache(run->f, res), .owner_labels = run->owner_labels};
+  int rc = apply_delete(&o, run->ns, run->applying_name, fed_deleted, run);
+  if (rc != 0)
+    fed_stop(run, fed_api_rc(rc), FED_DEGRADED, "DeleteFailed",
+             "deleting %s %s failed: the request could not be started", res->kind, run->applying_name);
+}
+
 /* The object *slot, handed to apply (which takes it). */
 static json_object *fed_take(json_object **slot) {
   json_object *o = *slot;
@@ -65,7 +98,7 @@ void fed_step_service(void *data) {
   fed_apply(run, &KC_SERVICES, fed_desired_service(&run->spec), fed_service_done);
 }
 
-/* ---- Secrets, storage, RBAC ---- */
+/* ---- Secrets, storage, the host RBAC of earlier versions ---- */
 
 void fed_step_credential_secrets(void *data) {
   fed_run *run = data;
@@ -125,20 +158,16 @@ void fed_step_etcd_claim(void *data) {
   fed_apply_or_next(run, &KC_PVCS, &pvc, fed_pvc_done);
 }
 
-void fed_step_service_account(void *data) {
-  fed_run *run = data;
-  fed_apply(run, &KC_SERVICEACCOUNTS, fed_desired_service_account(&run->spec), fed_next);
+/* Earlier versions gave the controller manager a host ServiceAccount, and a Role reading every
+ * Secret of the namespace (other federations' CA keys, users' admin kubeconfigs); it now reads
+ * member credentials from the federation API, so they go. */
+void fed_step_legacy_service_account(void *data) {
+  fed_delete(data, &KC_SERVICEACCOUNTS, "controller-manager", fed_next);
 }
 
-void fed_step_role(void *data) {
-  fed_run *run = data;
-  fed_apply(run, &KC_ROLES, fed_desired_role(&run->spec), fed_next);
-}
+void fed_step_legacy_role(void *data) { fed_delete(data, &KC_ROLES, "controller-manager", fed_next); }
 
-void fed_step_role_binding(void *data) {
-  fed_run *run = data;
-  fed_apply(run, &KC_ROLEBINDINGS, fed_desired_role_binding(&run->spec), fed_next);
-}
+void fed_step_legacy_role_binding(void *data) { fed_delete(data, &KC_ROLEBINDINGS, "controller-manager", fed_next); }
 
 /* ---- the Deployments ---- */
 
@@ -199,7 +228,30 @@ static void fed_cm_done(fed_run *run, json_object *live) {
   steps_next(&run->steps);
 }
 
+static void fed_cm_no_image(fed_run *run, json_object *live) {
+  (void)live;
+  fed_stop(run, 0, FED_CM, "NoImage",
+           "no image for the controller manager: set spec.controllerManager.image, or start the operator with "
+           "--controller-manager-image=IMAGE (the Helm chart sets it to the chart's own image); Deployment "
+           "%s-controller-manager is not created",
+           run->name);
+}
+
 void fed_step_controller_manager(void *data) {
   fed_run *run = data;
+  kf_error err;
+  if (!run->spec.cm_image) {
+    /* A Deployment that names no image cannot run; one left from before runs an image nobody set. */
+    fed_delete(run, &KC_DEPLOYMENTS, "controller-manager", fed_cm_no_image);
+    return;
+  }
+  /* What the program would refuse (it exits 2) becomes a condition, and the running Deployment is
+   * left as it is instead of being replaced by a crash-looping one. */
+  if (fed_controller_manager_args_check(&run->spec, &err) != 0) {
+    fed_stop(run, 0, FED_CM, "InvalidExtraArgs",
+             "spec.controllerManager.extraArgs: %s (Deployment %s-controller-manager is left as it is)", err.msg,
+             run->name);
+    return;
+  }
   fed_apply(run, &KC_DEPLOYMENTS, fed_desired_controller_manager(&run->spec, run->secrets.cm_hash), fed_cm_done);
 }

@@ -40,9 +40,9 @@ static const steps_step FED_STEPS[] = {
     {"admin-kubeconfig", fed_step_admin_kubeconfig},
     {"dns-provider", fed_step_dns_provider},
     {"etcd-claim", fed_step_etcd_claim},
-    {"service-account", fed_step_service_account},
-    {"role", fed_step_role},
-    {"role-binding", fed_step_role_binding},
+    {"legacy-service-account", fed_step_legacy_service_account},
+    {"legacy-role", fed_step_legacy_role},
+    {"legacy-role-binding", fed_step_legacy_role_binding},
     {"apiserver", fed_step_apiserver},
     {"federation-api", fed_step_federation_api},
     {"readyz", fed_step_readyz},
@@ -254,6 +254,7 @@ static void fed_reconcile(ctrl *c, const char *key, void *data) {
     fed_stop(run, 0, FED_DEGRADED, "InvalidSpec", "%s", err.msg);
     return;
   }
+  if (!run->spec.cm_image) run->spec.cm_image = f->cm_image;
   const char *owner[] = {API_LABEL_MANAGED_BY, API_OPERATOR, API_LABEL_FEDERATION, run->spec.name, NULL};
   memcpy(run->owner_labels, owner, sizeof(owner));
   if (kc_obj_get(run->fed, "metadata.deletionTimestamp")) {
@@ -312,6 +313,7 @@ fed_controller *fed_controller_new(uv_loop_t *loop, kc_client *c, const fed_opti
   f->access = o->access;
   f->metrics = o->metrics;
   f->events = o->events;
+  f->cm_image = o->cm_image && o->cm_image[0] ? o->cm_image : NULL;
   ctrl_opts co = {.name = "federation", .reconcile = fed_reconcile, .data = f, .metrics = o->metrics};
   f->ctrl = ctrl_new(loop, &co);
   fed_informers_new(f, c, o);

@@ -1,5 +1,7 @@
 /* fed deployments: the federation apiserver (kube-apiserver with an etcd sidecar when etcd is
- * local) and the federation controller manager, with kubefed v1's args, volumes and annotations.
+ * local) and the federation controller manager (kubefed-controller-manager from the operator's
+ * image, extraArgs checked against its own flag table), with kubefed v1's args, volumes and
+ * annotations.
  * Pure functions (objects.h). */
 #include "objects.h"
 
@@ -8,18 +10,24 @@
 
 #include <kf/kc.h>
 #include <kf/kj.h>
+#include <kubefed/cm_options.h>
 
 #include "federation_internal.h"
 
-/* args: a json object flag -> value. extra (the user's extraArgs) replaces or adds; the
- * result is sorted, as kubefed v1's argMapsToArgStrings did. */
+#define FED_STR_(x) #x
+#define FED_STR(x) FED_STR_(x)
+
+/* args: a json object flag -> value (JSON null: a bare boolean flag, "--flag"). extra (the
+ * user's extraArgs) replaces or adds; the result is sorted, as kubefed v1's argMapsToArgStrings
+ * did. */
 static json_object *fed_render_args(json_object *args, json_object *extra) {
   if (extra) {
     json_object_object_foreach (extra, k, v) kj_str(args, k, json_object_get_string(v));
   }
   size_t n = (size_t)json_object_object_length(args), i = 0;
   char **flags = kf_calloc(n + 1, sizeof(char *));
-  json_object_object_foreach (args, k, v) flags[i++] = kf_asprintf("--%s=%s", k, json_object_get_string(v));
+  json_object_object_foreach (args, k, v)
+    flags[i++] = v ? kf_asprintf("--%s=%s", k, json_object_get_string(v)) : kf_asprintf("--%s", k);
   qsort(flags, n, sizeof(char *), fed_cmp_str);
   json_object *out = kj_arr();
   for (i = 0; i < n; i++) {
@@ -67,15 +75,36 @@ json_object *fed_apiserver_args(const fed_spec *s) {
 
 json_object *fed_controller_manager_args(const fed_spec *s) {
   json_object *a = kj_obj();
+  /* The Service's short name, as in its kubeconfig: the pod runs in the Federation's namespace. */
   char *master = kf_asprintf("https://%s-apiserver", s->name);
   kj_str(a, "dns-provider", s->dns_provider);
   kj_str(a, "federation-name", s->name);
+  /* Member copies are labelled with it, so two federations of one name never take each other's. */
+  kj_str(a, "federation-uid", s->uid);
+  kj_str(a, "health-bind-address", ":" FED_STR(FED_CM_HEALTH_PORT));
   kj_str(a, "kubeconfig", FED_CM_KUBECONFIG_DIR "/kubeconfig");
   kj_str(a, "master", master);
+  kj_str(a, "metrics-bind-address", ":" FED_STR(FED_CM_METRICS_PORT));
   kj_str(a, "zone-name", s->zone_name);
   if (s->dns_config_secret) kj_str(a, "dns-provider-config", FED_DNS_DIR "/" FED_DNS_KEY);
+  if (s->cm_replicas > 1) {
+    /* One replica reconciles; its Lease lives in the federation API, where the program works. */
+    json_object_object_add(a, "leader-elect", NULL);
+    kj_str(a, "leader-election-namespace", API_FEDERATION_SYSTEM);
+  }
   free(master);
   return fed_render_args(a, s->cm_extra_args);
+}
+
+int fed_controller_manager_args_check(const fed_spec *s, kf_error *err) {
+  json_object *args = fed_controller_manager_args(s);
+  size_t n = json_object_array_length(args);
+  const char **argv = kf_calloc(n + 1, sizeof(char *));
+  for (size_t i = 0; i < n; i++) argv[i] = json_object_get_string(json_object_array_get_idx(args, i));
+  int rc = cm_options_check_args(argv, n, err);
+  free(argv);
+  json_object_put(args);
+  return rc;
 }
 
 static json_object *fed_volume_mount(const char *name, const char *path) {
@@ -123,6 +152,14 @@ static void fed_resources(json_object *container, json_object *user, const char 
   kj_str(req, "cpu", cpu);
   if (memory) kj_str(req, "memory", memory);
   kj_set(container, "resources", kj_set(kj_obj(), "requests", req));
+}
+
+static json_object *fed_port(const char *name, int port) {
+  json_object *p = kj_obj();
+  kj_str(p, "name", name);
+  kj_int(p, "containerPort", port);
+  kj_str(p, "protocol", "TCP");
+  return p;
 }
 
 /* PodSecurity `restricted` (a namespace enforcing it rejects anything less): no privilege
@@ -197,11 +234,7 @@ json_object *fed_desired_apiserver(const fed_spec *s, const char *config_hash) {
   json_object *api = fed_container("apiserver", s->api_image, s->pull_policy);
   kj_set(api, "command", kj_push_str(kj_arr(), "kube-apiserver"));
   kj_set(api, "args", fed_apiserver_args(s));
-  json_object *port = kj_obj();
-  kj_str(port, "name", "https");
-  kj_int(port, "containerPort", FED_APISERVER_PORT);
-  kj_str(port, "protocol", "TCP");
-  kj_set(api, "ports", kj_push(kj_arr(), port));
+  kj_set(api, "ports", kj_push(kj_arr(), fed_port("https", FED_APISERVER_PORT)));
   json_object *mounts = kj_push(kj_arr(), fed_volume_mount("apiserver-credentials", FED_CREDENTIALS_DIR));
   kj_push(volumes, fed_secret_volume("apiserver-credentials", cred));
   if (!s->etcd_local) {
@@ -271,15 +304,12 @@ static char *fed_zone_without_dot(const fed_spec *s) {
 
 json_object *fed_desired_controller_manager(const fed_spec *s, const char *config_hash) {
   json_object *pod_spec = kj_obj(), *volumes = kj_arr();
-  char *sa = fed_child_name(s, "controller-manager");
   char *kubeconfig = fed_child_name(s, "controller-manager-kubeconfig");
   json_object *cm = fed_container("controller-manager", s->cm_image, s->pull_policy);
-  kj_set(cm, "command", kj_push_str(kj_push_str(kj_arr(), "/fcp"), "federation-controller-manager"));
+  kj_set(cm, "command", kj_push_str(kj_arr(), FED_CM_COMMAND));
   kj_set(cm, "args", fed_controller_manager_args(s));
-  json_object *env = kj_obj();
-  kj_str(env, "name", "POD_NAMESPACE");
-  kj_set(env, "valueFrom", kj_set(kj_obj(), "fieldRef", kj_str(kj_obj(), "fieldPath", "metadata.namespace")));
-  kj_set(cm, "env", kj_push(kj_arr(), env));
+  kj_set(cm, "ports",
+         kj_push(kj_push(kj_arr(), fed_port("health", FED_CM_HEALTH_PORT)), fed_port("metrics", FED_CM_METRICS_PORT)));
   json_object *mounts = kj_push(kj_arr(), fed_volume_mount("kubeconfig", FED_CM_KUBECONFIG_DIR));
   kj_push(volumes, fed_secret_volume("kubeconfig", kubeconfig));
   if (s->dns_config_secret) {
@@ -289,11 +319,22 @@ json_object *fed_desired_controller_manager(const fed_spec *s, const char *confi
     free(dns);
   }
   kj_set(cm, "volumeMounts", mounts);
-  kj_copy(cm, "resources", kc_obj_get(s->cm_pod, "resources"));
+  /* /healthz answers while the event loop runs. /readyz (caches synced, and leading when leader
+   * election is on) marks the pod Ready; with several replicas only the leader would ever be
+   * Ready, so a standby could never become available and a rollout would never finish: the
+   * standbys are ready when they are alive. */
+  kj_set(cm, "livenessProbe", fed_probe_on("/healthz", FED_CM_HEALTH_PORT, "HTTP", 10, 3));
+  kj_set(cm, "readinessProbe",
+         fed_probe_on(s->cm_replicas > 1 ? "/healthz" : "/readyz", FED_CM_HEALTH_PORT, "HTTP", 0, 3));
+  fed_resources(cm, kc_obj_get(s->cm_pod, "resources"), "100m", "64Mi");
   kj_set(pod_spec, "containers", kj_push(kj_arr(), cm));
   kj_set(pod_spec, "volumes", volumes);
-  kj_str(pod_spec, "serviceAccountName", sa);
-  free(sa);
+  /* The controller manager talks to the federation API and the members only (its kubeconfig and
+   * the member credential Secrets there): no host credential in the pod. serviceAccountName is
+   * set, not left out: an upgraded Deployment that named F-controller-manager keeps it through the
+   * deprecated serviceAccount alias otherwise, and that ServiceAccount is deleted. */
+  kj_str(pod_spec, "serviceAccountName", "default");
+  kj_bool(pod_spec, "automountServiceAccountToken", 0);
   free(kubeconfig);
 
   /* kubefed v1's annotations: join read `federations` to configure the members' DNS. */

@@ -9,6 +9,10 @@
  *   Secrets -> etcd storage -> RBAC -> apiserver Deployment -> federation API
  *   bootstrap (namespaces, Cluster CRD) -> controller manager Deployment -> status.
  *
+ * The controller manager (kubefed-controller-manager) needs nothing on the host: it reads member
+ * credentials from the federation API, so it has no host ServiceAccount, Role or RoleBinding
+ * (those of earlier versions are deleted).
+ *
  * A child is written only when the cache shows it differs from what we would
  * apply (server-side apply, field manager kubefed-operator), so a converged
  * Federation costs no writes. Host children carry an ownerReference (the
@@ -41,6 +45,9 @@ typedef struct fed_options {
   kf_metrics *metrics;         /* may be NULL */
   ev_recorder *events;         /* may be NULL */
   informer_factory *informers; /* required: the shared informers (started by the caller) */
+  /* The controller manager's image when spec.controllerManager.image is empty (the operator's
+   * --controller-manager-image, the chart's own image); NULL: none, no Deployment. */
+  const char *cm_image;
 } fed_options;
 
 fed_controller *fed_controller_new(uv_loop_t *loop, kc_client *c, const fed_options *o);

@@ -27,7 +27,9 @@
 /* The CA outlives the certificates it signs, which rotate within its lifetime. */
 #define FED_CA_VALIDITY_S (10ull * 365 * 24 * 3600)
 
-/* Host children we watch (label managed-by=kubefed-operator) to restore drift within seconds. */
+/* Host children we watch (label managed-by=kubefed-operator) to restore drift within seconds. The
+ * ServiceAccount, Role and RoleBinding are no longer made: they are watched so that those of an
+ * earlier version (F-controller-manager) are found, and deleted, without a request per reconcile. */
 #define FED_NCHILDREN 7
 extern const kc_resource *const fed_children[FED_NCHILDREN];
 
@@ -38,6 +40,7 @@ struct fed_controller {
   kf_metrics *metrics;
   ev_recorder *events;
   informer *feds, *clusters, *children[FED_NCHILDREN]; /* shared: borrowed from the factory */
+  const char *cm_image;                                /* fed_options.cm_image */
   ctrl *ctrl;
   int active;
   int closing;
@@ -131,9 +134,9 @@ void fed_step_cm_kubeconfig(void *run);
 void fed_step_admin_kubeconfig(void *run);
 void fed_step_dns_provider(void *run);
 void fed_step_etcd_claim(void *run);
-void fed_step_service_account(void *run);
-void fed_step_role(void *run);
-void fed_step_role_binding(void *run);
+void fed_step_legacy_service_account(void *run);
+void fed_step_legacy_role(void *run);
+void fed_step_legacy_role_binding(void *run);
 void fed_step_apiserver(void *run);
 void fed_step_federation_api(void *run); /* bootstrap.c */
 void fed_step_readyz(void *run);
@@ -146,6 +149,9 @@ void fed_step_controller_manager(void *run); /* children.c */
 /* children.c: makes desired (taken) true on the host through apply_ensure, then calls done with
  * the live object (borrowed). A failure stops the run: NameConflict, ReadFailed or ApplyFailed. */
 void fed_apply(fed_run *run, const kc_resource *res, json_object *desired, fed_live_fn done);
+/* Deletes our child F-suffix if the cache holds it (apply_delete: ours, uid precondition), then
+ * calls done with NULL. A failure stops the run: DeleteFailed. */
+void fed_delete(fed_run *run, const kc_resource *res, const char *suffix, fed_live_fn done);
 
 /* status.c */
 typedef struct fed_count {

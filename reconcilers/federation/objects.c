@@ -1,7 +1,8 @@
 /* fed objects: the host children other than the Deployments, as pure functions (objects.h).
  *
  * Metadata (our labels, kubefed v1's annotation, the ownerReference), the Secrets with the
- * federation's credentials and kubeconfigs, the Service, the etcd claim and the RBAC objects. */
+ * federation's credentials and kubeconfigs, the Service and the etcd claim. (The controller
+ * manager has no host RBAC: it needs nothing on the host, see deployments.c.) */
 #include "objects.h"
 
 #include <openssl/evp.h>
@@ -211,7 +212,7 @@ void fed_credential_secrets_free(fed_credential_secrets *cs) {
   memset(cs, 0, sizeof(*cs));
 }
 
-/* ---- service, storage, RBAC ---- */
+/* ---- service, storage ---- */
 
 json_object *fed_selector(const fed_spec *s, const char *module) {
   json_object *sel = kj_obj();
@@ -257,41 +258,5 @@ json_object *fed_desired_pvc(const fed_spec *s) {
   kj_set(spec, "resources", kj_set(kj_obj(), "requests", kj_str(kj_obj(), "storage", s->etcd_size)));
   if (s->etcd_storage_class) kj_str(spec, "storageClassName", s->etcd_storage_class);
   kj_set(o, "spec", spec);
-  return o;
-}
-
-json_object *fed_desired_service_account(const fed_spec *s) {
-  char *name = fed_child_name(s, "controller-manager");
-  json_object *o = fed_object(s, "v1", "ServiceAccount", name, 1);
-  free(name);
-  return o;
-}
-
-json_object *fed_desired_role(const fed_spec *s) {
-  char *name = fed_child_name(s, "controller-manager");
-  json_object *o = fed_object(s, "rbac.authorization.k8s.io/v1", "Role", name, 1);
-  free(name);
-  /* The federation controller manager reads member credential Secrets, in this namespace only. */
-  json_object *rule = kj_obj();
-  kj_set(rule, "apiGroups", kj_push_str(kj_arr(), ""));
-  kj_set(rule, "resources", kj_push_str(kj_arr(), "secrets"));
-  kj_set(rule, "verbs", kj_push_str(kj_push_str(kj_push_str(kj_arr(), "get"), "list"), "watch"));
-  kj_set(o, "rules", kj_push(kj_arr(), rule));
-  return o;
-}
-
-json_object *fed_desired_role_binding(const fed_spec *s) {
-  char *name = fed_child_name(s, "controller-manager");
-  json_object *o = fed_object(s, "rbac.authorization.k8s.io/v1", "RoleBinding", name, 1);
-  json_object *ref = kj_obj(), *subject = kj_obj();
-  kj_str(ref, "apiGroup", "rbac.authorization.k8s.io");
-  kj_str(ref, "kind", "Role");
-  kj_str(ref, "name", name);
-  kj_str(subject, "kind", "ServiceAccount");
-  kj_str(subject, "name", name);
-  kj_str(subject, "namespace", s->ns);
-  kj_set(o, "roleRef", ref);
-  kj_set(o, "subjects", kj_push(kj_arr(), subject));
-  free(name);
   return o;
 }

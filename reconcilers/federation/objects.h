@@ -23,12 +23,15 @@
 #include <kf/error.h>
 #include <kubefed/api.h>
 
-/* Images default to the versions the operator is tested with. The controller
- * manager image is the federation control plane image users are expected to
- * supply; the default names the kubefed v1 "fcp" image layout. */
+/* Images default to the versions the operator is tested with. The controller manager has no
+ * default here: it is kubefed-controller-manager from the operator's own image, which only the
+ * operator's --controller-manager-image (set by the chart) or spec.controllerManager.image names. */
 #define FED_DEFAULT_APISERVER_IMAGE "registry.k8s.io/kube-apiserver:v1.37.2"
 #define FED_DEFAULT_ETCD_IMAGE "registry.k8s.io/etcd:3.7.0-0"
-#define FED_DEFAULT_CM_IMAGE "registry.k8s.io/kubefed/fcp:v1.37.2"
+/* Where the Dockerfile installs the controller manager, next to kubefed-operator and kubefed. */
+#define FED_CM_COMMAND "/usr/local/bin/kubefed-controller-manager"
+#define FED_CM_HEALTH_PORT 8081
+#define FED_CM_METRICS_PORT 8080
 
 #define FED_APISERVER_PORT 8443
 #define FED_ETCD_METRICS_PORT 2381 /* etcd's /livez and /metrics (kubeadm's port) */
@@ -61,7 +64,7 @@ typedef struct fed_spec {
   json_object *api_extra_args;
   const char *token_secret, *token_key; /* NULL: token auth off */
   json_object *api_pod;                 /* spec.apiServer: resources, scheduling */
-  const char *cm_image;
+  const char *cm_image;                 /* spec.controllerManager.image, else the operator's default; NULL: none */
   int cm_replicas;
   json_object *cm_extra_args;
   json_object *cm_pod;
@@ -118,13 +121,15 @@ json_object *fed_desired_secret(const fed_spec *s, const char *name, const char 
                                 json_object *annotations);
 json_object *fed_desired_service(const fed_spec *s);
 json_object *fed_desired_pvc(const fed_spec *s); /* NULL when the spec needs none */
-json_object *fed_desired_service_account(const fed_spec *s);
-json_object *fed_desired_role(const fed_spec *s);
-json_object *fed_desired_role_binding(const fed_spec *s);
 /* The sorted kube-apiserver args, extraArgs replacing or adding ("--k=v" strings). */
 json_object *fed_apiserver_args(const fed_spec *s);
 json_object *fed_desired_apiserver(const fed_spec *s, const char *config_hash);
+/* The sorted kubefed-controller-manager args, extraArgs replacing or adding. */
 json_object *fed_controller_manager_args(const fed_spec *s);
+/* 0 when the controller manager would accept fed_controller_manager_args (cm_options_check_args,
+ * the program's own table), else -EINVAL with the program's message. */
+int fed_controller_manager_args_check(const fed_spec *s, kf_error *err);
+/* The Deployment; s->cm_image must be set. */
 json_object *fed_desired_controller_manager(const fed_spec *s, const char *config_hash);
 
 /* Hex SHA-256 over a Secret's data (keys sorted), for the pod template annotation. */

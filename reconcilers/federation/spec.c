@@ -129,7 +129,7 @@ int fed_spec_decode(json_object *fed, fed_spec *s, kf_error *err) {
   s->token_key = fed_str_or(spec, "apiServer.tokenAuthSecretRef.key", "token.csv");
 
   s->cm_pod = kc_obj_get(spec, "controllerManager");
-  s->cm_image = fed_str_or(spec, "controllerManager.image", FED_DEFAULT_CM_IMAGE);
+  s->cm_image = fed_str_or(spec, "controllerManager.image", NULL); /* the reconcile adds the default */
   if (fed_int_in(spec, "controllerManager.replicas", 1, 0, 9, &s->cm_replicas) != 0)
     return kf_error_set(err, -EINVAL, "spec.controllerManager.replicas must be an integer from 0 to 9");
   s->cm_extra_args = kc_obj_get(spec, "controllerManager.extraArgs");

@@ -43,7 +43,8 @@ K create namespace "$ns" >/dev/null
 free_port() { "$harness" free-port "$1" "$2"; }
 metrics_port=$(free_port 20000 29999) health_port=$(free_port 20000 29999)
 "$OPERATOR" --kubeconfig "$HK" --namespace "$ns" --health-bind-address "127.0.0.1:$health_port" \
-  --metrics-bind-address "127.0.0.1:$metrics_port" --log-level warn >"$tmp/operator.log" 2>&1 &
+  --metrics-bind-address "127.0.0.1:$metrics_port" --controller-manager-image kubefed-operator:bench \
+  --log-level warn >"$tmp/operator.log" 2>&1 &
 oppid=$!
 for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$health_port/readyz" >/dev/null && break; sleep 0.1; done
 alive() { kill -0 "$oppid" 2>/dev/null || die "the operator died"; }

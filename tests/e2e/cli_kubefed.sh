@@ -100,7 +100,7 @@ for crd in federations.kubefed.dev federatedclusters.kubefed.dev; do
 done
 HEALTH=$(free_port 20000 29999) METRICS=$(free_port 20000 29999)
 "$OPERATOR" --kubeconfig "$HKC" --namespace "$NS" --health-bind-address "127.0.0.1:$HEALTH" \
-  --metrics-bind-address "127.0.0.1:$METRICS" >"$OPLOG" 2>&1 &
+  --metrics-bind-address "127.0.0.1:$METRICS" --controller-manager-image "$KF_CM_IMAGE" >"$OPLOG" 2>&1 &
 OPPID=$!
 wait_until "operator ready" 60 curl -sf "http://127.0.0.1:$HEALTH/readyz" || exit 1
 

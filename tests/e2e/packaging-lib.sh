@@ -80,7 +80,7 @@ check_installed() {
   check "pod: runAsNonRoot, uid/gid 65532, seccomp RuntimeDefault" test "$(jq -r "$spec.securityContext | [.runAsNonRoot, .runAsUser, .runAsGroup, .seccompProfile.type] | join(\" \")" <<<"$d")" = "true 65532 65532 RuntimeDefault"
   check "container: read-only root, no privilege escalation, all capabilities dropped" test "$(jq -r "$c.securityContext | [.readOnlyRootFilesystem, .allowPrivilegeEscalation, (.capabilities.drop | join(\",\"))] | join(\" \")" <<<"$d")" = "true false ALL"
   check "image kubefed-operator:0.1.0, IfNotPresent" test "$(jq -r "$c | .image + \" \" + .imagePullPolicy" <<<"$d")" = "kubefed-operator:0.1.0 IfNotPresent"
-  check "args: leader election in the pod's namespace, :8081/:8080, json logs, service access" test "$(jq -r "$c.args | join(\" \")" <<<"$d")" = "--leader-elect --leader-election-namespace=\$(POD_NAMESPACE) --leader-election-id=$REL --health-bind-address=:8081 --metrics-bind-address=:8080 --log-format=json --log-level=info --federation-api-access=service"
+  check "args: leader election in the pod's namespace, :8081/:8080, json logs, service access, the controller manager image is the chart's own" test "$(jq -r "$c.args | join(\" \")" <<<"$d")" = "--leader-elect --leader-election-namespace=\$(POD_NAMESPACE) --leader-election-id=$REL --health-bind-address=:8081 --metrics-bind-address=:8080 --log-format=json --log-level=info --federation-api-access=service --controller-manager-image=kubefed-operator:0.1.0"
   check "env POD_NAMESPACE from metadata.namespace" test "$(jq -r "$c.env[] | select(.name==\"POD_NAMESPACE\") | .valueFrom.fieldRef.fieldPath" <<<"$d")" = metadata.namespace
   check "probes: liveness /healthz, readiness /readyz on 8081" test "$(jq -r "$c | [.livenessProbe.httpGet.path, .readinessProbe.httpGet.path, (.ports[] | select(.name==\"health\") | .containerPort)] | map(tostring) | join(\" \")" <<<"$d")" = "/healthz /readyz 8081"
   check "resources: requests 50m/32Mi, limit 128Mi" test "$(jq -r "$c.resources | [.requests.cpu, .requests.memory, .limits.memory] | join(\" \")" <<<"$d")" = "50m 32Mi 128Mi"
@@ -139,7 +139,8 @@ start_operator() {
   health="$(free_port 20000 29999)"; METRICS_PORT="$(free_port 20000 29999)"
   say "starting $OPERATOR as $SA_USER (health 127.0.0.1:$health, metrics 127.0.0.1:$METRICS_PORT)"
   "$OPERATOR" --kubeconfig "$SAKC" --namespace "$FED_NS" --leader-elect --leader-election-namespace "$REL_NS" \
-    --health-bind-address "127.0.0.1:$health" --metrics-bind-address "127.0.0.1:$METRICS_PORT" >"$OPLOG" 2>&1 &
+    --health-bind-address "127.0.0.1:$health" --metrics-bind-address "127.0.0.1:$METRICS_PORT" \
+    --controller-manager-image "$KF_CM_IMAGE" >"$OPLOG" 2>&1 &
   OPPID=$!
   wait_until "operator leads with synced caches (/readyz)" 90 curl -sf --max-time 3 "http://127.0.0.1:$health/readyz" ||
     exit 1
@@ -191,10 +192,12 @@ EOF
   wait_until "fellowship: Deployment fellowship-apiserver created" 60 K -n "$FED_NS" get deployment fellowship-apiserver
   local obj
   for obj in secret/fellowship-ca secret/fellowship-apiserver-credentials service/fellowship-apiserver \
-             pvc/fellowship-apiserver-etcd-claim serviceaccount/fellowship-controller-manager \
-             role/fellowship-controller-manager rolebinding/fellowship-controller-manager; do
+             pvc/fellowship-apiserver-etcd-claim; do
     wait_until "fellowship: $obj created by the operator" 30 K -n "$FED_NS" get "$obj"
   done
+  # The controller manager needs nothing on the host: no ServiceAccount, Role or RoleBinding.
+  check "fellowship: no host ServiceAccount, Role or RoleBinding for the controller manager" sh -c \
+    "! '$KUBECTL' --kubeconfig '$KC' -n '$FED_NS' get serviceaccount/fellowship-controller-manager role/fellowship-controller-manager rolebinding/fellowship-controller-manager -o name 2>/dev/null | grep -q ."
   check "fellowship: the finalizer was added" sh -c \
     "'$KUBECTL' --kubeconfig '$KC' -n '$FED_NS' get federation fellowship -o json | jq -e '.metadata.finalizers | length > 0'"
   check "fellowship: status.observedGeneration written (status subresource)" sh -c \

@@ -116,6 +116,10 @@ check "Dockerfile: build stage debian:bookworm runs deploy/build-image-steps.sh 
   sh -c "grep -q '^FROM debian:bookworm AS build' '$ROOT/Dockerfile' && grep -qx 'RUN deploy/build-image-steps.sh /out' '$ROOT/Dockerfile'"
 check "Dockerfile: runtime stage debian:bookworm-slim, binary in /usr/local/bin, USER 65532:65532, ENTRYPOINT" \
   sh -c "grep -qx 'FROM debian:bookworm-slim' '$ROOT/Dockerfile' && grep -q 'COPY --from=build /out/kubefed-operator /usr/local/bin/kubefed-operator' '$ROOT/Dockerfile' && grep -qx 'USER 65532:65532' '$ROOT/Dockerfile' && grep -q '^ENTRYPOINT \[\"/usr/local/bin/kubefed-operator\"\]' '$ROOT/Dockerfile'"
+# The operator's F-controller-manager Deployments run the program at this path from this image.
+cm_cmd="$(sed -n 's/^#define FED_CM_COMMAND "\(.*\)"$/\1/p' "$ROOT/reconcilers/federation/objects.h")"
+check "Dockerfile: kubefed-controller-manager at $cm_cmd, the command of the generated F-controller-manager Deployment" \
+  sh -c "[ -n '$cm_cmd' ] && grep -qx 'COPY --from=build /out/kubefed-controller-manager $cm_cmd' '$ROOT/Dockerfile'"
 check ".dockerignore keeps .git and build dirs out of the context" \
   sh -c "grep -qx '.git' '$ROOT/.dockerignore' && grep -qx 'build' '$ROOT/.dockerignore' && grep -qx 'build-\*' '$ROOT/.dockerignore'"
 say "deploy/build-image-steps.sh $TMP/image (Release build)"
@@ -130,6 +134,11 @@ if v="$("$TMP/image/kubefed-operator" --version 2>&1)" && [ "$v" = "kubefed-oper
   pass "the built binary runs: $v"
 else
   fail "the built binary --version: '${v:-}' (want 'kubefed-operator $app')"
+fi
+if v="$("$TMP/image/kubefed-controller-manager" --version 2>&1)" && [ "$v" = "kubefed-controller-manager $app" ]; then
+  pass "the built controller manager runs: $v"
+else
+  fail "the built kubefed-controller-manager --version: '${v:-}' (want 'kubefed-controller-manager $app')"
 fi
 direct_libs() {
   local l

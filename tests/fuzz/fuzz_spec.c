@@ -6,7 +6,7 @@
  * runs must not crash, leak or trip a json-c type assertion whatever the CR
  * holds (the CRD schema normally filters it, an apiserver without it does not).
  *
- * fuzz-sources: reconcilers/federation/spec.c reconcilers/federation/objects.c reconcilers/federation/deployments.c reconcilers/federatedcluster/spec.c
+ * fuzz-sources: reconcilers/federation/spec.c reconcilers/federation/objects.c reconcilers/federation/deployments.c operator/api/cm_options.c reconcilers/federatedcluster/spec.c
  * (run-fuzzer.sh compiles those along with operator/):
  *
  *   tests/fuzz/run-fuzzer.sh spec 300 /tmp/kf-fuzz
@@ -39,7 +39,7 @@ static void consume(json_object *o) {
 static void build_federation(const fed_spec *s, json_object *input) {
   char **dns = NULL, **ips = NULL;
   const char *pending = NULL;
-  CHECK(s->name && s->ns && s->uid && s->dns_provider && s->zone_name && s->api_image && s->cm_image && s->etcd_image &&
+  CHECK(s->name && s->ns && s->uid && s->dns_provider && s->zone_name && s->api_image && s->etcd_image &&
         s->service_type_name && s->pull_policy && s->etcd_size && s->dns_config_key && s->token_key &&
         s->validity_s >= 60);
   free(fed_child_name(s, "ca"));
@@ -61,13 +61,15 @@ static void build_federation(const fed_spec *s, json_object *input) {
   consume(fed_desired_secret(s, "x-apiserver-credentials", "Opaque", sdata, NULL));
   consume(fed_desired_service(s));
   consume(fed_desired_pvc(s));
-  consume(fed_desired_service_account(s));
-  consume(fed_desired_role(s));
-  consume(fed_desired_role_binding(s));
   consume(fed_apiserver_args(s));
   consume(fed_controller_manager_args(s));
   consume(fed_desired_apiserver(s, hash));
-  consume(fed_desired_controller_manager(s, hash));
+  /* The reconcile fills a missing image from the operator's flag before building. */
+  fed_spec cm = *s;
+  if (!cm.cm_image) cm.cm_image = "kubefed-operator:fuzz";
+  kf_error cm_err;
+  (void)fed_controller_manager_args_check(&cm, &cm_err);
+  consume(fed_desired_controller_manager(&cm, hash));
   free(hash);
   char *url = fed_service_url(s);
   char *kc = fed_kubeconfig(s->name, "admin", s->name, url, "-----BEGIN CERTIFICATE-----\n", NULL, NULL, s->uid);

@@ -15,7 +15,12 @@ the names, takes the state dir's lock and passes the harness binaries.  Two mode
       The background loop, every 2 s: rewrite the files of Secret/ConfigMap volumes that
       changed, recreate the processes when spec.template changes (a Recreate rollout, volume
       dirs kept), restart crashed processes with back-off, and stop them (and exit) when the
-      Deployment is deleted.  SIGTERM (from `k8s down`) just exits: down stops the rest.
+      Deployment is deleted.  It also runs Deployment FEDERATION-controller-manager's
+      kubefed-controller-manager (the repo's build, see cm_binary) while that Deployment exists
+      with replicas > 0: --master rewritten to the served URL, health and metrics on free
+      loopback ports, its kubeconfig Secret as a file; restarted when its template changes.  A
+      controller manager that cannot be run (no binary) is reported in DIR/cm-error and its log,
+      never by stopping kube-apiserver.  SIGTERM (from `k8s down`) just exits: down stops the rest.
 
 Python 3 standard library only.  Every listener and every connection is on 127.0.0.1.
 Everything but the URL goes to stderr (serve) or DIR/logs/supervisor.log (supervise).
@@ -50,6 +55,9 @@ SOURCE_WAIT = 30          # Secrets/ConfigMaps of the volumes, after the Deploym
 BACKOFF_MAX = 300         # crash restarts: 0, 10, 20, 40 ... 300 s; reset after 10 min up
 BACKOFF_RESET = 600
 START_ORDER = ("etcd", "kube-apiserver")      # the components (= harness binaries)
+# Deployment FEDERATION-controller-manager's one container: the repo's own program, not a harness
+# binary (see cm_binary), run once kube-apiserver serves, pointed at it.
+CM = "kubefed-controller-manager"
 ETCD_URL_FLAGS = ("listen-client-urls", "advertise-client-urls", "listen-peer-urls",
                   "initial-advertise-peer-urls", "initial-cluster", "listen-metrics-urls",
                   "listen-client-http-urls")
@@ -246,8 +254,9 @@ def stop_phase(comps):
 
 
 def stop_containers():
-    """kube-apiserver first (an apiserver whose etcd is gone hangs in shutdown), then etcd."""
-    for c in reversed(START_ORDER):
+    """The controller manager (a client) first, then kube-apiserver (an apiserver whose etcd is
+    gone hangs in shutdown), then etcd."""
+    for c in (CM,) + tuple(reversed(START_ORDER)):
         stop_phase([c])
 
 
@@ -458,21 +467,14 @@ def pod_volumes(dep):
     return vols
 
 
-def build_plan(cfg, dep, svc, old_plan):
-    """Everything needed to run the pod: volumes, listen port, etcd port map, and each
-    container's component, binary, rewritten args and env.  Picks ports under the ports lock
-    and writes the state dir's `ports`, `port` and `server` files."""
-    name = "%s/%s" % (cfg["namespace"], cfg["deployment"])
-    tspec = dep["spec"]["template"]["spec"]
-    for k in ("initContainers", "ephemeralContainers"):
-        if tspec.get(k):
-            raise Fail("serve-federation cannot run %s (Deployment %s has %d)" % (k, name, len(tspec[k])))
-    vols = pod_volumes(dep)
+def pod_name_getter(cfg, dep):
+    """The pod's name for fieldRef metadata.name: the newest pod of the Deployment's selector (kwok
+    made it), else DEPLOYMENT-serve-federation; looked up once, when first needed."""
     pod_name = [None]
 
     def get_pod_name():
         if pod_name[0] is None:
-            pod_name[0] = "%s-serve-federation" % cfg["deployment"]
+            pod_name[0] = "%s-serve-federation" % dep["metadata"]["name"]
             sel = dep["spec"].get("selector", {}).get("matchLabels") or {}
             if sel:
                 try:
@@ -484,69 +486,92 @@ def build_plan(cfg, dep, svc, old_plan):
                 except (KubectlError, ValueError) as e:
                     log("could not look up the pod's name (%s); using %s" % (e, pod_name[0]))
         return pod_name[0]
+    return get_pod_name
+
+
+def plan_container(cfg, name, c, vols, vroot, get_pod_name):
+    """One container as a process: {name, comp (basename of command[0], else the image's name),
+    args (command[1:] + args, $(VAR) expanded, mount paths -> vroot/<volume> dirs), env, mounts}."""
+    cname = c["name"]
+    cmd = list(c.get("command") or [])
+    comp = os.path.basename(cmd[0]) if cmd else image_base(c.get("image", ""))[0]
+    if c.get("envFrom"):
+        raise Fail("container %s: envFrom is not supported by serve-federation" % cname)
+    env = {}
+    for e in c.get("env") or []:
+        vf = e.get("valueFrom")
+        if vf is None:
+            env[e["name"]] = expand(e.get("value", ""), env)
+            continue
+        path = (vf.get("fieldRef") or {}).get("fieldPath") if list(vf) == ["fieldRef"] else None
+        if path == "metadata.namespace":
+            env[e["name"]] = cfg["namespace"]
+        elif path == "metadata.name":
+            env[e["name"]] = get_pod_name()
+        elif path in ("status.podIP", "status.podIPs", "status.hostIP", "status.hostIPs"):
+            env[e["name"]] = "127.0.0.1"
+        else:
+            raise Fail("container %s: env %s has valueFrom %s; serve-federation supports value and "
+                       "fieldRef metadata.namespace/metadata.name (status.podIP/hostIP: 127.0.0.1)"
+                       % (cname, e["name"], json.dumps(vf, sort_keys=True)))
+    args = [expand(a, env) for a in cmd[1:] + list(c.get("args") or [])]
+    if comp == "etcd":
+        for f in ETCD_ENV_FLAGS:
+            key = "ETCD_" + f.upper().replace("-", "_")
+            if key in env:
+                v = env.pop(key)
+                if flag_get(args, f) is None:
+                    args.append("--%s=%s" % (f, v))
+    mounts = []
+    for m in c.get("volumeMounts") or []:
+        if m["name"] not in vols:
+            raise Fail("container %s mounts volume %s, which the pod does not define" % (cname, m["name"]))
+        mp = m["mountPath"].rstrip("/")
+        if not mp.startswith("/"):
+            raise Fail("container %s: mountPath %r is not absolute (or is /)" % (cname, m["mountPath"]))
+        local = S(vroot, m["name"])
+        if m.get("subPath"):
+            local = os.path.join(local, m["subPath"])
+        mounts.append((mp, local))
+    mounts.sort(key=lambda x: -len(x[0]))
+    if mounts:
+        rx = re.compile(r"(^|[=,])(%s)(?=/|,|$)" % "|".join(re.escape(m) for m, _ in mounts))
+        m2l = dict(mounts)
+        rw = lambda s: rx.sub(lambda m: m.group(1) + m2l[m.group(2)], s)  # noqa: E731
+        args = [rw(a) for a in args]
+        env = {k: rw(v) for k, v in env.items()}
+    return {"name": cname, "comp": comp, "args": args, "env": env, "mounts": mounts}
+
+
+def build_plan(cfg, dep, svc, old_plan):
+    """Everything needed to run the pod: volumes, listen port, etcd port map, and each
+    container's component, binary, rewritten args and env.  Picks ports under the ports lock
+    and writes the state dir's `ports`, `port` and `server` files."""
+    name = "%s/%s" % (cfg["namespace"], cfg["deployment"])
+    tspec = dep["spec"]["template"]["spec"]
+    for k in ("initContainers", "ephemeralContainers"):
+        if tspec.get(k):
+            raise Fail("serve-federation cannot run %s (Deployment %s has %d)" % (k, name, len(tspec[k])))
+    vols = pod_volumes(dep)
+    get_pod_name = pod_name_getter(cfg, dep)
 
     containers = []
     for c in tspec.get("containers") or []:
-        cname = c["name"]
-        cmd = list(c.get("command") or [])
-        comp = os.path.basename(cmd[0]) if cmd else image_base(c.get("image", ""))[0]
-        if comp not in cfg["bins"]:
+        pc = plan_container(cfg, name, c, vols, "volumes", get_pod_name)
+        if pc["comp"] not in cfg["bins"]:
             raise Fail("serve-federation cannot run container %s (command %s, image %s): only "
                        "kube-apiserver and etcd map to harness binaries"
-                       % (cname, json.dumps(cmd) if cmd else "(image entrypoint)", c.get("image")))
-        if any(x["comp"] == comp for x in containers):
-            raise Fail("Deployment %s has two %s containers; serve-federation runs one of each" % (name, comp))
-        if c.get("envFrom"):
-            raise Fail("container %s: envFrom is not supported by serve-federation" % cname)
-        env = {}
-        for e in c.get("env") or []:
-            vf = e.get("valueFrom")
-            if vf is None:
-                env[e["name"]] = expand(e.get("value", ""), env)
-                continue
-            path = (vf.get("fieldRef") or {}).get("fieldPath") if list(vf) == ["fieldRef"] else None
-            if path == "metadata.namespace":
-                env[e["name"]] = cfg["namespace"]
-            elif path == "metadata.name":
-                env[e["name"]] = get_pod_name()
-            elif path in ("status.podIP", "status.podIPs", "status.hostIP", "status.hostIPs"):
-                env[e["name"]] = "127.0.0.1"
-            else:
-                raise Fail("container %s: env %s has valueFrom %s; serve-federation supports value and "
-                           "fieldRef metadata.namespace/metadata.name (status.podIP/hostIP: 127.0.0.1)"
-                           % (cname, e["name"], json.dumps(vf, sort_keys=True)))
-        args = [expand(a, env) for a in cmd[1:] + list(c.get("args") or [])]
-        if comp == "etcd":
-            for f in ETCD_ENV_FLAGS:
-                key = "ETCD_" + f.upper().replace("-", "_")
-                if key in env:
-                    v = env.pop(key)
-                    if flag_get(args, f) is None:
-                        args.append("--%s=%s" % (f, v))
-        mounts = []
-        for m in c.get("volumeMounts") or []:
-            if m["name"] not in vols:
-                raise Fail("container %s mounts volume %s, which the pod does not define" % (cname, m["name"]))
-            mp = m["mountPath"].rstrip("/")
-            if not mp.startswith("/"):
-                raise Fail("container %s: mountPath %r is not absolute (or is /)" % (cname, m["mountPath"]))
-            local = S("volumes", m["name"])
-            if m.get("subPath"):
-                local = os.path.join(local, m["subPath"])
-            mounts.append((mp, local))
-        mounts.sort(key=lambda x: -len(x[0]))
-        if mounts:
-            rx = re.compile(r"(^|[=,])(%s)(?=/|,|$)" % "|".join(re.escape(m) for m, _ in mounts))
-            m2l = dict(mounts)
-            rw = lambda s: rx.sub(lambda m: m.group(1) + m2l[m.group(2)], s)  # noqa: E731
-            args = [rw(a) for a in args]
-            env = {k: rw(v) for k, v in env.items()}
-        ver = cfg["versions"].get(comp, "")
+                       % (pc["name"], json.dumps(c.get("command")) if c.get("command") else "(image entrypoint)",
+                          c.get("image")))
+        if any(x["comp"] == pc["comp"] for x in containers):
+            raise Fail("Deployment %s has two %s containers; serve-federation runs one of each" % (name, pc["comp"]))
+        pc["bin"] = cfg["bins"][pc["comp"]]
+        ver = cfg["versions"].get(pc["comp"], "")
         tag = image_base(c.get("image", ""))[1]
         if tag and ver and tag.split("-")[0].lstrip("v") != ver.lstrip("v"):
-            log("note: container %s asks for image tag %s; running the harness's %s %s" % (cname, tag, comp, ver))
-        containers.append({"name": cname, "comp": comp, "bin": cfg["bins"][comp], "args": args,
-                           "env": env, "mounts": mounts})
+            log("note: container %s asks for image tag %s; running the harness's %s %s"
+                % (pc["name"], tag, pc["comp"], ver))
+        containers.append(pc)
     if not any(c["comp"] == "kube-apiserver" for c in containers):
         raise Fail("Deployment %s has no kube-apiserver container" % name)
     containers.sort(key=lambda c: START_ORDER.index(c["comp"]))
@@ -599,7 +624,7 @@ def build_plan(cfg, dep, svc, old_plan):
                    "ETCD_PEER" if len(orig_ports) > 1 and o == orig_ports[1] else "ETCD_EXTRA")
             lines.append("%s=%d\n" % (key, p))
         lines.append("API_PORT=%d\n" % api_port)
-        write_atomic(S("ports"), "".join(lines))
+        write_atomic(S("ports"), "".join(lines) + "".join(cm_port_lines()))
     log("listen port %d: %s" % (api_port, source))
 
     def map_url(m, listen):
@@ -672,6 +697,107 @@ def build_plan(cfg, dep, svc, old_plan):
             "pvc_ids": {}, "containers": containers}
 
 
+# ---- the controller manager ------------------------------------------------------------------------
+class MissingBinary(Fail):
+    pass
+
+
+def cm_binary(cfg):
+    """The kubefed-controller-manager to run, by the environment `serve-federation` ran with:
+    $KUBEFED_CONTROLLER_MANAGER (a path), else $KUBEFED_BUILD_DIR/kubefed-controller-manager, else
+    REPO/build/kubefed-controller-manager (tests/run.sh's default build dir)."""
+    env = cfg.get("cm_env") or {}
+    if env.get("KUBEFED_CONTROLLER_MANAGER"):
+        src, path = "$KUBEFED_CONTROLLER_MANAGER", env["KUBEFED_CONTROLLER_MANAGER"]
+    elif env.get("KUBEFED_BUILD_DIR"):
+        src, path = "$KUBEFED_BUILD_DIR", os.path.join(env["KUBEFED_BUILD_DIR"], CM)
+    else:
+        src, path = "the default build dir", os.path.join(cfg.get("repo", ""), "build", CM)
+    path = os.path.abspath(path)
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        raise MissingBinary("%s: no executable %s at %s (from %s; set KUBEFED_CONTROLLER_MANAGER to the binary, or "
+                            "KUBEFED_BUILD_DIR to the build dir, before serve-federation)" % (CM, CM, path, src))
+    return path
+
+
+def cm_port_lines():
+    """The controller manager's lines of the state dir's `ports` (CM_HEALTH_PORT, CM_METRICS_PORT)."""
+    try:
+        with open(S("ports")) as f:
+            return [l if l.endswith("\n") else l + "\n" for l in f if l.startswith("CM_")]
+    except OSError:
+        return []
+
+
+def set_cm_ports(ports):
+    """Replace the CM_ lines of `ports` (so `up` and free-port never pick them). Caller holds the lock."""
+    try:
+        with open(S("ports")) as f:
+            keep = [l if l.endswith("\n") else l + "\n" for l in f if l.strip() and not l.startswith("CM_")]
+    except OSError:
+        keep = []
+    write_atomic(S("ports"), "".join(keep) + "".join("%s=%d\n" % kv for kv in sorted(ports.items())))
+
+
+def set_component(comp, on):
+    """Add comp to (or remove it from) the state dir's `components` (what `k8s status` checks)."""
+    try:
+        with open(S("components")) as f:
+            comps = f.read().split()
+    except OSError:
+        comps = []
+    comps = [c for c in comps if c != comp] + ([comp] if on else [])
+    write_atomic(S("components"), " ".join(comps) + "\n")
+
+
+def build_cm_plan(cfg, dep, api_plan):
+    """Deployment FEDERATION-controller-manager as a process: its one container must be
+    kubefed-controller-manager; volumes under cm-volumes/; --master -> the served URL;
+    --health-bind-address and --metrics-bind-address -> free loopback ports (recorded in `ports`
+    as CM_HEALTH_PORT / CM_METRICS_PORT; "0", off, stays off)."""
+    name = "%s/%s" % (cfg["namespace"], dep["metadata"]["name"])
+    tspec = dep["spec"]["template"]["spec"]
+    for k in ("initContainers", "ephemeralContainers"):
+        if tspec.get(k):
+            raise Fail("serve-federation cannot run %s (Deployment %s has %d)" % (k, name, len(tspec[k])))
+    vols = pod_volumes(dep)
+    cs = tspec.get("containers") or []
+    if len(cs) != 1:
+        raise Fail("Deployment %s has %d containers; serve-federation runs exactly one, %s" % (name, len(cs), CM))
+    pc = plan_container(cfg, name, cs[0], vols, "cm-volumes", pod_name_getter(cfg, dep))
+    if pc["comp"] != CM:
+        raise Fail("serve-federation cannot run container %s of Deployment %s (command %s, image %s): only %s"
+                   % (pc["name"], name, json.dumps(cs[0].get("command")), cs[0].get("image"), CM))
+    pc["bin"] = cm_binary(cfg)
+    a = pc["args"]
+    served = "https://127.0.0.1:%d" % api_plan["api_port"]
+    if not flag_map(a, "master", lambda v: served):
+        a.append("--master=%s" % served)
+    ports = {}
+    with PortsLock(cfg["run_root"]):
+        own = set()
+        for line in open(S("ports")) if os.path.exists(S("ports")) else []:
+            v = line.strip().split("=", 1)[-1]
+            if v.isdigit():
+                own.add(int(v))
+        picked = pick_ports(2, set(reserved_ports(cfg["run_root"])) | own)
+        for flag, port, key in (("health-bind-address", picked[0], "CM_HEALTH_PORT"),
+                                ("metrics-bind-address", picked[1], "CM_METRICS_PORT")):
+            def moved(v, port=port, key=key):
+                if v in ("0", ""):
+                    return v
+                ports[key] = port
+                return "127.0.0.1:%d" % port
+            if not flag_map(a, flag, moved):
+                ports[key] = port
+                a.append("--%s=127.0.0.1:%d" % (flag, port))
+        set_cm_ports(ports)
+    return {"template_hash": template_hash(dep), "vroot": "cm-volumes", "volumes": vols, "master": served,
+            "health_port": ports.get("CM_HEALTH_PORT"), "metrics_port": ports.get("CM_METRICS_PORT"),
+            "host": {"kubeconfig": cfg["kubeconfig"], "namespace": cfg["namespace"]}, "pvc_ids": {},
+            "containers": [pc]}
+
+
 # ---- volumes -----------------------------------------------------------------------------------
 def source_files(vname, vol, obj):
     """{relative path: bytes} a Secret/ConfigMap volume projects (kubelet semantics)."""
@@ -696,9 +822,9 @@ def source_files(vname, vol, obj):
     return files
 
 
-def sync_source(vname, vol, obj):
+def sync_source(vname, vol, obj, vroot="volumes"):
     """Atomically (re)write the files that differ, remove the ones no longer projected."""
-    d = S("volumes", vname)
+    d = S(vroot, vname)
     os.makedirs(d, mode=0o700, exist_ok=True)
     files = source_files(vname, vol, obj)
     changed = []
@@ -722,8 +848,9 @@ def sync_source(vname, vol, obj):
 
 
 def prepare_volumes(plan, objs):
+    vroot = plan.get("vroot", "volumes")
     for vname, vol in plan["volumes"].items():
-        d = S("volumes", vname)
+        d = S(vroot, vname)
         if vol["kind"] in SOURCE_KIND:
             obj = objs.get(source_key(vol))
             if not live(obj):
@@ -732,7 +859,7 @@ def prepare_volumes(plan, objs):
                                % (vname, describe_source(vol), plan["host"]["namespace"]))
                 os.makedirs(d, mode=0o700, exist_ok=True)
                 continue
-            sync_source(vname, vol, obj)
+            sync_source(vname, vol, obj, vroot)
         else:
             os.makedirs(d, exist_ok=True)   # persistentVolumeClaim / emptyDir: kept across restarts
         if vol["kind"] == "persistentVolumeClaim":
@@ -740,7 +867,7 @@ def prepare_volumes(plan, objs):
             plan["pvc_ids"][vname] = [plan["host"]["kubeconfig"], plan["host"]["namespace"], vol["claim"],
                                       pvc["metadata"].get("uid") if pvc else None]
     # subPath mounts of persistentVolumeClaim/emptyDir volumes: the kubelet creates the dir.
-    dirs = [S("volumes", n) + "/" for n, v in plan["volumes"].items() if v["kind"] not in SOURCE_KIND]
+    dirs = [S(vroot, n) + "/" for n, v in plan["volumes"].items() if v["kind"] not in SOURCE_KIND]
     for c in plan["containers"]:
         for _, local in c["mounts"]:
             if not os.path.exists(local) and any(local.startswith(d) for d in dirs):
@@ -907,7 +1034,11 @@ def cmd_serve(a):
     dname = "%s-apiserver" % a.federation
     cfg = {"kubeconfig": os.path.abspath(a.kubeconfig), "namespace": a.namespace, "federation": a.federation,
            "deployment": dname, "kubectl": a.kubectl, "run_root": os.path.abspath(a.run_root),
-           "bins": dict(b.split("=", 1) for b in a.bin), "versions": dict(v.split("=", 1) for v in a.version)}
+           "bins": dict(b.split("=", 1) for b in a.bin), "versions": dict(v.split("=", 1) for v in a.version),
+           # The controller manager's binary is looked up when its Deployment is run (cm_binary).
+           "cm_deployment": "%s-controller-manager" % a.federation,
+           "cm_env": {k: os.environ[k] for k in ("KUBEFED_CONTROLLER_MANAGER", "KUBEFED_BUILD_DIR") if os.environ.get(k)},
+           "repo": os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))}
     label = os.path.basename(SD)
     wait_s = int(os.environ.get("KUBEFED_SERVE_FEDERATION_WAIT", "60"))
 
@@ -1019,10 +1150,18 @@ class Supervisor:
         self.kubectl_err = None
         self.gone_sources = set()
         self.source_err = {}
+        self.cm_dep = cfg.get("cm_deployment") or cfg["federation"] + "-controller-manager"
+        self.cm_key = None           # template hash @ apiserver port of the controller manager run
+        self.cm_plan = None          # None: not running (no Deployment, replicas 0, or cm-error)
+        self.cm_missing_bin = False  # cm-error says the binary is missing: look again every tick
 
     def refs(self):
-        return ["deployment.apps/" + self.cfg["deployment"]] + \
+        refs = ["deployment.apps/" + self.cfg["deployment"]] + \
             [source_ref(v) for v in self.plan["volumes"].values() if v["kind"] in SOURCE_KIND]
+        refs.append("deployment.apps/" + self.cm_dep)
+        if self.cm_plan:
+            refs += [source_ref(v) for v in self.cm_plan["volumes"].values() if v["kind"] in SOURCE_KIND]
+        return refs
 
     def tick(self):
         """One round; False when the Deployment is gone (the supervisor then exits)."""
@@ -1046,41 +1185,122 @@ class Supervisor:
         if h != self.hash or want != self.want:
             self.rollout(dep, h, want)
             return True
-        if not want or self.broken:
-            return True
-        self.sync_sources(objs)
-        self.restart_crashed()
+        if want and not self.broken:
+            self.sync_sources(objs)
+            self.restart_crashed()
+        self.tick_cm(objs)
         return True
 
+    # -- the controller manager: runs while its Deployment exists with replicas > 0 and
+    #    kube-apiserver runs; restarted when its template (or the apiserver's port) changes.
+    def tick_cm(self, objs):
+        dep = objs.get(("Deployment", self.cm_dep))
+        why = ("Deployment %s/%s is gone" % (self.cfg["namespace"], self.cm_dep) if not live(dep) else
+               "Deployment %s/%s has replicas 0" % (self.cfg["namespace"], self.cm_dep) if replicas(dep) < 1 else
+               "kube-apiserver is not running" if not self.want or self.broken else None)
+        if why:
+            if self.cm_key is not None:
+                log("%s: stopping %s" % (why, CM))
+                self.stop_cm()
+                for f in ("cm-error",):
+                    if os.path.exists(S(f)):
+                        os.unlink(S(f))
+            return
+        key = "%s@%d" % (template_hash(dep), self.plan["api_port"])
+        if key == self.cm_key:
+            if self.cm_plan:
+                self.sync_sources(objs, self.cm_plan)
+                self.restart_crashed(self.cm_plan)
+                return
+            if not self.cm_missing_bin:
+                return               # cm-error: wait for a new template
+            try:
+                cm_binary(self.cfg)
+            except MissingBinary:
+                return
+            log("%s is there now" % CM)
+        self.start_cm(dep, key)
+
+    def stop_cm(self):
+        stop_phase([CM])
+        self.cm_key, self.cm_plan, self.cm_missing_bin = None, None, False
+        self.crash.pop(CM, None)
+        with PortsLock(self.cfg["run_root"]):
+            set_cm_ports({})
+        for f in ("cm-health",):
+            if os.path.exists(S(f)):
+                os.unlink(S(f))
+        set_component(CM, False)
+
+    def start_cm(self, dep, key):
+        first = self.cm_key is None
+        if not first:
+            log("Deployment %s changed: restarting %s" % (self.cm_dep, CM))
+        self.stop_cm()
+        self.cm_key = key
+        try:
+            objs = fetch_sources(self.cfg, pod_volumes(dep), time.monotonic() + SOURCE_WAIT)
+            plan = build_cm_plan(self.cfg, dep, self.plan)
+            prepare_volumes(plan, objs)
+            write_atomic(S("cm-plan.json"), json.dumps(plan, indent=1, sort_keys=True) + "\n")
+        except (Fail, KubectlError) as e:
+            self.cm_missing_bin = isinstance(e, MissingBinary)
+            msg = "cannot run Deployment %s/%s: %s" % (self.cfg["namespace"], self.cm_dep, e)
+            log("ERROR: %s (kube-apiserver keeps running; %s)" % (
+                msg, "retried when the binary appears" if self.cm_missing_bin else "retried when spec.template changes"))
+            write_atomic(S("cm-error"), msg + "\n")
+            with open(logfile(CM), "ab") as lf:
+                lf.write(("==== %s %s: ERROR %s ====\n" % (time.strftime("%Y-%m-%dT%H:%M:%S"), PROG, msg)).encode())
+            return
+        self.cm_plan = plan
+        self.started[CM] = time.monotonic()
+        c = plan["containers"][0]
+        try:
+            launch(CM, c["bin"], c["args"], proc_env(c), "Deployment %s, template %s" % (self.cm_dep, key))
+        except Fail as e:
+            report(e)
+            log("(%s is restarted with back-off)" % CM)
+        if plan.get("health_port"):
+            write_atomic(S("cm-health"), "http://127.0.0.1:%d\n" % plan["health_port"])
+        if os.path.exists(S("cm-error")):
+            os.unlink(S("cm-error"))
+        set_component(CM, True)
+        log("%s started (master %s, health %s, metrics %s)" % (CM, plan["master"], plan.get("health_port") or "off",
+                                                                plan.get("metrics_port") or "off"))
+
     def give_up(self, why):
-        log("%s: stopping kube-apiserver and etcd (the state dir stays until down)" % why)
+        log("%s: stopping %s, kube-apiserver and etcd (the state dir stays until down)" % (why, CM))
         stop_containers()
+        self.cm_key, self.cm_plan = None, None
         if os.path.exists(S("ready")):
             os.unlink(S("ready"))
         write_atomic(S("stopped"), "%s: %s\n" % (time.strftime("%Y-%m-%dT%H:%M:%S"), why))
         return False
 
-    def sync_sources(self, objs):
-        for vname, vol in self.plan["volumes"].items():
+    def sync_sources(self, objs, plan=None):
+        plan = plan or self.plan
+        vroot = plan.get("vroot", "volumes")
+        for vname, vol in plan["volumes"].items():
             if vol["kind"] not in SOURCE_KIND:
                 continue
+            k = "%s/%s" % (vroot, vname)
             obj = objs.get(source_key(vol))
             if not live(obj):
-                if vname not in self.gone_sources:
-                    log("volume %s: %s is gone; keeping its last files (as the kubelet does)" % (vname, describe_source(vol)))
-                    self.gone_sources.add(vname)
+                if k not in self.gone_sources:
+                    log("volume %s: %s is gone; keeping its last files (as the kubelet does)" % (k, describe_source(vol)))
+                    self.gone_sources.add(k)
                 continue
-            self.gone_sources.discard(vname)
+            self.gone_sources.discard(k)
             try:
-                changed = sync_source(vname, vol, obj)
-                self.source_err.pop(vname, None)
+                changed = sync_source(vname, vol, obj, vroot)
+                self.source_err.pop(k, None)
             except Fail as e:
-                if self.source_err.get(vname) != str(e):
-                    log("volume %s: %s" % (vname, e))
-                self.source_err[vname] = str(e)
+                if self.source_err.get(k) != str(e):
+                    log("volume %s: %s" % (k, e))
+                self.source_err[k] = str(e)
                 continue
             if changed:
-                log("volume %s: rewrote %s from %s" % (vname, ", ".join(changed), describe_source(vol)))
+                log("volume %s: rewrote %s from %s" % (k, ", ".join(changed), describe_source(vol)))
 
     def rollout(self, dep, h, want):
         if h != self.hash:
@@ -1089,7 +1309,9 @@ class Supervisor:
             log("replicas is 0: stopping the containers")
         else:
             log("replicas is above 0 again: starting the containers")
-        stop_containers()
+        stop_containers()         # the controller manager too: started again by tick_cm
+        if self.cm_key is not None:
+            self.stop_cm()
         self.hash, self.want, self.crash = h, want, {}
         if not want:
             return
@@ -1120,9 +1342,9 @@ class Supervisor:
             report(e)
             log("(crashed containers are restarted with back-off)")
 
-    def restart_crashed(self):
+    def restart_crashed(self, plan=None):
         now = time.monotonic()
-        for c in self.plan["containers"]:
+        for c in (plan or self.plan)["containers"]:
             comp = c["comp"]
             if pid_is_ours(pidfile(comp)):
                 continue
@@ -1175,7 +1397,7 @@ def cmd_supervise(a):
             except Exception:       # keep supervising whatever happens
                 log("supervisor: unexpected error:\n" + traceback.format_exc())
     except Stop:
-        log("supervisor: stopped by signal (down stops kube-apiserver and etcd)")
+        log("supervisor: stopped by signal (down stops %s, kube-apiserver and etcd)" % CM)
         return 0
 
 

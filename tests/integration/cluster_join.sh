@@ -3,7 +3,9 @@
 # real clusters: host rivendell-like (kwok nodes, the fellowship Federation served for real by
 # `k8s serve-federation`), members gondor (joined through a context named gondor_needs-no_king, a
 # CoreDNS Corefile with a user block) and noldor (secret name 11kingdom, kube-dns with user
-# stubDomains). Checks: both Ready; Cluster objects point at the right Secrets; the stored
+# stubDomains). Checks: both Ready; Cluster objects point at the right Secrets, which the
+# federation API holds too (restored when deleted or edited there); spec.clusterLabels on the
+# Cluster (a spec key wins over kubectl label, removed keys go, other labels stay); the stored
 # kubeconfig works (exactly RBAC.md's member rows: security.rbac); DNS entries added exactly and two
 # federations on one member keep both; Offline within failureThreshold x period + timeout and back;
 # rotated or broken credentials picked up without restart; exec credentials refused; unjoin restores
@@ -91,11 +93,47 @@ wait_until "federation API: Cluster gondor status Ready mirrored" 30 \
   test "$(FK get cluster gondor -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" = True
 secret_key 11kingdom kubeconfig >"$TMP/11kingdom.kubeconfig"
 SK() { "$KUBECTL" --kubeconfig "$TMP/11kingdom.kubeconfig" --request-timeout=20s "$@"; }
-check "the stored kubeconfig works against noldor (get nodes)" SK get nodes
+check "the stored kubeconfig works against noldor (get namespaces: a propagated type)" SK get namespaces
 check "the stored kubeconfig is a token, not noldor's admin certificate" grep -q "token:" "$TMP/11kingdom.kubeconfig"
 # That it can do exactly RBAC.md's "member" rows (no more) is security.rbac's check.
 check "the member SA cannot escalate (create clusterroles refused)" bash -c "! '$KUBECTL' --kubeconfig '$TMP/11kingdom.kubeconfig' auth can-i create clusterroles | grep -qx yes"
 check "member objects are labelled ours" test "$(NKm get serviceaccount -n federation-system kubefed-fellowship-noldor -o jsonpath='{.metadata.labels.app\.kubernetes\.io/managed-by}')" = kubefed-operator
+
+# ---- the credentials in the federation API, where the controller manager reads them ----------------
+fsecret_key() { FK get secret -n federation-system "$1" -o json 2>/dev/null | jq -r --arg k "$2" '.data[$k] // empty'; }
+for pair in gondor:gondor-credentials noldor:11kingdom; do
+  fc=${pair%%:*} sec=${pair#*:}
+  host_b64=$(J secret "$sec" | jq -r '.data.kubeconfig')
+  check "federation API: Secret federation-system/$sec holds the host Secret's kubeconfig ($fc)" \
+    test -n "$host_b64" -a "$(fsecret_key "$sec" kubeconfig)" = "$host_b64"
+  check "federation API: Secret federation-system/$sec is labelled ours, with no ownerReference" \
+    test "$(FK get secret -n federation-system "$sec" -o json | jq -r '.metadata.labels["app.kubernetes.io/managed-by"] + " " + .metadata.labels["kubefed.dev/federation"] + " " + .metadata.labels["kubefed.dev/cluster"] + " " + ((.metadata.ownerReferences // []) | length | tostring)')" = "kubefed-operator fellowship $fc 0"
+done
+FK delete secret -n federation-system 11kingdom --wait=false >/dev/null
+fsecret_back() { [ "$(fsecret_key 11kingdom kubeconfig)" = "$(J secret 11kingdom | jq -r .data.kubeconfig)" ]; }
+t0=$SECONDS
+wait_until "federation API: a deleted credential Secret is restored" 30 fsecret_back
+say "restored after $((SECONDS - t0)) s"
+FK patch secret -n federation-system 11kingdom --type=merge -p '{"data":{"kubeconfig":"ZWRpdGVk"}}' >/dev/null
+wait_until "federation API: an edited credential Secret is restored" 30 fsecret_back
+
+# ---- spec.clusterLabels: the Cluster's labels, declaratively -------------------------------------------
+clabel() { FK get cluster gondor -o json | jq -r --arg k "$1" '.metadata.labels[$k] // "<none>"'; }
+K patch -n "$NS" federatedcluster gondor --type=merge -p '{"spec":{"clusterLabels":{"env":"prod","region":"west"}}}' >/dev/null
+labels_are() { [ "$(clabel env) $(clabel region) $(clabel team)" = "$1" ]; }
+wait_until "clusterLabels env=prod region=west on Cluster gondor" 30 labels_are "prod west <none>"
+FK label cluster gondor team=rangers >/dev/null
+FK label cluster gondor env=dev --overwrite >/dev/null
+t0=$SECONDS
+wait_until "a spec key wins over kubectl label (env back to prod), other kubectl labels kept (team)" 30 labels_are "prod west rangers"
+say "restored after $((SECONDS - t0)) s"
+K patch -n "$NS" federatedcluster gondor --type=merge -p '{"spec":{"clusterLabels":{"region":null}}}' >/dev/null
+wait_until "a key removed from spec is removed from the Cluster (region), the rest kept" 30 labels_are "prod <none> rangers"
+check "the Cluster keeps our own labels" test "$(clabel kubefed.dev/cluster) $(clabel app.kubernetes.io/managed-by)" = "gondor kubefed-operator"
+check "clusterLabels cannot set our own labels (refused by the CRD)" bash -c \
+  "! '$KUBECTL' --kubeconfig '$KC' patch -n '$NS' federatedcluster gondor --type=merge -p '{\"spec\":{\"clusterLabels\":{\"kubefed.dev/cluster\":\"x\"}}}' --dry-run=server"
+check "clusterLabels must be label keys and values (refused by the CRD)" bash -c \
+  "! '$KUBECTL' --kubeconfig '$KC' patch -n '$NS' federatedcluster gondor --type=merge -p '{\"spec\":{\"clusterLabels\":{\"bad key\":\"-x-\"}}}' --dry-run=server"
 
 # ---- DNS --------------------------------------------------------------------------------------------
 corefile() { GK get configmap coredns -n kube-system -o jsonpath='{.data.Corefile}'; }
@@ -182,6 +220,7 @@ K delete -n "$NS" federatedcluster noldor --wait=false >/dev/null
 wait_until "noldor unjoined (FederatedCluster gone)" 60 gone federatedcluster noldor
 check "host: Secret 11kingdom removed" gone secret 11kingdom
 check "federation API: Cluster noldor removed" bash -c "! '$KUBECTL' --kubeconfig '$TMP/fellowship.kubeconfig' get cluster noldor"
+check "federation API: Secret federation-system/11kingdom removed" bash -c "! '$KUBECTL' --kubeconfig '$TMP/fellowship.kubeconfig' get secret -n federation-system 11kingdom"
 check "member: ClusterRole removed" bash -c "! '$KUBECTL' --kubeconfig '$NKC' get clusterrole kubefed.dev:fellowship:noldor"
 check "member: ClusterRoleBinding removed" bash -c "! '$KUBECTL' --kubeconfig '$NKC' get clusterrolebinding kubefed.dev:fellowship:noldor"
 check "member: ServiceAccount and token Secret removed" bash -c "! '$KUBECTL' --kubeconfig '$NKC' get -n federation-system serviceaccount/kubefed-fellowship-noldor secret/kubefed-fellowship-noldor-token 2>/dev/null | grep -q kubefed"
@@ -200,6 +239,8 @@ check "gondor still exists" exists federatedcluster gondor
 K annotate -n "$NS" federatedcluster gondor kubefed.dev/force-unjoin=true >/dev/null
 wait_until "force-unjoin finishes the host side" 30 gone federatedcluster gondor
 check "host: Secret gondor-credentials removed" gone secret gondor-credentials
+check "federation API: Secret federation-system/gondor-credentials removed (the federation API was reachable)" \
+  bash -c "! '$KUBECTL' --kubeconfig '$TMP/fellowship.kubeconfig' get secret -n federation-system gondor-credentials"
 check "a Warning event lists what was left in the member" bash -c "'$KUBECTL' --kubeconfig '$KC' get events -n '$NS' --field-selector reason=ForcedUnjoin -o jsonpath='{.items[*].message}' | grep -q 'left behind'"
 kill -CONT "$apid"
 

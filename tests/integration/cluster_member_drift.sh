@@ -77,8 +77,8 @@ token_now() { MK get secret -n federation-system "$TOKEN" -o jsonpath='{.data.to
 cred_has_new_token() { local t; t=$(token_now) && [ -n "$t" ] && secret_key arnor-credentials kubeconfig | grep -qF "$t"; }
 restored "host credential Secret carries the new token" cred_has_new_token
 secret_key arnor-credentials kubeconfig >"$TMP/arnor.kubeconfig"
-check "the stored kubeconfig works with the new token (get nodes)" \
-  "$KUBECTL" --kubeconfig "$TMP/arnor.kubeconfig" --request-timeout=20s get nodes
+check "the stored kubeconfig works with the new token (get namespaces)" \
+  "$KUBECTL" --kubeconfig "$TMP/arnor.kubeconfig" --request-timeout=20s get namespaces
 
 # ---- the ServiceAccount: no watch of its own; its token Secret goes with it and that is watched ---------
 old=$(uid serviceaccount -n federation-system "kubefed-$FED-$FC")
@@ -88,7 +88,7 @@ restored "ServiceAccount deleted" newer "$old" serviceaccount -n federation-syst
 # new ServiceAccount's token (the member's token controller replaces the Secret; its watch sees it).
 stored_works() {
   secret_key arnor-credentials kubeconfig >"$TMP/arnor2.kubeconfig" &&
-    "$KUBECTL" --kubeconfig "$TMP/arnor2.kubeconfig" --request-timeout=5s get nodes
+    "$KUBECTL" --kubeconfig "$TMP/arnor2.kubeconfig" --request-timeout=5s get namespaces
 }
 restored "the stored kubeconfig works with the new ServiceAccount's token" stored_works
 

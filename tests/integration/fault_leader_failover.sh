@@ -88,7 +88,7 @@ start_op() {
   [ -x "${KF_OPERATOR:-}" ] || { fail "KF_OPERATOR is not an executable operator binary: '${KF_OPERATOR:-}'"; exit 1; }
   "$KF_OPERATOR" --kubeconfig "$TMP/kubefed-op-$id.kubeconfig" --namespace "$NS" --leader-elect \
     --health-bind-address "127.0.0.1:${OP_HEALTH[$id]}" --metrics-bind-address "127.0.0.1:${OP_METRICS[$id]}" \
-    >"$TMP/op-$id.log" 2>&1 &
+    --controller-manager-image "$KF_CM_IMAGE" >"$TMP/op-$id.log" 2>&1 &
   OP_PID[$id]=$!
   wait_until "operator $id up (/healthz)" 60 curl -sf "http://127.0.0.1:${OP_HEALTH[$id]}/healthz"
 }

@@ -9,7 +9,11 @@
 #   (LoadBalancer, ClusterIP, token auth, existing claim, EmptyDir, external etcd, arg overrides,
 #   bring-your-own CA) -> a table of bad Federations (refused or Degraded, among them one whose
 #   pods a ResourceQuota rejects: Degraded ReplicaFailure) while others reconcile ->
-#   teardown waits for FederatedClusters, keeps the retained PVC, removes the rest.
+#   teardown waits for FederatedClusters, keeps the retained PVC, removes the rest. The controller
+#   manager: kubefed-controller-manager from --controller-manager-image, its args, probes, no host
+#   identity (an earlier version's ServiceAccount, Role and RoleBinding deleted), run for real by
+#   serve-federation; extraArgs it would refuse: InvalidExtraArgs and the Deployment untouched; no
+#   image: NoImage and the Deployment deleted.
 # Everything runs in a namespace enforcing PodSecurity restricted: the generated pods are admitted.
 TEST=federation.controlplane RESOURCE=federation CLUSTER=fedcp NODES=1 NS="cp-$$"
 # shellcheck source=tests/integration/lib.sh
@@ -39,6 +43,26 @@ K label namespace "$NS" pod-security.kubernetes.io/enforce=restricted pod-securi
 printf 'apiVersion: v1\nkind: Pod\nmetadata: {name: rootful, namespace: %s}\nspec: {containers: [{name: c, image: x}]}\n' "$NS" >"$TMP/rootful.yaml"
 check "namespace $NS enforces restricted (a plain pod is refused)" \
   bash -c "'$KUBECTL' --kubeconfig '$KC' create --dry-run=server -f '$TMP/rootful.yaml' 2>&1 | grep -q 'violates PodSecurity \"restricted'"
+# What an earlier version made for the controller manager on the host (labelled ours): deleted by
+# the reconcile. A same-named ServiceAccount of somebody else's (unlabelled) for `args` is kept.
+for kind in serviceaccount role rolebinding; do
+  case $kind in
+    serviceaccount) spec="" ;;
+    role) spec='rules: [{apiGroups: [""], resources: [secrets], verbs: [get, list, watch]}]' ;;
+    rolebinding) spec="roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: fellowship-controller-manager}
+subjects: [{kind: ServiceAccount, name: fellowship-controller-manager, namespace: $NS}]" ;;
+  esac
+  K apply -f - >/dev/null <<EOF || fail "create the legacy $kind"
+apiVersion: $([ $kind = serviceaccount ] && echo v1 || echo rbac.authorization.k8s.io/v1)
+kind: $(case $kind in serviceaccount) echo ServiceAccount ;; role) echo Role ;; *) echo RoleBinding ;; esac)
+metadata:
+  name: fellowship-controller-manager
+  namespace: $NS
+  labels: {app.kubernetes.io/managed-by: kubefed-operator, kubefed.dev/federation: fellowship}
+$spec
+EOF
+done
+K create serviceaccount -n "$NS" args-controller-manager >/dev/null
 start_operator
 
 # ---- 1. fellowship: every child, with kubefed v1's names and keys -------------------------------
@@ -67,8 +91,7 @@ EOF
 wait_until "fellowship: apiserver Deployment created" 60 exists deployment fellowship-apiserver
 for obj in service/fellowship-apiserver secret/fellowship-ca secret/fellowship-apiserver-credentials \
            secret/fellowship-controller-manager-kubeconfig secret/fellowship-admin-kubeconfig \
-           secret/fellowship-dns-provider pvc/fellowship-apiserver-etcd-claim serviceaccount/fellowship-controller-manager \
-           role/fellowship-controller-manager rolebinding/fellowship-controller-manager deployment/fellowship-apiserver; do
+           secret/fellowship-dns-provider pvc/fellowship-apiserver-etcd-claim deployment/fellowship-apiserver; do
   o=$(J "$obj")
   if [ "$(jq -r '.metadata.labels["app.kubernetes.io/managed-by"] + "/" + .metadata.labels["kubefed.dev/federation"]' <<<"$o")" = "kubefed-operator/fellowship" ]; then
     pass "$obj exists, labelled"
@@ -91,6 +114,9 @@ for a in --secure-port=8443 --client-ca-file=/etc/federation/apiserver/ca.crt --
          --tls-cert-file=/etc/federation/apiserver/server.crt --service-account-key-file=/etc/federation/apiserver/sa.pub \
          --advertise-address=127.0.0.1 --authorization-mode=RBAC; do
   check "apiserver arg $a" grep -qF -- "$a" <<<"$args"
+done
+for obj in serviceaccount role rolebinding; do
+  wait_until "no host $obj fellowship-controller-manager (an earlier version's, deleted)" 30 gone "$obj" fellowship-controller-manager
 done
 check "Service is NodePort $NODEPORT, 443 -> https" test "$(J service fellowship-apiserver | jq -r '.spec.type + " " + (.spec.ports[0].nodePort|tostring) + " " + (.spec.ports[0].port|tostring) + " " + .spec.ports[0].targetPort')" = "NodePort $NODEPORT 443 https"
 
@@ -122,9 +148,21 @@ check "federation API: Cluster CRD installed" FK get crd clusters.federation.kub
 wait_until "controller manager Deployment applied after the bootstrap" 30 exists deployment fellowship-controller-manager
 wait_until "fellowship-controller-manager's pod admitted under PodSecurity restricted" 60 admitted fellowship-controller-manager
 cm=$(J deployment fellowship-controller-manager)
-check "controller manager args are kubefed v1's" test "$(jq -r '.spec.template.spec.containers[0].args | join(" ")' <<<"$cm")" = \
-  "--dns-provider-config=/etc/federation/dns-provider/federation-dns-provider.conf --dns-provider=coredns --federation-name=fellowship --kubeconfig=/etc/federation/controller-manager/kubeconfig --master=https://fellowship-apiserver --zone-name=example.com."
+fuid=$(J federation fellowship | jq -r .metadata.uid)
+check "controller manager args are kubefed v1's, the Federation's uid, health and metrics ports" test "$(jq -r '.spec.template.spec.containers[0].args | join(" ")' <<<"$cm")" = \
+  "--dns-provider-config=/etc/federation/dns-provider/federation-dns-provider.conf --dns-provider=coredns --federation-name=fellowship --federation-uid=$fuid --health-bind-address=:8081 --kubeconfig=/etc/federation/controller-manager/kubeconfig --master=https://fellowship-apiserver --metrics-bind-address=:8080 --zone-name=example.com."
+check "controller manager runs /usr/local/bin/kubefed-controller-manager from --controller-manager-image ($KF_CM_IMAGE)" \
+  test "$(jq -r '.spec.template.spec.containers[0] | (.command | join(" ")) + " " + .image' <<<"$cm")" = "/usr/local/bin/kubefed-controller-manager $KF_CM_IMAGE"
+check "controller manager probes: liveness /healthz, readiness /readyz on 8081" \
+  test "$(jq -r '.spec.template.spec.containers[0] | .livenessProbe.httpGet.path + " " + .readinessProbe.httpGet.path + " " + (.readinessProbe.httpGet.port|tostring)' <<<"$cm")" = "/healthz /readyz 8081"
+check "controller manager has no host identity: no token mounted, the default ServiceAccount" \
+  test "$(jq -r '.spec.template.spec | (.automountServiceAccountToken|tostring) + " " + .serviceAccountName' <<<"$cm")" = "false default"
 check "controller manager carries the federations annotation" test "$(jq -r '.metadata.annotations.federations' <<<"$cm")" = "fellowship=example.com"
+check "somebody else's ServiceAccount args-controller-manager is kept" exists serviceaccount args-controller-manager
+# serve-federation runs the generated controller manager Deployment with the build's program.
+CMDIR="${KUBEFED_TEST_RUN:-/tmp/kubefed-operator-clusters}/fed-$NS-fellowship"
+cm_healthz() { [ -f "$CMDIR/cm-health" ] && [ "$(curl -s --max-time 3 "$(cat "$CMDIR/cm-health")/healthz")" = ok ]; }
+wait_until "the generated controller manager runs (serve-federation) and answers /healthz" 60 cm_healthz
 for t in CertificatesReady EtcdReady APIServerReady ControllerManagerReady; do
   wait_until "condition $t True" 30 cond_is fellowship "$t" "True $(cond fellowship "$t" | cut -d' ' -f2)"
 done
@@ -149,6 +187,41 @@ wait_until "edited Deployment args restored" 30 no_v9
 K delete -n "$NS" secret fellowship-controller-manager-kubeconfig --wait=false >/dev/null
 wait_until "deleted kubeconfig Secret restored" 30 exists secret fellowship-controller-manager-kubeconfig
 wait_until "Ready again after the drift" 90 cond_is fellowship Ready "True Ready"
+
+# ---- 4b. the controller manager's extraArgs and image ---------------------------------------------
+# An extraArg the program would refuse: a condition, and the running Deployment is left as it is.
+cmgen=$(J deployment fellowship-controller-manager | jq -r .metadata.generation)
+K patch -n "$NS" federation fellowship --type=merge -p '{"spec":{"controllerManager":{"extraArgs":{"no-such-flag":"1"}}}}' >/dev/null
+wait_until "unknown extraArg: ControllerManagerReady False InvalidExtraArgs" 30 cond_is fellowship ControllerManagerReady "False InvalidExtraArgs"
+msg=$(J federation fellowship | jq -r '.status.conditions[] | select(.type=="ControllerManagerReady") | .message')
+check "InvalidExtraArgs names the flag, as the program would ($msg)" grep -qF -- "no-such-flag" <<<"$msg"
+check "Degraded True InvalidExtraArgs" cond_is fellowship Degraded "True InvalidExtraArgs"
+check "the Deployment was not changed (generation $cmgen)" test "$(J deployment fellowship-controller-manager | jq -r .metadata.generation)" = "$cmgen"
+check "the controller manager still runs" cm_healthz
+K patch -n "$NS" federation fellowship --type=merge -p '{"spec":{"controllerManager":{"extraArgs":{"no-such-flag":null,"concurrent-replicaset-syncs":"5"}}}}' >/dev/null
+has_arg() { J deployment fellowship-controller-manager | jq -r '.spec.template.spec.containers[0].args[]' | grep -qx -- "$1"; }
+wait_until "a valid extraArg reaches the Deployment" 30 has_arg --concurrent-replicaset-syncs=5
+wait_until "Ready again with valid extraArgs" 60 cond_is fellowship Ready "True Ready"
+# No image anywhere (the operator without --controller-manager-image, the spec without one):
+# NoImage, and the Deployment goes; serve-federation stops the process.
+stop_operator
+start_operator --controller-manager-image=
+wait_until "no image: ControllerManagerReady False NoImage" 60 cond_is fellowship ControllerManagerReady "False NoImage"
+msg=$(J federation fellowship | jq -r '.status.conditions[] | select(.type=="ControllerManagerReady") | .message')
+check "NoImage says how to set one ($msg)" grep -qF -- "--controller-manager-image" <<<"$msg"
+wait_until "no image: the controller manager Deployment is deleted" 30 gone deployment fellowship-controller-manager
+cm_stopped() { ! cm_healthz; }
+wait_until "no image: serve-federation stopped the controller manager" 30 cm_stopped
+# spec.controllerManager.image alone is enough.
+K patch -n "$NS" federation fellowship --type=merge -p '{"spec":{"controllerManager":{"image":"example.com/kubefed-operator:1"}}}' >/dev/null
+image_is() { [ "$(J deployment fellowship-controller-manager | jq -r '.spec.template.spec.containers[0].image')" = "$1" ]; }
+wait_until "spec.controllerManager.image: the Deployment is back with it" 30 image_is example.com/kubefed-operator:1
+wait_until "the controller manager runs again" 60 cm_healthz
+K patch -n "$NS" federation fellowship --type=merge -p '{"spec":{"controllerManager":{"image":null}}}' >/dev/null
+stop_operator
+start_operator
+wait_until "--controller-manager-image again: the Deployment uses it" 30 image_is "$KF_CM_IMAGE"
+wait_until "Ready again" 90 cond_is fellowship Ready "True Ready"
 
 # ---- 5. certificate rotation ---------------------------------------------------------------------
 serial() { secret_key fellowship-apiserver-credentials server.crt | openssl x509 -noout -serial; }
@@ -400,7 +473,7 @@ wait_until "deletion waits for the FederatedCluster (Ready False WaitingForClust
 check "fellowship still exists while gondor is joined" exists federation fellowship
 K delete -n "$NS" federatedcluster gondor >/dev/null
 wait_until "fellowship deleted once its clusters are gone" 30 gone federation fellowship
-left() { K get -n "$NS" secret,service,deployment,serviceaccount,role,rolebinding,pvc -l kubefed.dev/federation=fellowship -o name; }
+left() { K get -n "$NS" secret,service,deployment,pvc -l kubefed.dev/federation=fellowship -o name; }
 nothing_left_but_pvc() { [ "$(left)" = "persistentvolumeclaim/fellowship-apiserver-etcd-claim" ]; }
 wait_until "garbage collection leaves only the retained PVC" 60 nothing_left_but_pvc
 fedm scratch <<'EOF' | K apply -f - >/dev/null

@@ -5,8 +5,13 @@
 #   prints https://127.0.0.1:<nodePort> -> /readyz 200 with verified TLS and a client cert ->
 #   kubectl get ns -> idempotent -> Secret change rewrites the file -> a new arg (--v=2) recreates
 #   kube-apiserver with it, etcd data kept -> crash restart -> Deployment deleted: processes stop
-#   -> re-created: served again with the PVC's data -> unsupported container and a missing
-#   Deployment fail loudly -> down: no process left, state dir gone.
+#   -> re-created: served again with the PVC's data -> the controller manager: Deployment
+#   FEDERATION-controller-manager (the operator's shape) with the binary missing: cm-error, the
+#   apiserver keeps serving; the binary appears: kubefed-controller-manager runs with --master the
+#   served URL, health/metrics moved to free loopback ports, its kubeconfig Secret as a file, and
+#   answers /healthz; a template change restarts it, replicas 0 stops it, 1 starts it again ->
+#   unsupported container and a missing Deployment fail loudly -> down: no process left (the
+#   controller manager's neither), state dir gone.
 # Run from anywhere; HARNESS may point at the harness script.
 set -uo pipefail
 
@@ -262,14 +267,115 @@ wait_until "the pod's processes to stop after the Deployment was deleted" 40 gon
 [ -d "$FEDDIR/volumes/etcddata/data" ] || fail "state dir gone after the Deployment was deleted"
 pass "Deployment deleted: supervisor, etcd and kube-apiserver stopped ($((SECONDS - t0)) s), state dir kept"
 
-# Re-created: served again, with the PVC's etcd data.
+# Re-created: served again, with the PVC's etcd data. (Served with KUBEFED_CONTROLLER_MANAGER at a
+# path where no binary is yet: the controller manager section below.)
+CM_BIN="${KUBEFED_CONTROLLER_MANAGER:-$ROOT/build/kubefed-controller-manager}"
+[ -x "$CM_BIN" ] || fail "no kubefed-controller-manager binary at $CM_BIN (ctest sets KUBEFED_CONTROLLER_MANAGER)"
 deployment | k apply -f - >/dev/null || fail "re-create Deployment"
 t0=$SECONDS
-OUT3="$(serve)" || fail "serve-federation after re-creating the Deployment"
+OUT3="$(KUBEFED_CONTROLLER_MANAGER="$TMP/kcm/kubefed-controller-manager" "$HARNESS" serve-federation "$KC" "$NS" "$FED")" ||
+  fail "serve-federation after re-creating the Deployment"
 [ "$OUT3" = "$URL" ] || fail "serve-federation printed '$OUT3', expected '$URL'"
 f get ns persist-me >/dev/null || fail "namespace persist-me lost (PVC data not kept)"
 grep -q -- '--v=2' "$FEDDIR/logs/kube-apiserver.cmdline" && fail "re-created Deployment still runs with --v=2"
 pass "Deployment re-created: served again on $URL, PVC data kept ($((SECONDS - t0)) s)"
+
+# ---- the controller manager ---------------------------------------------------------------------
+# What the operator's bootstrap makes in the federation API, then the controller manager's
+# kubeconfig Secret (server https://FED-apiserver, which does not resolve here: --master is
+# rewritten) and its Deployment, in the operator's shape.
+CM="kubefed-controller-manager" CMDEP="$FED-controller-manager"
+f create namespace federation-system >/dev/null || fail "create namespace federation-system in the federation"
+f apply -f "$ROOT/crds/federation.kubefed.dev_clusters.yaml" >/dev/null || fail "Cluster CRD in the federation"
+cat >"$TMP/cm.kubeconfig" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: $FED
+  cluster: {server: "https://$DEP", certificate-authority-data: $(base64 -w0 <"$P/ca.crt")}
+users:
+- name: federation-controller-manager
+  user: {client-certificate-data: $(base64 -w0 <"$P/admin.crt"), client-key-data: $(base64 -w0 <"$P/admin.key")}
+contexts:
+- name: federation-controller-manager@$FED
+  context: {cluster: $FED, user: federation-controller-manager}
+current-context: federation-controller-manager@$FED
+EOF
+k -n "$NS" create secret generic "$CMDEP-kubeconfig" --from-file=kubeconfig="$TMP/cm.kubeconfig" >/dev/null ||
+  fail "create Secret $CMDEP-kubeconfig"
+cm_deployment() {  # cm_deployment REPLICAS [EXTRA-ARG]
+  cat <<EOF
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: $CMDEP, namespace: $NS}
+spec:
+  replicas: $1
+  selector: {matchLabels: {app.kubernetes.io/name: federation-controller-manager, kubefed.dev/federation: $FED}}
+  template:
+    metadata:
+      labels: {app.kubernetes.io/name: federation-controller-manager, kubefed.dev/federation: $FED}
+    spec:
+      automountServiceAccountToken: false
+      containers:
+      - name: controller-manager
+        image: kubefed-operator:0.1.0
+        command: [/usr/local/bin/kubefed-controller-manager]
+        args: ["--dns-provider=google-clouddns", "--federation-name=$FED", "--federation-uid=uid-$$",
+               "--health-bind-address=:8081", "--kubeconfig=/etc/federation/controller-manager/kubeconfig",
+               "--master=https://$DEP", "--metrics-bind-address=:8080", "--zone-name=example.com."${2:+, \"$2\"}]
+        ports: [{name: health, containerPort: 8081}, {name: metrics, containerPort: 8080}]
+        volumeMounts: [{name: kubeconfig, mountPath: /etc/federation/controller-manager, readOnly: true}]
+      volumes:
+      - {name: kubeconfig, secret: {secretName: $CMDEP-kubeconfig, defaultMode: 0400}}
+EOF
+}
+cm_deployment 1 | k apply -f - >/dev/null || fail "create Deployment $CMDEP"
+t0=$SECONDS
+cm_error_missing() { grep -q "no executable $CM at $TMP/kcm/$CM" "$FEDDIR/cm-error"; }
+wait_until "cm-error: the binary is missing" 30 cm_error_missing
+grep -q "ERROR: cannot run Deployment $NS/$CMDEP" "$FEDDIR/logs/supervisor.log" || fail "supervisor.log does not say it"
+grep -q "ERROR cannot run Deployment $NS/$CMDEP" "$FEDDIR/logs/$CM.log" || fail "logs/$CM.log does not say it"
+ready || fail "kube-apiserver stopped serving when the controller manager could not run"
+if [ -f "$FEDDIR/pids/$CM.pid" ]; then fail "a $CM process was recorded without a binary"; fi
+pass "controller manager without a binary: cm-error ($(cut -c1-90 "$FEDDIR/cm-error")...), logged, apiserver still serving ($((SECONDS - t0)) s)"
+
+# The binary appears: started within a tick or two, answers /healthz on its moved port.
+mkdir -p "$TMP/kcm" && ln -s "$CM_BIN" "$TMP/kcm/$CM" || fail "link $CM_BIN"
+cm_healthz() { [ -f "$FEDDIR/cm-health" ] && [ "$(curl -s --max-time 3 "$(cat "$FEDDIR/cm-health")/healthz")" = ok ]; }
+t0=$SECONDS
+wait_until "$CM answering /healthz" 60 cm_healthz
+[ ! -e "$FEDDIR/cm-error" ] || fail "cm-error still there once $CM runs"
+CMH="$(sed -n 's/^CM_HEALTH_PORT=//p' "$FEDDIR/ports")" CMM="$(sed -n 's/^CM_METRICS_PORT=//p' "$FEDDIR/ports")"
+[ "$(cat "$FEDDIR/cm-health")" = "http://127.0.0.1:$CMH" ] || fail "cm-health is not the CM_HEALTH_PORT of ports ($CMH)"
+cmdline_has "$CM" "--master=$URL" || fail "$CM runs without --master=$URL: $(cat "$FEDDIR/logs/$CM.cmdline")"
+cmdline_has "$CM" "--health-bind-address=127.0.0.1:$CMH" || fail "$CM health port not moved"
+cmdline_has "$CM" "--metrics-bind-address=127.0.0.1:$CMM" || fail "$CM metrics port not moved"
+cmdline_has "$CM" "--kubeconfig=$FEDDIR/cm-volumes/kubeconfig/kubeconfig" || fail "$CM kubeconfig not the volume file"
+cmp -s "$FEDDIR/cm-volumes/kubeconfig/kubeconfig" "$TMP/cm.kubeconfig" || fail "the kubeconfig file differs from the Secret"
+[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 "http://127.0.0.1:$CMM/metrics")" = 200 ] ||
+  fail "$CM /metrics on 127.0.0.1:$CMM"
+grep -qw "$CM" "$FEDDIR/components" || fail "components lacks $CM"
+"$HARNESS" status "$FEDNAME" | grep -q "$CM:up" || fail "k8s status does not show $CM:up"
+pass "$CM started once the binary appeared ($((SECONDS - t0)) s): --master=$URL, /healthz on 127.0.0.1:$CMH, /metrics on 127.0.0.1:$CMM, kubeconfig from the Secret"
+
+# A template change restarts it with the new args.
+old_cm="$(pid_of "$CM")"
+cm_deployment 1 --concurrent-replicaset-syncs=5 | k apply -f - >/dev/null || fail "change Deployment $CMDEP"
+t0=$SECONDS
+new_cm() { [ "$(pid_of "$CM")" != "$old_cm" ] && cmdline_has "$CM" --concurrent-replicaset-syncs=5 && cm_healthz; }
+wait_until "$CM restarted with --concurrent-replicaset-syncs=5" 60 new_cm
+pass "template change: $CM pid $old_cm -> $(pid_of "$CM") with the new arg ($((SECONDS - t0)) s)"
+
+# Replicas 0 stops it (the apiserver keeps serving), 1 starts it again.
+old_cm="$(pid_of "$CM")"
+k -n "$NS" scale deployment "$CMDEP" --replicas=0 >/dev/null || fail "scale $CMDEP to 0"
+t0=$SECONDS
+wait_until "$CM stopped at replicas 0" 30 gone "$old_cm"
+[ ! -e "$FEDDIR/cm-health" ] || fail "cm-health left after $CM stopped"
+ready || fail "kube-apiserver stopped with the controller manager"
+k -n "$NS" scale deployment "$CMDEP" --replicas=1 >/dev/null || fail "scale $CMDEP to 1"
+wait_until "$CM running again at replicas 1" 60 cm_healthz
+pass "replicas 0 stops $CM, 1 starts it again ($((SECONDS - t0)) s)"
 
 # ---- loud failures ----------------------------------------------------------------------------
 k -n "$NS" apply -f - >/dev/null <<EOF || fail "create the bad Deployment"
@@ -302,7 +408,7 @@ pass "missing Deployment: fails loudly after the wait"
 
 # ---- down -------------------------------------------------------------------------------------
 pids=""
-for c in supervisor etcd kube-apiserver; do pids="$pids $(pid_of "$c")"; done
+for c in supervisor etcd kube-apiserver kubefed-controller-manager; do pids="$pids $(pid_of "$c")"; done
 "$HARNESS" down "$FEDNAME" || fail "down $FEDNAME"
 # shellcheck disable=SC2086
 wait_until "processes gone after down" 5 gone $pids

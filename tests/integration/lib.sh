@@ -96,14 +96,15 @@ field() {
 OPLOG="$TMP/operator.log"
 OPPID=""
 # start_operator [FLAG...]: the operator on $KC, watching $NS, health and metrics on free loopback
-# ports ($HEALTH, $METRICS), extra FLAGs appended (e.g. --log-level debug), ready within 60 s;
-# stopped (and its log shown on failure) by finish.
+# ports ($HEALTH, $METRICS), --controller-manager-image $KF_CM_IMAGE, extra FLAGs appended (e.g.
+# --log-level debug; a later flag wins), ready within 60 s; stopped (and its log shown on failure)
+# by finish. A restarted operator appends to the same $OPLOG.
 start_operator() {
   [ -x "${KF_OPERATOR:-}" ] || { fail "KF_OPERATOR is not an executable operator binary: '${KF_OPERATOR:-}'"; exit 1; }
   command -v jq >/dev/null || { fail "jq is missing (tests/install-deps.sh installs it)"; exit 1; }
   HEALTH=$(free_port 20000 29999) METRICS=$(free_port 20000 29999)
   "$KF_OPERATOR" --kubeconfig "$KC" --namespace "$NS" --health-bind-address "127.0.0.1:$HEALTH" \
-    --metrics-bind-address "127.0.0.1:$METRICS" "$@" >"$OPLOG" 2>&1 &
+    --metrics-bind-address "127.0.0.1:$METRICS" --controller-manager-image "$KF_CM_IMAGE" "$@" >>"$OPLOG" 2>&1 &
   OPPID=$!
   wait_until "operator ready (/readyz)" 60 curl -sf "http://127.0.0.1:$HEALTH/readyz"
 }

@@ -8,8 +8,10 @@
 #  * what the operator grants: after a real join (Federation served by `k8s serve-federation`,
 #    a member with a token controller), the member credential (ServiceAccount kubefed-F-C, the
 #    token the host Secret C-credentials holds) can do exactly RBAC.md's "member" rows in any
-#    member namespace and nothing cluster-scoped beyond them, and the host's F-controller-manager
-#    exactly the "controller-manager" rows in the Federation's namespace and nothing elsewhere.
+#    member namespace and nothing cluster-scoped beyond them; the controller manager has no host
+#    identity (no F-controller-manager ServiceAccount, Role or RoleBinding, no token mounted, the
+#    name can do nothing an unbound ServiceAccount cannot) and is what RBAC.md says in the
+#    federation API (its client certificate: `auth can-i '*' '*'`, namespace federation-system).
 TEST=security.rbac RESOURCE=federatedcluster CLUSTER=rbac NODES=1 NS="rbac-$$"
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -65,7 +67,7 @@ matches_doc() {
     fail "auth can-i --list -n $ns --as=$user differs from RBAC.md's ${*:-(no)} rows (< can-i, > RBAC.md): $(diff <(printf '%s\n' "$got") <(printf '%s\n' "$want") | grep '^[<>]' | paste -sd';' -)"
   fi
 }
-for scope in watched release controller-manager member; do
+for scope in watched release member; do
   check "RBAC.md documents $scope rows ($(doc_rows "$scope" | wc -l))" test "$(doc_rows "$scope" | wc -l)" -gt 0
 done
 # Cluster-scoped kinds nobody generated here may touch (the baseline may already read some).
@@ -147,10 +149,25 @@ MK get clusterrole kubefed.dev:fellowship:gondor -o json | jq -r '.rules[] | (.a
 check "ClusterRole kubefed.dev:fellowship:gondor holds exactly RBAC.md's member rows" \
   diff "$TMP/clusterrole.rows" <(doc_rows member)
 
+# The controller manager: nothing on the host (RBAC.md "controller-manager": no rows).
 CM_SA="system:serviceaccount:$NS:fellowship-controller-manager"
-matches_doc K "$CM_SA" "$NS" controller-manager
-matches_doc K "$CM_SA" "$WATCH"
+check "RBAC.md has no controller-manager rows" test "$(doc_rows controller-manager | grep -c .)" = 0
+for kind in serviceaccount role rolebinding; do
+  check "host: no $kind fellowship-controller-manager" gone "$kind" fellowship-controller-manager
+done
+matches_doc K "$CM_SA" "$NS"
 check "controller-manager: no cluster-scoped right" no_cluster_rights K "$CM_SA"
+check "controller-manager pod: no token mounted, the default ServiceAccount" test \
+  "$(J deployment fellowship-controller-manager | jq -r '.spec.template.spec | (.automountServiceAccountToken|tostring) + " " + .serviceAccountName')" = "false default"
+# In the federation API: cluster-admin there, as RBAC.md says (and kubefed v1 did).
+secret_key fellowship-controller-manager-kubeconfig kubeconfig >"$TMP/cm.kubeconfig"
+FED_URL="$(cat "${KUBEFED_TEST_RUN:-/tmp/kubefed-operator-clusters}/fed-$NS-fellowship/server")"
+FCM() { "$KUBECTL" --kubeconfig "$TMP/cm.kubeconfig" --server "$FED_URL" --request-timeout=20s "$@"; }
+check "federation API: the controller manager's certificate is federation-controller-manager" \
+  test "$(FCM auth whoami -o jsonpath='{.status.userInfo.username}')" = federation-controller-manager
+check "federation API: it may do everything (auth can-i '*' '*' --all-namespaces), as RBAC.md says" \
+  test "$(FCM auth can-i '*' '*' --all-namespaces)" = yes
+check "federation API: namespace federation-system exists (the operator's bootstrap)" FCM get namespace federation-system
 
 K delete -n "$NS" federatedcluster gondor --wait=false >/dev/null
 wait_until "gondor unjoined" 60 gone federatedcluster gondor

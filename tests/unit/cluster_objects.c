@@ -1,6 +1,7 @@
 /* cluster.objects: what a join should make, as the pure builders give it: names, ownership,
- * member RBAC (no wildcards), the token Secret, the host credential Secret, the Cluster, the
- * member watches, and the status body with its "changed?" check. */
+ * member RBAC (exactly the propagated types, no wildcards), the token Secret, the host credential
+ * Secret and its copy in the federation API, the Cluster with spec.clusterLabels, the member
+ * watches, and the status body with its "changed?" check. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -62,7 +63,15 @@ static void test_member_rbac(void **state) {
   json_object *role = fc_desired_role(&s, &n), *b = fc_desired_binding(&s, &n);
   const char *text = json_object_to_json_string(kc_obj_get(role, "rules"));
   assert_null(strstr(text, "\"*\"")); /* least privilege: no wildcards */
-  assert_non_null(strstr(text, "horizontalpodautoscalers"));
+  /* Exactly the propagated types (RBAC.md's member rows), each with the verbs a copy needs. */
+  assert_string_equal(text, "[ { \"apiGroups\": [ \"\" ], \"resources\": [ \"namespaces\", \"configmaps\", "
+                            "\"secrets\", \"serviceaccounts\" ], \"verbs\": [ \"get\", \"list\", \"watch\", "
+                            "\"create\", \"update\", \"patch\", \"delete\" ] }, { \"apiGroups\": [ \"apps\" ], "
+                            "\"resources\": [ \"daemonsets\" ], \"verbs\": [ \"get\", \"list\", \"watch\", "
+                            "\"create\", \"update\", \"patch\", \"delete\" ] }, { \"apiGroups\": [ "
+                            "\"networking.k8s.io\" ], \"resources\": [ \"ingresses\" ], \"verbs\": [ \"get\", "
+                            "\"list\", \"watch\", \"create\", \"update\", \"patch\", \"delete\" ] } ]");
+  assert_null(strstr(text, "events")); /* the controller manager's Events go to the federation API */
   assert_string_equal(kc_obj_str(b, "roleRef.name"), n.role);
   json_object *subj = json_object_array_get_idx(kc_obj_get(b, "subjects"), 0);
   assert_string_equal(kc_obj_str(subj, "name"), n.sa);
@@ -92,11 +101,77 @@ static void test_credential_secret_and_cluster(void **state) {
   assert_string_equal(kc_obj_str(ref, "uid"), "u-1");
   assert_non_null(kc_obj_key_str(kc_obj_get(sec, "data"), "kubeconfig"));
   kj_put_wiped(sec);
+  /* The same kubeconfig in the federation API, where the Cluster's secretRef points. */
+  json_object *host = fc_desired_credential_secret(&s, &n, "u-1", "https://gondor:6443", "CA", "tok");
+  json_object *fsec = fc_desired_federation_secret(&s, &n, "https://gondor:6443", "CA", "tok");
+  assert_string_equal(kc_obj_str(fsec, "metadata.namespace"), "federation-system");
+  assert_string_equal(kc_obj_str(fsec, "metadata.name"), "gondor-credentials");
+  assert_null(kc_obj_get(fsec, "metadata.ownerReferences")); /* its owner is on the host */
+  assert_string_equal(kc_obj_str(fsec, "type"), "Opaque");
+  assert_true(kj_subset(kc_obj_get(host, "data"), kc_obj_get(fsec, "data")));
+  assert_true(kj_subset(kc_obj_get(fsec, "data"), kc_obj_get(host, "data")));
+  const char *owner[5];
+  fc_owner_labels(s.fed_name, owner);
+  assert_true(apply_is_ours(fsec, owner));
+  kj_put_wiped(host);
+  kj_put_wiped(fsec);
   json_object *cl = fc_desired_cluster(&s, &n, "https://gondor:6443");
   assert_string_equal(kc_obj_str(cl, "spec.secretRef.name"), "gondor-credentials");
+  assert_string_equal(kc_obj_key_str(kc_obj_get(cl, "metadata.annotations"), API_ANNOTATION_CLUSTER_LABELS), "");
   json_object *addr = json_object_array_get_idx(kc_obj_get(cl, "spec.serverAddressByClientCIDRs"), 0);
   assert_string_equal(kc_obj_str(addr, "serverAddress"), "https://gondor:6443");
   json_object_put(cl);
+  fc_names_free(&n);
+  json_object_put(fc);
+}
+
+/* spec.clusterLabels become the Cluster's labels (ours win), with the annotation listing their
+ * keys; fc_cluster_as_desired decides whether a change seen in the federation API needs a
+ * reconcile. */
+static void test_cluster_labels(void **state) {
+  (void)state;
+  json_object *fc = json_tokener_parse(
+      "{\"metadata\":{\"name\":\"gondor\",\"namespace\":\"fed\",\"uid\":\"u-1\"},"
+      "\"spec\":{\"federationRef\":{\"name\":\"fellowship\"},\"kubeconfigSecretRef\":{\"name\":\"gondor-admin\"},"
+      "\"clusterLabels\":{\"region\":\"west\",\"env\":\"prod\",\"kubefed.dev/cluster\":\"mordor\",\"n\":7}}}");
+  fc_spec s;
+  fc_names n;
+  assert_int_equal(fc_spec_decode(fc, &s, NULL), 0);
+  fc_names_of(&s, &n);
+  json_object *cl = fc_desired_cluster(&s, &n, "https://gondor:6443");
+  json_object *labels = kc_obj_get(cl, "metadata.labels");
+  assert_string_equal(kc_obj_key_str(labels, "env"), "prod");
+  assert_string_equal(kc_obj_key_str(labels, "region"), "west");
+  assert_string_equal(kc_obj_key_str(labels, API_LABEL_CLUSTER), "gondor"); /* ours win */
+  assert_null(kc_obj_get(labels, "n"));                                     /* not a string */
+  assert_int_equal(json_object_object_length(labels), 5);
+  assert_string_equal(kc_obj_key_str(kc_obj_get(cl, "metadata.annotations"), API_ANNOTATION_CLUSTER_LABELS),
+                      "env,region");
+
+  /* As applied: as desired. A status write or a label somebody else added: still as desired. */
+  assert_true(fc_cluster_as_desired(&s, &n, cl));
+  kj_str(labels, "team", "rangers");
+  kj_set(cl, "status", json_tokener_parse("{\"conditions\":[{\"type\":\"Ready\",\"status\":\"False\"}]}"));
+  assert_true(fc_cluster_as_desired(&s, &n, cl));
+  /* `kubectl label --overwrite env=dev`, or a label the spec sets removed: not as desired. */
+  kj_str(labels, "env", "dev");
+  assert_false(fc_cluster_as_desired(&s, &n, cl));
+  kj_str(labels, "env", "prod");
+  json_object_object_del(labels, "region");
+  assert_false(fc_cluster_as_desired(&s, &n, cl));
+  json_object_put(cl);
+
+  /* A key removed from the spec: the annotation differs, so the next apply (which drops the
+   * label this field manager no longer sets) is sent. */
+  json_object *applied = fc_desired_cluster(&s, &n, "https://gondor:6443");
+  json_object_object_del(kc_obj_get(fc, "spec.clusterLabels"), "region");
+  assert_int_equal(fc_spec_decode(fc, &s, NULL), 0);
+  json_object *want = fc_desired_cluster(&s, &n, "https://gondor:6443");
+  assert_false(kj_subset(want, applied));
+  assert_false(fc_cluster_as_desired(&s, &n, applied));
+  assert_string_equal(kc_obj_key_str(kc_obj_get(want, "metadata.annotations"), API_ANNOTATION_CLUSTER_LABELS), "env");
+  json_object_put(want);
+  json_object_put(applied);
   fc_names_free(&n);
   json_object_put(fc);
 }
@@ -197,11 +272,9 @@ static void test_loopback_server(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_loopback_server),
-      cmocka_unit_test(test_names_and_ownership),
-      cmocka_unit_test(test_member_rbac),
-      cmocka_unit_test(test_credential_secret_and_cluster),
-      cmocka_unit_test(test_status_changed_by_subset),
+      cmocka_unit_test(test_loopback_server), cmocka_unit_test(test_names_and_ownership),
+      cmocka_unit_test(test_member_rbac),     cmocka_unit_test(test_credential_secret_and_cluster),
+      cmocka_unit_test(test_cluster_labels),  cmocka_unit_test(test_status_changed_by_subset),
       cmocka_unit_test(test_watches),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

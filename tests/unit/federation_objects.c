@@ -1,5 +1,6 @@
 /* federation.objects: the Federation's desired children as pure functions (names, keys,
- * args, volumes, endpoints, SANs, kubeconfigs), and the subset test that decides writes. */
+ * args, volumes, endpoints, SANs, kubeconfigs, the controller manager's Deployment and the check
+ * of its extraArgs), and the subset test that decides writes. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -412,6 +413,129 @@ static void test_wrong_types_rejected(void **state) {
   }
 }
 
+/* The F-controller-manager Deployment: kubefed-controller-manager from the given image, the
+ * program's args (federation uid, health and metrics ports, leader election above one replica),
+ * probes on the health port, no host identity. */
+static void test_controller_manager_deployment(void **state) {
+  fed_spec s;
+  kf_error err;
+  char buf[4096];
+  (void)state;
+  json_object *f = fed("{\"dns\":{\"provider\":\"coredns\",\"zoneName\":\"example.com.\",\"corednsNameservers\":"
+                       "[\"10.0.0.10:53\"],\"providerConfigSecretRef\":{\"name\":\"dns\"}}}");
+  assert_int_equal(fed_spec_decode(f, &s, &err), 0);
+  assert_null(s.cm_image); /* no default names an image: the reconcile adds the operator's */
+  s.cm_image = "kubefed-operator:0.1.0";
+  json_object *args = fed_controller_manager_args(&s);
+  assert_string_equal(arg_list(args, buf, sizeof(buf)),
+                      "--dns-provider-config=/etc/federation/dns-provider/federation-dns-provider.conf "
+                      "--dns-provider=coredns --federation-name=fellowship --federation-uid=u-1 "
+                      "--health-bind-address=:8081 --kubeconfig=/etc/federation/controller-manager/kubeconfig "
+                      "--master=https://fellowship-apiserver --metrics-bind-address=:8080 --zone-name=example.com. ");
+  json_object_put(args);
+  assert_int_equal(fed_controller_manager_args_check(&s, &err), 0);
+
+  json_object *d = fed_desired_controller_manager(&s, "h2");
+  assert_string_equal(kc_obj_str(d, "metadata.name"), "fellowship-controller-manager");
+  assert_int_equal(json_object_get_int(kc_obj_get(d, "spec.replicas")), 1);
+  json_object *pod = kc_obj_get(d, "spec.template.spec");
+  assert_false(json_object_get_boolean(kc_obj_get(pod, "automountServiceAccountToken")));
+  assert_string_equal(kc_obj_str(pod, "serviceAccountName"), "default");
+  json_object *containers = kc_obj_get(pod, "containers");
+  assert_int_equal(json_object_array_length(containers), 1);
+  json_object *c = json_object_array_get_idx(containers, 0);
+  assert_string_equal(kc_obj_str(c, "image"), "kubefed-operator:0.1.0");
+  json_object *cmd = kc_obj_get(c, "command");
+  assert_int_equal(json_object_array_length(cmd), 1);
+  assert_string_equal(json_object_get_string(json_object_array_get_idx(cmd, 0)),
+                      "/usr/local/bin/kubefed-controller-manager");
+  assert_null(kc_obj_get(c, "env")); /* nothing from the host */
+  assert_string_equal(kc_obj_str(c, "livenessProbe.httpGet.path"), "/healthz");
+  assert_string_equal(kc_obj_str(c, "readinessProbe.httpGet.path"), "/readyz");
+  assert_int_equal(json_object_get_int(kc_obj_get(c, "readinessProbe.httpGet.port")), 8081);
+  assert_string_equal(kc_obj_str(c, "readinessProbe.httpGet.scheme"), "HTTP");
+  json_object *ports = kc_obj_get(c, "ports");
+  assert_int_equal(json_object_array_length(ports), 2);
+  assert_int_equal(json_object_get_int(kc_obj_get(json_object_array_get_idx(ports, 0), "containerPort")), 8081);
+  assert_int_equal(json_object_get_int(kc_obj_get(json_object_array_get_idx(ports, 1), "containerPort")), 8080);
+  json_object *vols = kc_obj_get(pod, "volumes");
+  assert_int_equal(json_object_array_length(vols), 2);
+  assert_string_equal(kc_obj_str(json_object_array_get_idx(vols, 0), "secret.secretName"),
+                      "fellowship-controller-manager-kubeconfig");
+  assert_string_equal(kc_obj_str(json_object_array_get_idx(vols, 1), "secret.secretName"), "fellowship-dns-provider");
+  assert_string_equal(kc_obj_key_str(kc_obj_get(d, "spec.template.metadata.annotations"), API_ANNOTATION_CONFIG_HASH),
+                      "h2");
+  assert_string_equal(kc_obj_key_str(kc_obj_get(d, "metadata.annotations"), "federations"), "fellowship=example.com");
+  json_object_put(d);
+  json_object_put(f);
+
+  /* Above one replica: leader election in the federation API, and standbys Ready while alive. */
+  f = fed("{\"dns\":{\"provider\":\"google-clouddns\",\"zoneName\":\"example.com.\"},\"controllerManager\":{"
+          "\"image\":\"example.com/cm:1\",\"replicas\":3}}");
+  assert_int_equal(fed_spec_decode(f, &s, &err), 0);
+  assert_string_equal(s.cm_image, "example.com/cm:1");
+  args = fed_controller_manager_args(&s);
+  arg_list(args, buf, sizeof(buf));
+  assert_non_null(strstr(buf, " --leader-elect --leader-election-namespace=federation-system "));
+  assert_null(strstr(buf, "--dns-provider-config"));
+  json_object_put(args);
+  assert_int_equal(fed_controller_manager_args_check(&s, &err), 0);
+  d = fed_desired_controller_manager(&s, "h3");
+  c = json_object_array_get_idx(kc_obj_get(d, "spec.template.spec.containers"), 0);
+  assert_string_equal(kc_obj_str(c, "image"), "example.com/cm:1");
+  assert_string_equal(kc_obj_str(c, "readinessProbe.httpGet.path"), "/healthz");
+  assert_int_equal(json_object_get_int(kc_obj_get(d, "spec.replicas")), 3);
+  json_object_put(d);
+  json_object_put(f);
+}
+
+/* extraArgs are checked as the program parses them: what it would refuse is an error with its
+ * own message (the reconcile makes it a condition and leaves the Deployment alone). */
+static void test_controller_manager_extra_args(void **state) {
+  static const struct {
+    const char *extra; /* spec.controllerManager.extraArgs */
+    int ok;
+    const char *in_message; /* for a refusal */
+    const char *in_args;    /* for an acceptance */
+  } cases[] = {
+      {"{\"controllers\":\"services=false\"}", 1, NULL, "--controllers=services=false "},
+      {"{\"v\":\"4\",\"cluster-monitor-period\":\"40s\"}", 1, NULL, "--v=4 "},
+      {"{\"concurrent-replicaset-syncs\":\"20\"}", 1, NULL, "--concurrent-replicaset-syncs=20 "},
+      {"{\"master\":\"https://elsewhere\"}", 1, NULL, "--master=https://elsewhere "}, /* replaces ours */
+      {"{\"no-such-flag\":\"1\"}", 0, "no-such-flag", NULL},
+      {"{\"controllers\":\"nonsense=false\"}", 0, "unknown controller nonsense", NULL},
+      {"{\"controllers\":\"services=maybe\"}", 0, "true or false", NULL},
+      {"{\"concurrent-job-syncs\":\"many\"}", 0, "concurrent-job-syncs", NULL},
+      {"{\"leader-elect\":\"banana\"}", 0, "leader-elect", NULL},
+  };
+  char buf[4096];
+  (void)state;
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    fed_spec s;
+    kf_error err;
+    char *spec = kf_asprintf("{\"dns\":{\"provider\":\"google-clouddns\",\"zoneName\":\"example.com.\"},"
+                             "\"controllerManager\":{\"extraArgs\":%s}}",
+                             cases[i].extra);
+    json_object *f = fed(spec);
+    free(spec);
+    assert_int_equal(fed_spec_decode(f, &s, &err), 0);
+    kf_error_clear(&err);
+    int rc = fed_controller_manager_args_check(&s, &err);
+    if (cases[i].ok) {
+      if (rc != 0) fail_msg("case %zu (%s): refused: %s", i, cases[i].extra, err.msg);
+      json_object *args = fed_controller_manager_args(&s);
+      arg_list(args, buf, sizeof(buf));
+      if (!strstr(buf, cases[i].in_args)) fail_msg("case %zu: args %s lack %s", i, buf, cases[i].in_args);
+      json_object_put(args);
+    } else {
+      if (rc != -EINVAL) fail_msg("case %zu (%s): accepted", i, cases[i].extra);
+      if (!strstr(err.msg, cases[i].in_message))
+        fail_msg("case %zu: \"%s\" does not say %s", i, err.msg, cases[i].in_message);
+    }
+    json_object_put(f);
+  }
+}
+
 /* The FederatedCluster as the controller reads it: defaults, clamps, borrowed strings. */
 static void test_federatedcluster_spec(void **state) {
   fc_spec s;
@@ -437,6 +561,15 @@ static void test_federatedcluster_spec(void **state) {
   assert_int_equal(s.success_threshold, 1);
   assert_false(s.deleting);
   assert_false(s.force);
+  assert_null(s.cluster_labels);
+  json_object_put(fc);
+  fc = json_tokener_parse("{\"metadata\":{\"name\":\"gondor\"},\"spec\":{\"clusterLabels\":{\"env\":\"prod\"}}}");
+  assert_int_equal(fc_spec_decode(fc, &s, &err), 0);
+  assert_string_equal(kc_obj_key_str(s.cluster_labels, "env"), "prod");
+  json_object_put(fc);
+  fc = json_tokener_parse("{\"metadata\":{\"name\":\"gondor\"},\"spec\":{\"clusterLabels\":[\"env\"]}}");
+  assert_int_equal(fc_spec_decode(fc, &s, &err), 0);
+  assert_null(s.cluster_labels); /* not a map (no schema): ignored */
   json_object_put(fc);
   fc = json_object_new_array();
   kf_error_clear(&err);
@@ -457,6 +590,8 @@ int main(void) {
       cmocka_unit_test(test_kubeconfig_round_trip),
       cmocka_unit_test(test_hash_and_subset),
       cmocka_unit_test(test_wrong_types_rejected),
+      cmocka_unit_test(test_controller_manager_deployment),
+      cmocka_unit_test(test_controller_manager_extra_args),
       cmocka_unit_test(test_federatedcluster_spec),
   };
   return cmocka_run_group_tests_name("federation.objects", tests, NULL, NULL);

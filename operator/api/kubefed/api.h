@@ -38,6 +38,9 @@ extern const kc_resource API_FEDERATIONS, API_FEDERATEDCLUSTERS, API_CLUSTERS;
 #define API_ANNOTATION_CONFIG_HASH "kubefed.dev/config-hash"
 #define API_ANNOTATION_FORCE_UNJOIN "kubefed.dev/force-unjoin"
 #define API_ANNOTATION_FEDERATION_NAME "federation.alpha.kubernetes.io/federation-name" /* kubefed v1 */
+/* On a federation API Cluster: the label keys its FederatedCluster's spec.clusterLabels set, so a
+ * key removed from the spec is seen as a difference (and removed by the next apply). */
+#define API_ANNOTATION_CLUSTER_LABELS "kubefed.dev/cluster-labels"
 /* On a member's kube-dns ConfigMap, + the federation name: the keys a join added, and the
  * text of keys it changed, so unjoin restores them exactly. */
 #define API_ANNOTATION_CREATED_KEYS "kubefed.dev/created-keys-"

@@ -13,7 +13,8 @@
 
 typedef struct op_flags {
   kf_manager_opts m;
-  const char *access; /* NULL: service in cluster, endpoint with a kubeconfig */
+  const char *access;   /* NULL: service in cluster, endpoint with a kubeconfig */
+  const char *cm_image; /* NULL: only spec.controllerManager.image names one */
 } op_flags;
 
 static const char *const ACCESS_MODES[] = {"service", "endpoint", NULL};
@@ -25,6 +26,11 @@ static const kf_flag FLAGS[] = {
      "how to reach each federation's API server for its bootstrap: its Service (https://F-apiserver.NS.svc) or "
      "status.endpoint (default: service in cluster, endpoint with --kubeconfig)",
      NULL, ACCESS_MODES, NULL},
+    {"controller-manager-image", 0, KF_FLAG_STRING, 0, offsetof(op_flags, cm_image), "IMAGE",
+     "the image of each federation's kubefed-controller-manager Deployment when its spec.controllerManager.image "
+     "is empty: an image of this operator, which ships the program (the Helm chart sets its own image). Without "
+     "either a Federation gets no controller manager (ControllerManagerReady=False, NoImage)",
+     NULL, NULL, NULL},
 };
 
 static const char SYNOPSIS[] = "Usage: " API_OPERATOR " [flags]\n\n"
@@ -70,7 +76,8 @@ int main(int argc, char **argv) {
                                                          : FED_ACCESS_ENDPOINT,
                     .metrics = kf_manager_metrics(m),
                     .events = kf_manager_events(m),
-                    .informers = kf_manager_informers(m)};
+                    .informers = kf_manager_informers(m),
+                    .cm_image = fl.cm_image};
   fed_controller *fed = fed_controller_new(kf_manager_loop(m), kf_manager_client(m), &fo);
   fc_controller *fc = fc_controller_new(kf_manager_loop(m), kf_manager_client(m), &fo);
   const kf_runnable runnables[] = {

@@ -45,6 +45,7 @@ typedef struct kf_manager_opts {
   /* Set by the common flags (KF_MANAGER_FLAGS); borrowed from argv or the flag table. */
   const char *kubeconfig; /* NULL: $KUBECONFIG; NULL or "" there: the in-cluster config */
   const char *context;
+  const char *master;     /* NULL or "": the kubeconfig's server; else this URL instead */
   const char *namespace_; /* NULL or "": all namespaces */
   int leader_elect;
   const char *lease_namespace; /* NULL: namespace_, else the config's namespace */

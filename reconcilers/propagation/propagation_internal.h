@@ -1,0 +1,65 @@
+/* What sync.c and deletion.c share: the controller and one reconcile. */
+#ifndef KF_PROPAGATION_INTERNAL_H
+#define KF_PROPAGATION_INTERNAL_H
+
+#include <kf/ctrl.h>
+
+#include "propagation.h"
+
+typedef struct member_watch {
+  char *name;
+  unsigned epoch;
+  informer *inf; /* our copies of the type in the member (selected by our label) */
+} member_watch;
+
+struct prop_sync {
+  uv_loop_t *loop;
+  prop_sync_opts o;
+  char *uid;
+  char *selector;       /* PROP_LABEL_PROPAGATED_BY=uid */
+  const char *owner[3]; /* apply's owner labels: PROP_LABEL_PROPAGATED_BY, uid (outlives calls) */
+  ctrl *c;
+  informer *fed_inf;
+  member_watch **mw; /* heap entries: a call in flight looks its member's up again by name */
+  size_t nmw;
+  int active, closing;
+  void (*closed)(void *);
+  void *closed_arg;
+};
+
+/* One reconcile of one federated object: ctrl_done is called once, by prop_finish. */
+typedef struct prop_run {
+  prop_sync *s;
+  char *key;
+  json_object *obj; /* the federated object (owned), NULL when gone */
+  prop_state *states;
+  size_t n;
+  char **owned; /* the strings states point to that are not literals */
+  size_t nowned;
+  int pending; /* member calls in flight */
+  int rc;      /* < 0: retried with backoff */
+  uint64_t requeue_ms;
+  int unsynced; /* a member's cache is not complete: status not written this round */
+  prop_selector *sel;
+  int issued;                         /* deletions of member copies started */
+  char *waiting;                      /* members a cascade waits for, "a, b" */
+  void (*then)(struct prop_run *run); /* what runs when pending drops to 0 */
+} prop_run;
+
+void prop_finish(prop_run *run);
+/* Records member's state for the status annotation (fmt NULL: state is a literal). */
+void prop_state_set(prop_run *run, const char *member, const char *state);
+void prop_state_setf(prop_run *run, const char *member, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+member_watch *prop_watch_of(prop_sync *s, const char *member);
+void prop_metric(prop_sync *s, const char *member, const char *result);
+/* Deletes our copy of run's object in member pm (as w's cache holds it); 1 when a call started. */
+int prop_remove_copy(prop_run *run, const prop_member *pm, member_watch *w);
+/* One member call ended: when it was the last, run->then. */
+void prop_call_done(prop_run *run);
+
+/* deletion.c: obj has a deletionTimestamp. */
+void prop_delete(prop_run *run);
+/* Adds the finalizers propagation needs; then run->then, or finishes with the error. */
+void prop_ensure_finalizers(prop_run *run);
+
+#endif

@@ -1,0 +1,153 @@
+/* The propagated types as one table, and the pure decisions about one object: whether it is
+ * propagated at all, its member copy, what the member cache keeps, the status annotation.
+ *
+ *   table     TYPES, prop_type_of
+ *   skip      prop_skip (system namespaces and what servers make by themselves)
+ *   copy      prop_desired (+ the copy's hash), prop_transform
+ *   status    prop_status_text */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <kf/kj.h>
+
+#include "propagation.h"
+
+static const kc_resource DAEMONSETS = {"apps", "v1", "daemonsets", "DaemonSet", 1};
+static const kc_resource INGRESSES = {"networking.k8s.io", "v1", "ingresses", "Ingress", 1};
+
+static const char *const NO_FIELDS[] = {NULL};
+static const char *const CONFIGMAP_FIELDS[] = {"data", "binaryData", "immutable", NULL};
+static const char *const SECRET_FIELDS[] = {"type", "data", "immutable", NULL};
+/* Not `secrets`: each member's token controller keeps its own (KubeFed v2 retains it too). */
+static const char *const SERVICEACCOUNT_FIELDS[] = {"automountServiceAccountToken", "imagePullSecrets", NULL};
+static const char *const SPEC_FIELDS[] = {"spec", NULL};
+
+/* A namespace's spec is its finalizers, which each member's apiserver sets itself. */
+static const prop_type TYPES[] = {
+    {CM_NAMESPACES, &KC_NAMESPACES, NO_FIELDS}, {CM_CONFIGMAPS, &KC_CONFIGMAPS, CONFIGMAP_FIELDS},
+    {CM_SECRETS, &KC_SECRETS, SECRET_FIELDS},   {CM_SERVICEACCOUNTS, &KC_SERVICEACCOUNTS, SERVICEACCOUNT_FIELDS},
+    {CM_DAEMONSETS, &DAEMONSETS, SPEC_FIELDS},  {CM_INGRESSES, &INGRESSES, SPEC_FIELDS},
+};
+
+const prop_type *prop_type_of(cm_controller id) {
+  for (size_t i = 0; i < sizeof(TYPES) / sizeof(TYPES[0]); i++)
+    if (TYPES[i].id == id) return &TYPES[i];
+  return NULL;
+}
+
+/* ---- skip ---- */
+
+static int system_namespace(const char *ns) {
+  return ns && (strncmp(ns, "kube-", 5) == 0 || strcmp(ns, API_FEDERATION_SYSTEM) == 0);
+}
+
+int prop_skip(const prop_type *t, json_object *obj) {
+  const char *name = kc_obj_str(obj, "metadata.name"), *ns = kc_obj_str(obj, "metadata.namespace");
+  if (!name) return 1;
+  if (t->res == &KC_NAMESPACES) return strcmp(name, "default") == 0 || system_namespace(name);
+  if (system_namespace(ns)) return 1;
+  /* What an apiserver or a member's controllers make in every namespace: each member has its own. */
+  if (t->res == &KC_SERVICES) return ns && strcmp(ns, "default") == 0 && strcmp(name, "kubernetes") == 0;
+  if (t->res == &KC_CONFIGMAPS) return strcmp(name, "kube-root-ca.crt") == 0;
+  if (t->res == &KC_SERVICEACCOUNTS) return strcmp(name, "default") == 0;
+  if (t->res == &KC_SECRETS) {
+    const char *type = kc_obj_str(obj, "type");
+    return type && strcmp(type, "kubernetes.io/service-account-token") == 0;
+  }
+  return 0;
+}
+
+/* ---- copy ---- */
+
+static json_object *copy_map(json_object *src, const char *skip) {
+  json_object *out = kj_obj();
+  if (!src || !json_object_is_type(src, json_type_object)) return out;
+  json_object_object_foreach (src, k, v) {
+    if (skip && strcmp(k, skip) == 0) continue;
+    kj_copy(out, k, v);
+  }
+  return out;
+}
+
+static uint64_t fnv1a(const char *s) {
+  uint64_t h = 14695981039346656037ull;
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+  return h;
+}
+
+json_object *prop_desired(const prop_type *t, json_object *obj, const char *uid) {
+  const kc_resource *r = t->res;
+  json_object *d = kj_obj(), *meta = kj_obj();
+  char *api_version = r->group[0] ? kf_asprintf("%s/%s", r->group, r->version) : NULL;
+  kj_str(d, "apiVersion", api_version ? api_version : r->version);
+  free(api_version);
+  kj_str(d, "kind", r->kind);
+  kj_str(meta, "name", kc_obj_str(obj, "metadata.name"));
+  if (r->namespaced) kj_str(meta, "namespace", kc_obj_str(obj, "metadata.namespace"));
+  json_object *labels = copy_map(kc_obj_get(obj, "metadata.labels"), NULL);
+  kj_str(labels, PROP_LABEL_PROPAGATED_BY, uid);
+  kj_set(meta, "labels", labels);
+  json_object *ann = copy_map(kc_obj_get(obj, "metadata.annotations"), PROP_ANNOTATION_STATUS);
+  kj_set(d, "metadata", meta);
+  for (const char *const *f = t->fields; *f; f++) kj_copy(d, *f, kc_obj_get(obj, *f));
+
+  /* A field removed from the federated object is not missing from a subset comparison with the
+   * member copy; its hash is. The hash changes with anything we would apply, so the apply that
+   * follows (server-side, as our field manager) removes what we no longer set. */
+  kj_set(meta, "annotations", ann);
+  char hash[17];
+  snprintf(hash, sizeof(hash), "%016llx",
+           (unsigned long long)fnv1a(json_object_to_json_string_ext(d, JSON_C_TO_STRING_PLAIN)));
+  kj_str(ann, PROP_ANNOTATION_HASH, hash);
+  return d;
+}
+
+void prop_transform(json_object *obj, void *type) {
+  const prop_type *t = type;
+  static const char *const META[] = {"name", "namespace", "uid", "resourceVersion", "labels", "annotations", NULL};
+  json_object *meta = kc_obj_get(obj, "metadata"), *keep = kj_obj();
+  for (const char *const *k = META; *k; k++) kj_copy(keep, *k, kc_obj_get(meta, *k));
+  json_object *out = kj_obj();
+  /* List items carry no apiVersion and kind; the desired copy does. */
+  char *api_version = t->res->group[0] ? kf_asprintf("%s/%s", t->res->group, t->res->version) : NULL;
+  kj_str(out, "apiVersion", api_version ? api_version : t->res->version);
+  kj_str(out, "kind", t->res->kind);
+  free(api_version);
+  for (const char *const *f = t->fields; *f; f++) kj_copy(out, *f, kc_obj_get(obj, *f));
+  /* Replace obj's fields in place: the informer keeps obj. */
+  char **keys = NULL;
+  size_t n = 0;
+  json_object_object_foreach (obj, k, v) {
+    (void)v;
+    keys = kf_realloc(keys, (n + 1) * sizeof(char *));
+    keys[n++] = kf_strdup(k);
+  }
+  for (size_t i = 0; i < n; i++) {
+    json_object_object_del(obj, keys[i]);
+    free(keys[i]);
+  }
+  free(keys);
+  kj_set(obj, "metadata", keep);
+  json_object_object_foreach (out, k2, v2) kj_set(obj, k2, json_object_get(v2));
+  json_object_put(out);
+}
+
+/* ---- status ---- */
+
+static int by_member(const void *a, const void *b) {
+  return strcmp(((const prop_state *)a)->member, ((const prop_state *)b)->member);
+}
+
+char *prop_status_text(const prop_state *states, size_t n) {
+  prop_state *sorted = kf_calloc(n + 1, sizeof(*sorted));
+  if (n) memcpy(sorted, states, n * sizeof(*sorted));
+  qsort(sorted, n, sizeof(*sorted), by_member);
+  json_object *o = kj_obj();
+  for (size_t i = 0; i < n; i++) kj_str(o, sorted[i].member, sorted[i].state);
+  char *text = kf_strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+  json_object_put(o);
+  free(sorted);
+  return text;
+}

@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# Propagation benchmark (issue #14) on real apiservers from tests/harness/k8s: a federation API
+# (a plain kube-apiserver with the Cluster CRD, as the operator makes it) and members, with the
+# kubefed-controller-manager binary run against it; the Cluster objects and their credential
+# Secrets in federation-system are written here as the operator writes them at join.
+#   round A: 1,000 ConfigMaps to two members; round B: 100 ConfigMaps to 10 members
+#   (apiserver-only: `k8s up NAME` without nodes).
+# Measured per round: time from the first federated create until every copy is written, against the
+# bare creates of the same member objects by a minimal client at full concurrency (the ratio);
+# member requests per object; controller-manager CPU and private memory per propagated copy. Then,
+# on the two members, federation write -> member write latency at sub-second resolution
+# (prop-latency.py: paced creates, a member watch), and writes at steady state. Prints a Markdown
+# table, writes it and a JSON copy to tests/bench/results/, and a PNG chart with gnuplot. Fails
+# loudly if the controller manager errors, dies or never converges; asserts no timing.
+#   usage: bench-propagation.sh PATH/TO/kubefed-controller-manager PATH/TO/informer_bench
+set -euo pipefail
+CM=$1 BENCH=$2
+N_A=${N_A:-1000} N_B=${N_B:-100} MEMBERS_B=${MEMBERS_B:-10} STEADY_S=${STEADY_S:-60} LAT_N=${LAT_N:-200}
+root=$(cd "$(dirname "$0")/../.." && pwd)
+harness=${HARNESS:-$root/tests/harness/k8s}
+out=$root/tests/bench/results
+mkdir -p "$out"
+fed=bpf-$$ tmp=$(mktemp -d) cmpid="" uid=bench-$$
+members=()
+cleanup() {
+  [ -z "${KEEP_LOG:-}" ] || curl -sf "http://127.0.0.1:$metrics_port/metrics" >"$KEEP_LOG.metrics" 2>/dev/null || true
+  [ -z "$cmpid" ] || kill "$cmpid" 2>/dev/null || true
+  [ -z "${KEEP_LOG:-}" ] || cp "$tmp/cm.log" "$KEEP_LOG" 2>/dev/null || true
+  for c in "$fed" "${members[@]}"; do "$harness" down "$c" >/dev/null 2>&1 || true; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+metrics_port=0
+die() { echo "bench-propagation: $*" >&2; [ ! -f "$tmp/cm.log" ] || tail -n 30 "$tmp/cm.log" >&2; exit 1; }
+now() { date +%s.%N; }
+since() { printf '%.2f' "$(echo "$(now) - $1" | bc)"; }
+kubectl=$("$harness" bin kubectl)
+FKC=$("$harness" up "$fed")
+FK() { "$kubectl" --kubeconfig "$FKC" --request-timeout=60s "$@"; }
+FK apply -f "$root/crds/federation.kubefed.dev_clusters.yaml" >/dev/null
+FK wait --for=condition=Established crd/clusters.federation.kubefed.dev --timeout=60s >/dev/null
+FK create namespace federation-system >/dev/null
+
+# join NAME KUBECONFIG: what the operator writes in the federation API at join.
+join() {
+  FK create secret generic -n federation-system "$1-credentials" --from-file=kubeconfig="$2" >/dev/null
+  FK apply -f - >/dev/null <<EOF
+apiVersion: federation.kubefed.dev/v1beta1
+kind: Cluster
+metadata: {name: $1}
+spec:
+  secretRef: {name: $1-credentials}
+  serverAddressByClientCIDRs: [{clientCIDR: 0.0.0.0/0, serverAddress: "$(awk '/server:/ {print $2; exit}' "$2")"}]
+EOF
+  FK patch cluster "$1" --subresource=status --type=merge \
+    -p '{"status":{"conditions":[{"type":"Ready","status":"True","reason":"Healthy","message":"bench","lastProbeTime":"2026-01-01T00:00:00Z","lastTransitionTime":"2026-01-01T00:00:00Z"}]}}' >/dev/null
+}
+unjoin() { FK delete cluster "$1" >/dev/null; FK delete secret -n federation-system "$1-credentials" >/dev/null; }
+
+free_port() { "$harness" free-port "$1" "$2"; }
+metrics_port=$(free_port 20000 29999) health_port=$(free_port 20000 29999)
+"$CM" --kubeconfig "$FKC" --federation-uid "$uid" --health-bind-address "127.0.0.1:$health_port" \
+  --metrics-bind-address "127.0.0.1:$metrics_port" --log-level "${CM_LOG_LEVEL:-warn}" >"$tmp/cm.log" 2>&1 &
+cmpid=$!
+for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$health_port/readyz" >/dev/null && break; sleep 0.1; done
+alive() { kill -0 "$cmpid" 2>/dev/null || die "the controller manager died"; }
+metric() {
+  curl -sf --max-time 10 "http://127.0.0.1:$metrics_port/metrics" | awk -v re="$1" '$0 ~ re && $0 !~ /^#/ {n += $NF} END {printf "%.0f\n", n + 0}'
+}
+created() { metric '^kubefed_propagations_total.*result="created"'; }
+writes() { metric '^kubefed_api_requests_total.*verb="(POST|PUT|PATCH|DELETE)"'; }
+requests() { metric '^kubefed_api_requests_total'; }
+anon_kib() { awk '/^RssAnon/ {print $2}' "/proc/$cmpid/status"; }
+cpu_s() { awk -v t="$(getconf CLK_TCK)" '{printf "%.2f\n", ($14 + $15) / t}' "/proc/$cmpid/stat"; }
+wait_for() {
+  local desc=$1 secs=$2; shift 2
+  local end=$((SECONDS + secs))
+  until "$@" >/dev/null 2>&1; do alive; [ $SECONDS -lt $end ] || die "$desc: not within ${secs}s"; sleep 0.1; done
+}
+
+declare -A R
+# round NAME N MEMBER...: N ConfigMaps in namespace NAME to the members (already joined).
+round() {
+  local name=$1 n=$2; shift 2
+  local m count=$# pids=() rc=0 t0 c0 q0 a0 want
+  FK create namespace "$name" >/dev/null
+  want=$(( $(created) + n * count ))
+  a0=$(anon_kib) c0=$(cpu_s) q0=$(requests)
+  t0=$(now)
+  "$BENCH" create "$FKC" "$name" "$n" >/dev/null || die "creating $n ConfigMaps failed"
+  all_copied() { [ "$(created)" -ge "$want" ]; }
+  wait_for "$n ConfigMaps to $count members" $((120 + n / 5)) all_copied
+  R[$name,prop_s]=$(since "$t0")
+  sleep 2
+  R[$name,requests]=$(echo "scale=1; ($(requests) - q0) / ($n * $count)" | bc)
+  R[$name,cpu_s]=$(printf '%.2f' "$(echo "$(cpu_s) - $c0" | bc)")
+  R[$name,per_copy_b]=$(( ($(anon_kib) - a0) * 1024 / (n * count) ))
+  # Bare: the same member objects created by a minimal client, every member at once.
+  for m in "$@"; do "$kubectl" --kubeconfig "${KCS[$m]}" create namespace "bare-$name" >/dev/null; done
+  t0=$(now)
+  for m in "$@"; do "$BENCH" create "${KCS[$m]}" "bare-$name" "$n" >/dev/null & pids+=($!); done
+  for p in "${pids[@]}"; do wait "$p" || rc=1; done
+  [ $rc -eq 0 ] || die "the bare-write client failed"
+  R[$name,bare_s]=$(since "$t0")
+  R[$name,ratio]=$(echo "scale=2; ${R[$name,prop_s]} / ${R[$name,bare_s]}" | bc)
+  R[$name,n]=$n R[$name,members]=$count
+  alive
+}
+
+declare -A KCS
+for i in 1 2; do
+  m=bpm$i-$$; members+=("$m"); KCS[$m]=$("$harness" up "$m"); join "$m" "${KCS[$m]}"
+done
+round a "$N_A" "${members[@]}"
+sleep 3
+w1=$(writes)
+sleep "$STEADY_S"
+R[steady_writes]=$(( $(writes) - w1 ))
+R[steady_anon_kib]=$(anon_kib)
+FK create namespace lat >/dev/null
+sleep 2 # the namespace itself is propagated
+read -r R[lat] < <(python3 "$root/tests/bench/prop-latency.py" "$FKC" "${KCS[${members[0]}]}" lat "$LAT_N" 20) ||
+  die "the latency probe failed"
+# Cascade: the round's namespaces deleted in the federation API, every copy deleted in the members.
+t0=$(now)
+FK delete namespace a lat --wait=false >/dev/null
+gone() { ! FK get namespace a >/dev/null 2>&1 && ! FK get namespace lat >/dev/null 2>&1; }
+wait_for "cascade delete of round A" 300 gone
+R[cascade_s]=$(since "$t0")
+for m in "${members[@]}"; do
+  left=$("$kubectl" --kubeconfig "${KCS[$m]}" get configmaps -A -l kubefed.dev/propagated-by -o name | wc -l)
+  [ "$left" -eq 0 ] || die "$left copies left in $m after the cascade"
+done
+for m in "${members[@]}"; do unjoin "$m"; "$harness" down "$m" >/dev/null; done
+members=()
+
+for i in $(seq 1 "$MEMBERS_B"); do
+  m=bpn$i-$$; members+=("$m"); KCS[$m]=$("$harness" up "$m"); join "$m" "${KCS[$m]}"
+done
+round b "$N_B" "${members[@]}"
+errors=$(grep -c 'level=error' "$tmp/cm.log" || true)
+[ "$errors" -eq 0 ] || die "the controller manager logged $errors errors"
+
+# ---- report ------------------------------------------------------------------------------------------
+lat=${R[lat]}
+p50=$(sed -n 's/.*p50=\([0-9.]*\).*/\1/p' <<<"$lat") p99=$(sed -n 's/.*p99=\([0-9.]*\).*/\1/p' <<<"$lat")
+{
+echo "# Propagation benchmark"
+echo
+echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo). Kubernetes v1.37.2 (tests/harness), $(date -u +%F); load before the run: $(cut -d' ' -f1-3 /proc/loadavg)."
+echo "Command: \`ctest --test-dir build-bench -R bench.propagation\` (tests/bench/bench-propagation.sh; N_A=$N_A, N_B=$N_B, MEMBERS_B=$MEMBERS_B, STEADY_S=$STEADY_S)."
+echo "Setup: a federation API (kube-apiserver + the Cluster CRD) and apiserver-only members; kubefed-controller-manager"
+echo "run against it; Cluster objects and credential Secrets written as the operator writes them at join."
+echo
+echo "| figure | A: $N_A ConfigMaps × 2 members | B: $N_B ConfigMaps × $MEMBERS_B members | target |"
+echo "|---|---|---|---|"
+echo "| time from the first federated create until every copy is written | ${R[a,prop_s]} s | ${R[b,prop_s]} s | |"
+echo "| bare creates of the same member objects, minimal client, every member at once | ${R[a,bare_s]} s | ${R[b,bare_s]} s | |"
+echo "| ratio | ${R[a,ratio]}× | ${R[b,ratio]}× | ≤ 1.5 |"
+echo "| API requests per copy (federation API and members) | ${R[a,requests]} | ${R[b,requests]} | |"
+echo "| controller-manager CPU | ${R[a,cpu_s]} s | ${R[b,cpu_s]} s | |"
+echo "| private memory (RssAnon) per propagated copy | ${R[a,per_copy_b]} B | ${R[b,per_copy_b]} B | |"
+echo
+echo "| figure | value | target |"
+echo "|---|---|---|"
+echo "| federation write → member write, p50 ($LAT_N creates at 20/s, one member watched) | ${p50} s | < 0.1 s |"
+echo "| federation write → member write, p99 | ${p99} s | |"
+echo "| writes at steady state over ${STEADY_S} s with $((N_A * 2)) copies | ${R[steady_writes]} | 0 |"
+echo "| controller-manager RssAnon at steady state, round A | $(echo "scale=1; ${R[steady_anon_kib]} / 1024" | bc) MiB | |"
+echo "| namespace delete → every copy of round A gone from the federation API and members | ${R[cascade_s]} s | |"
+} >"$out/propagation.md"
+printf '{"machine":{"cores":%s},"a":{"n":%s,"members":2,"prop_s":%s,"bare_s":%s,"ratio":%s,"requests_per_copy":%s,"cpu_s":%s,"per_copy_bytes":%s},"b":{"n":%s,"members":%s,"prop_s":%s,"bare_s":%s,"ratio":%s,"requests_per_copy":%s,"cpu_s":%s,"per_copy_bytes":%s},"latency_p50_s":%s,"latency_p99_s":%s,"steady_writes":%s,"cascade_s":%s}\n' \
+  "$(nproc)" "$N_A" "${R[a,prop_s]}" "${R[a,bare_s]}" "${R[a,ratio]}" "${R[a,requests]}" "${R[a,cpu_s]}" "${R[a,per_copy_b]}" \
+  "$N_B" "$MEMBERS_B" "${R[b,prop_s]}" "${R[b,bare_s]}" "${R[b,ratio]}" "${R[b,requests]}" "${R[b,cpu_s]}" "${R[b,per_copy_b]}" \
+  "$p50" "$p99" "${R[steady_writes]}" "${R[cascade_s]}" | sed 's/:\./:0./g' >"$out/propagation.json"
+if command -v gnuplot >/dev/null; then
+  printf '"A: %s x 2" %s %s\n"B: %s x %s" %s %s\n' "$N_A" "${R[a,prop_s]}" "${R[a,bare_s]}" "$N_B" "$MEMBERS_B" "${R[b,prop_s]}" "${R[b,bare_s]}" >"$tmp/plot.dat"
+  gnuplot <<EOF
+set terminal pngcairo size 800,480 noenhanced
+set output "$out/propagation.png"
+set title "kubefed-controller-manager: propagation against bare member writes"
+set style data histograms
+set style fill solid 0.6
+set ylabel "seconds"
+set key left top
+plot "$tmp/plot.dat" using 2:xtic(1) title "propagated", "" using 3 title "bare creates"
+EOF
+fi
+cat "$out/propagation.md"
