@@ -10,8 +10,9 @@
 #  * its programs run from it (`buildah run --isolation chroot`, as the image's user, on the host's
 #    network) against a harness host: the operator reconciles a Federation to Ready (its API
 #    server run for real by `k8s serve-federation`) and joins a member cluster.
-# The controller manager from the same image propagating an object waits for the controller-manager
-# issue (14) to land; until then it is not checked here.
+#  * the controller manager from the same image (the Deployment the operator made from
+#    --controller-manager-image, its container run with buildah, as the image's user) propagates a
+#    namespace and a ConfigMap from the federation API to the member.
 set -uo pipefail
 TEST=packaging.image
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -22,7 +23,7 @@ HARNESS="${HARNESS:-$ROOT/tests/harness/k8s}"
 TMP="$(mktemp -d)"
 IMAGE=localhost/kubefed-operator:packaging-test
 HOST="imghost-$$" MEMBER="imgmember-$$" NS="img-$$" FED=fellowship
-BPID="" CTR=""
+BPID="" CTR="" CMPID=""
 B() { buildah --storage-driver vfs --root "$TMP/storage" --runroot "$TMP/run" "$@"; }
 
 # The processes `buildah run` started for the operator (its descendants), by pid.
@@ -32,23 +33,26 @@ descendants() {
     for c in $(awk -v p="$p" '$4 == p {print $1}' /proc/[0-9]*/stat 2>/dev/null); do echo "$c"; descendants "$c"; done
   done
 }
-stop_image_operator() {
-  [ -n "$BPID" ] || return 0
+stop_run() {  # stop_run PID: a `buildah run` this test started, and what it runs
+  [ -n "$1" ] || return 0
   local pids
-  pids="$(descendants "$BPID")"
+  pids="$(descendants "$1")"
   # shellcheck disable=SC2086
   [ -n "$pids" ] && kill -TERM $pids 2>/dev/null
-  for _ in $(seq 1 40); do kill -0 "$BPID" 2>/dev/null || break; sleep 0.25; done
-  kill -0 "$BPID" 2>/dev/null && kill -KILL "$BPID" $pids 2>/dev/null
-  wait "$BPID" 2>/dev/null
-  BPID=""
+  for _ in $(seq 1 40); do kill -0 "$1" 2>/dev/null || break; sleep 0.25; done
+  # shellcheck disable=SC2086
+  kill -0 "$1" 2>/dev/null && kill -KILL "$1" $pids 2>/dev/null
+  wait "$1" 2>/dev/null
 }
 finish() {
   trap - EXIT INT TERM
-  stop_image_operator
+  stop_run "$CMPID"
+  stop_run "$BPID"
   for c in "fed-$NS-$FED" "$HOST" "$MEMBER"; do "$HARNESS" down "$c" >&2 2>/dev/null || true; done
-  if [ "$FAILED" -gt 0 ] && [ -f "$TMP/operator.log" ]; then
-    say "---- last 40 lines of the operator's log ----"; tail -n 40 "$TMP/operator.log" >&2
+  if [ "$FAILED" -gt 0 ]; then
+    for l in operator controller-manager; do
+      [ -f "$TMP/$l.log" ] && { say "---- last 40 lines of the $l's log ----"; tail -n 40 "$TMP/$l.log" >&2; }
+    done
   fi
   B rm --all >/dev/null 2>&1 || true
   B rmi --all --force >/dev/null 2>&1 || true
@@ -95,7 +99,7 @@ size_h="$(B images --format '{{.Size}}' "$IMAGE" 2>/dev/null | head -n1)"
 say "image size: ${size_h:-?}"
 CTR="$(B from --pull=never "$IMAGE")" || { fail "buildah from $IMAGE"; exit 1; }
 MNT="$(B mount "$CTR")" || { fail "buildah mount"; exit 1; }
-for p in usr/local/bin/kubefed-operator usr/local/bin/kubefed; do
+for p in usr/local/bin/kubefed-operator usr/local/bin/kubefed usr/local/bin/kubefed-controller-manager; do
   check "the image holds /$p" test -x "$MNT/$p"
 done
 tools=""
@@ -124,7 +128,7 @@ K create namespace "$NS" >/dev/null
 HEALTH=$(free_port 20000 29999) METRICS=$(free_port 20000 29999)
 RUN --volume "$TMP/kc:/kc:ro" "$CTR" -- /usr/local/bin/kubefed-operator --kubeconfig /kc/host.kubeconfig \
   --namespace "$NS" --health-bind-address "127.0.0.1:$HEALTH" --metrics-bind-address "127.0.0.1:$METRICS" \
-  >"$TMP/operator.log" 2>&1 &
+  --controller-manager-image "$IMAGE" >"$TMP/operator.log" 2>&1 &
 BPID=$!
 OPPID=$BPID   # wait_until stops early if it dies
 wait_until "the operator from the image is ready (/readyz on the host's network)" 60 \
@@ -150,7 +154,10 @@ spec:
   apiServer: {service: {type: NodePort, nodePort: $PORT}, advertiseAddress: 127.0.0.1}
 EOF
 wait_until "the operator created Deployment $FED-apiserver" 60 K get deployment -n "$NS" "$FED-apiserver" || exit 1
-"$HARNESS" serve-federation "$HKC" "$NS" "$FED" >/dev/null || { fail "serve-federation $FED"; exit 1; }
+# serve-federation runs processes, not images: given no controller-manager binary it serves the
+# apiserver alone (cm-error), and this test runs the controller manager from the image below.
+URL="$(KUBEFED_CONTROLLER_MANAGER="$TMP/no-such-binary" "$HARNESS" serve-federation "$HKC" "$NS" "$FED")" ||
+  { fail "serve-federation $FED"; exit 1; }
 cond() { K get -n "$NS" "$1" "$2" -o json 2>/dev/null | jq -r --arg t "$3" '.status.conditions[]? | select(.type==$t) | "\(.status) \(.reason)"'; }
 cond_is() { [ "$(cond "$1" "$2" "$3")" = "$4" ]; }
 wait_until "the Federation reconciled by the image's operator is Ready" 120 cond_is federation "$FED" Ready "True Ready" || exit 1
@@ -167,6 +174,41 @@ wait_until "the member joined by the image's operator: Joined True" 90 cond_is f
 wait_until "the member is Ready (probed from the image)" 60 cond_is federatedcluster gondor Ready "True Healthy"
 check "the member holds the federation's ServiceAccount" \
   "$KUBECTL" --kubeconfig "$MKC" get serviceaccount -n federation-system "kubefed-$FED-gondor"
+
+# ---- the controller manager from the same image -------------------------------------------------
+J() { K get -n "$NS" "$@" -o json 2>/dev/null; }
+cm="$(J deployment "$FED-controller-manager")"
+check "Deployment $FED-controller-manager runs the image the operator was given" \
+  test "$(jq -r '.spec.template.spec.containers[0].image' <<<"$cm")" = "$IMAGE"
+cm_cmd="$(jq -r '.spec.template.spec.containers[0].command | join(" ")' <<<"$cm")"
+check "its command is the image's program ($cm_cmd)" test "$cm_cmd" = /usr/local/bin/kubefed-controller-manager
+# Its container as a kubelet would run it: the Deployment's args, the kubeconfig Secret mounted
+# where the Deployment mounts it (readable by the image's group), the served URL as --master, the
+# health and metrics ports moved to free loopback ports (host network).
+kc_mount="$(jq -r '.spec.template.spec.containers[0].volumeMounts[] | select(.name=="kubeconfig") | .mountPath' <<<"$cm")"
+mkdir -p "$TMP/cm-kubeconfig"
+J secret "$FED-controller-manager-kubeconfig" | jq -r '.data.kubeconfig' | base64 -d >"$TMP/cm-kubeconfig/kubeconfig"
+chgrp -R 65532 "$TMP/cm-kubeconfig" && chmod 0750 "$TMP/cm-kubeconfig" && chmod 0640 "$TMP/cm-kubeconfig/kubeconfig"
+CMH=$(free_port 20000 29999) CMM=$(free_port 20000 29999)
+mapfile -t cm_args < <(jq -r '.spec.template.spec.containers[0].args[]' <<<"$cm" |
+  sed -e "s|^--master=.*|--master=$URL|" -e "s|^--health-bind-address=.*|--health-bind-address=127.0.0.1:$CMH|" \
+      -e "s|^--metrics-bind-address=.*|--metrics-bind-address=127.0.0.1:$CMM|")
+CMCTR="$(B from --pull=never "$IMAGE")" || { fail "buildah from $IMAGE (controller manager)"; exit 1; }
+RUN --volume "$TMP/cm-kubeconfig:$kc_mount:ro" --env "POD_NAMESPACE=$NS" "$CMCTR" -- "$cm_cmd" "${cm_args[@]}" \
+  >"$TMP/controller-manager.log" 2>&1 &
+CMPID=$!
+wait_until "the controller manager from the image is healthy (/healthz)" 60 curl -sf "http://127.0.0.1:$CMH/healthz"
+K get secret -n "$NS" "$FED-admin-kubeconfig" -o jsonpath='{.data.kubeconfig}' | base64 -d >"$TMP/fed.kubeconfig"
+FK() { "$KUBECTL" --kubeconfig "$TMP/fed.kubeconfig" --request-timeout=20s "$@"; }
+FK create namespace shire >/dev/null && FK create configmap -n shire ring --from-literal=bearer=frodo >/dev/null ||
+  fail "federation API: namespace shire and ConfigMap shire/ring"
+FED_UID="$(J federation "$FED" | jq -r .metadata.uid)"
+MK() { "$KUBECTL" --kubeconfig "$MKC" --request-timeout=20s "$@"; }
+propagated() {
+  [ "$(MK get configmap -n shire ring -o jsonpath='{.metadata.labels.kubefed\.dev/propagated-by}/{.data.bearer}' 2>/dev/null)" = "$FED_UID/frodo" ]
+}
+wait_until "the controller manager from the image propagated ConfigMap shire/ring to the member" 60 propagated
+check "the controller manager from the image is still running" kill -0 "$CMPID"
 check "the operator from the image is still running" kill -0 "$BPID"
 if grep -q "level=error\|ERROR" "$TMP/operator.log"; then
   say "errors in the operator's log:"; grep "level=error\|ERROR" "$TMP/operator.log" | head -n 5 >&2
