@@ -3,3 +3,8 @@
 const kc_resource API_FEDERATIONS = {"kubefed.dev", "v1alpha1", "federations", "Federation", 1};
 const kc_resource API_FEDERATEDCLUSTERS = {"kubefed.dev", "v1alpha1", "federatedclusters", "FederatedCluster", 1};
 const kc_resource API_CLUSTERS = {"federation.kubefed.dev", "v1beta1", "clusters", "Cluster", 0};
+const kc_resource API_DAEMONSETS = {"apps", "v1", "daemonsets", "DaemonSet", 1};
+const kc_resource API_INGRESSES = {"networking.k8s.io", "v1", "ingresses", "Ingress", 1};
+
+const kc_resource *const API_PROPAGATED_NAMESPACED[] = {&KC_CONFIGMAPS,  &KC_SECRETS,    &KC_SERVICEACCOUNTS,
+                                                        &API_DAEMONSETS, &API_INGRESSES, NULL};

@@ -23,6 +23,9 @@ typedef struct ev_entry {
   struct ev_entry *next;
 } ev_entry;
 
+#define EV_MAX_TERMINATING 8
+#define EV_TERMINATING_MS 30000
+
 typedef struct ev_bucket {
   char *object;
   double tokens;
@@ -39,6 +42,10 @@ struct ev_recorder {
   size_t n_buckets;
   uv_timer_t flush;
   uint64_t posted, dropped;
+  /* A namespace being deleted refuses new Events (403) until it is gone: a cascade there would
+   * otherwise post one refused Event per object. Remembered for EV_TERMINATING_MS. */
+  char *terminating[EV_MAX_TERMINATING];
+  uint64_t terminating_until[EV_MAX_TERMINATING];
   int closing;
   int timer_closed;
   unsigned inflight;
@@ -47,6 +54,7 @@ struct ev_recorder {
 /* Freed once closing, with the timer closed and no request in flight. */
 static void ev_maybe_free(ev_recorder *r) {
   if (!r->closing || !r->timer_closed || r->inflight) return;
+  for (int i = 0; i < EV_MAX_TERMINATING; i++) free(r->terminating[i]);
   free(r->controller);
   free(r->instance);
   free(r);
@@ -129,8 +137,24 @@ static int ev_take_token(ev_recorder *r, const char *object, uint64_t now) {
 typedef struct ev_req {
   ev_recorder *r;
   char *key;
+  char *ns;
   unsigned count;
 } ev_req;
+
+static int ev_terminating(ev_recorder *r, const char *ns, uint64_t now) {
+  for (int i = 0; ns && i < EV_MAX_TERMINATING; i++)
+    if (r->terminating[i] && now < r->terminating_until[i] && strcmp(r->terminating[i], ns) == 0) return 1;
+  return 0;
+}
+
+static void ev_note_terminating(ev_recorder *r, const char *ns, uint64_t now) {
+  int slot = 0;
+  for (int i = 0; i < EV_MAX_TERMINATING; i++)
+    if (!r->terminating[i] || r->terminating_until[i] < r->terminating_until[slot]) slot = i;
+  free(r->terminating[slot]);
+  r->terminating[slot] = kf_strdup(ns);
+  r->terminating_until[slot] = now + EV_TERMINATING_MS;
+}
 
 static ev_entry *ev_find(ev_recorder *r, const char *key) {
   for (ev_entry *e = r->entries; e; e = e->next)
@@ -150,10 +174,13 @@ static void ev_done(kc_client *c, int rc, json_object *obj, const kf_error *err,
   } else if (rc != 0) {
     /* Events are best effort: a failure is logged, never retried into a storm. */
     KF_DEBUG("event write failed", "error", err ? err->msg : "");
+    if (rc == KC_ERR_FORBIDDEN && q->ns && err && strstr(err->msg, "being terminated"))
+      ev_note_terminating(r, q->ns, uv_now(ev_loop(r)));
     if (e) e->sent_count = e->count;
   }
   r->inflight--;
   free(q->key);
+  free(q->ns);
   free(q);
   ev_maybe_free(r);
 }
@@ -211,7 +238,8 @@ void ev_emit(ev_recorder *r, json_object *regarding, const char *type, const cha
     free(key);
     return;
   }
-  if ((!e && ev_expire(r, now) >= EV_MAX_ENTRIES) || !ev_take_token(r, object, now)) {
+  if ((!e && ev_expire(r, now) >= EV_MAX_ENTRIES) || ev_terminating(r, ns ? ns : "default", now) ||
+      !ev_take_token(r, object, now)) {
     r->dropped++;
     free(object);
     free(key);
@@ -264,11 +292,13 @@ void ev_emit(ev_recorder *r, json_object *regarding, const char *type, const cha
   q->r = r;
   q->key = kf_strdup(e->key);
   q->count = 1;
+  q->ns = kf_strdup(e->ns);
   r->inflight++;
   r->posted++;
   if (kc_create(r->c, &KC_EVENTS, e->ns, ev, ev_done, q) != 0) {
     r->inflight--;
     free(q->key);
+    free(q->ns);
     free(q);
   }
   json_object_put(ev);

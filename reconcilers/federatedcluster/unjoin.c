@@ -2,7 +2,7 @@
  * made goes, and only if it is ours (apply_delete: ownership labels, uid precondition).
  *
  *   UNJOIN          the steps table: Cluster and credential Secret in the federation API,
- *                   reachability, DNS, RBAC, token, ServiceAccount,
+ *                   reachability, the controller manager's copies, DNS, RBAC, token, ServiceAccount,
  *                   namespace (only if it holds nothing but Kubernetes' defaults), host Secret
  *   fc_deleted      one callback for every delete: what could not be deleted is noted, not fatal
  *   reachability    an unreachable member holds the unjoin unless force-unjoin is set
@@ -160,6 +160,97 @@ static void fc_ns_list_next(fc_run *run) {
     steps_next(&run->steps);
 }
 
+/* ---- what the controller manager propagated ---- */
+
+/* Our copies in the member (label kubefed.dev/propagated-by = the Federation's uid) go with it;
+ * force-unjoin leaves them and names them. Namespaces stay: what users put in them is theirs. */
+typedef struct fc_copies {
+  fc_run *run;
+  char *uid;
+  const char *owner[3]; /* apply_delete keeps the pointer */
+  int pending;
+  size_t found, failed;
+} fc_copies;
+
+static void fc_copies_step_done(fc_copies *x) {
+  if (--x->pending > 0) return;
+  fc_run *run = x->run;
+  if (x->found && run->spec.force) {
+    char *what = kf_asprintf("%zu propagated objects (label %s=%s)", x->found, API_LABEL_PROPAGATED_BY, x->uid);
+    fc_note_left(run, what);
+    free(what);
+  } else if (x->failed) {
+    char *what = kf_asprintf("%zu propagated objects that could not be deleted", x->failed);
+    fc_note_left(run, what);
+    free(what);
+  }
+  free(x->uid);
+  free(x);
+  steps_next(&run->steps);
+}
+
+static void fc_copy_deleted(const apply_result *r, void *data) {
+  fc_copies *x = data;
+  if (r->rc != 0) x->failed++;
+  fc_copies_step_done(x);
+}
+
+typedef struct fc_copies_list {
+  fc_copies *x;
+  const kc_resource *res;
+} fc_copies_list;
+
+static void fc_copies_listed(kc_client *c, int rc, json_object *list, const kf_error *err, void *data) {
+  fc_copies_list l = *(fc_copies_list *)data;
+  fc_copies *x = l.x;
+  free(data);
+  (void)err;
+  json_object *items = kc_obj_get(list, "items");
+  size_t n = rc == 0 && json_object_is_type(items, json_type_array) ? json_object_array_length(items) : 0;
+  if (rc != 0 && rc != KC_ERR_NOTFOUND) x->failed++;
+  x->found += n;
+  apply_opts o = {.client = c, .res = l.res, .owner_labels = x->owner};
+  for (size_t i = 0; i < n && !x->run->spec.force; i++) {
+    json_object *item = json_object_array_get_idx(items, i);
+    x->pending++;
+    if (apply_delete(&o, kc_obj_str(item, "metadata.namespace"), kc_obj_str(item, "metadata.name"), fc_copy_deleted,
+                     x) != 0) {
+      x->pending--;
+      x->failed++;
+    }
+  }
+  fc_copies_step_done(x);
+}
+
+static void fc_unjoin_copies(void *ctx) {
+  fc_run *run = ctx;
+  const char *uid = run->fed ? kc_obj_str(run->fed, "metadata.uid") : NULL;
+  if (!run->member || !uid) { /* no member, or no Federation: nothing can be told apart as ours */
+    steps_next(&run->steps);
+    return;
+  }
+  fc_copies *x = kf_calloc(1, sizeof(*x));
+  x->run = run;
+  x->uid = kf_strdup(uid);
+  x->owner[0] = API_LABEL_PROPAGATED_BY;
+  x->owner[1] = x->uid;
+  x->pending = 1;
+  char *selector = kf_asprintf("%s=%s", API_LABEL_PROPAGATED_BY, uid);
+  kc_list_opts lo = {.label_selector = selector};
+  for (const kc_resource *const *res = API_PROPAGATED_NAMESPACED; *res; res++) {
+    fc_copies_list *l = kf_calloc(1, sizeof(*l));
+    *l = (fc_copies_list){x, *res};
+    x->pending++;
+    if (kc_list_all(run->member, *res, NULL, &lo, fc_copies_listed, l) != 0) {
+      free(l);
+      x->pending--;
+      x->failed++;
+    }
+  }
+  free(selector);
+  fc_copies_step_done(x);
+}
+
 /* The member namespace goes only if it holds nothing but what Kubernetes puts there. */
 static void fc_unjoin_namespace(void *ctx) {
   fc_run *run = ctx;
@@ -212,6 +303,7 @@ static const steps_step UNJOIN[] = {
     {"cluster", fc_unjoin_cluster},
     {"federation-credential-secret", fc_unjoin_federation_credential},
     {"member-reachable", fc_unjoin_reachable},
+    {"propagated-copies", fc_unjoin_copies},
     {"dns", fc_dns},
     {"cluster-role", fc_unjoin_role},
     {"cluster-role-binding", fc_unjoin_binding},

@@ -24,9 +24,13 @@
 static void on_finalizers_written(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data) {
   prop_run *run = data;
   (void)c;
-  if (rc != 0) { /* 409: the object moved on; its event brings the next reconcile */
-    if (rc != KC_ERR_CONFLICT && rc != KC_ERR_NOTFOUND)
-      KF_WARN("writing finalizers failed", "key", run->key, "error", err->msg);
+  if (rc == KC_ERR_CONFLICT || rc == KC_ERR_INVALID) { /* the list changed under us: read again soon */
+    run->requeue_ms = 200;
+    prop_finish(run);
+    return;
+  }
+  if (rc != 0) {
+    if (rc != KC_ERR_NOTFOUND) KF_WARN("writing finalizers failed", "key", run->key, "error", err->msg);
     run->rc = rc == KC_ERR_NOTFOUND ? 0 : rc;
     prop_finish(run);
     return;
@@ -38,9 +42,10 @@ static void on_finalizers_written(kc_client *c, int rc, json_object *obj, const 
   else prop_finish(run);
 }
 
-/* metadata.finalizers without the names in drop, plus those in add not there: a merge patch with
- * the resourceVersion read, so a concurrent change of the list makes it fail (409) rather than be
- * lost. No write (returns 0, *wrote 0) when nothing changes. */
+/* metadata.finalizers without the names in drop, plus those in add not there: a JSON patch that
+ * first tests the list as read, so a concurrent change of the list fails it (and the next
+ * reconcile reads again) while other changes to the object (status, labels) do not. No write
+ * (returns 0, *wrote 0) when nothing changes. */
 static int write_finalizers(prop_run *run, const char *const *add, const char *const *drop, int *wrote) {
   json_object *now = kc_obj_get(run->obj, "metadata.finalizers"), *next = kj_arr();
   size_t n = json_object_is_type(now, json_type_array) ? json_object_array_length(now) : 0;
@@ -59,12 +64,15 @@ static int write_finalizers(prop_run *run, const char *const *add, const char *c
     json_object_put(next);
     return 0;
   }
-  json_object *meta = kj_obj();
-  kj_str(meta, "resourceVersion", kc_obj_str(run->obj, "metadata.resourceVersion"));
-  kj_set(meta, "finalizers", next);
-  json_object *patch = kj_set(kj_obj(), "metadata", meta);
+  json_object *patch = kj_arr();
+  if (n > 0) {
+    json_object *test = kj_str(kj_str(kj_obj(), "op", "test"), "path", "/metadata/finalizers");
+    kj_push(patch, kj_copy(test, "value", now));
+  }
+  json_object *set = kj_str(kj_str(kj_obj(), "op", n > 0 ? "replace" : "add"), "path", "/metadata/finalizers");
+  kj_push(patch, kj_set(set, "value", next));
   int rc = kc_patch(run->s->o.fed, run->s->o.type->res, kc_obj_str(run->obj, "metadata.namespace"),
-                    kc_obj_str(run->obj, "metadata.name"), KC_PATCH_MERGE, patch, NULL, on_finalizers_written, run);
+                    kc_obj_str(run->obj, "metadata.name"), KC_PATCH_JSON, patch, NULL, on_finalizers_written, run);
   json_object_put(patch);
   return rc;
 }
@@ -126,7 +134,7 @@ static void cascade(prop_run *run) {
   run->pending = 1;
   for (size_t i = 0; i < prop_members_len(m); i++) {
     const prop_member *pm = prop_members_at(m, i);
-    member_watch *w = pm->ready && pm->client ? prop_watch_of(s, pm->name) : NULL;
+    member_watch *w = prop_members_wait_ms(m, pm) == 0 ? prop_watch_of(s, pm->name) : NULL;
     if (!w || w->epoch != pm->epoch || !informer_has_synced(w->inf)) {
       wait_for(run, pm->name);
       continue;

@@ -237,7 +237,8 @@ static void keep_kubeconfig(json_object *secret, void *unused) {
 prop_members *prop_members_new(uv_loop_t *loop, kc_client *fed, informer_factory *f, kf_metrics *metrics) {
   prop_members *m = kf_calloc(1, sizeof(*m));
   m->loop = loop;
-  clusters_opts co = {.parent = fed, .metrics = metrics, .timeout_ms = 15000, .max_attempts = 2};
+  /* A member write is a few milliseconds; 5 s is a member that does not answer (then skipped). */
+  clusters_opts co = {.parent = fed, .metrics = metrics, .timeout_ms = 5000, .max_attempts = 2};
   m->registry = clusters_new(&co);
   uv_idle_init(loop, &m->refresh);
   m->refresh.data = m;
@@ -267,6 +268,18 @@ const prop_member *prop_members_at(const prop_members *m, size_t i) { return i <
 const prop_member *prop_members_get(const prop_members *m, const char *name) {
   member *e = find(m, name, NULL);
   return e ? &e->pub : NULL;
+}
+
+void prop_members_quiet(prop_members *m, const char *name, int rc) {
+  member *e = find(m, name, NULL);
+  if (!e || (rc != KC_ERR_TIMEOUT && rc != KC_ERR_UNREACHABLE)) return;
+  e->pub.quiet_until = uv_now(m->loop) + PROP_MEMBER_QUIET_MS;
+}
+
+uint64_t prop_members_wait_ms(const prop_members *m, const prop_member *pm) {
+  uint64_t now = uv_now(m->loop);
+  if (!pm->ready || !pm->client) return UINT64_MAX;
+  return pm->quiet_until > now ? pm->quiet_until - now : 0;
 }
 
 void prop_members_quiesce(prop_members *m) {

@@ -17,6 +17,7 @@
 
 #include <json-c/json.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 
 #include <kf/clusters.h>
@@ -25,10 +26,11 @@
 #include <kf/informer.h>
 #include <kf/kc.h>
 #include <kf/metrics.h>
+#include <kubefed/api.h>
 #include <kubefed/cm_options.h>
 
 /* ---- API names (kubefed v1's where v1 had one) ---- */
-#define PROP_LABEL_PROPAGATED_BY "kubefed.dev/propagated-by"
+#define PROP_LABEL_PROPAGATED_BY API_LABEL_PROPAGATED_BY
 #define PROP_ANNOTATION_STATUS "kubefed.dev/propagation-status"
 #define PROP_ANNOTATION_HASH "kubefed.dev/propagated-hash"
 #define PROP_ANNOTATION_CONFLICT "kubefed.dev/conflict-resolution"
@@ -44,6 +46,9 @@ typedef struct prop_type {
   const kc_resource *res; /* in the federation API and in members alike */
   /* Top-level fields copied to members besides name, namespace, labels and annotations. */
   const char *const *fields;
+  /* Ingresses: the federated object's status.loadBalancer.ingress is the sorted union of the
+   * members' (the member cache keeps their status for it). */
+  int lb_status_union;
 } prop_type;
 
 /* The types this version propagates, in --controllers order; NULL when id has none. */
@@ -59,9 +64,17 @@ int prop_skip(const prop_type *t, json_object *obj);
  * the type's fields. A new object. */
 json_object *prop_desired(const prop_type *t, json_object *obj, const char *uid);
 
+/* The federated cache's transform: list items carry no apiVersion and kind; Events about the
+ * object (regarding) need them. */
+void prop_set_kind(json_object *obj, void *type);
+
 /* The member cache's transform: keeps metadata.name/namespace/uid/resourceVersion/labels/
  * annotations and the type's fields (what deciding a write needs), drops the rest. */
 void prop_transform(json_object *obj, void *type);
+
+/* The sorted, de-duplicated union of the copies' status.loadBalancer.ingress entries (copies may
+ * be NULL), as a new array. */
+json_object *prop_lb_union(json_object *const *copies, size_t n);
 
 /* Per-member state, member -> text, shown on the federated object as PROP_ANNOTATION_STATUS. */
 typedef struct prop_state {
@@ -85,12 +98,18 @@ void prop_selector_free(prop_selector *s);
 typedef struct prop_members prop_members;
 typedef struct prop_member {
   const char *name;
-  int ready;           /* Cluster Ready=True */
-  json_object *labels; /* the Cluster's labels (borrowed, may be NULL) */
-  kc_client *client;   /* NULL: no usable credential (yet); borrowed from the registry */
-  unsigned epoch;      /* changes whenever client does */
-  const char *why_not; /* when !ready or !client: why, for the status annotation */
+  int ready;            /* Cluster Ready=True */
+  json_object *labels;  /* the Cluster's labels (borrowed, may be NULL) */
+  kc_client *client;    /* NULL: no usable credential (yet); borrowed from the registry */
+  unsigned epoch;       /* changes whenever client does */
+  const char *why_not;  /* when !ready or !client: why, for the status annotation */
+  uint64_t quiet_until; /* loop time: a call timed out, the member is skipped until then */
 } prop_member;
+
+/* How long a member that did not answer (timeout, connection refused) is skipped by every
+ * reconcile: one black-holed member must not hold every worker for its timeouts while its Cluster
+ * is still Ready (the operator's probes take a few periods to say otherwise). */
+#define PROP_MEMBER_QUIET_MS 10000
 
 /* Something about a member changed (name NULL: several may have). */
 typedef void (*prop_members_cb)(prop_members *m, const char *name, void *data);
@@ -101,6 +120,10 @@ int prop_members_synced(const prop_members *m);
 size_t prop_members_len(const prop_members *m);
 const prop_member *prop_members_at(const prop_members *m, size_t i); /* in name order */
 const prop_member *prop_members_get(const prop_members *m, const char *name);
+/* The member did not answer (rc from a call to it): skip it for PROP_MEMBER_QUIET_MS. */
+void prop_members_quiet(prop_members *m, const char *name, int rc);
+/* 0 when pm can take calls now, else how long (ms) until it may (not Ready: a long time). */
+uint64_t prop_members_wait_ms(const prop_members *m, const prop_member *pm);
 void prop_members_quiesce(prop_members *m);
 void prop_members_close(prop_members *m);
 

@@ -110,12 +110,57 @@ static void on_status_written(kc_client *c, int rc, json_object *obj, const kf_e
   prop_finish(run);
 }
 
+static void write_annotation(prop_run *run);
+
+static void on_lb_written(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data) {
+  prop_run *run = data;
+  (void)c, (void)obj;
+  if (rc != 0) {
+    KF_WARN("writing the load balancer status failed", "key", run->key, "error", err->msg);
+    run->rc = rc;
+  }
+  write_annotation(run);
+}
+
+/* Ingresses: status.loadBalancer.ingress is the sorted union of the selected members' (their
+ * copies as cached), written to the status subresource when it differs. */
 static void write_status(prop_run *run) {
   prop_sync *s = run->s;
   if (run->unsynced || !run->obj) {
     prop_finish(run);
     return;
   }
+  if (!s->o.type->lb_status_union) {
+    write_annotation(run);
+    return;
+  }
+  json_object **copies = kf_calloc(s->nmw + 1, sizeof(json_object *));
+  size_t n = 0;
+  for (size_t i = 0; i < run->n; i++) {
+    member_watch *w = prop_watch_of(s, run->states[i].member);
+    if (w && strcmp(run->states[i].state, "Applied") == 0) copies[n++] = informer_get_key(w->inf, run->key);
+  }
+  json_object *want = prop_lb_union(copies, n), *have = kc_obj_get(run->obj, "status.loadBalancer.ingress");
+  for (size_t i = 0; i < n; i++) json_object_put(copies[i]);
+  free(copies);
+  size_t have_n = json_object_is_type(have, json_type_array) ? json_object_array_length(have) : 0;
+  if ((have_n == 0 && json_object_array_length(want) == 0) || (have && json_object_equal(want, have))) {
+    json_object_put(want);
+    write_annotation(run);
+    return;
+  }
+  json_object *patch = kj_set(kj_obj(), "status", kj_set(kj_obj(), "loadBalancer", kj_set(kj_obj(), "ingress", want)));
+  int rc = kc_patch(s->o.fed, s->o.type->res, kc_obj_str(run->obj, "metadata.namespace"),
+                    kc_obj_str(run->obj, "metadata.name"), KC_PATCH_MERGE, patch, "status", on_lb_written, run);
+  json_object_put(patch);
+  if (rc != 0) {
+    run->rc = rc;
+    write_annotation(run);
+  }
+}
+
+static void write_annotation(prop_run *run) {
+  prop_sync *s = run->s;
   char *text = prop_status_text(run->states, run->n);
   const char *now = kc_obj_key_str(kc_obj_get(run->obj, "metadata.annotations"), PROP_ANNOTATION_STATUS);
   if (now && strcmp(now, text) == 0) {
@@ -146,6 +191,7 @@ typedef struct member_op {
   unsigned epoch;       /* of the member's watch when the op started: a newer one is not ours */
   json_object *desired; /* kept for the retry after creating the namespace */
   int existed, ns_created;
+  int reclaim; /* an unlabelled object that carries our hash: ours, its label removed by somebody */
 } member_op;
 
 static void op_free(member_op *op) {
@@ -159,7 +205,7 @@ static void apply_copy(member_op *op);
 static void on_namespace(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data) {
   member_op *op = data;
   (void)c, (void)obj;
-  if (rc != 0 && rc != KC_ERR_CONFLICT) { /* 409: it exists (somebody was quicker) */
+  if (rc != 0 && rc != KC_ERR_EXISTS) { /* 409: it exists (somebody was quicker) */
     prop_state_setf(op->run, op->member, "Failed: creating namespace: %s", err->msg);
     op->run->rc = -EAGAIN;
     prop_run *run = op->run;
@@ -169,6 +215,19 @@ static void on_namespace(kc_client *c, int rc, json_object *obj, const kf_error 
   }
   apply_copy(op);
 }
+
+static void conflict(member_op *op) {
+  prop_run *run = op->run;
+  prop_sync *s = run->s;
+  prop_state_set(run, op->member, "ConflictInCluster");
+  ev_emit(s->o.events, run->obj, "Warning", "ConflictInCluster", "Create",
+          "%s %s exists in cluster %s and was not made by this federation: left alone (annotate the federated "
+          "object %s: adopt to take it over)",
+          s->o.type->res->kind, kc_obj_str(run->obj, "metadata.name"), op->member, PROP_ANNOTATION_CONFLICT);
+  prop_metric(s, op->member, "conflict");
+}
+
+static void on_reclaim_read(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data);
 
 static void on_applied(const apply_result *r, void *data) {
   member_op *op = data;
@@ -197,15 +256,22 @@ static void on_applied(const apply_result *r, void *data) {
               name, op->member);
       prop_metric(s, op->member, op->existed ? "updated" : "created");
     }
+  } else if (r->rc == APPLY_ERR_NOT_OURS && !op->reclaim) {
+    /* Ours once, if it carries our hash: somebody removed our label in the member. Drift in a field
+     * we own, restored like any other; an object that never was ours is a conflict. */
+    char *ns = NULL, *obj_name = NULL;
+    ctrl_split_key(run->key, &ns, &obj_name);
+    op->reclaim = 1;
+    int rc = kc_get(op->client, s->o.type->res, ns, obj_name, on_reclaim_read, op);
+    free(ns);
+    free(obj_name);
+    if (rc == 0) return;
+    conflict(op);
   } else if (r->rc == APPLY_ERR_NOT_OURS) {
-    prop_state_set(run, op->member, "ConflictInCluster");
-    ev_emit(s->o.events, run->obj, "Warning", "ConflictInCluster", "Create",
-            "%s %s exists in cluster %s and was not made by this federation: left alone (annotate the federated "
-            "object %s: adopt to take it over)",
-            kind, name, op->member, PROP_ANNOTATION_CONFLICT);
-    prop_metric(s, op->member, "conflict");
+    conflict(op);
   } else {
     prop_state_setf(run, op->member, "Failed: %s", r->err->msg);
+    prop_members_quiet(s->o.members, op->member, r->rc);
     ev_emit(s->o.events, run->obj, "Warning", op->existed ? "UpdateInClusterFailed" : "CreateInClusterFailed",
             op->existed ? "Update" : "Create", "Failed to %s %s %s in cluster %s: %s",
             op->existed ? "update" : "create", kind, name, op->member, r->err->msg);
@@ -227,7 +293,7 @@ static void apply_copy(member_op *op) {
   apply_opts ao = {.client = op->client,
                    .res = run->s->o.type->res,
                    .cache = w && w->epoch == op->epoch ? w->inf : NULL,
-                   .owner_labels = adopting(run->obj) ? NULL : run->s->owner};
+                   .owner_labels = adopting(run->obj) || op->reclaim ? NULL : run->s->owner};
   /* apply_ensure wipes what it is given (a desired Secret carries keys): each call its own copy. */
   json_object *desired = NULL;
   json_object_deep_copy(op->desired, &desired, NULL);
@@ -239,12 +305,26 @@ static void apply_copy(member_op *op) {
   }
 }
 
+static void on_reclaim_read(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data) {
+  member_op *op = data;
+  prop_run *run = op->run;
+  (void)c, (void)err;
+  if (rc == 0 && kc_obj_key_str(kc_obj_get(obj, "metadata.annotations"), PROP_ANNOTATION_HASH)) {
+    apply_copy(op); /* op->reclaim: without the ownership check */
+    return;
+  }
+  conflict(op);
+  op_free(op);
+  prop_call_done(run);
+}
+
 static void on_removed(const apply_result *r, void *data) {
   member_op *op = data;
   prop_run *run = op->run;
   prop_sync *s = run->s;
   if (r->rc != 0) {
     prop_state_setf(run, op->member, "Failed: %s", r->err->msg);
+    prop_members_quiet(s->o.members, op->member, r->rc);
     ev_emit(s->o.events, run->obj, "Warning", "DeleteInClusterFailed", "Delete",
             "Failed to delete %s %s in cluster %s: %s", s->o.type->res->kind, kc_obj_str(run->obj, "metadata.name"),
             op->member, r->err->msg);
@@ -302,6 +382,12 @@ static void place(prop_run *run) {
     const prop_member *pm = prop_members_at(m, i);
     if (!pm->ready || !pm->client) {
       prop_state_setf(run, pm->name, "Failed: %s", pm->why_not ? pm->why_not : "Cluster is not Ready");
+      continue;
+    }
+    uint64_t wait = prop_members_wait_ms(m, pm);
+    if (wait) { /* it did not answer a moment ago: the others go on, this object comes back for it */
+      prop_state_set(run, pm->name, "Failed: the member did not answer");
+      if (!run->requeue_ms || wait < run->requeue_ms) run->requeue_ms = wait;
       continue;
     }
     member_watch *w = usable(run, pm);
@@ -438,7 +524,7 @@ prop_sync *prop_sync_new(uv_loop_t *loop, const prop_sync_opts *o) {
                   .metrics = o->metrics,
                   .workers = o->workers > 0 ? o->workers : 10};
   s->c = ctrl_new(loop, &co);
-  informer_opts io = {.res = o->type->res};
+  informer_opts io = {.res = o->type->res, .transform = prop_set_kind, .transform_data = (void *)o->type};
   int rc;
   s->fed_inf = informer_factory_get(o->informers, o->fed, &io, &rc);
   ctrl_watch(s->c, s->fed_inf, NULL, NULL);

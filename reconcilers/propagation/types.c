@@ -14,9 +14,6 @@
 
 #include "propagation.h"
 
-static const kc_resource DAEMONSETS = {"apps", "v1", "daemonsets", "DaemonSet", 1};
-static const kc_resource INGRESSES = {"networking.k8s.io", "v1", "ingresses", "Ingress", 1};
-
 static const char *const NO_FIELDS[] = {NULL};
 static const char *const CONFIGMAP_FIELDS[] = {"data", "binaryData", "immutable", NULL};
 static const char *const SECRET_FIELDS[] = {"type", "data", "immutable", NULL};
@@ -26,9 +23,12 @@ static const char *const SPEC_FIELDS[] = {"spec", NULL};
 
 /* A namespace's spec is its finalizers, which each member's apiserver sets itself. */
 static const prop_type TYPES[] = {
-    {CM_NAMESPACES, &KC_NAMESPACES, NO_FIELDS}, {CM_CONFIGMAPS, &KC_CONFIGMAPS, CONFIGMAP_FIELDS},
-    {CM_SECRETS, &KC_SECRETS, SECRET_FIELDS},   {CM_SERVICEACCOUNTS, &KC_SERVICEACCOUNTS, SERVICEACCOUNT_FIELDS},
-    {CM_DAEMONSETS, &DAEMONSETS, SPEC_FIELDS},  {CM_INGRESSES, &INGRESSES, SPEC_FIELDS},
+    {CM_NAMESPACES, &KC_NAMESPACES, NO_FIELDS, 0},
+    {CM_CONFIGMAPS, &KC_CONFIGMAPS, CONFIGMAP_FIELDS, 0},
+    {CM_SECRETS, &KC_SECRETS, SECRET_FIELDS, 0},
+    {CM_SERVICEACCOUNTS, &KC_SERVICEACCOUNTS, SERVICEACCOUNT_FIELDS, 0},
+    {CM_DAEMONSETS, &API_DAEMONSETS, SPEC_FIELDS, 0},
+    {CM_INGRESSES, &API_INGRESSES, SPEC_FIELDS, 1},
 };
 
 const prop_type *prop_type_of(cm_controller id) {
@@ -104,18 +104,22 @@ json_object *prop_desired(const prop_type *t, json_object *obj, const char *uid)
   return d;
 }
 
+void prop_set_kind(json_object *obj, void *type) {
+  const prop_type *t = type;
+  char *api_version = t->res->group[0] ? kf_asprintf("%s/%s", t->res->group, t->res->version) : NULL;
+  kj_str(obj, "apiVersion", api_version ? api_version : t->res->version);
+  kj_str(obj, "kind", t->res->kind);
+  free(api_version);
+}
+
 void prop_transform(json_object *obj, void *type) {
   const prop_type *t = type;
   static const char *const META[] = {"name", "namespace", "uid", "resourceVersion", "labels", "annotations", NULL};
   json_object *meta = kc_obj_get(obj, "metadata"), *keep = kj_obj();
   for (const char *const *k = META; *k; k++) kj_copy(keep, *k, kc_obj_get(meta, *k));
   json_object *out = kj_obj();
-  /* List items carry no apiVersion and kind; the desired copy does. */
-  char *api_version = t->res->group[0] ? kf_asprintf("%s/%s", t->res->group, t->res->version) : NULL;
-  kj_str(out, "apiVersion", api_version ? api_version : t->res->version);
-  kj_str(out, "kind", t->res->kind);
-  free(api_version);
   for (const char *const *f = t->fields; *f; f++) kj_copy(out, *f, kc_obj_get(obj, *f));
+  if (t->lb_status_union) kj_copy(out, "status", kc_obj_get(obj, "status"));
   /* Replace obj's fields in place: the informer keeps obj. */
   char **keys = NULL;
   size_t n = 0;
@@ -132,9 +136,32 @@ void prop_transform(json_object *obj, void *type) {
   kj_set(obj, "metadata", keep);
   json_object_object_foreach (out, k2, v2) kj_set(obj, k2, json_object_get(v2));
   json_object_put(out);
+  prop_set_kind(obj, type); /* list items carry none; the desired copy does */
 }
 
 /* ---- status ---- */
+
+static int by_text(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+json_object *prop_lb_union(json_object *const *copies, size_t n) {
+  char **texts = NULL;
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++) {
+    json_object *ing = kc_obj_get(copies[i], "status.loadBalancer.ingress");
+    size_t m = json_object_is_type(ing, json_type_array) ? json_object_array_length(ing) : 0;
+    for (size_t j = 0; j < m; j++) {
+      texts = kf_realloc(texts, (k + 1) * sizeof(char *));
+      texts[k++] = kf_strdup(json_object_to_json_string_ext(json_object_array_get_idx(ing, j), JSON_C_TO_STRING_PLAIN));
+    }
+  }
+  if (k) qsort(texts, k, sizeof(char *), by_text);
+  json_object *out = kj_arr();
+  for (size_t i = 0; i < k; i++)
+    if (i == 0 || strcmp(texts[i], texts[i - 1]) != 0) kj_push(out, kj_parse(texts[i], strlen(texts[i])));
+  for (size_t i = 0; i < k; i++) free(texts[i]);
+  free(texts);
+  return out;
+}
 
 static int by_member(const void *a, const void *b) {
   return strcmp(((const prop_state *)a)->member, ((const prop_state *)b)->member);

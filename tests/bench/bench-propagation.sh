@@ -125,7 +125,7 @@ read -r R[lat] < <(python3 "$root/tests/bench/prop-latency.py" "$FKC" "${KCS[${m
 t0=$(now)
 FK delete namespace a lat --wait=false >/dev/null
 gone() { ! FK get namespace a >/dev/null 2>&1 && ! FK get namespace lat >/dev/null 2>&1; }
-wait_for "cascade delete of round A" 300 gone
+wait_for "cascade delete of round A" 900 gone
 R[cascade_s]=$(since "$t0")
 for m in "${members[@]}"; do
   left=$("$kubectl" --kubeconfig "${KCS[$m]}" get configmaps -A -l kubefed.dev/propagated-by -o name | wc -l)

@@ -122,6 +122,13 @@ wait_until "propagation-status: Applied in both members" 30 status_is configmap 
 check "CreateInCluster events on the federated ConfigMap" event_for CreateInCluster web
 check "the member copy does not carry our status annotation" bash -c "! '$KUBECTL' --kubeconfig '$PKC' get cm -n shop web -o json | jq -e '.metadata.annotations[\"kubefed.dev/propagation-status\"]'"
 
+# ---- an Ingress's status: the sorted union of the members' load balancers --------------------------------------
+PK patch ingress -n shop site --subresource=status --type=merge -p '{"status":{"loadBalancer":{"ingress":[{"ip":"192.0.2.20"}]}}}' >/dev/null
+DK patch ingress -n shop site --subresource=status --type=merge -p '{"status":{"loadBalancer":{"ingress":[{"ip":"192.0.2.3"},{"hostname":"lb.example.com"}]}}}' >/dev/null
+lb_is() { [ "$(FK get ingress -n shop site -o json | jq -c '.status.loadBalancer.ingress')" = "$1" ]; }
+wait_until "federated Ingress status: the sorted union of the members'" 30 \
+  lb_is '[{"hostname":"lb.example.com"},{"ip":"192.0.2.20"},{"ip":"192.0.2.3"}]'
+
 # ---- the system namespaces are never propagated ------------------------------------------------------------
 for m in PK DK; do
   got=$("$m" get namespaces -l "kubefed.dev/propagated-by=$FED_UID" -o jsonpath='{.items[*].metadata.name}')
@@ -226,3 +233,18 @@ left=$(DK get configmaps,secrets,serviceaccounts,daemonsets,ingresses -A -l "kub
 check "unjoin removed every copy in dev (left: $left)" test "$left" -eq 0
 check "prod keeps its copies" has_copy PK configmap shop/web
 check "orphaned copy kept in prod (not ours any more)" bash -c "'$KUBECTL' --kubeconfig '$PKC' get cm -n shop kept"
+
+# ---- a stopped member whose FederatedCluster is deleted releases the cascade it held ---------------------------
+FK create configmap -n shop held2 --from-literal=k=v >/dev/null
+wait_until "held2 propagated to prod" 30 has_copy PK configmap shop/held2
+STOPPED=$(awk '{print $1}' "$RUN_ROOT/$PROD/pids/kube-apiserver.pid")
+kill -STOP "$STOPPED"
+wait_until "prod stopped: its FederatedCluster is not Ready" 60 bash -c "! '$KUBECTL' --kubeconfig '$KC' get fc -n '$NS' prod -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}' | grep -qx True"
+FK delete configmap -n shop held2 --wait=false >/dev/null
+wait_until "the cascade waits with a Warning naming prod" 30 bash -c "'$KUBECTL' --kubeconfig '$TMP/fed.kubeconfig' get events -n shop --field-selector reason=DeleteWaitingForCluster -o json | jq -e '.items[] | select((.note // .message | test(\"prod\")) and (.regarding.name // .involvedObject.name) == \"held2\")'"
+K annotate federatedcluster -n "$NS" prod kubefed.dev/force-unjoin=true >/dev/null
+K delete federatedcluster -n "$NS" prod --wait=false >/dev/null
+wait_until "prod force-unjoined" 90 gone federatedcluster prod
+wait_until "its Cluster gone: the cascade completes without it" 30 absent FK configmap shop/held2
+kill -CONT "$STOPPED"
+STOPPED=""

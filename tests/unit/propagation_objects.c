@@ -249,13 +249,38 @@ static void test_status_text_sorted(void **state) {
   free(t);
 }
 
+static void test_lb_union_sorted_and_unique(void **state) {
+  (void)state;
+  json_object *a = parse(
+      "{\"status\":{\"loadBalancer\":{\"ingress\":[{\"ip\":\"192.0.2.20\"},{\"ip\":\"192.0.2.3\"}]}}}");
+  json_object *b = parse("{\"status\":{\"loadBalancer\":{\"ingress\":[{\"hostname\":\"lb.example.com\"},"
+                         "{\"ip\":\"192.0.2.3\"}]}}}");
+  json_object *none = parse("{\"status\":{}}");
+  json_object *const copies[] = {a, NULL, b, none};
+  json_object *u = prop_lb_union(copies, 4);
+  assert_string_equal(json_object_to_json_string_ext(u, JSON_C_TO_STRING_PLAIN),
+                      "[{\"hostname\":\"lb.example.com\"},{\"ip\":\"192.0.2.20\"},{\"ip\":\"192.0.2.3\"}]");
+  json_object_put(u);
+  u = prop_lb_union(copies + 1, 1);
+  assert_int_equal(json_object_array_length(u), 0);
+  json_object_put(u);
+  /* The member cache of an Ingress keeps its status for this; other types drop it. */
+  prop_transform(a, (void *)prop_type_of(CM_INGRESSES));
+  assert_non_null(kc_obj_get(a, "status.loadBalancer.ingress"));
+  prop_transform(b, (void *)prop_type_of(CM_DAEMONSETS));
+  assert_null(kc_obj_get(b, "status"));
+  json_object_put(a);
+  json_object_put(b);
+  json_object_put(none);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_selector_upstream_vector), cmocka_unit_test(test_selector_every_operator),
       cmocka_unit_test(test_selector_refusals),        cmocka_unit_test(test_never_propagated),
       cmocka_unit_test(test_desired_configmap),        cmocka_unit_test(test_desired_hash),
       cmocka_unit_test(test_desired_per_type),         cmocka_unit_test(test_transform_keeps_what_deciding_needs),
-      cmocka_unit_test(test_status_text_sorted),
+      cmocka_unit_test(test_status_text_sorted),       cmocka_unit_test(test_lb_union_sorted_and_unique),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

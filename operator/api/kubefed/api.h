@@ -17,6 +17,11 @@
 /* Host cluster: the operator's resources. Federation API: its Cluster objects. */
 extern const kc_resource API_FEDERATIONS, API_FEDERATEDCLUSTERS, API_CLUSTERS;
 
+/* Federation API and members: what the controller manager propagates (namespaces too), and the
+ * namespaced kinds of it, which unjoin removes from a member that leaves (NULL-terminated). */
+extern const kc_resource API_DAEMONSETS, API_INGRESSES;
+extern const kc_resource *const API_PROPAGATED_NAMESPACED[];
+
 /* Programs: each applies as itself (server-side apply field manager) and names itself in
  * User-Agent, metrics and Events. */
 #define API_OPERATOR "kubefed-operator"
@@ -27,6 +32,9 @@ extern const kc_resource API_FEDERATIONS, API_FEDERATEDCLUSTERS, API_CLUSTERS;
 #define API_LABEL_MANAGED_BY "app.kubernetes.io/managed-by"
 #define API_LABEL_FEDERATION "kubefed.dev/federation"
 #define API_LABEL_CLUSTER "kubefed.dev/cluster"
+/* On every member copy the controller manager makes: the Federation's metadata.uid (two
+ * federations of one name never take each other's copies). */
+#define API_LABEL_PROPAGATED_BY "kubefed.dev/propagated-by"
 
 /* Finalizers */
 #define API_FINALIZER_TEARDOWN "kubefed.dev/teardown" /* Federation */
