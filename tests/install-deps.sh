@@ -5,6 +5,9 @@ set -euo pipefail
 packages=(build-essential cmake pkg-config git curl openssl ca-certificates time
           libuv1-dev libcurl4-openssl-dev libjson-c-dev libssl-dev libyaml-dev libcmocka-dev
           clang libclang-rt-14-dev clang-format-14 valgrind gnuplot-nox python3 iproute2 bc jq)
+# packaging.image builds the Dockerfile with buildah on base images `k8s build` makes with
+# mmdebstrap (outside the list above, which deploy/build-image-steps.sh reads for the image).
+packages+=(buildah mmdebstrap)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
