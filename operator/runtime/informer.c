@@ -25,6 +25,7 @@ struct informer {
   void (*transform)(json_object *obj, void *data);
   void *transform_data;
   int list_from_cache; /* first list with resourceVersion=0 (client-go's reflector) */
+  int max_depth;       /* the watch's nesting bound; 0: the default */
   json_object *store;  /* key -> compact JSON text of the object (json string) */
   json_object *fresh;  /* during a relist: keys seen so far */
   json_object *index;  /* "label=value" -> {key: null} */
@@ -71,6 +72,7 @@ informer *informer_new(kc_client *c, const informer_opts *o, const informer_hand
   inf->transform = o->transform;
   inf->transform_data = o->transform_data;
   inf->list_from_cache = o->list_from_cache;
+  inf->max_depth = o->max_depth;
   inf->store = json_object_new_object();
   inf->index = json_object_new_object();
   uv_timer_init(loop, &inf->timer);
@@ -396,7 +398,8 @@ static void informer_watch(informer *inf) {
   kc_watch_opts o = {.label_selector = inf->label_selector,
                      .field_selector = inf->field_selector,
                      .resource_version = inf->rv,
-                     .timeout_seconds = inf->watch_timeout_s};
+                     .timeout_seconds = inf->watch_timeout_s,
+                     .max_depth = inf->max_depth};
   if (inf->closing || inf->paused || inf->watch) return;
   if (kc_watch_start(inf->c, inf->res, inf->ns, &o, informer_on_event, informer_on_watch_end, inf, &inf->watch, &err) !=
       0) {

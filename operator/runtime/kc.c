@@ -42,6 +42,7 @@ struct kc_client {
   kcfg *cfg;
   http_tls tls;
   kf_metrics *metrics;
+  http_pool *pool;       /* connections of its own (kc_client_isolate); NULL: the engine's */
   char *field_manager;   /* server-side apply and write requests name it; NULL: apply refused */
   struct kc_call *calls; /* in flight or waiting to retry */
   int closing;
@@ -144,11 +145,18 @@ void kc_client_set_limits(kc_client *c, uint64_t timeout_ms, int max_attempts) {
   c->timeout_ms = timeout_ms ? timeout_ms : KC_DEFAULT_TIMEOUT_MS;
   c->max_attempts = max_attempts < 1 ? 1 : max_attempts > KC_MAX_ATTEMPTS ? KC_MAX_ATTEMPTS : max_attempts;
 }
+int kc_client_isolate(kc_client *c, kf_error *err) {
+  if (c->pool) return 0;
+  c->pool = http_pool_new(c->eng, err);
+  return c->pool ? 0 : -ESHUTDOWN;
+}
+
 const kcfg *kc_client_config(const kc_client *c) { return c->cfg; }
 http_engine *kc_client_engine(const kc_client *c) { return c->eng; }
 
 static void kc_client_maybe_free(kc_client *c) {
   if (c->closing && !c->calls) {
+    http_pool_close(c->pool); /* after its watches, if any are still ending */
     kcfg_free(c->cfg);
     free(c->field_manager);
     free(c);
@@ -426,6 +434,7 @@ static int kc_start_attempt(kc_call *call, kf_error *err) {
   o.on_done = kc_http_done;
   o.data = call;
   o.fresh_connect = call->last_timed_out;
+  o.pool = c->pool;
   rc = http_request_start(c->eng, &o, &call->inflight, err);
   free(ct);
   return rc;
@@ -680,6 +689,7 @@ int kc_stream(kc_client *c, const kc_resource *res, const char *ns, const char *
   o.on_data = on_data;
   o.on_done = on_done;
   o.data = data;
+  o.pool = c->pool;
   rc = http_request_start(c->eng, &o, out, err);
   free(path);
   free(url);

@@ -13,6 +13,7 @@
 
 #include <kf/b64.h>
 #include <kf/kj.h>
+#include <kf/watch.h>
 
 #include "fc.h"
 #include "federation/objects.h"
@@ -252,6 +253,7 @@ void fc_watch_opts(const fc_spec *s, int slot, const char *selector, const char 
   static const char *const dns_field[2] = {"metadata.name=coredns", "metadata.name=kube-dns"};
   memset(o, 0, sizeof(*o));
   o->label_selector = selector;
+  o->max_depth = WATCH_TYPED_DEPTH; /* built-in kinds only: 2 KiB of parser per watch, not 316 */
   switch (slot) {
     case W_ROLES: o->res = &KC_CLUSTERROLES; break;
     case W_BINDINGS: o->res = &KC_CLUSTERROLEBINDINGS; break;

@@ -51,6 +51,9 @@ typedef struct informer_opts {
    * reflector), possibly a moment old; the watch then brings the rest. For the many small
    * informers of a cluster registry, which would otherwise each cost the apiserver an etcd read. */
   int list_from_cache;
+  /* The watch's nesting bound (kc_watch_opts.max_depth): WATCH_TYPED_DEPTH for a built-in kind
+   * spares each watch 314 KiB of parser stack; 0: deep enough for any custom resource. */
+  int max_depth;
 } informer_opts;
 
 /* h (copied; may be NULL) is the first handler set. */

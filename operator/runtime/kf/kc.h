@@ -110,6 +110,10 @@ void kc_client_set_metrics(kc_client *c, kf_metrics *m);
 /* Per-attempt timeout for requests that set none (0: the default 30 s) and attempts per call
  * (1..KC_MAX_ATTEMPTS): a client of a cluster that may hang bounds each call's time. */
 void kc_client_set_limits(kc_client *c, uint64_t timeout_ms, int max_attempts);
+/* Gives the client connections of its own (http_pool_new) instead of the engine's shared ones:
+ * one TCP+TLS connection that its requests and watches multiplex over (HTTP/2), used by no other
+ * client. Before the client's first request. 0 or -ESHUTDOWN. */
+int kc_client_isolate(kc_client *c, kf_error *err);
 const kcfg *kc_client_config(const kc_client *c);
 http_engine *kc_client_engine(const kc_client *c);
 
