@@ -254,6 +254,7 @@ int clusters_client(clusters *cl, const char *key, const clusters_source *src, k
     return rc;
   }
   kc_client_set_metrics(c, cl->o.metrics);
+  kc_client_set_metrics_target(c, cl->o.target);
   if (cl->o.timeout_ms || cl->o.max_attempts) kc_client_set_limits(c, cl->o.timeout_ms, cl->o.max_attempts);
   if (!m) m = clusters_add(cl, key);
   /* New credentials: what ran on the old client starts again on the new one. */

@@ -119,10 +119,22 @@ kc_client *fc_federation_client(fc_run *run) {
                      : kf_asprintf("https://%s-apiserver.%s.svc:443", run->spec.fed_name, run->ns);
   clusters_source src = {.kubeconfig = text, .len = n, .server = server};
   if (clusters_client(run->f->feds_api, key, &src, &run->fapi, NULL) != 0) run->fapi = NULL;
+  if (run->fapi) {
+    informer_opts o;
+    fc_cluster_watch_opts(&o);
+    clusters_watch(run->f->feds_api, key, 0, &o);
+  }
   kf_free_secret(text, n);
   free(server);
   free(key);
   return run->fapi;
+}
+
+const informer *fc_federation_clusters(fc_run *run) {
+  char *key = kf_asprintf("%s/%s", run->ns, run->spec.fed_name);
+  const informer *inf = clusters_cache(run->f->feds_api, key, 0);
+  free(key);
+  return inf;
 }
 
 /* The member's client from spec.kubeconfigSecretRef through the registry; CredentialsValid says
@@ -339,13 +351,14 @@ fc_controller *fc_controller_new(uv_loop_t *loop, kc_client *c, const fed_option
   f->ctrl = ctrl_new(loop, &co);
   clusters_opts mo = {.parent = c,
                       .metrics = o->metrics,
+                      .target = "member",
                       .timeout_ms = FC_MEMBER_TIMEOUT_MS,
                       .max_attempts = FC_MEMBER_ATTEMPTS,
                       .on_change = fc_on_member_change,
                       .on_probe = fc_on_probe,
                       .data = f};
   f->members = clusters_new(&mo);
-  clusters_opts fo = {.parent = c, .metrics = o->metrics};
+  clusters_opts fo = {.parent = c, .metrics = o->metrics, .target = "federation"};
   f->feds_api = clusters_new(&fo);
   /* Federations and FederatedClusters are the Federation controller's informers too (shared). */
   informer_opts fco = {.res = &API_FEDERATEDCLUSTERS, .namespace_ = o->namespace_};

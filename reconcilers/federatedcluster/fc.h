@@ -25,8 +25,15 @@
 
 #define FC_RETRY_MS 15000
 #define FC_DNS_NS "kube-system"
-#define FC_TOKEN_POLLS 20 /* x FC_TOKEN_POLL_MS: 2 s */
+#define FC_TOKEN_POLLS 20 /* x FC_TOKEN_POLL_MS: 2 s, while the member's Secret watch has not synced */
 #define FC_TOKEN_POLL_MS 100
+/* With the Secret watch synced, the token's arrival is a watch event that enqueues the member:
+ * a join waiting for it ends (no worker held, no status written) and only says WaitingForToken
+ * once the wait is longer than this. */
+#define FC_TOKEN_QUIET_MS 10000
+/* The member's version and zones (status facts) are read at a join and then at most this often
+ * by reconciles (a re-reconcile for drift does not need them again). */
+#define FC_FACTS_REFRESH_MS (10 * 60 * 1000)
 #define FC_WORKERS 64 /* joins in flight: each mostly waits on I/O */
 /* A member request that hangs (a black hole, an overloaded apiserver) holds a worker and delays
  * the condition saying so: each attempt is cut at FC_MEMBER_TIMEOUT_MS and retried once, so one
@@ -86,6 +93,9 @@ json_object *fc_cluster_status_body(const char *name, const cond *ready, const c
 
 /* The member watches: what the join made (by the ownership labels) and the DNS ConfigMap. */
 void fc_watch_opts(const fc_spec *s, int slot, const char *selector, const char *dns_cm, informer_opts *o);
+/* The federation API's Clusters, all of them (one watch per Federation): a join reads its Cluster
+ * there instead of a GET. */
+void fc_cluster_watch_opts(informer_opts *o);
 
 /* ---- health.c ---- */
 
@@ -96,6 +106,8 @@ typedef struct fc_health {
   int successes, failures;                             /* consecutive */
   char *why;                                           /* the last failure, in words stable across probes */
   int failure_threshold, success_threshold, timeout_s; /* from the spec, set by the reconcile */
+  uint64_t token_wait_ms; /* loop time this process began waiting for the token; 0: not waiting */
+  uint64_t facts_ms;      /* loop time of the last facts read (version, zones); 0: none yet */
 } fc_health;
 
 /* PURE. One probe result (why: NULL on success) against the thresholds. Returns 1 when what the
@@ -159,6 +171,8 @@ void fc_stop(fc_run *run, int rc, int which, const char *reason, const char *fmt
 void fc_finish(fc_run *run);
 /* The federation API client (cached per Federation), or NULL when its kubeconfig is not there. */
 kc_client *fc_federation_client(fc_run *run);
+/* Its Clusters' cache once synced, else NULL. */
+const informer *fc_federation_clusters(fc_run *run);
 apply_opts fc_apply_opts(fc_run *run, kc_client *c, const kc_resource *res, int slot);
 
 /* ---- join.c, dns.c, unjoin.c, status.c ---- */

@@ -128,6 +128,18 @@ static int fc_take_token(fc_run *run, json_object *secret) {
   return kf_b64_decode(b64, strlen(b64), &run->token, &n) == 0 ? 0 : -EINVAL;
 }
 
+/* The token is there: how long this process waited for the member's token controller. */
+static void fc_token_taken(fc_run *run) {
+  fc_health *h = clusters_data(run->f->members, run->key);
+  if (h && h->token_wait_ms) {
+    kf_metrics_observe(run->f->metrics, "member_token_wait_seconds",
+                       "Time from a join's first look at its new token Secret to the token filled in", NULL,
+                       (double)(uv_now(run->f->loop) - h->token_wait_ms) / 1000);
+    h->token_wait_ms = 0;
+  }
+  steps_next(&run->steps);
+}
+
 static void fc_step_token(void *ctx);
 static void fc_token_again(uv_timer_t *t) { fc_step_token(t->data); }
 
@@ -139,7 +151,7 @@ static void fc_token_read(kc_client *c, int rc, json_object *secret, const kf_er
     fc_stop(run, 0, C_JOINED, "InvalidToken", "the member token Secret %s/%s holds no valid token", run->spec.member_ns,
             run->names.token);
   } else if (have == 0) {
-    steps_next(&run->steps);
+    fc_token_taken(run);
   } else if (rc != 0 && rc != KC_ERR_NOTFOUND) {
     fc_stop(run, rc, C_JOINED, "ReadFailed", "reading the member token Secret failed: %s",
             cond_error_text(err, "failed"));
@@ -163,6 +175,25 @@ static void fc_token_read(kc_client *c, int rc, json_object *secret, const kf_er
   }
 }
 
+/* The Secret watch has synced and the token is not in it yet: the watch event that brings it
+ * enqueues this member again, so the join ends here, quietly (no status write, no worker held
+ * while the member's token controller catches up), unless it has waited long enough to say so. */
+static void fc_token_wait(fc_run *run) {
+  fc_health *h = clusters_data(run->f->members, run->key);
+  uint64_t now = uv_now(run->f->loop);
+  if (h && now - h->token_wait_ms < FC_TOKEN_QUIET_MS) {
+    steps_abort(&run->steps);
+    fc_requeue(run, 2000); /* a fallback: the watch event comes first */
+    fc_finish(run);
+    return;
+  }
+  steps_abort(&run->steps);
+  fc_cond_set(run, C_JOINED, "False", "WaitingForToken",
+              "waiting for the member's token controller to fill Secret %s/%s", run->spec.member_ns, run->names.token);
+  fc_requeue(run, 1000);
+  fc_status(run);
+}
+
 static void fc_step_token(void *ctx) {
   fc_run *run = ctx;
   const informer *cache = clusters_cache(run->f->members, run->key, W_SECRETS);
@@ -170,7 +201,13 @@ static void fc_step_token(void *ctx) {
   int have = cached ? fc_take_token(run, cached) : -ENOENT;
   if (cached) json_object_put(cached);
   if (have == 0) {
-    steps_next(&run->steps);
+    fc_token_taken(run);
+    return;
+  }
+  fc_health *h = clusters_data(run->f->members, run->key);
+  if (h && !h->token_wait_ms) h->token_wait_ms = uv_now(run->f->loop);
+  if (cache && have != -EINVAL) {
+    fc_token_wait(run);
     return;
   }
   int rc = kc_get(run->member, &KC_SECRETS, run->spec.member_ns, run->names.token, fc_token_read, run);
@@ -190,6 +227,7 @@ static void fc_step_credential(void *ctx) {
   const kcfg *cfg = kc_client_config(run->member);
   apply_opts o = fc_apply_opts(run, run->f->c, &KC_SECRETS, -1);
   o.cache = run->f->secrets;
+  o.cache_complete = 1; /* every Secret of the namespace: a miss is a Secret to create */
   fc_ensure(run, &o,
             fc_desired_credential_secret(&run->spec, &run->names, kc_obj_str(run->fc, "metadata.uid"), cfg->server,
                                          cfg->ca_pem, run->token));
@@ -198,6 +236,8 @@ static void fc_step_credential(void *ctx) {
 static void fc_step_cluster(void *ctx) {
   fc_run *run = ctx;
   apply_opts o = fc_apply_opts(run, run->fapi, &API_CLUSTERS, -1);
+  o.cache = fc_federation_clusters(run);
+  o.cache_complete = 1; /* every Cluster of the federation API */
   fc_ensure(run, &o, fc_desired_cluster(&run->spec, &run->names, kc_client_config(run->member)->server));
 }
 
@@ -213,14 +253,23 @@ static void fc_nodes(kc_client *c, int rc, json_object *list, const kf_error *er
 
 static void fc_version(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data) {
   fc_run *run = data;
+  fc_health *h = clusters_data(run->f->members, run->key);
   (void)err;
   if (rc == 0 && kc_obj_str(obj, "gitVersion")) run->version = kf_strdup(kc_obj_str(obj, "gitVersion"));
+  if (rc == 0 && h) h->facts_ms = uv_now(run->f->loop);
   kc_list_opts o = {.limit = 500};
   if (kc_list(c, &KC_NODES, NULL, &o, fc_nodes, run) != 0) steps_next(&run->steps);
 }
 
 static void fc_step_facts(void *ctx) {
   fc_run *run = ctx;
+  fc_health *h = clusters_data(run->f->members, run->key);
+  /* Read at the join; a reconcile for drift soon after keeps what the status shows. */
+  if (h && h->facts_ms && uv_now(run->f->loop) - h->facts_ms < FC_FACTS_REFRESH_MS &&
+      kc_obj_str(run->fc, "status.kubernetesVersion")) {
+    steps_next(&run->steps);
+    return;
+  }
   kc_request r = {.method = "GET", .path = "/version", .timeout_ms = 10000};
   if (kc_do(run->member, &r, fc_version, run) != 0) steps_next(&run->steps);
 }
@@ -270,5 +319,6 @@ void fc_join(fc_run *run) {
     fc_status(run);
     return;
   }
+  steps_set_metrics(&run->steps, run->f->metrics, "controller=\"federatedcluster\",sequence=\"join\"");
   steps_begin(&run->steps, JOIN, STEPS_LEN(JOIN), run, fc_joined);
 }

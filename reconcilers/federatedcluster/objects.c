@@ -7,7 +7,7 @@
  *   member    fc_desired_namespace / _service_account / _role (fc_member_rules) / _binding / _token_secret
  *   host      fc_desired_credential_secret; federation API: fc_desired_cluster
  *   status    fc_zones_of, fc_status_body, fc_status_same, fc_cluster_status_body
- *   watches   fc_watch_opts */
+ *   watches   fc_watch_opts, fc_cluster_watch_opts */
 #include <stdlib.h>
 #include <string.h>
 
@@ -247,6 +247,19 @@ static void fc_metadata_only(json_object *obj, void *data) {
   json_object_object_del(obj, "binaryData");
   json_object *meta = kc_obj_get(obj, "metadata");
   if (meta) json_object_object_del(meta, "annotations");
+}
+
+/* A Cluster is applied from what its spec and labels should be; its status is written blind. */
+static void fc_drop_status(json_object *obj, void *data) {
+  (void)data;
+  json_object_object_del(obj, "status");
+}
+
+void fc_cluster_watch_opts(informer_opts *o) {
+  memset(o, 0, sizeof(*o));
+  o->res = &API_CLUSTERS;
+  o->transform = fc_drop_status;
+  o->max_depth = WATCH_TYPED_DEPTH; /* the Cluster CRD's schema is structural: no free-form nesting */
 }
 
 void fc_watch_opts(const fc_spec *s, int slot, const char *selector, const char *dns_cm, informer_opts *o) {

@@ -36,6 +36,7 @@ typedef struct clusters clusters;
 typedef struct clusters_opts {
   kc_client *parent;   /* engine and field manager of every member client */
   kf_metrics *metrics; /* may be NULL */
+  const char *target;  /* the metrics target of member clients (kc_client_set_metrics_target) */
   uint64_t timeout_ms; /* per-attempt timeout of member requests (0: the client's default) */
   int max_attempts;    /* attempts per member call (0: the client's default) */
   /* A watched object of member key changed (added, updated or deleted). */
