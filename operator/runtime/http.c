@@ -15,7 +15,7 @@
 /* One curl multi handle and its timer: a connection cache. The engine has one (main) that every
  * request uses by default; a client that must not share connections gets its own. */
 struct http_pool {
-  http_engine *eng; /* NULL once the engine has closed it */
+  http_engine *eng;
   CURLM *multi;
   uv_timer_t timer; /* curl's timeout for this multi */
   http_pool *prev, *next;
@@ -92,10 +92,7 @@ static void http_pool_timer_closed(uv_handle_t *h) {
   http_pool *pool = h->data;
   http_engine *eng = pool->eng;
   pool->timer_open = 0;
-  if (pool != &eng->main) {
-    pool->eng = NULL;
-    if (pool->released) free(pool);
-  }
+  if (pool != &eng->main && pool->released) free(pool);
   if (--eng->open_handles == 0 && eng->closing) http_engine_free(eng);
 }
 
@@ -356,8 +353,8 @@ http_pool *http_pool_new(http_engine *eng, kf_error *err) {
 void http_pool_close(http_pool *pool) {
   if (!pool || pool->released) return;
   pool->released = 1;
-  if (!pool->eng) { /* the engine closed it already */
-    free(pool);
+  if (pool->shut) { /* the engine closed it already; the timer's close callback frees it if pending */
+    if (!pool->timer_open) free(pool);
     return;
   }
   /* Requests still on it (a watch being cancelled) finish first; then http_defer_cb closes it,

@@ -10,6 +10,10 @@
 
 #define INFORMER_BACKOFF_MIN_MS 200
 #define INFORMER_BACKOFF_MAX_MS 30000
+/* A list at least this long leaves enough parsed pages in malloc's free lists to give back;
+ * malloc_trim walks the whole heap, so the many small lists of a cluster registry's watches (a
+ * few objects each, thousands at once) must not each pay for it. */
+#define INFORMER_TRIM_ITEMS 500
 
 struct informer {
   kc_client *c;
@@ -33,7 +37,8 @@ struct informer {
   int synced;
   int closing;
   int paused;
-  int listing; /* a list is in flight */
+  int listing;       /* a list is in flight */
+  size_t list_items; /* objects in the list so far */
   kc_watch *watch;
   uv_timer_t timer; /* backoff before relist/rewatch */
   uv_timer_t resync;
@@ -280,8 +285,8 @@ static void informer_list_finish(informer *inf, const char *rv) {
   informer_set_rv(inf, rv);
   inf->synced = 1;
   inf->backoff_ms = 0;
-  /* A relist leaves parsed pages behind in malloc's free lists: give them back. */
-  malloc_trim(0);
+  /* A long (re)list leaves parsed pages behind in malloc's free lists: give them back. */
+  if (inf->list_items >= INFORMER_TRIM_ITEMS) malloc_trim(0);
   informer_watch(inf); /* no-op while paused */
 }
 
@@ -304,6 +309,7 @@ static void informer_list_done(kc_client *c, int rc, json_object *page, const kf
     return;
   }
   items = kc_obj_get(page, "items");
+  inf->list_items += items ? json_object_array_length(items) : 0;
   /* Level-based replace, one page at a time: report what changed against the cache. */
   for (size_t i = 0; items && i < json_object_array_length(items); i++) {
     json_object *obj = json_object_array_get_idx(items, i), *old_text = NULL;
@@ -355,6 +361,7 @@ static void informer_list(informer *inf) {
   if (inf->closing || inf->listing) return;
   json_object_put(inf->fresh);
   inf->fresh = json_object_new_object();
+  inf->list_items = 0;
   inf->relists++;
   kf_metrics_add(inf->metrics, "relists_total", "Informer lists (initial and after 410 Gone)", inf->labels, 1);
   informer_list_page(inf, NULL);

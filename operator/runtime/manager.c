@@ -5,6 +5,7 @@
  * kf_manager_new / add / run / free. */
 #include <kf/manager.h>
 
+#include <malloc.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -265,10 +266,24 @@ static int build(kf_manager *m, kf_error *err) {
   return 0;
 }
 
+/* glibc's malloc tuned for one loop thread with a small pool (key generation): the private memory
+ * must not depend on the process's history. By default the mmap threshold follows the largest
+ * block freed so far (up to 32 MiB): after the first large response body is freed, later ones come
+ * from the heap, where they fragment it and their pages stay resident, so two runs of the same
+ * work ended with twice the memory of each other. Fixed thresholds keep large bodies in mmap
+ * (returned whole when freed) and trim the heap's top; two arenas bound what the pool's threads
+ * keep for themselves. */
+static void kf_manager_malloc_tune(void) {
+  mallopt(M_ARENA_MAX, 2);
+  mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+  mallopt(M_TRIM_THRESHOLD, 256 * 1024);
+}
+
 int kf_manager_new(const kf_manager_opts *o, kf_manager **out, kf_error *err) {
   int rc;
   *out = NULL;
   if ((rc = kf_manager_check(o, err)) != 0) return rc;
+  kf_manager_malloc_tune();
   if (o->log_level) kf_log_set_level_name(o->log_level);
   if (o->log_format) kf_log_set_json(strcmp(o->log_format, "json") == 0);
   kf_manager *m = kf_calloc(1, sizeof(*m));

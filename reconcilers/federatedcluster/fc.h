@@ -151,6 +151,7 @@ typedef struct fc_run {
   int deleting;
   int probe_only; /* joined at this generation and not healthy: no member I/O */
   int token_polls;
+  int sa_proven; /* the filled token Secret in the cache shows the namespace and ServiceAccount */
   size_t ns_kind;
   uv_timer_t *timer; /* token polling; closed (and freed) by fc_finish */
   char *version, *region;

@@ -85,8 +85,24 @@ static void fc_namespace_read(kc_client *c, int rc, json_object *ns, const kf_er
   }
 }
 
+/* The member's token Secret is in its watch cache with a token: the member's token controller
+ * filled it for our ServiceAccount, and removes it when that ServiceAccount goes (a namespace takes
+ * both with it). So the namespace and the ServiceAccount exist, and a reconcile after the join
+ * (a drift event, a probe's verdict) needs no read of either: the cache answers. */
+static int fc_sa_proven(fc_run *run) {
+  const informer *cache = clusters_cache(run->f->members, run->key, W_SECRETS);
+  json_object *secret = cache ? informer_get(cache, run->spec.member_ns, run->names.token) : NULL;
+  int proven = secret && kc_obj_key_str(kc_obj_get(secret, "data"), "token") && apply_is_ours(secret, run->owner);
+  if (secret) json_object_put(secret);
+  return proven;
+}
+
 static void fc_step_namespace(void *ctx) {
   fc_run *run = ctx;
+  if ((run->sa_proven = fc_sa_proven(run))) {
+    steps_next(&run->steps);
+    return;
+  }
   int rc = kc_get(run->member, &KC_NAMESPACES, NULL, run->spec.member_ns, fc_namespace_read, run);
   if (rc != 0)
     fc_stop(run, rc, C_CREDS, "MemberUnreachable", "reading namespace %s could not start", run->spec.member_ns);
@@ -94,6 +110,10 @@ static void fc_step_namespace(void *ctx) {
 
 static void fc_step_sa(void *ctx) {
   fc_run *run = ctx;
+  if (run->sa_proven) {
+    steps_next(&run->steps);
+    return;
+  }
   apply_opts o = fc_apply_opts(run, run->member, &KC_SERVICEACCOUNTS, -1);
   fc_ensure(run, &o, fc_desired_service_account(&run->spec, &run->names));
 }

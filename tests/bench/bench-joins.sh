@@ -138,7 +138,7 @@ bare() {
   fi
   "$BENCH" create "$tmp/fed.kubeconfig" "bare-$tag" "$4" >"$tmp/bare-f" & pids+=($!)
   for p in "${pids[@]}"; do wait "$p" || rc=1; done
-  [ $rc -eq 0 ] || die "the bare-write client failed"
+  [ $rc -eq 0 ] || die "the bare-write client failed: $(tail -n 3 "$tmp"/bare-* 2>/dev/null)"
   since "$t0"
   for kc in "$HK" "$M1" "$M2" "$tmp/fed.kubeconfig"; do
     "$kubectl" --kubeconfig "$kc" delete namespace "bare-$tag" --wait=false >/dev/null 2>&1 || true
@@ -151,17 +151,18 @@ by_target() {
 }
 # steps: "step sum count" of the join's step_duration_seconds
 steps() {
-  curl -sf --max-time 10 "http://127.0.0.1:$metrics_port/metrics" | awk '
-    /^kubefed_step_duration_seconds_(sum|count)\{.*sequence="join"/ {
+  curl -sf --max-time 10 "http://127.0.0.1:$metrics_port/metrics" | awk -v seq="${1:-join}" '
+    /^kubefed_step_duration_seconds_(sum|count)\{/ && index($0, "sequence=\"" seq "\"") {
       match($0, /step="[^"]*"/); st = substr($0, RSTART + 6, RLENGTH - 7)
       if ($0 ~ /_sum/) s[st] = $NF; else c[st] = $NF
     }
-    /^kubefed_member_token_wait_seconds_sum/ {s["(token-controller-wait)"] = $NF}
-    /^kubefed_member_token_wait_seconds_count/ {c["(token-controller-wait)"] = $NF}
+    seq == "join" && /^kubefed_member_token_wait_seconds_sum/ {s["(token-controller-wait)"] = $NF}
+    seq == "join" && /^kubefed_member_token_wait_seconds_count/ {c["(token-controller-wait)"] = $NF}
     END {for (k in s) print k, s[k], c[k]}'
 }
+steps_diff() { awk 'FILENAME == ARGV[1] {s[$1] = $2; c[$1] = $3; next} {if ($3 - c[$1] > 0) print $1, $2 - s[$1], $3 - c[$1]}' "$1" "$2"; }
 # diff_by KEYFIELDS OLD NEW: per key, NEW - OLD of the last field
-diff_counts() { awk 'NR == FNR {k = $1 " " $2 " " $3; o[k] = $4; next} {k = $1 " " $2 " " $3; d = $4 - o[k]; if (d > 0) print k, d}' "$1" "$2"; }
+diff_counts() { awk 'FILENAME == ARGV[1] {k = $1 " " $2 " " $3; o[k] = $4; next} {k = $1 " " $2 " " $3; d = $4 - o[k]; if (d > 0) print k, d}' "$1" "$2"; }
 
 declare -A R
 for n in $SIZES; do
@@ -173,6 +174,7 @@ for n in $SIZES; do
   latpid=$!
   for _ in $(seq 1 100); do grep -q watching=1 "$tmp/lat-$n" && break; sleep 0.1; done
   by_target >"$tmp/req0-$n"
+  steps join >"$tmp/steps0-$n"
   w0=$(writes) q0=$(requests) c0=$(cpu_s)
   perfpid=""
   if [ -n "${PROFILE:-}" ] && [ "$n" = "$(echo "$SIZES" | awk '{print $NF}')" ] && command -v perf >/dev/null; then
@@ -196,7 +198,8 @@ for n in $SIZES; do
   R[$n,cpu_s]=$(printf "%.2f" "$(echo "$(cpu_s) - $c0" | bc)")
   by_target >"$tmp/req1-$n"
   diff_counts "$tmp/req0-$n" "$tmp/req1-$n" >"$tmp/req-$n"
-  steps >"$tmp/steps-$n"
+  steps join >"$tmp/steps1-$n"
+  steps_diff "$tmp/steps0-$n" "$tmp/steps1-$n" >"$tmp/steps-$n"
   R[$n,p50]=$(awk -F= '$1 == "join_p50_ms" {print $2}' "$tmp/lat-$n")
   R[$n,p99]=$(awk -F= '$1 == "join_p99_ms" {print $2}' "$tmp/lat-$n")
   R[$n,rss]=$(rss_kib) R[$n,anon]=$(anon_kib)
@@ -215,11 +218,14 @@ for n in $SIZES; do
     R[steady_writes]=$(( $(writes) - w1 ))
     R[probes_per_member_min]=$(echo "scale=2; ($(gets) - $g1) * 60 / $STEADY_S / $n" | bc)
   fi
+  steps unjoin >"$tmp/usteps0-$n"
   t0=$(now)
   K delete -n "$ns" federatedclusters --all --wait=false >/dev/null
   none_left() { [ "$(fc_count)" -eq 0 ]; }
   wait_for "unjoin of $n" $((120 + n / 2)) none_left
   R[$n,unjoin_s]=$(since "$t0")
+  steps unjoin >"$tmp/usteps1-$n"
+  steps_diff "$tmp/usteps0-$n" "$tmp/usteps1-$n" >"$tmp/usteps-$n"
   R[$n,leftovers]=$(leftovers)
   [ "${R[$n,leftovers]}" -eq 0 ] || die "unjoin of $n left ${R[$n,leftovers]} objects behind"
   K delete -n "$ns" secrets -l '!kubefed.dev/federation' --field-selector type=Opaque >/dev/null 2>&1 || true
@@ -288,6 +294,12 @@ echo
 echo "| step | total s | runs | mean ms |"
 echo "|---|---|---|---|"
 sort "$tmp/steps-$last" | awk '{printf "| %s | %.1f | %d | %.1f |\n", $1, $2, $3, $3 ? $2 * 1000 / $3 : 0}'
+echo
+echo "### Where an unjoin's time went at $last members"
+echo
+echo "| step | total s | runs | mean ms |"
+echo "|---|---|---|---|"
+sort "$tmp/usteps-$last" | awk '{printf "| %s | %.1f | %d | %.1f |\n", $1, $2, $3, $3 ? $2 * 1000 / $3 : 0}'
 } >"$out/joins.md"
 {
 printf '{"machine":{"cores":%s},"sizes":[%s],"steady_seconds":%s,' "$(nproc)" "$(echo "$SIZES" | tr ' ' ',')" "$STEADY_S"
