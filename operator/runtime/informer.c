@@ -15,12 +15,20 @@
  * few objects each, thousands at once) must not each pay for it. */
 #define INFORMER_TRIM_ITEMS 500
 
+typedef struct informer__indexer {
+  char *name;
+  informer_index_fn fn;
+  void *data;
+} informer__indexer;
+
 struct informer {
   kc_client *c;
   const kc_resource *res;
   char *ns, *label_selector, *field_selector;
   char **index_labels;
   size_t n_index_labels;
+  informer__indexer *indexers;
+  size_t n_indexers;
   uint64_t resync_ms;
   long page_size, watch_timeout_s;
   informer_handlers *sets; /* every handler set, in the order added */
@@ -101,29 +109,37 @@ static json_object *informer_parse(json_object *text) {
   return text ? kj_parse(json_object_get_string(text), (size_t)json_object_get_string_len(text)) : NULL;
 }
 
+/* Adds key to (or removes it from) the index entry ik; takes ik. */
+static void informer_index_set(informer *inf, char *ik, const char *key, int add) {
+  json_object *set;
+  if (!json_object_object_get_ex(inf->index, ik, &set)) {
+    if (!add) {
+      free(ik);
+      return;
+    }
+    set = json_object_new_object();
+    json_object_object_add(inf->index, ik, set);
+  }
+  if (add) {
+    json_object_object_add(set, key, NULL);
+  } else {
+    json_object_object_del(set, key);
+    if (json_object_object_length(set) == 0) json_object_object_del(inf->index, ik);
+  }
+  free(ik);
+}
+
 static void informer_index_update(informer *inf, const char *key, json_object *obj, int add) {
   json_object *labels = kc_obj_get(obj, "metadata.labels");
+  /* Indexer entries are "#name=value": no label key starts with '#'. */
+  for (size_t i = 0; obj && i < inf->n_indexers; i++) {
+    char *v = inf->indexers[i].fn(obj, inf->indexers[i].data);
+    if (v) informer_index_set(inf, kf_asprintf("#%s=%s", inf->indexers[i].name, v), key, add);
+    free(v);
+  }
   for (size_t i = 0; labels && i < inf->n_index_labels; i++) {
     const char *v = kc_obj_key_str(labels, inf->index_labels[i]);
-    json_object *set;
-    char *ik;
-    if (!v) continue;
-    ik = kf_asprintf("%s=%s", inf->index_labels[i], v);
-    if (!json_object_object_get_ex(inf->index, ik, &set)) {
-      if (!add) {
-        free(ik);
-        continue;
-      }
-      set = json_object_new_object();
-      json_object_object_add(inf->index, ik, set);
-    }
-    if (add) {
-      json_object_object_add(set, key, NULL);
-    } else {
-      json_object_object_del(set, key);
-      if (json_object_object_length(set) == 0) json_object_object_del(inf->index, ik);
-    }
-    free(ik);
+    if (v) informer_index_set(inf, kf_asprintf("%s=%s", inf->index_labels[i], v), key, add);
   }
 }
 
@@ -173,6 +189,15 @@ void informer_remove_handlers(informer *inf, void *data) {
     inf->n_sets--;
     if (i < inf->replay_from) inf->replay_from--;
   }
+}
+
+int informer_add_indexer(informer *inf, const char *name, informer_index_fn fn, void *data) {
+  for (size_t i = 0; i < inf->n_indexers; i++)
+    if (strcmp(inf->indexers[i].name, name) == 0) return 0;
+  if (inf->synced || inf->listing) return -EBUSY; /* the index is built as objects arrive */
+  inf->indexers = kf_realloc(inf->indexers, (inf->n_indexers + 1) * sizeof(*inf->indexers));
+  inf->indexers[inf->n_indexers++] = (informer__indexer){kf_strdup(name), fn, data};
+  return 0;
 }
 
 int informer_add_index(informer *inf, const char *label) {
@@ -498,11 +523,22 @@ void informer_foreach(const informer *inf, void (*cb)(json_object *obj, void *da
   }
 }
 
+static size_t informer_by_entry(const informer *inf, char *ik, void (*cb)(json_object *obj, void *data), void *data);
+
+size_t informer_by_index(const informer *inf, const char *name, const char *value,
+                         void (*cb)(json_object *obj, void *data), void *data) {
+  return informer_by_entry(inf, kf_asprintf("#%s=%s", name, value), cb, data);
+}
+
 size_t informer_by_label(const informer *inf, const char *key, const char *value,
                          void (*cb)(json_object *obj, void *data), void *data) {
+  return informer_by_entry(inf, kf_asprintf("%s=%s", key, value), cb, data);
+}
+
+/* Takes ik. */
+static size_t informer_by_entry(const informer *inf, char *ik, void (*cb)(json_object *obj, void *data), void *data) {
   json_object *set;
   size_t n = 0;
-  char *ik = kf_asprintf("%s=%s", key, value);
   if (json_object_object_get_ex(inf->index, ik, &set)) {
     json_object_object_foreach (set, k, unused) {
       (void)unused;
@@ -550,6 +586,8 @@ static void informer_maybe_free(informer *inf) {
   json_object_put(inf->fresh);
   for (size_t i = 0; i < inf->n_index_labels; i++) free(inf->index_labels[i]);
   free(inf->index_labels);
+  for (size_t i = 0; i < inf->n_indexers; i++) free(inf->indexers[i].name);
+  free(inf->indexers);
   free(inf->ns);
   free(inf->label_selector);
   free(inf->field_selector);

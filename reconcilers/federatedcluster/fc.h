@@ -93,6 +93,18 @@ json_object *fc_cluster_status_body(const char *name, const cond *ready, const c
 
 /* The member watches: what the join made (by the ownership labels) and the DNS ConfigMap. */
 void fc_watch_opts(const fc_spec *s, int slot, const char *selector, const char *dns_cm, informer_opts *o);
+/* Index functions of the FederatedClusters cache: "ns/name" of the Federation and of the kubeconfig
+ * Secret each one refers to (malloc'd; NULL without one). */
+char *fc_index_federation(json_object *fc, void *data);
+char *fc_index_kubeconfig_secret(json_object *fc, void *data);
+#define FC_INDEX_FEDERATION "federatedcluster-federation"
+#define FC_INDEX_KUBECONFIG "federatedcluster-kubeconfig-secret"
+/* What a FederatedCluster's reconcile reads of its Federation, as text (malloc'd): identity,
+ * deletion, the admin kubeconfig's Secret and endpoint, whether it serves, spec.dns. A Federation
+ * update that leaves it alone (status counts, other conditions, other spec fields) does not
+ * concern its members. */
+char *fc_federation_inputs(json_object *fed);
+
 /* The federation API's Clusters, all of them (one watch per Federation): a join reads its Cluster
  * there instead of a GET. */
 void fc_cluster_watch_opts(informer_opts *o);

@@ -7,7 +7,8 @@
  *   member    fc_desired_namespace / _service_account / _role (fc_member_rules) / _binding / _token_secret
  *   host      fc_desired_credential_secret; federation API: fc_desired_cluster
  *   status    fc_zones_of, fc_status_body, fc_status_same, fc_cluster_status_body
- *   watches   fc_watch_opts, fc_cluster_watch_opts */
+ *   watches   fc_watch_opts, fc_cluster_watch_opts
+ *   refs      fc_index_federation, fc_index_kubeconfig_secret, fc_federation_inputs */
 #include <stdlib.h>
 #include <string.h>
 
@@ -247,6 +248,38 @@ static void fc_metadata_only(json_object *obj, void *data) {
   json_object_object_del(obj, "binaryData");
   json_object *meta = kc_obj_get(obj, "metadata");
   if (meta) json_object_object_del(meta, "annotations");
+}
+
+/* ---- what a FederatedCluster refers to ---- */
+
+static char *fc_ref(json_object *fc, const char *path) {
+  const char *ns = kc_obj_str(fc, "metadata.namespace"), *name = kc_obj_str(fc, path);
+  return ns && name ? kf_asprintf("%s/%s", ns, name) : NULL;
+}
+
+char *fc_index_federation(json_object *fc, void *data) {
+  (void)data;
+  return fc_ref(fc, "spec.federationRef.name");
+}
+
+char *fc_index_kubeconfig_secret(json_object *fc, void *data) {
+  (void)data;
+  return fc_ref(fc, "spec.kubeconfigSecretRef.name");
+}
+
+char *fc_federation_inputs(json_object *fed) {
+  json_object *in = kj_obj();
+  const char *const paths[] = {"metadata.uid", "metadata.deletionTimestamp", "status.kubeconfigSecretRef",
+                               "status.endpoint", "spec.dns"};
+  for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+    json_object *v = kc_obj_get(fed, paths[i]);
+    if (v) kj_set(in, paths[i], json_object_get(v));
+  }
+  const char *serving = kc_obj_str(cond_find(fed, "APIServerReady"), "status");
+  if (serving) kj_str(in, "APIServerReady", serving);
+  char *text = kf_strdup(json_object_to_json_string_ext(in, KC_JSON_FLAGS));
+  json_object_put(in);
+  return text;
 }
 
 /* A Cluster is applied from what its spec and labels should be; its status is written blind. */

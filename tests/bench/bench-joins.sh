@@ -203,6 +203,7 @@ for n in $SIZES; do
   R[$n,p50]=$(awk -F= '$1 == "join_p50_ms" {print $2}' "$tmp/lat-$n")
   R[$n,p99]=$(awk -F= '$1 == "join_p99_ms" {print $2}' "$tmp/lat-$n")
   R[$n,rss]=$(rss_kib) R[$n,anon]=$(anon_kib)
+  R[$n,heap]=$(( $(metric '^kubefed_process_heap_inuse_bytes') / 1024 )) R[$n,heapfree]=$(( $(metric '^kubefed_process_heap_free_bytes') / 1024 ))
   # The host writes of a join: finalizer, credential Secret, status; member: ServiceAccount, ClusterRole,
   # binding, token Secret (2 per member on each); federation API: Cluster and its status.
   R[$n,bare_s]=$(bare "$n" $((3 * n)) $((2 * n)) $((2 * n)))
@@ -261,6 +262,7 @@ printf '| API requests per join (watches not counted) | '; for n in $SIZES; do p
 printf '| writes per join | '; for n in $SIZES; do printf '%s | ' "$(echo "scale=1; ${R[$n,writes]} / $n" | bc)"; done; echo " |"
 row "operator CPU for the joins" cpu_s " s" ""
 printf '| operator RSS after the joins | '; for n in $SIZES; do printf '%s MiB | ' "$(mib "${R[$n,rss]}")"; done; echo "< 10 MiB at 100 |"
+printf '| malloc: in use / free (mallinfo2) | '; for n in $SIZES; do printf '%s / %s MiB | ' "$(mib "${R[$n,heap]}")" "$(mib "${R[$n,heapfree]}")"; done; echo " |"
 printf '| of which private (RssAnon) | '; for n in $SIZES; do printf '%s MiB | ' "$(mib "${R[$n,anon]}")"; done; echo "≤ 40 MiB at 1000 |"
 row "unjoin time" unjoin_s " s" ""
 row "objects left after unjoin" leftovers "" "0"
