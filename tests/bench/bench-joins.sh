@@ -215,8 +215,11 @@ for n in $SIZES; do
   if [ "$n" = "$(echo "$SIZES" | awk '{print $NF}')" ]; then
     sleep 5
     w1=$(writes) g1=$(gets)
+    by_target >"$tmp/steady0"
     sleep "$STEADY_S"
     R[steady_writes]=$(( $(writes) - w1 ))
+    by_target >"$tmp/steady1"
+    diff_counts "$tmp/steady0" "$tmp/steady1" | awk '$2 ~ /^(POST|PUT|PATCH|DELETE)$/' >"$tmp/steady-writes"
     R[probes_per_member_min]=$(echo "scale=2; ($(gets) - $g1) * 60 / $STEADY_S / $n" | bc)
   fi
   steps unjoin >"$tmp/usteps0-$n"
@@ -291,6 +294,10 @@ echo "| target | verb | resource | per join |"
 echo "|---|---|---|---|"
 sort -k1,1 -k2,2 "$tmp/req-$last" | awk -v n="$last" '{printf "| %s | %s | %s | %.2f |\n", $1, $2, $3, $4 / n}'
 echo
+if [ -s "$tmp/steady-writes" ]; then
+  echo "Writes at steady state, by target, verb and resource: $(awk '{printf "%s%s %s %s: %d", NR > 1 ? "; " : "", $1, $2, $3, $4}' "$tmp/steady-writes")."
+  echo
+fi
 echo "### Where a join's time went at $last members (step_duration_seconds, summed over all joins)"
 echo
 echo "| step | total s | runs | mean ms |"

@@ -7,17 +7,22 @@
  *   tokens KUBECONFIG NS N        N ServiceAccounts and their token Secrets, 64 in flight, then
  *                                 the wait until the member's token controller has filled all N
  *                                 (what a join cannot avoid on its member); prints the seconds
+ *   members KUBECONFIG NS N       N member-like clients, each with its own connection and three
+ *                                 watches (as the cluster registry runs them): private memory and
+ *                                 malloc's in-use bytes per member
  *   joins KUBECONFIG NS N S       watches FederatedClusters (start it before they are created):
  *                                 for each, creation (its ADDED event) -> Joined=True as watch
  *                                 events show them, until N have joined or S seconds passed;
  *                                 prints the latency percentiles in milliseconds
  * Output: one `key=value` line per figure on stdout. */
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include <kf/informer.h>
+#include <kf/watch.h>
 #include <kf/metrics.h>
 
 static double now_s(void) {
@@ -181,6 +186,50 @@ static int tokens_main(run *r, const char *ns, int n) {
   return r->failed || t.filled < n ? 1 : 0;
 }
 
+/* ---- members: what one member costs, connection and watches included ---- */
+
+static int members_main(run *r, const char *ns, int n) {
+  const kc_resource *res[3] = {&KC_CLUSTERROLES, &KC_CLUSTERROLEBINDINGS, &KC_SECRETS};
+  kc_client **c = kf_calloc((size_t)n, sizeof(*c));
+  informer **inf = kf_calloc((size_t)n * 3, sizeof(*inf));
+  kf_error err;
+  /* One warm-up member, so shared one-time costs (TLS library state) are not counted per member. */
+  size_t anon0 = 0, heap0 = 0;
+  for (int i = 0; i <= n; i++) {
+    if (i == 1) {
+      anon0 = kf_rss_anon_bytes();
+      struct mallinfo2 mi = mallinfo2();
+      heap0 = mi.uordblks + mi.hblkhd;
+    }
+    int k = i == 0 ? 0 : i - 1;
+    kc_client *m = kc_client_derive(r->c, kc_client_config(r->c), &err);
+    if (!m || kc_client_isolate(m, &err) != 0) return 1;
+    char sel[64];
+    snprintf(sel, sizeof(sel), "bench-member=m%d", i);
+    for (int w = 0; w < 3; w++) {
+      informer_opts o = {.res = res[w],
+                         .namespace_ = w == 2 ? ns : NULL,
+                         .label_selector = sel,
+                         .list_from_cache = 1,
+                         .max_depth = WATCH_TYPED_DEPTH,
+                         .page_size = 100};
+      informer *x = informer_new(m, &o, NULL);
+      informer_start(x);
+      while (!informer_has_synced(x)) uv_run(r->loop, UV_RUN_ONCE);
+      if (i > 0) inf[k * 3 + w] = x;
+    }
+    if (i > 0) c[k] = m;
+  }
+  uv_run(r->loop, UV_RUN_NOWAIT);
+  struct mallinfo2 mi = mallinfo2();
+  printf("members=%d\nanon_per_member_kib=%.1f\nheap_per_member_kib=%.1f\nheap_free_kib=%zu\n", n,
+         (double)(kf_rss_anon_bytes() - anon0) / 1024 / n, (double)(mi.uordblks + mi.hblkhd - heap0) / 1024 / n,
+         mi.fordblks / 1024);
+  fflush(stdout);
+  if (getenv("MEMBERS_HOLD")) pause();
+  return 0;
+}
+
 /* ---- joins: creation -> Joined=True, at the resolution of the watch events' arrival ---- */
 
 static const kc_resource FEDERATEDCLUSTERS = {"kubefed.dev", "v1alpha1", "federatedclusters", "FederatedCluster", 1};
@@ -278,6 +327,7 @@ int main(int argc, char **argv) {
     return r.failed ? 1 : 0;
   }
   if (strcmp(cmd, "tokens") == 0) return tokens_main(&r, ns, n);
+  if (strcmp(cmd, "members") == 0) return members_main(&r, ns, n);
   if (strcmp(cmd, "joins") == 0 && argc > 5) return joins_main(&r, ns, n, atof(argv[5]));
   if (strcmp(cmd, "informer") != 0 || argc < 6) return 2;
   int m = atoi(argv[5]);
