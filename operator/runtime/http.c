@@ -441,7 +441,10 @@ int http_request_start(http_engine *eng, const http_request_opts *o, http_reques
   if (o->fresh_connect) curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, 1L);
   curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
   curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
-  curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");
+  /* Compressed bodies for lists and reads only. kube-apiserver (1.37) gzips a watch stream too when
+   * asked, flushing per event, and libcurl 7.88's decoder fails the transfer with a write error at
+   * the second event: every watch would end after one event and come back after a backoff. */
+  if (!o->on_data) curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");
   curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
   if (eng->user_agent) curl_easy_setopt(easy, CURLOPT_USERAGENT, eng->user_agent);
   /* A watch lives as long as its member and carries a few small events a minute: curl's 16 KiB

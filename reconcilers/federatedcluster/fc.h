@@ -31,10 +31,14 @@
  * a join waiting for it ends (no worker held, no status written) and only says WaitingForToken
  * once the wait is longer than this. */
 #define FC_TOKEN_QUIET_MS 10000
+#define FC_TOKEN_RECHECK_MS 2000 /* the requeue of a join waiting for its token (the event is first) */
+#define FC_TOKEN_TRUST_MS 3000   /* then the token Secret is read through, at doubling intervals */
 /* The member's version and zones (status facts) are read at a join and then at most this often
  * by reconciles (a re-reconcile for drift does not need them again). */
 #define FC_FACTS_REFRESH_MS (10 * 60 * 1000)
-#define FC_WORKERS 64 /* joins in flight: each mostly waits on I/O */
+/* Joins in flight: each mostly waits on I/O, one request at a time, so 256 keep about as many
+ * requests in flight per apiserver (host, federation API, two members) as a bare client keeps (64). */
+#define FC_WORKERS 256
 /* A member request that hangs (a black hole, an overloaded apiserver) holds a worker and delays
  * the condition saying so: each attempt is cut at FC_MEMBER_TIMEOUT_MS and retried once, so one
  * join step gives up within about 2 x 10 s (instead of 6 x 30 s), and the join stops there. */
@@ -119,6 +123,7 @@ typedef struct fc_health {
   char *why;                                           /* the last failure, in words stable across probes */
   int failure_threshold, success_threshold, timeout_s; /* from the spec, set by the reconcile */
   uint64_t token_wait_ms; /* loop time this process began waiting for the token; 0: not waiting */
+  uint64_t token_read_ms; /* the last read through of the token Secret while waiting */
   uint64_t facts_ms;      /* loop time of the last facts read (version, zones); 0: none yet */
 } fc_health;
 
@@ -163,7 +168,8 @@ typedef struct fc_run {
   int deleting;
   int probe_only; /* joined at this generation and not healthy: no member I/O */
   int token_polls;
-  int sa_proven; /* the filled token Secret in the cache shows the namespace and ServiceAccount */
+  int sa_proven;    /* the filled token Secret in the cache shows the namespace and ServiceAccount */
+  int token_cached; /* the token step had a synced Secret cache (a miss there is a wait, not a poll) */
   size_t ns_kind;
   uv_timer_t *timer; /* token polling; closed (and freed) by fc_finish */
   char *version, *region;

@@ -85,11 +85,16 @@ static void fc_namespace_read(kc_client *c, int rc, json_object *ns, const kf_er
   }
 }
 
-/* The member's token Secret is in its watch cache with a token: the member's token controller
- * filled it for our ServiceAccount, and removes it when that ServiceAccount goes (a namespace takes
- * both with it). So the namespace and the ServiceAccount exist, and a reconcile after the join
- * (a drift event, a probe's verdict) needs no read of either: the cache answers. */
+/* A reconcile of a generation already joined (a drift event, a probe's verdict), whose member's
+ * token Secret is in the watch cache with its token: the member's token controller filled it for
+ * our ServiceAccount, and removes it when that ServiceAccount goes (a namespace takes both with
+ * it), so the namespace and the ServiceAccount exist and the cache answers for them. A new
+ * generation (a spec change) is a full join that asks the member. */
 static int fc_sa_proven(fc_run *run) {
+  json_object *og = kc_obj_get(run->fc, "status.observedGeneration");
+  json_object *joined = cond_find(run->fc, "Joined");
+  if (!og || json_object_get_int64(og) != run->spec.generation || !kf_streq(kc_obj_str(joined, "status"), "True"))
+    return 0;
   const informer *cache = clusters_cache(run->f->members, run->key, W_SECRETS);
   json_object *secret = cache ? informer_get(cache, run->spec.member_ns, run->names.token) : NULL;
   int proven = secret && kc_obj_key_str(kc_obj_get(secret, "data"), "token") && apply_is_ours(secret, run->owner);
@@ -157,7 +162,26 @@ static void fc_token_taken(fc_run *run) {
                        (double)(uv_now(run->f->loop) - h->token_wait_ms) / 1000);
     h->token_wait_ms = 0;
   }
+  if (h) h->token_read_ms = 0;
   steps_next(&run->steps);
+}
+
+/* The Secret watch has synced and the token is not in it yet: the watch event that brings it
+ * enqueues this member again, so the join ends here, quietly (no status write, no worker held
+ * while the member's token controller catches up), unless it has waited long enough to say so. */
+static void fc_token_wait(fc_run *run) {
+  fc_health *h = clusters_data(run->f->members, run->key);
+  uint64_t now = uv_now(run->f->loop);
+  steps_abort(&run->steps);
+  if (h && now - h->token_wait_ms < FC_TOKEN_QUIET_MS) {
+    fc_requeue(run, FC_TOKEN_RECHECK_MS); /* a fallback: the watch event comes first */
+    fc_finish(run);
+    return;
+  }
+  fc_cond_set(run, C_JOINED, "False", "WaitingForToken",
+              "waiting for the member's token controller to fill Secret %s/%s", run->spec.member_ns, run->names.token);
+  fc_requeue(run, FC_TOKEN_RECHECK_MS);
+  fc_status(run);
 }
 
 static void fc_step_token(void *ctx);
@@ -175,6 +199,8 @@ static void fc_token_read(kc_client *c, int rc, json_object *secret, const kf_er
   } else if (rc != 0 && rc != KC_ERR_NOTFOUND) {
     fc_stop(run, rc, C_JOINED, "ReadFailed", "reading the member token Secret failed: %s",
             cond_error_text(err, "failed"));
+  } else if (run->token_cached) {
+    fc_token_wait(run); /* read through a watch cache that lags: the wait goes on as above */
   } else if (run->token_polls++ < FC_TOKEN_POLLS) {
     /* The member's token controller fills it within milliseconds: look again shortly, in this
      * reconcile, before reporting a wait (and writing status) at all. */
@@ -195,23 +221,16 @@ static void fc_token_read(kc_client *c, int rc, json_object *secret, const kf_er
   }
 }
 
-/* The Secret watch has synced and the token is not in it yet: the watch event that brings it
- * enqueues this member again, so the join ends here, quietly (no status write, no worker held
- * while the member's token controller catches up), unless it has waited long enough to say so. */
-static void fc_token_wait(fc_run *run) {
-  fc_health *h = clusters_data(run->f->members, run->key);
-  uint64_t now = uv_now(run->f->loop);
-  if (h && now - h->token_wait_ms < FC_TOKEN_QUIET_MS) {
-    steps_abort(&run->steps);
-    fc_requeue(run, 2000); /* a fallback: the watch event comes first */
-    fc_finish(run);
-    return;
-  }
-  steps_abort(&run->steps);
-  fc_cond_set(run, C_JOINED, "False", "WaitingForToken",
-              "waiting for the member's token controller to fill Secret %s/%s", run->spec.member_ns, run->names.token);
-  fc_requeue(run, 1000);
-  fc_status(run);
+/* Whether to read the token Secret through (GET) although the cache has not shown the token: a
+ * watch may be down while its cache stays (a credential allowed to list but not to watch, a member
+ * that stopped answering), so after FC_TOKEN_TRUST_MS the cache is checked by a read, then again
+ * at doubling intervals (3, 6, 12 s ...), not at every look. */
+static int fc_token_read_through(fc_health *h, uint64_t now) {
+  uint64_t waited = now - h->token_wait_ms;
+  uint64_t since_read = h->token_read_ms ? now - h->token_read_ms : waited;
+  if (waited < FC_TOKEN_TRUST_MS || since_read < waited / 2) return 0;
+  h->token_read_ms = now;
+  return 1;
 }
 
 static void fc_step_token(void *ctx) {
@@ -225,8 +244,10 @@ static void fc_step_token(void *ctx) {
     return;
   }
   fc_health *h = clusters_data(run->f->members, run->key);
-  if (h && !h->token_wait_ms) h->token_wait_ms = uv_now(run->f->loop);
-  if (cache && have != -EINVAL) {
+  uint64_t now = uv_now(run->f->loop);
+  if (h && !h->token_wait_ms) h->token_wait_ms = now;
+  run->token_cached = cache != NULL && h != NULL;
+  if (run->token_cached && have != -EINVAL && !fc_token_read_through(h, now)) {
     fc_token_wait(run);
     return;
   }

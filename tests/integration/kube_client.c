@@ -281,6 +281,7 @@ static void test_paginated_list(void **state) {
 
 typedef struct pool_watch {
   int events, ended, rc;
+  char why[600];
 } pool_watch;
 
 static void pool_event(kc_watch *w, const char *type, json_object *obj, void *data) {
@@ -291,12 +292,12 @@ static void pool_event(kc_watch *w, const char *type, json_object *obj, void *da
 
 static void pool_end(kc_watch *w, int rc, const kf_error *err, void *data) {
   (void)w;
-  (void)err;
+  if (err) snprintf(((pool_watch *)data)->why, sizeof(((pool_watch *)data)->why), "%s", err->msg);
   ((pool_watch *)data)->ended = 1;
   ((pool_watch *)data)->rc = rc;
 }
 
-static int pool_watch_saw(void *data) { return ((pool_watch *)data)->events > 0; }
+static int pool_watch_saw(void *data) { return ((pool_watch *)data)->events >= 2 || ((pool_watch *)data)->ended; }
 static int pool_watch_ended(void *data) { return ((pool_watch *)data)->ended; }
 
 /* Three member-like clients, each on its own pool: requests and a watch multiplex on each; a
@@ -314,6 +315,7 @@ static void test_isolated_clients(void **state) {
   for (int i = 0; i < 3; i++) {
     c[i] = kc_client_derive(env.c, env.cfg, &err);
     assert_non_null(c[i]);
+    assert_int_equal(kc_client_isolate(c[i], &err), 0);
     assert_int_equal(kc_client_isolate(c[i], &err), 0);
     assert_int_equal(kc_client_isolate(c[i], &err), 0); /* once is enough; twice is harmless */
   }
@@ -338,7 +340,15 @@ static void test_isolated_clients(void **state) {
   it_wait(&env, &r, 30000);
   assert_int_equal(r.rc, 0);
   it_result_reset(&r);
-  assert_int_equal(it_run_until(&env, pool_watch_saw, &pw, 30000), 0);
+  /* And a second one: the stream goes on after its first event (an encoded watch did not). */
+  cm = configmap(ns, "pooled-2", "k", "v");
+  assert_int_equal(kc_create(c[1], &KC_CONFIGMAPS, ns, cm, it_cb, &r), 0);
+  json_object_put(cm);
+  it_wait(&env, &r, 30000);
+  assert_int_equal(r.rc, 0);
+  it_result_reset(&r);
+  if (it_run_until(&env, pool_watch_saw, &pw, 30000) != 0 || pw.ended)
+    fail_msg("the watch on an isolated client: %d events, ended %d, rc %d: %s", pw.events, pw.ended, pw.rc, pw.why);
 
   /* Client 2 closed with a request in flight: it ends cancelled, from the loop. */
   assert_int_equal(kc_get(c[2], &KC_NAMESPACES, NULL, ns, it_cb, &r), 0);
