@@ -6,7 +6,7 @@
 
 #include <kf/error.h>
 
-#define HTTP_STREAM_BUFFER 4096L
+#define HTTP_STREAM_BUFFER 1024L
 #define HTTP_DEFAULT_MAX_BODY (64u << 20)
 #define HTTP_DEFAULT_CONNECT_MS 10000
 #define HTTP_DEADLINE_GRACE_MS 2000
@@ -448,7 +448,8 @@ int http_request_start(http_engine *eng, const http_request_opts *o, http_reques
   curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
   if (eng->user_agent) curl_easy_setopt(easy, CURLOPT_USERAGENT, eng->user_agent);
   /* A watch lives as long as its member and carries a few small events a minute: curl's 16 KiB
-   * receive buffer per stream would be most of a member's memory (several watches each). */
+   * receive buffer per stream would be most of a member's memory (several watches each). 1 KiB,
+   * curl's least: a larger event arrives in several writes, which the framer joins. */
   if (o->on_data) curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, HTTP_STREAM_BUFFER);
   curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, http_write_cb);
   curl_easy_setopt(easy, CURLOPT_WRITEDATA, req);
