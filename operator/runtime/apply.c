@@ -18,6 +18,7 @@ typedef struct apply_op {
   json_object *desired; /* ensure: owned, wiped when done */
   char *ns, *name;
   int deleting;
+  int blind; /* written without a read: the cache said absent */
   apply_result r;
   json_object *live; /* held for a deferred report */
   kf_error err;
@@ -74,11 +75,19 @@ int apply_is_ours(json_object *obj, const char *const *owner_labels) {
   return 1;
 }
 
+static void apply_read(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data);
+
 static void apply_written(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data) {
   apply_op *op = data;
   (void)c;
-  if (rc == KC_ERR_EXISTS && op->o.mode == APPLY_CREATE_ONLY) rc = 0, obj = NULL; /* raced: fine */
-  else if (rc == KC_ERR_NOTFOUND && op->deleting) rc = 0, obj = NULL;             /* already gone */
+  if (rc == KC_ERR_EXISTS && op->blind) {
+    /* The cache had not seen it (yet, or it is not ours): whose it is decides, as after a GET. */
+    op->blind = 0;
+    if ((rc = kc_get(op->o.client, op->o.res, op->ns, op->name, apply_read, op)) == 0) return;
+    kf_error_set(&op->err, rc, "%s %s: the read could not be started", op->o.res->kind, op->name);
+    err = &op->err;
+  } else if (rc == KC_ERR_EXISTS && op->o.mode == APPLY_CREATE_ONLY) rc = 0, obj = NULL; /* raced: fine */
+  else if (rc == KC_ERR_NOTFOUND && op->deleting) rc = 0, obj = NULL;                    /* already gone */
   apply_report(op, rc, rc == 0, op->deleting ? "delete" : "write", op->deleting ? NULL : obj, err);
 }
 
@@ -145,6 +154,10 @@ static int apply_start(apply_op *op) {
     else apply_decide(op, cached, 0);
     json_object_put(cached);
     return 0;
+  }
+  if (op->o.cache && !op->deleting && (op->o.cache_complete || op->o.mode == APPLY_CREATE_ONLY)) {
+    op->blind = 1;
+    return apply_write(op);
   }
   return kc_get(op->o.client, op->o.res, op->ns, op->name, apply_read, op);
 }

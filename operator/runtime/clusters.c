@@ -20,6 +20,7 @@ typedef struct cl_slot {
   const kc_resource *res;
   char *ns, *label, *field;
   void (*transform)(json_object *obj, void *data);
+  int max_depth;
 } cl_slot;
 
 typedef struct cl_member {
@@ -150,6 +151,7 @@ static void cl_slot_start(cl_member *m, cl_slot *s) {
                       .field_selector = s->field,
                       .transform = s->transform,
                       .list_from_cache = 1,
+                      .max_depth = s->max_depth,
                       .page_size = 100};
   informer_handlers h = {cl_on_add, cl_on_update, cl_on_delete, m};
   s->inf = informer_new(m->c, &io, &h);
@@ -167,7 +169,7 @@ int clusters_watch(clusters *cl, const char *key, size_t slot, const informer_op
   cl_slot *s = &m->slot[slot];
   const char *ns = o && o->namespace_ && o->namespace_[0] ? o->namespace_ : NULL;
   if (o && s->res == o->res && cl_streq(s->ns, ns) && cl_streq(s->label, o->label_selector) &&
-      cl_streq(s->field, o->field_selector) && s->transform == o->transform)
+      cl_streq(s->field, o->field_selector) && s->transform == o->transform && s->max_depth == o->max_depth)
     return 0;
   cl_slot_stop(s);
   free(s->ns);
@@ -180,6 +182,7 @@ int clusters_watch(clusters *cl, const char *key, size_t slot, const informer_op
   s->label = o->label_selector ? kf_strdup(o->label_selector) : NULL;
   s->field = o->field_selector ? kf_strdup(o->field_selector) : NULL;
   s->transform = o->transform;
+  s->max_depth = o->max_depth;
   cl_slot_start(m, s);
   return 0;
 }
@@ -243,7 +246,15 @@ int clusters_client(clusters *cl, const char *key, const clusters_source *src, k
   kc_client *c = kc_client_derive(cl->o.parent, cfg, err);
   kcfg_free(cfg);
   if (!c) return err && err->code ? err->code : -EINVAL;
+  /* One connection per member, as each member is its own cluster: its watches and requests
+   * multiplex over it and never queue behind another member's on a shared one (members that
+   * share a server and credentials, e.g. one cluster joined under two names). */
+  if ((rc = kc_client_isolate(c, err)) != 0) {
+    kc_client_close(c);
+    return rc;
+  }
   kc_client_set_metrics(c, cl->o.metrics);
+  kc_client_set_metrics_target(c, cl->o.target);
   if (cl->o.timeout_ms || cl->o.max_attempts) kc_client_set_limits(c, cl->o.timeout_ms, cl->o.max_attempts);
   if (!m) m = clusters_add(cl, key);
   /* New credentials: what ran on the old client starts again on the new one. */

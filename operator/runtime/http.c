@@ -6,16 +6,30 @@
 
 #include <kf/error.h>
 
-#define HTTP_STREAM_BUFFER 4096L
+#define HTTP_STREAM_BUFFER 1024L
 #define HTTP_DEFAULT_MAX_BODY (64u << 20)
 #define HTTP_DEFAULT_CONNECT_MS 10000
 #define HTTP_DEADLINE_GRACE_MS 2000
 #define HTTP_DEADLINE_SWEEP_MS 1000
 
+/* One curl multi handle and its timer: a connection cache. The engine has one (main) that every
+ * request uses by default; a client that must not share connections gets its own. */
+struct http_pool {
+  http_engine *eng;
+  CURLM *multi;
+  uv_timer_t timer; /* curl's timeout for this multi */
+  http_pool *prev, *next;
+  size_t requests; /* live requests started on it */
+  int released;    /* its owner called http_pool_close (never for the engine's main pool) */
+  int in_cleanup;  /* inside curl_multi_cleanup: the multi handle must not be touched */
+  int shut;        /* multi cleaned up, timer closing or closed */
+  int timer_open;
+};
+
 struct http_engine {
   uv_loop_t *loop;
-  CURLM *multi;
-  uv_timer_t timer;          /* curl's timeout */
+  http_pool main;            /* the shared pool */
+  http_pool *pools;          /* every pool, main included (doubly linked) */
   uv_timer_t defer_timer;    /* completes cancelled requests outside the caller's stack */
   uv_timer_t deadline_timer; /* enforces request deadlines even if curl's own timer stalls */
   http_request *requests;    /* all live requests (doubly linked) */
@@ -23,12 +37,12 @@ struct http_engine {
   size_t inflight;
   char *user_agent; /* the program's name/version; NULL: none sent */
   int closing;
-  int in_cleanup;   /* inside curl_multi_cleanup: the multi handle must not be touched */
   int open_handles; /* uv handles not yet closed, for http_engine_close */
 };
 
 struct http_request {
   http_engine *eng;
+  http_pool *pool;
   CURL *easy;
   http_request *prev, *next;
   http_request *next_deferred;
@@ -54,10 +68,11 @@ struct http_request {
 typedef struct http_socket {
   uv_poll_t poll;
   curl_socket_t fd;
+  http_pool *pool;
   http_engine *eng;
 } http_socket;
 
-static void http_check_done(http_engine *eng);
+static void http_check_done(http_pool *pool);
 
 static void http_global_init(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
 
@@ -71,6 +86,16 @@ static void http_handle_closed(uv_handle_t *h) {
   if (--eng->open_handles == 0 && eng->closing) http_engine_free(eng);
 }
 
+/* A pool's timer is closed: the engine has one handle less; a pool of its own is freed once its
+ * owner has let go of it too (http_pool_close). */
+static void http_pool_timer_closed(uv_handle_t *h) {
+  http_pool *pool = h->data;
+  http_engine *eng = pool->eng;
+  pool->timer_open = 0;
+  if (pool != &eng->main && pool->released) free(pool);
+  if (--eng->open_handles == 0 && eng->closing) http_engine_free(eng);
+}
+
 static void http_socket_closed(uv_handle_t *h) {
   http_socket *s = h->data;
   http_engine *eng = s->eng;
@@ -80,24 +105,25 @@ static void http_socket_closed(uv_handle_t *h) {
 
 static void http_poll_cb(uv_poll_t *p, int status, int events) {
   http_socket *s = p->data;
-  http_engine *eng = s->eng;
+  http_pool *pool = s->pool;
   int running = 0, flags = 0;
-  if (!eng->multi) return;
+  if (!pool->multi) return;
   if (status < 0) flags = CURL_CSELECT_ERR;
   if (events & UV_READABLE) flags |= CURL_CSELECT_IN;
   if (events & UV_WRITABLE) flags |= CURL_CSELECT_OUT;
-  curl_multi_socket_action(eng->multi, s->fd, flags, &running);
-  http_check_done(eng);
+  curl_multi_socket_action(pool->multi, s->fd, flags, &running);
+  http_check_done(pool);
 }
 
 static int http_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp) {
-  http_engine *eng = userp;
+  http_pool *pool = userp;
+  http_engine *eng = pool->eng;
   http_socket *s = socketp;
   (void)easy;
   if (what == CURL_POLL_REMOVE) {
     if (s) {
       uv_poll_stop(&s->poll);
-      if (!eng->in_cleanup) curl_multi_assign(eng->multi, fd, NULL);
+      if (!pool->in_cleanup) curl_multi_assign(pool->multi, fd, NULL);
       uv_close((uv_handle_t *)&s->poll, http_socket_closed);
     }
     return 0;
@@ -105,6 +131,7 @@ static int http_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, v
   if (!s) {
     s = kf_calloc(1, sizeof(*s));
     s->fd = fd;
+    s->pool = pool;
     s->eng = eng;
     if (uv_poll_init_socket(eng->loop, &s->poll, fd) != 0) {
       free(s);
@@ -112,7 +139,7 @@ static int http_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, v
     }
     s->poll.data = s;
     eng->open_handles++;
-    curl_multi_assign(eng->multi, fd, s);
+    curl_multi_assign(pool->multi, fd, s);
   }
   int events = 0;
   if (what & CURL_POLL_IN) events |= UV_READABLE;
@@ -122,25 +149,27 @@ static int http_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, v
 }
 
 static void http_timer_cb(uv_timer_t *t) {
-  http_engine *eng = t->data;
+  http_pool *pool = t->data;
   int running = 0;
-  if (!eng->multi) return;
-  curl_multi_socket_action(eng->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-  http_check_done(eng);
+  if (!pool->multi) return;
+  curl_multi_socket_action(pool->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+  http_check_done(pool);
 }
 
 static int http_timer_fn(CURLM *multi, long timeout_ms, void *userp) {
-  http_engine *eng = userp;
+  http_pool *pool = userp;
   (void)multi;
   /* 0 ("act now") becomes 1 ms, as in curl's multi-uv example: libuv (< 1.45) runs a timer
    * started with 0 from a timer callback again in the same timer phase, and curl asks for 0
    * whenever a request is added, so with requests completing and new ones added from their
    * callbacks the loop stayed in its timer phase for seconds (36 s seen with 100 members):
    * no poll, so no signal handling (SIGTERM), health probes or new connections meanwhile. */
-  if (timeout_ms < 0) uv_timer_stop(&eng->timer);
-  else uv_timer_start(&eng->timer, http_timer_cb, timeout_ms > 0 ? (uint64_t)timeout_ms : 1, 0);
+  if (timeout_ms < 0) uv_timer_stop(&pool->timer);
+  else uv_timer_start(&pool->timer, http_timer_cb, timeout_ms > 0 ? (uint64_t)timeout_ms : 1, 0);
   return 0;
 }
+
+static void http_defer_cb(uv_timer_t *t);
 
 static void http_request_free(http_request *req) {
   http_engine *eng = req->eng;
@@ -148,6 +177,8 @@ static void http_request_free(http_request *req) {
   else eng->requests = req->next;
   if (req->next) req->next->prev = req->prev;
   eng->inflight--;
+  /* A released pool's last request: it closes from the loop (we may be inside its multi now). */
+  if (--req->pool->requests == 0 && req->pool->released) uv_timer_start(&eng->defer_timer, http_defer_cb, 0, 0);
   if (req->easy) curl_easy_cleanup(req->easy);
   curl_slist_free_all(req->headers);
   if (req->auth_header) kf_free_secret(req->auth_header, strlen(req->auth_header));
@@ -183,16 +214,16 @@ static void http_finish(http_request *req, CURLcode code) {
   http_request_free(req);
 }
 
-static void http_check_done(http_engine *eng) {
+static void http_check_done(http_pool *pool) {
   CURLMsg *msg;
   int left;
-  while ((msg = curl_multi_info_read(eng->multi, &left))) {
+  while ((msg = curl_multi_info_read(pool->multi, &left))) {
     if (msg->msg != CURLMSG_DONE) continue;
     http_request *req = NULL;
     CURL *easy = msg->easy_handle;
     CURLcode code = msg->data.result;
     curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&req);
-    curl_multi_remove_handle(eng->multi, easy);
+    curl_multi_remove_handle(pool->multi, easy);
     req->in_multi = 0;
     if (req->cancelled && code == CURLE_WRITE_ERROR) code = CURLE_ABORTED_BY_CALLBACK;
     http_finish(req, code);
@@ -244,6 +275,46 @@ static size_t http_write_cb(char *buf, size_t size, size_t n, void *userp) {
   return len;
 }
 
+/* maxconnects: connections the pool keeps (in use or idle) across all hosts. */
+static int http_pool_init(http_engine *eng, http_pool *pool, long maxconnects) {
+  pool->eng = eng;
+  pool->multi = curl_multi_init();
+  if (!pool->multi) return -ENOMEM;
+  curl_multi_setopt(pool->multi, CURLMOPT_SOCKETFUNCTION, http_socket_cb);
+  curl_multi_setopt(pool->multi, CURLMOPT_SOCKETDATA, pool);
+  curl_multi_setopt(pool->multi, CURLMOPT_TIMERFUNCTION, http_timer_fn);
+  curl_multi_setopt(pool->multi, CURLMOPT_TIMERDATA, pool);
+  curl_multi_setopt(pool->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+  /* Bounded pool; HTTP/2 multiplexes many requests over each connection (with PIPEWAIT a new
+   * request waits for the first connection to a host rather than opening a second). */
+  curl_multi_setopt(pool->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 8L);
+  curl_multi_setopt(pool->multi, CURLMOPT_MAXCONNECTS, maxconnects);
+  uv_timer_init(eng->loop, &pool->timer);
+  pool->timer.data = pool;
+  pool->timer_open = 1;
+  eng->open_handles++;
+  pool->next = eng->pools;
+  if (eng->pools) eng->pools->prev = pool;
+  eng->pools = pool;
+  return 0;
+}
+
+/* Closes the pool's connections (their uv_poll handles close via http_socket_cb) and its timer.
+ * Never from inside the pool's own curl callbacks. */
+static void http_pool_shutdown(http_pool *pool) {
+  http_engine *eng = pool->eng;
+  if (pool->shut) return;
+  pool->shut = 1;
+  if (pool->prev) pool->prev->next = pool->next;
+  else eng->pools = pool->next;
+  if (pool->next) pool->next->prev = pool->prev;
+  pool->in_cleanup = 1;
+  curl_multi_cleanup(pool->multi);
+  pool->multi = NULL;
+  uv_timer_stop(&pool->timer);
+  uv_close((uv_handle_t *)&pool->timer, http_pool_timer_closed);
+}
+
 http_engine *http_engine_new(uv_loop_t *loop, kf_error *err) {
   static uv_once_t once = UV_ONCE_INIT;
   http_engine *eng;
@@ -251,28 +322,44 @@ http_engine *http_engine_new(uv_loop_t *loop, kf_error *err) {
   uv_once(&once, http_global_init);
   eng = kf_calloc(1, sizeof(*eng));
   eng->loop = loop;
-  eng->multi = curl_multi_init();
-  if (!eng->multi) {
+  if (http_pool_init(eng, &eng->main, 64L) != 0) {
     free(eng);
     kf_error_set(err, -ENOMEM, "curl_multi_init failed");
     return NULL;
   }
-  curl_multi_setopt(eng->multi, CURLMOPT_SOCKETFUNCTION, http_socket_cb);
-  curl_multi_setopt(eng->multi, CURLMOPT_SOCKETDATA, eng);
-  curl_multi_setopt(eng->multi, CURLMOPT_TIMERFUNCTION, http_timer_fn);
-  curl_multi_setopt(eng->multi, CURLMOPT_TIMERDATA, eng);
-  curl_multi_setopt(eng->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
-  /* Bounded pool; HTTP/2 multiplexes many requests over each connection. */
-  curl_multi_setopt(eng->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 8L);
-  curl_multi_setopt(eng->multi, CURLMOPT_MAXCONNECTS, 64L);
-  uv_timer_init(loop, &eng->timer);
   uv_timer_init(loop, &eng->defer_timer);
   uv_timer_init(loop, &eng->deadline_timer);
-  eng->timer.data = eng;
   eng->defer_timer.data = eng;
   eng->deadline_timer.data = eng;
-  eng->open_handles = 3;
+  eng->open_handles += 2;
   return eng;
+}
+
+http_pool *http_pool_new(http_engine *eng, kf_error *err) {
+  if (eng->closing) {
+    kf_error_set(err, -ESHUTDOWN, "http engine is shutting down");
+    return NULL;
+  }
+  http_pool *pool = kf_calloc(1, sizeof(*pool));
+  /* A pool of its own serves one client, i.e. one server: a connection or two. */
+  if (http_pool_init(eng, pool, 4L) != 0) {
+    free(pool);
+    kf_error_set(err, -ENOMEM, "curl_multi_init failed");
+    return NULL;
+  }
+  return pool;
+}
+
+void http_pool_close(http_pool *pool) {
+  if (!pool || pool->released) return;
+  pool->released = 1;
+  if (pool->shut) { /* the engine closed it already; the timer's close callback frees it if pending */
+    if (!pool->timer_open) free(pool);
+    return;
+  }
+  /* Requests still on it (a watch being cancelled) finish first; then http_defer_cb closes it,
+   * from the loop: this may run inside one of the pool's own callbacks. */
+  if (!pool->requests) uv_timer_start(&pool->eng->defer_timer, http_defer_cb, 0, 0);
 }
 
 void http_engine_set_user_agent(http_engine *eng, const char *user_agent) {
@@ -280,15 +367,13 @@ void http_engine_set_user_agent(http_engine *eng, const char *user_agent) {
   eng->user_agent = user_agent ? kf_strdup(user_agent) : NULL;
 }
 
-static void http_defer_cb(uv_timer_t *t);
-
 /* Takes a request out of curl and queues its completion for http_defer_cb.
  * Not from inside the request's own curl callbacks: curl forbids removing it there. */
 static void http_detach(http_request *req) {
   http_engine *eng = req->eng;
   req->cancelled = 1;
   if (req->in_multi) {
-    curl_multi_remove_handle(eng->multi, req->easy);
+    curl_multi_remove_handle(req->pool->multi, req->easy);
     req->in_multi = 0;
   }
   req->next_deferred = eng->deferred;
@@ -328,6 +413,8 @@ int http_request_start(http_engine *eng, const http_request_opts *o, http_reques
   if (!o || !o->url || !o->method || !o->on_done)
     return kf_error_set(err, -EINVAL, "http request needs url, method and on_done");
   if (eng->closing) return kf_error_set(err, -ESHUTDOWN, "http engine is shutting down");
+  http_pool *pool = o->pool ? o->pool : &eng->main;
+  if (pool->released || pool->shut) return kf_error_set(err, -ESHUTDOWN, "http pool is closed");
   if (strncmp(o->url, "https://", 8) != 0)
     return kf_error_set(err, -EPROTONOSUPPORT, "refusing non-https URL (TLS is always verified)");
 
@@ -335,6 +422,8 @@ int http_request_start(http_engine *eng, const http_request_opts *o, http_reques
   if (!easy) return kf_error_set(err, -ENOMEM, "curl_easy_init failed");
   req = kf_calloc(1, sizeof(*req));
   req->eng = eng;
+  req->pool = pool;
+  pool->requests++;
   req->easy = easy;
   req->on_data = o->on_data;
   req->on_done = o->on_done;
@@ -352,11 +441,15 @@ int http_request_start(http_engine *eng, const http_request_opts *o, http_reques
   if (o->fresh_connect) curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, 1L);
   curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
   curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
-  curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");
+  /* Compressed bodies for lists and reads only. kube-apiserver (1.37) gzips a watch stream too when
+   * asked, flushing per event, and libcurl 7.88's decoder fails the transfer with a write error at
+   * the second event: every watch would end after one event and come back after a backoff. */
+  if (!o->on_data) curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");
   curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
   if (eng->user_agent) curl_easy_setopt(easy, CURLOPT_USERAGENT, eng->user_agent);
   /* A watch lives as long as its member and carries a few small events a minute: curl's 16 KiB
-   * receive buffer per stream would be most of a member's memory (several watches each). */
+   * receive buffer per stream would be most of a member's memory (several watches each). 1 KiB,
+   * curl's least: a larger event arrives in several writes, which the framer joins. */
   if (o->on_data) curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, HTTP_STREAM_BUFFER);
   curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, http_write_cb);
   curl_easy_setopt(easy, CURLOPT_WRITEDATA, req);
@@ -409,7 +502,7 @@ int http_request_start(http_engine *eng, const http_request_opts *o, http_reques
   eng->requests = req;
   eng->inflight++;
 
-  if (curl_multi_add_handle(eng->multi, easy) != CURLM_OK) {
+  if (curl_multi_add_handle(pool->multi, easy) != CURLM_OK) {
     http_request_free(req);
     return kf_error_set(err, -EIO, "curl_multi_add_handle failed");
   }
@@ -426,6 +519,11 @@ static void http_defer_cb(uv_timer_t *t) {
     http_request *req = list;
     list = req->next_deferred;
     http_finish(req, req->timed_out ? CURLE_OPERATION_TIMEDOUT : CURLE_ABORTED_BY_CALLBACK);
+  }
+  /* Pools their owners let go of, once their last request has ended. */
+  for (http_pool *pool = eng->pools, *next; pool; pool = next) {
+    next = pool->next;
+    if (pool->released && !pool->requests) http_pool_shutdown(pool);
   }
 }
 
@@ -454,14 +552,11 @@ void http_engine_close(http_engine *eng) {
     if (!r->cancelled) http_detach(r);
   /* Complete them now: callers get their on_done before the engine goes away. */
   http_defer_cb(&eng->defer_timer);
-  /* Closes pooled connections; their uv_poll handles close via http_socket_cb. */
-  eng->in_cleanup = 1;
-  curl_multi_cleanup(eng->multi);
-  eng->multi = NULL;
-  uv_timer_stop(&eng->timer);
+  /* Closes every pool's connections, the main pool's and those whose owners still hold them
+   * (their http_pool_close then only frees them). */
+  while (eng->pools) http_pool_shutdown(eng->pools);
   uv_timer_stop(&eng->defer_timer);
   uv_timer_stop(&eng->deadline_timer);
-  uv_close((uv_handle_t *)&eng->timer, http_handle_closed);
   uv_close((uv_handle_t *)&eng->defer_timer, http_handle_closed);
   uv_close((uv_handle_t *)&eng->deadline_timer, http_handle_closed);
 }

@@ -10,6 +10,16 @@
 
 #define INFORMER_BACKOFF_MIN_MS 200
 #define INFORMER_BACKOFF_MAX_MS 30000
+/* A list at least this long leaves enough parsed pages in malloc's free lists to give back;
+ * malloc_trim walks the whole heap, so the many small lists of a cluster registry's watches (a
+ * few objects each, thousands at once) must not each pay for it. */
+#define INFORMER_TRIM_ITEMS 500
+
+typedef struct informer__indexer {
+  char *name;
+  informer_index_fn fn;
+  void *data;
+} informer__indexer;
 
 struct informer {
   kc_client *c;
@@ -17,6 +27,8 @@ struct informer {
   char *ns, *label_selector, *field_selector;
   char **index_labels;
   size_t n_index_labels;
+  informer__indexer *indexers;
+  size_t n_indexers;
   uint64_t resync_ms;
   long page_size, watch_timeout_s;
   informer_handlers *sets; /* every handler set, in the order added */
@@ -25,6 +37,7 @@ struct informer {
   void (*transform)(json_object *obj, void *data);
   void *transform_data;
   int list_from_cache; /* first list with resourceVersion=0 (client-go's reflector) */
+  int max_depth;       /* the watch's nesting bound; 0: the default */
   json_object *store;  /* key -> compact JSON text of the object (json string) */
   json_object *fresh;  /* during a relist: keys seen so far */
   json_object *index;  /* "label=value" -> {key: null} */
@@ -32,7 +45,8 @@ struct informer {
   int synced;
   int closing;
   int paused;
-  int listing; /* a list is in flight */
+  int listing;       /* a list is in flight */
+  size_t list_items; /* objects in the list so far */
   kc_watch *watch;
   uv_timer_t timer; /* backoff before relist/rewatch */
   uv_timer_t resync;
@@ -71,6 +85,7 @@ informer *informer_new(kc_client *c, const informer_opts *o, const informer_hand
   inf->transform = o->transform;
   inf->transform_data = o->transform_data;
   inf->list_from_cache = o->list_from_cache;
+  inf->max_depth = o->max_depth;
   inf->store = json_object_new_object();
   inf->index = json_object_new_object();
   uv_timer_init(loop, &inf->timer);
@@ -94,29 +109,37 @@ static json_object *informer_parse(json_object *text) {
   return text ? kj_parse(json_object_get_string(text), (size_t)json_object_get_string_len(text)) : NULL;
 }
 
+/* Adds key to (or removes it from) the index entry ik; takes ik. */
+static void informer_index_set(informer *inf, char *ik, const char *key, int add) {
+  json_object *set;
+  if (!json_object_object_get_ex(inf->index, ik, &set)) {
+    if (!add) {
+      free(ik);
+      return;
+    }
+    set = json_object_new_object();
+    json_object_object_add(inf->index, ik, set);
+  }
+  if (add) {
+    json_object_object_add(set, key, NULL);
+  } else {
+    json_object_object_del(set, key);
+    if (json_object_object_length(set) == 0) json_object_object_del(inf->index, ik);
+  }
+  free(ik);
+}
+
 static void informer_index_update(informer *inf, const char *key, json_object *obj, int add) {
   json_object *labels = kc_obj_get(obj, "metadata.labels");
+  /* Indexer entries are "#name=value": no label key starts with '#'. */
+  for (size_t i = 0; obj && i < inf->n_indexers; i++) {
+    char *v = inf->indexers[i].fn(obj, inf->indexers[i].data);
+    if (v) informer_index_set(inf, kf_asprintf("#%s=%s", inf->indexers[i].name, v), key, add);
+    free(v);
+  }
   for (size_t i = 0; labels && i < inf->n_index_labels; i++) {
     const char *v = kc_obj_key_str(labels, inf->index_labels[i]);
-    json_object *set;
-    char *ik;
-    if (!v) continue;
-    ik = kf_asprintf("%s=%s", inf->index_labels[i], v);
-    if (!json_object_object_get_ex(inf->index, ik, &set)) {
-      if (!add) {
-        free(ik);
-        continue;
-      }
-      set = json_object_new_object();
-      json_object_object_add(inf->index, ik, set);
-    }
-    if (add) {
-      json_object_object_add(set, key, NULL);
-    } else {
-      json_object_object_del(set, key);
-      if (json_object_object_length(set) == 0) json_object_object_del(inf->index, ik);
-    }
-    free(ik);
+    if (v) informer_index_set(inf, kf_asprintf("%s=%s", inf->index_labels[i], v), key, add);
   }
 }
 
@@ -166,6 +189,15 @@ void informer_remove_handlers(informer *inf, void *data) {
     inf->n_sets--;
     if (i < inf->replay_from) inf->replay_from--;
   }
+}
+
+int informer_add_indexer(informer *inf, const char *name, informer_index_fn fn, void *data) {
+  for (size_t i = 0; i < inf->n_indexers; i++)
+    if (strcmp(inf->indexers[i].name, name) == 0) return 0;
+  if (inf->synced || inf->listing) return -EBUSY; /* the index is built as objects arrive */
+  inf->indexers = kf_realloc(inf->indexers, (inf->n_indexers + 1) * sizeof(*inf->indexers));
+  inf->indexers[inf->n_indexers++] = (informer__indexer){kf_strdup(name), fn, data};
+  return 0;
 }
 
 int informer_add_index(informer *inf, const char *label) {
@@ -278,8 +310,8 @@ static void informer_list_finish(informer *inf, const char *rv) {
   informer_set_rv(inf, rv);
   inf->synced = 1;
   inf->backoff_ms = 0;
-  /* A relist leaves parsed pages behind in malloc's free lists: give them back. */
-  malloc_trim(0);
+  /* A long (re)list leaves parsed pages behind in malloc's free lists: give them back. */
+  if (inf->list_items >= INFORMER_TRIM_ITEMS) malloc_trim(0);
   informer_watch(inf); /* no-op while paused */
 }
 
@@ -302,6 +334,7 @@ static void informer_list_done(kc_client *c, int rc, json_object *page, const kf
     return;
   }
   items = kc_obj_get(page, "items");
+  inf->list_items += items ? json_object_array_length(items) : 0;
   /* Level-based replace, one page at a time: report what changed against the cache. */
   for (size_t i = 0; items && i < json_object_array_length(items); i++) {
     json_object *obj = json_object_array_get_idx(items, i), *old_text = NULL;
@@ -353,6 +386,7 @@ static void informer_list(informer *inf) {
   if (inf->closing || inf->listing) return;
   json_object_put(inf->fresh);
   inf->fresh = json_object_new_object();
+  inf->list_items = 0;
   inf->relists++;
   kf_metrics_add(inf->metrics, "relists_total", "Informer lists (initial and after 410 Gone)", inf->labels, 1);
   informer_list_page(inf, NULL);
@@ -396,7 +430,8 @@ static void informer_watch(informer *inf) {
   kc_watch_opts o = {.label_selector = inf->label_selector,
                      .field_selector = inf->field_selector,
                      .resource_version = inf->rv,
-                     .timeout_seconds = inf->watch_timeout_s};
+                     .timeout_seconds = inf->watch_timeout_s,
+                     .max_depth = inf->max_depth};
   if (inf->closing || inf->paused || inf->watch) return;
   if (kc_watch_start(inf->c, inf->res, inf->ns, &o, informer_on_event, informer_on_watch_end, inf, &inf->watch, &err) !=
       0) {
@@ -488,11 +523,22 @@ void informer_foreach(const informer *inf, void (*cb)(json_object *obj, void *da
   }
 }
 
+static size_t informer_by_entry(const informer *inf, char *ik, void (*cb)(json_object *obj, void *data), void *data);
+
+size_t informer_by_index(const informer *inf, const char *name, const char *value,
+                         void (*cb)(json_object *obj, void *data), void *data) {
+  return informer_by_entry(inf, kf_asprintf("#%s=%s", name, value), cb, data);
+}
+
 size_t informer_by_label(const informer *inf, const char *key, const char *value,
                          void (*cb)(json_object *obj, void *data), void *data) {
+  return informer_by_entry(inf, kf_asprintf("%s=%s", key, value), cb, data);
+}
+
+/* Takes ik. */
+static size_t informer_by_entry(const informer *inf, char *ik, void (*cb)(json_object *obj, void *data), void *data) {
   json_object *set;
   size_t n = 0;
-  char *ik = kf_asprintf("%s=%s", key, value);
   if (json_object_object_get_ex(inf->index, ik, &set)) {
     json_object_object_foreach (set, k, unused) {
       (void)unused;
@@ -540,6 +586,8 @@ static void informer_maybe_free(informer *inf) {
   json_object_put(inf->fresh);
   for (size_t i = 0; i < inf->n_index_labels; i++) free(inf->index_labels[i]);
   free(inf->index_labels);
+  for (size_t i = 0; i < inf->n_indexers; i++) free(inf->indexers[i].name);
+  free(inf->indexers);
   free(inf->ns);
   free(inf->label_selector);
   free(inf->field_selector);

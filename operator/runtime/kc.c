@@ -42,6 +42,8 @@ struct kc_client {
   kcfg *cfg;
   http_tls tls;
   kf_metrics *metrics;
+  http_pool *pool;       /* connections of its own (kc_client_isolate); NULL: the engine's */
+  char *target;          /* kc_client_set_metrics_target */
   char *field_manager;   /* server-side apply and write requests name it; NULL: apply refused */
   struct kc_call *calls; /* in flight or waiting to retry */
   int closing;
@@ -57,6 +59,7 @@ typedef struct kc_call {
   kc_client *c;
   struct kc_call *prev, *next;
   char *method, *url, *content_type, *body, *what;
+  char *resource; /* for metrics: the resource's plural, or the raw path */
   size_t body_len;
   uint64_t timeout_ms;
   int no_retry;
@@ -140,16 +143,28 @@ void kc_client_set_field_manager(kc_client *c, const char *name) {
 const char *kc_client_field_manager(const kc_client *c) { return c->field_manager; }
 
 void kc_client_set_metrics(kc_client *c, kf_metrics *m) { c->metrics = m; }
+void kc_client_set_metrics_target(kc_client *c, const char *target) {
+  free(c->target);
+  c->target = target ? kf_strdup(target) : NULL;
+}
 void kc_client_set_limits(kc_client *c, uint64_t timeout_ms, int max_attempts) {
   c->timeout_ms = timeout_ms ? timeout_ms : KC_DEFAULT_TIMEOUT_MS;
   c->max_attempts = max_attempts < 1 ? 1 : max_attempts > KC_MAX_ATTEMPTS ? KC_MAX_ATTEMPTS : max_attempts;
 }
+int kc_client_isolate(kc_client *c, kf_error *err) {
+  if (c->pool) return 0;
+  c->pool = http_pool_new(c->eng, err);
+  return c->pool ? 0 : -ESHUTDOWN;
+}
+
 const kcfg *kc_client_config(const kc_client *c) { return c->cfg; }
 http_engine *kc_client_engine(const kc_client *c) { return c->eng; }
 
 static void kc_client_maybe_free(kc_client *c) {
   if (c->closing && !c->calls) {
+    http_pool_close(c->pool); /* after its watches, if any are still ending */
     kcfg_free(c->cfg);
+    free(c->target);
     free(c->field_manager);
     free(c);
   }
@@ -168,6 +183,7 @@ static void kc_call_free(kc_call *call) {
   free(call->content_type);
   if (call->body) kf_free_secret(call->body, call->body_len); /* may be a Secret (apply) */
   free(call->what);
+  free(call->resource);
   free(call->ns);
   free(call->label_selector);
   free(call->field_selector);
@@ -330,11 +346,20 @@ static uint64_t kc_backoff_ms(const kc_call *call, const http_response *res) {
   return d / 2 + (uint64_t)kf_random() % (d / 2 + 1); /* jitter: no thundering herd after an outage */
 }
 
-static void kc_record(kc_client *c, const char *method, long status) {
+static void kc_record_target(kc_client *c, const char *verb, const char *resource) {
+  char labels[192];
+  if (!c->metrics || !c->target) return;
+  snprintf(labels, sizeof(labels), "target=\"%s\",verb=\"%s\",resource=\"%s\"", c->target, verb, resource);
+  kf_metrics_add(c->metrics, "api_requests_by_target_total",
+                 "API requests (watches included) by the kind of cluster asked, verb and resource", labels, 1);
+}
+
+static void kc_record(kc_client *c, const char *method, const char *resource, long status) {
   char labels[96];
   if (!c->metrics) return;
   snprintf(labels, sizeof(labels), "verb=\"%s\",code=\"%ld\"", method, status);
   kf_metrics_add(c->metrics, "api_requests_total", "API requests by verb and HTTP code", labels, 1);
+  kc_record_target(c, method, resource);
 }
 
 static void kc_list_all_page(kc_call *call, json_object *page);
@@ -347,7 +372,7 @@ static void kc_http_done(http_request *req, const http_response *res, void *data
   (void)req;
   call->inflight = NULL;
   kf_error_clear(&err);
-  kc_record(c, call->method, res->status);
+  kc_record(c, call->method, call->resource, res->status);
   if (res->curl_code != 0) {
     rc = kc_transport_error(c, res, call->what, &err);
   } else if (res->status < 200 || res->status >= 300) {
@@ -426,6 +451,7 @@ static int kc_start_attempt(kc_call *call, kf_error *err) {
   o.on_done = kc_http_done;
   o.data = call;
   o.fresh_connect = call->last_timed_out;
+  o.pool = c->pool;
   rc = http_request_start(c->eng, &o, &call->inflight, err);
   free(ct);
   return rc;
@@ -441,6 +467,7 @@ static kc_call *kc_call_new(kc_client *c, const kc_request *r, kc_cb cb, void *d
   call->method = kf_strdup(r->method);
   call->url = kf_asprintf("%s%s%s%s", c->cfg->server, path, r->query ? "?" : "", r->query ? r->query : "");
   call->what = kf_asprintf("%s %s", r->method, path);
+  call->resource = kf_strdup(r->res ? r->res->resource : path);
   free(path);
   call->content_type = r->content_type ? kf_strdup(r->content_type) : NULL;
   if (r->body) {
@@ -680,7 +707,9 @@ int kc_stream(kc_client *c, const kc_resource *res, const char *ns, const char *
   o.on_data = on_data;
   o.on_done = on_done;
   o.data = data;
+  o.pool = c->pool;
   rc = http_request_start(c->eng, &o, out, err);
+  if (rc == 0) kc_record_target(c, "WATCH", res->resource);
   free(path);
   free(url);
   return rc;

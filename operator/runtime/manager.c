@@ -5,6 +5,7 @@
  * kf_manager_new / add / run / free. */
 #include <kf/manager.h>
 
+#include <malloc.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +36,8 @@ struct kf_manager {
   srv *health, *metrics_srv;
   uv_signal_t sigterm, sigint;
   uv_timer_t drain_timer;
-  int handles; /* the signal and timer handles are initialised */
+  uv_timer_t trim_timer; /* gives free heap pages back (kf_manager_trim) */
+  int handles;           /* the signal and timer handles are initialised */
   kf_runnable *runnables;
   size_t n;
   size_t closing; /* runnables whose close has not called done */
@@ -98,6 +100,11 @@ static void on_http(const char *path, int *status, char **body, void *data) {
                    (double)kf_rss_bytes());
     kf_metrics_set(m->metrics, "process_private_memory_bytes",
                    "Resident memory not shared with other processes (RssAnon)", "", (double)kf_rss_anon_bytes());
+    struct mallinfo2 mi = mallinfo2();
+    kf_metrics_set(m->metrics, "process_heap_inuse_bytes", "malloc'd memory in use (mallinfo2 uordblks + hblkhd)", "",
+                   (double)(mi.uordblks + mi.hblkhd));
+    kf_metrics_set(m->metrics, "process_heap_free_bytes", "Free memory held by malloc (mallinfo2 fordblks)", "",
+                   (double)mi.fordblks);
     kf_metrics_set(m->metrics, "leader", "1 when this replica leads", "", m->leading);
     *status = 200;
     *body = kf_metrics_render(m->metrics);
@@ -149,6 +156,7 @@ static void finish(void *data) {
     uv_close((uv_handle_t *)&m->sigterm, NULL);
     uv_close((uv_handle_t *)&m->sigint, NULL);
     if (!uv_is_closing((uv_handle_t *)&m->drain_timer)) uv_close((uv_handle_t *)&m->drain_timer, NULL);
+    uv_close((uv_handle_t *)&m->trim_timer, NULL);
     m->handles = 0;
   }
   if (m->running) KF_INFO("stopped");
@@ -264,7 +272,9 @@ static int build(kf_manager *m, kf_error *err) {
   uv_signal_init(m->loop, &m->sigterm);
   uv_signal_init(m->loop, &m->sigint);
   uv_timer_init(m->loop, &m->drain_timer);
-  m->sigterm.data = m->sigint.data = m->drain_timer.data = m;
+  uv_timer_init(m->loop, &m->trim_timer);
+  uv_unref((uv_handle_t *)&m->trim_timer); /* never what keeps the loop alive */
+  m->sigterm.data = m->sigint.data = m->drain_timer.data = m->trim_timer.data = m;
   m->handles = 1;
   uv_signal_start(&m->sigterm, on_signal, SIGTERM);
   uv_signal_start(&m->sigint, on_signal, SIGINT);
@@ -276,10 +286,37 @@ static int build(kf_manager *m, kf_error *err) {
   return 0;
 }
 
+/* glibc's malloc tuned for one loop thread with a small pool (key generation): the private memory
+ * must not depend on the process's history. By default the mmap threshold follows the largest
+ * block freed so far (up to 32 MiB): after the first large response body is freed, later ones come
+ * from the heap, where they fragment it and their pages stay resident, so two runs of the same
+ * work ended with twice the memory of each other. Fixed thresholds keep large bodies in mmap
+ * (returned whole when freed) and trim the heap's top; two arenas bound what the pool's threads
+ * keep for themselves. */
+#define TRIM_PERIOD_MS 30000
+#define TRIM_MIN_FREE (8u << 20)
+
+/* Free heap pages are given back when they are many: glibc returns only the heap's top by itself,
+ * so after a burst (a thousand joins, a relist) the holes stay resident and the private memory
+ * would say more about the past than about what the process holds. A walk of the heap every 30 s
+ * at most, and only when a quarter of it (8 MiB at least) is free. */
+static void kf_manager_trim(uv_timer_t *t) {
+  (void)t;
+  struct mallinfo2 mi = mallinfo2();
+  if (mi.fordblks >= TRIM_MIN_FREE && mi.fordblks * 4 >= mi.uordblks) malloc_trim(0);
+}
+
+static void kf_manager_malloc_tune(void) {
+  mallopt(M_ARENA_MAX, 2);
+  mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+  mallopt(M_TRIM_THRESHOLD, 256 * 1024);
+}
+
 int kf_manager_new(const kf_manager_opts *o, kf_manager **out, kf_error *err) {
   int rc;
   *out = NULL;
   if ((rc = kf_manager_check(o, err)) != 0) return rc;
+  kf_manager_malloc_tune();
   if (o->log_level) kf_log_set_level_name(o->log_level);
   if (o->log_format) kf_log_set_json(strcmp(o->log_format, "json") == 0);
   kf_manager *m = kf_calloc(1, sizeof(*m));
@@ -317,6 +354,7 @@ int kf_manager_add(kf_manager *m, const kf_runnable *r, kf_error *err) {
 
 int kf_manager_run(kf_manager *m) {
   m->running = 1;
+  uv_timer_start(&m->trim_timer, kf_manager_trim, TRIM_PERIOD_MS, TRIM_PERIOD_MS);
   KF_INFO("starting", "version", m->o.version ? m->o.version : "", "context", m->cfg->context, "server", m->cfg->server,
           "namespace", m->namespace_ ? m->namespace_ : "(all)", "leader-elect", m->o.leader_elect ? "true" : "false");
   for (size_t i = 0; i < m->n; i++)

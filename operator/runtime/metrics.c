@@ -18,7 +18,8 @@ typedef struct kf_series {
   double value;        /* counter/gauge value, histogram sum */
   unsigned long count; /* histogram observations */
   unsigned long buckets[KF_NBUCKETS];
-  struct kf_series *next;
+  struct kf_series *next;  /* the family's list, newest first (the exposition's order) */
+  struct kf_series *hnext; /* the family's hash chain */
 } kf_series;
 
 typedef struct kf_family {
@@ -26,13 +27,27 @@ typedef struct kf_family {
   char *help;
   kf_metric_type type;
   kf_series *series;
-  struct kf_family *next;
+  /* By labels: a series per member (probes by FederatedCluster) makes a list walk per record
+   * cost more than the request it counts. */
+  kf_series **index;
+  size_t n_index, n_series;
+  struct kf_family *next;  /* registration order */
+  struct kf_family *hnext; /* the registry's hash chain */
 } kf_family;
+
+#define KF_FAMILY_BUCKETS 64
 
 struct kf_metrics {
   kf_family *families;
+  kf_family *by_name[KF_FAMILY_BUCKETS];
   char *prefix;
 };
+
+static size_t kf_hash(const char *s) {
+  size_t h = 5381;
+  while (*s) h = h * 33 + (unsigned char)*s++;
+  return h;
+}
 
 kf_metrics *kf_metrics_new(const char *prefix) {
   kf_metrics *m = kf_calloc(1, sizeof(kf_metrics));
@@ -51,6 +66,7 @@ void kf_metrics_free(kf_metrics *m) {
     }
     free(f->name);
     free(f->help);
+    free(f->index);
     free(f);
   }
   free(m->prefix);
@@ -58,9 +74,35 @@ void kf_metrics_free(kf_metrics *m) {
 }
 
 static kf_family *kf_family_find(const kf_metrics *m, const char *name) {
-  for (kf_family *f = m->families; f; f = f->next)
+  for (kf_family *f = m->by_name[kf_hash(name) % KF_FAMILY_BUCKETS]; f; f = f->hnext)
     if (strcmp(f->name, name) == 0) return f;
   return NULL;
+}
+
+static kf_series *kf_series_find(const kf_family *f, const char *labels) {
+  if (!f->n_index) return NULL;
+  for (kf_series *s = f->index[kf_hash(labels) & (f->n_index - 1)]; s; s = s->hnext)
+    if (strcmp(s->labels, labels) == 0) return s;
+  return NULL;
+}
+
+static void kf_series_index(kf_family *f, kf_series *s) {
+  if (f->n_series + 1 > f->n_index) { /* doubled as it fills: chains stay about one long */
+    size_t n = f->n_index ? f->n_index * 2 : 8;
+    kf_series **idx = kf_calloc(n, sizeof(*idx));
+    for (kf_series *x = f->series; x; x = x->next) {
+      size_t h = kf_hash(x->labels) & (n - 1);
+      x->hnext = idx[h];
+      idx[h] = x;
+    }
+    free(f->index);
+    f->index = idx;
+    f->n_index = n;
+  }
+  size_t h = kf_hash(s->labels) & (f->n_index - 1);
+  s->hnext = f->index[h];
+  f->index[h] = s;
+  f->n_series++;
 }
 
 static kf_series *kf_series_get(kf_metrics *m, const char *name, const char *help, kf_metric_type type,
@@ -75,11 +117,15 @@ static kf_series *kf_series_get(kf_metrics *m, const char *name, const char *hel
     /* Keep registration order so the exposition is stable. */
     for (tail = &m->families; *tail; tail = &(*tail)->next) {}
     *tail = f;
+    size_t h = kf_hash(name) % KF_FAMILY_BUCKETS;
+    f->hnext = m->by_name[h];
+    m->by_name[h] = f;
   }
-  for (kf_series *s = f->series; s; s = s->next)
-    if (strcmp(s->labels, labels) == 0) return s;
-  kf_series *s = kf_calloc(1, sizeof(*s));
+  kf_series *s = kf_series_find(f, labels);
+  if (s) return s;
+  s = kf_calloc(1, sizeof(*s));
   s->labels = kf_strdup(labels);
+  kf_series_index(f, s);
   s->next = f->series;
   f->series = s;
   return s;
@@ -104,10 +150,9 @@ void kf_metrics_observe(kf_metrics *m, const char *name, const char *help, const
 
 double kf_metrics_get(const kf_metrics *m, const char *name, const char *labels) {
   const kf_family *f = m ? kf_family_find(m, name) : NULL;
-  if (!f) return 0;
-  for (const kf_series *s = f->series; s; s = s->next)
-    if (strcmp(s->labels, labels ? labels : "") == 0) return f->type == KF_HISTOGRAM ? (double)s->count : s->value;
-  return 0;
+  const kf_series *s = f ? kf_series_find(f, labels ? labels : "") : NULL;
+  if (!s) return 0;
+  return f->type == KF_HISTOGRAM ? (double)s->count : s->value;
 }
 
 static void kf_put_series(FILE *out, const char *prefix, const char *name, const char *suffix, const char *labels,

@@ -9,8 +9,12 @@
 #define WATCH_MAX_DEPTH KJ_MAX_DEPTH
 
 int watch_framer_init(watch_framer *f, size_t max_event_bytes) {
+  return watch_framer_init_depth(f, max_event_bytes, 0);
+}
+
+int watch_framer_init_depth(watch_framer *f, size_t max_event_bytes, int max_depth) {
   memset(f, 0, sizeof(*f));
-  f->tok = json_tokener_new_ex(WATCH_MAX_DEPTH);
+  f->tok = json_tokener_new_ex(max_depth > 0 && max_depth < WATCH_MAX_DEPTH ? max_depth : WATCH_MAX_DEPTH);
   if (!f->tok) return -ENOMEM;
   json_tokener_set_flags(f->tok, JSON_TOKENER_VALIDATE_UTF8);
   f->max_event = max_event_bytes ? max_event_bytes : WATCH_MAX_EVENT_BYTES;
@@ -133,7 +137,7 @@ int kc_watch_start(kc_client *c, const kc_resource *res, const char *ns, const k
   int rc;
 
   w = kf_calloc(1, sizeof(*w));
-  if (watch_framer_init(&w->framer, 0) != 0) {
+  if (watch_framer_init_depth(&w->framer, 0, o ? o->max_depth : 0) != 0) {
     free(w);
     return kf_error_set(err, -ENOMEM, "watch: out of memory");
   }

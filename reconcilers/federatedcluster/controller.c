@@ -4,7 +4,7 @@
  *   frame      fc_requeue, fc_cond_set, fc_stop, fc_finish, fc_apply_opts
  *   clients    fc_member_client (kubeconfig Secret -> registry), fc_federation_client
  *   reconcile  fc_reconcile: gone -> forget; deleting -> unjoin; inputs missing -> status; else join
- *   events     fc_map_federation, fc_map_secret, fc_on_member_change (drift in a member)
+ *   events     fc_fed_update (only what members read), fc_map_secret, fc_on_member_change (drift)
  *   lifecycle  fc_controller_new / _start_informers / _synced / _start / _close */
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +56,7 @@ static void fc_maybe_free(fc_controller *f) {
   void *arg = f->closed_arg;
   clusters_close(f->members);
   clusters_close(f->feds_api);
+  informer_remove_handlers(f->feds, f); /* the Federation handlers above; ctrl_close detaches its own */
   ctrl_close(f->ctrl);
   free(f);
   if (closed) closed(arg);
@@ -299,38 +300,54 @@ static void fc_reconcile(ctrl *c, const char *key, void *data) {
 
 /* ---- events ---- */
 
-/* FederatedClusters are enqueued by their own events, their Federation's, their Secrets' and
- * their members' (drift). */
-typedef struct fc_map_ctx {
-  fc_controller *f;
-  const char *ns, *name;
-  int by_fed;
-} fc_map_ctx;
-
-static void fc_enqueue_matching(json_object *fc, void *data) {
-  fc_map_ctx *x = data;
-  const char *ns = kc_obj_str(fc, "metadata.namespace");
-  const char *ref = x->by_fed ? kc_obj_str(fc, "spec.federationRef.name")
-                              : kc_obj_str(fc, "spec.kubeconfigSecretRef.name");
-  if (!kf_streq(ns, x->ns) || !kf_streq(ref, x->name)) return;
+/* FederatedClusters are enqueued by their own events, their Federation's (when it changes what
+ * they read of it), their kubeconfig Secrets' and their members' (drift). Referrers are found by
+ * index, not by reading every FederatedCluster of the cache for each event. */
+static void fc_enqueue_obj(json_object *fc, void *data) {
+  fc_controller *f = data;
   char *key = informer_key_of(fc);
-  ctrl_enqueue(x->f->ctrl, key);
+  if (key) ctrl_enqueue(f->ctrl, key);
   free(key);
 }
 
-static char *fc_map_federation(json_object *fed, void *data) {
-  fc_map_ctx x = {data, kc_obj_str(fed, "metadata.namespace"), kc_obj_str(fed, "metadata.name"), 1};
-  informer_foreach(x.f->fcs, fc_enqueue_matching, &x);
-  return NULL;
+static void fc_federation_changed(fc_controller *f, json_object *fed) {
+  const char *ns = kc_obj_str(fed, "metadata.namespace"), *name = kc_obj_str(fed, "metadata.name");
+  if (!ns || !name || f->closing) return;
+  char *ref = kf_asprintf("%s/%s", ns, name);
+  informer_by_index(f->fcs, FC_INDEX_FEDERATION, ref, fc_enqueue_obj, f);
+  free(ref);
+}
+
+static void fc_fed_add(informer *inf, json_object *fed, void *data) {
+  (void)inf;
+  fc_federation_changed(data, fed);
+}
+
+/* Each join changes its Federation's status (joinedClusters): that must not reconcile every
+ * member of the federation again, only a change of what members read does. A resync (old == new)
+ * still does. */
+static void fc_fed_update(informer *inf, json_object *old, json_object *fed, void *data) {
+  (void)inf;
+  char *a = old != fed ? fc_federation_inputs(old) : NULL, *b = old != fed ? fc_federation_inputs(fed) : NULL;
+  if (old == fed || strcmp(a, b) != 0) fc_federation_changed(data, fed);
+  free(a);
+  free(b);
+}
+
+static void fc_fed_delete(informer *inf, json_object *fed, void *data) {
+  (void)inf;
+  fc_federation_changed(data, fed);
 }
 
 static char *fc_map_secret(json_object *secret, void *data) {
   fc_controller *f = data;
   const char *cluster = kc_obj_key_str(kc_obj_get(secret, "metadata.labels"), API_LABEL_CLUSTER);
-  const char *ns = kc_obj_str(secret, "metadata.namespace");
+  const char *ns = kc_obj_str(secret, "metadata.namespace"), *name = kc_obj_str(secret, "metadata.name");
   if (cluster && ns) return kf_asprintf("%s/%s", ns, cluster);
-  fc_map_ctx x = {f, ns, kc_obj_str(secret, "metadata.name"), 0};
-  informer_foreach(f->fcs, fc_enqueue_matching, &x);
+  if (!ns || !name) return NULL;
+  char *ref = kf_asprintf("%s/%s", ns, name);
+  informer_by_index(f->fcs, FC_INDEX_KUBECONFIG, ref, fc_enqueue_obj, f);
+  free(ref);
   return NULL;
 }
 
@@ -356,21 +373,27 @@ fc_controller *fc_controller_new(uv_loop_t *loop, kc_client *c, const fed_option
   f->ctrl = ctrl_new(loop, &co);
   clusters_opts mo = {.parent = c,
                       .metrics = o->metrics,
+                      .target = "member",
                       .timeout_ms = FC_MEMBER_TIMEOUT_MS,
                       .max_attempts = FC_MEMBER_ATTEMPTS,
                       .on_change = fc_on_member_change,
                       .on_probe = fc_on_probe,
                       .data = f};
   f->members = clusters_new(&mo);
-  clusters_opts fo = {.parent = c, .metrics = o->metrics, .on_change = fc_on_federation_change, .data = f};
+  clusters_opts fo = {
+      .parent = c, .metrics = o->metrics, .target = "federation", .on_change = fc_on_federation_change, .data = f};
   f->feds_api = clusters_new(&fo);
   /* Federations and FederatedClusters are the Federation controller's informers too (shared). */
   informer_opts fco = {.res = &API_FEDERATEDCLUSTERS, .namespace_ = o->namespace_};
   f->fcs = informer_factory_get(o->informers, c, &fco, NULL);
+  /* Before the factory starts it: the indexes are built as objects arrive. */
+  informer_add_indexer(f->fcs, FC_INDEX_FEDERATION, fc_index_federation, NULL);
+  informer_add_indexer(f->fcs, FC_INDEX_KUBECONFIG, fc_index_kubeconfig_secret, NULL);
   ctrl_watch(f->ctrl, f->fcs, NULL, NULL);
   informer_opts fdo = {.res = &API_FEDERATIONS, .namespace_ = o->namespace_};
   f->feds = informer_factory_get(o->informers, c, &fdo, NULL);
-  ctrl_watch(f->ctrl, f->feds, fc_map_federation, f);
+  informer_handlers fh = {fc_fed_add, fc_fed_update, fc_fed_delete, f};
+  informer_add_handlers(f->feds, &fh);
   /* Member kubeconfig Secrets are the user's (unlabelled): watch the namespace's Secrets so a
    * rotated credential is picked up at once. */
   informer_opts so = {.res = &KC_SECRETS, .namespace_ = o->namespace_};

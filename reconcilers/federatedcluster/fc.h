@@ -25,9 +25,20 @@
 
 #define FC_RETRY_MS 15000
 #define FC_DNS_NS "kube-system"
-#define FC_TOKEN_POLLS 20 /* x FC_TOKEN_POLL_MS: 2 s */
+#define FC_TOKEN_POLLS 20 /* x FC_TOKEN_POLL_MS: 2 s, while the member's Secret watch has not synced */
 #define FC_TOKEN_POLL_MS 100
-#define FC_WORKERS 64 /* joins in flight: each mostly waits on I/O */
+/* With the Secret watch synced, the token's arrival is a watch event that enqueues the member:
+ * a join waiting for it ends (no worker held, no status written) and only says WaitingForToken
+ * once the wait is longer than this. */
+#define FC_TOKEN_QUIET_MS 10000
+#define FC_TOKEN_RECHECK_MS 2000 /* the requeue of a join waiting for its token (the event is first) */
+#define FC_TOKEN_TRUST_MS 3000   /* then the token Secret is read through, at doubling intervals */
+/* The member's version and zones (status facts) are read at a join and then at most this often
+ * by reconciles (a re-reconcile for drift does not need them again). */
+#define FC_FACTS_REFRESH_MS (10 * 60 * 1000)
+/* Joins in flight: each mostly waits on I/O, one request at a time, so 256 keep about as many
+ * requests in flight per apiserver (host, federation API, two members) as a bare client keeps (64). */
+#define FC_WORKERS 256
 /* A member request that hangs (a black hole, an overloaded apiserver) holds a worker and delays
  * the condition saying so: each attempt is cut at FC_MEMBER_TIMEOUT_MS and retried once, so one
  * join step gives up within about 2 x 10 s (instead of 6 x 30 s), and the join stops there. */
@@ -110,6 +121,17 @@ json_object *fc_cluster_status_body(const char *name, const cond *ready, const c
 
 /* The member watches: what the join made (by the ownership labels) and the DNS ConfigMap. */
 void fc_watch_opts(const fc_spec *s, int slot, const char *selector, const char *dns_cm, informer_opts *o);
+/* Index functions of the FederatedClusters cache: "ns/name" of the Federation and of the kubeconfig
+ * Secret each one refers to (malloc'd; NULL without one). */
+char *fc_index_federation(json_object *fc, void *data);
+char *fc_index_kubeconfig_secret(json_object *fc, void *data);
+#define FC_INDEX_FEDERATION "federatedcluster-federation"
+#define FC_INDEX_KUBECONFIG "federatedcluster-kubeconfig-secret"
+/* What a FederatedCluster's reconcile reads of its Federation, as text (malloc'd): identity,
+ * deletion, the admin kubeconfig's Secret and endpoint, whether it serves, spec.dns. A Federation
+ * update that leaves it alone (status counts, other conditions, other spec fields) does not
+ * concern its members. */
+char *fc_federation_inputs(json_object *fed);
 
 /* ---- health.c ---- */
 
@@ -120,6 +142,9 @@ typedef struct fc_health {
   int successes, failures;                             /* consecutive */
   char *why;                                           /* the last failure, in words stable across probes */
   int failure_threshold, success_threshold, timeout_s; /* from the spec, set by the reconcile */
+  uint64_t token_wait_ms; /* loop time this process began waiting for the token; 0: not waiting */
+  uint64_t token_read_ms; /* the last read through of the token Secret while waiting */
+  uint64_t facts_ms;      /* loop time of the last facts read (version, zones); 0: none yet */
 } fc_health;
 
 /* PURE. One probe result (why: NULL on success) against the thresholds. Returns 1 when what the
@@ -164,6 +189,8 @@ typedef struct fc_run {
   int deleting;
   int probe_only; /* joined at this generation and not healthy: no member I/O */
   int token_polls;
+  int sa_proven;    /* the filled token Secret in the cache shows the namespace and ServiceAccount */
+  int token_cached; /* the token step had a synced Secret cache (a miss there is a wait, not a poll) */
   size_t ns_kind;
   uv_timer_t *timer; /* token polling; closed (and freed) by fc_finish */
   char *version, *region;

@@ -86,8 +86,29 @@ static void fc_namespace_read(kc_client *c, int rc, json_object *ns, const kf_er
   }
 }
 
+/* A reconcile of a generation already joined (a drift event, a probe's verdict), whose member's
+ * token Secret is in the watch cache with its token: the member's token controller filled it for
+ * our ServiceAccount, and removes it when that ServiceAccount goes (a namespace takes both with
+ * it), so the namespace and the ServiceAccount exist and the cache answers for them. A new
+ * generation (a spec change) is a full join that asks the member. */
+static int fc_sa_proven(fc_run *run) {
+  json_object *og = kc_obj_get(run->fc, "status.observedGeneration");
+  json_object *joined = cond_find(run->fc, "Joined");
+  if (!og || json_object_get_int64(og) != run->spec.generation || !kf_streq(kc_obj_str(joined, "status"), "True"))
+    return 0;
+  const informer *cache = clusters_cache(run->f->members, run->key, W_SECRETS);
+  json_object *secret = cache ? informer_get(cache, run->spec.member_ns, run->names.token) : NULL;
+  int proven = secret && kc_obj_key_str(kc_obj_get(secret, "data"), "token") && apply_is_ours(secret, run->owner);
+  if (secret) json_object_put(secret);
+  return proven;
+}
+
 static void fc_step_namespace(void *ctx) {
   fc_run *run = ctx;
+  if ((run->sa_proven = fc_sa_proven(run))) {
+    steps_next(&run->steps);
+    return;
+  }
   int rc = kc_get(run->member, &KC_NAMESPACES, NULL, run->spec.member_ns, fc_namespace_read, run);
   if (rc != 0)
     fc_stop(run, rc, C_CREDS, "MemberUnreachable", "reading namespace %s could not start", run->spec.member_ns);
@@ -95,6 +116,10 @@ static void fc_step_namespace(void *ctx) {
 
 static void fc_step_sa(void *ctx) {
   fc_run *run = ctx;
+  if (run->sa_proven) {
+    steps_next(&run->steps);
+    return;
+  }
   apply_opts o = fc_apply_opts(run, run->member, &KC_SERVICEACCOUNTS, -1);
   fc_ensure(run, &o, fc_desired_service_account(&run->spec, &run->names));
 }
@@ -129,6 +154,37 @@ static int fc_take_token(fc_run *run, json_object *secret) {
   return kf_b64_decode(b64, strlen(b64), &run->token, &n) == 0 ? 0 : -EINVAL;
 }
 
+/* The token is there: how long this process waited for the member's token controller. */
+static void fc_token_taken(fc_run *run) {
+  fc_health *h = clusters_data(run->f->members, run->key);
+  if (h && h->token_wait_ms) {
+    kf_metrics_observe(run->f->metrics, "member_token_wait_seconds",
+                       "Time from a join's first look at its new token Secret to the token filled in", NULL,
+                       (double)(uv_now(run->f->loop) - h->token_wait_ms) / 1000);
+    h->token_wait_ms = 0;
+  }
+  if (h) h->token_read_ms = 0;
+  steps_next(&run->steps);
+}
+
+/* The Secret watch has synced and the token is not in it yet: the watch event that brings it
+ * enqueues this member again, so the join ends here, quietly (no status write, no worker held
+ * while the member's token controller catches up), unless it has waited long enough to say so. */
+static void fc_token_wait(fc_run *run) {
+  fc_health *h = clusters_data(run->f->members, run->key);
+  uint64_t now = uv_now(run->f->loop);
+  steps_abort(&run->steps);
+  if (h && now - h->token_wait_ms < FC_TOKEN_QUIET_MS) {
+    fc_requeue(run, FC_TOKEN_RECHECK_MS); /* a fallback: the watch event comes first */
+    fc_finish(run);
+    return;
+  }
+  fc_cond_set(run, C_JOINED, "False", "WaitingForToken",
+              "waiting for the member's token controller to fill Secret %s/%s", run->spec.member_ns, run->names.token);
+  fc_requeue(run, FC_TOKEN_RECHECK_MS);
+  fc_status(run);
+}
+
 static void fc_step_token(void *ctx);
 static void fc_token_again(uv_timer_t *t) { fc_step_token(t->data); }
 
@@ -140,10 +196,12 @@ static void fc_token_read(kc_client *c, int rc, json_object *secret, const kf_er
     fc_stop(run, 0, C_JOINED, "InvalidToken", "the member token Secret %s/%s holds no valid token", run->spec.member_ns,
             run->names.token);
   } else if (have == 0) {
-    steps_next(&run->steps);
+    fc_token_taken(run);
   } else if (rc != 0 && rc != KC_ERR_NOTFOUND) {
     fc_stop(run, rc, C_JOINED, "ReadFailed", "reading the member token Secret failed: %s",
             cond_error_text(err, "failed"));
+  } else if (run->token_cached) {
+    fc_token_wait(run); /* read through a watch cache that lags: the wait goes on as above */
   } else if (run->token_polls++ < FC_TOKEN_POLLS) {
     /* The member's token controller fills it within milliseconds: look again shortly, in this
      * reconcile, before reporting a wait (and writing status) at all. */
@@ -164,6 +222,18 @@ static void fc_token_read(kc_client *c, int rc, json_object *secret, const kf_er
   }
 }
 
+/* Whether to read the token Secret through (GET) although the cache has not shown the token: a
+ * watch may be down while its cache stays (a credential allowed to list but not to watch, a member
+ * that stopped answering), so after FC_TOKEN_TRUST_MS the cache is checked by a read, then again
+ * at doubling intervals (3, 6, 12 s ...), not at every look. */
+static int fc_token_read_through(fc_health *h, uint64_t now) {
+  uint64_t waited = now - h->token_wait_ms;
+  uint64_t since_read = h->token_read_ms ? now - h->token_read_ms : waited;
+  if (waited < FC_TOKEN_TRUST_MS || since_read < waited / 2) return 0;
+  h->token_read_ms = now;
+  return 1;
+}
+
 static void fc_step_token(void *ctx) {
   fc_run *run = ctx;
   const informer *cache = clusters_cache(run->f->members, run->key, W_SECRETS);
@@ -171,7 +241,15 @@ static void fc_step_token(void *ctx) {
   int have = cached ? fc_take_token(run, cached) : -ENOENT;
   if (cached) json_object_put(cached);
   if (have == 0) {
-    steps_next(&run->steps);
+    fc_token_taken(run);
+    return;
+  }
+  fc_health *h = clusters_data(run->f->members, run->key);
+  uint64_t now = uv_now(run->f->loop);
+  if (h && !h->token_wait_ms) h->token_wait_ms = now;
+  run->token_cached = cache != NULL && h != NULL;
+  if (run->token_cached && have != -EINVAL && !fc_token_read_through(h, now)) {
+    fc_token_wait(run);
     return;
   }
   int rc = kc_get(run->member, &KC_SECRETS, run->spec.member_ns, run->names.token, fc_token_read, run);
@@ -191,6 +269,7 @@ static void fc_step_credential(void *ctx) {
   const kcfg *cfg = kc_client_config(run->member);
   apply_opts o = fc_apply_opts(run, run->f->c, &KC_SECRETS, -1);
   o.cache = run->f->secrets;
+  o.cache_complete = 1; /* every Secret of the namespace: a miss is a Secret to create */
   fc_ensure(run, &o,
             fc_desired_credential_secret(&run->spec, &run->names, kc_obj_str(run->fc, "metadata.uid"), cfg->server,
                                          cfg->ca_pem, run->token));
@@ -234,14 +313,23 @@ static void fc_nodes(kc_client *c, int rc, json_object *list, const kf_error *er
 
 static void fc_version(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data) {
   fc_run *run = data;
+  fc_health *h = clusters_data(run->f->members, run->key);
   (void)err;
   if (rc == 0 && kc_obj_str(obj, "gitVersion")) run->version = kf_strdup(kc_obj_str(obj, "gitVersion"));
+  if (rc == 0 && h) h->facts_ms = uv_now(run->f->loop);
   kc_list_opts o = {.limit = 500};
   if (kc_list(c, &KC_NODES, NULL, &o, fc_nodes, run) != 0) steps_next(&run->steps);
 }
 
 static void fc_step_facts(void *ctx) {
   fc_run *run = ctx;
+  fc_health *h = clusters_data(run->f->members, run->key);
+  /* Read at the join; a reconcile for drift soon after keeps what the status shows. */
+  if (h && h->facts_ms && uv_now(run->f->loop) - h->facts_ms < FC_FACTS_REFRESH_MS &&
+      kc_obj_str(run->fc, "status.kubernetesVersion")) {
+    steps_next(&run->steps);
+    return;
+  }
   kc_request r = {.method = "GET", .path = "/version", .timeout_ms = 10000};
   if (kc_do(run->member, &r, fc_version, run) != 0) steps_next(&run->steps);
 }
@@ -292,5 +380,6 @@ void fc_join(fc_run *run) {
     fc_status(run);
     return;
   }
+  steps_set_metrics(&run->steps, run->f->metrics, "controller=\"federatedcluster\",sequence=\"join\"");
   steps_begin(&run->steps, JOIN, STEPS_LEN(JOIN), run, fc_joined);
 }

@@ -8,7 +8,8 @@
  *   host      fc_desired_credential_secret
  *   fed. API  fc_desired_federation_secret, fc_desired_cluster (fc_cluster_meta), fc_cluster_as_desired
  *   status    fc_zones_of, fc_status_body, fc_status_same, fc_cluster_status_body
- *   watches   fc_watch_opts */
+ *   watches   fc_watch_opts, fc_federation_watch_opts
+ *   refs      fc_index_federation, fc_index_kubeconfig_secret, fc_federation_inputs */
 #include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 
 #include <kf/b64.h>
 #include <kf/kj.h>
+#include <kf/watch.h>
 
 #include <kubefed/cm_options.h>
 
@@ -312,9 +314,42 @@ static void fc_metadata_only(json_object *obj, void *data) {
   if (meta) json_object_object_del(meta, "annotations");
 }
 
+/* ---- what a FederatedCluster refers to ---- */
+
+static char *fc_ref(json_object *fc, const char *path) {
+  const char *ns = kc_obj_str(fc, "metadata.namespace"), *name = kc_obj_str(fc, path);
+  return ns && name ? kf_asprintf("%s/%s", ns, name) : NULL;
+}
+
+char *fc_index_federation(json_object *fc, void *data) {
+  (void)data;
+  return fc_ref(fc, "spec.federationRef.name");
+}
+
+char *fc_index_kubeconfig_secret(json_object *fc, void *data) {
+  (void)data;
+  return fc_ref(fc, "spec.kubeconfigSecretRef.name");
+}
+
+char *fc_federation_inputs(json_object *fed) {
+  json_object *in = kj_obj();
+  const char *const paths[] = {"metadata.uid", "metadata.deletionTimestamp", "status.kubeconfigSecretRef",
+                               "status.endpoint", "spec.dns"};
+  for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+    json_object *v = kc_obj_get(fed, paths[i]);
+    if (v) kj_set(in, paths[i], json_object_get(v));
+  }
+  const char *serving = kc_obj_str(cond_find(fed, "APIServerReady"), "status");
+  if (serving) kj_str(in, "APIServerReady", serving);
+  char *text = kf_strdup(json_object_to_json_string_ext(in, KC_JSON_FLAGS));
+  json_object_put(in);
+  return text;
+}
+
 void fc_federation_watch_opts(int slot, const char *selector, informer_opts *o) {
   memset(o, 0, sizeof(*o));
   o->label_selector = selector;
+  o->max_depth = WATCH_TYPED_DEPTH; /* the Cluster CRD and Secrets: no free-form nesting */
   if (slot == FW_CLUSTERS) {
     o->res = &API_CLUSTERS;
   } else {
@@ -327,6 +362,7 @@ void fc_watch_opts(const fc_spec *s, int slot, const char *selector, const char 
   static const char *const dns_field[2] = {"metadata.name=coredns", "metadata.name=kube-dns"};
   memset(o, 0, sizeof(*o));
   o->label_selector = selector;
+  o->max_depth = WATCH_TYPED_DEPTH; /* built-in kinds only: 2 KiB of parser per watch, not 316 */
   switch (slot) {
     case W_ROLES: o->res = &KC_CLUSTERROLES; break;
     case W_BINDINGS: o->res = &KC_CLUSTERROLEBINDINGS; break;

@@ -316,5 +316,6 @@ static const steps_step UNJOIN[] = {
 void fc_unjoin(fc_run *run) {
   /* Our own deletes would each enqueue this FederatedCluster again. */
   clusters_pause(run->f->members, run->key);
+  steps_set_metrics(&run->steps, run->f->metrics, "controller=\"federatedcluster\",sequence=\"unjoin\"");
   steps_begin(&run->steps, UNJOIN, STEPS_LEN(UNJOIN), run, fc_unjoined);
 }

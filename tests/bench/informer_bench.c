@@ -4,13 +4,25 @@
  *   update KUBECONFIG NS N M      M updates spread over the N ConfigMaps
  *   informer KUBECONFIG NS N M    list+watch into an informer: sync time, RSS,
  *                                 then M updates and the time until all arrive
+ *   tokens KUBECONFIG NS N        N ServiceAccounts and their token Secrets, 64 in flight, then
+ *                                 the wait until the member's token controller has filled all N
+ *                                 (what a join cannot avoid on its member); prints the seconds
+ *   members KUBECONFIG NS N       N member-like clients, each with its own connection and three
+ *                                 watches (as the cluster registry runs them): private memory and
+ *                                 malloc's in-use bytes per member
+ *   joins KUBECONFIG NS N S       watches FederatedClusters (start it before they are created):
+ *                                 for each, creation (its ADDED event) -> Joined=True as watch
+ *                                 events show them, until N have joined or S seconds passed;
+ *                                 prints the latency percentiles in milliseconds
  * Output: one `key=value` line per figure on stdout. */
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include <kf/informer.h>
+#include <kf/watch.h>
 #include <kf/metrics.h>
 
 static double now_s(void) {
@@ -100,10 +112,206 @@ static void on_update(informer *inf, json_object *a, json_object *b, void *d) {
   ((counter *)d)->events++;
 }
 
+/* ---- tokens: the member writes of a join plus the wait for its token controller ---- */
+
+typedef struct tokens {
+  long filled;
+} tokens;
+
+static void tokens_event(json_object *secret, tokens *t) {
+  if (kc_obj_key_str(kc_obj_get(secret, "data"), "token")) t->filled++;
+}
+static void tokens_add(informer *inf, json_object *o, void *d) {
+  (void)inf;
+  tokens_event(o, d);
+}
+static void tokens_update(informer *inf, json_object *a, json_object *b, void *d) {
+  (void)inf;
+  /* Count each Secret once: when its token first appears. */
+  if (!kc_obj_key_str(kc_obj_get(a, "data"), "token")) tokens_event(b, d);
+}
+
+/* The Secret after its ServiceAccount, as a join does: the token controller deletes a token Secret
+ * whose ServiceAccount it cannot find. */
+typedef struct token_pair {
+  run *r;
+  const char *ns;
+  int i;
+} token_pair;
+
+static void token_sa_created(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data) {
+  token_pair *p = data;
+  char buf[512];
+  op_done(c, rc, obj, err, p->r);
+  if (rc == 0) {
+    snprintf(buf, sizeof(buf),
+             "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"type\":\"kubernetes.io/service-account-token\","
+             "\"metadata\":{\"name\":\"bench-%05d-token\",\"labels\":{\"app\":\"bench-token\"},"
+             "\"annotations\":{\"kubernetes.io/service-account.name\":\"bench-%05d\"}}}",
+             p->i, p->i);
+    json_object *secret = json_tokener_parse(buf);
+    p->r->started++;
+    kc_create(c, &KC_SECRETS, p->ns, secret, op_done, p->r);
+    json_object_put(secret);
+  }
+  free(p);
+}
+
+static int tokens_main(run *r, const char *ns, int n) {
+  char buf[512];
+  tokens t = {0};
+  informer_opts o = {.res = &KC_SECRETS, .namespace_ = ns, .label_selector = "app=bench-token"};
+  informer_handlers h = {tokens_add, tokens_update, NULL, &t};
+  informer *inf = informer_new(r->c, &o, &h);
+  informer_start(inf);
+  while (!informer_has_synced(inf)) uv_run(r->loop, UV_RUN_ONCE);
+  double t0 = now_s();
+  for (int i = 0; i < n; i++) {
+    snprintf(buf, sizeof(buf),
+             "{\"apiVersion\":\"v1\",\"kind\":\"ServiceAccount\",\"metadata\":{\"name\":\"bench-%05d\"}}", i);
+    json_object *sa = json_tokener_parse(buf);
+    token_pair *p = kf_calloc(1, sizeof(*p));
+    *p = (token_pair){r, ns, i};
+    r->started++;
+    kc_create(r->c, &KC_SERVICEACCOUNTS, ns, sa, token_sa_created, p);
+    json_object_put(sa);
+    while (r->started - r->done >= 64) uv_run(r->loop, UV_RUN_ONCE);
+  }
+  while (r->done < r->started) uv_run(r->loop, UV_RUN_ONCE);
+  double written = now_s() - t0;
+  while (t.filled < n && !r->failed && now_s() - t0 < 600) uv_run(r->loop, UV_RUN_ONCE);
+  double dt = now_s() - t0;
+  printf("tokens_objects=%d\ntokens_write_seconds=%.3f\ntokens_seconds=%.3f\ntokens_filled=%ld\ntokens_failed=%d\n",
+         2 * n, written, dt, t.filled, r->failed);
+  return r->failed || t.filled < n ? 1 : 0;
+}
+
+/* ---- members: what one member costs, connection and watches included ---- */
+
+static int members_main(run *r, const char *ns, int n) {
+  const kc_resource *res[3] = {&KC_CLUSTERROLES, &KC_CLUSTERROLEBINDINGS, &KC_SECRETS};
+  kc_client **c = kf_calloc((size_t)n, sizeof(*c));
+  informer **inf = kf_calloc((size_t)n * 3, sizeof(*inf));
+  kf_error err;
+  /* One warm-up member, so shared one-time costs (TLS library state) are not counted per member. */
+  size_t anon0 = 0, heap0 = 0;
+  for (int i = 0; i <= n; i++) {
+    if (i == 1) {
+      anon0 = kf_rss_anon_bytes();
+      struct mallinfo2 mi = mallinfo2();
+      heap0 = mi.uordblks + mi.hblkhd;
+    }
+    int k = i == 0 ? 0 : i - 1;
+    kc_client *m = kc_client_derive(r->c, kc_client_config(r->c), &err);
+    if (!m || kc_client_isolate(m, &err) != 0) return 1;
+    char sel[64];
+    snprintf(sel, sizeof(sel), "bench-member=m%d", i);
+    for (int w = 0; w < 3; w++) {
+      informer_opts o = {.res = res[w],
+                         .namespace_ = w == 2 ? ns : NULL,
+                         .label_selector = sel,
+                         .list_from_cache = 1,
+                         .max_depth = WATCH_TYPED_DEPTH,
+                         .page_size = 100};
+      informer *x = informer_new(m, &o, NULL);
+      informer_start(x);
+      while (!informer_has_synced(x)) uv_run(r->loop, UV_RUN_ONCE);
+      if (i > 0) inf[k * 3 + w] = x;
+    }
+    if (i > 0) c[k] = m;
+  }
+  uv_run(r->loop, UV_RUN_NOWAIT);
+  struct mallinfo2 mi = mallinfo2();
+  printf("members=%d\nanon_per_member_kib=%.1f\nheap_per_member_kib=%.1f\nheap_free_kib=%zu\n", n,
+         (double)(kf_rss_anon_bytes() - anon0) / 1024 / n, (double)(mi.uordblks + mi.hblkhd - heap0) / 1024 / n,
+         mi.fordblks / 1024);
+  fflush(stdout);
+  if (getenv("MEMBERS_HOLD")) pause();
+  return 0;
+}
+
+/* ---- joins: creation -> Joined=True, at the resolution of the watch events' arrival ---- */
+
+static const kc_resource FEDERATEDCLUSTERS = {"kubefed.dev", "v1alpha1", "federatedclusters", "FederatedCluster", 1};
+
+typedef struct joins {
+  json_object *seen; /* key -> arrival time of its ADDED event (s) */
+  double *lat;       /* ms, one per joined FederatedCluster */
+  int n, want;
+} joins;
+
+static int joined(json_object *fc) {
+  json_object *conds = kc_obj_get(fc, "status.conditions");
+  for (size_t i = 0; conds && i < json_object_array_length(conds); i++) {
+    json_object *c = json_object_array_get_idx(conds, i);
+    if (kf_streq(kc_obj_str(c, "type"), "Joined") && kf_streq(kc_obj_str(c, "status"), "True")) return 1;
+  }
+  return 0;
+}
+
+static void joins_event(joins *j, json_object *fc) {
+  char *key = informer_key_of(fc);
+  json_object *t;
+  if (!key) return;
+  if (!json_object_object_get_ex(j->seen, key, &t)) {
+    json_object_object_add(j->seen, key, json_object_new_double(now_s()));
+  } else if (json_object_is_type(t, json_type_double) && joined(fc) && j->n < j->want) {
+    j->lat[j->n++] = (now_s() - json_object_get_double(t)) * 1000;
+    json_object_object_add(j->seen, key, json_object_new_int(0)); /* counted */
+  }
+  free(key);
+}
+
+static void joins_add(informer *inf, json_object *o, void *d) {
+  (void)inf;
+  joins_event(d, o);
+}
+
+static void joins_update(informer *inf, json_object *a, json_object *b, void *d) {
+  (void)inf;
+  (void)a;
+  joins_event(d, b);
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+static double pct(const double *v, int n, double p) {
+  int i = (int)(p * n + 0.999999) - 1;
+  return n ? v[i < 0 ? 0 : i >= n ? n - 1 : i] : 0;
+}
+
+static int joins_main(run *r, const char *ns, int n, double limit_s) {
+  joins j = {json_object_new_object(), kf_calloc((size_t)n + 1, sizeof(double)), 0, n};
+  informer_opts o = {.res = &FEDERATEDCLUSTERS, .namespace_ = ns};
+  informer_handlers h = {joins_add, joins_update, NULL, &j};
+  informer *inf = informer_new(r->c, &o, &h);
+  informer_start(inf);
+  while (!informer_has_synced(inf)) uv_run(r->loop, UV_RUN_ONCE);
+  printf("watching=1\n");
+  fflush(stdout);
+  double t0 = now_s();
+  while (j.n < n && now_s() - t0 < limit_s) uv_run(r->loop, UV_RUN_ONCE);
+  qsort(j.lat, (size_t)j.n, sizeof(double), cmp_double);
+  printf("joined=%d\njoin_p50_ms=%.0f\njoin_p90_ms=%.0f\njoin_p99_ms=%.0f\njoin_max_ms=%.0f\n", j.n,
+         pct(j.lat, j.n, 0.5), pct(j.lat, j.n, 0.9), pct(j.lat, j.n, 0.99), pct(j.lat, j.n, 1.0));
+  informer_close(inf);
+  kc_client_close(r->c);
+  http_engine_close(r->eng);
+  uv_run(r->loop, UV_RUN_DEFAULT);
+  json_object_put(j.seen);
+  free(j.lat);
+  return j.n == n ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
   run r;
   if (argc < 5) {
-    fprintf(stderr, "usage: informer_bench create KUBECONFIG NS N | update|informer KUBECONFIG NS N M\n");
+    fprintf(stderr,
+            "usage: informer_bench create KUBECONFIG NS N | update|informer KUBECONFIG NS N M | tokens KUBECONFIG "
+            "NS N | joins KUBECONFIG NS N SECONDS\n");
     return 2;
   }
   const char *cmd = argv[1], *ns = argv[3];
@@ -118,6 +326,9 @@ int main(int argc, char **argv) {
            cmd, r.failed);
     return r.failed ? 1 : 0;
   }
+  if (strcmp(cmd, "tokens") == 0) return tokens_main(&r, ns, n);
+  if (strcmp(cmd, "members") == 0) return members_main(&r, ns, n);
+  if (strcmp(cmd, "joins") == 0 && argc > 5) return joins_main(&r, ns, n, atof(argv[5]));
   if (strcmp(cmd, "informer") != 0 || argc < 6) return 2;
   int m = atoi(argv[5]);
   size_t rss0 = kf_rss_bytes(), anon0 = kf_rss_anon_bytes();

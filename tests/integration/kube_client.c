@@ -9,6 +9,8 @@
 
 #include <cmocka.h>
 
+#include <kf/watch.h>
+
 #include "it.h"
 
 static json_object *configmap(const char *ns, const char *name, const char *key, const char *value) {
@@ -275,12 +277,105 @@ static void test_paginated_list(void **state) {
   it_env_free(&env);
 }
 
+/* ---- clients with connections of their own (kc_client_isolate) ---- */
+
+typedef struct pool_watch {
+  int events, ended, rc;
+  char why[600];
+} pool_watch;
+
+static void pool_event(kc_watch *w, const char *type, json_object *obj, void *data) {
+  (void)w;
+  (void)obj;
+  if (strcmp(type, "ADDED") == 0) ((pool_watch *)data)->events++;
+}
+
+static void pool_end(kc_watch *w, int rc, const kf_error *err, void *data) {
+  (void)w;
+  if (err) snprintf(((pool_watch *)data)->why, sizeof(((pool_watch *)data)->why), "%s", err->msg);
+  ((pool_watch *)data)->ended = 1;
+  ((pool_watch *)data)->rc = rc;
+}
+
+static int pool_watch_saw(void *data) { return ((pool_watch *)data)->events >= 2 || ((pool_watch *)data)->ended; }
+static int pool_watch_ended(void *data) { return ((pool_watch *)data)->ended; }
+
+/* Three member-like clients, each on its own pool: requests and a watch multiplex on each; a
+ * client closed with a request in flight ends it with KC_ERR_CANCELED; a pool released while its
+ * watch is still ending closes after it; a client that outlives the engine is still closed
+ * cleanly (ASan and the loop's open handles check the rest). */
+static void test_isolated_clients(void **state) {
+  it_env env;
+  kf_error err;
+  kc_client *c[3];
+  it_batch b = {0};
+  (void)state;
+  it_env_init(&env);
+  const char *ns = it_namespace(&env, "it-pool");
+  for (int i = 0; i < 3; i++) {
+    c[i] = kc_client_derive(env.c, env.cfg, &err);
+    assert_non_null(c[i]);
+    assert_int_equal(kc_client_isolate(c[i], &err), 0);
+    assert_int_equal(kc_client_isolate(c[i], &err), 0);
+    assert_int_equal(kc_client_isolate(c[i], &err), 0); /* once is enough; twice is harmless */
+  }
+  for (int i = 0; i < 3; i++)
+    for (int k = 0; k < 10; k++) {
+      b.started++;
+      assert_int_equal(kc_get(c[i], &KC_NAMESPACES, NULL, ns, it_batch_cb, &b), 0);
+    }
+  assert_int_equal(it_run_until(&env, it_batch_finished, &b, 30000), 0);
+  assert_int_equal(b.failed, 0);
+
+  /* A watch on client 0 sees a create made through client 1. */
+  pool_watch pw = {0};
+  kc_watch *w = NULL;
+  kc_watch_opts wo = {.max_depth = WATCH_TYPED_DEPTH};
+  assert_int_equal(kc_watch_start(c[0], &KC_CONFIGMAPS, ns, &wo, pool_event, pool_end, &pw, &w, &err), 0);
+  it_run_for(&env, 300);
+  it_result r = {0};
+  json_object *cm = configmap(ns, "pooled", "k", "v");
+  assert_int_equal(kc_create(c[1], &KC_CONFIGMAPS, ns, cm, it_cb, &r), 0);
+  json_object_put(cm);
+  it_wait(&env, &r, 30000);
+  assert_int_equal(r.rc, 0);
+  it_result_reset(&r);
+  /* And a second one: the stream goes on after its first event (an encoded watch did not). */
+  cm = configmap(ns, "pooled-2", "k", "v");
+  assert_int_equal(kc_create(c[1], &KC_CONFIGMAPS, ns, cm, it_cb, &r), 0);
+  json_object_put(cm);
+  it_wait(&env, &r, 30000);
+  assert_int_equal(r.rc, 0);
+  it_result_reset(&r);
+  if (it_run_until(&env, pool_watch_saw, &pw, 30000) != 0 || pw.ended)
+    fail_msg("the watch on an isolated client: %d events, ended %d, rc %d: %s", pw.events, pw.ended, pw.rc, pw.why);
+
+  /* Client 2 closed with a request in flight: it ends cancelled, from the loop. */
+  assert_int_equal(kc_get(c[2], &KC_NAMESPACES, NULL, ns, it_cb, &r), 0);
+  kc_client_close(c[2]);
+  assert_int_equal(r.done, 0);
+  it_wait(&env, &r, 30000);
+  assert_int_equal(r.rc, KC_ERR_CANCELED);
+  it_result_reset(&r);
+
+  /* Client 0's watch stopped and the client closed at once: its pool waits for the watch. */
+  kc_watch_stop(w);
+  kc_client_close(c[0]);
+  assert_int_equal(it_run_until(&env, pool_watch_ended, &pw, 30000), 0);
+  assert_int_equal(pw.rc, KC_ERR_CANCELED);
+
+  /* Client 1 outlives the engine: closing it afterwards frees its pool and nothing else. */
+  it_env_free(&env);
+  kc_client_close(c[1]);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_configmap_crud),
       cmocka_unit_test(test_apply_is_idempotent),
       cmocka_unit_test(test_crd_and_status_subresource),
       cmocka_unit_test(test_paginated_list),
+      cmocka_unit_test(test_isolated_clients),
   };
   return cmocka_run_group_tests_name("kube.client", tests, NULL, NULL);
 }

@@ -270,12 +270,55 @@ static void test_loopback_server(void **state) {
   assert_false(fc_server_is_loopback(NULL));
 }
 
+/* What a FederatedCluster refers to, for the cache's indexes, and which Federation updates concern
+ * its members: a status count does not, what they read does. */
+static void test_references(void **state) {
+  (void)state;
+  json_object *fc = fc_obj();
+  char *fed = fc_index_federation(fc, NULL), *secret = fc_index_kubeconfig_secret(fc, NULL);
+  assert_string_equal(fed, "fed/fellowship");
+  assert_string_equal(secret, "fed/gondor-admin");
+  free(fed);
+  free(secret);
+  json_object *bare = json_tokener_parse("{\"metadata\":{\"name\":\"x\",\"namespace\":\"fed\"}}");
+  assert_null(fc_index_federation(bare, NULL));
+  json_object_put(bare);
+  json_object_put(fc);
+
+#define FED_JSON                                                                                                     \
+  "{\"metadata\":{\"uid\":\"u\"},\"spec\":{\"dns\":{\"zoneName\":\"example.com.\"},\"apiServer\":{\"replicas\":1}}," \
+  "\"status\":{\"joinedClusters\":%d,\"endpoint\":\"%s\",\"conditions\":[{\"type\":\"APIServerReady\",\"status\":"   \
+  "\"%s\"},{\"type\":\"Ready\",\"status\":\"%s\"}]}}"
+  char buf[512];
+  snprintf(buf, sizeof(buf), FED_JSON, 1, "https://a", "True", "True");
+  json_object *a = json_tokener_parse(buf);
+  char *ia = fc_federation_inputs(a);
+  const char *changes[][4] = {{"2", "https://a", "True", "False"},  /* status counts, other conditions */
+                              {"1", "https://b", "True", "True"},   /* the endpoint */
+                              {"1", "https://a", "False", "True"}}; /* serving */
+  for (size_t i = 0; i < 3; i++) {
+    snprintf(buf, sizeof(buf), FED_JSON, atoi(changes[i][0]), changes[i][1], changes[i][2], changes[i][3]);
+    json_object *b = json_tokener_parse(buf);
+    char *ib = fc_federation_inputs(b);
+    if (i == 0) assert_string_equal(ia, ib);
+    else assert_string_not_equal(ia, ib);
+    free(ib);
+    json_object_put(b);
+  }
+  kj_set(kc_obj_get(a, "spec.dns"), "provider", json_object_new_string("coredns"));
+  char *id = fc_federation_inputs(a);
+  assert_string_not_equal(ia, id);
+  free(id);
+  free(ia);
+  json_object_put(a);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_loopback_server), cmocka_unit_test(test_names_and_ownership),
       cmocka_unit_test(test_member_rbac),     cmocka_unit_test(test_credential_secret_and_cluster),
       cmocka_unit_test(test_cluster_labels),  cmocka_unit_test(test_status_changed_by_subset),
-      cmocka_unit_test(test_watches),
+      cmocka_unit_test(test_watches),         cmocka_unit_test(test_references),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

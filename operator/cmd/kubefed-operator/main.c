@@ -68,6 +68,8 @@ int main(int argc, char **argv) {
     return 1;
   }
 
+  /* The benchmark's requests by target: host (this client), member and federation (the registries'). */
+  kc_client_set_metrics_target(kf_manager_client(m), "host");
   /* In the host cluster the Service is reachable; from outside only the published endpoint is. */
   fed_options fo = {.namespace_ = kf_manager_namespace(m),
                     .access = fl.access

@@ -8,7 +8,10 @@
  *   client   built from a kubeconfig (bytes, context, server override) on the parent client's
  *            engine and field manager (kc_client_derive), and rebuilt only when those inputs
  *            change (compared by SHA-256, so no copy of the credential is kept beyond the client's
- *            own); closed when the member goes.
+ *            own); closed when the member goes. Each client has a connection of its own
+ *            (kc_client_isolate): one TLS connection per member that its watches, probes and
+ *            requests multiplex over (HTTP/2), as when each member is its own cluster, even where
+ *            members share a server and credentials.
  *   watches  up to CLUSTERS_MAX_WATCHES informers on that client, by slot; any add, update or
  *            delete in one calls on_change with the member's key (e.g. to enqueue its owner).
  *            A slot is restarted only when its options change or the client is rebuilt.
@@ -36,6 +39,7 @@ typedef struct clusters clusters;
 typedef struct clusters_opts {
   kc_client *parent;   /* engine and field manager of every member client */
   kf_metrics *metrics; /* may be NULL */
+  const char *target;  /* the metrics target of member clients (kc_client_set_metrics_target) */
   uint64_t timeout_ms; /* per-attempt timeout of member requests (0: the client's default) */
   int max_attempts;    /* attempts per member call (0: the client's default) */
   /* A watched object of member key changed (added, updated or deleted). */

@@ -16,6 +16,7 @@
 #include <kf/error.h>
 
 typedef struct http_engine http_engine;
+typedef struct http_pool http_pool;
 typedef struct http_request http_request;
 
 typedef struct http_tls {
@@ -60,6 +61,7 @@ typedef struct http_request_opts {
   http_data_cb on_data;        /* non-NULL: stream 2xx bodies instead of buffering */
   http_done_cb on_done;        /* required */
   void *data;
+  http_pool *pool; /* the connections to use; NULL: the engine's, shared by every such request */
 } http_request_opts;
 
 http_engine *http_engine_new(uv_loop_t *loop, kf_error *err);
@@ -73,7 +75,19 @@ int http_request_start(http_engine *eng, const http_request_opts *opts, http_req
 void http_request_cancel(http_request *req);
 size_t http_engine_inflight(const http_engine *eng);
 uv_loop_t *http_engine_loop(const http_engine *eng);
-/* Cancels everything in flight, closes the uv handles and frees the engine once they are closed. */
+/* Cancels everything in flight, closes the uv handles and frees the engine once they are closed.
+ * Pools still held are closed too (their http_pool_close then only frees them). */
 void http_engine_close(http_engine *eng);
+
+/* A connection pool of its own (a curl multi handle on the engine's loop, about 6 KiB): requests
+ * started with it use only its connections. For a client of one server among many that share a
+ * host and credentials (members of a benchmark, two federations joining one cluster): with the
+ * engine's shared pool their requests and watches would pile onto the same few connections,
+ * where curl caps streams per connection (100) and wakes every stream of a connection for each
+ * read, and a busy member would delay the others. NULL with err set when the engine is closing. */
+http_pool *http_pool_new(http_engine *eng, kf_error *err);
+/* Lets go of the pool: it closes (connections, then itself) once its requests have ended; new
+ * requests on it fail with -ESHUTDOWN. NULL is fine. */
+void http_pool_close(http_pool *pool);
 
 #endif

@@ -51,6 +51,9 @@ typedef struct informer_opts {
    * reflector), possibly a moment old; the watch then brings the rest. For the many small
    * informers of a cluster registry, which would otherwise each cost the apiserver an etcd read. */
   int list_from_cache;
+  /* The watch's nesting bound (kc_watch_opts.max_depth): WATCH_TYPED_DEPTH for a built-in kind
+   * spares each watch 314 KiB of parser stack; 0: deep enough for any custom resource. */
+  int max_depth;
 } informer_opts;
 
 /* h (copied; may be NULL) is the first handler set. */
@@ -62,6 +65,15 @@ int informer_add_handlers(informer *inf, const informer_handlers *h);
 void informer_remove_handlers(informer *inf, void *data);
 /* Indexes by one more label key; -EBUSY once the informer has started listing. */
 int informer_add_index(informer *inf, const char *label);
+/* An index computed from each object (client-go's IndexFunc): fn returns the object's value
+ * (malloc'd; NULL: not indexed), e.g. the name of the Secret it refers to, so a controller mapping
+ * that Secret's events to its referrers reads those, not every object of the cache. fn must be pure
+ * (the same object, the same value). -EBUSY once the informer has started listing. */
+typedef char *(*informer_index_fn)(json_object *obj, void *data);
+int informer_add_indexer(informer *inf, const char *name, informer_index_fn fn, void *data);
+/* Calls cb for each cached object whose indexer `name` gave value; returns how many. */
+size_t informer_by_index(const informer *inf, const char *name, const char *value,
+                         void (*cb)(json_object *obj, void *data), void *data);
 /* Records watch_restarts_total and relists_total by resource. */
 void informer_set_metrics(informer *inf, kf_metrics *m);
 int informer_start(informer *inf);

@@ -107,9 +107,17 @@ kc_client *kc_client_derive(const kc_client *parent, const kcfg *cfg, kf_error *
 void kc_client_set_field_manager(kc_client *c, const char *name);
 const char *kc_client_field_manager(const kc_client *c);
 void kc_client_set_metrics(kc_client *c, kf_metrics *m);
+/* Also counts the client's requests, watches included, in api_requests_by_target_total{target,
+ * verb, resource}: target names the kind of cluster (e.g. "member"), so a benchmark can say which
+ * requests a change costs where. NULL: not counted there. */
+void kc_client_set_metrics_target(kc_client *c, const char *target);
 /* Per-attempt timeout for requests that set none (0: the default 30 s) and attempts per call
  * (1..KC_MAX_ATTEMPTS): a client of a cluster that may hang bounds each call's time. */
 void kc_client_set_limits(kc_client *c, uint64_t timeout_ms, int max_attempts);
+/* Gives the client connections of its own (http_pool_new) instead of the engine's shared ones:
+ * one TCP+TLS connection that its requests and watches multiplex over (HTTP/2), used by no other
+ * client. Before the client's first request. 0 or -ESHUTDOWN. */
+int kc_client_isolate(kc_client *c, kf_error *err);
 const kcfg *kc_client_config(const kc_client *c);
 http_engine *kc_client_engine(const kc_client *c);
 

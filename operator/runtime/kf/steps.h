@@ -15,6 +15,9 @@
 #define KF_STEPS_H
 
 #include <stddef.h>
+#include <stdint.h>
+
+#include <kf/metrics.h>
 
 typedef struct steps_step {
   const char *name;
@@ -26,11 +29,18 @@ typedef struct steps {
   size_t n, at; /* at: index of the running step; n when finished */
   void *ctx;
   void (*done)(void *ctx); /* after the last step; may be NULL */
+  kf_metrics *metrics;     /* steps_set_metrics */
+  const char *labels;
+  uint64_t t0_ns; /* when the running step began */
 } steps;
 
 #define STEPS_LEN(table) (sizeof(table) / sizeof((table)[0]))
 
 void steps_begin(steps *s, const steps_step *table, size_t n, void *ctx, void (*done)(void *ctx));
+/* Before steps_begin: each step's duration (its own work and the I/O it waited for) goes to the
+ * histogram step_duration_seconds{labels,step="name"}, so the time of a sequence can be read step
+ * by step. labels (e.g. `controller="x"`) must outlive the sequence. */
+void steps_set_metrics(steps *s, kf_metrics *m, const char *labels);
 /* Runs the step after the current one, or done after the last. */
 void steps_next(steps *s);
 /* Ends the sequence; steps_next afterwards does nothing. */

@@ -17,6 +17,11 @@
 #include <kf/kc.h>
 
 #define WATCH_MAX_EVENT_BYTES (16u << 20)
+/* Deep enough for any built-in (schema-typed) kind, managedFields and the event around it
+ * included (a Deployment's pod template is nested about 15 deep). A framer's nesting bound costs
+ * 32 bytes per level for as long as the watch lives: the default (KJ_MAX_DEPTH, for custom
+ * resources that may nest as deep as the apiserver allows) is 316 KiB per watch, this 2 KiB. */
+#define WATCH_TYPED_DEPTH 64
 
 typedef struct watch_framer {
   json_tokener *tok;
@@ -28,6 +33,9 @@ typedef struct watch_framer {
 typedef int (*watch_frame_cb)(json_object *event, void *data);
 
 int watch_framer_init(watch_framer *f, size_t max_event_bytes);
+/* As watch_framer_init, nesting bounded at max_depth (0: KJ_MAX_DEPTH); deeper events fail with
+ * -EBADMSG. */
+int watch_framer_init_depth(watch_framer *f, size_t max_event_bytes, int max_depth);
 /* 0 when all input was consumed (an incomplete tail is kept for the next feed),
  * -EBADMSG for malformed JSON / non-object events / invalid UTF-8, -EMSGSIZE past
  * the size bound, or the callback's non-zero value. */
@@ -41,6 +49,8 @@ typedef struct kc_watch_opts {
   const char *field_selector;
   const char *resource_version; /* resume point; NULL/"" starts from "most recent" */
   long timeout_seconds;         /* server-side timeout; default 300 */
+  int max_depth;                /* nesting bound of an event (WATCH_TYPED_DEPTH for built-in kinds);
+                                 * 0: KJ_MAX_DEPTH */
 } kc_watch_opts;
 
 /* type is "ADDED", "MODIFIED", "DELETED" or "BOOKMARK"; obj is borrowed. */
