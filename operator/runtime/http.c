@@ -6,7 +6,6 @@
 
 #include <kf/error.h>
 
-#define HTTP_STREAM_BUFFER 1024L
 #define HTTP_DEFAULT_MAX_BODY (64u << 20)
 #define HTTP_DEFAULT_CONNECT_MS 10000
 #define HTTP_DEADLINE_GRACE_MS 2000
@@ -447,10 +446,11 @@ int http_request_start(http_engine *eng, const http_request_opts *o, http_reques
   if (!o->on_data) curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");
   curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
   if (eng->user_agent) curl_easy_setopt(easy, CURLOPT_USERAGENT, eng->user_agent);
-  /* A watch lives as long as its member and carries a few small events a minute: curl's 16 KiB
-   * receive buffer per stream would be most of a member's memory (several watches each). 1 KiB,
-   * curl's least: a larger event arrives in several writes, which the framer joins. */
-  if (o->on_data) curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, HTTP_STREAM_BUFFER);
+  /* Streams keep curl's receive buffer (16 KiB): libcurl 7.88 pauses an HTTP/2 stream whose DATA
+   * frame (up to 16 KiB) does not fit it and resumes it only when more bytes arrive on the
+   * connection, so a smaller buffer held a watch event larger than it (a token Secret, 3 KiB, with
+   * 1 KiB) until the next bookmark or probe: tens of seconds on a quiet member connection. Only
+   * the pages written are resident, so a watch of small events costs about one. */
   curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, http_write_cb);
   curl_easy_setopt(easy, CURLOPT_WRITEDATA, req);
   curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, http_header_cb);
