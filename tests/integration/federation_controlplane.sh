@@ -197,7 +197,8 @@ msg=$(J federation fellowship | jq -r '.status.conditions[] | select(.type=="Con
 check "InvalidExtraArgs names the flag, as the program would ($msg)" grep -qF -- "no-such-flag" <<<"$msg"
 check "Degraded True InvalidExtraArgs" cond_is fellowship Degraded "True InvalidExtraArgs"
 check "the Deployment was not changed (generation $cmgen)" test "$(J deployment fellowship-controller-manager | jq -r .metadata.generation)" = "$cmgen"
-check "the controller manager still runs" cm_healthz
+# A drift step above may have restarted it (a restored kubeconfig Secret changes the template hash).
+wait_until "the controller manager still runs" 30 cm_healthz
 K patch -n "$NS" federation fellowship --type=merge -p '{"spec":{"controllerManager":{"extraArgs":{"no-such-flag":null,"concurrent-replicaset-syncs":"5"}}}}' >/dev/null
 has_arg() { J deployment fellowship-controller-manager | jq -r '.spec.template.spec.containers[0].args[]' | grep -qx -- "$1"; }
 wait_until "a valid extraArg reaches the Deployment" 30 has_arg --concurrent-replicaset-syncs=5
