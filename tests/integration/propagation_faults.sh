@@ -64,7 +64,8 @@ copies() { "$1" get configmaps -n "$2" -l "kubefed.dev/propagated-by=$FED_UID" -
 copies_are() { [ "$(copies "$1" "$2")" -eq "$3" ]; }
 has_copy() { [ "$("$1" get configmap -n "$2" "$3" -o jsonpath='{.metadata.labels.kubefed\.dev/propagated-by}' 2>/dev/null)" = "$FED_UID" ]; }
 absent() { ! "$1" get "$2" -n "$3" "$4" >/dev/null 2>&1; }
-wait_until "the controller manager runs (serve-federation)" 60 test -n "$(cm_pid)"
+cm_running() { [ -n "$(cm_pid)" ]; }
+wait_until "the controller manager runs (serve-federation)" 60 cm_running
 
 # ---- SIGKILL while propagating 200 ConfigMaps -------------------------------------------------------------------
 FK create namespace bulk >/dev/null
