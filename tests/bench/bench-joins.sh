@@ -19,7 +19,7 @@ harness=${HARNESS:-$root/tests/harness/k8s}
 out=$root/tests/bench/results
 mkdir -p "$out"
 run_root=${KUBEFED_TEST_RUN:-/tmp/kubefed-operator-clusters}
-host=bjh-$$ m1=bjm1-$$ m2=bjm2-$$ ns=bench
+host=bjh-$$ m1=bjm1-$$ m2=bjm2-$$ ns=bench-$$  # per run: the served federation is fed-NS-fellowship
 tmp=$(mktemp -d)
 oppid=""
 cleanup() {
