@@ -46,7 +46,8 @@ op_start() {
   local t0 end
   t0=$(date +%s%3N)
   "$KF_OPERATOR" --kubeconfig "$KC" --namespace "$NS" --leader-elect "${OP_LE_FLAGS[@]}" \
-    --health-bind-address "127.0.0.1:$HEALTH" --metrics-bind-address "127.0.0.1:$METRICS" >"$OPLOG" 2>&1 &
+    --health-bind-address "127.0.0.1:$HEALTH" --metrics-bind-address "127.0.0.1:$METRICS" \
+    --controller-manager-image "$KF_CM_IMAGE" >"$OPLOG" 2>&1 &
   OPPID=$!
   end=$((SECONDS + 60))
   while [ $SECONDS -lt $end ]; do
