@@ -225,10 +225,11 @@ static void ns_free(ns_cleanup *nc) {
   free(nc);
 }
 
-static int has_verb(json_object *verbs, const char *verb) {
-  size_t n = json_object_is_type(verbs, json_type_array) ? json_object_array_length(verbs) : 0;
+/* 1 when the JSON array of strings arr (any JSON, NULL included) holds s. */
+static int has_string(json_object *arr, const char *s) {
+  size_t n = json_object_is_type(arr, json_type_array) ? json_object_array_length(arr) : 0;
   for (size_t i = 0; i < n; i++)
-    if (strcmp(json_object_get_string(json_object_array_get_idx(verbs, i)), verb) == 0) return 1;
+    if (strcmp(json_object_get_string(json_object_array_get_idx(arr, i)), s) == 0) return 1;
   return 0;
 }
 
@@ -360,7 +361,8 @@ static void on_resources(kc_client *c, int rc, json_object *list, const kf_error
     const char *name = kc_obj_str(r, "name");
     json_object *namespaced = kc_obj_get(r, "namespaced");
     if (!name || strchr(name, '/') || !json_object_get_boolean(namespaced)) continue;
-    if (!has_verb(kc_obj_get(r, "verbs"), "deletecollection") || !has_verb(kc_obj_get(r, "verbs"), "list")) continue;
+    if (!has_string(kc_obj_get(r, "verbs"), "deletecollection") || !has_string(kc_obj_get(r, "verbs"), "list"))
+      continue;
     /* Events describe what was deleted; they go with the namespace itself. */
     if (strcmp(name, "events") == 0 && strcmp(d->prefix, "/api/v1") != 0) continue;
     nc->paths = kf_realloc(nc->paths, (nc->n + 1) * sizeof(char *));
@@ -414,14 +416,6 @@ static void on_groups(kc_client *c, int rc, json_object *list, const kf_error *e
   }
 }
 
-static int ns_has_kubernetes_finalizer(json_object *ns) {
-  json_object *fins = kc_obj_get(ns, "spec.finalizers");
-  size_t n = json_object_is_type(fins, json_type_array) ? json_object_array_length(fins) : 0;
-  for (size_t i = 0; i < n; i++)
-    if (strcmp(json_object_get_string(json_object_array_get_idx(fins, i)), "kubernetes") == 0) return 1;
-  return 0;
-}
-
 static void ns_cleanup_start(prop_run *run) {
   ns_cleanup *nc = kf_calloc(1, sizeof(*nc));
   nc->run = run;
@@ -439,7 +433,7 @@ static void ns_cleanup_start(prop_run *run) {
 
 void prop_delete(prop_run *run) {
   prop_sync *s = run->s;
-  if (s->o.type->res == &KC_NAMESPACES && ns_has_kubernetes_finalizer(run->obj)) {
+  if (s->o.type->res == &KC_NAMESPACES && has_string(kc_obj_get(run->obj, "spec.finalizers"), "kubernetes")) {
     ns_cleanup_start(run);
     return;
   }

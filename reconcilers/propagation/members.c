@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <kf/b64.h>
+#include <kf/cond.h>
 #include <kf/kj.h>
 #include <kf/log.h>
 #include <kubefed/api.h>
@@ -82,14 +83,8 @@ static void drop_client(prop_members *m, member *e) {
 }
 
 static int cluster_ready(json_object *cluster) {
-  json_object *conds = kc_obj_get(cluster, "status.conditions");
-  size_t n = json_object_is_type(conds, json_type_array) ? json_object_array_length(conds) : 0;
-  for (size_t i = 0; i < n; i++) {
-    json_object *c = json_object_array_get_idx(conds, i);
-    const char *type = kc_obj_str(c, "type"), *status = kc_obj_str(c, "status");
-    if (type && status && strcmp(type, "Ready") == 0) return strcmp(status, "True") == 0;
-  }
-  return 0;
+  const char *status = kc_obj_str(cond_find(cluster, "Ready"), "status");
+  return status && strcmp(status, "True") == 0;
 }
 
 /* The client for cluster, from its Secret; NULL with e's why set when there is none. */

@@ -77,13 +77,18 @@ static uint64_t fnv1a(const char *s) {
   return h;
 }
 
+void prop_set_kind(json_object *obj, void *type) {
+  const prop_type *t = type;
+  char *api_version = t->res->group[0] ? kf_asprintf("%s/%s", t->res->group, t->res->version) : NULL;
+  kj_str(obj, "apiVersion", api_version ? api_version : t->res->version);
+  kj_str(obj, "kind", t->res->kind);
+  free(api_version);
+}
+
 json_object *prop_desired(const prop_type *t, json_object *obj, const char *uid) {
   const kc_resource *r = t->res;
   json_object *d = kj_obj(), *meta = kj_obj();
-  char *api_version = r->group[0] ? kf_asprintf("%s/%s", r->group, r->version) : NULL;
-  kj_str(d, "apiVersion", api_version ? api_version : r->version);
-  free(api_version);
-  kj_str(d, "kind", r->kind);
+  prop_set_kind(d, (void *)t);
   kj_str(meta, "name", kc_obj_str(obj, "metadata.name"));
   if (r->namespaced) kj_str(meta, "namespace", kc_obj_str(obj, "metadata.namespace"));
   json_object *labels = copy_map(kc_obj_get(obj, "metadata.labels"), NULL);
@@ -102,14 +107,6 @@ json_object *prop_desired(const prop_type *t, json_object *obj, const char *uid)
            (unsigned long long)fnv1a(json_object_to_json_string_ext(d, JSON_C_TO_STRING_PLAIN)));
   kj_str(ann, PROP_ANNOTATION_HASH, hash);
   return d;
-}
-
-void prop_set_kind(json_object *obj, void *type) {
-  const prop_type *t = type;
-  char *api_version = t->res->group[0] ? kf_asprintf("%s/%s", t->res->group, t->res->version) : NULL;
-  kj_str(obj, "apiVersion", api_version ? api_version : t->res->version);
-  kj_str(obj, "kind", t->res->kind);
-  free(api_version);
 }
 
 void prop_transform(json_object *obj, void *type) {
