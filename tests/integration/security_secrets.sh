@@ -136,6 +136,13 @@ changed() { local s; s=$(serial); [ -n "$s" ] && [ "$s" != "$s1" ]; }
 wait_until "the rotate annotation reissues the serving certificate" 60 changed
 wait_until "fellowship Ready after the rotation" 120 cond_is federation fellowship Ready "True Ready"
 secret_key fellowship-admin-kubeconfig kubeconfig >"$TMP/fellowship.kubeconfig"
+# The rotated admin kubeconfig also reaches the apiserver still running the old certificate (same CA):
+# wait until the federation API serves the new one, i.e. serve-federation has restarted it.
+serving_serial() {
+  echo | openssl s_client -connect "127.0.0.1:$PORT" 2>/dev/null | openssl x509 -noout -serial 2>/dev/null
+}
+serves_rotated() { local s; s=$(serving_serial); [ -n "$s" ] && [ "$s" = "$(serial)" ]; }
+wait_until "the federation API serves the rotated certificate" 90 serves_rotated
 wait_until "the rotated admin kubeconfig reaches the federation API" 90 FK get --raw /readyz
 wait_until "gondor Ready after the rotation" 90 cond_is federatedcluster gondor Ready "True Healthy"
 snapshot_secrets rotated
@@ -163,7 +170,7 @@ dump_all() {
   curl -sf --max-time 5 "http://127.0.0.1:$METRICS/metrics" >"$TMP/corpus/metrics-$1.txt" ||
     fail "/metrics unreachable ($1)"
 }
-# After the rotation the federation apiserver restarted: its CRDs reach discovery a moment later.
+# The federation apiserver restarted after the rotation: its CRDs reach discovery a moment later.
 serves_clusters() { FK api-resources --api-group=federation.kubefed.dev -o name | grep -q '^clusters'; }
 wait_until "the federation API's discovery lists the Cluster kind" 60 serves_clusters
 dump_all joined
