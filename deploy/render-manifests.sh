@@ -14,7 +14,7 @@ RELEASE=kubefed-operator
 # helm template has no cluster to ask: pin the Kubernetes version it assumes (the chart's minimum)
 # so the output does not depend on which helm build renders it (a helm built from source
 # without ldflags assumes v1.20 and refuses the chart's kubeVersion).
-KUBE_VERSION=v1.28.0
+KUBE_VERSION=v1.31.0
 
 check=0
 case "${1:-}" in

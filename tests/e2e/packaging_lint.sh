@@ -26,7 +26,7 @@ export HELM
 # The chart's CRDs are symlinks: helm logs "found symbolic link in path" for each, as expected.
 H() { "$HELM" "$@" 2> >(grep -v 'found symbolic link in path' >&2); }
 # helm template has no cluster: assume the chart's minimum Kubernetes (as render-manifests.sh).
-render() { H template kubefed-operator "$CHART" --namespace kubefed-system --kube-version v1.28.0 "$@"; }
+render() { H template kubefed-operator "$CHART" --namespace kubefed-system --kube-version v1.31.0 "$@"; }
 
 # ---- helm lint ------------------------------------------------------------------------------
 if out="$(H lint --strict "$CHART" 2>&1)"; then
@@ -60,6 +60,13 @@ done
 crds="$(render --include-crds 2>/dev/null | awk '/^kind: CustomResourceDefinition/ {c = 1} c && /^  name:/ {print $2; c = 0}' | sort | paste -sd' ' -)"
 check "helm template --include-crds renders the CRDs federatedclusters.kubefed.dev federations.kubefed.dev ($crds)" \
   test "$crds" = "federatedclusters.kubefed.dev federations.kubefed.dev"
+# CEL's IP library (isIP, ip()) is usable in a CRD from Kubernetes 1.31: an older floor installs CRDs
+# the apiserver refuses.
+floor="$(sed -n 's/^kubeVersion: ">=\([0-9]*\.[0-9]*\).*/\1/p' "$CHART/Chart.yaml")"
+if grep -qE 'isIP\(|ip\(' "$ROOT"/crds/*.yaml; then
+  check "the chart's kubeVersion floor ($floor) admits the CRDs' CEL IP library (>= 1.31)" \
+    test "$(printf '%s\n1.31\n' "$floor" | sort -V | head -1)" = 1.31
+fi
 # helm built as Helm's releases are (the harness) assumes a current Kubernetes, so a plain
 # `helm template` passes the chart's kubeVersion; the README's GitOps line names one explicitly.
 check "helm template without --kube-version renders (a release-built helm assumes no v1.20)" \
@@ -95,7 +102,7 @@ refused "federationAPIAccess=proxy" /federationAPIAccess --set federationAPIAcce
 refused "watchNamespace=Not_A_Namespace" /watchNamespace --set watchNamespace=Not_A_Namespace
 refused "metricsService.port=70000" /metricsService/port --set metricsService.port=70000
 check "defaults render" render
-check "replicas=2 renders replicas: 2" sh -c "'$HELM' template k '$CHART' --kube-version v1.28.0 --set replicas=2 2>/dev/null | grep -qx '  replicas: 2'"
+check "replicas=2 renders replicas: 2" sh -c "'$HELM' template k '$CHART' --kube-version v1.31.0 --set replicas=2 2>/dev/null | grep -qx '  replicas: 2'"
 
 # ---- watchNamespace: namespaced RBAC --------------------------------------------------------
 ns_out="$(render --set watchNamespace=team-a 2>/dev/null)"

@@ -87,7 +87,7 @@ no_cluster_rights() {  # no_cluster_rights KUBECTL-FN USER
 # ---- the chart's ServiceAccount, both modes --------------------------------------------------------------
 SA_USER="system:serviceaccount:$REL_NS:$REL"
 rbac_only() {  # the chart's ServiceAccount and RBAC objects (a JSON List), nothing else
-  "$HELM" template "$REL" "$CHART" --namespace "$REL_NS" --kube-version v1.28.0 "$@" 2> >(grep -v 'symbolic link' >&2) |
+  "$HELM" template "$REL" "$CHART" --namespace "$REL_NS" --kube-version v1.31.0 "$@" 2> >(grep -v 'symbolic link' >&2) |
     K create --dry-run=client -o json -f - |
     jq -s '{apiVersion: "v1", kind: "List", items: [.[] |
          select(.kind | IN("ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"))]}'
