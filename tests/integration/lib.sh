@@ -148,6 +148,24 @@ EOF
   "$HARNESS" serve-federation "$KC" "$NS" "$name" >/dev/null || { fail "serve-federation $name"; exit 1; }
   wait_until "$name: Federation Ready" 120 cond_is federation "$name" Ready "True Ready" || exit 1
 }
+# join_member NAME KUBECONFIG [LABELS]: FederatedCluster NAME of Federation fellowship from KUBECONFIG
+# (stored as Secret NAME-admin), spec.clusterLabels LABELS (a YAML flow mapping), no DNS, probed every
+# 2 s. Does not wait: callers wait for Ready once every member is created (joins run in parallel).
+join_member() {
+  local name=$1 kubeconfig=$2 labels=${3:-"{}"}
+  K create secret generic -n "$NS" "$name-admin" --from-file=kubeconfig="$kubeconfig" >/dev/null
+  K apply -f - >/dev/null <<EOF || { fail "FederatedCluster $name refused"; exit 1; }
+apiVersion: kubefed.dev/v1alpha1
+kind: FederatedCluster
+metadata: {name: $name, namespace: $NS}
+spec:
+  federationRef: {name: fellowship}
+  kubeconfigSecretRef: {name: $name-admin}
+  clusterLabels: $labels
+  dns: {mode: None}
+  health: {periodSeconds: 2, timeoutSeconds: 1, failureThreshold: 2, successThreshold: 1}
+EOF
+}
 exists() { K get -n "$NS" "$@" >/dev/null 2>&1; }
 gone() { ! K get -n "$NS" "$@" >/dev/null 2>&1; }
 secret_key() { J secret "$1" | jq -r --arg k "$2" '.data[$k] // empty' | base64 -d; }

@@ -43,20 +43,8 @@ serve_federation fellowship
 secret_key fellowship-admin-kubeconfig kubeconfig >"$TMP/fed.kubeconfig"
 FK() { "$KUBECTL" --kubeconfig "$TMP/fed.kubeconfig" --request-timeout=20s "$@"; }
 FED_UID=$(J federation fellowship | jq -r .metadata.uid)
-K create secret generic -n "$NS" alpha-admin --from-file=kubeconfig="$AKC" >/dev/null
-K create secret generic -n "$NS" beta-admin --from-file=kubeconfig="$TMP/beta.kubeconfig" >/dev/null
-for fc in alpha beta; do
-  K apply -f - >/dev/null <<EOF || { fail "FederatedCluster $fc refused"; exit 1; }
-apiVersion: kubefed.dev/v1alpha1
-kind: FederatedCluster
-metadata: {name: $fc, namespace: $NS}
-spec:
-  federationRef: {name: fellowship}
-  kubeconfigSecretRef: {name: $fc-admin}
-  dns: {mode: None}
-  health: {periodSeconds: 2, timeoutSeconds: 1, failureThreshold: 2, successThreshold: 1}
-EOF
-done
+join_member alpha "$AKC"
+join_member beta "$TMP/beta.kubeconfig"
 for fc in alpha beta; do wait_until "$fc: Ready" 90 cond_is federatedcluster "$fc" Ready "True Healthy" || exit 1; done
 
 cm_pid() { awk '{print $1}' "$CMSTATE/pids/kubefed-controller-manager.pid" 2>/dev/null; }

@@ -38,21 +38,8 @@ secret_key fellowship-admin-kubeconfig kubeconfig >"$TMP/fed.kubeconfig"
 FK() { "$KUBECTL" --kubeconfig "$TMP/fed.kubeconfig" --request-timeout=20s "$@"; }
 FED_UID=$(J federation fellowship | jq -r .metadata.uid)
 
-K create secret generic -n "$NS" prod-admin --from-file=kubeconfig="$PKC" >/dev/null
-K create secret generic -n "$NS" dev-admin --from-file=kubeconfig="$DKC" >/dev/null
-for fc in prod dev; do
-  K apply -f - >/dev/null <<EOF || { fail "FederatedCluster $fc refused"; exit 1; }
-apiVersion: kubefed.dev/v1alpha1
-kind: FederatedCluster
-metadata: {name: $fc, namespace: $NS}
-spec:
-  federationRef: {name: fellowship}
-  kubeconfigSecretRef: {name: $fc-admin}
-  clusterLabels: {env: $fc}
-  dns: {mode: None}
-  health: {periodSeconds: 2, timeoutSeconds: 1, failureThreshold: 2, successThreshold: 1}
-EOF
-done
+join_member prod "$PKC" "{env: prod}"
+join_member dev "$DKC" "{env: dev}"
 for fc in prod dev; do wait_until "$fc: Ready" 90 cond_is federatedcluster "$fc" Ready "True Healthy" || exit 1; done
 
 # in MEMBER KIND NS/NAME: our copy is there (labelled with this Federation's UID).
