@@ -1,0 +1,156 @@
+/* servicedns: the DNS records of federated LoadBalancer Services, as pure functions.
+ *
+ * kubefed v1's service DNS controller gave each federated Service three levels of names
+ * (reference §5.2), for P = <svc>.<ns>.<federation>.svc and S = the provider's zone:
+ *
+ *   zone    P.<zones[0]>.<region>.S   uplevel: the region name
+ *   region  P.<region>.S              uplevel: the global name
+ *   global  P.S                       uplevel: none
+ *
+ * A level answers with the A records of the healthy load balancer addresses it covers (zone:
+ * clusters sharing a zone with the cluster; region: clusters of its region; global: all); a
+ * level with none becomes a CNAME one level up, and the global name goes away. TTL 180.
+ *
+ * The coredns provider keeps them as SkyDNS keys in etcd: /skydns/<reversed labels of name>/<h>
+ * holding {"host":...,"ttl":180,"group":name}, where h is the FNV-1a-32 of the host in
+ * lower-case hex (v1's layout, so CoreDNS's etcd plugin serves them). A record set is compared
+ * with what etcd holds as a set: an unchanged set plans no write (v1 deleted and re-added
+ * multi-address sets on every sync).
+ *
+ * Nothing here does I/O: the controller reads etcd and the Services, calls these, and writes
+ * what they return. Inputs from the provider file and from Cluster objects are untrusted:
+ * garbage gives -EINVAL with a message, never a crash. Every function that fills a struct
+ * leaves it zeroed on failure; the _free functions accept a zeroed struct. */
+#ifndef KF_SERVICEDNS_H
+#define KF_SERVICEDNS_H
+
+#include <stddef.h>
+
+#include <kf/error.h>
+
+/* v1's minDNSTTL: every record is written with it. */
+#define SERVICEDNS_TTL 180
+/* The etcd endpoint v1 used when the provider file names none. */
+#define SERVICEDNS_DEFAULT_ETCD "http://federation-dns-server-etcd:2379"
+/* A provider file is a few lines; anything bigger is not one. */
+#define SERVICEDNS_MAX_CONFIG_BYTES (64 * 1024)
+
+/* ---- the coredns provider file (--dns-provider-config), v1's gcfg INI ----
+ *
+ *   [Global]
+ *   etcd-endpoints = http://etcd-cluster.ns:2379
+ *   zones = example.com.
+ *   coredns-endpoints = 10.0.0.53:53
+ *   etcd-cert-file = /path  (with etcd-key-file; etcd-ca-file for the server's CA)
+ *
+ * Section and variable names are case-insensitive, values may be "quoted", ';' and '#' start
+ * comments, a repeated variable takes the last value (as gcfg). Unknown sections or variables
+ * are -EINVAL, as gcfg refuses them. Lists are comma-separated, blanks trimmed. */
+typedef struct servicedns_config {
+  char **etcd_endpoints; /* NULL-terminated; SERVICEDNS_DEFAULT_ETCD when the file names none */
+  char **zones;          /* NULL-terminated, at least one, lower case, without the trailing dot */
+  char **coredns_endpoints; /* NULL-terminated, possibly empty: only the join uses them */
+  char *etcd_cert_file;     /* NULL when not set; cert and key come together */
+  char *etcd_key_file;
+  char *etcd_ca_file;
+} servicedns_config;
+
+/* Parses the file's text (len bytes, need not be NUL-terminated): 0, or -EINVAL (message naming
+ * the line) for a malformed line, an unknown section or variable, no zone ("Need to provide at
+ * least one DNS Zone", v1's words), an endpoint that is not http:// or https://, a cert without a
+ * key or a key without a cert; -EFBIG over SERVICEDNS_MAX_CONFIG_BYTES. */
+int servicedns_config_parse(const char *text, size_t len, servicedns_config *out, kf_error *err);
+void servicedns_config_free(servicedns_config *c);
+
+/* ---- names and keys ---- */
+
+/* The service whose names are planned. All strings are borrowed. */
+typedef struct servicedns_service {
+  const char *name;       /* the Service's name: a DNS-1035 label */
+  const char *namespace_; /* DNS-1123 label */
+  const char *federation; /* DNS-1123 label */
+  const char *suffix;     /* the DNS zone (or --service-dns-suffix), trailing dot optional */
+} servicedns_service;
+
+/* A Ready-or-remembered cluster listed in the Service's service-ingresses annotation. */
+typedef struct servicedns_cluster {
+  const char *name;
+  const char *region;             /* Cluster status.region */
+  const char *const *zones;       /* Cluster status.zones, NULL-terminated; zones[0] names the zone level */
+  const char *const *addresses;   /* the healthy load balancer addresses (IPs; host names resolved by the
+                                   * caller), NULL-terminated; NULL or empty when it has none */
+} servicedns_cluster;
+
+typedef enum {
+  SERVICEDNS_REMOVE, /* the name must not exist */
+  SERVICEDNS_A,      /* hosts are IP addresses (an IPv6 one is served as AAAA by CoreDNS) */
+  SERVICEDNS_CNAME,  /* hosts[0] is the target name */
+} servicedns_kind;
+
+/* One name's desired records. */
+typedef struct servicedns_rrset {
+  char *name; /* lower case, no trailing dot */
+  servicedns_kind kind;
+  char **hosts; /* NULL-terminated: sorted unique addresses for A, one name for CNAME, none for REMOVE */
+  size_t n_hosts;
+} servicedns_rrset;
+
+typedef struct servicedns_plan {
+  servicedns_rrset *sets; /* sorted by name, each name once */
+  size_t n;
+} servicedns_plan;
+
+/* The desired records of svc for the clusters listed in its annotation (n of them, may be 0),
+ * v1's ensureDNSRecords over every listed cluster: per cluster its zone, region and global
+ * names. deleted (the Service is gone or being deleted) plans SERVICEDNS_REMOVE for every name
+ * the clusters give: the names go entirely (v1 left CNAMEs behind). -EINVAL (message) for a
+ * service field that is not a DNS label, a cluster without zones or region (v1: "failed to get
+ * cluster zone names"), or a zone or region that is not a DNS label. */
+int servicedns_plan_build(const servicedns_service *svc, const servicedns_cluster *clusters, size_t n, int deleted,
+                          servicedns_plan *out, kf_error *err);
+void servicedns_plan_free(servicedns_plan *p);
+/* The rrset for name in p, or NULL. */
+const servicedns_rrset *servicedns_plan_find(const servicedns_plan *p, const char *name);
+
+/* Whether name (no trailing dot, lower case) is one of svc's zone, region or global names,
+ * whichever clusters gave it: P.S, P.x.S or P.x.y.S. Lets the controller find the names of a
+ * Service that no listed cluster gives any more (a member that left) among what etcd holds. */
+int servicedns_name_is_of(const servicedns_service *svc, const char *name);
+
+/* FNV-1a-32 of s, v1's key suffix. */
+unsigned servicedns_fnv1a32(const char *s);
+/* The SkyDNS key of host under name: "/skydns/<reversed labels of name>/<fnv1a hex of host>".
+ * Caller frees. */
+char *servicedns_key(const char *name, const char *host);
+/* The key prefix of name's records: "/skydns/<reversed labels of name>/". Caller frees. */
+char *servicedns_key_dir(const char *name);
+/* The value written for host under name: {"host":host,"ttl":SERVICEDNS_TTL,"group":name}. Caller frees. */
+char *servicedns_value(const char *name, const char *host);
+/* The name a SkyDNS key's record belongs to (the key without its last label, labels reversed
+ * back): 0 and *name (caller frees), or -EINVAL for a key not of the form /skydns/L1/.../Ln/H. */
+int servicedns_key_name(const char *key, size_t len, char **name);
+
+/* ---- set comparison ---- */
+
+/* One key and its value as etcd holds them. */
+typedef struct servicedns_kv {
+  char *key;
+  char *value;
+} servicedns_kv;
+
+/* What to write for one name. */
+typedef struct servicedns_ops {
+  servicedns_kv *puts; /* key and value to put */
+  size_t n_puts;
+  char **deletes; /* keys to delete */
+  size_t n_deletes;
+} servicedns_ops;
+
+/* Compares want with have, the n keys etcd holds directly under want's name (keys one label
+ * below servicedns_key_dir(name); others are ignored): puts for the hosts whose key is missing
+ * or holds another value, deletes for every other key. A set etcd already holds, in any order,
+ * gives no op. Cannot fail. */
+void servicedns_diff(const servicedns_rrset *want, const servicedns_kv *have, size_t n, servicedns_ops *ops);
+void servicedns_ops_free(servicedns_ops *ops);
+
+#endif
