@@ -414,7 +414,8 @@ int http_request_start(http_engine *eng, const http_request_opts *o, http_reques
   if (eng->closing) return kf_error_set(err, -ESHUTDOWN, "http engine is shutting down");
   http_pool *pool = o->pool ? o->pool : &eng->main;
   if (pool->released || pool->shut) return kf_error_set(err, -ESHUTDOWN, "http pool is closed");
-  if (strncmp(o->url, "https://", 8) != 0)
+  int plain = o->allow_http && strncmp(o->url, "http://", 7) == 0;
+  if (strncmp(o->url, "https://", 8) != 0 && !plain)
     return kf_error_set(err, -EPROTONOSUPPORT, "refusing non-https URL (TLS is always verified)");
 
   easy = curl_easy_init();
@@ -434,7 +435,8 @@ int http_request_start(http_engine *eng, const http_request_opts *o, http_reques
   curl_easy_setopt(easy, CURLOPT_PRIVATE, req);
   curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, req->errbuf);
   curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "https");
+  /* The protocol the URL was checked for and no other (a redirect could not switch either way). */
+  curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, plain ? "http" : "https");
   curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
   curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
   if (o->fresh_connect) curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, 1L);
