@@ -228,8 +228,8 @@ static int call_send(etcd_call *k, kf_error *err) {
 }
 
 /* Starts k on the first endpoint that accepts it; on failure frees k (no callback). */
-static int call_start(etcd_client *c, call_kind kind, const char *path, json_object *body, etcd_done_cb cb,
-                      void *data, kf_error *err) {
+static int call_start(etcd_client *c, call_kind kind, const char *path, json_object *body, etcd_done_cb cb, void *data,
+                      kf_error *err) {
   if (c->closing) {
     json_object_put(body);
     return kf_error_set(err, -ESHUTDOWN, "etcd client is closing");

@@ -169,7 +169,8 @@ int servicedns_config_parse(const char *text, size_t len, servicedns_config *out
     size_t zl = strlen(*z);
     if (zl > 1 && (*z)[zl - 1] == '.') (*z)[zl - 1] = '\0';
     for (char *q = *z; *q; q++) *q = servicedns__lower(*q);
-    if (!servicedns__valid_name(*z)) rc = kf_error_set(err, -EINVAL, "provider config: zone \"%s\" is not a DNS name", *z);
+    if (!servicedns__valid_name(*z))
+      rc = kf_error_set(err, -EINVAL, "provider config: zone \"%s\" is not a DNS name", *z);
   }
   if (rc == 0) rc = check_endpoints(c.etcd_endpoints, "etcd-endpoints", etcd_line, err);
   if (rc == 0 && !!c.etcd_cert_file != !!c.etcd_key_file)

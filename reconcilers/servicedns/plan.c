@@ -47,8 +47,7 @@ static int shares_zone(const servicedns_cluster *a, const servicedns_cluster *b)
 typedef enum { LEVEL_ZONE, LEVEL_REGION, LEVEL_GLOBAL } level;
 
 /* The healthy addresses the level covers for cluster x. */
-static void level_addresses(const servicedns_cluster *cs, size_t n, const servicedns_cluster *x, level l,
-                            strset *out) {
+static void level_addresses(const servicedns_cluster *cs, size_t n, const servicedns_cluster *x, level l, strset *out) {
   for (size_t i = 0; i < n; i++) {
     const servicedns_cluster *c = &cs[i];
     if (l == LEVEL_REGION && strcmp(c->region, x->region) != 0) continue;
@@ -95,7 +94,9 @@ static char *lower_dup(const char *s) {
 int servicedns_plan_build(const servicedns_service *svc, const servicedns_cluster *clusters, size_t n, int deleted,
                           servicedns_plan *out, kf_error *err) {
   memset(out, 0, sizeof(*out));
-  const char *fields[][2] = {{"service name", svc->name}, {"namespace", svc->namespace_}, {"federation", svc->federation}};
+  const char *fields[][2] = {{"service name", svc->name},
+                             {"namespace", svc->namespace_},
+                             {"federation", svc->federation}};
   for (size_t i = 0; i < 3; i++)
     if (!fields[i][1] || !servicedns__valid_label(fields[i][1], strlen(fields[i][1])))
       return kf_error_set(err, -EINVAL, "%s \"%s\" is not a DNS label", fields[i][0], fields[i][1] ? fields[i][1] : "");

@@ -47,8 +47,8 @@
  * comments, a repeated variable takes the last value (as gcfg). Unknown sections or variables
  * are -EINVAL, as gcfg refuses them. Lists are comma-separated, blanks trimmed. */
 typedef struct servicedns_config {
-  char **etcd_endpoints; /* NULL-terminated; SERVICEDNS_DEFAULT_ETCD when the file names none */
-  char **zones;          /* NULL-terminated, at least one, lower case, without the trailing dot */
+  char **etcd_endpoints;    /* NULL-terminated; SERVICEDNS_DEFAULT_ETCD when the file names none */
+  char **zones;             /* NULL-terminated, at least one, lower case, without the trailing dot */
   char **coredns_endpoints; /* NULL-terminated, possibly empty: only the join uses them */
   char *etcd_cert_file;     /* NULL when not set; cert and key come together */
   char *etcd_key_file;
@@ -75,9 +75,9 @@ typedef struct servicedns_service {
 /* A Ready-or-remembered cluster listed in the Service's service-ingresses annotation. */
 typedef struct servicedns_cluster {
   const char *name;
-  const char *region;             /* Cluster status.region */
-  const char *const *zones;       /* Cluster status.zones, NULL-terminated; zones[0] names the zone level */
-  const char *const *addresses;   /* the healthy load balancer addresses (IPs; host names resolved by the
+  const char *region;           /* Cluster status.region */
+  const char *const *zones;     /* Cluster status.zones, NULL-terminated; zones[0] names the zone level */
+  const char *const *addresses; /* the healthy load balancer addresses (IPs; host names resolved by the
                                    * caller), NULL-terminated; NULL or empty when it has none */
 } servicedns_cluster;
 

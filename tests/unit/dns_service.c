@@ -21,7 +21,8 @@ static void test_config_v1_example(void **state) {
   (void)state;
   servicedns_config c;
   kf_error err;
-  assert_int_equal(parse("[Global]\netcd-endpoints = http://etcd-cluster.ns:2379\nzones = example.com.\n", &c, &err), 0);
+  assert_int_equal(parse("[Global]\netcd-endpoints = http://etcd-cluster.ns:2379\nzones = example.com.\n", &c, &err),
+                   0);
   assert_string_equal(c.etcd_endpoints[0], "http://etcd-cluster.ns:2379");
   assert_null(c.etcd_endpoints[1]);
   assert_string_equal(c.zones[0], "example.com");
@@ -222,7 +223,8 @@ static void test_plan_grouping(void **state) {
 static void test_plan_refused(void **state) {
   (void)state;
   const char *z[] = {"z1", NULL}, *bad[] = {"Z_1", NULL};
-  servicedns_cluster nozones = {"c1", "r1", NULL, NULL}, noregion = {"c1", "", z, NULL}, badzone = {"c1", "r1", bad, NULL};
+  servicedns_cluster nozones = {"c1", "r1", NULL, NULL}, noregion = {"c1", "", z, NULL},
+                     badzone = {"c1", "r1", bad, NULL};
   servicedns_plan p;
   kf_error err;
   assert_int_equal(servicedns_plan_build(&SVC, &nozones, 1, 0, &p, &err), -EINVAL);

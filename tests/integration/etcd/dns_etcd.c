@@ -165,8 +165,7 @@ static void test_error_answer(void **state) {
   assert_int_equal(etcd_put(e->c, "", "v", 1, on_done, &d, &err), 0);
   wait_done(e, &d, 1);
   assert_int_equal(d.rc, -EIO);
-  if (!strstr(d.msg, "key is not provided") || !strstr(d.msg, etcd_url))
-    fail_msg("unexpected message: %s", d.msg);
+  if (!strstr(d.msg, "key is not provided") || !strstr(d.msg, etcd_url)) fail_msg("unexpected message: %s", d.msg);
   printf("etcd's error: %s\n", d.msg);
 }
 
