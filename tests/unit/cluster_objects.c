@@ -70,6 +70,8 @@ static void test_member_rbac(void **state) {
                             "\"resources\": [ \"daemonsets\" ], \"verbs\": [ \"get\", \"list\", \"watch\", "
                             "\"create\", \"update\", \"patch\", \"delete\" ] }, { \"apiGroups\": [ "
                             "\"networking.k8s.io\" ], \"resources\": [ \"ingresses\" ], \"verbs\": [ \"get\", "
+                            "\"list\", \"watch\", \"create\", \"update\", \"patch\", \"delete\" ] }, { "
+                            "\"apiGroups\": [ \"\" ], \"resources\": [ \"services\" ], \"verbs\": [ \"get\", "
                             "\"list\", \"watch\", \"create\", \"update\", \"patch\", \"delete\" ] } ]");
   assert_null(strstr(text, "events")); /* the controller manager's Events go to the federation API */
   assert_string_equal(kc_obj_str(b, "roleRef.name"), n.role);
