@@ -153,4 +153,38 @@ typedef struct servicedns_ops {
 void servicedns_diff(const servicedns_rrset *want, const servicedns_kv *have, size_t n, servicedns_ops *ops);
 void servicedns_ops_free(servicedns_ops *ops);
 
+/* ---- the coredns provider: a zone's records in etcd ----
+ *
+ * A servicedns_zone mirrors every SkyDNS key under the zone (one range at load), so applying a
+ * Service's plan compares against memory and sends etcd only what differs: nothing at all for an
+ * unchanged plan, including after a restart (the load reads what the last run wrote). A Service's
+ * changes go in one transaction (in chunks of SERVICEDNS_TXN_OPS, etcd's default --max-txn-ops
+ * being 128), so CoreDNS never serves half a change of a name. The mirror follows the writes that
+ * succeeded; a failed transaction changed nothing (etcd applies it whole or not at all). Names of
+ * the Service that its plan no longer gives (a member that left) are found in the mirror and
+ * removed. One zone serves one caller at a time per Service; calls for different Services may
+ * overlap. */
+#define SERVICEDNS_TXN_OPS 100
+
+typedef struct servicedns_zone servicedns_zone;
+typedef struct etcd_client etcd_client;
+/* rc 0 or negative (err set); the zone mirrors what etcd holds for the Service either way. */
+typedef void (*servicedns_zone_cb)(servicedns_zone *z, int rc, const kf_error *err, void *data);
+
+/* A zone ("example.com", trailing dot optional) written through etcd (borrowed; outlives z). */
+servicedns_zone *servicedns_zone_new(etcd_client *etcd, const char *zone);
+/* Reads every key under the zone into the mirror (replacing it). 0 and cb later, or negative. */
+int servicedns_zone_load(servicedns_zone *z, servicedns_zone_cb cb, void *data, kf_error *err);
+/* Makes etcd hold exactly plan for svc (plan from servicedns_plan_build with svc; its suffix must
+ * be the zone's). 1 when etcd already does (no write, no callback); 0 and cb once written; or a
+ * negative code (err) when nothing was started. */
+int servicedns_zone_apply(servicedns_zone *z, const servicedns_service *svc, const servicedns_plan *plan,
+                          servicedns_zone_cb cb, void *data, kf_error *err);
+/* Transactions sent so far (a test's or a metric's "nothing changed, nothing written"). */
+uint64_t servicedns_zone_writes(const servicedns_zone *z);
+/* How many keys the mirror holds. */
+size_t servicedns_zone_keys(const servicedns_zone *z);
+/* Frees z; only with no call in flight (close the etcd client first: its callbacks run). */
+void servicedns_zone_free(servicedns_zone *z);
+
 #endif
