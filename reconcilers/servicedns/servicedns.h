@@ -24,6 +24,7 @@
 #ifndef KF_SERVICEDNS_H
 #define KF_SERVICEDNS_H
 
+#include <json-c/json.h>
 #include <stddef.h>
 
 #include <kf/error.h>
@@ -152,6 +153,41 @@ typedef struct servicedns_ops {
  * gives no op. Cannot fail. */
 void servicedns_diff(const servicedns_rrset *want, const servicedns_kv *have, size_t n, servicedns_ops *ops);
 void servicedns_ops_free(servicedns_ops *ops);
+
+/* ---- the service-ingresses annotation (the Service controller writes it, DNS reads it) ----
+ *
+ * federation.kubernetes.io/service-ingresses on the federated Service, v1's final form (reference
+ * §5.1, federation commit f08988187): {"items":[{"cluster":"c1","items":[{"ip":"1.2.3.4"}]},
+ * {"cluster":"c2","items":null}]}, sorted by cluster. A Ready member is listed when its copy has
+ * load balancer ingress; its items are that ingress only while its EndpointSlices have a ready
+ * endpoint. A member that is not Ready keeps its last entry (v1: "until a reliable cluster health
+ * check is available"); a member that left the federation is dropped. Never copied to members. */
+#define SERVICEDNS_ANNOTATION "federation.kubernetes.io/service-ingresses"
+
+typedef struct servicedns_member {
+  const char *name;
+  int ready;            /* the Cluster is Ready */
+  json_object *ingress; /* its copy's status.loadBalancer.ingress (borrowed; NULL: none) */
+  int endpoints_ready;  /* its EndpointSlices of the Service have a ready endpoint */
+} servicedns_member;
+
+/* The annotation's new value for the n members of the federation (any order), given its current
+ * value (NULL or unparsable: none). Malloc'd; "{"items":[]}" when nothing is listed. */
+char *servicedns_ingresses_build(const char *current, const servicedns_member *members, size_t n);
+
+/* One listed cluster of an annotation. */
+typedef struct servicedns_listed {
+  char *cluster;
+  char **addresses; /* NULL-terminated: each item's ip, else its hostname */
+} servicedns_listed;
+/* Parses an annotation: 0 and *out (n entries), or -EINVAL (message) when it is not the format
+ * above. */
+int servicedns_ingresses_parse(const char *text, servicedns_listed **out, size_t *n, kf_error *err);
+void servicedns_listed_free(servicedns_listed *l, size_t n);
+
+/* Whether EndpointSlices (n objects, any may be NULL) have an endpoint ready for traffic:
+ * conditions.ready true, or absent (the API says to read nil as ready). */
+int servicedns_slices_ready(json_object *const *slices, size_t n);
 
 /* ---- the coredns provider: a zone's records in etcd ----
  *

@@ -347,6 +347,86 @@ static void test_diff_set_semantics(void **state) {
   }
 }
 
+/* The annotation, v1's final form: listed with load balancer ingress; items only with a ready
+ * endpoint; a member that is not Ready keeps its last entry; one that left is dropped. */
+static void test_ingresses_annotation(void **state) {
+  (void)state;
+  json_object *lb1 = json_tokener_parse("[{\"ip\":\"1.2.3.4\"}]");
+  json_object *lb2 = json_tokener_parse("[{\"hostname\":\"lb.example.org\"}]");
+  json_object *none = json_tokener_parse("[]");
+  servicedns_member ms[] = {
+      {"rohan", 1, lb2, 0},  /* load balancer, no ready endpoint: listed, items null */
+      {"gondor", 1, lb1, 1}, /* healthy */
+      {"shire", 1, none, 1}, /* no load balancer yet: not listed */
+      {"mordor", 1, NULL, 0},
+  };
+  char *a = servicedns_ingresses_build(NULL, ms, 4);
+  assert_string_equal(a, "{\"items\":[{\"cluster\":\"gondor\",\"items\":[{\"ip\":\"1.2.3.4\"}]},"
+                         "{\"cluster\":\"rohan\",\"items\":null}]}");
+  servicedns_listed *l;
+  size_t n;
+  kf_error err;
+  assert_int_equal(servicedns_ingresses_parse(a, &l, &n, &err), 0);
+  assert_int_equal(n, 2);
+  assert_string_equal(l[0].cluster, "gondor");
+  assert_string_equal(l[0].addresses[0], "1.2.3.4");
+  assert_null(l[0].addresses[1]);
+  assert_string_equal(l[1].cluster, "rohan");
+  assert_null(l[1].addresses[0]);
+  servicedns_listed_free(l, n);
+
+  /* gondor not Ready: its last entry stands, whatever its copy says now; rohan healthy (host name). */
+  ms[1].ready = 0;
+  ms[1].ingress = NULL;
+  ms[0].endpoints_ready = 1;
+  char *b = servicedns_ingresses_build(a, ms, 4);
+  assert_string_equal(b, "{\"items\":[{\"cluster\":\"gondor\",\"items\":[{\"ip\":\"1.2.3.4\"}]},"
+                         "{\"cluster\":\"rohan\",\"items\":[{\"hostname\":\"lb.example.org\"}]}]}");
+  assert_int_equal(servicedns_ingresses_parse(b, &l, &n, &err), 0);
+  assert_string_equal(l[1].addresses[0], "lb.example.org");
+  servicedns_listed_free(l, n);
+  /* gondor left the federation: dropped. A not-Ready member never listed stays unlisted. */
+  char *c = servicedns_ingresses_build(b, ms + 2, 2);
+  assert_string_equal(c, "{\"items\":[]}");
+  ms[2].ready = 0;
+  char *d = servicedns_ingresses_build("not json", ms + 2, 1);
+  assert_string_equal(d, "{\"items\":[]}");
+  free(a);
+  free(b);
+  free(c);
+  free(d);
+  json_object_put(lb1);
+  json_object_put(lb2);
+  json_object_put(none);
+
+  const char *bad[] = {"", "[]", "{\"items\":{}}", "{\"items\":[{\"items\":[]}]}", "{\"items\":[{\"cluster\":1}]}"};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    assert_int_equal(servicedns_ingresses_parse(bad[i], &l, &n, &err), -EINVAL);
+    assert_null(l);
+    assert_int_equal(n, 0);
+  }
+  assert_int_equal(servicedns_ingresses_parse(NULL, &l, &n, &err), -EINVAL);
+}
+
+static void test_slices_ready(void **state) {
+  (void)state;
+  json_object *notready = json_tokener_parse("{\"endpoints\":[{\"conditions\":{\"ready\":false}}]}");
+  json_object *ready = json_tokener_parse("{\"endpoints\":[{\"conditions\":{\"ready\":false}},"
+                                          "{\"conditions\":{\"ready\":true}}]}");
+  json_object *unknown = json_tokener_parse("{\"endpoints\":[{\"addresses\":[\"10.244.0.5\"]}]}");
+  json_object *empty = json_tokener_parse("{\"endpoints\":null}");
+  json_object *one[] = {notready, empty, NULL};
+  assert_false(servicedns_slices_ready(one, 3));
+  assert_false(servicedns_slices_ready(NULL, 0));
+  json_object *two[] = {notready, ready};
+  assert_true(servicedns_slices_ready(two, 2));
+  assert_true(servicedns_slices_ready(&unknown, 1)); /* nil reads as ready */
+  json_object_put(notready);
+  json_object_put(ready);
+  json_object_put(unknown);
+  json_object_put(empty);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_config_v1_example),
@@ -360,6 +440,8 @@ int main(void) {
       cmocka_unit_test(test_plan_refused),
       cmocka_unit_test(test_name_is_of),
       cmocka_unit_test(test_diff_set_semantics),
+      cmocka_unit_test(test_ingresses_annotation),
+      cmocka_unit_test(test_slices_ready),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
