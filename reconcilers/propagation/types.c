@@ -13,6 +13,7 @@
 #include <kf/kj.h>
 
 #include "propagation.h"
+#include "servicedns/servicedns.h"
 
 static const char *const NO_FIELDS[] = {NULL};
 static const char *const CONFIGMAP_FIELDS[] = {"data", "binaryData", "immutable", NULL};
@@ -118,6 +119,8 @@ json_object *prop_desired(const prop_type *t, json_object *obj, const char *uid)
   kj_str(labels, PROP_LABEL_PROPAGATED_BY, uid);
   kj_set(meta, "labels", labels);
   json_object *ann = copy_map(kc_obj_get(obj, "metadata.annotations"), PROP_ANNOTATION_STATUS);
+  /* Written on the federated Service from the members' state: never theirs. */
+  json_object_object_del(ann, SERVICEDNS_ANNOTATION);
   kj_set(d, "metadata", meta);
   for (const char *const *f = t->fields; *f; f++) kj_copy(d, *f, kc_obj_get(obj, *f));
   if (r == &KC_SERVICES) prop_service_copy(d);

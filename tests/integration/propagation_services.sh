@@ -6,8 +6,11 @@
 # the copies' fields our field manager owns hold none, each member allocates and keeps its own, also
 # across an update. Each member's load balancer address is set the way a cloud controller would (the
 # status subresource); the federated Service's status.loadBalancer.ingress becomes their sorted
-# union and follows a change. Deleting the federated Service removes the copies. Waits are generous
-# (60 s); times are printed.
+# union and follows a change. kubefed v1's federation.kubernetes.io/service-ingresses annotation lists
+# each member with load balancer ingress, with its addresses only while its EndpointSlices (from a
+# backend Deployment made directly in the member) have a ready endpoint: scaled to 0 and back, it
+# follows; it is not copied to members. Deleting the federated Service removes the copies. Waits
+# are generous (60-90 s); times are printed.
 TEST=propagation.services RESOURCE=federatedcluster CLUSTER=psvc NODES=1 NS="psvc-$$"
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -105,6 +108,37 @@ RK patch service nginx -n default --subresource=status --type=merge \
   -p '{"status":{"loadBalancer":{"ingress":[{"ip":"192.0.2.30","ipMode":"VIP"}]}}}' >/dev/null || fail "rohan status"
 wait_until "a member's new address replaces its old one in the union" 60 lb_is "192.0.2.20 192.0.2.30" ||
   say "federated ingress: '$(fed_lb)'"
+
+# ---- kubefed v1's service-ingresses: a member's addresses only while it has a ready endpoint -------------
+ingresses() { FK get service nginx -n default -o json | jq -r '.metadata.annotations."federation.kubernetes.io/service-ingresses" // "" | if . == "" then "" else (fromjson | [.items[] | "\(.cluster)=\([.items[]?.ip] | join(","))"] | join(" ")) end'; }
+ing_is() { [ "$(ingresses)" = "$1" ]; }
+wait_until "listed without addresses while no backend is ready" 60 ing_is "gondor= rohan=" || say "annotation: '$(ingresses)'"
+t0=$SECONDS
+for m in GK RK; do
+  $m apply -f - >/dev/null <<'EOF' || fail "$m: backend Deployment"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: nginx, namespace: default}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: nginx}}
+  template:
+    metadata: {labels: {app: nginx}}
+    spec: {containers: [{name: nginx, image: registry.k8s.io/nginx:1}]}
+EOF
+done
+wait_until "each member's address once its EndpointSlice has a ready endpoint" 90 ing_is "gondor=192.0.2.20 rohan=192.0.2.30" ||
+  say "annotation: '$(ingresses)'"
+say "ready endpoints to annotation in $((SECONDS - t0)) s"
+GK scale deployment nginx -n default --replicas=0 >/dev/null || fail "scale gondor's backend to 0"
+t0=$SECONDS
+wait_until "gondor listed without addresses once it has no ready endpoint" 90 ing_is "gondor= rohan=192.0.2.30" ||
+  say "annotation: '$(ingresses)'"
+say "scale to 0 to annotation in $((SECONDS - t0)) s"
+GK scale deployment nginx -n default --replicas=1 >/dev/null || fail "scale gondor's backend back to 1"
+wait_until "restored when it is back" 90 ing_is "gondor=192.0.2.20 rohan=192.0.2.30" || say "annotation: '$(ingresses)'"
+check "the annotation is not copied to members" \
+  test -z "$(GK get service nginx -n default -o jsonpath='{.metadata.annotations.federation\.kubernetes\.io/service-ingresses}')"
 
 # ---- an update follows; each member keeps its own allocations -------------------------------------------
 FK patch service nginx -n default --type=merge -p '{"spec":{"ports":[{"name":"http","port":80,"targetPort":9090}]}}' \
