@@ -26,8 +26,12 @@
 
 #include <json-c/json.h>
 #include <stddef.h>
+#include <uv.h>
 
 #include <kf/error.h>
+#include <kf/http.h>
+#include <kf/informer.h>
+#include <kf/metrics.h>
 
 /* v1's minDNSTTL: every record is written with it. */
 #define SERVICEDNS_TTL 180
@@ -222,5 +226,42 @@ uint64_t servicedns_zone_writes(const servicedns_zone *z);
 size_t servicedns_zone_keys(const servicedns_zone *z);
 /* Frees z; only with no call in flight (close the etcd client first: its callbacks run). */
 void servicedns_zone_free(servicedns_zone *z);
+
+/* ---- the service-dns controller (kubefed-controller-manager --controllers service-dns) ----
+ *
+ * v1's service DNS controller with the coredns provider: for each federated Service of type
+ * LoadBalancer, the clusters its service-ingresses annotation lists, with zones and region from
+ * their Cluster objects (status.zones[0], status.region, which the operator maintains), become a
+ * plan applied to the zone (a listed Cluster without zones or region fails the Service, retried
+ * with backoff, as v1: dropping it would remove its names and write them back later). A Service that is gone, being deleted or no longer LoadBalancer has
+ * its names removed. Level-based: a change to the Service (its annotation) or to a Cluster
+ * requeues what it affects; a failed write is retried with backoff. Host names in load balancer
+ * ingress are not resolved in this version: such an entry counts as no address (logged). */
+typedef struct servicedns_ctrl servicedns_ctrl;
+
+typedef struct servicedns_ctrl_opts {
+  const char *config_path; /* --dns-provider-config (the coredns provider file) */
+  const char *federation;  /* --federation-name */
+  const char *suffix;      /* --service-dns-suffix, else --zone-name: one of the file's zones */
+  http_engine *eng;
+  /* The federation API: the controller watches its Services with an informer of its own, since the
+   * propagation controller's shared one stores its own annotation writes without telling other
+   * handlers (informer_update_cache), and this controller reads exactly those writes. */
+  kc_client *fed;
+  informer *clusters; /* the federation API's Cluster objects (shared; borrowed) */
+  kf_metrics *metrics;
+  int workers;
+} servicedns_ctrl_opts;
+
+/* Reads the provider file (and the etcd TLS files it names): 0 and *out, or -EINVAL/-errno with
+ * a message naming the file or setting. Nothing is sent before servicedns_ctrl_load. */
+int servicedns_ctrl_new(uv_loop_t *loop, const servicedns_ctrl_opts *o, servicedns_ctrl **out, kf_error *err);
+/* Reads the zone's records from etcd (retried every 2 s until it answers). */
+void servicedns_ctrl_load(servicedns_ctrl *c);
+/* The zone is read and the informers have listed. */
+int servicedns_ctrl_synced(const servicedns_ctrl *c);
+void servicedns_ctrl_start(servicedns_ctrl *c);
+/* Stops; done(arg) once what runs has ended; frees c. */
+void servicedns_ctrl_close(servicedns_ctrl *c, void (*done)(void *arg), void *arg);
 
 #endif
