@@ -29,6 +29,7 @@ struct servicedns_ctrl {
   ctrl *c;
   uv_timer_t retry;
   int loaded, loading, closing, active, services_started;
+  uint64_t retry_ms; /* the next wait before reading the zone again: 2 s doubling to 60 s */
   void (*closed)(void *);
   void *closed_arg;
 };
@@ -211,7 +212,7 @@ static void reconcile(ctrl *cc, const char *key, void *data) {
     run_end(run, 0, 0);
     return;
   }
-  if (!servicedns_ctrl_synced(c)) { /* a Cluster not listed yet would read as "no zones": no flapping */
+  if (!c->loaded || !servicedns_ctrl_synced(c)) { /* a Cluster not listed yet would read as "no zones" */
     run_end(run, 0, 500);
     return;
   }
@@ -307,6 +308,12 @@ static void on_retry(uv_timer_t *t) { servicedns_ctrl_load(t->data); }
 
 static void on_retry(uv_timer_t *t);
 
+static uint64_t next_retry(servicedns_ctrl *c) {
+  c->retry_ms = c->retry_ms ? c->retry_ms * 2 : SDNS_LOAD_RETRY_MS;
+  if (c->retry_ms > 60000) c->retry_ms = 60000;
+  return c->retry_ms;
+}
+
 static void on_loaded(servicedns_zone *z, int rc, const kf_error *err, void *data) {
   servicedns_ctrl *c = data;
   c->loading = 0;
@@ -316,7 +323,7 @@ static void on_loaded(servicedns_zone *z, int rc, const kf_error *err, void *dat
     KF_INFO("service DNS zone read from etcd", "zone", c->suffix, "keys", servicedns_zone_keys(z) ? "some" : "none");
   } else if (!c->closing) {
     KF_WARN("reading the service DNS zone from etcd failed; retrying", "zone", c->suffix, "error", err->msg);
-    uv_timer_start(&c->retry, on_retry, SDNS_LOAD_RETRY_MS, 0);
+    uv_timer_start(&c->retry, on_retry, next_retry(c), 0);
   }
   maybe_free(c);
 }
@@ -334,12 +341,12 @@ void servicedns_ctrl_load(servicedns_ctrl *c) {
     c->loading = 0;
     c->active--;
     KF_WARN("reading the service DNS zone failed; retrying", "error", err.msg);
-    uv_timer_start(&c->retry, on_retry, SDNS_LOAD_RETRY_MS, 0);
+    uv_timer_start(&c->retry, on_retry, next_retry(c), 0);
   }
 }
 
 int servicedns_ctrl_synced(const servicedns_ctrl *c) {
-  return c->loaded && informer_has_synced(c->services) && informer_has_synced(c->clusters);
+  return informer_has_synced(c->services) && informer_has_synced(c->clusters);
 }
 
 void servicedns_ctrl_start(servicedns_ctrl *c) {

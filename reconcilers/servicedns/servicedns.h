@@ -256,9 +256,11 @@ typedef struct servicedns_ctrl_opts {
 /* Reads the provider file (and the etcd TLS files it names): 0 and *out, or -EINVAL/-errno with
  * a message naming the file or setting. Nothing is sent before servicedns_ctrl_load. */
 int servicedns_ctrl_new(uv_loop_t *loop, const servicedns_ctrl_opts *o, servicedns_ctrl **out, kf_error *err);
-/* Reads the zone's records from etcd (retried every 2 s until it answers). */
+/* Reads the zone's records from etcd (retried from 2 s, doubling to 60 s, until it answers);
+ * Services are reconciled only once it is read. */
 void servicedns_ctrl_load(servicedns_ctrl *c);
-/* The zone is read and the informers have listed. */
+/* The informers have listed. Not whether etcd answered: an unreachable DNS etcd holds only the
+ * records (logged), not the controller manager's readiness and with it the Federation's. */
 int servicedns_ctrl_synced(const servicedns_ctrl *c);
 void servicedns_ctrl_start(servicedns_ctrl *c);
 /* Stops; done(arg) once what runs has ended; frees c. */
