@@ -8,6 +8,8 @@ packages=(build-essential cmake pkg-config git curl openssl ca-certificates time
 # packaging.image builds the Dockerfile with buildah on base images `k8s build` makes with
 # mmdebstrap (outside the list above, which deploy/build-image-steps.sh reads for the image).
 packages+=(buildah mmdebstrap)
+# dig (dnsutils) queries the tests' CoreDNS servers (service DNS, the harness's own test).
+packages+=(dnsutils)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -5,6 +5,7 @@ const kc_resource API_FEDERATEDCLUSTERS = {"kubefed.dev", "v1alpha1", "federated
 const kc_resource API_CLUSTERS = {"federation.kubefed.dev", "v1beta1", "clusters", "Cluster", 0};
 const kc_resource API_DAEMONSETS = {"apps", "v1", "daemonsets", "DaemonSet", 1};
 const kc_resource API_INGRESSES = {"networking.k8s.io", "v1", "ingresses", "Ingress", 1};
+const kc_resource API_ENDPOINTSLICES = {"discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", 1};
 
-const kc_resource *const API_PROPAGATED_NAMESPACED[] = {&KC_CONFIGMAPS,  &KC_SECRETS,    &KC_SERVICEACCOUNTS,
-                                                        &API_DAEMONSETS, &API_INGRESSES, NULL};
+const kc_resource *const API_PROPAGATED_NAMESPACED[] = {
+    &KC_CONFIGMAPS, &KC_SECRETS, &KC_SERVICEACCOUNTS, &API_DAEMONSETS, &API_INGRESSES, &KC_SERVICES, NULL};

@@ -285,8 +285,12 @@ static int http_pool_init(http_engine *eng, http_pool *pool, long maxconnects) {
   curl_multi_setopt(pool->multi, CURLMOPT_TIMERDATA, pool);
   curl_multi_setopt(pool->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
   /* Bounded pool; HTTP/2 multiplexes many requests over each connection (with PIPEWAIT a new
-   * request waits for the first connection to a host rather than opening a second). */
-  curl_multi_setopt(pool->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 8L);
+   * request waits for the first connection to a host rather than opening a second). Over HTTP/1.1
+   * (a proxy without h2, as the fault tests' member proxy) every watch holds a connection of its
+   * own: a member watched for each propagated type plus Services' EndpointSlices (issue 16) took
+   * all 8 of the old limit, and every GET and apply to that member then waited for a watch to end
+   * (timeouts, no progress). 32 leaves room for the types to come and for requests. */
+  curl_multi_setopt(pool->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 32L);
   curl_multi_setopt(pool->multi, CURLMOPT_MAXCONNECTS, maxconnects);
   uv_timer_init(eng->loop, &pool->timer);
   pool->timer.data = pool;
@@ -414,7 +418,8 @@ int http_request_start(http_engine *eng, const http_request_opts *o, http_reques
   if (eng->closing) return kf_error_set(err, -ESHUTDOWN, "http engine is shutting down");
   http_pool *pool = o->pool ? o->pool : &eng->main;
   if (pool->released || pool->shut) return kf_error_set(err, -ESHUTDOWN, "http pool is closed");
-  if (strncmp(o->url, "https://", 8) != 0)
+  int plain = o->allow_http && strncmp(o->url, "http://", 7) == 0;
+  if (strncmp(o->url, "https://", 8) != 0 && !plain)
     return kf_error_set(err, -EPROTONOSUPPORT, "refusing non-https URL (TLS is always verified)");
 
   easy = curl_easy_init();
@@ -434,7 +439,8 @@ int http_request_start(http_engine *eng, const http_request_opts *o, http_reques
   curl_easy_setopt(easy, CURLOPT_PRIVATE, req);
   curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, req->errbuf);
   curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "https");
+  /* The protocol the URL was checked for and no other (a redirect could not switch either way). */
+  curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, plain ? "http" : "https");
   curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
   curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
   if (o->fresh_connect) curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, 1L);

@@ -94,6 +94,9 @@ json_object *fc_member_rules(void) {
       {"", "namespaces,configmaps,secrets,serviceaccounts", "get,list,watch,create,update,patch,delete"},
       {"apps", "daemonsets", "get,list,watch,create,update,patch,delete"},
       {"networking.k8s.io", "ingresses", "get,list,watch,create,update,patch,delete"},
+      {"", "services", "get,list,watch,create,update,patch,delete"},
+      /* Read only: whether a Service's copy has a ready endpoint (the service-ingresses annotation). */
+      {"discovery.k8s.io", "endpointslices", "get,list,watch"},
   };
   static const char *const fields[3] = {"apiGroups", "resources", "verbs"};
   json_object *arr = kj_arr();

@@ -204,7 +204,15 @@ typedef struct fed_status_facts {
   const char *kubeconfig_secret; /* NULL until the admin kubeconfig exists */
   time_t not_after;              /* the earliest leaf expiry; 0: unknown */
   int joined_clusters;
+  const cond *dns; /* DNSReady (fed_dns_condition); NULL or not set: no such condition */
 } fed_status_facts;
+
+/* DNSReady, set only when it has something to say: False, reason ProviderUnsupported, while
+ * spec.dns.provider is one this version cannot publish records with (google-clouddns,
+ * aws-route53, azure-azuredns) and the controller manager's services controller is on (not
+ * turned off by spec.controllerManager.extraArgs controllers: services=false, as kubefed v1's
+ * documented google-clouddns example does). Ready does not depend on it. Pure. */
+void fed_dns_condition(const fed_spec *s, cond *c);
 
 /* The .status for facts; conditions keep fed's lastTransitionTime while their status holds. */
 json_object *fed_status_body(json_object *fed, const fed_status_facts *facts);

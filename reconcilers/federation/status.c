@@ -76,7 +76,14 @@ json_object *fed_status_body(json_object *fed, const fed_status_facts *facts) {
   json_object *st = kj_obj();
   kj_int(st, "observedGeneration", facts->generation);
   kj_str(st, "phase", fed_phase(kc_obj_get(fed, "metadata.deletionTimestamp") != NULL, facts->conds));
-  kj_set(st, "conditions", cond_array(fed, fed_condition_types, facts->conds, FED_NCOND, facts->generation, &changed));
+  json_object *conds = cond_array(fed, fed_condition_types, facts->conds, FED_NCOND, facts->generation, &changed);
+  if (facts->dns && facts->dns->set) {
+    static const char *const dns_type[] = {"DNSReady"};
+    json_object *dns = cond_array(fed, dns_type, facts->dns, 1, facts->generation, &changed);
+    kj_push(conds, json_object_get(json_object_array_get_idx(dns, 0)));
+    json_object_put(dns);
+  }
+  kj_set(st, "conditions", conds);
   kj_int(st, "joinedClusters", facts->joined_clusters);
   if (facts->endpoint) kj_str(st, "endpoint", facts->endpoint);
   if (facts->kubeconfig_secret)
@@ -87,6 +94,33 @@ json_object *fed_status_body(json_object *fed, const fed_status_facts *facts) {
     free(na);
   }
   return st;
+}
+
+/* The extraArgs value of controllers, "a=true, b=false", turns services off. */
+static int services_off(json_object *extra_args) {
+  const char *v = kc_obj_key_str(extra_args, "controllers");
+  if (!v) return 0;
+  char *copy = kf_strdup(v), *save = NULL;
+  int off = 0;
+  for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+    while (*t == ' ') t++;
+    size_t n = strlen(t);
+    while (n > 0 && t[n - 1] == ' ') t[--n] = '\0';
+    /* The last word wins, as the controller manager reads a repeated key. */
+    if (strcmp(t, "services=false") == 0) off = 1;
+    else if (strcmp(t, "services=true") == 0) off = 0;
+  }
+  free(copy);
+  return off;
+}
+
+void fed_dns_condition(const fed_spec *s, cond *c) {
+  if (!s->dns_provider || strcmp(s->dns_provider, "coredns") == 0 || services_off(s->cm_extra_args)) return;
+  cond_set(c, "False", "ProviderUnsupported",
+           "spec.dns.provider %s cannot publish the DNS records of federated Services in this version (only coredns "
+           "can): the controller manager runs with service-dns off; to say so, turn services off "
+           "(spec.controllerManager.extraArgs: {controllers: services=false})",
+           s->dns_provider);
 }
 
 int fed_status_changed(json_object *fed, json_object *status) {
@@ -142,7 +176,11 @@ void fed_write_status(fed_run *run) {
                             .kubeconfig_secret = admin,
                             .not_after = run->not_after,
                             .joined_clusters = clusters.joined};
+  cond dns = {0};
+  fed_dns_condition(&run->spec, &dns);
+  facts.dns = &dns;
   json_object *st = fed_status_body(run->fed, &facts);
+  cond_free(&dns);
   free(admin);
   if (strcmp(run->cond[FED_DEGRADED].status, "True") == 0)
     ev_emit(run->f->events, run->fed, "Warning", run->cond[FED_DEGRADED].reason, "Reconcile", "%s",

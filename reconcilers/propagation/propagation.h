@@ -46,7 +46,7 @@ typedef struct prop_type {
   const kc_resource *res; /* in the federation API and in members alike */
   /* Top-level fields copied to members besides name, namespace, labels and annotations. */
   const char *const *fields;
-  /* Ingresses: the federated object's status.loadBalancer.ingress is the sorted union of the
+  /* Ingresses, Services: the federated object's status.loadBalancer.ingress is the sorted union of the
    * members' (the member cache keeps their status for it). */
   int lb_status_union;
 } prop_type;
@@ -63,6 +63,10 @@ int prop_skip(const prop_type *t, json_object *obj);
  * annotations (but the ones this program writes on federated objects, + the copy's hash), and
  * the type's fields. A new object. */
 json_object *prop_desired(const prop_type *t, json_object *obj, const char *uid);
+
+/* What prop_desired takes out of a Service's copy (before its hash): drops spec.clusterIP(s) (but "None"), every ports[].nodePort and
+ * spec.healthCheckNodePort. */
+void prop_service_copy(json_object *desired);
 
 /* The federated cache's transform: list items carry no apiVersion and kind; Events about the
  * object (regarding) need them. */

@@ -9,7 +9,8 @@
 typedef struct member_watch {
   char *name;
   unsigned epoch;
-  informer *inf; /* our copies of the type in the member (selected by our label) */
+  informer *inf;    /* our copies of the type in the member (selected by our label) */
+  informer *slices; /* Services: the member's EndpointSlices (their readiness), indexed by Service; else NULL */
 } member_watch;
 
 struct prop_sync {

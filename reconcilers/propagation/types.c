@@ -13,6 +13,7 @@
 #include <kf/kj.h>
 
 #include "propagation.h"
+#include "servicedns/servicedns.h"
 
 static const char *const NO_FIELDS[] = {NULL};
 static const char *const CONFIGMAP_FIELDS[] = {"data", "binaryData", "immutable", NULL};
@@ -20,6 +21,28 @@ static const char *const SECRET_FIELDS[] = {"type", "data", "immutable", NULL};
 /* Not `secrets`: each member's token controller keeps its own (KubeFed v2 retains it too). */
 static const char *const SERVICEACCOUNT_FIELDS[] = {"automountServiceAccountToken", "imagePullSecrets", NULL};
 static const char *const SPEC_FIELDS[] = {"spec", NULL};
+
+/* A federated Service lives in a plain kube-apiserver, which allocated it a cluster IP and, for
+ * NodePort and LoadBalancer, node ports and a health check node port (v1's federation-apiserver
+ * allocated none). Those are the federation API's, not valid in any member: each member allocates
+ * its own, and keeps it, since our apply never sets them. A headless Service's "None" is a choice,
+ * not an allocation: it stays. */
+void prop_service_copy(json_object *d) {
+  json_object *spec = kc_obj_get(d, "spec");
+  if (!spec || !json_object_is_type(spec, json_type_object)) return;
+  const char *ip = kc_obj_str(spec, "clusterIP");
+  if (!ip || strcmp(ip, "None") != 0) {
+    json_object_object_del(spec, "clusterIP");
+    json_object_object_del(spec, "clusterIPs");
+  }
+  json_object_object_del(spec, "healthCheckNodePort");
+  json_object *ports = kc_obj_get(spec, "ports");
+  size_t n = json_object_is_type(ports, json_type_array) ? json_object_array_length(ports) : 0;
+  for (size_t i = 0; i < n; i++) {
+    json_object *p = json_object_array_get_idx(ports, i);
+    if (json_object_is_type(p, json_type_object)) json_object_object_del(p, "nodePort");
+  }
+}
 
 /* A namespace's spec is its finalizers, which each member's apiserver sets itself. */
 static const prop_type TYPES[] = {
@@ -29,6 +52,7 @@ static const prop_type TYPES[] = {
     {CM_SERVICEACCOUNTS, &KC_SERVICEACCOUNTS, SERVICEACCOUNT_FIELDS, 0},
     {CM_DAEMONSETS, &API_DAEMONSETS, SPEC_FIELDS, 0},
     {CM_INGRESSES, &API_INGRESSES, SPEC_FIELDS, 1},
+    {CM_SERVICES, &KC_SERVICES, SPEC_FIELDS, 1},
 };
 
 const prop_type *prop_type_of(cm_controller id) {
@@ -95,8 +119,11 @@ json_object *prop_desired(const prop_type *t, json_object *obj, const char *uid)
   kj_str(labels, PROP_LABEL_PROPAGATED_BY, uid);
   kj_set(meta, "labels", labels);
   json_object *ann = copy_map(kc_obj_get(obj, "metadata.annotations"), PROP_ANNOTATION_STATUS);
+  /* Written on the federated Service from the members' state: never theirs. */
+  json_object_object_del(ann, SERVICEDNS_ANNOTATION);
   kj_set(d, "metadata", meta);
   for (const char *const *f = t->fields; *f; f++) kj_copy(d, *f, kc_obj_get(obj, *f));
+  if (r == &KC_SERVICES) prop_service_copy(d);
 
   /* A field removed from the federated object is not missing from a subset comparison with the
    * member copy; its hash is. The hash changes with anything we would apply, so the apply that

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # kube.harness.cluster: end-to-end check of tests/harness/k8s.
 #   build -> up NAME --nodes 2 -> Deployment Available -> /version -> node labels -> PVC Bound
+#   -> free-port with no cluster -> etcd, coredns --zone, coredns --member answering dig
 #   -> down -> no process left, state dir gone.
 # Run from the repo root; HARNESS may point at the harness script.
 set -uo pipefail
@@ -13,6 +14,7 @@ DIR="$RUN_ROOT/$NAME"
 PASSED=0
 FAILED=0
 DOWNED=0
+EXTRA=""   # bare etcd/coredns servers to stop on the way out
 
 say()  { printf '[harness_test] %s\n' "$*" >&2; }
 pass() { PASSED=$((PASSED + 1)); printf 'PASS: %s\n' "$*"; }
@@ -30,6 +32,8 @@ fail() {
 }
 finish() {
   trap - EXIT INT TERM
+  local x
+  for x in $EXTRA; do "$HARNESS" down "$x" >&2 || true; done
   if [ "$DOWNED" = 0 ] && [ -d "$DIR" ]; then
     say "cleanup: down $NAME"
     "$HARNESS" down "$NAME" >&2 || true
@@ -48,7 +52,7 @@ trap 'rc=$?; if [ $rc -ne 0 ] && [ "$FAILED" = 0 ]; then FAILED=1; fi; finish' E
 # 1. build (warm cache: ~1 s; cold: builds everything).
 t0=$SECONDS
 if "$HARNESS" build; then pass "build ($((SECONDS - t0)) s)"; else fail "harness build"; fi
-for tool in kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok helm; do
+for tool in kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok helm coredns; do
   p="$("$HARNESS" bin "$tool")" && [ -x "$p" ] || fail "bin $tool"
 done
 pass "bin prints an executable for every tool"
@@ -132,6 +136,87 @@ while [ $SECONDS -lt $deadline ]; do
 done
 [ "$phase" = Bound ] || { k -n default describe pvc data >&2; fail "PVC not Bound within 60 s (phase '$phase')"; }
 pass "PVC bound to $(k -n default get pvc data -o jsonpath='{.spec.volumeName}')"
+
+# 6b. free-port with no cluster at all: still one port (its reserved-port glob matched nothing).
+empty="$(mktemp -d)"
+fp="$(KUBEFED_TEST_RUN="$empty" "$HARNESS" free-port)" || fail "free-port with an empty run dir exited $?"
+rm -rf "$empty"
+[[ "$fp" =~ ^[0-9]+$ ]] && [ "$fp" -ge 20000 ] && [ "$fp" -le 31999 ] || fail "free-port with an empty run dir printed '$fp'"
+pass "free-port with no cluster running prints a port ($fp)"
+
+# 6c. etcd NAME: a bare etcd, its client URL the only line; idempotent.
+command -v dig >/dev/null || fail "dig is not installed (tests/install-deps.sh installs dnsutils)"
+ETCD_NAME="$NAME-etcd"; FDNS="$NAME-fdns"; MDNS="$NAME-mdns"
+EXTRA="$MDNS $FDNS $ETCD_NAME"
+t0=$SECONDS
+etcd_url="$("$HARNESS" etcd "$ETCD_NAME")" || fail "etcd $ETCD_NAME"
+[[ "$etcd_url" =~ ^http://127\.0\.0\.1:[0-9]+$ ]] || fail "etcd must print exactly its client URL (got '$etcd_url')"
+curl -fsS --max-time 5 "$etcd_url/health" | grep -q '"health":"true"' || fail "etcd $etcd_url/health"
+[ "$("$HARNESS" etcd "$ETCD_NAME")" = "$etcd_url" ] || fail "a second etcd $ETCD_NAME must print the same URL"
+pass "etcd $ETCD_NAME: $etcd_url ($((SECONDS - t0)) s), idempotent"
+# A SkyDNS record as the coredns provider writes it (etcd v3 JSON API, base64 key and value).
+put() {
+  curl -fsS --max-time 5 -X POST "$etcd_url/v3/kv/put" \
+    -d "{\"key\":\"$(printf %s "$1" | base64 -w0)\",\"value\":\"$(printf %s "$2" | base64 -w0)\"}" >/dev/null
+}
+put /skydns/com/example/svc/fed/ns/nginx/74445065 '{"host":"1.2.3.4","ttl":180}' || fail "etcd put"
+put /skydns/com/example/svc/fed/ns/nginx/9e71dc05 '{"host":"5.6.7.8","ttl":180}' || fail "etcd put"
+
+# 6d. coredns NAME --zone ZONE --etcd URL: serves the zone from etcd on loopback.
+t0=$SECONDS
+fdns="$("$HARNESS" coredns "$FDNS" --zone example.com. --etcd "$etcd_url")" || fail "coredns $FDNS --zone"
+[[ "$fdns" =~ ^127\.0\.0\.1:[0-9]+$ ]] || fail "coredns must print exactly 127.0.0.1:PORT (got '$fdns')"
+fport="${fdns#*:}"
+pass "coredns $FDNS --zone example.com.: $fdns ($((SECONDS - t0)) s)"
+got="$(dig +short +time=2 +tries=3 @127.0.0.1 -p "$fport" nginx.ns.fed.svc.example.com A | sort | tr '\n' ' ')"
+[ "$got" = "1.2.3.4 5.6.7.8 " ] || fail "dig nginx.ns.fed.svc.example.com A @$fdns: '$got', expected both etcd records"
+got="$(dig +tcp +short +time=2 +tries=3 @127.0.0.1 -p "$fport" nginx.ns.fed.svc.example.com A | sort | tr '\n' ' ')"
+[ "$got" = "1.2.3.4 5.6.7.8 " ] || fail "dig +tcp nginx.ns.fed.svc.example.com A @$fdns: '$got'"
+dig +time=2 +tries=3 @127.0.0.1 -p "$fport" nothing.example.com A | grep -q 'status: NXDOMAIN' ||
+  fail "a name with no key must be NXDOMAIN"
+ss -Hlun "sport = :$fport" | grep -q '127.0.0.1:' && ! ss -Hlun "sport = :$fport" | grep -vq '127.0.0.1:' ||
+  fail "coredns $FDNS listens beyond 127.0.0.1: $(ss -Hlun "sport = :$fport")"
+pass "dig @$fdns: both A records over UDP and TCP, NXDOMAIN for a missing name, loopback only"
+[ "$("$HARNESS" coredns "$FDNS" --zone example.com. --etcd "$etcd_url")" = "$fdns" ] ||
+  fail "a second coredns $FDNS must print the same address"
+
+# 6e. coredns NAME --member CLUSTER: the member's own Corefile, with a join's block forwarding
+# the zone to the federation's DNS above.
+k -n default create service clusterip web --tcp=80:80 >/dev/null || fail "create Service web"
+webip="$(k -n default get service web -o jsonpath='{.spec.clusterIP}')"
+{ cat "$ROOT/tests/data/Corefile"
+  printf '# BEGIN kubefed.dev fed\nexample.com.:53 {\n    errors\n    cache 30\n    forward . %s\n}\n# END kubefed.dev fed\n' "$fdns"
+} >"$DIR/member-Corefile"
+k -n kube-system create configmap coredns --from-file=Corefile="$DIR/member-Corefile" >/dev/null ||
+  fail "create ConfigMap kube-system/coredns"
+t0=$SECONDS
+mdns="$("$HARNESS" coredns "$MDNS" --member "$NAME")" || fail "coredns $MDNS --member $NAME"
+[[ "$mdns" =~ ^127\.0\.0\.1:[0-9]+$ ]] || fail "coredns --member must print exactly 127.0.0.1:PORT (got '$mdns')"
+mport="${mdns#*:}"
+pass "coredns $MDNS --member $NAME: $mdns ($((SECONDS - t0)) s)"
+mcf="$RUN_ROOT/$MDNS/Corefile"
+sed -n '/^# BEGIN kubefed.dev fed$/,/^# END kubefed.dev fed$/p' "$mcf" | grep -v '^    bind 127.0.0.1$' |
+  sed "s/^example.com.:$mport {/example.com.:53 {/" | cmp -s - <(sed -n '/^# BEGIN/,/^# END/p' "$DIR/member-Corefile") ||
+  fail "the join's block is not kept verbatim (but for its port and bind) in $mcf"
+! grep -qw loop "$mcf" || fail "loop is still in $mcf"
+got="$(dig +short +time=2 +tries=3 @127.0.0.1 -p "$mport" web.default.svc.cluster.local A)"
+[ "$got" = "$webip" ] || fail "dig web.default.svc.cluster.local @$mdns: '$got', expected $webip (kubernetes plugin)"
+got="$(dig +short +time=2 +tries=3 @127.0.0.1 -p "$mport" nginx.ns.fed.svc.example.com A | sort | tr '\n' ' ')"
+[ "$got" = "1.2.3.4 5.6.7.8 " ] || fail "dig nginx.ns.fed.svc.example.com @$mdns: '$got' (the join's forward block)"
+dig +time=2 +tries=3 @127.0.0.1 -p "$mport" www.kubernetes.io A | grep -q 'status: NXDOMAIN' ||
+  fail "an outside name must get the sink's NXDOMAIN"
+pass "dig @$mdns: cluster Service $webip, the federated name through the forward block, outside names sunk"
+
+# 6f. down stops them.
+for x in $MDNS $FDNS $ETCD_NAME; do
+  read -r pid _ <"$RUN_ROOT/$x/pids/$(cat "$RUN_ROOT/$x/kind").pid"
+  "$HARNESS" down "$x" || fail "down $x"
+  for _ in $(seq 1 50); do [ -d "/proc/$pid" ] && [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ] || break; sleep 0.1; done
+  [ ! -d "/proc/$pid" ] || [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" = Z ] || fail "$x (pid $pid) still runs after down"
+  [ ! -e "$RUN_ROOT/$x" ] || fail "$RUN_ROOT/$x still exists after down"
+done
+EXTRA=""
+pass "down stops the bare etcd and both CoreDNS servers"
 
 # 7. down: processes gone, state dir removed.
 pids=""

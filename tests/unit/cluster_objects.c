@@ -70,7 +70,11 @@ static void test_member_rbac(void **state) {
                             "\"resources\": [ \"daemonsets\" ], \"verbs\": [ \"get\", \"list\", \"watch\", "
                             "\"create\", \"update\", \"patch\", \"delete\" ] }, { \"apiGroups\": [ "
                             "\"networking.k8s.io\" ], \"resources\": [ \"ingresses\" ], \"verbs\": [ \"get\", "
-                            "\"list\", \"watch\", \"create\", \"update\", \"patch\", \"delete\" ] } ]");
+                            "\"list\", \"watch\", \"create\", \"update\", \"patch\", \"delete\" ] }, { "
+                            "\"apiGroups\": [ \"\" ], \"resources\": [ \"services\" ], \"verbs\": [ \"get\", "
+                            "\"list\", \"watch\", \"create\", \"update\", \"patch\", \"delete\" ] }, { "
+                            "\"apiGroups\": [ \"discovery.k8s.io\" ], \"resources\": [ \"endpointslices\" ], "
+                            "\"verbs\": [ \"get\", \"list\", \"watch\" ] } ]");
   assert_null(strstr(text, "events")); /* the controller manager's Events go to the federation API */
   assert_string_equal(kc_obj_str(b, "roleRef.name"), n.role);
   json_object *subj = json_object_array_get_idx(kc_obj_get(b, "subjects"), 0);

@@ -3,6 +3,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -182,11 +183,70 @@ static void test_deployment_failure(void **state) {
   json_object_put(d);
 }
 
+/* DNSReady: only for a provider this version cannot publish with while services is on (issue 16). */
+static void test_dns_provider_unsupported(void **state) {
+  (void)state;
+  struct {
+    const char *spec;
+    const char *status; /* NULL: no condition */
+  } cases[] = {
+      {"{\"dns\":{\"provider\":\"coredns\",\"zoneName\":\"example.com.\"}}", NULL},
+      {"{\"dns\":{\"provider\":\"google-clouddns\",\"zoneName\":\"example.com.\"}}", "False"},
+      {"{\"dns\":{\"provider\":\"aws-route53\",\"zoneName\":\"example.com.\"}}", "False"},
+      {"{\"dns\":{\"provider\":\"azure-azuredns\",\"zoneName\":\"example.com.\"}}", "False"},
+      /* kubefed v1's documented google-clouddns example turns services off: nothing to say. */
+      {"{\"dns\":{\"provider\":\"google-clouddns\",\"zoneName\":\"example.com.\"},"
+       "\"controllerManager\":{\"extraArgs\":{\"controllers\":\"ingresses=false, services=false\"}}}",
+       NULL},
+      {"{\"dns\":{\"provider\":\"google-clouddns\",\"zoneName\":\"example.com.\"},"
+       "\"controllerManager\":{\"extraArgs\":{\"controllers\":\"services=false,services=true\"}}}",
+       "False"},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    char text[512];
+    snprintf(text, sizeof(text),
+             "{\"apiVersion\":\"kubefed.dev/v1alpha1\",\"kind\":\"Federation\",\"metadata\":{\"name\":\"fellowship\","
+             "\"namespace\":\"federation-system\",\"uid\":\"u-1\",\"generation\":3},\"spec\":%s}",
+             cases[i].spec);
+    json_object *f = json_tokener_parse(text);
+    assert_non_null(f);
+    fed_spec s;
+    kf_error err;
+    assert_int_equal(fed_spec_decode(f, &s, &err), 0);
+    cond dns = {0};
+    fed_dns_condition(&s, &dns);
+    if (!cases[i].status) {
+      assert_false(dns.set);
+    } else {
+      assert_true(dns.set);
+      assert_string_equal(dns.status, cases[i].status);
+      assert_string_equal(dns.reason, "ProviderUnsupported");
+      assert_non_null(strstr(dns.message, s.dns_provider));
+    }
+    /* In the status after the other conditions; Ready does not depend on it. */
+    cond c[FED_NCOND] = {0};
+    for (int k = FED_CERTS; k <= FED_CM; k++) cond_set(&c[k], "True", "Fine", "fine");
+    fed_summarize(c, "https://e:443");
+    fed_status_facts facts = {.generation = 3, .conds = c, .dns = &dns};
+    json_object *st = fed_status_body(f, &facts);
+    json_object *list = kc_obj_get(st, "conditions");
+    assert_int_equal(json_object_array_length(list), FED_NCOND + (cases[i].status ? 1 : 0));
+    if (cases[i].status)
+      assert_string_equal(kc_obj_str(json_object_array_get_idx(list, FED_NCOND), "type"), "DNSReady");
+    assert_string_equal(kc_obj_str(st, "phase"), "Ready");
+    json_object_put(st);
+    conds_free(c);
+    cond_free(&dns);
+    json_object_put(f);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_summary_and_phase),
       cmocka_unit_test(test_body_and_change),
       cmocka_unit_test(test_deployment_failure),
+      cmocka_unit_test(test_dns_provider_unsupported),
   };
   return cmocka_run_group_tests_name("federation.status", tests, NULL, NULL);
 }

@@ -214,6 +214,68 @@ static void test_desired_per_type(void **state) {
   assert_null(prop_type_of(CM_JOBS)); /* comes with the scheduling issue */
 }
 
+/* Services: what the federation API allocated stays behind; a headless "None" and the rest of
+ * spec go; the copy's hash does not depend on the federation API's allocations. The member cache
+ * keeps status (the load balancer union); default/kubernetes is each apiserver's own. */
+static void test_desired_service(void **state) {
+  (void)state;
+  const char *fed = "{\"metadata\":{\"name\":\"nginx\",\"namespace\":\"shop\"},\"spec\":{\"type\":\"LoadBalancer\","
+                    "\"clusterIP\":\"10.0.0.7\",\"clusterIPs\":[\"10.0.0.7\"],\"healthCheckNodePort\":31000,"
+                    "\"externalTrafficPolicy\":\"Local\",\"selector\":{\"app\":\"nginx\"},"
+                    "\"ports\":[{\"name\":\"http\",\"port\":80,\"targetPort\":8080,\"nodePort\":30080},"
+                    "{\"name\":\"https\",\"port\":443,\"nodePort\":30443}]},"
+                    "\"status\":{\"loadBalancer\":{\"ingress\":[{\"ip\":\"1.2.3.4\"}]}}}";
+  json_object *svc = parse(fed);
+  const prop_type *t = prop_type_of(CM_SERVICES);
+  assert_non_null(t);
+  assert_true(t->lb_status_union);
+  json_object *d = prop_desired(t, svc, "u");
+  assert_string_equal(kc_obj_str(d, "apiVersion"), "v1");
+  assert_string_equal(kc_obj_str(d, "kind"), "Service");
+  assert_null(kc_obj_get(d, "spec.clusterIP"));
+  assert_null(kc_obj_get(d, "spec.clusterIPs"));
+  assert_null(kc_obj_get(d, "spec.healthCheckNodePort"));
+  assert_null(kc_obj_get(d, "status"));
+  assert_string_equal(kc_obj_str(d, "spec.type"), "LoadBalancer");
+  assert_string_equal(kc_obj_str(d, "spec.externalTrafficPolicy"), "Local");
+  json_object *ports = kc_obj_get(d, "spec.ports");
+  assert_int_equal(json_object_array_length(ports), 2);
+  for (size_t i = 0; i < 2; i++) {
+    json_object *p = json_object_array_get_idx(ports, i);
+    assert_null(json_object_object_get(p, "nodePort"));
+    assert_non_null(json_object_object_get(p, "port"));
+  }
+  assert_int_equal(json_object_get_int(json_object_object_get(json_object_array_get_idx(ports, 0), "targetPort")),
+                   8080);
+  /* The federated object itself is untouched (the informer's cache holds it). */
+  assert_string_equal(kc_obj_str(svc, "spec.clusterIP"), "10.0.0.7");
+  /* Another allocation in the federation API, same copy, same hash: no write. */
+  json_object *other = parse(fed);
+  json_object_object_add(kc_obj_get(other, "spec"), "clusterIP", json_object_new_string("10.0.0.99"));
+  json_object *d2 = prop_desired(t, other, "u");
+  assert_string_equal(kc_obj_key_str(kc_obj_get(d, "metadata.annotations"), PROP_ANNOTATION_HASH),
+                      kc_obj_key_str(kc_obj_get(d2, "metadata.annotations"), PROP_ANNOTATION_HASH));
+  json_object_put(d2);
+  json_object_put(other);
+  /* The member cache keeps status for the union. */
+  prop_transform(svc, (void *)t);
+  assert_non_null(kc_obj_get(svc, "status.loadBalancer.ingress"));
+  json_object_put(d);
+  json_object_put(svc);
+
+  json_object *headless = parse(
+      "{\"metadata\":{\"name\":\"db\",\"namespace\":\"shop\"},\"spec\":{\"clusterIP\":\"None\","
+      "\"clusterIPs\":[\"None\"],\"ports\":[{\"port\":5432}]}}");
+  d = prop_desired(t, headless, "u");
+  assert_string_equal(kc_obj_str(d, "spec.clusterIP"), "None");
+  assert_non_null(kc_obj_get(d, "spec.clusterIPs"));
+  json_object_put(d);
+  json_object_put(headless);
+
+  assert_true(skipped(CM_SERVICES, "{\"metadata\":{\"name\":\"kubernetes\",\"namespace\":\"default\"}}"));
+  assert_false(skipped(CM_SERVICES, "{\"metadata\":{\"name\":\"nginx\",\"namespace\":\"default\"}}"));
+}
+
 static void test_transform_keeps_what_deciding_needs(void **state) {
   (void)state;
   json_object *live = parse(CM_JSON);
@@ -281,6 +343,7 @@ int main(void) {
       cmocka_unit_test(test_desired_configmap),        cmocka_unit_test(test_desired_hash),
       cmocka_unit_test(test_desired_per_type),         cmocka_unit_test(test_transform_keeps_what_deciding_needs),
       cmocka_unit_test(test_status_text_sorted),       cmocka_unit_test(test_lb_union_sorted_and_unique),
+      cmocka_unit_test(test_desired_service),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,6 +12,7 @@
 #include <kubefed/cm_options.h>
 
 #include "propagation/propagation.h"
+#include "servicedns/servicedns.h"
 
 static const char SYNOPSIS[] =
     "Usage: " API_CONTROLLER_MANAGER " [flags]\n\n"
@@ -144,10 +145,81 @@ static void cm_close(void *obj, kf_manager_done_cb done, void *arg) {
   cm_sync_closed(c);
 }
 
+/* ---- service-dns (issue 16): a runnable of its own beside propagation ---- */
+
+typedef struct dns_runnable {
+  kf_manager *m;
+  const cm_options *o;
+  servicedns_ctrl *d;
+} dns_runnable;
+
+/* Whether service-dns runs: on unless turned off (itself or services), with the coredns provider
+ * and its file (v1 needs the file's zones). A default that cannot run is said once, not fatal. */
+static int dns_wanted(const cm_options *o) {
+  if (o->controllers[CM_SERVICE_DNS] == CM_OFF || o->controllers[CM_SERVICES] == CM_OFF) return 0;
+  int coredns = o->dns_provider && strcmp(o->dns_provider, "coredns") == 0;
+  int file = o->dns_provider_config && *o->dns_provider_config;
+  if (coredns && file) return 1;
+  KF_WARN("controller off: service-dns publishes records with --dns-provider=coredns and its "
+          "--dns-provider-config only in this version",
+          "controller", "service-dns", "dns-provider", o->dns_provider ? o->dns_provider : "");
+  return 0;
+}
+
+static void dns_start_caches(void *obj) {
+  dns_runnable *r = obj;
+  informer_opts co = {.res = &API_CLUSTERS};
+  int rc;
+  kc_client *fed = kf_manager_client(r->m);
+  servicedns_ctrl_opts o = {.config_path = r->o->dns_provider_config,
+                            .federation = r->o->federation_name,
+                            .suffix = r->o->service_dns_suffix && *r->o->service_dns_suffix ? r->o->service_dns_suffix
+                                                                                            : r->o->zone_name,
+                            .eng = kc_client_engine(fed),
+                            .fed = fed,
+                            .clusters = informer_factory_get(kf_manager_informers(r->m), fed, &co, &rc),
+                            .metrics = kf_manager_metrics(r->m),
+                            .workers = (int)r->o->concurrent_service_syncs};
+  kf_error err;
+  kf_error_clear(&err);
+  if (servicedns_ctrl_new(kf_manager_loop(r->m), &o, &r->d, &err) != 0) {
+    KF_ERROR("service-dns cannot start", "error", err.msg); /* v1: a provider that does not initialize is fatal */
+    exit(1);
+  }
+  servicedns_ctrl_load(r->d);
+}
+
+static int dns_synced(const void *obj) {
+  const dns_runnable *r = obj;
+  return r->d && servicedns_ctrl_synced(r->d);
+}
+
+static void dns_start(void *obj) {
+  dns_runnable *r = obj;
+  if (r->d) servicedns_ctrl_start(r->d);
+}
+
+static void dns_close(void *obj, kf_manager_done_cb done, void *arg) {
+  dns_runnable *r = obj;
+  servicedns_ctrl *d = r->d;
+  free(r);
+  if (d) servicedns_ctrl_close(d, done, arg);
+  else done(arg);
+}
+
 /* The choices that need no cluster: controllers this version has not got. */
 static int check_controllers(const cm_options *o) {
+  if (o->controllers[CM_SERVICE_DNS] == CM_ON &&
+      (!o->dns_provider || strcmp(o->dns_provider, "coredns") != 0 || !o->dns_provider_config ||
+       !*o->dns_provider_config || o->controllers[CM_SERVICES] == CM_OFF)) {
+    fprintf(stderr,
+            "%s: --controllers service-dns=true needs --dns-provider=coredns, --dns-provider-config and services on "
+            "in this version\n",
+            API_CONTROLLER_MANAGER);
+    return 2;
+  }
   for (int id = 0; id < CM_N_CONTROLLERS; id++) {
-    if (prop_type_of((cm_controller)id)) continue;
+    if (prop_type_of((cm_controller)id) || id == CM_SERVICE_DNS) continue;
     if (o->controllers[id] == CM_ON) {
       fprintf(stderr, "%s: --controllers %s=true: this version has no %s controller yet\n", API_CONTROLLER_MANAGER,
               cm_controller_names[id], cm_controller_names[id]);
@@ -205,6 +277,17 @@ int main(int argc, char **argv) {
     fprintf(stderr, "%s: %s\n", API_CONTROLLER_MANAGER, err.msg);
     kf_manager_free(m);
     return 1;
+  }
+  if (dns_wanted(&o)) {
+    dns_runnable *d = kf_calloc(1, sizeof(*d));
+    d->m = m;
+    d->o = &o;
+    const kf_runnable dr = {"service-dns", d, dns_start_caches, dns_synced, dns_start, dns_close};
+    if (kf_manager_add(m, &dr, &err) != 0) {
+      fprintf(stderr, "%s: %s\n", API_CONTROLLER_MANAGER, err.msg);
+      kf_manager_free(m);
+      return 1;
+    }
   }
   rc = kf_manager_run(m);
   if (rc == 0) kf_manager_free(m); /* after losing the lease: exit now, handles and all */

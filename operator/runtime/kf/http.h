@@ -3,7 +3,7 @@
  * One http_engine per loop owns a curl multi handle driven by uv_poll and
  * uv_timer (curl's multi-uv pattern), so all connections share one thread, and
  * requests to the same server reuse connections and multiplex over HTTP/2.
- * TLS is always verified; the caller supplies the CA, client certificate and
+ * TLS is always verified (plain http:// only where a request opts in, see allow_http); the caller supplies the CA, client certificate and
  * key as PEM bytes (never written to disk). Single attempt only: retry policy
  * belongs to the caller, which knows whether a verb is safe to repeat. */
 #ifndef KF_HTTP_H
@@ -62,6 +62,8 @@ typedef struct http_request_opts {
   http_done_cb on_done;        /* required */
   void *data;
   http_pool *pool; /* the connections to use; NULL: the engine's, shared by every such request */
+  int allow_http;  /* also accept an http:// URL, sent in the clear: only for endpoints a person configured
+                    * so (the DNS provider's etcd-endpoints); https:// stays verified either way */
 } http_request_opts;
 
 http_engine *http_engine_new(uv_loop_t *loop, kf_error *err);

@@ -1,0 +1,26 @@
+/* servicedns internals shared by its files (not for callers). */
+#ifndef KF_SERVICEDNS_INTERNAL_H
+#define KF_SERVICEDNS_INTERNAL_H
+
+#include "servicedns.h"
+
+#include <stddef.h>
+
+/* A growable NUL-terminated byte buffer; p is NULL until the first add. */
+typedef struct servicedns__buf {
+  char *p;
+  size_t len, cap;
+} servicedns__buf;
+void servicedns__buf_add(servicedns__buf *b, const char *s, size_t n);
+void servicedns__buf_addc(servicedns__buf *b, char c);
+void servicedns__buf_str(servicedns__buf *b, const char *s);
+
+/* ASCII only: the C library's would depend on the locale. */
+int servicedns__space(char c);
+char servicedns__lower(char c);
+/* DNS-1123 label (lower case, digits, '-'; 1..63). */
+int servicedns__valid_label(const char *s, size_t n);
+/* Dot-separated DNS-1123 labels, at most 253 bytes, no trailing dot. */
+int servicedns__valid_name(const char *s);
+
+#endif

@@ -1,0 +1,263 @@
+/* servicedns zone: a zone's SkyDNS keys mirrored in memory, a Service's plan applied to etcd as
+ * the difference only (see servicedns.h). */
+#include "servicedns_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <kf/etcd.h>
+
+/* One key under the zone, sorted by key. */
+typedef struct entry {
+  char *key, *value;
+  char *name; /* the record's name (the key without its hash, labels back in order) */
+} entry;
+
+struct servicedns_zone {
+  etcd_client *etcd;
+  char *zone; /* lower case, no trailing dot */
+  char *dir;  /* "/skydns/<reversed zone>/" */
+  entry *e;
+  size_t n, cap;
+  uint64_t writes;
+  int inflight, closing;
+};
+
+/* One apply or load in flight. */
+typedef struct zcall {
+  servicedns_zone *z;
+  servicedns_zone_cb cb;
+  void *data;
+  etcd_op *ops; /* strings owned here */
+  size_t n_ops, sent;
+} zcall;
+
+servicedns_zone *servicedns_zone_new(etcd_client *etcd, const char *zone) {
+  servicedns_zone *z = kf_calloc(1, sizeof(*z));
+  z->etcd = etcd;
+  z->zone = kf_strdup(zone);
+  size_t l = strlen(z->zone);
+  if (l > 1 && z->zone[l - 1] == '.') z->zone[l - 1] = '\0';
+  for (char *p = z->zone; *p; p++) *p = servicedns__lower(*p);
+  z->dir = servicedns_key_dir(z->zone);
+  return z;
+}
+
+static void entries_clear(servicedns_zone *z) {
+  for (size_t i = 0; i < z->n; i++) {
+    free(z->e[i].key);
+    free(z->e[i].value);
+    free(z->e[i].name);
+  }
+  z->n = 0;
+}
+
+static void zone_free_now(servicedns_zone *z) {
+  entries_clear(z);
+  free(z->e);
+  free(z->zone);
+  free(z->dir);
+  free(z);
+}
+
+void servicedns_zone_free(servicedns_zone *z) {
+  if (!z) return;
+  if (z->inflight) {
+    z->closing = 1; /* the last callback frees it */
+    return;
+  }
+  zone_free_now(z);
+}
+
+uint64_t servicedns_zone_writes(const servicedns_zone *z) { return z->writes; }
+size_t servicedns_zone_keys(const servicedns_zone *z) { return z->n; }
+
+/* The first entry whose key is >= key. */
+static size_t lower_bound(const servicedns_zone *z, const char *key) {
+  size_t lo = 0, hi = z->n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (strcmp(z->e[mid].key, key) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+static void mirror_put(servicedns_zone *z, const char *key, const char *value) {
+  size_t i = lower_bound(z, key);
+  if (i < z->n && strcmp(z->e[i].key, key) == 0) {
+    free(z->e[i].value);
+    z->e[i].value = kf_strdup(value);
+    return;
+  }
+  char *name = NULL;
+  if (servicedns_key_name(key, strlen(key), &name) != 0) return; /* not a record key: not mirrored */
+  if (z->n == z->cap) {
+    z->cap = z->cap ? z->cap * 2 : 64;
+    z->e = kf_realloc(z->e, z->cap * sizeof(*z->e));
+  }
+  memmove(&z->e[i + 1], &z->e[i], (z->n - i) * sizeof(*z->e));
+  z->e[i] = (entry){kf_strdup(key), kf_strdup(value), name};
+  z->n++;
+}
+
+static void mirror_del(servicedns_zone *z, const char *key) {
+  size_t i = lower_bound(z, key);
+  if (i >= z->n || strcmp(z->e[i].key, key) != 0) return;
+  free(z->e[i].key);
+  free(z->e[i].value);
+  free(z->e[i].name);
+  memmove(&z->e[i], &z->e[i + 1], (z->n - i - 1) * sizeof(*z->e));
+  z->n--;
+}
+
+static void zcall_free(zcall *c) {
+  for (size_t i = 0; i < c->n_ops; i++) {
+    free((char *)c->ops[i].key);
+    free((char *)c->ops[i].value);
+  }
+  free(c->ops);
+  free(c);
+}
+
+/* Ends c: the callback, then the zone may go. */
+static void zcall_end(zcall *c, int rc, const kf_error *err) {
+  servicedns_zone *z = c->z;
+  c->cb(z, rc, err, c->data);
+  zcall_free(c);
+  z->inflight--;
+  if (z->closing && z->inflight == 0) zone_free_now(z);
+}
+
+static void on_loaded(etcd_client *ec, const etcd_result *r, void *data) {
+  (void)ec;
+  zcall *c = data;
+  servicedns_zone *z = c->z;
+  if (r->rc == 0) {
+    entries_clear(z);
+    /* etcd returns a range sorted by key: appending keeps the mirror sorted. */
+    for (size_t i = 0; i < r->n_kvs; i++) mirror_put(z, r->kvs[i].key, r->kvs[i].value);
+  }
+  zcall_end(c, r->rc, r->rc ? &r->error : NULL);
+}
+
+int servicedns_zone_load(servicedns_zone *z, servicedns_zone_cb cb, void *data, kf_error *err) {
+  zcall *c = kf_calloc(1, sizeof(*c));
+  *c = (zcall){.z = z, .cb = cb, .data = data};
+  int rc = etcd_range(z->etcd, z->dir, 1, 0, on_loaded, c, err);
+  if (rc != 0) {
+    zcall_free(c);
+    return rc;
+  }
+  z->inflight++;
+  return 0;
+}
+
+static int send_chunk(zcall *c, kf_error *err);
+
+static void on_written(etcd_client *ec, const etcd_result *r, void *data) {
+  (void)ec;
+  zcall *c = data;
+  servicedns_zone *z = c->z;
+  size_t end = c->sent + SERVICEDNS_TXN_OPS < c->n_ops ? c->sent + SERVICEDNS_TXN_OPS : c->n_ops;
+  if (r->rc != 0) {
+    zcall_end(c, r->rc, &r->error);
+    return;
+  }
+  for (size_t i = c->sent; i < end; i++) {
+    if (c->ops[i].del) mirror_del(z, c->ops[i].key);
+    else mirror_put(z, c->ops[i].key, c->ops[i].value);
+  }
+  c->sent = end;
+  if (c->sent == c->n_ops) {
+    zcall_end(c, 0, NULL);
+    return;
+  }
+  kf_error e = {0};
+  int rc = send_chunk(c, &e);
+  if (rc != 0) zcall_end(c, rc, &e);
+}
+
+static int send_chunk(zcall *c, kf_error *err) {
+  size_t n = c->n_ops - c->sent;
+  if (n > SERVICEDNS_TXN_OPS) n = SERVICEDNS_TXN_OPS;
+  int rc = etcd_txn(c->z->etcd, c->ops + c->sent, n, on_written, c, err);
+  if (rc == 0) c->z->writes++;
+  return rc;
+}
+
+/* The mirror's entries of name: [*from, *to). */
+static void entries_of(const servicedns_zone *z, const char *name, size_t *from, size_t *to) {
+  char *dir = servicedns_key_dir(name);
+  size_t dl = strlen(dir), i = lower_bound(z, dir);
+  *from = i;
+  while (i < z->n && strncmp(z->e[i].key, dir, dl) == 0) i++;
+  *to = i;
+  free(dir);
+}
+
+static void add_ops(zcall *c, size_t *cap, const servicedns_ops *ops) {
+  size_t need = c->n_ops + ops->n_puts + ops->n_deletes;
+  if (need > *cap) {
+    *cap = need * 2;
+    c->ops = kf_realloc(c->ops, *cap * sizeof(*c->ops));
+  }
+  for (size_t i = 0; i < ops->n_deletes; i++) c->ops[c->n_ops++] = (etcd_op){1, kf_strdup(ops->deletes[i]), NULL, 0};
+  for (size_t i = 0; i < ops->n_puts; i++)
+    c->ops[c->n_ops++] = (etcd_op){0, kf_strdup(ops->puts[i].key), kf_strdup(ops->puts[i].value),
+                                   strlen(ops->puts[i].value)};
+}
+
+/* The ops making name hold want (want NULL: nothing). */
+static void diff_name(servicedns_zone *z, zcall *c, size_t *cap, const char *name, const servicedns_rrset *want) {
+  size_t from, to;
+  entries_of(z, name, &from, &to);
+  servicedns_kv *have = kf_calloc(to - from + 1, sizeof(*have));
+  for (size_t i = from; i < to; i++) have[i - from] = (servicedns_kv){z->e[i].key, z->e[i].value};
+  servicedns_rrset none = {(char *)name, SERVICEDNS_REMOVE, NULL, 0};
+  servicedns_ops ops;
+  servicedns_diff(want ? want : &none, have, to - from, &ops);
+  add_ops(c, cap, &ops);
+  servicedns_ops_free(&ops);
+  free(have);
+}
+
+static int cmp_name(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+int servicedns_zone_apply(servicedns_zone *z, const servicedns_service *svc, const servicedns_plan *plan,
+                          servicedns_zone_cb cb, void *data, kf_error *err) {
+  size_t sl = strlen(svc->suffix);
+  if (sl > 1 && svc->suffix[sl - 1] == '.') sl--;
+  if (sl != strlen(z->zone) || strncasecmp(svc->suffix, z->zone, sl) != 0)
+    return kf_error_set(err, -EINVAL, "service DNS suffix %s is not the zone %s", svc->suffix, z->zone);
+  zcall *c = kf_calloc(1, sizeof(*c));
+  *c = (zcall){.z = z, .cb = cb, .data = data};
+  size_t cap = 0;
+  for (size_t i = 0; i < plan->n; i++) diff_name(z, c, &cap, plan->sets[i].name, &plan->sets[i]);
+  /* Names the mirror holds for svc that the plan does not give any more go, each once (a
+   * transaction must not name a key twice). */
+  const char **gone = NULL;
+  size_t ng = 0;
+  for (size_t i = 0; i < z->n; i++) {
+    const char *name = z->e[i].name;
+    if (!servicedns_name_is_of(svc, name) || servicedns_plan_find(plan, name)) continue;
+    gone = kf_realloc(gone, (ng + 1) * sizeof(*gone));
+    gone[ng++] = name;
+  }
+  if (ng) qsort(gone, ng, sizeof(*gone), cmp_name);
+  for (size_t i = 0; i < ng; i++)
+    if (i == 0 || strcmp(gone[i], gone[i - 1]) != 0) diff_name(z, c, &cap, gone[i], NULL);
+  free(gone);
+  if (c->n_ops == 0) {
+    zcall_free(c);
+    return 1;
+  }
+  int rc = send_chunk(c, err);
+  if (rc != 0) {
+    zcall_free(c);
+    return rc;
+  }
+  z->inflight++;
+  return 0;
+}
