@@ -98,7 +98,8 @@ int sched_job_divide(const sched_prefs *prefs, int64_t parallelism, int64_t comp
  * member should have one and does not yet; prev is the federated object as it is now (its status
  * is kept where the rules below say so); now is an RFC 3339 time for new conditions. The result is
  * a new status object; *changed says whether it differs from prev's status, so a caller writes
- * only on change. */
+ * only on change. A member whose copy does not yet carry the spec the federation wants is passed
+ * as NULL: its own observedGeneration would otherwise vouch for a spec that is not the current one. */
 typedef enum { SCHED_KIND_DEPLOYMENT, SCHED_KIND_REPLICASET, SCHED_KIND_STATEFULSET } sched_workload_kind;
 
 /* replicas, updatedReplicas, readyReplicas, availableReplicas (and unavailableReplicas for a
@@ -117,7 +118,6 @@ json_object *sched_workload_status(sched_workload_kind kind, json_object *prev, 
  * FailureTarget, Complete (when every member's Job completed) with SuccessCriteriaMet and with
  * completionTime (the latest member's, never before startTime), written that once; active is 0
  * once finished. */
-json_object *sched_job_status(json_object *prev, json_object *const *members, size_t n, const char *now,
-                              int *changed);
+json_object *sched_job_status(json_object *prev, json_object *const *members, size_t n, const char *now, int *changed);
 
 #endif

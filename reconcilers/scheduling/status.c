@@ -33,8 +33,8 @@ static json_object *sched_cond(json_object *prev_obj, const char *type, const ch
                                const char *message, const char *probe_key, const char *now) {
   json_object *old = cond_find(prev_obj, type), *c = kj_obj();
   int same_status = old && kf_streq(kc_obj_str(old, "status"), status);
-  int same_all =
-      same_status && kf_streq(kc_obj_str(old, "reason"), reason) && kf_streq(kc_obj_str(old, "message"), message);
+  int same_all = same_status && kf_streq(kc_obj_str(old, "reason"), reason) &&
+                 kf_streq(kc_obj_str(old, "message"), message);
   kj_str(c, "type", type);
   kj_str(c, "status", status);
   kj_str(c, probe_key, same_all && kc_obj_str(old, probe_key) ? kc_obj_str(old, probe_key) : now);
@@ -47,12 +47,12 @@ static json_object *sched_cond(json_object *prev_obj, const char *type, const ch
 
 json_object *sched_workload_status(sched_workload_kind kind, json_object *prev, json_object *const *members, size_t n,
                                    const char *now, int *changed) {
-  static const char *const deployment[] = {"replicas", "updatedReplicas", "readyReplicas", "availableReplicas",
-                                           "unavailableReplicas", NULL};
+  static const char *const deployment[] = {"replicas",          "updatedReplicas",     "readyReplicas",
+                                           "availableReplicas", "unavailableReplicas", NULL};
   static const char *const replicaset[] = {"replicas", "fullyLabeledReplicas", "readyReplicas", "availableReplicas",
                                            NULL};
-  static const char *const statefulset[] = {"replicas", "currentReplicas", "updatedReplicas", "readyReplicas",
-                                            "availableReplicas", NULL};
+  static const char *const statefulset[] = {"replicas",      "currentReplicas",   "updatedReplicas",
+                                            "readyReplicas", "availableReplicas", NULL};
   /* Only fields of each kind's status schema: the apiserver drops (and warns about) any other. */
   const char *const *fields = kind == SCHED_KIND_DEPLOYMENT   ? deployment
                               : kind == SCHED_KIND_REPLICASET ? replicaset
@@ -85,9 +85,10 @@ json_object *sched_workload_status(sched_workload_kind kind, json_object *prev, 
     int ok = n > 0 && available == n;
     char msg[128];
     snprintf(msg, sizeof(msg), "%zu of %zu member clusters have the Deployment available", available, n);
-    kj_push(kj_set(st, "conditions", kj_arr()),
-            sched_cond(prev, "Available", ok ? "True" : "False",
-                       ok ? "MinimumReplicasAvailable" : "MinimumReplicasUnavailable", msg, "lastUpdateTime", now));
+    kj_set(st, "conditions",
+           kj_push(kj_arr(), sched_cond(prev, "Available", ok ? "True" : "False",
+                                        ok ? "MinimumReplicasAvailable" : "MinimumReplicasUnavailable", msg,
+                                        "lastUpdateTime", now)));
   }
   *changed = !sched_same(st, prev_status);
   return st;
@@ -117,8 +118,7 @@ static const char *sched_time(json_object *const *members, size_t n, const char 
   return t;
 }
 
-json_object *sched_job_status(json_object *prev, json_object *const *members, size_t n, const char *now,
-                              int *changed) {
+json_object *sched_job_status(json_object *prev, json_object *const *members, size_t n, const char *now, int *changed) {
   json_object *prev_status = kc_obj_get(prev, "status"), *st = kj_obj(), *conds = kj_arr(),
               *prev_conds = kc_obj_get(prev_status, "conditions"), *failed = sched_latest_cond(members, n, "Failed");
   int was_finished = sched_cond_is(prev, "Complete", "True") || sched_cond_is(prev, "Failed", "True");
@@ -135,13 +135,13 @@ json_object *sched_job_status(json_object *prev, json_object *const *members, si
   if (!start) start = sched_time(members, n, "status.startTime", 1);
 
   /* Conditions the federation does not decide (Suspended, ...) and terminal ones already written stay. */
-  for (size_t i = 0; prev_conds && json_object_is_type(prev_conds, json_type_array) &&
-                     i < json_object_array_length(prev_conds);
+  for (size_t i = 0;
+       prev_conds && json_object_is_type(prev_conds, json_type_array) && i < json_object_array_length(prev_conds);
        i++) {
     json_object *c = json_object_array_get_idx(prev_conds, i);
     const char *t = kc_obj_str(c, "type");
-    if (!was_finished && (kf_streq(t, "Complete") || kf_streq(t, "SuccessCriteriaMet") ||
-                          kf_streq(t, "Failed") || kf_streq(t, "FailureTarget")))
+    if (!was_finished && (kf_streq(t, "Complete") || kf_streq(t, "SuccessCriteriaMet") || kf_streq(t, "Failed") ||
+                          kf_streq(t, "FailureTarget")))
       continue;
     kj_push(conds, json_object_get(c));
   }

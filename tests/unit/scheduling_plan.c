@@ -27,9 +27,9 @@ static void prefs_of(sched_prefs *p, int rebalance, const sched_cluster_pref *c,
 }
 
 typedef struct vec {
-  const char *names;     /* "ABC": one-letter members */
-  int64_t current[5];    /* -1: no object */
-  int64_t capacity[5];   /* -1: unknown */
+  const char *names;   /* "ABC": one-letter members */
+  int64_t current[5];  /* -1: no object */
+  int64_t capacity[5]; /* -1: unknown */
   int64_t replicas;
   const char *key;
   int64_t plan[5], overflow[5];
@@ -55,7 +55,8 @@ static void check(const sched_prefs *p, const vec *v) {
   }
 }
 
-#define NONE {-1, -1, -1, -1, -1}
+#define NONE \
+  { -1, -1, -1, -1, -1 }
 
 static void test_fnv1(void **state) {
   (void)state;
@@ -110,8 +111,8 @@ static void test_min_max(void **state) {
   sched_prefs p;
   const sched_cluster_pref min20 = {"*", 20, U, 0};
   const sched_cluster_pref min10max12 = {"*", 10, 12, 1};
-  const sched_cluster_pref five[] = {{"A", 0, 10, 10000}, {"B", 0, U, 1}, {"C", 0, 21, 1}, {"D", 0, 10, 1},
-                                     {"E", 0, U, 1}};
+  const sched_cluster_pref five[] = {
+      {"A", 0, 10, 10000}, {"B", 0, U, 1}, {"C", 0, 21, 1}, {"D", 0, 10, 1}, {"E", 0, U, 1}};
   prefs_of(&p, 0, &min20, 1);
   check(&p, &(vec){"ABC", NONE, NONE, 50, "", {10, 20, 20}, {0}});
   sched_prefs_free(&p);
@@ -176,8 +177,9 @@ static void test_prefs_parse(void **state) {
   }
   sched_prefs_free(&p);
   /* the named entry wins over "*", weight 0 gets only its minimum */
-  assert_int_equal(
-      sched_prefs_parse("{\"clusters\":{\"*\":{\"weight\":1},\"B\":{\"minReplicas\":3,\"weight\":0}}}", &p, &err), 0);
+  assert_int_equal(sched_prefs_parse("{\"clusters\":{\"*\":{\"weight\":1},\"B\":{\"minReplicas\":3,\"weight\":0}}}", &p,
+                                     &err),
+                   0);
   check(&p, &(vec){"ABC", NONE, NONE, 10, "", {3, 3, 4}, {0}});
   sched_prefs_free(&p);
   /* no clusters at all: every member 0 (v1: a member with no preference gets nothing) */
@@ -283,9 +285,9 @@ static void test_job_divide(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_fnv1),        cmocka_unit_test(test_star_weight1), cmocka_unit_test(test_capacity_overflow),
-      cmocka_unit_test(test_min_max),     cmocka_unit_test(test_plan_edges),   cmocka_unit_test(test_prefs_parse),
-      cmocka_unit_test(test_hpa_divide),  cmocka_unit_test(test_job_divide),
+      cmocka_unit_test(test_fnv1),       cmocka_unit_test(test_star_weight1), cmocka_unit_test(test_capacity_overflow),
+      cmocka_unit_test(test_min_max),    cmocka_unit_test(test_plan_edges),   cmocka_unit_test(test_prefs_parse),
+      cmocka_unit_test(test_hpa_divide), cmocka_unit_test(test_job_divide),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
