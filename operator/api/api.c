@@ -5,6 +5,10 @@ const kc_resource API_FEDERATEDCLUSTERS = {"kubefed.dev", "v1alpha1", "federated
 const kc_resource API_CLUSTERS = {"federation.kubefed.dev", "v1beta1", "clusters", "Cluster", 0};
 const kc_resource API_DAEMONSETS = {"apps", "v1", "daemonsets", "DaemonSet", 1};
 const kc_resource API_INGRESSES = {"networking.k8s.io", "v1", "ingresses", "Ingress", 1};
+const kc_resource API_REPLICASETS = {"apps", "v1", "replicasets", "ReplicaSet", 1};
+const kc_resource API_STATEFULSETS = {"apps", "v1", "statefulsets", "StatefulSet", 1};
 
-const kc_resource *const API_PROPAGATED_NAMESPACED[] = {&KC_CONFIGMAPS,  &KC_SECRETS,    &KC_SERVICEACCOUNTS,
-                                                        &API_DAEMONSETS, &API_INGRESSES, NULL};
+const kc_resource *const API_PROPAGATED_NAMESPACED[] = {&KC_CONFIGMAPS, &KC_SECRETS, &KC_SERVICEACCOUNTS,
+                                                        &API_DAEMONSETS, &API_INGRESSES,
+                                                        /* issue 15: the scheduled workloads */
+                                                        &KC_DEPLOYMENTS, &API_REPLICASETS, &API_STATEFULSETS, NULL};

@@ -92,7 +92,7 @@ json_object *fc_member_rules(void) {
    * Services issues add their types as rows. */
   static const char *const rules[][3] = {
       {"", "namespaces,configmaps,secrets,serviceaccounts", "get,list,watch,create,update,patch,delete"},
-      {"apps", "daemonsets", "get,list,watch,create,update,patch,delete"},
+      {"apps", "daemonsets,deployments,replicasets,statefulsets", "get,list,watch,create,update,patch,delete"},
       {"networking.k8s.io", "ingresses", "get,list,watch,create,update,patch,delete"},
   };
   static const char *const fields[3] = {"apiGroups", "resources", "verbs"};

@@ -29,6 +29,8 @@
 #include <kubefed/api.h>
 #include <kubefed/cm_options.h>
 
+#include "scheduling/scheduling.h"
+
 /* ---- API names (kubefed v1's where v1 had one) ---- */
 #define PROP_LABEL_PROPAGATED_BY API_LABEL_PROPAGATED_BY
 #define PROP_ANNOTATION_STATUS "kubefed.dev/propagation-status"
@@ -54,6 +56,16 @@ typedef struct prop_type {
 /* The types this version propagates, in --controllers order; NULL when id has none. */
 const prop_type *prop_type_of(cm_controller id);
 
+/* Scheduled workloads (issue 15): spec.replicas divided over the members by v1's planner with the
+ * preferences annotation, the members' status summed back as kind. */
+typedef struct prop_sched {
+  cm_controller id;
+  const char *preferences;
+  sched_workload_kind kind;
+} prop_sched;
+/* NULL when t is not scheduled. */
+const prop_sched *prop_sched_of(const prop_type *t);
+
 /* 1 when obj is never propagated as an object: the system namespaces, what lives in them, and
  * what an apiserver or a member makes by itself (default/kubernetes, kube-root-ca.crt, the
  * default ServiceAccount, service-account tokens). */
@@ -64,12 +76,17 @@ int prop_skip(const prop_type *t, json_object *obj);
  * the type's fields. A new object. */
 json_object *prop_desired(const prop_type *t, json_object *obj, const char *uid);
 
+/* The copy for one member of a scheduled workload: prop_desired with spec.replicas = replicas, or
+ * without spec.replicas when replicas < 0 (an HPA in the member owns it). A new object. */
+json_object *prop_desired_replicas(const prop_type *t, json_object *obj, const char *uid, int64_t replicas);
+
 /* The federated cache's transform: list items carry no apiVersion and kind; Events about the
  * object (regarding) need them. */
 void prop_set_kind(json_object *obj, void *type);
 
 /* The member cache's transform: keeps metadata.name/namespace/uid/resourceVersion/labels/
- * annotations and the type's fields (what deciding a write needs), drops the rest. */
+ * annotations and the type's fields (what deciding a write needs), drops the rest; a scheduled
+ * workload also keeps metadata.generation and status (current replicas, the status sums). */
 void prop_transform(json_object *obj, void *type);
 
 /* The sorted, de-duplicated union of the copies' status.loadBalancer.ingress entries (copies may

@@ -14,7 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <time.h>
+
 #include <kf/apply.h>
+#include <kf/cond.h>
 #include <kf/kj.h>
 #include <kf/log.h>
 
@@ -122,12 +125,67 @@ static void on_lb_written(kc_client *c, int rc, json_object *obj, const kf_error
   write_annotation(run);
 }
 
+static void on_sums_written(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data) {
+  prop_run *run = data;
+  (void)c;
+  if (rc != 0) {
+    KF_WARN("writing the summed workload status failed", "key", run->key, "error", err->msg);
+    run->rc = rc;
+  } else {
+    informer_update_cache(run->s->fed_inf, obj); /* the next reconcile compares with what we wrote */
+  }
+  write_annotation(run);
+}
+
+/* Scheduled workloads: the members' status summed (scheduling/status.c) over the members the
+ * planner placed it in, a member whose copy was not applied this round counting as not there yet
+ * (its status may describe an older spec), written to the status subresource when it changes. */
+static void write_sums(prop_run *run) {
+  prop_sync *s = run->s;
+  prop_members *m = s->o.members;
+  json_object **copies = kf_calloc(prop_members_len(m) + 1, sizeof(json_object *));
+  size_t n = 0;
+  for (size_t i = 0; i < prop_members_len(m); i++) {
+    const prop_member *pm = prop_members_at(m, i);
+    member_watch *w = prop_watch_of(s, pm->name);
+    if (!pm->ready || !pm->client || !prop_selector_match(run->sel, pm->labels)) continue;
+    copies[n] = NULL;
+    for (size_t k = 0; w && k < run->n; k++)
+      if (!strcmp(run->states[k].member, pm->name) && !strcmp(run->states[k].state, "Applied"))
+        copies[n] = informer_get_key(w->inf, run->key);
+    n++;
+  }
+  char *now = cond_rfc3339(time(NULL));
+  int changed = 0;
+  json_object *st = sched_workload_status(prop_sched_of(s->o.type)->kind, run->obj, copies, n, now, &changed);
+  for (size_t i = 0; i < n; i++) json_object_put(copies[i]);
+  free(copies);
+  free(now);
+  if (!st || !changed) {
+    json_object_put(st);
+    write_annotation(run);
+    return;
+  }
+  json_object *patch = kj_set(kj_obj(), "status", st);
+  int rc = kc_patch(s->o.fed, s->o.type->res, kc_obj_str(run->obj, "metadata.namespace"),
+                    kc_obj_str(run->obj, "metadata.name"), KC_PATCH_MERGE, patch, "status", on_sums_written, run);
+  json_object_put(patch);
+  if (rc != 0) {
+    run->rc = rc;
+    write_annotation(run);
+  }
+}
+
 /* Ingresses: status.loadBalancer.ingress is the sorted union of the selected members' (their
  * copies as cached), written to the status subresource when it differs. */
 static void write_status(prop_run *run) {
   prop_sync *s = run->s;
   if (run->unsynced || !run->obj) {
     prop_finish(run);
+    return;
+  }
+  if (prop_sched_of(s->o.type) && run->sel) {
+    write_sums(run);
     return;
   }
   if (!s->o.type->lb_status_union) {
@@ -374,9 +432,84 @@ static member_watch *usable(prop_run *run, const prop_member *pm) {
   return NULL;
 }
 
+/* A count from a member's status, as the planner takes it. */
+static int64_t member_count(json_object *copy, const char *path) {
+  json_object *v = kc_obj_get(copy, path);
+  int64_t x = v && json_object_is_type(v, json_type_int) ? json_object_get_int64(v) : 0;
+  return x < 0 ? 0 : x > SCHED_MAX_VALUE ? SCHED_MAX_VALUE : x;
+}
+
+/* v1's GetSchedule (reference §4.3): the candidates are the Ready, selected members, each with the
+ * replicas its own copy reports ready (never a label query over pods: kubernetes#45673); share[i]
+ * for prop_members_at(i) is plan + overflow, -1 for a member that is no candidate. -EAGAIN when a
+ * candidate's cache has not listed yet: planning without its current replicas would move them. */
+static int schedule(prop_run *run, int64_t **out) {
+  prop_sync *s = run->s;
+  prop_members *m = s->o.members;
+  size_t n = prop_members_len(m), k = 0;
+  sched_member *cand = kf_calloc(n + 1, sizeof(*cand));
+  size_t *idx = kf_calloc(n + 1, sizeof(*idx));
+  int64_t *plan = kf_calloc(n + 1, sizeof(*plan)), *overflow = kf_calloc(n + 1, sizeof(*overflow));
+  int64_t *share = kf_calloc(n + 1, sizeof(*share));
+  json_object *replicas = kc_obj_get(run->obj, "spec.replicas");
+  sched_prefs prefs;
+  kf_error err;
+  int rc = 0;
+  kf_error_clear(&err);
+  const char *ann = prop_sched_of(s->o.type)->preferences;
+  const char *text = kc_obj_key_str(kc_obj_get(run->obj, "metadata.annotations"), ann);
+  if (sched_prefs_parse(text, &prefs, &err) != 0) /* v1 only logged it */
+    ev_emit(s->o.events, run->obj, "Warning", "InvalidPreferences", "Schedule",
+            "%s: %s: scheduled by the default (every member, weight 1)", ann, err.msg);
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    const prop_member *pm = prop_members_at(m, i);
+    member_watch *w = prop_watch_of(s, pm->name);
+    share[i] = -1;
+    if (!pm->ready || !pm->client || !prop_selector_match(run->sel, pm->labels)) continue;
+    if (!w || w->epoch != pm->epoch || !informer_has_synced(w->inf)) {
+      rc = -EAGAIN;
+      break;
+    }
+    json_object *copy = informer_get_key(w->inf, run->key);
+    cand[k] = (sched_member){.name = pm->name,
+                             .current = copy ? member_count(copy, "status.readyReplicas") : SCHED_NO_OBJECT,
+                             .capacity = SCHED_UNBOUNDED};
+    json_object_put(copy);
+    idx[k++] = i;
+  }
+  /* The apiserver defaults spec.replicas to 1 and keeps it an int32. */
+  if (rc == 0 &&
+      (rc = sched_plan(&prefs,
+                       replicas && json_object_is_type(replicas, json_type_int) ? json_object_get_int64(replicas) : 1,
+                       cand, k, run->key, plan, overflow, &err)) != 0)
+    ev_emit(s->o.events, run->obj, "Warning", "ScheduleFailed", "Schedule", "%s", err.msg);
+  for (size_t j = 0; rc == 0 && j < k; j++) share[idx[j]] = plan[j] + overflow[j];
+  sched_prefs_free(&prefs);
+  free(cand);
+  free(idx);
+  free(plan);
+  free(overflow);
+  if (rc != 0) free(share);
+  else *out = share;
+  return rc;
+}
+
 static void place(prop_run *run) {
   prop_sync *s = run->s;
   prop_members *m = s->o.members;
+  int64_t *share = NULL;
+  if (prop_sched_of(s->o.type)) {
+    int rc = schedule(run, &share);
+    if (rc == -EAGAIN) { /* a member cache is listing: back in a moment, nothing moved meanwhile */
+      run->unsynced = 1;
+      run->requeue_ms = 500;
+    }
+    if (rc != 0) {
+      run->rc = rc == -EAGAIN ? 0 : rc;
+      prop_finish(run);
+      return;
+    }
+  }
   json_object *desired = prop_desired(s->o.type, run->obj, s->uid);
   run->then = write_status;
   run->pending = 1; /* this loop's own hold: nothing finishes before every call is started */
@@ -404,7 +537,9 @@ static void place(prop_run *run) {
     op->member = kf_strdup(pm->name);
     op->client = pm->client;
     op->epoch = w->epoch;
-    json_object_deep_copy(desired, &op->desired, NULL);
+    if (share) /* members planned 0 get the object with 0 replicas: status and scale-up need no create */
+      op->desired = prop_desired_replicas(s->o.type, run->obj, s->uid, share[i] < 0 ? 0 : share[i]);
+    else json_object_deep_copy(desired, &op->desired, NULL);
     json_object *cached = informer_get_key(w->inf, run->key);
     op->existed = cached != NULL;
     json_object_put(cached);
@@ -412,6 +547,7 @@ static void place(prop_run *run) {
     apply_copy(op);
   }
   kj_put_wiped(desired);
+  free(share);
   prop_call_done(run);
 }
 
