@@ -93,6 +93,7 @@ json_object *fc_member_rules(void) {
   static const char *const rules[][3] = {
       {"", "namespaces,configmaps,secrets,serviceaccounts", "get,list,watch,create,update,patch,delete"},
       {"apps", "daemonsets,deployments,replicasets,statefulsets", "get,list,watch,create,update,patch,delete"},
+      {"batch", "jobs", "get,list,watch,create,update,patch,delete"},
       {"networking.k8s.io", "ingresses", "get,list,watch,create,update,patch,delete"},
   };
   static const char *const fields[3] = {"apiGroups", "resources", "verbs"};

@@ -44,6 +44,8 @@ typedef struct prop_run {
   int issued;                         /* deletions of member copies started */
   char *waiting;                      /* members a cascade waits for, "a, b" */
   void (*then)(struct prop_run *run); /* what runs when pending drops to 0 */
+  char **scheduled;                   /* scheduled workloads: the members whose status is summed */
+  size_t nscheduled;
 } prop_run;
 
 void prop_finish(prop_run *run);

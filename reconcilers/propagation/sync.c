@@ -86,6 +86,8 @@ void prop_finish(prop_run *run) {
   for (size_t i = 0; i < run->nowned; i++) free(run->owned[i]);
   free(run->owned);
   free(run->states);
+  for (size_t i = 0; i < run->nscheduled; i++) free(run->scheduled[i]);
+  free(run->scheduled);
   prop_selector_free(run->sel);
   free(run->waiting);
   json_object_put(run->obj);
@@ -138,26 +140,25 @@ static void on_sums_written(kc_client *c, int rc, json_object *obj, const kf_err
 }
 
 /* Scheduled workloads: the members' status summed (scheduling/status.c) over the members the
- * planner placed it in, a member whose copy was not applied this round counting as not there yet
- * (its status may describe an older spec), written to the status subresource when it changes. */
+ * planner placed it in (a Job: those with a share of its parallelism). A member whose copy was not
+ * applied this round counts as not there yet (its status may describe an older spec), except a
+ * Job's: one left on an older split still runs and counts. Written to the status subresource when
+ * it changes. */
 static void write_sums(prop_run *run) {
   prop_sync *s = run->s;
-  prop_members *m = s->o.members;
-  json_object **copies = kf_calloc(prop_members_len(m) + 1, sizeof(json_object *));
-  size_t n = 0;
-  for (size_t i = 0; i < prop_members_len(m); i++) {
-    const prop_member *pm = prop_members_at(m, i);
-    member_watch *w = prop_watch_of(s, pm->name);
-    if (!pm->ready || !pm->client || !prop_selector_match(run->sel, pm->labels)) continue;
-    copies[n] = NULL;
-    for (size_t k = 0; w && k < run->n; k++)
-      if (!strcmp(run->states[k].member, pm->name) && !strcmp(run->states[k].state, "Applied"))
-        copies[n] = informer_get_key(w->inf, run->key);
-    n++;
+  const prop_sched *ps = prop_sched_of(s->o.type);
+  json_object **copies = kf_calloc(run->nscheduled + 1, sizeof(json_object *));
+  size_t n = run->nscheduled;
+  for (size_t i = 0; i < n; i++) {
+    member_watch *w = prop_watch_of(s, run->scheduled[i]);
+    int applied = ps->kind == SCHED_KIND_JOB;
+    for (size_t k = 0; k < run->n; k++)
+      if (!strcmp(run->states[k].member, run->scheduled[i]) && !strcmp(run->states[k].state, "Applied")) applied = 1;
+    copies[i] = w && applied ? informer_get_key(w->inf, run->key) : NULL;
   }
   char *now = cond_rfc3339(time(NULL));
   int changed = 0;
-  json_object *st = sched_workload_status(prop_sched_of(s->o.type)->kind, run->obj, copies, n, now, &changed);
+  json_object *st = sched_workload_status(ps->kind, run->obj, copies, n, now, &changed);
   for (size_t i = 0; i < n; i++) json_object_put(copies[i]);
   free(copies);
   free(now);
@@ -184,7 +185,7 @@ static void write_status(prop_run *run) {
     prop_finish(run);
     return;
   }
-  if (prop_sched_of(s->o.type) && run->sel) {
+  if (prop_sched_of(s->o.type) && run->sel) { /* placed (even nowhere): the sums follow */
     write_sums(run);
     return;
   }
@@ -441,17 +442,21 @@ static int64_t member_count(json_object *copy, const char *path) {
 
 /* v1's GetSchedule (reference §4.3): the candidates are the Ready, selected members, each with the
  * replicas its own copy reports ready (never a label query over pods: kubernetes#45673); share[i]
- * for prop_members_at(i) is plan + overflow, -1 for a member that is no candidate. -EAGAIN when a
- * candidate's cache has not listed yet: planning without its current replicas would move them. */
-static int schedule(prop_run *run, int64_t **out) {
+ * for prop_members_at(i) is plan + overflow, -1 for a member that is no candidate. A Job: share is
+ * its parallelism there and completions[i] its completions (-1 unset; reference §3.8). -EAGAIN when
+ * a candidate's cache has not listed yet: planning without its current replicas would move them. */
+static int schedule(prop_run *run, int64_t **out, int64_t **out_completions) {
   prop_sync *s = run->s;
   prop_members *m = s->o.members;
   size_t n = prop_members_len(m), k = 0;
   sched_member *cand = kf_calloc(n + 1, sizeof(*cand));
   size_t *idx = kf_calloc(n + 1, sizeof(*idx));
   int64_t *plan = kf_calloc(n + 1, sizeof(*plan)), *overflow = kf_calloc(n + 1, sizeof(*overflow));
-  int64_t *share = kf_calloc(n + 1, sizeof(*share));
-  json_object *replicas = kc_obj_get(run->obj, "spec.replicas");
+  int64_t *share = kf_calloc(n + 1, sizeof(*share)), *completions = kf_calloc(n + 1, sizeof(*completions));
+  const char **names = kf_calloc(n + 1, sizeof(*names));
+  int job = prop_sched_of(s->o.type)->kind == SCHED_KIND_JOB;
+  json_object *replicas = kc_obj_get(run->obj, job ? "spec.parallelism" : "spec.replicas"),
+              *comp = kc_obj_get(run->obj, "spec.completions");
   sched_prefs prefs;
   kf_error err;
   int rc = 0;
@@ -464,7 +469,7 @@ static int schedule(prop_run *run, int64_t **out) {
   for (size_t i = 0; i < n && rc == 0; i++) {
     const prop_member *pm = prop_members_at(m, i);
     member_watch *w = prop_watch_of(s, pm->name);
-    share[i] = -1;
+    share[i] = completions[i] = -1;
     if (!pm->ready || !pm->client || !prop_selector_match(run->sel, pm->labels)) continue;
     if (!w || w->epoch != pm->epoch || !informer_has_synced(w->inf)) {
       rc = -EAGAIN;
@@ -475,31 +480,79 @@ static int schedule(prop_run *run, int64_t **out) {
                              .current = copy ? member_count(copy, "status.readyReplicas") : SCHED_NO_OBJECT,
                              .capacity = SCHED_UNBOUNDED};
     json_object_put(copy);
+    names[k] = pm->name;
     idx[k++] = i;
   }
-  /* The apiserver defaults spec.replicas to 1 and keeps it an int32. */
-  if (rc == 0 &&
-      (rc = sched_plan(&prefs,
-                       replicas && json_object_is_type(replicas, json_type_int) ? json_object_get_int64(replicas) : 1,
-                       cand, k, run->key, plan, overflow, &err)) != 0)
-    ev_emit(s->o.events, run->obj, "Warning", "ScheduleFailed", "Schedule", "%s", err.msg);
-  for (size_t j = 0; rc == 0 && j < k; j++) share[idx[j]] = plan[j] + overflow[j];
+  /* The apiserver defaults spec.replicas (spec.parallelism) to 1 and keeps it an int32. */
+  int64_t total = replicas && json_object_is_type(replicas, json_type_int) ? json_object_get_int64(replicas) : 1;
+  if (rc == 0 && job) {
+    int64_t c = comp && json_object_is_type(comp, json_type_int) ? json_object_get_int64(comp) : -1;
+    rc = sched_job_divide(&prefs, total, c, names, k, run->key, plan, overflow, &err);
+    for (size_t j = 0; rc == 0 && j < k; j++) {
+      share[idx[j]] = plan[j];
+      completions[idx[j]] = overflow[j];
+    }
+  } else if (rc == 0) {
+    rc = sched_plan(&prefs, total, cand, k, run->key, plan, overflow, &err);
+    for (size_t j = 0; rc == 0 && j < k; j++) share[idx[j]] = plan[j] + overflow[j];
+  }
+  if (rc != 0 && rc != -EAGAIN) ev_emit(s->o.events, run->obj, "Warning", "ScheduleFailed", "Schedule", "%s", err.msg);
   sched_prefs_free(&prefs);
+  free(names);
   free(cand);
   free(idx);
   free(plan);
   free(overflow);
-  if (rc != 0) free(share);
-  else *out = share;
+  if (rc != 0) {
+    free(share);
+    free(completions);
+  } else {
+    *out = share;
+    *out_completions = completions;
+  }
   return rc;
+}
+
+static void scheduled_add(prop_run *run, const char *member) {
+  run->scheduled = kf_realloc(run->scheduled, (run->nscheduled + 1) * sizeof(char *));
+  run->scheduled[run->nscheduled++] = kf_strdup(member);
+}
+
+/* Whether member gets a write for its share. Deployments and the like: always (0 replicas
+ * included). A Job: only with a share of its parallelism (v1 created none for 0), and never a
+ * write that would change a member Job's completions, which its apiserver refuses: v1 retried
+ * that update every 10 s; a Warning says the split changed instead. */
+static int job_share(prop_run *run, const char *member, member_watch *w, int64_t parallelism, int64_t completions) {
+  prop_sync *s = run->s;
+  if (prop_sched_of(s->o.type)->kind != SCHED_KIND_JOB) return 1;
+  json_object *copy = informer_get_key(w->inf, run->key);
+  json_object *have = kc_obj_get(copy, "spec.completions");
+  int64_t had = have ? json_object_get_int64(have) : -1;
+  int ok = 1;
+  if (copy && parallelism <= 0) scheduled_add(run, member); /* it runs and counts, whatever its share now */
+  if (!copy && parallelism <= 0) {
+    prop_state_set(run, member, "NotScheduled");
+    ok = 0;
+  } else if (copy && had != completions) {
+    ev_emit(s->o.events, run->obj, "Warning", "ImmutableInCluster", "Update",
+            "Job %s in cluster %s has completions %lld, its share is now %lld: a Job's completions cannot change, "
+            "it is left as it is",
+            kc_obj_str(run->obj, "metadata.name"), member, (long long)had, (long long)completions);
+    prop_state_setf(run, member, "Failed: its share of completions changed to %lld (immutable in the member)",
+                    (long long)completions);
+    ok = 0;
+  }
+  json_object_put(copy);
+  return ok;
 }
 
 static void place(prop_run *run) {
   prop_sync *s = run->s;
   prop_members *m = s->o.members;
-  int64_t *share = NULL;
-  if (prop_sched_of(s->o.type)) {
-    int rc = schedule(run, &share);
+  int64_t *share = NULL, *completions = NULL;
+  const prop_sched *ps = prop_sched_of(s->o.type);
+  if (ps) {
+    int rc = schedule(run, &share, &completions);
     if (rc == -EAGAIN) { /* a member cache is listing: back in a moment, nothing moved meanwhile */
       run->unsynced = 1;
       run->requeue_ms = 500;
@@ -509,6 +562,9 @@ static void place(prop_run *run) {
       prop_finish(run);
       return;
     }
+    /* Summed over: every candidate (a Job: with a share), answering this round or not. */
+    for (size_t i = 0; i < prop_members_len(m); i++)
+      if (ps->kind == SCHED_KIND_JOB ? share[i] > 0 : share[i] >= 0) scheduled_add(run, prop_members_at(m, i)->name);
   }
   json_object *desired = prop_desired(s->o.type, run->obj, s->uid);
   run->then = write_status;
@@ -532,12 +588,15 @@ static void place(prop_run *run) {
       prop_remove_copy(run, pm, w);
       continue;
     }
+    if (share && !job_share(run, pm->name, w, share[i], completions[i])) continue;
     member_op *op = kf_calloc(1, sizeof(*op));
     op->run = run;
     op->member = kf_strdup(pm->name);
     op->client = pm->client;
     op->epoch = w->epoch;
-    if (share) /* members planned 0 get the object with 0 replicas: status and scale-up need no create */
+    if (share && ps->kind == SCHED_KIND_JOB)
+      op->desired = prop_desired_job(s->o.type, run->obj, s->uid, share[i], completions[i]);
+    else if (share) /* members planned 0 get the object with 0 replicas: status and scale-up need no create */
       op->desired = prop_desired_replicas(s->o.type, run->obj, s->uid, share[i] < 0 ? 0 : share[i]);
     else json_object_deep_copy(desired, &op->desired, NULL);
     json_object *cached = informer_get_key(w->inf, run->key);
@@ -548,6 +607,7 @@ static void place(prop_run *run) {
   }
   kj_put_wiped(desired);
   free(share);
+  free(completions);
   prop_call_done(run);
 }
 

@@ -32,6 +32,7 @@ static const prop_type TYPES[] = {
     {CM_DEPLOYMENTS, &KC_DEPLOYMENTS, SPEC_FIELDS, 0},
     {CM_REPLICASETS, &API_REPLICASETS, SPEC_FIELDS, 0},
     {CM_STATEFULSETS, &API_STATEFULSETS, SPEC_FIELDS, 0},
+    {CM_JOBS, &API_JOBS, SPEC_FIELDS, 0},
 };
 
 /* StatefulSets are divided with the Deployment annotation (the issue; v1 had no StatefulSets). */
@@ -39,6 +40,7 @@ static const prop_sched SCHEDULED[] = {
     {CM_DEPLOYMENTS, SCHED_ANN_DEPLOYMENT, SCHED_KIND_DEPLOYMENT},
     {CM_REPLICASETS, SCHED_ANN_REPLICASET, SCHED_KIND_REPLICASET},
     {CM_STATEFULSETS, SCHED_ANN_DEPLOYMENT, SCHED_KIND_STATEFULSET},
+    {CM_JOBS, SCHED_ANN_JOB, SCHED_KIND_JOB},
 };
 
 const prop_sched *prop_sched_of(const prop_type *t) {
@@ -131,6 +133,23 @@ json_object *prop_desired_replicas(const prop_type *t, json_object *obj, const c
   spec = kc_obj_get(copy, "spec");
   if (spec && replicas >= 0) kj_int(spec, "replicas", replicas);
   else if (spec) json_object_object_del(spec, "replicas");
+  d = prop_desired(t, copy, uid);
+  json_object_put(copy);
+  return d;
+}
+
+json_object *prop_desired_job(const prop_type *t, json_object *obj, const char *uid, int64_t parallelism,
+                              int64_t completions) {
+  json_object *copy = NULL, *spec, *d;
+  json_object_deep_copy(obj, &copy, NULL);
+  spec = kc_obj_get(copy, "spec");
+  if (spec) {
+    kj_int(spec, "parallelism", parallelism);
+    if (completions >= 0) kj_int(spec, "completions", completions);
+    /* The selector and labels the federation API generated for the federated Job (its uid) are
+     * kept as they are: a member's apiserver would generate others (v1 set this too). */
+    kj_bool(spec, "manualSelector", 1);
+  }
   d = prop_desired(t, copy, uid);
   json_object_put(copy);
   return d;

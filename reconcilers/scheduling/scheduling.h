@@ -100,7 +100,12 @@ int sched_job_divide(const sched_prefs *prefs, int64_t parallelism, int64_t comp
  * a new status object; *changed says whether it differs from prev's status, so a caller writes
  * only on change. A member whose copy does not yet carry the spec the federation wants is passed
  * as NULL: its own observedGeneration would otherwise vouch for a spec that is not the current one. */
-typedef enum { SCHED_KIND_DEPLOYMENT, SCHED_KIND_REPLICASET, SCHED_KIND_STATEFULSET } sched_workload_kind;
+typedef enum {
+  SCHED_KIND_DEPLOYMENT,
+  SCHED_KIND_REPLICASET,
+  SCHED_KIND_STATEFULSET,
+  SCHED_KIND_JOB /* sched_workload_status is sched_job_status */
+} sched_workload_kind;
 
 /* replicas, updatedReplicas, readyReplicas, availableReplicas (and unavailableReplicas for a
  * Deployment, fullyLabeledReplicas for a ReplicaSet, currentReplicas for a StatefulSet) summed;

@@ -57,8 +57,11 @@ json_object *sched_workload_status(sched_workload_kind kind, json_object *prev, 
   const char *const *fields = kind == SCHED_KIND_DEPLOYMENT   ? deployment
                               : kind == SCHED_KIND_REPLICASET ? replicaset
                                                               : statefulset;
-  json_object *st = kj_obj(), *prev_status = kc_obj_get(prev, "status");
+  json_object *st, *prev_status = kc_obj_get(prev, "status");
   size_t observed = 0, available = 0;
+
+  if (kind == SCHED_KIND_JOB) return sched_job_status(prev, members, n, now, changed);
+  st = kj_obj();
 
   for (size_t f = 0; fields[f]; f++) {
     int64_t sum = 0;

@@ -70,6 +70,8 @@ static void test_member_rbac(void **state) {
       "\"secrets\", \"serviceaccounts\" ], \"verbs\": [ \"get\", \"list\", \"watch\", "
       "\"create\", \"update\", \"patch\", \"delete\" ] }, { \"apiGroups\": [ \"apps\" ], "
       "\"resources\": [ \"daemonsets\", \"deployments\", \"replicasets\", \"statefulsets\" ], \"verbs\": [ \"get\", \"list\", \"watch\", "
+      "\"create\", \"update\", \"patch\", \"delete\" ] }, { \"apiGroups\": [ \"batch\" ], "
+      "\"resources\": [ \"jobs\" ], \"verbs\": [ \"get\", \"list\", \"watch\", "
       "\"create\", \"update\", \"patch\", \"delete\" ] }, { \"apiGroups\": [ "
       "\"networking.k8s.io\" ], \"resources\": [ \"ingresses\" ], \"verbs\": [ \"get\", "
       "\"list\", \"watch\", \"create\", \"update\", \"patch\", \"delete\" ] } ]");
