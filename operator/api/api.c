@@ -8,9 +8,10 @@ const kc_resource API_INGRESSES = {"networking.k8s.io", "v1", "ingresses", "Ingr
 const kc_resource API_REPLICASETS = {"apps", "v1", "replicasets", "ReplicaSet", 1};
 const kc_resource API_STATEFULSETS = {"apps", "v1", "statefulsets", "StatefulSet", 1};
 const kc_resource API_JOBS = {"batch", "v1", "jobs", "Job", 1};
+const kc_resource API_HPAS = {"autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", 1};
 
 const kc_resource *const API_PROPAGATED_NAMESPACED[] = {&KC_CONFIGMAPS, &KC_SECRETS, &KC_SERVICEACCOUNTS,
                                                         &API_DAEMONSETS, &API_INGRESSES,
                                                         /* issue 15: the scheduled workloads */
                                                         &KC_DEPLOYMENTS, &API_REPLICASETS, &API_STATEFULSETS, &API_JOBS,
-                                                        NULL};
+                                                        &API_HPAS, NULL};

@@ -94,6 +94,7 @@ json_object *fc_member_rules(void) {
       {"", "namespaces,configmaps,secrets,serviceaccounts", "get,list,watch,create,update,patch,delete"},
       {"apps", "daemonsets,deployments,replicasets,statefulsets", "get,list,watch,create,update,patch,delete"},
       {"batch", "jobs", "get,list,watch,create,update,patch,delete"},
+      {"autoscaling", "horizontalpodautoscalers", "get,list,watch,create,update,patch,delete"},
       {"networking.k8s.io", "ingresses", "get,list,watch,create,update,patch,delete"},
   };
   static const char *const fields[3] = {"apiGroups", "resources", "verbs"};

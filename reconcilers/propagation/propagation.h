@@ -84,6 +84,9 @@ json_object *prop_desired_replicas(const prop_type *t, json_object *obj, const c
 json_object *prop_desired_job(const prop_type *t, json_object *obj, const char *uid, int64_t parallelism,
                               int64_t completions);
 
+/* The copy for one member of a federated HorizontalPodAutoscaler: its share of the bounds. */
+json_object *prop_desired_hpa(const prop_type *t, json_object *obj, const char *uid, int64_t min, int64_t max);
+
 /* The federated cache's transform: list items carry no apiVersion and kind; Events about the
  * object (regarding) need them. */
 void prop_set_kind(json_object *obj, void *type);

@@ -20,6 +20,7 @@ struct prop_sync {
   const char *owner[3]; /* apply's owner labels: PROP_LABEL_PROPAGATED_BY, uid (outlives calls) */
   ctrl *c;
   informer *fed_inf;
+  informer *hpa_inf; /* scheduled workloads: the federated HPAs, for the members whose replicas they own */
   member_watch **mw; /* heap entries: a call in flight looks its member's up again by name */
   size_t nmw;
   int active, closing;

@@ -440,6 +440,79 @@ static int64_t member_count(json_object *copy, const char *path) {
   return x < 0 ? 0 : x > SCHED_MAX_VALUE ? SCHED_MAX_VALUE : x;
 }
 
+/* ---- HorizontalPodAutoscalers (reference §3.7) ---- */
+
+/* A federated HPA's bounds over the members it is placed in (Ready, with a client, its own selector
+ * matching), taken in name order (prop_members_at's): min[i]/max[i] for prop_members_at(i), 0/0 for
+ * a member without a share. */
+static int hpa_divide(prop_sync *s, json_object *hpa, const prop_selector *sel, int64_t *min, int64_t *max,
+                      kf_error *err) {
+  prop_members *m = s->o.members;
+  size_t n = prop_members_len(m), k = 0;
+  size_t *idx = kf_calloc(n + 1, sizeof(*idx));
+  int64_t *kmin = kf_calloc(n + 1, sizeof(*kmin)), *kmax = kf_calloc(n + 1, sizeof(*kmax));
+  json_object *lo = kc_obj_get(hpa, "spec.minReplicas"), *hi = kc_obj_get(hpa, "spec.maxReplicas");
+  for (size_t i = 0; i < n; i++) {
+    const prop_member *pm = prop_members_at(m, i);
+    min[i] = max[i] = 0;
+    if (pm->ready && pm->client && prop_selector_match(sel, pm->labels)) idx[k++] = i;
+  }
+  int rc = sched_hpa_divide(lo && json_object_is_type(lo, json_type_int) ? json_object_get_int64(lo) : 1,
+                            hi && json_object_is_type(hi, json_type_int) ? json_object_get_int64(hi) : 0, k, kmin, kmax,
+                            err);
+  for (size_t j = 0; rc == 0 && j < k; j++) {
+    min[idx[j]] = kmin[j];
+    max[idx[j]] = kmax[j];
+  }
+  free(idx);
+  free(kmin);
+  free(kmax);
+  return rc;
+}
+
+/* A federated HPA's scaleTargetRef names a workload of type t in its namespace: that key. */
+static char *hpa_target_key(json_object *hpa, void *data) {
+  prop_sync *s = data;
+  const char *kind = kc_obj_str(hpa, "spec.scaleTargetRef.kind"), *name = kc_obj_str(hpa, "spec.scaleTargetRef.name"),
+             *ns = kc_obj_str(hpa, "metadata.namespace");
+  if (!kf_streq(kind, s->o.type->res->kind) || !name || !ns) return NULL;
+  return kf_asprintf("%s/%s", ns, name);
+}
+
+typedef struct hpa_scan {
+  prop_run *run;
+  int64_t *share;
+} hpa_scan;
+
+/* While an HPA targets the workload in a member, that member's spec.replicas is the HPA's: the copy
+ * keeps what it has (KubeFed v2's retained replicas; kubefed #570: v1 reset it every sync). */
+static void hpa_retain(json_object *hpa, void *data) {
+  hpa_scan *h = data;
+  prop_run *run = h->run;
+  prop_sync *s = run->s;
+  char *key = hpa_target_key(hpa, s);
+  int ours = key && !strcmp(key, run->key);
+  free(key);
+  if (!ours) return;
+  prop_selector *sel = NULL;
+  kf_error err;
+  kf_error_clear(&err);
+  const char *text = kc_obj_key_str(kc_obj_get(hpa, "metadata.annotations"), PROP_ANNOTATION_SELECTOR);
+  if (prop_selector_parse(text, &sel, &err) != 0) return; /* the HPA's own controller says so */
+  size_t n = prop_members_len(s->o.members);
+  int64_t *min = kf_calloc(n + 1, sizeof(*min)), *max = kf_calloc(n + 1, sizeof(*max));
+  if (hpa_divide(s, hpa, sel, min, max, &err) == 0)
+    for (size_t i = 0; i < n; i++) {
+      member_watch *w = prop_watch_of(s, prop_members_at(s->o.members, i)->name);
+      json_object *copy = w && max[i] > 0 && h->share[i] >= 0 ? informer_get_key(w->inf, run->key) : NULL;
+      if (copy && kc_obj_get(copy, "spec.replicas")) h->share[i] = member_count(copy, "spec.replicas");
+      json_object_put(copy);
+    }
+  free(min);
+  free(max);
+  prop_selector_free(sel);
+}
+
 /* v1's GetSchedule (reference §4.3): the candidates are the Ready, selected members, each with the
  * replicas its own copy reports ready (never a label query over pods: kubernetes#45673); share[i]
  * for prop_members_at(i) is plan + overflow, -1 for a member that is no candidate. A Job: share is
@@ -495,6 +568,7 @@ static int schedule(prop_run *run, int64_t **out, int64_t **out_completions) {
   } else if (rc == 0) {
     rc = sched_plan(&prefs, total, cand, k, run->key, plan, overflow, &err);
     for (size_t j = 0; rc == 0 && j < k; j++) share[idx[j]] = plan[j] + overflow[j];
+    if (rc == 0 && s->hpa_inf) informer_foreach(s->hpa_inf, hpa_retain, &(hpa_scan){run, share});
   }
   if (rc != 0 && rc != -EAGAIN) ev_emit(s->o.events, run->obj, "Warning", "ScheduleFailed", "Schedule", "%s", err.msg);
   sched_prefs_free(&prefs);
@@ -566,6 +640,21 @@ static void place(prop_run *run) {
     for (size_t i = 0; i < prop_members_len(m); i++)
       if (ps->kind == SCHED_KIND_JOB ? share[i] > 0 : share[i] >= 0) scheduled_add(run, prop_members_at(m, i)->name);
   }
+  int64_t *hmin = NULL, *hmax = NULL;
+  if (s->o.type->id == CM_HPAS) {
+    kf_error err;
+    kf_error_clear(&err);
+    hmin = kf_calloc(prop_members_len(m) + 1, sizeof(*hmin));
+    hmax = kf_calloc(prop_members_len(m) + 1, sizeof(*hmax));
+    if (hpa_divide(s, run->obj, run->sel, hmin, hmax, &err) != 0) {
+      ev_emit(s->o.events, run->obj, "Warning", "ScheduleFailed", "Schedule", "%s", err.msg);
+      free(hmin);
+      free(hmax);
+      run->rc = -EINVAL;
+      prop_finish(run);
+      return;
+    }
+  }
   json_object *desired = prop_desired(s->o.type, run->obj, s->uid);
   run->then = write_status;
   run->pending = 1; /* this loop's own hold: nothing finishes before every call is started */
@@ -589,12 +678,18 @@ static void place(prop_run *run) {
       continue;
     }
     if (share && !job_share(run, pm->name, w, share[i], completions[i])) continue;
+    if (hmax && hmax[i] <= 0) { /* v1 deleted the HPA of a member left without a share */
+      prop_state_set(run, pm->name, "NotScheduled");
+      prop_remove_copy(run, pm, w);
+      continue;
+    }
     member_op *op = kf_calloc(1, sizeof(*op));
     op->run = run;
     op->member = kf_strdup(pm->name);
     op->client = pm->client;
     op->epoch = w->epoch;
-    if (share && ps->kind == SCHED_KIND_JOB)
+    if (hmax) op->desired = prop_desired_hpa(s->o.type, run->obj, s->uid, hmin[i], hmax[i]);
+    else if (share && ps->kind == SCHED_KIND_JOB)
       op->desired = prop_desired_job(s->o.type, run->obj, s->uid, share[i], completions[i]);
     else if (share) /* members planned 0 get the object with 0 replicas: status and scale-up need no create */
       op->desired = prop_desired_replicas(s->o.type, run->obj, s->uid, share[i] < 0 ? 0 : share[i]);
@@ -608,6 +703,8 @@ static void place(prop_run *run) {
   kj_put_wiped(desired);
   free(share);
   free(completions);
+  free(hmin);
+  free(hmax);
   prop_call_done(run);
 }
 
@@ -726,12 +823,21 @@ prop_sync *prop_sync_new(uv_loop_t *loop, const prop_sync_opts *o) {
   int rc;
   s->fed_inf = informer_factory_get(o->informers, o->fed, &io, &rc);
   ctrl_watch(s->c, s->fed_inf, NULL, NULL);
+  const prop_sched *ps = prop_sched_of(o->type);
+  const prop_type *hpa = prop_type_of(CM_HPAS);
+  if (o->propagate && ps && ps->kind != SCHED_KIND_JOB && hpa) {
+    /* The HPA controller's own informer (same options): one watch in the federation API. */
+    informer_opts ho = {.res = hpa->res, .transform = prop_set_kind, .transform_data = (void *)hpa};
+    s->hpa_inf = informer_factory_get(o->informers, o->fed, &ho, &rc);
+    if (s->hpa_inf) ctrl_watch(s->c, s->hpa_inf, hpa_target_key, s);
+  }
   prop_members_listen(o->members, on_member_replace, s);
   return s;
 }
 
 int prop_sync_synced(const prop_sync *s) {
-  return informer_has_synced(s->fed_inf) && prop_members_synced(s->o.members);
+  return informer_has_synced(s->fed_inf) && (!s->hpa_inf || informer_has_synced(s->hpa_inf)) &&
+         prop_members_synced(s->o.members);
 }
 
 void prop_sync_start(prop_sync *s) { ctrl_start(s->c); }

@@ -33,6 +33,7 @@ static const prop_type TYPES[] = {
     {CM_REPLICASETS, &API_REPLICASETS, SPEC_FIELDS, 0},
     {CM_STATEFULSETS, &API_STATEFULSETS, SPEC_FIELDS, 0},
     {CM_JOBS, &API_JOBS, SPEC_FIELDS, 0},
+    {CM_HPAS, &API_HPAS, SPEC_FIELDS, 0},
 };
 
 /* StatefulSets are divided with the Deployment annotation (the issue; v1 had no StatefulSets). */
@@ -149,6 +150,19 @@ json_object *prop_desired_job(const prop_type *t, json_object *obj, const char *
     /* The selector and labels the federation API generated for the federated Job (its uid) are
      * kept as they are: a member's apiserver would generate others (v1 set this too). */
     kj_bool(spec, "manualSelector", 1);
+  }
+  d = prop_desired(t, copy, uid);
+  json_object_put(copy);
+  return d;
+}
+
+json_object *prop_desired_hpa(const prop_type *t, json_object *obj, const char *uid, int64_t min, int64_t max) {
+  json_object *copy = NULL, *spec, *d;
+  json_object_deep_copy(obj, &copy, NULL);
+  spec = kc_obj_get(copy, "spec");
+  if (spec) {
+    kj_int(spec, "minReplicas", min);
+    kj_int(spec, "maxReplicas", max);
   }
   d = prop_desired(t, copy, uid);
   json_object_put(copy);

@@ -72,6 +72,8 @@ static void test_member_rbac(void **state) {
       "\"resources\": [ \"daemonsets\", \"deployments\", \"replicasets\", \"statefulsets\" ], \"verbs\": [ \"get\", \"list\", \"watch\", "
       "\"create\", \"update\", \"patch\", \"delete\" ] }, { \"apiGroups\": [ \"batch\" ], "
       "\"resources\": [ \"jobs\" ], \"verbs\": [ \"get\", \"list\", \"watch\", "
+      "\"create\", \"update\", \"patch\", \"delete\" ] }, { \"apiGroups\": [ \"autoscaling\" ], "
+      "\"resources\": [ \"horizontalpodautoscalers\" ], \"verbs\": [ \"get\", \"list\", \"watch\", "
       "\"create\", \"update\", \"patch\", \"delete\" ] }, { \"apiGroups\": [ "
       "\"networking.k8s.io\" ], \"resources\": [ \"ingresses\" ], \"verbs\": [ \"get\", "
       "\"list\", \"watch\", \"create\", \"update\", \"patch\", \"delete\" ] } ]");

@@ -211,7 +211,16 @@ static void test_desired_per_type(void **state) {
   json_object_put(d);
   json_object_put(ds);
   assert_string_equal(prop_type_of(CM_INGRESSES)->res->group, "networking.k8s.io");
-  assert_null(prop_type_of(CM_HPAS)); /* the HPA division is not wired yet */
+  assert_null(prop_sched_of(prop_type_of(CM_HPAS))); /* bounds divided, no preferences, no status sums */
+  json_object *hpa = parse("{\"metadata\":{\"name\":\"web\",\"namespace\":\"shop\"},\"spec\":{\"minReplicas\":6,"
+                           "\"maxReplicas\":9,\"scaleTargetRef\":{\"kind\":\"Deployment\",\"name\":\"web\"}}}");
+  d = prop_desired_hpa(prop_type_of(CM_HPAS), hpa, "u", 2, 3);
+  assert_string_equal(kc_obj_str(d, "apiVersion"), "autoscaling/v2");
+  assert_int_equal(json_object_get_int64(kc_obj_get(d, "spec.minReplicas")), 2);
+  assert_int_equal(json_object_get_int64(kc_obj_get(d, "spec.maxReplicas")), 3);
+  assert_string_equal(kc_obj_str(d, "spec.scaleTargetRef.name"), "web");
+  json_object_put(d);
+  json_object_put(hpa);
   assert_null(prop_sched_of(prop_type_of(CM_DAEMONSETS)));
 
   /* Scheduled workloads: each member's copy carries its own share, and its own hash with it. */

@@ -20,7 +20,7 @@ extern const kc_resource API_FEDERATIONS, API_FEDERATEDCLUSTERS, API_CLUSTERS;
 /* Federation API and members: what the controller manager propagates (namespaces too), and the
  * namespaced kinds of it, which unjoin removes from a member that leaves (NULL-terminated). */
 extern const kc_resource API_DAEMONSETS, API_INGRESSES;
-extern const kc_resource API_REPLICASETS, API_STATEFULSETS, API_JOBS; /* Deployments: KC_DEPLOYMENTS */
+extern const kc_resource API_REPLICASETS, API_STATEFULSETS, API_JOBS, API_HPAS; /* Deployments: KC_DEPLOYMENTS */
 extern const kc_resource *const API_PROPAGATED_NAMESPACED[];
 
 /* Programs: each applies as itself (server-side apply field manager) and names itself in
