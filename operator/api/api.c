@@ -7,6 +7,7 @@ const kc_resource API_DAEMONSETS = {"apps", "v1", "daemonsets", "DaemonSet", 1};
 const kc_resource API_INGRESSES = {"networking.k8s.io", "v1", "ingresses", "Ingress", 1};
 const kc_resource API_REPLICASETS = {"apps", "v1", "replicasets", "ReplicaSet", 1};
 const kc_resource API_STATEFULSETS = {"apps", "v1", "statefulsets", "StatefulSet", 1};
+const kc_resource API_PODS = {"", "v1", "pods", "Pod", 1};
 const kc_resource API_JOBS = {"batch", "v1", "jobs", "Job", 1};
 const kc_resource API_HPAS = {"autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", 1};
 

@@ -95,6 +95,7 @@ json_object *fc_member_rules(void) {
       {"apps", "daemonsets,deployments,replicasets,statefulsets", "get,list,watch,create,update,patch,delete"},
       {"batch", "jobs", "get,list,watch,create,update,patch,delete"},
       {"autoscaling", "horizontalpodautoscalers", "get,list,watch,create,update,patch,delete"},
+      {"", "pods", "list"}, /* pending pods our workloads own: the planner's capacity */
       {"networking.k8s.io", "ingresses", "get,list,watch,create,update,patch,delete"},
   };
   static const char *const fields[3] = {"apiGroups", "resources", "verbs"};

@@ -47,6 +47,10 @@ typedef struct prop_run {
   void (*then)(struct prop_run *run); /* what runs when pending drops to 0 */
   char **scheduled;                   /* scheduled workloads: the members whose status is summed */
   size_t nscheduled;
+  int probed;         /* scheduled workloads: the members' unschedulable pods were counted this round */
+  char **cap_members; /* ... and these have a capacity (spec.replicas - pods Unschedulable > 60 s) */
+  int64_t *cap;
+  size_t ncap;
 } prop_run;
 
 void prop_finish(prop_run *run);

@@ -88,6 +88,9 @@ void prop_finish(prop_run *run) {
   free(run->states);
   for (size_t i = 0; i < run->nscheduled; i++) free(run->scheduled[i]);
   free(run->scheduled);
+  for (size_t i = 0; i < run->ncap; i++) free(run->cap_members[i]);
+  free(run->cap_members);
+  free(run->cap);
   prop_selector_free(run->sel);
   free(run->waiting);
   json_object_put(run->obj);
@@ -440,6 +443,115 @@ static int64_t member_count(json_object *copy, const char *path) {
   return x < 0 ? 0 : x > SCHED_MAX_VALUE ? SCHED_MAX_VALUE : x;
 }
 
+/* ---- capacity: unschedulable pods (reference §4.3) ---- */
+
+typedef struct cap_probe {
+  prop_run *run;
+  char *member, *uid;
+  int64_t replicas; /* the copy's spec.replicas */
+  json_object *pods, *rs;
+  int pending, failed;
+} cap_probe;
+
+static void place(prop_run *run);
+
+static void cap_probe_done(cap_probe *p) {
+  prop_run *run = p->run;
+  if (--p->pending > 0) return;
+  if (!p->failed) {
+    int64_t un, next;
+    sched_unschedulable(p->pods, p->rs, p->uid, (int64_t)time(NULL), &un, &next);
+    if (un > 0) {
+      run->cap_members = kf_realloc(run->cap_members, (run->ncap + 1) * sizeof(char *));
+      run->cap = kf_realloc(run->cap, (run->ncap + 1) * sizeof(int64_t));
+      run->cap_members[run->ncap] = kf_strdup(p->member);
+      run->cap[run->ncap++] = p->replicas > un ? p->replicas - un : 0;
+    }
+    /* A pod not yet past the mark: back when it is, so the overflow moves on time. */
+    if (next >= 0 && (!run->requeue_ms || (uint64_t)next * 1000 < run->requeue_ms))
+      run->requeue_ms = (uint64_t)next * 1000 + 200;
+  }
+  json_object_put(p->pods);
+  json_object_put(p->rs);
+  free(p->member);
+  free(p->uid);
+  free(p);
+  prop_call_done(run);
+}
+
+static void on_cap_pods(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data) {
+  cap_probe *p = data;
+  (void)c;
+  if (rc != 0) { /* capacity unknown this round: planned as if unbounded, as v1 on a failed list */
+    KF_WARN("listing pods for unschedulable counts failed", "key", p->run->key, "member", p->member, "error", err->msg);
+    p->failed = 1;
+  } else p->pods = json_object_get(obj);
+  cap_probe_done(p);
+}
+
+static void on_cap_rs(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data) {
+  cap_probe *p = data;
+  (void)c;
+  if (rc != 0) {
+    KF_WARN("listing replicasets for unschedulable counts failed", "key", p->run->key, "member", p->member, "error",
+            err->msg);
+    p->failed = 1;
+  } else p->rs = json_object_get(obj);
+  cap_probe_done(p);
+}
+
+static void probed(prop_run *run) {
+  run->probed = 1;
+  place(run);
+}
+
+/* Before planning: in each candidate member whose copy runs fewer pods ready than it asks for (v1
+ * looked no further when they match), its pending pods, and for a Deployment its ReplicaSets, so
+ * that the pods it owns are told from others with the same labels. Then place() again. */
+static void probe_capacity(prop_run *run) {
+  prop_sync *s = run->s;
+  prop_members *m = s->o.members;
+  char *ns = NULL, *name = NULL;
+  ctrl_split_key(run->key, &ns, &name);
+  run->then = probed;
+  run->pending = 1;
+  for (size_t i = 0; i < prop_members_len(m); i++) {
+    const prop_member *pm = prop_members_at(m, i);
+    member_watch *w = prop_watch_of(s, pm->name);
+    if (!pm->ready || !pm->client || !prop_selector_match(run->sel, pm->labels) || prop_members_wait_ms(m, pm) || !w ||
+        w->epoch != pm->epoch || !informer_has_synced(w->inf))
+      continue;
+    json_object *copy = informer_get_key(w->inf, run->key);
+    int64_t want = copy && kc_obj_get(copy, "spec.replicas") ? member_count(copy, "spec.replicas") : 0;
+    const char *uid = kc_obj_str(copy, "metadata.uid");
+    if (copy && uid && want > member_count(copy, "status.readyReplicas")) {
+      cap_probe *p = kf_calloc(1, sizeof(*p));
+      kc_list_opts lo = {.field_selector = "status.phase=Pending"};
+      p->run = run;
+      p->member = kf_strdup(pm->name);
+      p->uid = kf_strdup(uid);
+      p->replicas = want;
+      p->pending = 1;
+      run->pending++;
+      if (s->o.type->id == CM_DEPLOYMENTS) {
+        p->pending++;
+        if (kc_list(pm->client, &API_REPLICASETS, ns, NULL, on_cap_rs, p) != 0) {
+          p->failed = 1;
+          p->pending--;
+        }
+      }
+      if (kc_list(pm->client, &API_PODS, ns, &lo, on_cap_pods, p) != 0) {
+        p->failed = 1;
+        cap_probe_done(p); /* the pods' count; a ReplicaSet list in flight ends it */
+      }
+    }
+    json_object_put(copy);
+  }
+  free(ns);
+  free(name);
+  prop_call_done(run);
+}
+
 /* ---- HorizontalPodAutoscalers (reference §3.7) ---- */
 
 /* A federated HPA's bounds over the members it is placed in (Ready, with a client, its own selector
@@ -552,6 +664,8 @@ static int schedule(prop_run *run, int64_t **out, int64_t **out_completions) {
     cand[k] = (sched_member){.name = pm->name,
                              .current = copy ? member_count(copy, "status.readyReplicas") : SCHED_NO_OBJECT,
                              .capacity = SCHED_UNBOUNDED};
+    for (size_t c = 0; c < run->ncap; c++)
+      if (!strcmp(run->cap_members[c], pm->name)) cand[k].capacity = run->cap[c];
     json_object_put(copy);
     names[k] = pm->name;
     idx[k++] = i;
@@ -625,6 +739,10 @@ static void place(prop_run *run) {
   prop_members *m = s->o.members;
   int64_t *share = NULL, *completions = NULL;
   const prop_sched *ps = prop_sched_of(s->o.type);
+  if (ps && ps->kind != SCHED_KIND_JOB && !run->probed) {
+    probe_capacity(run);
+    return;
+  }
   if (ps) {
     int rc = schedule(run, &share, &completions);
     if (rc == -EAGAIN) { /* a member cache is listing: back in a moment, nothing moved meanwhile */

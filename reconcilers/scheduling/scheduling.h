@@ -60,6 +60,18 @@ typedef struct sched_member {
   int64_t capacity; /* estimated capacity (spec.replicas minus pods Unschedulable > 60 s), or SCHED_UNBOUNDED */
 } sched_member;
 
+/* How long a pod must have been Unschedulable before its workload's member counts as full (v1). */
+#define SCHED_UNSCHEDULABLE_S 60
+
+/* v1's podanalyzer (reference §4.3) over a member's pods (a List), counting only the pods the
+ * workload owns by ownerReferences, never by labels (kubernetes#45673): owner_uid is the member
+ * workload's metadata.uid; replicasets (a List, may be NULL) are the member's ReplicaSets, so that
+ * a Deployment's pods (owned by its ReplicaSets) count. *unschedulable: the pods not Running whose
+ * PodScheduled condition has been False/Unschedulable for more than SCHED_UNSCHEDULABLE_S at now
+ * (epoch seconds); *next_s: seconds until the next such pod passes that mark (-1: none). */
+void sched_unschedulable(json_object *pods, json_object *replicasets, const char *owner_uid, int64_t now,
+                         int64_t *unschedulable, int64_t *next_s);
+
 /* 32-bit FNV-1 (not 1a: Go's fnv.New32) of a then b: the planner's tie-break. */
 uint32_t sched_fnv1(const char *a, const char *b);
 

@@ -1,7 +1,9 @@
 /* Members' workload status summed into the federated object's (reference §4.6, §3.8; the issue's
  * rules where v1 was wrong: observedGeneration, the Available condition, the Job status rules). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <kf/cond.h>
 #include <kf/kc.h>
@@ -185,4 +187,51 @@ json_object *sched_job_status(json_object *prev, json_object *const *members, si
   else json_object_put(conds);
   *changed = !sched_same(st, prev_status);
   return st;
+}
+
+/* ---- unschedulable pods ---- */
+
+/* 1 when obj's ownerReferences name uid. */
+static int sched_owned_by(json_object *obj, const char *uid) {
+  json_object *refs = kc_obj_get(obj, "metadata.ownerReferences");
+  size_t n = refs && json_object_is_type(refs, json_type_array) ? json_object_array_length(refs) : 0;
+  for (size_t i = 0; uid && i < n; i++)
+    if (kf_streq(kc_obj_str(json_object_array_get_idx(refs, i), "uid"), uid)) return 1;
+  return 0;
+}
+
+/* RFC 3339 UTC at second resolution, as the apiserver writes condition times; -1 otherwise. */
+static int64_t sched_epoch(const char *t) {
+  struct tm tm;
+  const char *end;
+  memset(&tm, 0, sizeof(tm));
+  if (!t || !(end = strptime(t, "%Y-%m-%dT%H:%M:%S", &tm))) return -1;
+  return (int64_t)timegm(&tm);
+}
+
+void sched_unschedulable(json_object *pods, json_object *replicasets, const char *owner_uid, int64_t now,
+                         int64_t *unschedulable, int64_t *next_s) {
+  json_object *items = kc_obj_get(pods, "items"), *rs = kc_obj_get(replicasets, "items");
+  size_t n = items && json_object_is_type(items, json_type_array) ? json_object_array_length(items) : 0;
+  size_t nrs = rs && json_object_is_type(rs, json_type_array) ? json_object_array_length(rs) : 0;
+  *unschedulable = 0;
+  *next_s = -1;
+  for (size_t i = 0; i < n; i++) {
+    json_object *pod = json_object_array_get_idx(items, i), *c;
+    int ours = sched_owned_by(pod, owner_uid);
+    /* A Deployment owns its ReplicaSets, which own the pods. */
+    for (size_t k = 0; !ours && k < nrs; k++) {
+      json_object *r = json_object_array_get_idx(rs, k);
+      ours = sched_owned_by(r, owner_uid) && sched_owned_by(pod, kc_obj_str(r, "metadata.uid"));
+    }
+    if (!ours || kf_streq(kc_obj_str(pod, "status.phase"), "Running")) continue;
+    c = cond_find(pod, "PodScheduled");
+    if (!c || !kf_streq(kc_obj_str(c, "status"), "False") || !kf_streq(kc_obj_str(c, "reason"), "Unschedulable"))
+      continue;
+    int64_t since = sched_epoch(kc_obj_str(c, "lastTransitionTime"));
+    if (since < 0) continue;
+    if (now - since > SCHED_UNSCHEDULABLE_S) (*unschedulable)++;
+    else if (*next_s < 0 || since + SCHED_UNSCHEDULABLE_S + 1 - now < *next_s)
+      *next_s = since + SCHED_UNSCHEDULABLE_S + 1 - now;
+  }
 }

@@ -251,3 +251,47 @@ hpa_gone() { local m; for m in "${MEMBERS[@]}"; do ! MK "$m" get hpa -n shop api
 timed "HPA deleted: gone from every member" 60 hpa_gone
 timed "no HPA any more: the planner's 1/1/1 again" 60 api_replicas_are 1 1 1
 FK delete deployment -n shop api --wait=false >/dev/null
+
+# ---- capacity: a member whose node is tainted NoSchedule overflows its share after 60 s ---------------------------
+FK apply -f - >/dev/null <<'YAML' || { fail "federated Deployment cap refused"; exit 1; }
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: cap
+  namespace: shop
+  annotations: {federation.kubernetes.io/deployment-preferences: '{"rebalance":true,"clusters":{"*":{"weight":1}}}'}
+spec:
+  replicas: 30
+  selector: {matchLabels: {app: cap}}
+  template:
+    metadata: {labels: {app: cap}}
+    spec: {containers: [{name: cap, image: registry.example/cap:1}]}
+YAML
+cap_replicas_are() {
+  local i=0 got want=("$@")
+  for m in "${MEMBERS[@]}"; do
+    got=$(MK "$m" get deployment -n shop cap -o jsonpath='{.spec.replicas}' 2>/dev/null) || got=-
+    [ "$got" = "${want[i]}" ] || return 1
+    i=$((i + 1))
+  done
+}
+cap_ready() {
+  FK get deployment -n shop cap -o json | jq -e --argjson n "$1" '.status.readyReplicas == $n'
+}
+timed "Deployment cap: 30 over three, 10/10/10" 60 cap_replicas_are 10 10 10
+timed "Deployment cap: 30 ready" 120 cap_ready 30
+MK east taint nodes --all kubefed.dev/test=full:NoSchedule >/dev/null || fail "taint east's node"
+FK scale deployment -n shop cap --replicas=60 >/dev/null
+T=$SECONDS
+# 20 each; east schedules none of its 10 new pods.
+timed "scaled to 60: 20/20/20" 60 cap_replicas_are 20 20 20
+sleep 30
+check "30 s later east's pending pods are not yet counted: still 20/20/20" cap_replicas_are 20 20 20
+# After 60 s east's capacity is 20 - 10 = 10: round 1 (ceil(60/3) = 20 each) closes east at 10 with
+# overflow 10; round 2 gives the 10 left to north and west, 5 each. East keeps plan 10 + overflow 10 = 20
+# (its pending pods stay, v1's §4.5); north and west get 25.
+timed "east's 10 pods Unschedulable for 60 s overflow to north and west: 20/25/25" 120 cap_replicas_are 20 25 25
+say "scale to overflow placed: $((SECONDS - T)) s"
+timed "the overflow runs: 60 ready (east 10, north 25, west 25; east's other 10 stay pending)" 120 cap_ready 60
+MK east taint nodes --all kubefed.dev/test- >/dev/null
+FK delete deployment -n shop cap --wait=false >/dev/null

@@ -74,7 +74,8 @@ static void test_member_rbac(void **state) {
       "\"resources\": [ \"jobs\" ], \"verbs\": [ \"get\", \"list\", \"watch\", "
       "\"create\", \"update\", \"patch\", \"delete\" ] }, { \"apiGroups\": [ \"autoscaling\" ], "
       "\"resources\": [ \"horizontalpodautoscalers\" ], \"verbs\": [ \"get\", \"list\", \"watch\", "
-      "\"create\", \"update\", \"patch\", \"delete\" ] }, { \"apiGroups\": [ "
+      "\"create\", \"update\", \"patch\", \"delete\" ] }, { \"apiGroups\": [ \"\" ], \"resources\": [ "
+      "\"pods\" ], \"verbs\": [ \"list\" ] }, { \"apiGroups\": [ "
       "\"networking.k8s.io\" ], \"resources\": [ \"ingresses\" ], \"verbs\": [ \"get\", "
       "\"list\", \"watch\", \"create\", \"update\", \"patch\", \"delete\" ] } ]");
   assert_null(strstr(text, "events")); /* the controller manager's Events go to the federation API */

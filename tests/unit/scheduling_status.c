@@ -252,12 +252,45 @@ static void test_job_failed(void **state) {
   json_object_put(fed);
 }
 
+static void test_unschedulable(void **state) {
+  (void)state;
+  /* now = 2026-12-06T08:00:00Z; D owns ReplicaSet R; X is somebody else's with the same labels. */
+  const int64_t now = 1796544000;
+#define POD(owner, phase, cond)                                                                                       \
+  "{\"metadata\":{\"labels\":{\"app\":\"web\"},\"ownerReferences\":[{\"uid\":\"" owner "\"}]},\"status\":{\"phase\":" \
+  "\"" phase "\",\"conditions\":[" cond "]}}"
+#define UNSCHED(at) \
+  "{\"type\":\"PodScheduled\",\"status\":\"False\",\"reason\":\"Unschedulable\",\"lastTransitionTime\":\"" at "\"}"
+  json_object *pods = j(
+      "{\"items\":[" POD("R", "Pending", UNSCHED("2026-12-06T07:58:30Z")) ","    /* 90 s: counts */
+      POD("R", "Pending", UNSCHED("2026-12-06T07:59:30Z")) ","                   /* 30 s: in 31 s */
+      POD("X", "Pending", UNSCHED("2026-12-06T07:50:00Z")) ","                   /* not ours: kubernetes#45673 */
+      POD("R", "Running", "") ","                                                /* running */
+      POD("R", "Pending", "{\"type\":\"PodScheduled\",\"status\":\"True\"}") "," /* scheduled, pulling */
+      POD("D", "Pending", UNSCHED("2026-12-06T07:57:00Z")) "]}");                /* owned directly */
+  json_object *rs = j("{\"items\":[{\"metadata\":{\"uid\":\"R\",\"ownerReferences\":[{\"uid\":\"D\"}]}},"
+                      "{\"metadata\":{\"uid\":\"X\",\"ownerReferences\":[{\"uid\":\"other\"}]}}]}");
+  int64_t un, next;
+  sched_unschedulable(pods, rs, "D", now, &un, &next);
+  assert_int_equal(un, 2);
+  assert_int_equal(next, 31);
+  /* a ReplicaSet or StatefulSet: its own pods only */
+  sched_unschedulable(pods, NULL, "R", now, &un, &next);
+  assert_int_equal(un, 1);
+  sched_unschedulable(pods, rs, "nobody", now, &un, &next);
+  assert_int_equal(un, 0);
+  assert_int_equal(next, -1);
+  sched_unschedulable(NULL, NULL, "D", now, &un, &next);
+  assert_int_equal(un, 0);
+  json_object_put(pods);
+  json_object_put(rs);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_deployment),
-      cmocka_unit_test(test_replicaset_statefulset),
-      cmocka_unit_test(test_job_complete),
-      cmocka_unit_test(test_job_failed),
+      cmocka_unit_test(test_deployment),    cmocka_unit_test(test_replicaset_statefulset),
+      cmocka_unit_test(test_job_complete),  cmocka_unit_test(test_job_failed),
+      cmocka_unit_test(test_unschedulable),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -21,6 +21,7 @@ extern const kc_resource API_FEDERATIONS, API_FEDERATEDCLUSTERS, API_CLUSTERS;
  * namespaced kinds of it, which unjoin removes from a member that leaves (NULL-terminated). */
 extern const kc_resource API_DAEMONSETS, API_INGRESSES;
 extern const kc_resource API_REPLICASETS, API_STATEFULSETS, API_JOBS, API_HPAS; /* Deployments: KC_DEPLOYMENTS */
+extern const kc_resource API_PODS; /* read in members: unschedulable pods of our workloads */
 extern const kc_resource *const API_PROPAGATED_NAMESPACED[];
 
 /* Programs: each applies as itself (server-side apply field manager) and names itself in
