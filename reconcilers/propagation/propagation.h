@@ -10,6 +10,8 @@
  *   members.c   the federation's members: Cluster objects + credential Secrets in the federation
  *               API -> one cached client per Ready member (the runtime's cluster registry)
  *   sync.c      one controller per type: federated informer, per-member informers, reconcile
+ *   scheduled.c the scheduled types' part of a reconcile (issue 15): replicas, Job parallelism and
+ *               HPA bounds divided over the members (scheduling/), the members' status summed back
  *   deletion.c  v1's finalizers: cascade / orphan / foreground, and the federation API's
  *               namespace finalizer (nothing else runs there to do it) */
 #ifndef KF_PROPAGATION_H
