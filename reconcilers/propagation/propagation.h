@@ -159,6 +159,7 @@ typedef struct prop_sync prop_sync;
 typedef struct prop_sync_opts {
   const prop_type *type;
   int propagate; /* 0: the type is off: only finalizers are handled (deletions never hang) */
+  int hpas;      /* the HPA controller is on: a member's replicas that a federated HPA targets are its */
   const char *uid;
   int workers;
   kc_client *fed;

@@ -384,7 +384,8 @@ void prop_sched_watch(prop_sync *s) {
   const prop_sched *ps = prop_sched_of(s->o.type);
   const prop_type *hpa = prop_type_of(CM_HPAS);
   int rc;
-  if (!s->o.propagate || !ps || ps->kind == SCHED_KIND_JOB || !hpa) return;
+  /* With the HPA controller off no member has the HPA: the planner's replicas stand. */
+  if (!s->o.propagate || !s->o.hpas || !ps || ps->kind == SCHED_KIND_JOB || !hpa) return;
   /* The HPA controller's own informer (same options): one watch in the federation API. */
   informer_opts ho = {.res = hpa->res, .transform = prop_set_kind, .transform_data = (void *)hpa};
   s->hpa_inf = informer_factory_get(s->o.informers, s->o.fed, &ho, &rc);
