@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
-# propagation.scheduling: a federated Deployment's replicas divided over three real members (each
-# with its own kube-controller-manager, scheduler and kwok node, so ReplicaSets and pods really
-# appear and become Ready) by kubefed v1's planner, and the members' status summed back (issue 15).
+# propagation.scheduling: federated workloads divided over three real members (each with its own
+# kube-controller-manager, scheduler and kwok node, so ReplicaSets, Jobs and pods really appear and
+# become Ready or complete) by kubefed v1's planner, and the members' status summed back (issue 15).
 # Checks: 50 replicas over two selected members land 25/25; the federated status reaches 50 ready,
 # `kubectl rollout status` and `kubectl wait --for=condition=Available` against the federation API
-# return; a third member that becomes selected gets the Deployment with 0 replicas while
-# `rebalance` is false (what runs stays where it runs) and its share once `rebalance` is true
-# (17/16/17, v1's FNV-1 order for key shop/web); weights and maxReplicas are respected; a
-# preferences annotation that does not parse is a Warning event and changes nothing; a scale-down
-# is followed; deleting the federated Deployment removes every copy. The expected splits are v1's
-# (reference §4.4), worked out by hand in the comments. Waits are generous; times are printed.
+# return; a third member that becomes selected (standing in for a join) gets the Deployment with 0
+# replicas while `rebalance` is false (what runs stays where it runs) and its share once `rebalance`
+# is true (17/16/17, v1's FNV-1 order for key shop/web); weights and maxReplicas are respected; a
+# preferences annotation that does not parse is a Warning event and the default; a scale-down is
+# followed; deleting the federated Deployment removes every copy. A Job with parallelism 9 and
+# completions 18 runs 3/6 in each member and the federated Job gets Complete (with
+# SuccessCriteriaMet, completionTime, active 0); a changed split is a Warning, not an update. An HPA
+# (min 6, max 9) becomes 2..3 in each member, and the member HPAs' scale of its Deployment to their
+# minReplicas is not undone; without the HPA the planner's split returns. A member whose node is
+# tainted NoSchedule overflows its share to the others once its pods have been Unschedulable for
+# 60 s, not before. The expected splits are v1's (reference §4.4, §3.7, §3.8), worked out by hand in
+# the comments. Waits are generous; times are printed.
 TEST=propagation.scheduling RESOURCE=federatedcluster CLUSTER=sched NODES=1 NS="sched-$$"
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
