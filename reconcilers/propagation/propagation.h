@@ -79,7 +79,7 @@ int prop_skip(const prop_type *t, json_object *obj);
 json_object *prop_desired(const prop_type *t, json_object *obj, const char *uid);
 
 /* The copy for one member of a scheduled workload: prop_desired with spec.replicas = replicas, or
- * without spec.replicas when replicas < 0 (an HPA in the member owns it). A new object. */
+ * without spec.replicas when replicas < 0. A new object. */
 json_object *prop_desired_replicas(const prop_type *t, json_object *obj, const char *uid, int64_t replicas);
 /* The copy for one member of a federated Job: its share of parallelism and completions (< 0:
  * unset), spec.manualSelector true. A new object. */
