@@ -285,8 +285,12 @@ static int http_pool_init(http_engine *eng, http_pool *pool, long maxconnects) {
   curl_multi_setopt(pool->multi, CURLMOPT_TIMERDATA, pool);
   curl_multi_setopt(pool->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
   /* Bounded pool; HTTP/2 multiplexes many requests over each connection (with PIPEWAIT a new
-   * request waits for the first connection to a host rather than opening a second). */
-  curl_multi_setopt(pool->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 8L);
+   * request waits for the first connection to a host rather than opening a second). A server that
+   * speaks only HTTP/1.1 (a member behind such a proxy) takes one connection per watch: the
+   * controller manager watches 11 kinds in each member, and with 8 connections per host its
+   * requests to that member queued behind the watches until they timed out (propagation.faults,
+   * whose fault proxy speaks HTTP/1.1). 32 leaves room for the watches and the requests. */
+  curl_multi_setopt(pool->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 32L);
   curl_multi_setopt(pool->multi, CURLMOPT_MAXCONNECTS, maxconnects);
   uv_timer_init(eng->loop, &pool->timer);
   pool->timer.data = pool;
