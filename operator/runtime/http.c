@@ -285,11 +285,11 @@ static int http_pool_init(http_engine *eng, http_pool *pool, long maxconnects) {
   curl_multi_setopt(pool->multi, CURLMOPT_TIMERDATA, pool);
   curl_multi_setopt(pool->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
   /* Bounded pool; HTTP/2 multiplexes many requests over each connection (with PIPEWAIT a new
-   * request waits for the first connection to a host rather than opening a second). Over HTTP/1.1
-   * (a proxy without h2, as the fault tests' member proxy) every watch holds a connection of its
-   * own: a member watched for each propagated type plus Services' EndpointSlices (issue 16) took
-   * all 8 of the old limit, and every GET and apply to that member then waited for a watch to end
-   * (timeouts, no progress). 32 leaves room for the types to come and for requests. */
+   * request waits for the first connection to a host rather than opening a second). A server that
+   * speaks only HTTP/1.1 (a member behind such a proxy) takes one connection per watch: the
+   * controller manager watches 11 kinds in each member, and with 8 connections per host its
+   * requests to that member queued behind the watches until they timed out (propagation.faults,
+   * whose fault proxy speaks HTTP/1.1). 32 leaves room for the watches and the requests. */
   curl_multi_setopt(pool->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 32L);
   curl_multi_setopt(pool->multi, CURLMOPT_MAXCONNECTS, maxconnects);
   uv_timer_init(eng->loop, &pool->timer);

@@ -88,13 +88,14 @@ json_object *fc_desired_service_account(const fc_spec *s, const fc_names *n) {
 json_object *fc_member_rules(void) {
   /* What the federation controller manager's propagated types need in members, and nothing else:
    * it reads (list, watch: its member watches, get), creates, applies (patch), updates and
-   * deletes its copies. Its Events go to the federation API, not here. The scheduling and
-   * Services issues add their types as rows. */
+   * deletes its copies. Its Events go to the federation API, not here. */
   static const char *const rules[][3] = {
-      {"", "namespaces,configmaps,secrets,serviceaccounts", "get,list,watch,create,update,patch,delete"},
-      {"apps", "daemonsets", "get,list,watch,create,update,patch,delete"},
+      {"", "namespaces,configmaps,secrets,serviceaccounts,services", "get,list,watch,create,update,patch,delete"},
+      {"apps", "daemonsets,deployments,replicasets,statefulsets", "get,list,watch,create,update,patch,delete"},
+      {"batch", "jobs", "get,list,watch,create,update,patch,delete"},
+      {"autoscaling", "horizontalpodautoscalers", "get,list,watch,create,update,patch,delete"},
+      {"", "pods", "list"}, /* pending pods our workloads own: the planner's capacity */
       {"networking.k8s.io", "ingresses", "get,list,watch,create,update,patch,delete"},
-      {"", "services", "get,list,watch,create,update,patch,delete"},
       /* Read only: whether a Service's copy has a ready endpoint (the service-ingresses annotation). */
       {"discovery.k8s.io", "endpointslices", "get,list,watch"},
   };

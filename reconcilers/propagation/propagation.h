@@ -10,6 +10,8 @@
  *   members.c   the federation's members: Cluster objects + credential Secrets in the federation
  *               API -> one cached client per Ready member (the runtime's cluster registry)
  *   sync.c      one controller per type: federated informer, per-member informers, reconcile
+ *   scheduled.c the scheduled types' part of a reconcile (issue 15): replicas, Job parallelism and
+ *               HPA bounds divided over the members (scheduling/), the members' status summed back
  *   deletion.c  v1's finalizers: cascade / orphan / foreground, and the federation API's
  *               namespace finalizer (nothing else runs there to do it) */
 #ifndef KF_PROPAGATION_H
@@ -28,6 +30,8 @@
 #include <kf/metrics.h>
 #include <kubefed/api.h>
 #include <kubefed/cm_options.h>
+
+#include "scheduling/scheduling.h"
 
 /* ---- API names (kubefed v1's where v1 had one) ---- */
 #define PROP_LABEL_PROPAGATED_BY API_LABEL_PROPAGATED_BY
@@ -54,6 +58,16 @@ typedef struct prop_type {
 /* The types this version propagates, in --controllers order; NULL when id has none. */
 const prop_type *prop_type_of(cm_controller id);
 
+/* Scheduled workloads (issue 15): spec.replicas divided over the members by v1's planner with the
+ * preferences annotation, the members' status summed back as kind. */
+typedef struct prop_sched {
+  cm_controller id;
+  const char *preferences;
+  sched_workload_kind kind;
+} prop_sched;
+/* NULL when t is not scheduled. */
+const prop_sched *prop_sched_of(const prop_type *t);
+
 /* 1 when obj is never propagated as an object: the system namespaces, what lives in them, and
  * what an apiserver or a member makes by itself (default/kubernetes, kube-root-ca.crt, the
  * default ServiceAccount, service-account tokens). */
@@ -68,12 +82,24 @@ json_object *prop_desired(const prop_type *t, json_object *obj, const char *uid)
  * spec.healthCheckNodePort. */
 void prop_service_copy(json_object *desired);
 
+/* The copy for one member of a scheduled workload: prop_desired with spec.replicas = replicas, or
+ * without spec.replicas when replicas < 0. A new object. */
+json_object *prop_desired_replicas(const prop_type *t, json_object *obj, const char *uid, int64_t replicas);
+/* The copy for one member of a federated Job: its share of parallelism and completions (< 0:
+ * unset), spec.manualSelector true. A new object. */
+json_object *prop_desired_job(const prop_type *t, json_object *obj, const char *uid, int64_t parallelism,
+                              int64_t completions);
+
+/* The copy for one member of a federated HorizontalPodAutoscaler: its share of the bounds. */
+json_object *prop_desired_hpa(const prop_type *t, json_object *obj, const char *uid, int64_t min, int64_t max);
+
 /* The federated cache's transform: list items carry no apiVersion and kind; Events about the
  * object (regarding) need them. */
 void prop_set_kind(json_object *obj, void *type);
 
 /* The member cache's transform: keeps metadata.name/namespace/uid/resourceVersion/labels/
- * annotations and the type's fields (what deciding a write needs), drops the rest. */
+ * annotations and the type's fields (what deciding a write needs), drops the rest; a scheduled
+ * workload also keeps metadata.generation and status (current replicas, the status sums). */
 void prop_transform(json_object *obj, void *type);
 
 /* The sorted, de-duplicated union of the copies' status.loadBalancer.ingress entries (copies may
@@ -137,6 +163,7 @@ typedef struct prop_sync prop_sync;
 typedef struct prop_sync_opts {
   const prop_type *type;
   int propagate; /* 0: the type is off: only finalizers are handled (deletions never hang) */
+  int hpas;      /* the HPA controller is on: a member's replicas that a federated HPA targets are its */
   const char *uid;
   int workers;
   kc_client *fed;

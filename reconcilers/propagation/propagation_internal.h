@@ -21,6 +21,7 @@ struct prop_sync {
   const char *owner[3]; /* apply's owner labels: PROP_LABEL_PROPAGATED_BY, uid (outlives calls) */
   ctrl *c;
   informer *fed_inf;
+  informer *hpa_inf; /* scheduled workloads: the federated HPAs, for the members whose replicas they own */
   member_watch **mw; /* heap entries: a call in flight looks its member's up again by name */
   size_t nmw;
   int active, closing;
@@ -45,6 +46,12 @@ typedef struct prop_run {
   int issued;                         /* deletions of member copies started */
   char *waiting;                      /* members a cascade waits for, "a, b" */
   void (*then)(struct prop_run *run); /* what runs when pending drops to 0 */
+  char **scheduled;                   /* scheduled workloads: the members whose status is summed */
+  size_t nscheduled;
+  int probed;         /* scheduled workloads: the members' unschedulable pods were counted this round */
+  char **cap_members; /* ... and these have a capacity (spec.replicas - pods Unschedulable > 60 s) */
+  int64_t *cap;
+  size_t ncap;
 } prop_run;
 
 void prop_finish(prop_run *run);
@@ -57,6 +64,25 @@ void prop_metric(prop_sync *s, const char *member, const char *result);
 int prop_remove_copy(prop_run *run, const prop_member *pm, member_watch *w);
 /* One member call ended: when it was the last, run->then. */
 void prop_call_done(prop_run *run);
+
+/* scheduled.c (issue 15): the scheduled types' part of place(). */
+typedef struct prop_plan {
+  int64_t *share, *completions; /* workloads (replicas) and Jobs (parallelism), per prop_members_at; -1: none */
+  int64_t *hmin, *hmax;         /* HPAs */
+} prop_plan;
+/* Starts counting unschedulable pods for a scheduled workload, again(run) when done: 1, else 0
+ * (not such a type, or counted this round). */
+int prop_sched_probe(prop_run *run, void (*again)(prop_run *run));
+/* This round's shares; not 0: run finished (-EAGAIN: a member cache is listing, requeued). */
+int prop_sched_plan(prop_run *run, prop_plan *p);
+/* Member i's copy per the plan: 1 write *out (NULL: the type's plain copy), 0 skip (state set),
+ * -1 remove our copy there (state set). */
+int prop_sched_desired(prop_run *run, const prop_plan *p, size_t i, member_watch *w, json_object **out);
+void prop_plan_free(prop_plan *p);
+/* The summed status written when it changes, then next(run). */
+void prop_sched_write_status(prop_run *run, void (*next)(prop_run *run));
+/* prop_sync_new: the federated HPAs' informer (s->hpa_inf) for a workload type's retained replicas. */
+void prop_sched_watch(prop_sync *s);
 
 /* deletion.c: obj has a deletionTimestamp. */
 void prop_delete(prop_run *run);

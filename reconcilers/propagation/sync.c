@@ -14,7 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <time.h>
+
 #include <kf/apply.h>
+#include <kf/cond.h>
 #include <kf/kj.h>
 #include <kf/log.h>
 
@@ -85,6 +88,11 @@ void prop_finish(prop_run *run) {
   for (size_t i = 0; i < run->nowned; i++) free(run->owned[i]);
   free(run->owned);
   free(run->states);
+  for (size_t i = 0; i < run->nscheduled; i++) free(run->scheduled[i]);
+  free(run->scheduled);
+  for (size_t i = 0; i < run->ncap; i++) free(run->cap_members[i]);
+  free(run->cap_members);
+  free(run->cap);
   prop_selector_free(run->sel);
   free(run->waiting);
   json_object_put(run->obj);
@@ -130,6 +138,10 @@ static void write_status(prop_run *run) {
   prop_sync *s = run->s;
   if (run->unsynced || !run->obj) {
     prop_finish(run);
+    return;
+  }
+  if (prop_sched_of(s->o.type) && run->sel) { /* placed (even nowhere): the sums follow */
+    prop_sched_write_status(run, write_annotation);
     return;
   }
   if (!s->o.type->lb_status_union) {
@@ -390,6 +402,9 @@ static member_watch *usable(prop_run *run, const prop_member *pm) {
 static void place(prop_run *run) {
   prop_sync *s = run->s;
   prop_members *m = s->o.members;
+  prop_plan plan;
+  /* Scheduled types (scheduled.c): unschedulable pods counted first, then each member's share. */
+  if (prop_sched_probe(run, place) || prop_sched_plan(run, &plan) != 0) return;
   json_object *desired = prop_desired(s->o.type, run->obj, s->uid);
   run->then = write_status;
   run->pending = 1; /* this loop's own hold: nothing finishes before every call is started */
@@ -412,12 +427,17 @@ static void place(prop_run *run) {
       prop_remove_copy(run, pm, w);
       continue;
     }
+    json_object *share = NULL;
+    int write = prop_sched_desired(run, &plan, i, w, &share);
+    if (write < 0) prop_remove_copy(run, pm, w);
+    if (write <= 0) continue;
     member_op *op = kf_calloc(1, sizeof(*op));
     op->run = run;
     op->member = kf_strdup(pm->name);
     op->client = pm->client;
     op->epoch = w->epoch;
-    json_object_deep_copy(desired, &op->desired, NULL);
+    op->desired = share;
+    if (!share) json_object_deep_copy(desired, &op->desired, NULL);
     json_object *cached = informer_get_key(w->inf, run->key);
     op->existed = cached != NULL;
     json_object_put(cached);
@@ -425,6 +445,7 @@ static void place(prop_run *run) {
     apply_copy(op);
   }
   kj_put_wiped(desired);
+  prop_plan_free(&plan);
   prop_call_done(run);
 }
 
@@ -649,12 +670,14 @@ prop_sync *prop_sync_new(uv_loop_t *loop, const prop_sync_opts *o) {
   int rc;
   s->fed_inf = informer_factory_get(o->informers, o->fed, &io, &rc);
   ctrl_watch(s->c, s->fed_inf, NULL, NULL);
+  prop_sched_watch(s); /* scheduled workloads: the federated HPAs */
   prop_members_listen(o->members, on_member_replace, s);
   return s;
 }
 
 int prop_sync_synced(const prop_sync *s) {
-  return informer_has_synced(s->fed_inf) && prop_members_synced(s->o.members);
+  return informer_has_synced(s->fed_inf) && (!s->hpa_inf || informer_has_synced(s->hpa_inf)) &&
+         prop_members_synced(s->o.members);
 }
 
 void prop_sync_start(prop_sync *s) { ctrl_start(s->c); }

@@ -53,7 +53,26 @@ static const prop_type TYPES[] = {
     {CM_DAEMONSETS, &API_DAEMONSETS, SPEC_FIELDS, 0},
     {CM_INGRESSES, &API_INGRESSES, SPEC_FIELDS, 1},
     {CM_SERVICES, &KC_SERVICES, SPEC_FIELDS, 1},
+    {CM_DEPLOYMENTS, &KC_DEPLOYMENTS, SPEC_FIELDS, 0},
+    {CM_REPLICASETS, &API_REPLICASETS, SPEC_FIELDS, 0},
+    {CM_STATEFULSETS, &API_STATEFULSETS, SPEC_FIELDS, 0},
+    {CM_JOBS, &API_JOBS, SPEC_FIELDS, 0},
+    {CM_HPAS, &API_HPAS, SPEC_FIELDS, 0},
 };
+
+/* StatefulSets are divided with the Deployment annotation (the issue; v1 had no StatefulSets). */
+static const prop_sched SCHEDULED[] = {
+    {CM_DEPLOYMENTS, SCHED_ANN_DEPLOYMENT, SCHED_KIND_DEPLOYMENT},
+    {CM_REPLICASETS, SCHED_ANN_REPLICASET, SCHED_KIND_REPLICASET},
+    {CM_STATEFULSETS, SCHED_ANN_DEPLOYMENT, SCHED_KIND_STATEFULSET},
+    {CM_JOBS, SCHED_ANN_JOB, SCHED_KIND_JOB},
+};
+
+const prop_sched *prop_sched_of(const prop_type *t) {
+  for (size_t i = 0; t && i < sizeof(SCHEDULED) / sizeof(SCHEDULED[0]); i++)
+    if (SCHEDULED[i].id == t->id) return &SCHEDULED[i];
+  return NULL;
+}
 
 const prop_type *prop_type_of(cm_controller id) {
   for (size_t i = 0; i < sizeof(TYPES) / sizeof(TYPES[0]); i++)
@@ -136,15 +155,57 @@ json_object *prop_desired(const prop_type *t, json_object *obj, const char *uid)
   return d;
 }
 
+json_object *prop_desired_replicas(const prop_type *t, json_object *obj, const char *uid, int64_t replicas) {
+  json_object *copy = NULL, *spec, *d;
+  json_object_deep_copy(obj, &copy, NULL);
+  spec = kc_obj_get(copy, "spec");
+  if (spec && replicas >= 0) kj_int(spec, "replicas", replicas);
+  else if (spec) json_object_object_del(spec, "replicas");
+  d = prop_desired(t, copy, uid);
+  json_object_put(copy);
+  return d;
+}
+
+json_object *prop_desired_job(const prop_type *t, json_object *obj, const char *uid, int64_t parallelism,
+                              int64_t completions) {
+  json_object *copy = NULL, *spec, *d;
+  json_object_deep_copy(obj, &copy, NULL);
+  spec = kc_obj_get(copy, "spec");
+  if (spec) {
+    kj_int(spec, "parallelism", parallelism);
+    if (completions >= 0) kj_int(spec, "completions", completions);
+    /* The selector and labels the federation API generated for the federated Job (its uid) are
+     * kept as they are: a member's apiserver would generate others (v1 set this too). */
+    kj_bool(spec, "manualSelector", 1);
+  }
+  d = prop_desired(t, copy, uid);
+  json_object_put(copy);
+  return d;
+}
+
+json_object *prop_desired_hpa(const prop_type *t, json_object *obj, const char *uid, int64_t min, int64_t max) {
+  json_object *copy = NULL, *spec, *d;
+  json_object_deep_copy(obj, &copy, NULL);
+  spec = kc_obj_get(copy, "spec");
+  if (spec) {
+    kj_int(spec, "minReplicas", min);
+    kj_int(spec, "maxReplicas", max);
+  }
+  d = prop_desired(t, copy, uid);
+  json_object_put(copy);
+  return d;
+}
+
 void prop_transform(json_object *obj, void *type) {
   const prop_type *t = type;
   static const char *const META[] = {"name",   "namespace",   "uid", "resourceVersion", "deletionTimestamp",
                                      "labels", "annotations", NULL};
   json_object *meta = kc_obj_get(obj, "metadata"), *keep = kj_obj();
   for (const char *const *k = META; *k; k++) kj_copy(keep, *k, kc_obj_get(meta, *k));
+  if (prop_sched_of(t)) kj_copy(keep, "generation", kc_obj_get(meta, "generation"));
   json_object *out = kj_obj();
   for (const char *const *f = t->fields; *f; f++) kj_copy(out, *f, kc_obj_get(obj, *f));
-  if (t->lb_status_union) kj_copy(out, "status", kc_obj_get(obj, "status"));
+  if (t->lb_status_union || prop_sched_of(t)) kj_copy(out, "status", kc_obj_get(obj, "status"));
   /* Replace obj's fields in place: the informer keeps obj. */
   char **keys = NULL;
   size_t n = 0;

@@ -64,17 +64,21 @@ static void test_member_rbac(void **state) {
   const char *text = json_object_to_json_string(kc_obj_get(role, "rules"));
   assert_null(strstr(text, "\"*\"")); /* least privilege: no wildcards */
   /* Exactly the propagated types (RBAC.md's member rows), each with the verbs a copy needs. */
-  assert_string_equal(text, "[ { \"apiGroups\": [ \"\" ], \"resources\": [ \"namespaces\", \"configmaps\", "
-                            "\"secrets\", \"serviceaccounts\" ], \"verbs\": [ \"get\", \"list\", \"watch\", "
-                            "\"create\", \"update\", \"patch\", \"delete\" ] }, { \"apiGroups\": [ \"apps\" ], "
-                            "\"resources\": [ \"daemonsets\" ], \"verbs\": [ \"get\", \"list\", \"watch\", "
-                            "\"create\", \"update\", \"patch\", \"delete\" ] }, { \"apiGroups\": [ "
-                            "\"networking.k8s.io\" ], \"resources\": [ \"ingresses\" ], \"verbs\": [ \"get\", "
-                            "\"list\", \"watch\", \"create\", \"update\", \"patch\", \"delete\" ] }, { "
-                            "\"apiGroups\": [ \"\" ], \"resources\": [ \"services\" ], \"verbs\": [ \"get\", "
-                            "\"list\", \"watch\", \"create\", \"update\", \"patch\", \"delete\" ] }, { "
-                            "\"apiGroups\": [ \"discovery.k8s.io\" ], \"resources\": [ \"endpointslices\" ], "
-                            "\"verbs\": [ \"get\", \"list\", \"watch\" ] } ]");
+  assert_string_equal(text,
+                      "[ { \"apiGroups\": [ \"\" ], \"resources\": [ \"namespaces\", \"configmaps\", \"secrets\", "
+                      "\"serviceaccounts\", \"services\" ], \"verbs\": [ \"get\", \"list\", \"watch\", \"create\", "
+                      "\"update\", \"patch\", \"delete\" ] }, { \"apiGroups\": [ \"apps\" ], "
+                      "\"resources\": [ \"daemonsets\", \"deployments\", \"replicasets\", \"statefulsets\" ], "
+                      "\"verbs\": [ \"get\", \"list\", \"watch\", \"create\", \"update\", \"patch\", \"delete\" ] }, "
+                      "{ \"apiGroups\": [ \"batch\" ], \"resources\": [ \"jobs\" ], \"verbs\": [ \"get\", \"list\", "
+                      "\"watch\", \"create\", \"update\", \"patch\", \"delete\" ] }, "
+                      "{ \"apiGroups\": [ \"autoscaling\" ], \"resources\": [ \"horizontalpodautoscalers\" ], "
+                      "\"verbs\": [ \"get\", \"list\", \"watch\", \"create\", \"update\", \"patch\", \"delete\" ] }, "
+                      "{ \"apiGroups\": [ \"\" ], \"resources\": [ \"pods\" ], \"verbs\": [ \"list\" ] }, "
+                      "{ \"apiGroups\": [ \"networking.k8s.io\" ], \"resources\": [ \"ingresses\" ], "
+                      "\"verbs\": [ \"get\", \"list\", \"watch\", \"create\", \"update\", \"patch\", \"delete\" ] }, "
+                      "{ \"apiGroups\": [ \"discovery.k8s.io\" ], \"resources\": [ \"endpointslices\" ], "
+                      "\"verbs\": [ \"get\", \"list\", \"watch\" ] } ]");
   assert_null(strstr(text, "events")); /* the controller manager's Events go to the federation API */
   assert_string_equal(kc_obj_str(b, "roleRef.name"), n.role);
   json_object *subj = json_object_array_get_idx(kc_obj_get(b, "subjects"), 0);

@@ -211,7 +211,53 @@ static void test_desired_per_type(void **state) {
   json_object_put(d);
   json_object_put(ds);
   assert_string_equal(prop_type_of(CM_INGRESSES)->res->group, "networking.k8s.io");
-  assert_null(prop_type_of(CM_JOBS)); /* comes with the scheduling issue */
+  assert_null(prop_sched_of(prop_type_of(CM_HPAS))); /* bounds divided, no preferences, no status sums */
+  json_object *hpa = parse("{\"metadata\":{\"name\":\"web\",\"namespace\":\"shop\"},\"spec\":{\"minReplicas\":6,"
+                           "\"maxReplicas\":9,\"scaleTargetRef\":{\"kind\":\"Deployment\",\"name\":\"web\"}}}");
+  d = prop_desired_hpa(prop_type_of(CM_HPAS), hpa, "u", 2, 3);
+  assert_string_equal(kc_obj_str(d, "apiVersion"), "autoscaling/v2");
+  assert_int_equal(json_object_get_int64(kc_obj_get(d, "spec.minReplicas")), 2);
+  assert_int_equal(json_object_get_int64(kc_obj_get(d, "spec.maxReplicas")), 3);
+  assert_string_equal(kc_obj_str(d, "spec.scaleTargetRef.name"), "web");
+  json_object_put(d);
+  json_object_put(hpa);
+  assert_null(prop_sched_of(prop_type_of(CM_DAEMONSETS)));
+
+  /* Scheduled workloads: each member's copy carries its own share, and its own hash with it. */
+  json_object *dep = parse("{\"metadata\":{\"name\":\"web\",\"namespace\":\"shop\",\"generation\":4,"
+                           "\"annotations\":{\"federation.kubernetes.io/deployment-preferences\":\"{}\"}},"
+                           "\"spec\":{\"replicas\":50,\"selector\":{}},\"status\":{\"replicas\":50}}");
+  const prop_type *t = prop_type_of(CM_DEPLOYMENTS);
+  assert_string_equal(prop_sched_of(t)->preferences, SCHED_ANN_DEPLOYMENT);
+  assert_string_equal(prop_sched_of(prop_type_of(CM_STATEFULSETS))->preferences, SCHED_ANN_DEPLOYMENT);
+  assert_string_equal(prop_sched_of(prop_type_of(CM_REPLICASETS))->preferences, SCHED_ANN_REPLICASET);
+  json_object *d17 = prop_desired_replicas(t, dep, "u", 17), *d0 = prop_desired_replicas(t, dep, "u", 0);
+  assert_int_equal(json_object_get_int64(kc_obj_get(d17, "spec.replicas")), 17);
+  assert_int_equal(json_object_get_int64(kc_obj_get(d0, "spec.replicas")), 0);
+  assert_null(kc_obj_get(d17, "status"));
+  assert_string_not_equal(kc_obj_key_str(kc_obj_get(d17, "metadata.annotations"), PROP_ANNOTATION_HASH),
+                          kc_obj_key_str(kc_obj_get(d0, "metadata.annotations"), PROP_ANNOTATION_HASH));
+  assert_int_equal(json_object_get_int64(kc_obj_get(dep, "spec.replicas")), 50); /* the federated object untouched */
+  json_object_put(d17);
+  json_object_put(d0);
+  /* the member cache keeps status and generation for the planner and the sums */
+  prop_transform(dep, (void *)t);
+  assert_int_equal(json_object_get_int64(kc_obj_get(dep, "status.replicas")), 50);
+  assert_int_equal(json_object_get_int64(kc_obj_get(dep, "metadata.generation")), 4);
+  json_object_put(dep);
+
+  json_object *job = parse("{\"metadata\":{\"name\":\"pi\",\"namespace\":\"shop\"},\"spec\":{\"parallelism\":9,"
+                           "\"completions\":18,\"selector\":{\"matchLabels\":{\"batch.kubernetes.io/controller-uid\":"
+                           "\"x\"}}}}");
+  t = prop_type_of(CM_JOBS);
+  assert_int_equal(prop_sched_of(t)->kind, SCHED_KIND_JOB);
+  d = prop_desired_job(t, job, "u", 3, 6);
+  assert_int_equal(json_object_get_int64(kc_obj_get(d, "spec.parallelism")), 3);
+  assert_int_equal(json_object_get_int64(kc_obj_get(d, "spec.completions")), 6);
+  assert_true(json_object_get_boolean(kc_obj_get(d, "spec.manualSelector")));
+  assert_non_null(kc_obj_get(d, "spec.selector.matchLabels"));
+  json_object_put(d);
+  json_object_put(job);
 }
 
 /* Services: what the federation API allocated stays behind; a headless "None" and the rest of

@@ -20,6 +20,8 @@ extern const kc_resource API_FEDERATIONS, API_FEDERATEDCLUSTERS, API_CLUSTERS;
 /* Federation API and members: what the controller manager propagates (namespaces too), and the
  * namespaced kinds of it, which unjoin removes from a member that leaves (NULL-terminated). */
 extern const kc_resource API_DAEMONSETS, API_INGRESSES;
+extern const kc_resource API_REPLICASETS, API_STATEFULSETS, API_JOBS, API_HPAS; /* Deployments: KC_DEPLOYMENTS */
+extern const kc_resource API_PODS; /* read in members: unschedulable pods of our workloads */
 /* Read in members for the service-ingresses annotation (issue 16): never propagated. */
 extern const kc_resource API_ENDPOINTSLICES;
 extern const kc_resource *const API_PROPAGATED_NAMESPACED[];

@@ -52,6 +52,7 @@ static void start_type(cm *c, cm_controller id, int served) {
   }
   prop_sync_opts so = {.type = t,
                        .propagate = served && c->o->controllers[id] != CM_OFF,
+                       .hpas = c->o->controllers[CM_HPAS] != CM_OFF,
                        .uid = c->o->federation_uid,
                        .workers = (int)c->o->concurrent_replicaset_syncs,
                        .fed = kf_manager_client(c->m),

@@ -1,0 +1,140 @@
+/* scheduling: how a federated workload's replicas are divided over member clusters, and how the
+ * members' status is summed back, as pure functions (federation v1's federatedtypes/scheduling.go,
+ * util/planner, hpa.go and the job controller; reference federation-controller-manager-v1.md §3.5,
+ * §3.7, §3.8, §4).
+ *
+ * Nothing here talks to a cluster: the propagation controller reads the federated object and its
+ * member copies, calls these, and writes what they return. Every input may come from a user (the
+ * preferences annotation) or a member apiserver (status), so garbage gives -EINVAL with a message
+ * and never a crash; all arithmetic is bounded so that no input overflows an int64. */
+#ifndef KF_SCHEDULING_H
+#define KF_SCHEDULING_H
+
+#include <json-c/json.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <kf/error.h>
+
+#define SCHED_ANN_DEPLOYMENT "federation.kubernetes.io/deployment-preferences"
+#define SCHED_ANN_REPLICASET "federation.kubernetes.io/replica-set-preferences"
+#define SCHED_ANN_JOB "federation.kubernetes.io/job-preferences"
+
+/* Replica counts are int32 in every workload API; weights are int64 in v1 but anything above this
+ * bound is refused, so that remaining * weight (the planner's ceil division) fits in an int64. */
+#define SCHED_MAX_VALUE INT32_MAX
+/* "no maxReplicas" and "capacity unknown" */
+#define SCHED_UNBOUNDED (-1)
+/* "this member has no object yet" for sched_member.current */
+#define SCHED_NO_OBJECT (-1)
+
+typedef struct sched_cluster_pref {
+  char *cluster;        /* a member name, or "*" for every member without its own entry */
+  int64_t min_replicas; /* assigned first, before any weight counts */
+  int64_t max_replicas; /* SCHED_UNBOUNDED when absent or null */
+  int64_t weight;       /* 0: the member only ever gets its minimum */
+} sched_cluster_pref;
+
+/* The preferences annotation. Owns its entries. */
+typedef struct sched_prefs {
+  int rebalance; /* 0: replicas already running in a member stay there (up to the new total) */
+  size_t n;
+  sched_cluster_pref *clusters;
+} sched_prefs;
+
+/* Parses an annotation value. NULL (annotation absent) gives the default
+ * {"clusters":{"*":{"weight":1}}} and returns 0. Field names match case-insensitively, as v1's Go
+ * struct without json tags did ("Rebalance", "minreplicas", ...); cluster names do not; unknown
+ * fields are ignored. Anything else that v1's json.Unmarshal refused (not JSON, a string where a
+ * number belongs, 1.5 replicas) is -EINVAL with a message, and *out is then the default too, so
+ * the caller can report a Warning event and carry on as v1 did. Also refused, where v1 took them
+ * and then planned nonsense: negative values, and values above SCHED_MAX_VALUE. */
+int sched_prefs_parse(const char *annotation, sched_prefs *out, kf_error *err);
+void sched_prefs_default(sched_prefs *out);
+void sched_prefs_free(sched_prefs *p);
+
+/* One planner input per candidate member (Ready and selected). */
+typedef struct sched_member {
+  const char *name;
+  int64_t current;  /* replicas running there now (its workload's status), SCHED_NO_OBJECT if none */
+  int64_t capacity; /* estimated capacity (spec.replicas minus pods Unschedulable > 60 s), or SCHED_UNBOUNDED */
+} sched_member;
+
+/* How long a pod must have been Unschedulable before its workload's member counts as full (v1). */
+#define SCHED_UNSCHEDULABLE_S 60
+
+/* v1's podanalyzer (reference §4.3) over a member's pods (a List), counting only the pods the
+ * workload owns by ownerReferences, never by labels (kubernetes#45673): owner_uid is the member
+ * workload's metadata.uid; replicasets (a List, may be NULL) are the member's ReplicaSets, so that
+ * a Deployment's pods (owned by its ReplicaSets) count. *unschedulable: the pods not Running whose
+ * PodScheduled condition has been False/Unschedulable for more than SCHED_UNSCHEDULABLE_S at now
+ * (epoch seconds); *next_s: seconds until the next such pod passes that mark (-1: none). */
+void sched_unschedulable(json_object *pods, json_object *replicasets, const char *owner_uid, int64_t now,
+                         int64_t *unschedulable, int64_t *next_s);
+
+/* 32-bit FNV-1 (not 1a: Go's fnv.New32) of a then b: the planner's tie-break. */
+uint32_t sched_fnv1(const char *a, const char *b);
+
+/* The planner, step for step as v1's Plan (reference §4.4): minimums first, then (without
+ * rebalance) current replicas kept, then weighted rounds rounding up, members ordered by weight
+ * descending and sched_fnv1(name, key) ascending, maxReplicas and capacity closing a member
+ * (capacity's excess recorded as overflow). key is "namespace/name". plan[i] and overflow[i]
+ * (both n long, caller's) answer for members[i]; a member without a preference gets 0. Without
+ * rebalance, overflow is trimmed to what could not be placed anywhere. What a member's object
+ * gets is plan[i] + overflow[i] (reference §4.5): pods pending where they cannot schedule stay
+ * pending while their copies are placed elsewhere. -EINVAL for replicas outside
+ * [0, SCHED_MAX_VALUE] or a current/capacity above SCHED_MAX_VALUE. */
+int sched_plan(const sched_prefs *prefs, int64_t replicas, const sched_member *members, size_t n, const char *key,
+               int64_t *plan, int64_t *overflow, kf_error *err);
+
+/* An HPA's minReplicas/maxReplicas divided over n members taken in the order given (the caller
+ * sorts them by name: v1 walked a Go map, so the split changed from one sync to the next). v1's
+ * steps for members without an HPA (hpa.go, getHpaScheduleState passes 3 and the finalise):
+ * per-member chunks max(1, min/n) and max(2, max/n) handed out round by round, max first, then min
+ * only where it stays <= that member's max, then min 1 wherever max > 0. A member with max 0 gets
+ * no HPA (the caller deletes one it finds). fed_min < 1 means v1's default 1. v1 also borrowed
+ * bounds from members whose HPA sat idle (passes 1-2, timing-dependent); that is not done here.
+ * -EINVAL when max < min or either exceeds SCHED_MAX_VALUE. n == 0 is fine (v1 divided by zero). */
+int sched_hpa_divide(int64_t fed_min, int64_t fed_max, size_t n, int64_t *min, int64_t *max, kf_error *err);
+
+/* A Job's parallelism and completions over members (reference §3.8): parallelism planned with the
+ * job preferences (no current, no capacity, key "namespace/name"); completions, when >= 0, planned
+ * the same way over the members whose parallelism is > 0 only, so that no member gets completions
+ * without the pods to run them (v1 planned both over every member: parallelism 1, completions 3
+ * over three members left two Jobs that could never finish). completions < 0 means unset: each
+ * out_completions[i] is then -1. A member with out_parallelism[i] == 0 gets no Job. */
+int sched_job_divide(const sched_prefs *prefs, int64_t parallelism, int64_t completions, const char *const *members,
+                     size_t n, const char *key, int64_t *out_parallelism, int64_t *out_completions, kf_error *err);
+
+/* Status sums. members[i] is member i's workload as its apiserver returned it, NULL when that
+ * member should have one and does not yet; prev is the federated object as it is now (its status
+ * is kept where the rules below say so); now is an RFC 3339 time for new conditions. The result is
+ * a new status object; *changed says whether it differs from prev's status, so a caller writes
+ * only on change. A member whose copy does not yet carry the spec the federation wants is passed
+ * as NULL: its own observedGeneration would otherwise vouch for a spec that is not the current one. */
+typedef enum {
+  SCHED_KIND_DEPLOYMENT,
+  SCHED_KIND_REPLICASET,
+  SCHED_KIND_STATEFULSET,
+  SCHED_KIND_JOB /* sched_workload_status is sched_job_status */
+} sched_workload_kind;
+
+/* replicas, updatedReplicas, readyReplicas, availableReplicas (and unavailableReplicas for a
+ * Deployment, fullyLabeledReplicas for a ReplicaSet, currentReplicas for a StatefulSet) summed;
+ * observedGeneration is prev's metadata.generation once every member's status.observedGeneration
+ * has reached its own metadata.generation (a member missing is not observed), else prev's status
+ * value; a Deployment gets an Available condition, True when every member's Deployment has
+ * Available=True. That is what `kubectl rollout status` and `kubectl wait --for=condition=Available`
+ * read. */
+json_object *sched_workload_status(sched_workload_kind kind, json_object *prev, json_object *const *members, size_t n,
+                                   const char *now, int *changed);
+
+/* active, succeeded, failed summed, with the apiserver's Job status rules kept: startTime, once
+ * set, never changes (first set to the earliest member's); a federated Job finishes once, and a
+ * finished one keeps its terminal conditions; Failed (when any member's Job failed) comes with
+ * FailureTarget, Complete (when every member's Job completed) with SuccessCriteriaMet and with
+ * completionTime (the latest member's, never before startTime), written that once; active is 0
+ * once finished. */
+json_object *sched_job_status(json_object *prev, json_object *const *members, size_t n, const char *now, int *changed);
+
+#endif

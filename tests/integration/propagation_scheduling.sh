@@ -1,0 +1,303 @@
+#!/usr/bin/env bash
+# propagation.scheduling: federated workloads divided over three real members (each with its own
+# kube-controller-manager, scheduler and kwok node, so ReplicaSets, Jobs and pods really appear and
+# become Ready or complete) by kubefed v1's planner, and the members' status summed back (issue 15).
+# Checks: 50 replicas over two selected members land 25/25; the federated status reaches 50 ready,
+# `kubectl rollout status` and `kubectl wait --for=condition=Available` against the federation API
+# return; a third member that becomes selected (standing in for a join) gets the Deployment with 0
+# replicas while `rebalance` is false (what runs stays where it runs) and its share once `rebalance`
+# is true (17/16/17, v1's FNV-1 order for key shop/web); weights and maxReplicas are respected; a
+# preferences annotation that does not parse is a Warning event and the default; a scale-down is
+# followed; deleting the federated Deployment removes every copy. A Job with parallelism 9 and
+# completions 18 runs 3/6 in each member and the federated Job gets Complete (with
+# SuccessCriteriaMet, completionTime, active 0); a changed split is a Warning, not an update. An HPA
+# (min 6, max 9) becomes 2..3 in each member, and the member HPAs' scale of its Deployment to their
+# minReplicas is not undone; without the HPA the planner's split returns. A member whose node is
+# tainted NoSchedule overflows its share to the others once its pods have been Unschedulable for
+# 60 s, not before. The expected splits are v1's (reference §4.4, §3.7, §3.8), worked out by hand in
+# the comments. Waits are generous; times are printed.
+TEST=propagation.scheduling RESOURCE=federatedcluster CLUSTER=sched NODES=1 NS="sched-$$"
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+MEMBERS=(east north west)
+RUN_ROOT="${KUBEFED_TEST_RUN:-/tmp/kubefed-operator-clusters}"
+on_finish() {
+  if [ "$FAILED" -gt 0 ]; then
+    say "---- controller manager log (last 40 lines) ----"
+    tail -n 40 "$RUN_ROOT/fed-$NS-fellowship/logs/kubefed-controller-manager.log" >&2 2>/dev/null || true
+  fi
+  for c in "fed-$NS-fellowship" "${MEMBERS[@]/%/-$$}"; do "$HARNESS" down "$c" >&2 2>/dev/null || true; done
+  stop_operator
+}
+
+declare -A MKC
+for m in "${MEMBERS[@]}"; do
+  MKC[$m]=$("$HARNESS" up "$m-$$" --nodes 1) || { fail "up $m-$$"; exit 1; }
+done
+say "three members up"
+MK() { local m=$1; shift; "$KUBECTL" --kubeconfig "${MKC[$m]}" --request-timeout=20s "$@"; }
+
+install_crds kubefed.dev_federations.yaml kubefed.dev_federatedclusters.yaml
+start_operator
+serve_federation fellowship
+secret_key fellowship-admin-kubeconfig kubeconfig >"$TMP/fed.kubeconfig"
+FK() { "$KUBECTL" --kubeconfig "$TMP/fed.kubeconfig" --request-timeout=20s "$@"; }
+FKW() { "$KUBECTL" --kubeconfig "$TMP/fed.kubeconfig" "$@"; } # watches: no request timeout
+for m in "${MEMBERS[@]}"; do
+  K create secret generic -n "$NS" "$m-admin" --from-file=kubeconfig="${MKC[$m]}" >/dev/null
+  K apply -f - >/dev/null <<EOF || { fail "FederatedCluster $m refused"; exit 1; }
+apiVersion: kubefed.dev/v1alpha1
+kind: FederatedCluster
+metadata: {name: $m, namespace: $NS}
+spec:
+  federationRef: {name: fellowship}
+  kubeconfigSecretRef: {name: $m-admin}
+  clusterLabels: {env: $m}
+  dns: {mode: None}
+EOF
+done
+for m in "${MEMBERS[@]}"; do wait_until "$m: Ready" 120 cond_is federatedcluster "$m" Ready "True Healthy" || exit 1; done
+
+# replicas_are E N W: each member's copy of shop/web has that spec.replicas ("-": no copy).
+replicas_are() {
+  local i=0 got want=("$@")
+  for m in "${MEMBERS[@]}"; do
+    got=$(MK "$m" get deployment -n shop web -o jsonpath='{.spec.replicas}' 2>/dev/null) || got=-
+    [ "$got" = "${want[i]}" ] || return 1
+    i=$((i + 1))
+  done
+}
+fed_field() { FK get deployment -n shop web -o jsonpath="{$1}" 2>/dev/null; }
+# members_settled: every member's copy has rolled out its own spec (ready = replicas = spec.replicas, observed).
+members_settled() {
+  local m
+  for m in "${MEMBERS[@]}"; do
+    MK "$m" get deployment -n shop web >/dev/null 2>&1 || continue
+    MK "$m" get deployment -n shop web -o json | jq -e '(.status.readyReplicas // 0) == .spec.replicas and
+      (.status.replicas // 0) == .spec.replicas and .status.observedGeneration == .metadata.generation' >/dev/null ||
+      return 1
+  done
+}
+# fed_ready N: members settled, and the federated status says N ready, available and replicas, observed.
+fed_ready() {
+  members_settled && FK get deployment -n shop web -o json | jq -e --argjson n "$1" '.status.readyReplicas == $n and
+    .status.availableReplicas == $n and .status.replicas == $n and .status.observedGeneration == .metadata.generation'
+}
+show_status() { say "federated status: $(FK get deployment -n shop web -o jsonpath='{.status}' 2>&1)"; }
+fed_observed() { [ "$(fed_field .status.observedGeneration)" = "$(fed_field .metadata.generation)" ]; }
+event_for() { FK get events -A --field-selector "reason=$1" -o json | jq -e --arg n "$2" '.items[] | select(.regarding.name==$n or .involvedObject.name==$n)' >/dev/null; }
+# timed DESC SECONDS CMD...: wait_until, and say how long it took.
+timed() {
+  local t=$SECONDS
+  wait_until "$@" && say "$1: $((SECONDS - t)) s"
+}
+prefs() { FK annotate --overwrite deployment -n shop web "federation.kubernetes.io/deployment-preferences=$1" >/dev/null; }
+
+# ---- 50 replicas over the two selected members ------------------------------------------------------------------
+FK create namespace shop >/dev/null || { fail "namespace shop refused"; exit 1; }
+FK apply -f - >/dev/null <<'EOF' || { fail "federated Deployment refused"; exit 1; }
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: shop
+  annotations: {federation.alpha.kubernetes.io/cluster-selector: '[{"key":"env","operator":"In","values":["east","west"]}]'}
+spec:
+  replicas: 50
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, image: registry.example/web:1}]}
+EOF
+T=$SECONDS
+# Default preferences ({"*": weight 1}), two candidates: 25 each, whatever the order.
+timed "50 replicas over east and west: 25/-/25" 60 replicas_are 25 - 25
+timed "federated status: 50 ready and available, summed from the members" 240 fed_ready 50 || show_status
+check "federated status: observedGeneration is the federated generation" fed_observed
+check "federated status: updatedReplicas 50, unavailableReplicas 0 (omitted)" \
+  test "$(fed_field .status.updatedReplicas)/$(fed_field .status.unavailableReplicas)" = "50/" # 0 is omitted
+t=$SECONDS
+check "kubectl rollout status against the federation API returns" FKW rollout status deployment/web -n shop --timeout=60s
+say "rollout status: $((SECONDS - t)) s; create to rollout complete: $((SECONDS - T)) s"
+check "kubectl wait --for=condition=Available against the federation API" \
+  FKW wait --for=condition=Available deployment/web -n shop --timeout=60s
+check "north is not selected: no copy" replicas_are 25 - 25
+
+# ---- a member joins the placement: rebalance false keeps, rebalance true moves -----------------------------------
+FK annotate deployment -n shop web federation.alpha.kubernetes.io/cluster-selector- >/dev/null
+# v1 step 3: east and west each keep their 25 ready, nothing remains for north: 0, but it has the object.
+timed "north selected, rebalance false: north gets the Deployment with 0 replicas, 25/0/25" 60 replicas_are 25 0 25
+sleep 5
+check "rebalance false: still 25/0/25 five seconds later" replicas_are 25 0 25
+prefs '{"rebalance":true}' # no clusters: nobody gets anything (v1) ...
+timed "preferences without clusters: every member 0" 60 replicas_are 0 0 0
+prefs '{"Rebalance":true,"clusters":{"*":{"Weight":1}}}' # ... field names in any case, as v1
+# FNV-1 of name + "shop/web": west 0x210de9d7 < east 0x6728ea11 < north 0xe348f7bd; ceil(50/3) = 17 in
+# that order: west 17, east 17, north 16.
+timed "rebalance true: 17/16/17 (v1's FNV-1 order for shop/web)" 60 replicas_are 17 16 17
+timed "federated status: 50 ready again" 240 fed_ready 50 || show_status
+check "federated status Available" \
+  test "$(FK get deployment -n shop web -o jsonpath='{.status.conditions[?(@.type=="Available")].status}')" = True
+
+# ---- weights and maxReplicas ----------------------------------------------------------------------------------
+# Weight order east (2), then north/west (1). Round 1, W 4: east ceil(100/4) = 25, north ceil(50/4) = 13
+# capped at its max 5 (full), west 13; 7 left. Round 2, W 3 (east, west): east ceil(14/3) = 5 -> 30,
+# west the last 2 -> 15.
+prefs '{"rebalance":true,"clusters":{"east":{"weight":2},"north":{"weight":1,"maxReplicas":5},"west":{"weight":1}}}'
+timed "weights and maxReplicas: 30/5/15" 60 replicas_are 30 5 15
+timed "federated status: 50 ready with the new split" 240 fed_ready 50 || show_status
+
+# ---- a preferences annotation that does not parse ----------------------------------------------------------------
+prefs '{"clusters":{"east":{"weight":"lots"}}}'
+timed "unparsable preferences: Warning event InvalidPreferences" 30 event_for InvalidPreferences web
+# The default (rebalance false) keeps what runs: 30/5/15 stays.
+sleep 3
+check "unparsable preferences: the default, which keeps the current split" replicas_are 30 5 15
+
+# ---- scale down, then delete --------------------------------------------------------------------------------
+prefs '{"rebalance":true,"clusters":{"*":{"weight":1}}}'
+FK scale deployment -n shop web --replicas=1 >/dev/null
+# One replica: the first in FNV-1 order for shop/web is west.
+timed "scaled to 1: 0/0/1" 60 replicas_are 0 0 1
+timed "federated status: 1 ready, 1 replica once the members scaled down" 120 fed_ready 1 || show_status
+FK delete deployment -n shop web --wait=false >/dev/null
+timed "deleted: no copy left in any member" 60 replicas_are - - -
+
+# ---- a Job: parallelism 9 and completions 18 over three members, 3 and 6 each (reference §3.8) ---------------
+FK apply -f - >/dev/null <<'EOF' || { fail "federated Job refused"; exit 1; }
+apiVersion: batch/v1
+kind: Job
+metadata: {name: pi, namespace: shop}
+spec:
+  parallelism: 9
+  completions: 18
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: pi, image: registry.example/pi:1}]
+EOF
+T=$SECONDS
+job_split() {
+  local m
+  for m in "${MEMBERS[@]}"; do
+    MK "$m" get job -n shop pi -o json 2>/dev/null |
+      jq -e '.spec.parallelism == 3 and .spec.completions == 6 and .spec.manualSelector == true' >/dev/null || return 1
+  done
+}
+timed "Job: parallelism 3, completions 6 and manualSelector in each member" 60 job_split
+fed_job_done() {
+  FK get job -n shop pi -o json | jq -e '.status.succeeded == 18 and (.status.active // 0) == 0 and .status.completionTime != null
+    and .status.startTime != null and ([.status.conditions[] | select(.status == "True") | .type] | sort) ==
+    ["Complete", "SuccessCriteriaMet"]'
+}
+timed "federated Job: Complete with SuccessCriteriaMet, 18 succeeded, active 0, completionTime" 240 fed_job_done ||
+  say "federated Job status: $(FK get job -n shop pi -o jsonpath='{.status}' 2>&1)"
+say "Job created to federated Complete: $((SECONDS - T)) s"
+check "kubectl wait --for=condition=Complete against the federation API" \
+  FKW wait --for=condition=Complete job/pi -n shop --timeout=30s
+# A new split for a Job that has run: completions are immutable in a member Job, so a Warning, no update.
+FK annotate job -n shop pi 'federation.kubernetes.io/job-preferences={"clusters":{"east":{"weight":1}}}' >/dev/null
+timed "Job split changed: Warning event ImmutableInCluster" 30 event_for ImmutableInCluster pi
+check "Job split changed: member Jobs keep completions 6" job_split
+check "Job split changed: the federated Job is still Complete" fed_job_done
+FK delete job -n shop pi --wait=false >/dev/null
+job_gone() { local m; for m in "${MEMBERS[@]}"; do ! MK "$m" get job -n shop pi >/dev/null 2>&1 || return 1; done; }
+timed "Job deleted: no copy left in any member" 60 job_gone
+
+# ---- an HPA: bounds divided in member name order (reference §3.7), its scale not undone --------------------------
+FK apply -f - >/dev/null <<'YAML' || { fail "federated Deployment api / HPA refused"; exit 1; }
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: api
+  namespace: shop
+  # rebalance: once the HPA is gone, its 2/2/2 is not kept (3 would then land 2/1/0)
+  annotations: {federation.kubernetes.io/deployment-preferences: '{"rebalance":true,"clusters":{"*":{"weight":1}}}'}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: api}}
+  template:
+    metadata: {labels: {app: api}}
+    spec: {containers: [{name: api, image: registry.example/api:1}]}
+YAML
+api_replicas_are() {
+  local i=0 got want=("$@")
+  for m in "${MEMBERS[@]}"; do
+    got=$(MK "$m" get deployment -n shop api -o jsonpath='{.spec.replicas}' 2>/dev/null) || got=-
+    [ "$got" = "${want[i]}" ] || return 1
+    i=$((i + 1))
+  done
+}
+timed "Deployment api: 3 replicas, 1 per member" 60 api_replicas_are 1 1 1
+FK apply -f - >/dev/null <<'YAML' || { fail "federated HPA refused"; exit 1; }
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: {name: api, namespace: shop}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: api}
+  minReplicas: 6
+  maxReplicas: 9
+YAML
+# Three members: max in chunks of max(2, 9/3) = 3, min in chunks of max(1, 6/3) = 2: 2..3 in each.
+hpa_split() {
+  local m
+  for m in "${MEMBERS[@]}"; do
+    [ "$(MK "$m" get hpa -n shop api -o jsonpath='{.spec.minReplicas}/{.spec.maxReplicas}' 2>/dev/null)" = 2/3 ] || return 1
+  done
+}
+timed "HPA: minReplicas 2, maxReplicas 3 in each member" 60 hpa_split
+# No metrics server runs: each member's HPA controller scales its Deployment up to its minReplicas
+# bound, and the federation (which planned 1 there) must leave that alone.
+timed "member HPAs scaled api to their minReplicas: 2/2/2" 120 api_replicas_are 2 2 2
+sleep 10
+check "the HPA-driven scale is not undone ten seconds later: 2/2/2" api_replicas_are 2 2 2
+FK delete hpa -n shop api >/dev/null
+hpa_gone() { local m; for m in "${MEMBERS[@]}"; do ! MK "$m" get hpa -n shop api >/dev/null 2>&1 || return 1; done; }
+timed "HPA deleted: gone from every member" 60 hpa_gone
+timed "no HPA any more: the planner's 1/1/1 again" 60 api_replicas_are 1 1 1
+FK delete deployment -n shop api --wait=false >/dev/null
+
+# ---- capacity: a member whose node is tainted NoSchedule overflows its share after 60 s ---------------------------
+FK apply -f - >/dev/null <<'YAML' || { fail "federated Deployment cap refused"; exit 1; }
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: cap
+  namespace: shop
+  annotations: {federation.kubernetes.io/deployment-preferences: '{"rebalance":true,"clusters":{"*":{"weight":1}}}'}
+spec:
+  replicas: 30
+  selector: {matchLabels: {app: cap}}
+  template:
+    metadata: {labels: {app: cap}}
+    spec: {containers: [{name: cap, image: registry.example/cap:1}]}
+YAML
+cap_replicas_are() {
+  local i=0 got want=("$@")
+  for m in "${MEMBERS[@]}"; do
+    got=$(MK "$m" get deployment -n shop cap -o jsonpath='{.spec.replicas}' 2>/dev/null) || got=-
+    [ "$got" = "${want[i]}" ] || return 1
+    i=$((i + 1))
+  done
+}
+cap_ready() {
+  FK get deployment -n shop cap -o json | jq -e --argjson n "$1" '.status.readyReplicas == $n'
+}
+timed "Deployment cap: 30 over three, 10/10/10" 60 cap_replicas_are 10 10 10
+timed "Deployment cap: 30 ready" 120 cap_ready 30
+MK east taint nodes --all kubefed.dev/test=full:NoSchedule >/dev/null || fail "taint east's node"
+FK scale deployment -n shop cap --replicas=60 >/dev/null
+T=$SECONDS
+# 20 each; east schedules none of its 10 new pods.
+timed "scaled to 60: 20/20/20" 60 cap_replicas_are 20 20 20
+sleep 30
+check "30 s later east's pending pods are not yet counted: still 20/20/20" cap_replicas_are 20 20 20
+# After 60 s east's capacity is 20 - 10 = 10: round 1 (ceil(60/3) = 20 each) closes east at 10 with
+# overflow 10; round 2 gives the 10 left to north and west, 5 each. East keeps plan 10 + overflow 10 = 20
+# (its pending pods stay, v1's §4.5); north and west get 25.
+timed "east's 10 pods Unschedulable for 60 s overflow to north and west: 20/25/25" 120 cap_replicas_are 20 25 25
+say "scale to overflow placed: $((SECONDS - T)) s"
+timed "the overflow runs: 60 ready (east 10, north 25, west 25; east's other 10 stay pending)" 120 cap_ready 60
+MK east taint nodes --all kubefed.dev/test- >/dev/null
+FK delete deployment -n shop cap --wait=false >/dev/null

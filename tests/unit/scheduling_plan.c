@@ -1,0 +1,293 @@
+/* scheduling.plan: the preferences annotation, the replica planner with every vector of reference
+ * federation-controller-manager-v1.md §4.4 (v1's planner_test.go and the namespace/name keys), the
+ * HPA bounds division (§3.7) and the Job division (§3.8). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "scheduling/scheduling.h"
+
+#define U SCHED_UNBOUNDED
+
+/* Builds prefs from a list of {cluster, min, max, weight}. */
+static void prefs_of(sched_prefs *p, int rebalance, const sched_cluster_pref *c, size_t n) {
+  memset(p, 0, sizeof(*p));
+  p->rebalance = rebalance;
+  p->n = n;
+  p->clusters = calloc(n, sizeof(*p->clusters));
+  for (size_t i = 0; i < n; i++) {
+    p->clusters[i] = c[i];
+    p->clusters[i].cluster = strdup(c[i].cluster);
+  }
+}
+
+typedef struct vec {
+  const char *names;   /* "ABC": one-letter members */
+  int64_t current[5];  /* -1: no object */
+  int64_t capacity[5]; /* -1: unknown */
+  int64_t replicas;
+  const char *key;
+  int64_t plan[5], overflow[5];
+} vec;
+
+static void check(const sched_prefs *p, const vec *v) {
+  size_t n = strlen(v->names);
+  sched_member m[5] = {{0}};
+  char names[5][2] = {{0}};
+  int64_t plan[5], overflow[5];
+  kf_error err = {0};
+  for (size_t i = 0; i < n; i++) {
+    names[i][0] = v->names[i];
+    names[i][1] = '\0';
+    m[i] = (sched_member){.name = names[i], .current = v->current[i], .capacity = v->capacity[i]};
+  }
+  assert_int_equal(sched_plan(p, v->replicas, m, n, v->key, plan, overflow, &err), 0);
+  for (size_t i = 0; i < n; i++) {
+    if (plan[i] != v->plan[i] || overflow[i] != v->overflow[i])
+      fail_msg("%s over %s key \"%s\": member %s planned %lld overflow %lld, want %lld and %lld", v->names, v->names,
+               v->key, names[i], (long long)plan[i], (long long)overflow[i], (long long)v->plan[i],
+               (long long)v->overflow[i]);
+  }
+}
+
+#define NONE \
+  { -1, -1, -1, -1, -1 }
+
+static void test_fnv1(void **state) {
+  (void)state;
+  assert_int_equal(sched_fnv1("A", ""), 0x050c5d5e);
+  assert_int_equal(sched_fnv1("B", ""), 0x050c5d5d);
+  assert_int_equal(sched_fnv1("C", ""), 0x050c5d5c);
+  assert_int_equal(sched_fnv1("D", ""), 0x050c5d5b);
+  assert_int_equal(sched_fnv1("B", "default/web"), 0x35946333);
+  assert_int_equal(sched_fnv1("C", "default/web"), 0x99f90c0c);
+  assert_int_equal(sched_fnv1("A", "default/web"), 0xb2df51ca);
+}
+
+static void test_star_weight1(void **state) {
+  (void)state;
+  sched_prefs p;
+  const sched_cluster_pref star = {"*", 0, U, 1};
+  prefs_of(&p, 0, &star, 1);
+  check(&p, &(vec){"ABC", NONE, NONE, 50, "", {16, 17, 17}, {0}});
+  check(&p, &(vec){"AB", NONE, NONE, 1, "", {0, 1}, {0}});
+  /* current replicas kept without rebalance */
+  check(&p, &(vec){"ABC", {-1, -1, 30}, NONE, 50, "", {10, 10, 30}, {0}});
+  /* upstream TODO ("should be 10:40", kubernetes#31816): v1's answer is the vector */
+  check(&p, &(vec){"AB", {10, 70}, NONE, 50, "", {0, 50}, {0}});
+  /* the production keys change the tie order */
+  check(&p, &(vec){"ABC", NONE, NONE, 50, "default/web", {16, 17, 17}, {0}});
+  check(&p, &(vec){"AB", NONE, NONE, 1, "default/web", {0, 1}, {0}});
+  check(&p, &(vec){"ABC", NONE, NONE, 50, "ns1/app", {17, 16, 17}, {0}});
+  check(&p, &(vec){"AB", NONE, NONE, 1, "ns1/app", {1, 0}, {0}});
+  sched_prefs_free(&p);
+}
+
+static void test_capacity_overflow(void **state) {
+  (void)state;
+  sched_prefs p;
+  const sched_cluster_pref star = {"*", 0, U, 1};
+  const sched_cluster_pref ab2[] = {{"A", 0, U, 1}, {"B", 0, U, 2}};
+  const sched_cluster_pref ab1[] = {{"A", 0, U, 1}, {"B", 0, U, 1}};
+  prefs_of(&p, 1, &star, 1);
+  check(&p, &(vec){"ABC", NONE, {-1, -1, 10}, 50, "", {20, 20, 10}, {0, 0, 7}});
+  sched_prefs_free(&p);
+  prefs_of(&p, 1, ab2, 2);
+  check(&p, &(vec){"ABC", NONE, {-1, 10, -1}, 60, "", {50, 10, 0}, {0, 30, 0}});
+  sched_prefs_free(&p);
+  /* without rebalance, overflow is what found no place: all of it here (C has no preference) */
+  prefs_of(&p, 0, ab1, 2);
+  check(&p, &(vec){"ABC", NONE, {10, 10, -1}, 60, "", {10, 10, 0}, {20, 20, 0}});
+  sched_prefs_free(&p);
+}
+
+static void test_min_max(void **state) {
+  (void)state;
+  sched_prefs p;
+  const sched_cluster_pref min20 = {"*", 20, U, 0};
+  const sched_cluster_pref min10max12 = {"*", 10, 12, 1};
+  const sched_cluster_pref five[] = {
+      {"A", 0, 10, 10000}, {"B", 0, U, 1}, {"C", 0, 21, 1}, {"D", 0, 10, 1}, {"E", 0, U, 1}};
+  prefs_of(&p, 0, &min20, 1);
+  check(&p, &(vec){"ABC", NONE, NONE, 50, "", {10, 20, 20}, {0}});
+  sched_prefs_free(&p);
+  prefs_of(&p, 0, &min10max12, 1);
+  check(&p, &(vec){"ABC", NONE, NONE, 50, "", {12, 12, 12}, {0}});
+  sched_prefs_free(&p);
+  prefs_of(&p, 0, five, 5);
+  check(&p, &(vec){"ABCDE", NONE, NONE, 91, "", {10, 25, 21, 10, 25}, {0}});
+  sched_prefs_free(&p);
+}
+
+static void test_plan_edges(void **state) {
+  (void)state;
+  sched_prefs p;
+  sched_member m = {.name = "A", .current = -1, .capacity = -1};
+  int64_t plan, overflow;
+  kf_error err = {0};
+  const sched_cluster_pref star = {"*", 0, U, 1};
+  prefs_of(&p, 0, &star, 1);
+  /* zero members, zero replicas */
+  assert_int_equal(sched_plan(&p, 50, NULL, 0, "", &plan, &overflow, &err), 0);
+  check(&p, &(vec){"AB", NONE, NONE, 0, "", {0, 0}, {0}});
+  assert_int_equal(sched_plan(&p, -1, &m, 1, "", &plan, &overflow, &err), -EINVAL);
+  assert_int_equal(sched_plan(&p, (int64_t)SCHED_MAX_VALUE + 1, &m, 1, "", &plan, &overflow, &err), -EINVAL);
+  /* the largest count and weight do not overflow the rounding arithmetic */
+  assert_int_equal(sched_plan(&p, SCHED_MAX_VALUE, &m, 1, "", &plan, &overflow, &err), 0);
+  assert_int_equal(plan, SCHED_MAX_VALUE);
+  p.clusters[0].weight = SCHED_MAX_VALUE;
+  check(&p, &(vec){"ABC", NONE, NONE, 50, "", {16, 17, 17}, {0}});
+  sched_prefs_free(&p);
+}
+
+static void test_prefs_parse(void **state) {
+  (void)state;
+  sched_prefs p;
+  kf_error err = {0};
+  /* absent: the default */
+  assert_int_equal(sched_prefs_parse(NULL, &p, &err), 0);
+  assert_int_equal(p.n, 1);
+  assert_string_equal(p.clusters[0].cluster, "*");
+  assert_int_equal(p.clusters[0].weight, 1);
+  assert_int_equal(p.clusters[0].max_replicas, U);
+  assert_false(p.rebalance);
+  sched_prefs_free(&p);
+  /* field names in any case; cluster names as written; unknown fields ignored; null max */
+  assert_int_equal(sched_prefs_parse("{\"Rebalance\":true,\"CLUSTERS\":{\"a\":{\"minreplicas\":2,\"MaxReplicas\":10,"
+                                     "\"WEIGHT\":3,\"x\":[1]},\"*\":{\"maxReplicas\":null,\"weight\":1}},\"y\":{}}",
+                                     &p, &err),
+                   0);
+  assert_true(p.rebalance);
+  assert_int_equal(p.n, 2);
+  for (size_t i = 0; i < p.n; i++) {
+    if (!strcmp(p.clusters[i].cluster, "a")) {
+      assert_int_equal(p.clusters[i].min_replicas, 2);
+      assert_int_equal(p.clusters[i].max_replicas, 10);
+      assert_int_equal(p.clusters[i].weight, 3);
+    } else {
+      assert_string_equal(p.clusters[i].cluster, "*");
+      assert_int_equal(p.clusters[i].max_replicas, U);
+      assert_int_equal(p.clusters[i].min_replicas, 0);
+    }
+  }
+  sched_prefs_free(&p);
+  /* the named entry wins over "*", weight 0 gets only its minimum */
+  assert_int_equal(sched_prefs_parse("{\"clusters\":{\"*\":{\"weight\":1},\"B\":{\"minReplicas\":3,\"weight\":0}}}", &p,
+                                     &err),
+                   0);
+  check(&p, &(vec){"ABC", NONE, NONE, 10, "", {3, 3, 4}, {0}});
+  sched_prefs_free(&p);
+  /* no clusters at all: every member 0 (v1: a member with no preference gets nothing) */
+  assert_int_equal(sched_prefs_parse("{}", &p, &err), 0);
+  check(&p, &(vec){"AB", NONE, NONE, 10, "", {0, 0}, {0}});
+  sched_prefs_free(&p);
+  /* refused, each leaving the default and a message */
+  const char *bad[] = {"",
+                       "not json",
+                       "[]",
+                       "{\"clusters\":[]}",
+                       "{\"clusters\":{\"a\":{\"weight\":\"3\"}}}",
+                       "{\"clusters\":{\"a\":{\"weight\":1.5}}}",
+                       "{\"clusters\":{\"a\":{\"minReplicas\":-1}}}",
+                       "{\"clusters\":{\"a\":{\"maxReplicas\":99999999999999999999}}}",
+                       "{\"clusters\":{\"a\":{\"weight\":2147483648}}}",
+                       "{\"rebalance\":\"yes\"}",
+                       "{\"clusters\":{\"a\":5}}",
+                       "{} {}",
+                       "{\"clusters\":{\"a\":{\"weight\":1}}",
+                       NULL};
+  for (size_t i = 0; bad[i]; i++) {
+    kf_error_clear(&err);
+    if (sched_prefs_parse(bad[i], &p, &err) != -EINVAL) fail_msg("accepted %s", bad[i]);
+    assert_true(err.msg[0] != '\0');
+    assert_int_equal(p.n, 1);
+    assert_string_equal(p.clusters[0].cluster, "*");
+    assert_int_equal(p.clusters[0].weight, 1);
+    sched_prefs_free(&p);
+  }
+}
+
+static void test_hpa_divide(void **state) {
+  (void)state;
+  int64_t min[3], max[3];
+  kf_error err = {0};
+  /* max in chunks of max(2, 10/3) = 3, the rest to the first; min chunks of max(1, 2/3) = 1, then 1 everywhere */
+  assert_int_equal(sched_hpa_divide(2, 10, 3, min, max, &err), 0);
+  assert_int_equal(max[0], 4);
+  assert_int_equal(max[1], 3);
+  assert_int_equal(max[2], 3);
+  assert_int_equal(min[0], 1);
+  assert_int_equal(min[1], 1);
+  assert_int_equal(min[2], 1);
+  /* fewer replicas than members: members after the first chunk get no HPA */
+  assert_int_equal(sched_hpa_divide(0, 2, 3, min, max, &err), 0);
+  assert_int_equal(max[0], 2);
+  assert_int_equal(min[0], 1);
+  assert_int_equal(max[1], 0);
+  assert_int_equal(min[1], 0);
+  assert_int_equal(max[2], 0);
+  /* min never above a member's max */
+  assert_int_equal(sched_hpa_divide(10, 10, 3, min, max, &err), 0);
+  assert_int_equal(max[0], 4);
+  assert_int_equal(min[0], 4);
+  assert_int_equal(min[1], 3);
+  assert_int_equal(min[2], 3);
+  assert_int_equal(sched_hpa_divide(6, 12, 2, min, max, &err), 0);
+  assert_int_equal(min[0], 3);
+  assert_int_equal(max[1], 6);
+  /* a chunk that fits nowhere shrinks instead of looping */
+  assert_int_equal(sched_hpa_divide(5, 5, 2, min, max, &err), 0);
+  assert_int_equal(min[0] + min[1], 5);
+  assert_true(min[0] <= max[0] && min[1] <= max[1]);
+  /* deterministic: the same input, the same split */
+  {
+    int64_t min2[3], max2[3];
+    assert_int_equal(sched_hpa_divide(4, 17, 3, min, max, &err), 0);
+    assert_int_equal(sched_hpa_divide(4, 17, 3, min2, max2, &err), 0);
+    assert_memory_equal(min, min2, sizeof(min));
+    assert_memory_equal(max, max2, sizeof(max));
+    assert_int_equal(max[0] + max[1] + max[2], 17);
+  }
+  assert_int_equal(sched_hpa_divide(1, 5, 0, min, max, &err), 0);
+  assert_int_equal(sched_hpa_divide(5, 4, 3, min, max, &err), -EINVAL);
+  assert_int_equal(sched_hpa_divide(1, (int64_t)SCHED_MAX_VALUE + 1, 3, min, max, &err), -EINVAL);
+}
+
+static void test_job_divide(void **state) {
+  (void)state;
+  sched_prefs p;
+  kf_error err = {0};
+  const char *const m[] = {"a", "b", "c"};
+  int64_t par[3], comp[3];
+  sched_prefs_default(&p);
+  /* the kubernetes.io example: parallelism 9, completions 18 over three members */
+  assert_int_equal(sched_job_divide(&p, 9, 18, m, 3, "default/pi", par, comp, &err), 0);
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(par[i], 3);
+    assert_int_equal(comp[i], 6);
+  }
+  /* completions unset stays unset */
+  assert_int_equal(sched_job_divide(&p, 9, -1, m, 3, "default/pi", par, comp, &err), 0);
+  for (int i = 0; i < 3; i++) assert_int_equal(comp[i], -1);
+  /* completions only where pods run: one member with parallelism 1 gets all 3 completions */
+  assert_int_equal(sched_job_divide(&p, 1, 3, m, 3, "default/pi", par, comp, &err), 0);
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(comp[i], par[i] ? 3 : 0);
+  }
+  assert_int_equal(par[0] + par[1] + par[2], 1);
+  sched_prefs_free(&p);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_fnv1),       cmocka_unit_test(test_star_weight1), cmocka_unit_test(test_capacity_overflow),
+      cmocka_unit_test(test_min_max),    cmocka_unit_test(test_plan_edges),   cmocka_unit_test(test_prefs_parse),
+      cmocka_unit_test(test_hpa_divide), cmocka_unit_test(test_job_divide),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
