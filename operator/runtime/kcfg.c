@@ -87,10 +87,7 @@ static void kcfg__free_buf(char *p, size_t len, bool secret) {
   else free(p);
 }
 
-/* Reads at most max bytes of path into a NUL-terminated buffer. Bytes past
- * *out_len are zero, so wiping *out_len + 1 bytes wipes everything read; when
- * secret, intermediate buffers are wiped as the buffer grows. Returns -errno. */
-static int kcfg__read_file(const char *path, size_t max, bool secret, char **out, size_t *out_len) {
+int kcfg_read_file(const char *path, size_t max, bool secret, char **out, size_t *out_len) {
   struct stat st;
   size_t cap = 4096, len = 0;
   char *buf;
@@ -168,7 +165,7 @@ static bool kcfg__token_ok(const char *tok, size_t len) {
 
 /* Decodes standard, padded base64 (Go's StdEncoding, which kubectl writes).
  * Line breaks and blanks are skipped, as YAML folding can leave them. The
- * output is NUL-terminated and zero past *out_len (see kcfg__read_file). */
+ * output is NUL-terminated and zero past *out_len (see kcfg_read_file). */
 static bool kcfg__has_pem(const char *buf, size_t len) { return memmem(buf, len, "-----BEGIN ", 11) != NULL; }
 
 /* ---- YAML ----------------------------------------------------------------- */
@@ -355,7 +352,7 @@ static int kcfg__resolve(kcfg__ld *ld, const char *owner, const char *field, con
 
 static int kcfg__read_ref(kcfg__ld *ld, const char *owner, const char *field, const char *path, bool secret, char **out,
                           size_t *out_len) {
-  int rc = kcfg__read_file(path, KCFG_MAX_BYTES, secret, out, out_len);
+  int rc = kcfg_read_file(path, KCFG_MAX_BYTES, secret, out, out_len);
   if (rc == -EFBIG)
     return kcfg__fail(ld, rc, "%s: %s %.200s is larger than %zu bytes", owner, field, path, KCFG_MAX_BYTES);
   if (rc < 0) return kcfg__fail(ld, rc, "%s: cannot read %s %.200s: %s", owner, field, path, strerror(-rc));
@@ -629,7 +626,7 @@ int kcfg_load_file(const char *path, const char *context, kcfg **out, kf_error *
   if (!out) return kf_error_set(err, -EINVAL, "kcfg_load_file: out is NULL");
   *out = NULL;
   if (!path || !*path) return kf_error_set(err, -EINVAL, "kcfg_load_file: no path given");
-  rc = kcfg__read_file(path, KCFG_MAX_BYTES, true, &buf, &len);
+  rc = kcfg_read_file(path, KCFG_MAX_BYTES, true, &buf, &len);
   if (rc == -EFBIG) return kcfg__fail(&ld, rc, "is larger than the %zu-byte limit", KCFG_MAX_BYTES);
   if (rc < 0) return kcfg__fail(&ld, rc, "cannot read: %s", strerror(-rc));
 
@@ -698,7 +695,7 @@ int kcfg_load_in_cluster(kcfg **out, kf_error *err) {
   }
 
   path = kcfg__join(dir, "ca.crt");
-  rc = kcfg__read_file(path, KCFG_MAX_BYTES, false, &cfg->ca_pem, &cfg->ca_pem_len);
+  rc = kcfg_read_file(path, KCFG_MAX_BYTES, false, &cfg->ca_pem, &cfg->ca_pem_len);
   if (rc < 0) {
     kf_error_set(err, rc, "in-cluster config: cannot read the service-account CA %.200s: %s", path, strerror(-rc));
     goto fail;
@@ -710,7 +707,7 @@ int kcfg_load_in_cluster(kcfg **out, kf_error *err) {
   free(path);
 
   path = kcfg__join(dir, "namespace");
-  rc = kcfg__read_file(path, 4096, false, &buf, &len);
+  rc = kcfg_read_file(path, 4096, false, &buf, &len);
   if (rc < 0 && rc != -ENOENT) {
     kf_error_set(err, rc, "in-cluster config: cannot read %.200s: %s", path, strerror(-rc));
     goto fail;
@@ -735,7 +732,7 @@ int kcfg_refresh_token(kcfg *cfg, kf_error *err) {
 
   if (!cfg) return kf_error_set(err, -EINVAL, "kcfg_refresh_token: cfg is NULL");
   if (!cfg->token_file) return 0;
-  rc = kcfg__read_file(cfg->token_file, KCFG_MAX_BYTES, true, &buf, &len);
+  rc = kcfg_read_file(cfg->token_file, KCFG_MAX_BYTES, true, &buf, &len);
   if (rc < 0) {
     kf_error_set(err, rc, "cannot read token file %.200s: %s", cfg->token_file, strerror(-rc));
     kcfg__sanitize(err);

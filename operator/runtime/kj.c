@@ -3,6 +3,7 @@
 #include <kf/error.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 json_object *kj_parse(const char *text, size_t len) {
@@ -154,4 +155,19 @@ static int kj_subset_at(json_object *want, json_object *have, char *path, size_t
     case json_type_boolean: return json_object_get_boolean(want) == json_object_get_boolean(have);
     default: return 1;
   }
+}
+
+void kj_clear(json_object *obj) {
+  /* json-c's foreach cannot delete while it walks: collect the keys first. */
+  size_t n = 0, cap = (size_t)json_object_object_length(obj);
+  char **keys = kf_calloc(cap + 1, sizeof(char *));
+  json_object_object_foreach (obj, k, v) {
+    (void)v;
+    if (n < cap) keys[n++] = kf_strdup(k);
+  }
+  for (size_t i = 0; i < n; i++) {
+    json_object_object_del(obj, keys[i]);
+    free(keys[i]);
+  }
+  free(keys);
 }

@@ -1,9 +1,10 @@
-/* clusterdns internals shared by its files (common.c, corefile.c, kubedns.c): a byte buffer,
- * the validators and the entry check. Not part of the library's interface. */
+/* clusterdns internals shared by its files (common.c, corefile.c, kubedns.c): the validators and the entry check. Not part of the library's interface. */
 #ifndef KF_CLUSTERDNS_INTERNAL_H
 #define KF_CLUSTERDNS_INTERNAL_H
 
 #include <stddef.h>
+
+#include <kf/buf.h> /* the Corefile is spliced from pieces of the input: any bytes */
 
 #include "clusterdns.h"
 
@@ -13,16 +14,6 @@
 /* "[" + the longest IPv6 text + "]:65535" */
 #define DNS_MAX_NAMESERVER 56
 
-/* A growable byte buffer: the Corefile is spliced from pieces of the input,
- * which may hold any bytes, so lengths are explicit everywhere. */
-typedef struct clusterdns_buf {
-  char *p;
-  size_t len, cap;
-} clusterdns_buf;
-
-void clusterdns_buf_add(clusterdns_buf *b, const char *s, size_t n);
-void clusterdns_buf_str(clusterdns_buf *b, const char *s);
-char *clusterdns_buf_take(clusterdns_buf *b);
 char clusterdns_lower(char c);
 int clusterdns_space(char c);
 int clusterdns_label_char(char c);

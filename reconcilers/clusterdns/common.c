@@ -1,28 +1,9 @@
-/* clusterdns common: the byte buffer, DNS name and nameserver validation, the entry check. */
+/* clusterdns common: DNS name and nameserver validation, the entry check. */
 #include "clusterdns_internal.h"
 
 #include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
-
-void clusterdns_buf_add(clusterdns_buf *b, const char *s, size_t n) {
-  if (!b->p || b->len + n + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + n + 1) cap *= 2;
-    b->p = kf_realloc(b->p, cap);
-    b->cap = cap;
-  }
-  if (n) memcpy(b->p + b->len, s, n);
-  b->len += n;
-  b->p[b->len] = '\0';
-}
-
-void clusterdns_buf_str(clusterdns_buf *b, const char *s) { clusterdns_buf_add(b, s, strlen(s)); }
-
-char *clusterdns_buf_take(clusterdns_buf *b) {
-  clusterdns_buf_add(b, "", 0);
-  return b->p;
-}
 
 char clusterdns_lower(char c) { return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c; }
 

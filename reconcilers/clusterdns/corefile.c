@@ -10,31 +10,31 @@
 
 /* Our block for the file; without its final line ending when it replaces a
  * block in place or ends a file that had no final newline. */
-static void clusterdns_render_block(clusterdns_buf *b, const char *federation, const char *zone, int port,
+static void clusterdns_render_block(kf_buf *b, const char *federation, const char *zone, int port,
                                     const char *const *nameservers, const char *eol, int final_eol) {
   char key[16];
   snprintf(key, sizeof(key), ":%d {", port);
-  clusterdns_buf_str(b, DNS_MARK_BEGIN);
-  clusterdns_buf_str(b, federation);
-  clusterdns_buf_str(b, eol);
-  clusterdns_buf_str(b, zone);
-  clusterdns_buf_str(b, key);
-  clusterdns_buf_str(b, eol);
-  clusterdns_buf_str(b, "    errors");
-  clusterdns_buf_str(b, eol);
-  clusterdns_buf_str(b, "    cache 30");
-  clusterdns_buf_str(b, eol);
-  clusterdns_buf_str(b, "    forward .");
+  kf_buf_str(b, DNS_MARK_BEGIN);
+  kf_buf_str(b, federation);
+  kf_buf_str(b, eol);
+  kf_buf_str(b, zone);
+  kf_buf_str(b, key);
+  kf_buf_str(b, eol);
+  kf_buf_str(b, "    errors");
+  kf_buf_str(b, eol);
+  kf_buf_str(b, "    cache 30");
+  kf_buf_str(b, eol);
+  kf_buf_str(b, "    forward .");
   for (const char *const *p = nameservers; p && *p; p++) {
-    clusterdns_buf_str(b, " ");
-    clusterdns_buf_str(b, *p);
+    kf_buf_str(b, " ");
+    kf_buf_str(b, *p);
   }
-  clusterdns_buf_str(b, eol);
-  clusterdns_buf_str(b, "}");
-  clusterdns_buf_str(b, eol);
-  clusterdns_buf_str(b, DNS_MARK_END);
-  clusterdns_buf_str(b, federation);
-  if (final_eol) clusterdns_buf_str(b, eol);
+  kf_buf_str(b, eol);
+  kf_buf_str(b, "}");
+  kf_buf_str(b, eol);
+  kf_buf_str(b, DNS_MARK_END);
+  kf_buf_str(b, federation);
+  if (final_eol) kf_buf_str(b, eol);
 }
 
 /* The file's line ending: its first line's. A file without any newline that
@@ -146,7 +146,7 @@ typedef struct clusterdns_lexer {
     size_t line, other_line;
   } ports[2];
   int reload; /* a server block has the reload plugin */
-  clusterdns_buf tok;
+  kf_buf tok;
 } clusterdns_lexer;
 
 /* One token, as CoreDNS's Caddyfile parser reads it: at the top level, words
@@ -237,8 +237,8 @@ static int clusterdns_corefile_scan(const char *s, size_t n, size_t skip_from, s
         continue;
       }
       if (c == '\n') lx.line++;
-      if (escaped && c != '"') clusterdns_buf_add(&lx.tok, "\\", 1);
-      clusterdns_buf_add(&lx.tok, &c, 1);
+      if (escaped && c != '"') kf_buf_add(&lx.tok, "\\", 1);
+      kf_buf_add(&lx.tok, &c, 1);
       escaped = 0;
       continue;
     }
@@ -260,7 +260,7 @@ static int clusterdns_corefile_scan(const char *s, size_t n, size_t skip_from, s
         continue;
       }
     }
-    clusterdns_buf_add(&lx.tok, &c, 1);
+    kf_buf_add(&lx.tok, &c, 1);
   }
   if (rc == 0 && quoted)
     rc = kf_error_set(err, -EINVAL, "the Corefile has a quoted string from line %zu that never ends; not editing it",
@@ -321,7 +321,7 @@ int clusterdns_corefile_add(const char *corefile, const clusterdns_entry *e, cha
   size_t nns, n = 0;
   clusterdns_block blk;
   clusterdns_corefile_facts facts;
-  clusterdns_buf b = {0};
+  kf_buf b = {0};
   int rc;
   if (!out) return kf_error_set(err, -EINVAL, "no place for the Corefile");
   *out = NULL;
@@ -335,16 +335,16 @@ int clusterdns_corefile_add(const char *corefile, const clusterdns_entry *e, cha
   if (blk.found) {
     /* In place, keeping whatever separates it from its neighbours, so that
      * clusterdns_corefile_remove still undoes the original add. */
-    clusterdns_buf_add(&b, corefile, blk.begin);
+    kf_buf_add(&b, corefile, blk.begin);
     clusterdns_render_block(&b, e->federation, zone, facts.port, e->nameservers, blk.eol, 0);
-    clusterdns_buf_add(&b, corefile + blk.end, n - blk.end);
+    kf_buf_add(&b, corefile + blk.end, n - blk.end);
   } else if (n > 0 && corefile[n - 1] != '\n') {
     /* No final newline: end its last line, one blank line, then ours, which
      * also ends without one; remove knows this case from that. */
     const char *eol = clusterdns_file_eol(corefile, n);
-    clusterdns_buf_add(&b, corefile, n);
-    clusterdns_buf_str(&b, eol);
-    clusterdns_buf_str(&b, eol);
+    kf_buf_add(&b, corefile, n);
+    kf_buf_str(&b, eol);
+    kf_buf_str(&b, eol);
     clusterdns_render_block(&b, e->federation, zone, facts.port, e->nameservers, eol, 0);
   } else {
     /* Before any trailing blank lines rather than after them: then the blank
@@ -352,23 +352,23 @@ int clusterdns_corefile_add(const char *corefile, const clusterdns_entry *e, cha
      * file of blank lines only gets no separator (remove: block at 0). */
     const char *eol = clusterdns_file_eol(corefile, n);
     size_t i = clusterdns_content_end(corefile, n);
-    clusterdns_buf_add(&b, corefile, i);
-    if (i > 0) clusterdns_buf_str(&b, eol);
+    kf_buf_add(&b, corefile, i);
+    if (i > 0) kf_buf_str(&b, eol);
     clusterdns_render_block(&b, e->federation, zone, facts.port, e->nameservers, eol, 1);
-    clusterdns_buf_add(&b, corefile + i, n - i);
+    kf_buf_add(&b, corefile + i, n - i);
   }
   if (b.len > DNS_MAX_CONFIG_BYTES) {
     free(b.p);
     return kf_error_set(err, -EFBIG, "the Corefile would grow past %d bytes", DNS_MAX_CONFIG_BYTES);
   }
-  *out = clusterdns_buf_take(&b);
+  *out = kf_buf_take(&b);
   return 0;
 }
 
 int clusterdns_corefile_remove(const char *corefile, const char *federation, char **out, kf_error *err) {
   size_t n = 0, start, sep;
   clusterdns_block blk;
-  clusterdns_buf b = {0};
+  kf_buf b = {0};
   int rc;
   if (!out) return kf_error_set(err, -EINVAL, "no place for the Corefile");
   *out = NULL;
@@ -397,9 +397,9 @@ int clusterdns_corefile_remove(const char *corefile, const char *federation, cha
   } else if (start >= sep && !memcmp(corefile + start - sep, blk.eol, sep)) {
     start -= sep;
   }
-  clusterdns_buf_add(&b, corefile, start);
-  clusterdns_buf_add(&b, corefile + blk.after, n - blk.after);
-  *out = clusterdns_buf_take(&b);
+  kf_buf_add(&b, corefile, start);
+  kf_buf_add(&b, corefile + blk.after, n - blk.after);
+  *out = kf_buf_take(&b);
   return 0;
 }
 
@@ -408,7 +408,7 @@ int clusterdns_corefile_has(const char *corefile, const clusterdns_entry *e) {
   size_t nns, n = 0;
   clusterdns_block blk;
   clusterdns_corefile_facts facts;
-  clusterdns_buf b = {0};
+  kf_buf b = {0};
   int same;
   if (clusterdns_check_entry(e, 1, 0, zone, &nns, NULL) || clusterdns_corefile_len(corefile, &n, NULL)) return 0;
   if (clusterdns_find_block(corefile, n, e->federation, &blk, NULL) != 1) return 0;

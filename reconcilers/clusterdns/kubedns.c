@@ -158,7 +158,7 @@ int clusterdns_kubedns_add(json_object *data, const clusterdns_entry *e, json_ob
   size_t nns, fn, sn;
   json_object *stubs = NULL, *stubs_value = NULL;
   clusterdns_feds f;
-  clusterdns_buf b = {0};
+  kf_buf b = {0};
   int rc, have_stubs;
   if ((rc = clusterdns_check_data(data, out, err)) || (rc = clusterdns_check_entry(e, 0, 53, zone, &nns, err)))
     return rc;
@@ -192,20 +192,20 @@ int clusterdns_kubedns_add(json_object *data, const clusterdns_entry *e, json_ob
     }
   }
   if (f.found && f.exact) {
-    clusterdns_buf_add(&b, fv, fn);
+    kf_buf_add(&b, fv, fn);
   } else if (f.found) {
-    clusterdns_buf_add(&b, fv, f.trim_start);
-    clusterdns_buf_str(&b, e->federation);
-    clusterdns_buf_str(&b, "=");
-    clusterdns_buf_str(&b, zone);
-    clusterdns_buf_add(&b, fv + f.trim_end, fn - f.trim_end);
+    kf_buf_add(&b, fv, f.trim_start);
+    kf_buf_str(&b, e->federation);
+    kf_buf_str(&b, "=");
+    kf_buf_str(&b, zone);
+    kf_buf_add(&b, fv + f.trim_end, fn - f.trim_end);
   } else {
     /* Appended: an all-blank value is kept in front, so removal gives it back. */
-    clusterdns_buf_add(&b, fv, fn);
-    if (f.count) clusterdns_buf_str(&b, ",");
-    clusterdns_buf_str(&b, e->federation);
-    clusterdns_buf_str(&b, "=");
-    clusterdns_buf_str(&b, zone);
+    kf_buf_add(&b, fv, fn);
+    if (f.count) kf_buf_str(&b, ",");
+    kf_buf_str(&b, e->federation);
+    kf_buf_str(&b, "=");
+    kf_buf_str(&b, zone);
   }
   *out = json_object_new_object();
   json_object_object_add(*out, DNS_KUBEDNS_FEDERATIONS, json_object_new_string_len(b.p, (int)b.len));
@@ -251,17 +251,17 @@ int clusterdns_kubedns_remove(json_object *data, const clusterdns_entry *e, cons
     }
   }
   if (f.found) {
-    clusterdns_buf b = {0};
+    kf_buf b = {0};
     if (f.count == 1) {
       /* Only ours: what was around it (blanks) stays, as add found it. */
-      clusterdns_buf_add(&b, fv, f.trim_start);
-      clusterdns_buf_add(&b, fv + f.trim_end, fn - f.trim_end);
+      kf_buf_add(&b, fv, f.trim_start);
+      kf_buf_add(&b, fv + f.trim_end, fn - f.trim_end);
     } else if (f.index > 0) {
-      clusterdns_buf_add(&b, fv, f.seg_start - 1);
-      clusterdns_buf_add(&b, fv + f.seg_end, fn - f.seg_end);
+      kf_buf_add(&b, fv, f.seg_start - 1);
+      kf_buf_add(&b, fv + f.seg_end, fn - f.seg_end);
     } else {
-      clusterdns_buf_add(&b, fv, f.seg_start);
-      clusterdns_buf_add(&b, fv + f.seg_end + 1, fn - f.seg_end - 1);
+      kf_buf_add(&b, fv, f.seg_start);
+      kf_buf_add(&b, fv + f.seg_end + 1, fn - f.seg_end - 1);
     }
     if (f.count == 1 && clusterdns_created(created_keys, DNS_KUBEDNS_FEDERATIONS))
       json_object_object_add(result, DNS_KUBEDNS_FEDERATIONS, NULL);

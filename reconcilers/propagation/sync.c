@@ -523,18 +523,7 @@ static void slice_transform(json_object *obj, void *data) {
   size_t n = json_object_is_type(in, json_type_array) ? json_object_array_length(in) : 0;
   for (size_t i = 0; i < n; i++)
     kj_push(eps, kj_copy(kj_obj(), "conditions", kc_obj_get(json_object_array_get_idx(in, i), "conditions")));
-  char **keys = NULL;
-  size_t nk = 0;
-  json_object_object_foreach (obj, k, v) {
-    (void)v;
-    keys = kf_realloc(keys, (nk + 1) * sizeof(char *));
-    keys[nk++] = kf_strdup(k);
-  }
-  for (size_t i = 0; i < nk; i++) {
-    json_object_object_del(obj, keys[i]);
-    free(keys[i]);
-  }
-  free(keys);
+  kj_clear(obj);
   kj_set(obj, "metadata", keep);
   kj_set(obj, "endpoints", eps);
 }

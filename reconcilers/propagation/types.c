@@ -207,18 +207,7 @@ void prop_transform(json_object *obj, void *type) {
   for (const char *const *f = t->fields; *f; f++) kj_copy(out, *f, kc_obj_get(obj, *f));
   if (t->lb_status_union || prop_sched_of(t)) kj_copy(out, "status", kc_obj_get(obj, "status"));
   /* Replace obj's fields in place: the informer keeps obj. */
-  char **keys = NULL;
-  size_t n = 0;
-  json_object_object_foreach (obj, k, v) {
-    (void)v;
-    keys = kf_realloc(keys, (n + 1) * sizeof(char *));
-    keys[n++] = kf_strdup(k);
-  }
-  for (size_t i = 0; i < n; i++) {
-    json_object_object_del(obj, keys[i]);
-    free(keys[i]);
-  }
-  free(keys);
+  kj_clear(obj);
   kj_set(obj, "metadata", keep);
   json_object_object_foreach (out, k2, v2) kj_set(obj, k2, json_object_get(v2));
   json_object_put(out);

@@ -36,7 +36,7 @@ static size_t list_len(char *const *v) {
 /* gcfg's value syntax: blanks around it dropped, "..." quoted (with \" \\ \n \t escapes), a
  * comment (';' or '#') outside quotes ends it. -EINVAL for an unterminated quote. */
 static int unquote(const char *s, size_t n, char **out) {
-  servicedns__buf b = {0};
+  kf_buf b = {0};
   int q = 0;
   size_t i = 0, keep = 0;
   while (i < n && servicedns__space(s[i])) i++;
@@ -48,10 +48,10 @@ static int unquote(const char *s, size_t n, char **out) {
         keep = b.len;
       } else if (c == '\\' && i + 1 < n) {
         char e = s[++i];
-        servicedns__buf_addc(&b, e == 'n' ? '\n' : e == 't' ? '\t' : e);
+        kf_buf_addc(&b, e == 'n' ? '\n' : e == 't' ? '\t' : e);
         keep = b.len;
       } else {
-        servicedns__buf_addc(&b, c);
+        kf_buf_addc(&b, c);
         keep = b.len;
       }
       continue;
@@ -61,7 +61,7 @@ static int unquote(const char *s, size_t n, char **out) {
       q = 1;
       continue;
     }
-    servicedns__buf_addc(&b, c);
+    kf_buf_addc(&b, c);
     if (!servicedns__space(c)) keep = b.len;
   }
   if (q) {

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <kf/kcfg.h>
+#include <kf/kj.h>
 #include <kf/ctrl.h>
 #include <kf/etcd.h>
 #include <kf/kc.h>
@@ -34,30 +36,12 @@ struct servicedns_ctrl {
   void *closed_arg;
 };
 
-/* A file's bytes (NUL-terminated): 0, or -errno with a message. */
-static int read_file(const char *path, const char *what, char **out, size_t *len, kf_error *err) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return kf_error_set(err, -errno, "%s %s: cannot open it", what, path);
-  char *buf = NULL;
-  size_t n = 0, cap = 0, r;
-  do {
-    if (n + 4096 + 1 > cap) {
-      cap = cap ? cap * 2 : 8192;
-      buf = kf_realloc(buf, cap);
-    }
-    r = fread(buf + n, 1, cap - n - 1, f);
-    n += r;
-  } while (r > 0 && n < 4 * 1024 * 1024);
-  int bad = ferror(f);
-  fclose(f);
-  if (bad) {
-    free(buf);
-    return kf_error_set(err, -EIO, "%s %s: read error", what, path);
-  }
-  if (!buf) buf = kf_calloc(1, 1);
-  buf[n] = '\0';
-  *out = buf;
-  *len = n;
+/* A file's bytes (NUL-terminated), through the kubeconfig loader's reader (a key file is read
+ * without unwiped copies): 0, or -errno with a message. */
+static int read_file(const char *path, const char *what, int secret, char **out, size_t *len, kf_error *err) {
+  int rc = kcfg_read_file(path, 4 * 1024 * 1024, secret, out, len);
+  if (rc == -EFBIG) return kf_error_set(err, rc, "%s %s: larger than 4 MiB", what, path);
+  if (rc != 0) return kf_error_set(err, rc, "%s %s: cannot read it: %s", what, path, strerror(-rc));
   return 0;
 }
 
@@ -82,18 +66,7 @@ static void keep_dns_fields(json_object *obj, void *data) {
   const char *type = kc_obj_str(obj, "spec.type");
   json_object *spec = json_object_new_object();
   if (type) json_object_object_add(spec, "type", json_object_new_string(type));
-  char **keys = NULL;
-  size_t n = 0;
-  json_object_object_foreach (obj, k, v) {
-    (void)v;
-    keys = kf_realloc(keys, (n + 1) * sizeof(char *));
-    keys[n++] = kf_strdup(k);
-  }
-  for (size_t i = 0; i < n; i++) {
-    json_object_object_del(obj, keys[i]);
-    free(keys[i]);
-  }
-  free(keys);
+  kj_clear(obj);
   json_object_object_add(obj, "metadata", keep);
   json_object_object_add(obj, "spec", spec);
 }
@@ -107,7 +80,7 @@ int servicedns_ctrl_new(uv_loop_t *loop, const servicedns_ctrl_opts *o, serviced
     return kf_error_set(err, -EINVAL, "service-dns needs --zone-name (or --service-dns-suffix)");
   char *text = NULL;
   size_t len = 0;
-  int rc = read_file(o->config_path, "--dns-provider-config", &text, &len, err);
+  int rc = read_file(o->config_path, "--dns-provider-config", 0, &text, &len, err);
   if (rc != 0) return rc;
   servicedns_ctrl *c = kf_calloc(1, sizeof(*c));
   c->loop = loop;
@@ -133,7 +106,7 @@ int servicedns_ctrl_new(uv_loop_t *loop, const servicedns_ctrl_opts *o, serviced
   const char *files[3] = {c->cfg.etcd_ca_file, c->cfg.etcd_cert_file, c->cfg.etcd_key_file};
   static const char *const what[3] = {"etcd-ca-file", "etcd-cert-file", "etcd-key-file"};
   for (int i = 0; i < 3; i++)
-    if (files[i] && (rc = read_file(files[i], what[i], &c->pem[i], &c->pem_len[i], err)) != 0) goto fail;
+    if (files[i] && (rc = read_file(files[i], what[i], i == 2, &c->pem[i], &c->pem_len[i], err)) != 0) goto fail;
   etcd_client_opts eo = {.endpoints = (const char *const *)c->cfg.etcd_endpoints,
                          .ca_pem = c->pem[0],
                          .ca_pem_len = c->pem_len[0],

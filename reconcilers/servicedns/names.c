@@ -6,21 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void servicedns__buf_add(servicedns__buf *b, const char *s, size_t n) {
-  if (!b->p || b->len + n + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap : 64;
-    while (cap < b->len + n + 1) cap *= 2;
-    b->p = kf_realloc(b->p, cap);
-    b->cap = cap;
-  }
-  if (n) memcpy(b->p + b->len, s, n);
-  b->len += n;
-  b->p[b->len] = '\0';
-}
-
-void servicedns__buf_addc(servicedns__buf *b, char c) { servicedns__buf_add(b, &c, 1); }
-void servicedns__buf_str(servicedns__buf *b, const char *s) { servicedns__buf_add(b, s, strlen(s)); }
-
 int servicedns__space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f' || c == '\n'; }
 char servicedns__lower(char c) { return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c; }
 
@@ -54,31 +39,31 @@ unsigned servicedns_fnv1a32(const char *s) {
 }
 
 /* "/skydns/" + the labels of name in reverse order, each followed by '/'. */
-static void reversed_dir(servicedns__buf *b, const char *name) {
-  servicedns__buf_str(b, "/skydns/");
+static void reversed_dir(kf_buf *b, const char *name) {
+  kf_buf_str(b, "/skydns/");
   const char *end = name + strlen(name);
   while (end > name) {
     const char *dot = end;
     while (dot > name && dot[-1] != '.') dot--;
-    servicedns__buf_add(b, dot, (size_t)(end - dot));
-    servicedns__buf_addc(b, '/');
+    kf_buf_add(b, dot, (size_t)(end - dot));
+    kf_buf_addc(b, '/');
     end = dot > name ? dot - 1 : name;
   }
 }
 
 char *servicedns_key_dir(const char *name) {
-  servicedns__buf b = {0};
+  kf_buf b = {0};
   reversed_dir(&b, name);
   return b.p;
 }
 
 char *servicedns_key(const char *name, const char *host) {
-  servicedns__buf b = {0};
+  kf_buf b = {0};
   char h[16];
   reversed_dir(&b, name);
   /* v1: fmt.Sprintf("%x", hash): lower-case hex without zero padding. */
   snprintf(h, sizeof(h), "%x", servicedns_fnv1a32(host));
-  servicedns__buf_str(&b, h);
+  kf_buf_str(&b, h);
   return b.p;
 }
 
@@ -102,7 +87,7 @@ int servicedns_key_name(const char *key, size_t len, char **name) {
   while (last > s && last[-1] != '/') last--;
   /* At least one label and the hash, none empty. */
   if (last == s || last == end) return -EINVAL;
-  servicedns__buf b = {0};
+  kf_buf b = {0};
   const char *e = last - 1; /* the '/' before the hash */
   while (e > s) {
     const char *st = e;
@@ -111,8 +96,8 @@ int servicedns_key_name(const char *key, size_t len, char **name) {
       free(b.p);
       return -EINVAL;
     }
-    if (b.len) servicedns__buf_addc(&b, '.');
-    servicedns__buf_add(&b, st, (size_t)(e - st));
+    if (b.len) kf_buf_addc(&b, '.');
+    kf_buf_add(&b, st, (size_t)(e - st));
     e = st > s ? st - 1 : s;
   }
   if (!b.p) return -EINVAL;

@@ -6,14 +6,7 @@
 
 #include <stddef.h>
 
-/* A growable NUL-terminated byte buffer; p is NULL until the first add. */
-typedef struct servicedns__buf {
-  char *p;
-  size_t len, cap;
-} servicedns__buf;
-void servicedns__buf_add(servicedns__buf *b, const char *s, size_t n);
-void servicedns__buf_addc(servicedns__buf *b, char c);
-void servicedns__buf_str(servicedns__buf *b, const char *s);
+#include <kf/buf.h>
 
 /* ASCII only: the C library's would depend on the locale. */
 int servicedns__space(char c);

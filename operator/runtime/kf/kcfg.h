@@ -8,6 +8,7 @@
 #ifndef KF_KCFG_H
 #define KF_KCFG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <kf/error.h>
@@ -49,6 +50,13 @@ int kcfg_load_in_cluster(kcfg **out, kf_error *err);
 
 /* Re-reads token_file if set (bound service-account tokens rotate). 0 when unchanged or updated. */
 int kcfg_refresh_token(kcfg *cfg, kf_error *err);
+
+/* Reads at most max bytes of path into a NUL-terminated buffer (free it with free, or with
+ * kf_free_secret(*out, *out_len + 1) when secret). Bytes past *out_len are zero, so wiping
+ * *out_len + 1 bytes wipes everything read; when secret, intermediate buffers are wiped as the
+ * buffer grows (never realloc: it may leave an unwiped copy of a key behind). Returns 0,
+ * -EFBIG past max, or -errno. */
+int kcfg_read_file(const char *path, size_t max, bool secret, char **out, size_t *out_len);
 
 /* Deep copy. */
 kcfg *kcfg_dup(const kcfg *cfg);

@@ -42,6 +42,10 @@ json_object *kj_push_str(json_object *arr, const char *val);
  * wiping. The caller's reference must be the only one. Keys are not wiped (field names). */
 void kj_put_wiped(json_object *o);
 
+/* Removes every key of obj in place (an informer's transform keeps the object it was given, so
+ * it empties and refills it). */
+void kj_clear(json_object *obj);
+
 /* The strings of arr joined with sep (malloc'd; "" for NULL or empty). */
 char *kj_join(json_object *arr, const char *sep);
 
