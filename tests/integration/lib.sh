@@ -148,6 +148,18 @@ EOF
   "$HARNESS" serve-federation "$KC" "$NS" "$name" >/dev/null || { fail "serve-federation $name"; exit 1; }
   wait_until "$name: Federation Ready" 120 cond_is federation "$name" Ready "True Ready" || exit 1
 }
+# finish_federation CLUSTER...: teardown of a test with a federation served as fellowship: on failure
+# the controller manager's last 40 log lines; then CLUSTER... and the federation down, the operator
+# stopped. Call it from on_finish.
+finish_federation() {
+  if [ "$FAILED" -gt 0 ]; then
+    say "---- controller manager log (last 40 lines) ----"
+    tail -n 40 "${KUBEFED_TEST_RUN:-/tmp/kubefed-operator-clusters}/fed-$NS-fellowship/logs/kubefed-controller-manager.log" \
+      >&2 2>/dev/null || true
+  fi
+  for c in "$@" "fed-$NS-fellowship"; do "$HARNESS" down "$c" >&2 2>/dev/null || true; done
+  stop_operator
+}
 # join_member NAME KUBECONFIG [LABELS]: FederatedCluster NAME of Federation fellowship from KUBECONFIG
 # (stored as Secret NAME-admin), spec.clusterLabels LABELS (a YAML flow mapping), no DNS, probed every
 # 2 s. Does not wait: callers wait for Ready once every member is created (joins run in parallel).

@@ -15,12 +15,7 @@ MA="pfa-$$" MB="pfb-$$"
 RUN_ROOT="${KUBEFED_TEST_RUN:-/tmp/kubefed-operator-clusters}"
 CMSTATE="$RUN_ROOT/fed-$NS-fellowship"
 on_finish() {
-  if [ "$FAILED" -gt 0 ]; then
-    say "---- controller manager log (last 40 lines) ----"
-    tail -n 40 "$CMSTATE/logs/kubefed-controller-manager.log" >&2 2>/dev/null || true
-  fi
-  for c in "fed-$NS-fellowship" "$MA" "$MB"; do "$HARNESS" down "$c" >&2 2>/dev/null || true; done
-  stop_operator
+  finish_federation "$MA" "$MB"
 }
 
 [ -x "${KUBEFED_CONTROLLER_MANAGER:-}" ] || { fail "KUBEFED_CONTROLLER_MANAGER is not the controller manager binary"; exit 1; }

@@ -21,14 +21,8 @@ TEST=propagation.scheduling RESOURCE=federatedcluster CLUSTER=sched NODES=1 NS="
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 MEMBERS=(east north west)
-RUN_ROOT="${KUBEFED_TEST_RUN:-/tmp/kubefed-operator-clusters}"
 on_finish() {
-  if [ "$FAILED" -gt 0 ]; then
-    say "---- controller manager log (last 40 lines) ----"
-    tail -n 40 "$RUN_ROOT/fed-$NS-fellowship/logs/kubefed-controller-manager.log" >&2 2>/dev/null || true
-  fi
-  for c in "fed-$NS-fellowship" "${MEMBERS[@]/%/-$$}"; do "$HARNESS" down "$c" >&2 2>/dev/null || true; done
-  stop_operator
+  finish_federation "${MEMBERS[@]/%/-$$}"
 }
 
 declare -A MKC
@@ -44,19 +38,7 @@ serve_federation fellowship
 secret_key fellowship-admin-kubeconfig kubeconfig >"$TMP/fed.kubeconfig"
 FK() { "$KUBECTL" --kubeconfig "$TMP/fed.kubeconfig" --request-timeout=20s "$@"; }
 FKW() { "$KUBECTL" --kubeconfig "$TMP/fed.kubeconfig" "$@"; } # watches: no request timeout
-for m in "${MEMBERS[@]}"; do
-  K create secret generic -n "$NS" "$m-admin" --from-file=kubeconfig="${MKC[$m]}" >/dev/null
-  K apply -f - >/dev/null <<EOF || { fail "FederatedCluster $m refused"; exit 1; }
-apiVersion: kubefed.dev/v1alpha1
-kind: FederatedCluster
-metadata: {name: $m, namespace: $NS}
-spec:
-  federationRef: {name: fellowship}
-  kubeconfigSecretRef: {name: $m-admin}
-  clusterLabels: {env: $m}
-  dns: {mode: None}
-EOF
-done
+for m in "${MEMBERS[@]}"; do join_member "$m" "${MKC[$m]}" "{env: $m}"; done
 for m in "${MEMBERS[@]}"; do wait_until "$m: Ready" 120 cond_is federatedcluster "$m" Ready "True Healthy" || exit 1; done
 
 # replicas_are E N W: each member's copy of shop/web has that spec.replicas ("-": no copy).

@@ -16,14 +16,8 @@ TEST=propagation.services RESOURCE=federatedcluster CLUSTER=psvc NODES=1 NS="psv
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 GONDOR="sgondor-$$" ROHAN="srohan-$$"
-RUN_ROOT="${KUBEFED_TEST_RUN:-/tmp/kubefed-operator-clusters}"
 on_finish() {
-  if [ "$FAILED" -gt 0 ]; then
-    say "---- controller manager log (last 40 lines) ----"
-    tail -n 40 "$RUN_ROOT/fed-$NS-fellowship/logs/kubefed-controller-manager.log" >&2 2>/dev/null || true
-  fi
-  for c in "fed-$NS-fellowship" "$GONDOR" "$ROHAN"; do "$HARNESS" down "$c" >&2 2>/dev/null || true; done
-  stop_operator
+  finish_federation "$GONDOR" "$ROHAN"
 }
 
 GKC=$("$HARNESS" up "$GONDOR" --nodes 1) || { fail "up $GONDOR"; exit 1; }
@@ -38,20 +32,8 @@ secret_key fellowship-admin-kubeconfig kubeconfig >"$TMP/fed.kubeconfig"
 FK() { "$KUBECTL" --kubeconfig "$TMP/fed.kubeconfig" --request-timeout=20s "$@"; }
 FED_UID=$(J federation fellowship | jq -r .metadata.uid)
 
-K create secret generic -n "$NS" gondor-admin --from-file=kubeconfig="$GKC" >/dev/null
-K create secret generic -n "$NS" rohan-admin --from-file=kubeconfig="$RKC" >/dev/null
-for fc in gondor rohan; do
-  K apply -f - >/dev/null <<EOF || { fail "FederatedCluster $fc refused"; exit 1; }
-apiVersion: kubefed.dev/v1alpha1
-kind: FederatedCluster
-metadata: {name: $fc, namespace: $NS}
-spec:
-  federationRef: {name: fellowship}
-  kubeconfigSecretRef: {name: $fc-admin}
-  dns: {mode: None}
-  health: {periodSeconds: 2, timeoutSeconds: 1, failureThreshold: 2, successThreshold: 1}
-EOF
-done
+join_member gondor "$GKC"
+join_member rohan "$RKC"
 for fc in gondor rohan; do wait_until "$fc: Ready" 90 cond_is federatedcluster "$fc" Ready "True Healthy" || exit 1; done
 
 # ---- a LoadBalancer Service reaches both members, without the federation API's allocations --------------

@@ -18,12 +18,7 @@ PROD="pprod-$$" DEV="pdev-$$"
 RUN_ROOT="${KUBEFED_TEST_RUN:-/tmp/kubefed-operator-clusters}"
 on_finish() {
   [ -z "${STOPPED:-}" ] || kill -CONT "$STOPPED" 2>/dev/null || true
-  if [ "$FAILED" -gt 0 ]; then
-    say "---- controller manager log (last 40 lines) ----"
-    tail -n 40 "$RUN_ROOT/fed-$NS-fellowship/logs/kubefed-controller-manager.log" >&2 2>/dev/null || true
-  fi
-  for c in "fed-$NS-fellowship" "$PROD" "$DEV"; do "$HARNESS" down "$c" >&2 2>/dev/null || true; done
-  stop_operator
+  finish_federation "$PROD" "$DEV"
 }
 
 PKC=$("$HARNESS" up "$PROD" --nodes 1) || { fail "up $PROD"; exit 1; }

@@ -19,12 +19,7 @@ GONDOR="dgondor-$$" ROHAN="drohan-$$" ETCD="detcd-$$" FDNS="dfdns-$$" MDNS="dmdn
 RUN_ROOT="${KUBEFED_TEST_RUN:-/tmp/kubefed-operator-clusters}"
 CMLOG="$RUN_ROOT/fed-$NS-fellowship/logs/kubefed-controller-manager.log"
 on_finish() {
-  if [ "$FAILED" -gt 0 ]; then
-    say "---- controller manager log (last 40 lines) ----"
-    tail -n 40 "$CMLOG" >&2 2>/dev/null || true
-  fi
-  for c in "$MDNS" "$FDNS" "$ETCD" "fed-$NS-fellowship" "$GONDOR" "$ROHAN"; do "$HARNESS" down "$c" >&2 2>/dev/null || true; done
-  stop_operator
+  finish_federation "$MDNS" "$FDNS" "$ETCD" "$GONDOR" "$ROHAN"
 }
 command -v dig >/dev/null || { fail "dig is not installed (tests/install-deps.sh installs dnsutils)"; exit 1; }
 
