@@ -1222,14 +1222,15 @@ class Supervisor:
         self.start_cm(dep, key)
 
     def stop_cm(self):
+        # cm-health goes first: once the process is gone, nothing may still point at its port
+        # (a reader that sees the pid gone must not find the file).
+        if os.path.exists(S("cm-health")):
+            os.unlink(S("cm-health"))
         stop_phase([CM])
         self.cm_key, self.cm_plan, self.cm_missing_bin = None, None, False
         self.crash.pop(CM, None)
         with PortsLock(self.cfg["run_root"]):
             set_cm_ports({})
-        for f in ("cm-health",):
-            if os.path.exists(S(f)):
-                os.unlink(S(f))
         set_component(CM, False)
 
     def start_cm(self, dep, key):

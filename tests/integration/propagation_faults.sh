@@ -6,7 +6,8 @@
 # catches up once it answers; --controllers=configmaps=false (through spec.controllerManager.extraArgs)
 # propagates no ConfigMap, and a deleted federated ConfigMap is not held by a finalizer nobody removes;
 # with namespaces=false a deleted namespace with contents still goes (nothing stays Terminating);
-# kubefed v1's --controllers=services=false is accepted; an unknown flag exits 2.
+# kubefed v1's --controllers=services=false is accepted; an unknown flag exits 2; service-dns=true
+# without the coredns provider exits 2.
 TEST=propagation.faults RESOURCE=federatedcluster CLUSTER=propf NODES=1 NS="propf-$$"
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -24,6 +25,10 @@ check "an unknown flag exits 2" test $? -eq 2
 "$KUBEFED_CONTROLLER_MANAGER" --controllers=services=false --federation-uid=x --kubeconfig=/nonexistent >"$TMP/v1.out" 2>&1
 check "kubefed v1's --controllers=services=false is accepted (fails later, on the kubeconfig)" grep -q "kubeconfig /nonexistent" "$TMP/v1.out"
 
+"$KUBEFED_CONTROLLER_MANAGER" --controllers=service-dns=true --federation-uid=x --kubeconfig=/nonexistent >"$TMP/dns.out" 2>&1
+rc=$?
+check "--controllers service-dns=true without the coredns provider exits 2 ($rc), saying what it needs" \
+  bash -c "[ $rc -eq 2 ] && grep -q 'needs --dns-provider=coredns' '$TMP/dns.out'"
 AKC=$("$HARNESS" up "$MA" --nodes 1) || { fail "up $MA"; exit 1; }
 BKC=$("$HARNESS" up "$MB" --nodes 1) || { fail "up $MB"; exit 1; }
 PROXY=$("$HARNESS" fault-proxy "$MB") || { fail "fault-proxy $MB"; exit 1; }
