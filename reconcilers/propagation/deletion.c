@@ -4,9 +4,11 @@
  *
  *   finalizers  every propagated object carries delete-from-underlying-clusters and orphan (v1's
  *               pair): kubectl's default (Background) and Foreground remove orphan, so the copies
- *               are deleted; --cascade=orphan keeps it, so they stay
- *   cascade     each member's copy is deleted; a member that is not Ready holds the cascade, with a
- *               Warning naming it, until it is back or its Cluster is gone
+ *               are deleted; --cascade=orphan keeps it, so they stay. They are written with the
+ *               first status annotation, not in a write of their own before any copy (v1): an
+ *               object deleted before then has copies whose object is gone, which sync.c deletes
+ *   cascade     each member's copy is deleted; a member that is not Ready holds the cascade (and
+ *               an orphaning), with a Warning naming it, until it is back or its Cluster is gone
  *   release     ours, orphan and foregroundDeletion go together (nothing else removes the last two
  *               in the federation API), at once for objects never propagated or of a type that is off
  *   namespaces  contents deleted through discovery, then /finalize, then the members' copies */
@@ -42,12 +44,12 @@ static void on_finalizers_written(kc_client *c, int rc, json_object *obj, const 
   else prop_finish(run);
 }
 
-/* metadata.finalizers without the names in drop, plus those in add not there: a JSON patch that
- * first tests the list as read, so a concurrent change of the list fails it (and the next
- * reconcile reads again) while other changes to the object (status, labels) do not. No write
- * (returns 0, *wrote 0) when nothing changes. */
-static int write_finalizers(prop_run *run, const char *const *add, const char *const *drop, int *wrote) {
-  json_object *now = kc_obj_get(run->obj, "metadata.finalizers"), *next = kj_arr();
+/* Appends to the JSON patch ops the finalizer change: metadata.finalizers without the names in drop,
+ * plus those in add not there, after a test of the list as read, so a concurrent change of the list
+ * fails the patch (and the next reconcile reads again) while other changes to the object (status,
+ * labels) do not. Returns 0 (and appends nothing) when nothing changes. */
+int prop_finalizer_ops(json_object *obj, const char *const *add, const char *const *drop, json_object *ops) {
+  json_object *now = kc_obj_get(obj, "metadata.finalizers"), *next = kj_arr();
   size_t n = json_object_is_type(now, json_type_array) ? json_object_array_length(now) : 0;
   int changed = 0;
   for (size_t i = 0; i < n; i++) {
@@ -58,38 +60,37 @@ static int write_finalizers(prop_run *run, const char *const *add, const char *c
     else kj_push_str(next, f);
   }
   for (const char *const *a = add; a && *a; a++)
-    if (!kc_has_finalizer(run->obj, *a)) kj_push_str(next, *a), changed = 1;
-  *wrote = changed;
+    if (!kc_has_finalizer(obj, *a)) kj_push_str(next, *a), changed = 1;
   if (!changed) {
     json_object_put(next);
     return 0;
   }
-  json_object *patch = kj_arr();
   if (n > 0) {
     json_object *test = kj_str(kj_str(kj_obj(), "op", "test"), "path", "/metadata/finalizers");
-    kj_push(patch, kj_copy(test, "value", now));
+    kj_push(ops, kj_copy(test, "value", now));
   }
   json_object *set = kj_str(kj_str(kj_obj(), "op", n > 0 ? "replace" : "add"), "path", "/metadata/finalizers");
-  kj_push(patch, kj_set(set, "value", next));
+  kj_push(ops, kj_set(set, "value", next));
+  return 1;
+}
+
+/* No write (returns 0, *wrote 0) when nothing changes. */
+static int write_finalizers(prop_run *run, const char *const *add, const char *const *drop, int *wrote) {
+  json_object *patch = kj_arr();
+  *wrote = prop_finalizer_ops(run->obj, add, drop, patch);
+  if (!*wrote) {
+    json_object_put(patch);
+    return 0;
+  }
   int rc = kc_patch(run->s->o.fed, run->s->o.type->res, kc_obj_str(run->obj, "metadata.namespace"),
                     kc_obj_str(run->obj, "metadata.name"), KC_PATCH_JSON, patch, NULL, on_finalizers_written, run);
   json_object_put(patch);
   return rc;
 }
 
-static const char *const OURS[] = {PROP_FINALIZER, PROP_FINALIZER_ORPHAN, NULL};
+const char *const PROP_FINALIZERS[] = {PROP_FINALIZER, PROP_FINALIZER_ORPHAN, NULL};
 static const char *const RELEASE[] = {PROP_FINALIZER, PROP_FINALIZER_ORPHAN, PROP_FINALIZER_FOREGROUND, NULL};
 static const char *const RELEASE_CASCADED[] = {PROP_FINALIZER, PROP_FINALIZER_FOREGROUND, NULL};
-
-void prop_ensure_finalizers(prop_run *run) {
-  int wrote = 0, rc = write_finalizers(run, OURS, NULL, &wrote);
-  if (rc != 0) {
-    run->rc = rc;
-    prop_finish(run);
-  } else if (!wrote) {
-    run->then(run);
-  }
-}
 
 /* Ends the run by releasing finalizers (then nothing else runs). */
 static void release(prop_run *run, const char *const *which) {
@@ -121,12 +122,6 @@ static void after_cascade(prop_run *run) {
   release(run, RELEASE_CASCADED);
 }
 
-static void wait_for(prop_run *run, const char *member) {
-  char *w = run->waiting ? kf_asprintf("%s, %s", run->waiting, member) : kf_strdup(member);
-  free(run->waiting);
-  run->waiting = w;
-}
-
 static void cascade(prop_run *run) {
   prop_sync *s = run->s;
   prop_members *m = s->o.members;
@@ -136,7 +131,7 @@ static void cascade(prop_run *run) {
     const prop_member *pm = prop_members_at(m, i);
     member_watch *w = prop_members_wait_ms(m, pm) == 0 ? prop_watch_of(s, pm->name) : NULL;
     if (!w || w->epoch != pm->epoch || !informer_has_synced(w->inf)) {
-      wait_for(run, pm->name);
+      prop_list_add(&run->waiting, pm->name);
       continue;
     }
     run->issued += prop_remove_copy(run, pm, w);
@@ -165,7 +160,17 @@ static void on_unlabelled(kc_client *c, int rc, json_object *obj, const kf_error
 }
 
 static void after_orphan(prop_run *run) {
+  prop_sync *s = run->s;
   if (run->rc != 0) {
+    prop_finish(run);
+    return;
+  }
+  if (run->waiting) {
+    ev_emit(s->o.events, run->obj, "Warning", "OrphanWaitingForCluster", "Delete",
+            "waiting for cluster(s) %s to become Ready to release %s %s there (or for their FederatedCluster to be "
+            "deleted)",
+            run->waiting, s->o.type->res->kind, kc_obj_str(run->obj, "metadata.name"));
+    run->requeue_ms = 5000;
     prop_finish(run);
     return;
   }
@@ -174,7 +179,8 @@ static void after_orphan(prop_run *run) {
 
 /* --cascade=orphan: the copies stay, and stop being ours (KubeFed v2 does the same): our label and
  * hash go, so a later unjoin or a new federated object of the same name leaves them alone. A member
- * that is not Ready keeps its copy labelled (best effort, as v1 never unlabelled at all). */
+ * that is not Ready holds the release as in a cascade: a copy still labelled when its object is gone
+ * is deleted (sync.c's sweep), which --cascade=orphan must not do. */
 static void orphan(prop_run *run) {
   prop_sync *s = run->s;
   prop_members *m = s->o.members;
@@ -188,8 +194,12 @@ static void orphan(prop_run *run) {
   run->pending = 1;
   for (size_t i = 0; s->o.propagate && i < prop_members_len(m); i++) {
     const prop_member *pm = prop_members_at(m, i);
-    member_watch *w = pm->ready && pm->client ? prop_watch_of(s, pm->name) : NULL;
-    json_object *copy = w && w->epoch == pm->epoch ? informer_get_key(w->inf, run->key) : NULL;
+    member_watch *w = prop_members_wait_ms(m, pm) == 0 ? prop_watch_of(s, pm->name) : NULL;
+    if (!pm->ready || !w || w->epoch != pm->epoch || !informer_has_synced(w->inf)) {
+      prop_list_add(&run->waiting, pm->name);
+      continue;
+    }
+    json_object *copy = informer_get_key(w->inf, run->key);
     if (!copy) continue;
     json_object_put(copy);
     orphan_op *op = kf_calloc(1, sizeof(*op));
@@ -437,10 +447,12 @@ void prop_delete(prop_run *run) {
     ns_cleanup_start(run);
     return;
   }
-  if (!kc_has_finalizer(run->obj, PROP_FINALIZER) || !s->o.propagate || prop_skip(s->o.type, run->obj)) {
+  if (!s->o.propagate || prop_skip(s->o.type, run->obj)) {
     release(run, RELEASE);
     return;
   }
+  /* Without our pair (deleted before its first status write: a foreground delete or another
+   * finalizer holds it), orphan is the user's --cascade=orphan; its copies are handled the same. */
   if (kc_has_finalizer(run->obj, PROP_FINALIZER_ORPHAN)) {
     orphan(run);
     return;

@@ -45,6 +45,7 @@ typedef struct prop_run {
   prop_selector *sel;
   int issued;                         /* deletions of member copies started */
   char *waiting;                      /* members a cascade waits for, "a, b" */
+  char *created, *updated;            /* members written this round, "a, b": one event each */
   void (*then)(struct prop_run *run); /* what runs when pending drops to 0 */
   char **scheduled;                   /* scheduled workloads: the members whose status is summed */
   size_t nscheduled;
@@ -62,6 +63,8 @@ member_watch *prop_watch_of(prop_sync *s, const char *member);
 void prop_metric(prop_sync *s, const char *member, const char *result);
 /* Deletes our copy of run's object in member pm (as w's cache holds it); 1 when a call started. */
 int prop_remove_copy(prop_run *run, const prop_member *pm, member_watch *w);
+/* Appends item to *list ("a, b"). */
+void prop_list_add(char **list, const char *item);
 /* One member call ended: when it was the last, run->then. */
 void prop_call_done(prop_run *run);
 
@@ -86,7 +89,10 @@ void prop_sched_watch(prop_sync *s);
 
 /* deletion.c: obj has a deletionTimestamp. */
 void prop_delete(prop_run *run);
-/* Adds the finalizers propagation needs; then run->then, or finishes with the error. */
-void prop_ensure_finalizers(prop_run *run);
+/* kubefed v1's pair, which every propagated object carries once its first copies are written. */
+extern const char *const PROP_FINALIZERS[];
+/* Appends to ops (a JSON patch) the test and the write of obj's finalizers with add added and drop
+ * removed; 1 when they change, else 0 and nothing appended. */
+int prop_finalizer_ops(json_object *obj, const char *const *add, const char *const *drop, json_object *ops);
 
 #endif

@@ -4,9 +4,11 @@
  *   watches    the type in the federation API (shared informer) and, per member with a client,
  *              our copies there (label kubefed.dev/propagated-by=<Federation UID>); a member
  *              change re-places every object at once (v1 waited for each object's next sync)
- *   reconcile  finalizers -> for each member: not Ready / not selected (delete our copy) /
- *              apply-if-differs (a same-named object without our label is a conflict unless the
- *              federated object says adopt) -> the status annotation, written when it changes
+ *   reconcile  for each member: not Ready / not selected (delete our copy) / apply-if-differs (a
+ *              same-named object without our label is a conflict unless the federated object says
+ *              adopt) -> the status annotation, written when it changes, with v1's finalizers in
+ *              the same write the first time; one event per round names the members written
+ *   sweep      an object gone from the federation API with copies still ours: they are deleted
  *   off        with the type off (--controllers NAME=false) only deletions are handled, so no
  *              object ever hangs on a finalizer nothing removes */
 #include <errno.h>
@@ -17,6 +19,7 @@
 #include <time.h>
 
 #include <kf/apply.h>
+#include <kf/buf.h>
 #include <kf/cond.h>
 #include <kf/kj.h>
 #include <kf/log.h>
@@ -82,8 +85,24 @@ static void maybe_free(prop_sync *s) {
   if (closed) closed(arg);
 }
 
+void prop_list_add(char **list, const char *item) {
+  char *l = *list ? kf_asprintf("%s, %s", *list, item) : kf_strdup(item);
+  free(*list);
+  *list = l;
+}
+
 void prop_finish(prop_run *run) {
   prop_sync *s = run->s;
+  const char *kind = s->o.type->res->kind, *name = kc_obj_str(run->obj, "metadata.name");
+  /* One event per round, not per member: at 2 members they were half the federation API's writes. */
+  if (run->created)
+    ev_emit(s->o.events, run->obj, "Normal", "CreateInCluster", "Create", "Created %s %s in cluster(s) %s", kind, name,
+            run->created);
+  if (run->updated)
+    ev_emit(s->o.events, run->obj, "Normal", "UpdateInCluster", "Update", "Updated %s %s in cluster(s) %s", kind, name,
+            run->updated);
+  free(run->created);
+  free(run->updated);
   ctrl_done(s->c, run->key, run->rc, run->rc ? 0 : run->requeue_ms);
   for (size_t i = 0; i < run->nowned; i++) free(run->owned[i]);
   free(run->owned);
@@ -111,9 +130,11 @@ void prop_call_done(prop_run *run) {
 static void on_status_written(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data) {
   prop_run *run = data;
   (void)c;
-  if (rc != 0) {
-    KF_WARN("writing the propagation status failed", "key", run->key, "error", err->msg);
-    run->rc = rc;
+  if (rc == KC_ERR_CONFLICT || rc == KC_ERR_INVALID) { /* the finalizers changed under us: read again soon */
+    run->requeue_ms = 200;
+  } else if (rc != 0) {
+    if (rc != KC_ERR_NOTFOUND) KF_WARN("writing the propagation status failed", "key", run->key, "error", err->msg);
+    run->rc = rc == KC_ERR_NOTFOUND ? 0 : rc; /* deleted meanwhile: its copies are swept */
   } else {
     informer_update_cache(run->s->fed_inf, obj); /* the next reconcile must not write it again */
   }
@@ -175,6 +196,30 @@ static void write_status(prop_run *run) {
 
 static char *service_ingresses(prop_run *run);
 
+/* Appends to the JSON patch ops the setting of the annotations in set (an object it takes) on obj. */
+static void annotations_ops(json_object *obj, json_object *set, json_object *ops) {
+  json_object *now = kc_obj_get(obj, "metadata.annotations");
+  if (!json_object_is_type(now, json_type_object)) {
+    kj_push(ops, kj_set(kj_str(kj_str(kj_obj(), "op", "add"), "path", "/metadata/annotations"), "value", set));
+    return;
+  }
+  json_object_object_foreach (set, k, v) {
+    kf_buf path = {0}; /* a JSON pointer: "~" is "~0", "/" is "~1" */
+    kf_buf_str(&path, "/metadata/annotations/");
+    for (const char *p = k; *p; p++) {
+      if (*p == '~') kf_buf_str(&path, "~0");
+      else if (*p == '/') kf_buf_str(&path, "~1");
+      else kf_buf_addc(&path, *p);
+    }
+    char *where = kf_buf_take(&path);
+    kj_push(ops, kj_set(kj_str(kj_str(kj_obj(), "op", "add"), "path", where), "value", json_object_get(v)));
+    free(where);
+  }
+  json_object_put(set);
+}
+
+/* One write to the federation API per change: the status annotation, and with the first one v1's
+ * finalizers (deletion.c), tested as read so a concurrent change of the list fails it. */
 static void write_annotation(prop_run *run) {
   prop_sync *s = run->s;
   char *text = prop_status_text(run->states, run->n);
@@ -184,22 +229,23 @@ static void write_annotation(prop_run *run) {
   char *ingresses = s->o.type->res == &KC_SERVICES ? service_ingresses(run) : NULL;
   const char *ing_now = kc_obj_key_str(anns, SERVICEDNS_ANNOTATION);
   int ing_same = !ingresses || (ing_now && strcmp(ing_now, ingresses) == 0);
-  if (now && strcmp(now, text) == 0 && ing_same) {
+  json_object *patch = kj_arr();
+  int fin = prop_finalizer_ops(run->obj, PROP_FINALIZERS, NULL, patch);
+  if (now && strcmp(now, text) == 0 && ing_same && !fin) {
+    json_object_put(patch);
     free(text);
     free(ingresses);
     prop_finish(run);
     return;
   }
-  json_object *patch = kj_obj(), *meta = kj_obj();
   json_object *set = kj_str(kj_obj(), PROP_ANNOTATION_STATUS, text);
   if (!ing_same) kj_str(set, SERVICEDNS_ANNOTATION, ingresses);
-  kj_set(meta, "annotations", set);
-  kj_set(patch, "metadata", meta);
+  annotations_ops(run->obj, set, patch);
   free(text);
   free(ingresses);
   const kc_resource *res = s->o.type->res;
   int rc = kc_patch(s->o.fed, res, kc_obj_str(run->obj, "metadata.namespace"), kc_obj_str(run->obj, "metadata.name"),
-                    KC_PATCH_MERGE, patch, NULL, on_status_written, run);
+                    KC_PATCH_JSON, patch, NULL, on_status_written, run);
   json_object_put(patch);
   if (rc != 0) {
     run->rc = rc;
@@ -276,9 +322,7 @@ static void on_applied(const apply_result *r, void *data) {
     if (r->wrote) {
       member_watch *w = prop_watch_of(s, op->member);
       if (r->live && w && w->epoch == op->epoch) informer_update_cache(w->inf, r->live);
-      ev_emit(s->o.events, run->obj, "Normal", op->existed ? "UpdateInCluster" : "CreateInCluster",
-              op->existed ? "Update" : "Create", "%s %s %s in cluster %s", op->existed ? "Updated" : "Created", kind,
-              name, op->member);
+      prop_list_add(op->existed ? &run->updated : &run->created, op->member);
       prop_metric(s, op->member, op->existed ? "updated" : "created");
     }
   } else if (r->rc == APPLY_ERR_NOT_OURS && !op->reclaim) {
@@ -350,14 +394,21 @@ static void on_removed(const apply_result *r, void *data) {
   if (r->rc != 0) {
     prop_state_setf(run, op->member, "Failed: %s", r->err->msg);
     prop_members_quiet(s->o.members, op->member, r->rc);
-    ev_emit(s->o.events, run->obj, "Warning", "DeleteInClusterFailed", "Delete",
-            "Failed to delete %s %s in cluster %s: %s", s->o.type->res->kind, kc_obj_str(run->obj, "metadata.name"),
-            op->member, r->err->msg);
+    if (run->obj)
+      ev_emit(s->o.events, run->obj, "Warning", "DeleteInClusterFailed", "Delete",
+              "Failed to delete %s %s in cluster %s: %s", s->o.type->res->kind, kc_obj_str(run->obj, "metadata.name"),
+              op->member, r->err->msg);
+    else
+      KF_WARN("deleting a copy whose federated object is gone failed", "key", run->key, "cluster", op->member, "error",
+              r->err->msg);
     prop_metric(s, op->member, "failed");
     run->rc = r->rc;
   } else if (r->wrote) {
-    ev_emit(s->o.events, run->obj, "Normal", "DeleteInCluster", "Delete", "Deleted %s %s in cluster %s",
-            s->o.type->res->kind, kc_obj_str(run->obj, "metadata.name"), op->member);
+    if (run->obj)
+      ev_emit(s->o.events, run->obj, "Normal", "DeleteInCluster", "Delete", "Deleted %s %s in cluster %s",
+              s->o.type->res->kind, kc_obj_str(run->obj, "metadata.name"), op->member);
+    else /* swept: no object to attach an event to */
+      KF_INFO("deleted a copy whose federated object is gone", "key", run->key, "cluster", op->member);
     prop_metric(s, op->member, "deleted");
   }
   op_free(op);
@@ -449,7 +500,7 @@ static void place(prop_run *run) {
   prop_call_done(run);
 }
 
-static void on_finalizers(prop_run *run) {
+static void select_and_place(prop_run *run) {
   prop_sync *s = run->s;
   kf_error err;
   kf_error_clear(&err);
@@ -469,6 +520,36 @@ static void on_finalizers(prop_run *run) {
   place(run);
 }
 
+/* The object is gone and copies of it are still ours: it was deleted before its first status write
+ * carried the finalizers, or while we were down, or its copies were left by a run that crashed. They
+ * are deleted as a cascade would (--cascade=orphan always leaves a finalizer that holds the object
+ * until its copies are released). A member that cannot be asked now lists its copies again when it
+ * can, which brings the key back. Namespaces are not swept: the federation API's own finalizer
+ * holds a federated namespace until deletion.c has seen to its copies. */
+static void after_sweep(prop_run *run) {
+  if (run->issued && !run->rc) run->requeue_ms = 1000; /* the deletions show in the caches; look again */
+  prop_finish(run);
+}
+
+static void sweep(prop_run *run) {
+  prop_sync *s = run->s;
+  prop_members *m = s->o.members;
+  run->then = after_sweep;
+  run->pending = 1;
+  for (size_t i = 0; s->o.propagate && s->o.type->res != &KC_NAMESPACES && i < prop_members_len(m); i++) {
+    const prop_member *pm = prop_members_at(m, i);
+    member_watch *w = prop_watch_of(s, pm->name);
+    if (!w || w->epoch != pm->epoch || !informer_has_synced(w->inf)) continue;
+    uint64_t wait = prop_members_wait_ms(m, pm);
+    if (wait) {
+      if (!run->requeue_ms || wait < run->requeue_ms) run->requeue_ms = wait;
+      continue;
+    }
+    run->issued += prop_remove_copy(run, pm, w);
+  }
+  prop_call_done(run);
+}
+
 /* ---- the controller ---- */
 
 static void reconcile(ctrl *c, const char *key, void *data) {
@@ -484,8 +565,8 @@ static void reconcile(ctrl *c, const char *key, void *data) {
     return;
   }
   run->obj = informer_get_key(s->fed_inf, key);
-  if (!run->obj) { /* gone: our finalizer saw to its copies first */
-    prop_finish(run);
+  if (!run->obj) {
+    sweep(run);
     return;
   }
   if (kc_obj_get(run->obj, "metadata.deletionTimestamp")) {
@@ -496,8 +577,7 @@ static void reconcile(ctrl *c, const char *key, void *data) {
     prop_finish(run);
     return;
   }
-  run->then = on_finalizers;
-  prop_ensure_finalizers(run);
+  select_and_place(run);
 }
 
 /* ---- Services: the members' EndpointSlices, for the service-ingresses annotation ---- */

@@ -13,6 +13,7 @@
 # table, writes it and a JSON copy to tests/bench/results/, and a PNG chart with gnuplot. Fails
 # loudly if the controller manager errors, dies or never converges; asserts no timing.
 #   usage: bench-propagation.sh PATH/TO/kubefed-controller-manager PATH/TO/informer_bench
+#   (CM_ARGS: more controller-manager flags, e.g. --concurrent-replicaset-syncs=50)
 set -euo pipefail
 CM=$1 BENCH=$2
 N_A=${N_A:-1000} N_B=${N_B:-100} MEMBERS_B=${MEMBERS_B:-10} STEADY_S=${STEADY_S:-60} LAT_N=${LAT_N:-200}
@@ -60,7 +61,7 @@ unjoin() { FK delete cluster "$1" >/dev/null; FK delete secret -n federation-sys
 free_port() { "$harness" free-port "$1" "$2"; }
 metrics_port=$(free_port 20000 29999) health_port=$(free_port 20000 29999)
 "$CM" --kubeconfig "$FKC" --federation-uid "$uid" --health-bind-address "127.0.0.1:$health_port" \
-  --metrics-bind-address "127.0.0.1:$metrics_port" --log-level "${CM_LOG_LEVEL:-warn}" >"$tmp/cm.log" 2>&1 &
+  --metrics-bind-address "127.0.0.1:$metrics_port" --log-level "${CM_LOG_LEVEL:-warn}" ${CM_ARGS:-} >"$tmp/cm.log" 2>&1 &
 cmpid=$!
 for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$health_port/readyz" >/dev/null && break; sleep 0.1; done
 alive() { kill -0 "$cmpid" 2>/dev/null || die "the controller manager died"; }
@@ -75,6 +76,14 @@ writes() { metric '^kubefed_api_requests_total.*verb="(POST|PUT|PATCH|DELETE)"';
 requests() { metric '^kubefed_api_requests_total'; }
 anon_kib() { awk '/^RssAnon/ {print $2}' "/proc/$cmpid/status"; }
 cpu_s() { awk -v t="$(getconf CLK_TCK)" '{printf "%.2f\n", ($14 + $15) / t}' "/proc/$cmpid/stat"; }
+# clusters_cpu_s NAME...: CPU seconds the clusters' apiservers and etcds have used (the harness's pid files).
+clusters_cpu_s() {
+  local c f pids=()
+  for c in "$@"; do
+    for f in "${KUBEFED_TEST_RUN:-/tmp/kubefed-operator-clusters}/$c"/pids/*.pid; do pids+=("$(cut -d' ' -f1 "$f")"); done
+  done
+  for c in "${pids[@]}"; do cat "/proc/$c/stat"; done | awk -v t="$(getconf CLK_TCK)" '{n += $14 + $15} END {printf "%.2f\n", n / t}'
+}
 wait_for() {
   local desc=$1 secs=$2; shift 2
   local end=$((SECONDS + secs))
@@ -88,23 +97,25 @@ round() {
   local m count=$# pids=() rc=0 t0 c0 q0 a0 want
   FK create namespace "$name" >/dev/null
   want=$(( $(created) + n * count ))
-  a0=$(anon_kib) c0=$(cpu_s) q0=$(requests)
+  a0=$(anon_kib) c0=$(cpu_s) q0=$(requests) k0=$(clusters_cpu_s "$fed" "$@")
   t0=$(now)
   "$BENCH" create "$FKC" "$name" "$n" >/dev/null || die "creating $n ConfigMaps failed"
   all_copied() { [ "$(created)" -ge "$want" ]; }
   wait_for "$n ConfigMaps to $count members" $((120 + n / 5)) all_copied
   R[$name,prop_s]=$(since "$t0")
+  R[$name,clusters_cpu_s]=$(echo "$(clusters_cpu_s "$fed" "$@") - $k0" | bc)
   sleep 2
   R[$name,requests]=$(echo "scale=1; ($(requests) - q0) / ($n * $count)" | bc)
   R[$name,cpu_s]=$(printf '%.2f' "$(echo "$(cpu_s) - $c0" | bc)")
   R[$name,per_copy_b]=$(( ($(anon_kib) - a0) * 1024 / (n * count) ))
   # Bare: the same member objects created by a minimal client, every member at once.
   for m in "$@"; do "$kubectl" --kubeconfig "${KCS[$m]}" create namespace "bare-$name" >/dev/null; done
-  t0=$(now)
+  t0=$(now) k0=$(clusters_cpu_s "$@")
   for m in "$@"; do "$BENCH" create "${KCS[$m]}" "bare-$name" "$n" >/dev/null & pids+=($!); done
   for p in "${pids[@]}"; do wait "$p" || rc=1; done
   [ $rc -eq 0 ] || die "the bare-write client failed"
   R[$name,bare_s]=$(since "$t0")
+  R[$name,bare_clusters_cpu_s]=$(echo "$(clusters_cpu_s "$@") - $k0" | bc)
   R[$name,ratio]=$(echo "scale=2; ${R[$name,prop_s]} / ${R[$name,bare_s]}" | bc)
   R[$name,n]=$n R[$name,members]=$count
   alive
@@ -162,6 +173,8 @@ echo "| bare creates of the same member objects, minimal client, every member at
 echo "| ratio | ${R[a,ratio]}× | ${R[b,ratio]}× | ≤ 1.5 |"
 echo "| API requests per copy (federation API and members) | ${R[a,requests]} | ${R[b,requests]} | |"
 echo "| controller-manager CPU | ${R[a,cpu_s]} s | ${R[b,cpu_s]} s | |"
+echo "| apiservers' and etcds' CPU, propagated (federation API and members) | ${R[a,clusters_cpu_s]} s | ${R[b,clusters_cpu_s]} s | |"
+echo "| apiservers' and etcds' CPU, bare creates (members) | ${R[a,bare_clusters_cpu_s]} s | ${R[b,bare_clusters_cpu_s]} s | |"
 echo "| private memory (RssAnon) per propagated copy | ${R[a,per_copy_b]} B | ${R[b,per_copy_b]} B | |"
 echo
 echo "| figure | value | target |"

@@ -71,6 +71,14 @@ check "no duplicate and no leftover: the member has exactly the federated names"
   bash -c "diff <('$KUBECTL' --kubeconfig '$TMP/fed.kubeconfig' get cm -n bulk -o name | grep cm- | sort) <('$KUBECTL' --kubeconfig '$AKC' get cm -n bulk -l kubefed.dev/propagated-by -o name | sort)"
 wait_until "every status annotation says Applied in both" 60 bash -c "[ \$('$KUBECTL' --kubeconfig '$TMP/fed.kubeconfig' get cm -n bulk -o json | jq '[.items[] | select(.metadata.name | startswith(\"cm-\")) | .metadata.annotations[\"kubefed.dev/propagation-status\"] | select(. == \"{\\\"alpha\\\":\\\"Applied\\\",\\\"beta\\\":\\\"Applied\\\"}\")] | length') -eq 200 ]"
 
+# ---- a copy whose federated object is gone: deleted before its first status write added the finalizers,
+# deleted while the controller manager was down, or left by a crashed run: swept when its member lists it.
+AK create configmap -n bulk stray --from-literal=k=v >/dev/null
+AK create configmap -n bulk not-ours --from-literal=k=v >/dev/null
+AK label configmap -n bulk stray "kubefed.dev/propagated-by=$FED_UID" >/dev/null
+wait_until "a labelled copy without a federated object is deleted" 30 absent AK configmap bulk stray
+check "an unlabelled object without a federated object stays" AK get configmap -n bulk not-ours
+
 # ---- beta black-holed: alpha still converges --------------------------------------------------------------------
 "$HARNESS" fault "$MB" blackhole
 t0=$SECONDS
