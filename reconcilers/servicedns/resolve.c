@@ -123,7 +123,10 @@ static void host_done(sdns_host *h, int status, char **addrs, int notify) {
   if (status != 0 || !addrs[0]) {
     if (!h->failed)
       KF_WARN("a load balancer host name did not resolve to an IPv4 address: it gives no A record until it does",
-              "host", h->name, "error", status != 0 ? uv_strerror(status) : "no IPv4 address");
+              "host", h->name, "error",
+              status == UV_ETIMEDOUT ? "no answer within the timeout"
+              : status != 0          ? uv_strerror(status)
+                                     : "no IPv4 address");
     h->failed = 1;
     h->expires = now + r->o.retry_ms;
   } else {
@@ -166,12 +169,12 @@ static void start(sdns_host *h, int notify) {
   hints.ai_family = AF_INET; /* A records */
   hints.ai_socktype = SOCK_STREAM;
   h->queued = 0;
+  h->req.data = h;
   int rc = uv_getaddrinfo(r->loop, &h->req, on_resolved, h->name, NULL, &hints);
   if (rc != 0) {
     host_done(h, rc, NULL, notify);
     return;
   }
-  h->req.data = h;
   h->inflight = 1;
   h->timed_out = 0;
   h->started = uv_now(r->loop);
