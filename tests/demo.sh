@@ -3,7 +3,11 @@
 # clusters (gondor, noldor) from tests/harness/k8s, and kubefed-operator running
 # against the host with leader election: the fellowship Federation comes up (its API
 # server run for real from the generated Deployment), then gondor, noldor and
-# rivendell itself join, with the members' DNS configured.
+# rivendell itself join, with the members' DNS configured. The federation's DNS (an etcd
+# and a CoreDNS serving example.com. from it, what examples/fellowship-dns.yaml runs in a
+# cluster) runs through the harness; a LoadBalancer Service created in the federation API
+# gets each member's load balancer address and a ready backend, and dig shows its
+# federated name answering with them.
 # `./tests/demo.sh down` stops it all.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,7 +25,9 @@ if [ "${1:-}" = "down" ]; then
     fi
   fi
   rm -rf "$state"
-  for c in fed-federation-system-fellowship rivendell gondor noldor; do "$harness" down "$c"; done
+  for c in fed-federation-system-fellowship fellowship-dns fellowship-dns-etcd rivendell gondor noldor; do
+    "$harness" down "$c"
+  done
   exit 0
 fi
 
@@ -54,11 +60,25 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 
+# The federation's DNS, as examples/fellowship-dns.yaml runs it in a cluster: an etcd, and a
+# CoreDNS serving example.com. from it (SkyDNS keys, CoreDNS's etcd plugin), here on loopback
+# ports. The coredns provider file (kubefed v1's format) points the controller manager at that
+# etcd; the Secret holding it is the Federation's providerConfigSecretRef.
+dns_etcd=$("$harness" etcd fellowship-dns-etcd)
+fed_dns=$("$harness" coredns fellowship-dns --zone example.com. --etcd "$dns_etcd")
+printf '[Global]\netcd-endpoints = %s\nzones = example.com.\ncoredns-endpoints = %s\n' "$dns_etcd" "$fed_dns" \
+  >"$state/provider.conf"
+"$kubectl" --kubeconfig "$host" -n federation-system create secret generic fellowship-dns \
+  --from-file=provider.conf="$state/provider.conf" --dry-run=client -o yaml |
+  "$kubectl" --kubeconfig "$host" apply -f - >/dev/null
+
 # The declarative `kubefed init`: the fellowship Federation, with the example's placeholder
 # addresses replaced by what this single-host harness can use: the nodePort on this machine's
-# loopback, and a loopback nameserver on a high port (the members' CoreDNS here is not a pod:
-# nothing resolves through it; a real member's CoreDNS would need the federation DNS's address).
-sed -e 's/192\.0\.2\.53:53/127.0.0.1:15353/' -e 's/advertiseAddress: 192\.0\.2\.10/advertiseAddress: 127.0.0.1/' \
+# loopback, and the federation's CoreDNS above as the nameserver members forward the zone to
+# (the members' CoreDNS here is not a pod; `tests/harness/k8s coredns NAME --member gondor`
+# runs gondor's Corefile to follow that path), plus the provider Secret.
+sed -e "s/192\.0\.2\.53:53/$fed_dns/" -e 's/advertiseAddress: 192\.0\.2\.10/advertiseAddress: 127.0.0.1/' \
+  -e 's/^\(    zoneName: .*\)$/\1\n    providerConfigSecretRef: {name: fellowship-dns}/' \
   examples/fellowship-federation.yaml >"$state/fellowship-federation.yaml"
 for _ in $(seq 1 50); do
   "$kubectl" --kubeconfig "$host" apply -f "$state/fellowship-federation.yaml" >/dev/null 2>&1 && break
@@ -102,6 +122,53 @@ for m in gondor noldor rivendell; do
   "$kubectl" --kubeconfig "$host" -n federation-system wait "federatedcluster/$m" --for=condition=Ready --timeout=90s >/dev/null
 done
 
+# A federated Service: created once in the federation API, it reaches every member. Each
+# member's load balancer address is set the way a cloud controller would (the status
+# subresource): gondor 127.0.0.2, noldor 127.0.0.3, rivendell a host name, localhost (an AWS
+# ELB's form, resolved by the controller manager to 127.0.0.1). A backend Deployment in each
+# member (kwok runs its pods) gives the Service a ready endpoint, which makes the member healthy.
+fk() { "$kubectl" --kubeconfig "$state/fellowship.kubeconfig" "$@"; }
+fk apply -f - >/dev/null <<'YAML'
+apiVersion: v1
+kind: Service
+metadata: {name: nginx, namespace: default}
+spec:
+  type: LoadBalancer
+  selector: {app: nginx}
+  ports: [{name: http, port: 80}]
+YAML
+for m in gondor noldor rivendell; do
+  case $m in
+    gondor) kc="$gondor" ingress='{"ip":"127.0.0.2"}' ;;
+    noldor) kc="$noldor" ingress='{"ip":"127.0.0.3"}' ;;
+    rivendell) kc="$host" ingress='{"hostname":"localhost"}' ;;
+  esac
+  for _ in $(seq 1 150); do
+    "$kubectl" --kubeconfig "$kc" -n default get service nginx >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+  "$kubectl" --kubeconfig "$kc" -n default patch service nginx --subresource=status --type=merge \
+    -p "{\"status\":{\"loadBalancer\":{\"ingress\":[$ingress]}}}" >/dev/null
+  "$kubectl" --kubeconfig "$kc" apply -f - >/dev/null <<'YAML'
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: nginx, namespace: default}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: nginx}}
+  template:
+    metadata: {labels: {app: nginx}}
+    spec: {containers: [{name: nginx, image: registry.k8s.io/nginx:1}]}
+YAML
+done
+fqdn=nginx.default.fellowship.svc.example.com
+dns_port=${fed_dns#*:}
+answer() { dig +short +time=2 +tries=1 @127.0.0.1 -p "$dns_port" "$fqdn" A | sort | tr '\n' ' '; }
+for _ in $(seq 1 120); do
+  [ "$(answer)" = "127.0.0.1 127.0.0.2 127.0.0.3 " ] && break
+  sleep 1
+done
+
 echo
 echo "== host cluster rivendell: nodes"
 "$kubectl" --kubeconfig "$host" get nodes -L topology.kubernetes.io/region,topology.kubernetes.io/zone
@@ -136,6 +203,21 @@ echo "== member DNS: noldor's kube-dns ConfigMap (federations and stubDomains me
 "$kubectl" --kubeconfig "$noldor" -n kube-system get configmap kube-dns -o jsonpath='{.data}'
 echo
 echo
+echo "== a federated LoadBalancer Service: its members' load balancers (status) and v1's service-ingresses"
+fk -n default get service nginx \
+  -o jsonpath='{range .status.loadBalancer.ingress[*]}{.ip}{.hostname}{"\n"}{end}{.metadata.annotations.federation\.kubernetes\.io/service-ingresses}{"\n"}'
+echo
+echo "== its federated name, served by the federation's CoreDNS from etcd (records written by the controller manager)"
+echo "\$ dig @127.0.0.1 -p $dns_port $fqdn A"
+dig +time=2 +tries=1 +noall +answer @127.0.0.1 -p "$dns_port" "$fqdn" A
+[ "$(answer)" = "127.0.0.1 127.0.0.2 127.0.0.3 " ] ||
+  echo "(not all three addresses yet; the controller manager's log:" \
+    "$(dirname "$state")/fed-federation-system-fellowship/logs/kubefed-controller-manager.log)"
+region=$(fk get clusters.federation.kubefed.dev gondor -o jsonpath='{.status.region}')
+zone=$(fk get clusters.federation.kubefed.dev gondor -o jsonpath='{.status.zones[0]}')
+echo "\$ dig @127.0.0.1 -p $dns_port nginx.default.fellowship.svc.$zone.$region.example.com A   # gondor's zone"
+dig +time=2 +tries=1 +noall +answer @127.0.0.1 -p "$dns_port" "nginx.default.fellowship.svc.$zone.$region.example.com" A
+echo
 echo "== kubefed-operator on rivendell: /readyz, leader Lease, metrics"
 echo "readyz: $(curl -fsS http://127.0.0.1:18081/readyz 2>&1)"
 "$kubectl" --kubeconfig "$host" -n federation-system get lease kubefed-operator \
@@ -146,6 +228,8 @@ cat <<EOM
 Look around:
   export KUBECONFIG=$host        # host; members: $gondor, $noldor
   $kubectl --kubeconfig $state/fellowship.kubeconfig get ns   # the federation API
+  dig @127.0.0.1 -p $dns_port $fqdn A   # the federation's DNS (its etcd: $dns_etcd)
+  $kubectl --kubeconfig $gondor scale deployment nginx --replicas=0   # gondor leaves that answer
   $kubectl get nodes,leases -A
   tail -f $state/operator.log     # the operator's structured log
   curl -s http://127.0.0.1:18080/metrics

@@ -27,6 +27,7 @@ struct servicedns_ctrl {
   size_t pem_len[3];
   etcd_client *etcd;
   servicedns_zone *zone;
+  servicedns_resolver *resolver;
   informer *services, *clusters;
   ctrl *c;
   uv_timer_t retry;
@@ -47,6 +48,11 @@ static int read_file(const char *path, const char *what, int secret, char **out,
 
 static void reconcile(ctrl *cc, const char *key, void *data);
 static char *cluster_changed(json_object *obj, void *data);
+
+static void host_resolved(const char *key, void *data) {
+  servicedns_ctrl *c = data;
+  if (!c->closing) ctrl_enqueue(c->c, key);
+}
 
 /* What deciding a Service's records needs: its identity, deletion, type and our annotation. */
 static void keep_dns_fields(json_object *obj, void *data) {
@@ -117,6 +123,8 @@ int servicedns_ctrl_new(uv_loop_t *loop, const servicedns_ctrl_opts *o, serviced
   if ((rc = etcd_client_new(o->eng, &eo, &c->etcd, err)) != 0) goto fail;
   c->federation = kf_strdup(o->federation);
   c->zone = servicedns_zone_new(c->etcd, c->suffix);
+  servicedns_resolver_opts ro = {.cb = host_resolved, .data = c};
+  c->resolver = servicedns_resolver_new(loop, &ro);
   informer_opts so = {.res = &KC_SERVICES, .transform = keep_dns_fields};
   informer_handlers none = {0};
   c->services = informer_new(o->fed, &so, &none);
@@ -147,13 +155,14 @@ fail:
 typedef struct sdns_run {
   servicedns_ctrl *c;
   char *key;
+  uint64_t requeue_ms; /* a host name's answer is due for a refresh then */
 } sdns_run;
 
 static void maybe_free(servicedns_ctrl *c);
 
-static void run_end(sdns_run *run, int rc, uint64_t requeue_ms) {
+static void run_end(sdns_run *run, int rc) {
   servicedns_ctrl *c = run->c;
-  ctrl_done(c->c, run->key, rc, requeue_ms);
+  ctrl_done(c->c, run->key, rc, rc == 0 ? run->requeue_ms : 0);
   free(run->key);
   free(run);
   c->active--;
@@ -165,13 +174,41 @@ static void on_applied(servicedns_zone *z, int rc, const kf_error *err, void *da
   sdns_run *run = data;
   if (rc != 0 && rc != -ECANCELED) KF_WARN("writing DNS records failed", "service", run->key, "error", err->msg);
   if (rc == 0) KF_INFO("service DNS records written", "service", run->key);
-  run_end(run, rc == -ECANCELED ? 0 : rc, 0);
+  run_end(run, rc == -ECANCELED ? 0 : rc);
 }
 
-/* Only what a plan can use: an address. A host name (an AWS ELB) would need resolving. */
 static int is_ip(const char *s) {
   unsigned char buf[16];
   return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
+}
+
+/* A listed cluster's addresses with host names replaced by what they resolve to (from the
+ * resolver's cache): 1 while a name's first answer is awaited, else 0. */
+static int resolve_hosts(servicedns_ctrl *c, sdns_run *run, servicedns_listed *l) {
+  size_t n = 0, cap = 4;
+  char **out = kf_calloc(cap + 1, sizeof(*out));
+  int waiting = 0;
+  for (char **a = l->addresses; *a; a++) {
+    char **got = NULL;
+    uint64_t refresh = 0;
+    if (is_ip(*a)) {
+      got = kf_calloc(2, sizeof(*got));
+      got[0] = *a;
+    } else {
+      if (servicedns_resolver_get(c->resolver, *a, run->key, &got, &refresh) == 1) waiting = 1;
+      if (!run->requeue_ms || refresh < run->requeue_ms) run->requeue_ms = refresh;
+      free(*a);
+    }
+    for (char **g = got; g && *g; g++) {
+      if (n == cap) out = kf_realloc(out, ((cap *= 2) + 1) * sizeof(*out));
+      out[n++] = *g;
+    }
+    free(got);
+  }
+  out[n] = NULL;
+  free(l->addresses);
+  l->addresses = out;
+  return waiting;
 }
 
 static void reconcile(ctrl *cc, const char *key, void *data) {
@@ -182,11 +219,12 @@ static void reconcile(ctrl *cc, const char *key, void *data) {
   run->key = kf_strdup(key);
   c->active++;
   if (c->closing) {
-    run_end(run, 0, 0);
+    run_end(run, 0);
     return;
   }
   if (!c->loaded || !servicedns_ctrl_synced(c)) { /* a Cluster not listed yet would read as "no zones" */
-    run_end(run, 0, 500);
+    run->requeue_ms = 500;
+    run_end(run, 0);
     return;
   }
   char *ns = NULL, *name = NULL;
@@ -207,7 +245,7 @@ static void reconcile(ctrl *cc, const char *key, void *data) {
   json_object **objs = kf_calloc(nl + 1, sizeof(*objs));
   const char ***zones = kf_calloc(nl + 1, sizeof(*zones));
   size_t n = 0;
-  int missing = 0;
+  int missing = 0, waiting = 0;
   for (size_t i = 0; i < nl; i++) {
     json_object *cl = informer_get_key(c->clusters, listed[i].cluster);
     json_object *zs = kc_obj_get(cl, "status.zones");
@@ -224,22 +262,14 @@ static void reconcile(ctrl *cc, const char *key, void *data) {
     objs[n] = cl;
     zones[n] = kf_calloc(nz + 1, sizeof(char *));
     for (size_t j = 0; j < nz; j++) zones[n][j] = json_object_get_string(json_object_array_get_idx(zs, j));
-    size_t w = 0;
-    for (char **a = listed[i].addresses; *a; a++) {
-      if (is_ip(*a)) listed[i].addresses[w++] = *a;
-      else {
-        KF_WARN("load balancer host names are not resolved in this version: not in DNS", "service", key, "cluster",
-                listed[i].cluster, "host", *a);
-        free(*a);
-      }
-    }
-    listed[i].addresses[w] = NULL;
+    waiting |= resolve_hosts(c, run, &listed[i]);
     cs[n] = (servicedns_cluster){listed[i].cluster, region, zones[n], (const char *const *)listed[i].addresses};
     n++;
   }
   servicedns_service s = {name, ns, c->federation, c->suffix};
   servicedns_plan plan;
-  int rc = missing ? -EAGAIN : servicedns_plan_build(&s, cs, n, deleted, &plan, &err);
+  /* Waiting for a host name's first answer: the resolver enqueues the Service when it comes. */
+  int rc = missing ? -EAGAIN : waiting ? 1 : servicedns_plan_build(&s, cs, n, deleted, &plan, &err);
   if (rc == 0) {
     rc = servicedns_zone_apply(c->zone, &s, &plan, on_applied, run, &err);
     servicedns_plan_free(&plan);
@@ -256,7 +286,7 @@ static void reconcile(ctrl *cc, const char *key, void *data) {
   json_object_put(svc);
   free(ns);
   free(name);
-  if (rc != 0) run_end(run, rc == 1 ? 0 : rc, 0); /* 1: nothing to write */
+  if (rc != 0) run_end(run, rc == 1 ? 0 : rc); /* 1: nothing to write (or waiting) */
 }
 
 /* A Cluster's zones or region changed: every LoadBalancer Service may name it. */
@@ -333,8 +363,14 @@ static void on_retry_closed(uv_handle_t *h) {
   maybe_free(c);
 }
 
+static void resolver_closed(void *arg) {
+  servicedns_ctrl *c = arg;
+  c->resolver = NULL;
+  maybe_free(c);
+}
+
 static void maybe_free(servicedns_ctrl *c) {
-  if (!c->closing || c->active || c->retry.data) return;
+  if (!c->closing || c->active || c->retry.data || c->resolver) return;
   void (*closed)(void *) = c->closed;
   void *arg = c->closed_arg;
   if (c->c) ctrl_close(c->c);
@@ -357,6 +393,7 @@ void servicedns_ctrl_close(servicedns_ctrl *c, void (*done)(void *arg), void *ar
   uv_timer_stop(&c->retry);
   informer_pause(c->services);
   uv_close((uv_handle_t *)&c->retry, on_retry_closed);
+  servicedns_resolver_close(c->resolver, resolver_closed, c);
   /* Calls in flight end with -ECANCELED; their runs then end. */
   etcd_client_close(c->etcd);
   c->etcd = NULL;

@@ -25,6 +25,7 @@
 #define KF_SERVICEDNS_H
 
 #include <json-c/json.h>
+#include <netdb.h>
 #include <stddef.h>
 #include <uv.h>
 
@@ -227,6 +228,47 @@ size_t servicedns_zone_keys(const servicedns_zone *z);
 /* Frees z; only with no call in flight (close the etcd client first: its callbacks run). */
 void servicedns_zone_free(servicedns_zone *z);
 
+/* ---- load balancer host names (AWS ELBs): A records of what they resolve to ----
+ *
+ * A member's load balancer ingress may be a host name. Its IPv4 addresses are its A records
+ * (IPv6 ones would be AAAA: not asked for). getaddrinfo blocks, so it runs on libuv's thread pool,
+ * at most max_inflight at once (the pool has 4 threads, shared), each given up after timeout_ms
+ * (the thread stays busy until the C library's own resolver gives up; its late answer is taken).
+ * Answers are cached per host name: a Service's sync reads the cache and asks again only once the
+ * answer is ttl_ms old (retry_ms after a failure), so syncs do not resolve. A host that does not
+ * resolve gives no address (logged once until it resolves again). */
+#define SERVICEDNS_RESOLVE_TTL_MS 60000
+#define SERVICEDNS_RESOLVE_RETRY_MS 15000
+#define SERVICEDNS_RESOLVE_TIMEOUT_MS 10000
+#define SERVICEDNS_RESOLVE_INFLIGHT 2
+
+/* The IPv4 addresses of an addrinfo list, dotted, sorted, unique, NULL-terminated (possibly
+ * empty; other families skipped). Pure. Free with servicedns_strv_free. */
+char **servicedns_ipv4_of(const struct addrinfo *ai);
+void servicedns_strv_free(char **v);
+
+typedef struct servicedns_resolver servicedns_resolver;
+/* A host's answer changed: key (as given to servicedns_resolver_get) should sync again. Runs on
+ * the loop, never within a servicedns_resolver_get. */
+typedef void (*servicedns_resolved_cb)(const char *key, void *data);
+typedef struct servicedns_resolver_opts {
+  uint64_t ttl_ms, retry_ms, timeout_ms; /* 0: the SERVICEDNS_RESOLVE_* defaults */
+  int max_inflight;
+  servicedns_resolved_cb cb;
+  void *data;
+} servicedns_resolver_opts;
+
+servicedns_resolver *servicedns_resolver_new(uv_loop_t *loop, const servicedns_resolver_opts *o);
+/* host's addresses for key: 0 and *out (NULL-terminated, possibly empty: it does not resolve;
+ * caller frees with servicedns_strv_free) and *refresh_ms (when to ask again: the answer is then
+ * refreshed, which tells key through cb if it changed); or 1 while the first answer is awaited
+ * (cb then tells key, at the latest after timeout_ms). A name that is not a DNS name gives 0 and
+ * no address. */
+int servicedns_resolver_get(servicedns_resolver *r, const char *host, const char *key, char ***out,
+                            uint64_t *refresh_ms);
+/* Stops (no cb any more); done(arg) once the lookups running on the pool have ended; frees r. */
+void servicedns_resolver_close(servicedns_resolver *r, void (*done)(void *arg), void *arg);
+
 /* ---- the service-dns controller (kubefed-controller-manager --controllers service-dns) ----
  *
  * v1's service DNS controller with the coredns provider: for each federated Service of type
@@ -236,7 +278,10 @@ void servicedns_zone_free(servicedns_zone *z);
  * with backoff, as v1: dropping it would remove its names and write them back later). A Service that is gone, being deleted or no longer LoadBalancer has
  * its names removed. Level-based: a change to the Service (its annotation) or to a Cluster
  * requeues what it affects; a failed write is retried with backoff. Host names in load balancer
- * ingress are not resolved in this version: such an entry counts as no address (logged). */
+ * ingress are resolved (servicedns_resolver): a Service waits for a name's first answer (at most
+ * its timeout) before its records are written, so a start or a new load balancer does not write
+ * records without it only to write them again; then it is synced again when the answer is due
+ * for a refresh and whenever the answer changes. */
 typedef struct servicedns_ctrl servicedns_ctrl;
 
 typedef struct servicedns_ctrl_opts {

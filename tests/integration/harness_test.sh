@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # kube.harness.cluster: end-to-end check of tests/harness/k8s.
 #   build -> up NAME --nodes 2 -> Deployment Available -> /version -> node labels -> PVC Bound
-#   -> free-port with no cluster -> etcd, coredns --zone, coredns --member answering dig
+#   -> free-port with no cluster -> etcd, etcd --tls, coredns --zone, coredns --member answering dig
 #   -> down -> no process left, state dir gone.
 # Run from the repo root; HARNESS may point at the harness script.
 set -uo pipefail
@@ -162,6 +162,25 @@ put() {
 put /skydns/com/example/svc/fed/ns/nginx/74445065 '{"host":"1.2.3.4","ttl":180}' || fail "etcd put"
 put /skydns/com/example/svc/fed/ns/nginx/9e71dc05 '{"host":"5.6.7.8","ttl":180}' || fail "etcd put"
 
+# 6c'. etcd NAME --tls: https with client certificates required, its CA and a client certificate
+# in NAME/tls/; asked for without --tls while it runs: refused.
+ETCDS_NAME="$NAME-etcds"
+EXTRA="$EXTRA $ETCDS_NAME"
+t0=$SECONDS
+etcds_url="$("$HARNESS" etcd "$ETCDS_NAME" --tls)" || fail "etcd $ETCDS_NAME --tls"
+[[ "$etcds_url" =~ ^https://127\.0\.0\.1:[0-9]+$ ]] || fail "etcd --tls must print exactly its https URL (got '$etcds_url')"
+tls="$RUN_ROOT/$ETCDS_NAME/tls"
+curl -fsS --max-time 5 --cacert "$tls/ca.crt" --cert "$tls/client.crt" --key "$tls/client.key" "$etcds_url/health" |
+  grep -q '"health":"true"' || fail "etcd $etcds_url/health with $tls's CA and client certificate"
+curl -fsS --max-time 5 -X POST --cacert "$tls/ca.crt" --cert "$tls/client.crt" --key "$tls/client.key" \
+  "$etcds_url/v3/kv/range" -d '{"key":"AA=="}' | grep -q '"revision"' || fail "etcd $etcds_url: the v3 JSON API over TLS"
+! curl -fsS --max-time 5 "$etcds_url/health" >/dev/null 2>&1 || fail "etcd $etcds_url: verified without its CA"
+! curl -fsS --max-time 5 --cacert "$tls/ca.crt" "$etcds_url/v3/kv/range" -d '{"key":"AA=="}' >/dev/null 2>&1 ||
+  fail "etcd $etcds_url: answered without a client certificate"
+[ "$("$HARNESS" etcd "$ETCDS_NAME" --tls)" = "$etcds_url" ] || fail "a second etcd $ETCDS_NAME --tls must print the same URL"
+! "$HARNESS" etcd "$ETCDS_NAME" >/dev/null 2>&1 || fail "etcd $ETCDS_NAME without --tls must be refused while it runs with it"
+pass "etcd $ETCDS_NAME --tls: $etcds_url ($((SECONDS - t0)) s), verified, client certificate required, idempotent"
+
 # 6d. coredns NAME --zone ZONE --etcd URL: serves the zone from etcd on loopback.
 t0=$SECONDS
 fdns="$("$HARNESS" coredns "$FDNS" --zone example.com. --etcd "$etcd_url")" || fail "coredns $FDNS --zone"
@@ -208,7 +227,7 @@ dig +time=2 +tries=3 @127.0.0.1 -p "$mport" www.kubernetes.io A | grep -q 'statu
 pass "dig @$mdns: cluster Service $webip, the federated name through the forward block, outside names sunk"
 
 # 6f. down stops them.
-for x in $MDNS $FDNS $ETCD_NAME; do
+for x in $MDNS $FDNS $ETCD_NAME $ETCDS_NAME; do
   read -r pid _ <"$RUN_ROOT/$x/pids/$(cat "$RUN_ROOT/$x/kind").pid"
   "$HARNESS" down "$x" || fail "down $x"
   for _ in $(seq 1 50); do [ -d "/proc/$pid" ] && [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ] || break; sleep 0.1; done
@@ -216,7 +235,7 @@ for x in $MDNS $FDNS $ETCD_NAME; do
   [ ! -e "$RUN_ROOT/$x" ] || fail "$RUN_ROOT/$x still exists after down"
 done
 EXTRA=""
-pass "down stops the bare etcd and both CoreDNS servers"
+pass "down stops the bare etcds and both CoreDNS servers"
 
 # 7. down: processes gone, state dir removed.
 pids=""

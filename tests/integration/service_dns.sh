@@ -10,7 +10,8 @@
 # its own; a member scaled to 0 becomes CNAMEs one level up and leaves the global answer, and comes
 # back; through gondor's own Corefile (`k8s coredns --member`) the federated name resolves via the
 # join's forward block; restarting the controller manager writes nothing to etcd (its revision is
-# unchanged); deleting the Service leaves NXDOMAIN and no key. Waits are generous; times printed.
+# unchanged, rohan's load balancer then being a host name, `localhost`, which is resolved to 127.0.0.1
+# off the loop); deleting the Service leaves NXDOMAIN and no key. Waits are generous; times printed.
 TEST=dns.federated RESOURCE=federatedcluster CLUSTER=sdns NODES=1 NS="sdns-$$"
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -138,6 +139,22 @@ t0=$SECONDS
 MEMBER_DNS=$("$HARNESS" coredns "$MDNS" --member "$GONDOR") || fail "k8s coredns --member $GONDOR"
 check "through gondor's Corefile (forward block to $FED_DNS) $P.example.com resolves ($((SECONDS - t0)) s)" \
   test "$(dig +short +time=2 +tries=2 @127.0.0.1 -p "${MEMBER_DNS#*:}" "$P.example.com" A | sort | tr '\n' ' ')" = "192.0.2.1 192.0.2.2 "
+
+# ---- a load balancer host name (an AWS ELB's form): resolved off the loop to its A records --------------
+# localhost resolves to 127.0.0.1 from /etc/hosts, with no DNS server involved.
+t0=$SECONDS
+getent ahostsv4 localhost | grep -q '^127\.0\.0\.1 ' || fail "this machine does not resolve localhost to 127.0.0.1"
+RK patch service nginx -n default --subresource=status --type=merge \
+  -p '{"status":{"loadBalancer":{"ingress":[{"hostname":"localhost"}]}}}' >/dev/null || fail "rohan LB host name"
+sorted() { d "$1" | tr ' ' '\n' | sort | tr '\n' ' ' | sed 's/ $//'; }
+answers_set() { [ "$(sorted "$1")" = "$2" ]; }
+wait_until "rohan's host name resolved: the global name answers 127.0.0.1 and gondor's address" 90 \
+  answers_set "$P.example.com" "127.0.0.1 192.0.2.1" || say "answer: '$(d "$P.example.com")', annotation: $(ann)"
+check "rohan's zone name: its host name's address" answers "$P.$RZONE.$RREGION.example.com" 127.0.0.1
+check "rohan's region name: its host name's address" answers "$P.$RREGION.example.com" 127.0.0.1
+check "gondor's zone name unchanged" answers "$P.$GZONE.$GREGION.example.com" 192.0.2.1
+check "no resolution failure logged" test -z "$(grep -m1 "did not resolve" "$CMLOG")"
+say "host name to DNS in $((SECONDS - t0)) s"
 
 # ---- restarting the controller manager writes nothing -------------------------------------------------
 rev() { curl -fsS --max-time 5 -X POST -d '{"key":"AA=="}' "$ETCD_URL/v3/kv/range" | jq -r .header.revision; }

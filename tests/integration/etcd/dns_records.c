@@ -2,7 +2,10 @@
  * sets (reference §8 items 17-18) applied through servicedns_zone to a real etcd (`k8s etcd`) and
  * served by a real CoreDNS (`k8s coredns --zone --etcd`), checked with dig. An unchanged plan, also
  * after a restart (a fresh zone loading what etcd holds), sends no write and leaves etcd's revision
- * as it was. Prints measured times. */
+ * as it was. All of it twice: over http, and over https against `k8s etcd --tls` (the provider's
+ * etcd-ca-file, etcd-cert-file, etcd-key-file; CoreDNS reading it over TLS too), where a client
+ * trusting a certificate that did not sign etcd's cannot even read the zone: nothing is written.
+ * Prints measured times. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +22,7 @@
 #include "servicedns/servicedns.h"
 
 static char etcd_url[256], dns_addr[64], etcd_name[64], dns_name[64];
+static char tls_dir[512]; /* the harness's NAME/tls (ca.crt, client.crt, client.key), or "" over http */
 static const char *harness;
 
 typedef struct env {
@@ -163,14 +167,45 @@ static int nxdomain(const char *name) {
   return system(cmd) == 0;
 }
 
+static char *slurp(const char *file, size_t *len) {
+  char path[768];
+  snprintf(path, sizeof(path), "%s/%s", tls_dir, file);
+  FILE *f = fopen(path, "rb");
+  if (!f) fail_msg("cannot read %s", path);
+  char *buf = calloc(1, 65536);
+  *len = fread(buf, 1, 65535, f);
+  fclose(f);
+  return buf;
+}
+
+/* A client of the etcd; over https trusting ca_file (in tls_dir) with the client certificate. */
+static etcd_client *client(env *e, const char *ca_file) {
+  size_t ca_len = 0, cert_len = 0, key_len = 0;
+  char *ca = *tls_dir ? slurp(ca_file, &ca_len) : NULL;
+  char *cert = *tls_dir ? slurp("client.crt", &cert_len) : NULL, *key = *tls_dir ? slurp("client.key", &key_len) : NULL;
+  const char *eps[] = {etcd_url, NULL};
+  etcd_client_opts o = {.endpoints = eps,
+                        .ca_pem = ca,
+                        .ca_pem_len = ca_len,
+                        .cert_pem = cert,
+                        .cert_pem_len = cert_len,
+                        .key_pem = key,
+                        .key_pem_len = key_len};
+  etcd_client *c = NULL;
+  kf_error err = {0};
+  assert_int_equal(etcd_client_new(e->eng, &o, &c, &err), 0);
+  free(ca);
+  free(cert);
+  free(key);
+  return c;
+}
+
 static int setup(void **state) {
   env *e = calloc(1, sizeof(*e));
   kf_error err = {0};
   assert_int_equal(uv_loop_init(&e->loop), 0);
   e->eng = http_engine_new(&e->loop, &err);
-  const char *eps[] = {etcd_url, NULL};
-  etcd_client_opts o = {.endpoints = eps};
-  assert_int_equal(etcd_client_new(e->eng, &o, &e->etcd, &err), 0);
+  e->etcd = client(e, "ca.crt");
   *state = e;
   return 0;
 }
@@ -294,6 +329,27 @@ static void test_many_records_in_chunks(void **state) {
   assert_int_equal(keys, 0);
 }
 
+/* Over https, a zone whose client trusts the wrong certificate (the client certificate, which
+ * signed nothing) cannot read etcd: the load fails saying why, and nothing is written. */
+static void test_wrong_ca_refused(void **state) {
+  env *e = *state;
+  etcd_client *bad = client(e, "client.crt");
+  servicedns_zone *z = servicedns_zone_new(bad, "example.com.");
+  waiter w = {0};
+  kf_error err;
+  int64_t rev0, rev1;
+  size_t keys;
+  etcd_state(e, &rev0, &keys);
+  assert_int_equal(servicedns_zone_load(z, on_zone, &w, &err), 0); /* on_zone prints the reason */
+  wait_for(e, &w);
+  assert_int_not_equal(w.rc, 0);
+  etcd_state(e, &rev1, &keys);
+  assert_true(rev1 == rev0);
+  etcd_client_close(bad);
+  uv_run(&e->loop, UV_RUN_NOWAIT);
+  servicedns_zone_free(z);
+}
+
 static int run(const char *args, char *out, size_t size) {
   char cmd[1024];
   snprintf(cmd, sizeof(cmd), "'%s' %s", harness, args);
@@ -310,24 +366,41 @@ int main(void) {
     fprintf(stderr, "HARNESS is not set\n");
     return 1;
   }
-  snprintf(etcd_name, sizeof(etcd_name), "dns-rec-etcd-%d", (int)getpid());
-  snprintf(dns_name, sizeof(dns_name), "dns-rec-coredns-%d", (int)getpid());
-  char args[512];
-  uint64_t t0 = uv_hrtime();
-  snprintf(args, sizeof(args), "etcd %s", etcd_name);
-  if (run(args, etcd_url, sizeof(etcd_url)) != 0) return 1;
-  snprintf(args, sizeof(args), "coredns %s --zone example.com. --etcd %s", dns_name, etcd_url);
-  int rc = run(args, dns_addr, sizeof(dns_addr)) == 0 ? 0 : 1;
-  printf("etcd %s and CoreDNS %s up in %.1f s\n", etcd_url, dns_addr, (double)(uv_hrtime() - t0) / 1e9);
-  if (rc == 0) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_records_follow_the_plan, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_many_records_in_chunks, setup, teardown),
-    };
-    rc = cmocka_run_group_tests(tests, NULL, NULL);
+  const char *root = getenv("KUBEFED_TEST_RUN");
+  int rc = 0;
+  for (int tls = 0; tls < 2; tls++) {
+    snprintf(etcd_name, sizeof(etcd_name), "dns-rec-etcd%s-%d", tls ? "-tls" : "", (int)getpid());
+    snprintf(dns_name, sizeof(dns_name), "dns-rec-coredns%s-%d", tls ? "-tls" : "", (int)getpid());
+    tls_dir[0] = '\0';
+    if (tls)
+      snprintf(tls_dir, sizeof(tls_dir), "%s/%s/tls", root && *root ? root : "/tmp/kubefed-operator-clusters",
+               etcd_name);
+    char args[512];
+    uint64_t t0 = uv_hrtime();
+    snprintf(args, sizeof(args), "etcd %s%s", etcd_name, tls ? " --tls" : "");
+    int up = run(args, etcd_url, sizeof(etcd_url)) == 0;
+    snprintf(args, sizeof(args), "coredns %s --zone example.com. --etcd %s", dns_name, etcd_url);
+    up = up && run(args, dns_addr, sizeof(dns_addr)) == 0;
+    printf("etcd %s and CoreDNS %s up in %.1f s\n", etcd_url, dns_addr, (double)(uv_hrtime() - t0) / 1e9);
+    if (up) {
+      const struct CMUnitTest tests[] = {
+          cmocka_unit_test_setup_teardown(test_records_follow_the_plan, setup, teardown),
+          cmocka_unit_test_setup_teardown(test_many_records_in_chunks, setup, teardown),
+      };
+      const struct CMUnitTest tls_tests[] = {
+          cmocka_unit_test_setup_teardown(test_records_follow_the_plan, setup, teardown),
+          cmocka_unit_test_setup_teardown(test_many_records_in_chunks, setup, teardown),
+          cmocka_unit_test_setup_teardown(test_wrong_ca_refused, setup, teardown),
+      };
+      if ((tls ? cmocka_run_group_tests_name("https", tls_tests, NULL, NULL)
+               : cmocka_run_group_tests_name("http", tests, NULL, NULL)) != 0)
+        rc = 1;
+    } else {
+      rc = 1;
+    }
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "'%s' down %s >&2; '%s' down %s >&2", harness, dns_name, harness, etcd_name);
+    if (system(cmd) != 0) rc = 1;
   }
-  char cmd[1024];
-  snprintf(cmd, sizeof(cmd), "'%s' down %s >&2; '%s' down %s >&2", harness, dns_name, harness, etcd_name);
-  if (system(cmd) != 0) rc = 1;
   return rc;
 }
