@@ -148,14 +148,21 @@ EOF
   "$HARNESS" serve-federation "$KC" "$NS" "$name" >/dev/null || { fail "serve-federation $name"; exit 1; }
   wait_until "$name: Federation Ready" 120 cond_is federation "$name" Ready "True Ready" || exit 1
 }
-# finish_federation CLUSTER...: teardown of a test with a federation served as fellowship: on failure
-# the controller manager's last 40 log lines; then CLUSTER... and the federation down, the operator
+# finish_federation CLUSTER...: teardown of a test with a federation served as fellowship: a failure
+# when the controller manager's logs (this run's and earlier runs') hold a sanitizer report; on failure
+# its last 40 log lines; then CLUSTER... and the federation down, the operator
 # stopped. Call it from on_finish.
 finish_federation() {
+  local logs="${KUBEFED_TEST_RUN:-/tmp/kubefed-operator-clusters}/fed-$NS-fellowship/logs" reports
+  # A crash that serve-federation restarted shows only as missing results: its sanitizer report says it.
+  reports=$(grep -h -A12 -E 'ERROR: AddressSanitizer|runtime error:' "$logs"/kubefed-controller-manager*.log 2>/dev/null)
+  if [ -n "$reports" ]; then
+    fail "the controller manager's log has a sanitizer report"
+    printf '%s\n' "$reports" | head -n 60 >&2
+  fi
   if [ "$FAILED" -gt 0 ]; then
     say "---- controller manager log (last 40 lines) ----"
-    tail -n 40 "${KUBEFED_TEST_RUN:-/tmp/kubefed-operator-clusters}/fed-$NS-fellowship/logs/kubefed-controller-manager.log" \
-      >&2 2>/dev/null || true
+    tail -n 40 "$logs/kubefed-controller-manager.log" >&2 2>/dev/null || true
   fi
   for c in "$@" "fed-$NS-fellowship"; do "$HARNESS" down "$c" >&2 2>/dev/null || true; done
   stop_operator
