@@ -211,13 +211,23 @@ static void hpa_retain(json_object *hpa, void *data) {
   if (prop_selector_parse(text, &sel, &err) != 0) return; /* the HPA's own controller says so */
   size_t n = prop_members_len(s->o.members);
   int64_t *min = kf_calloc(n + 1, sizeof(*min)), *max = kf_calloc(n + 1, sizeof(*max));
+  /* The HPA controller's record of where it put the HPA: its division reads the member HPAs, which
+   * this sync does not watch, and may leave a member out (nothing to lend it yet) or take one out
+   * (bounds shrunk) where the first split would place one. Until it has recorded a member, the
+   * first split stands in for it. */
+  const char *recorded = kc_obj_key_str(kc_obj_get(hpa, "metadata.annotations"), PROP_ANNOTATION_STATUS);
+  json_object *states = recorded ? json_tokener_parse(recorded) : NULL;
   if (hpa_divide(s, hpa, NULL, sel, min, max, &err) == 0)
     for (size_t i = 0; i < n; i++) {
-      member_watch *w = prop_watch_of(s, prop_members_at(s->o.members, i)->name);
-      json_object *copy = w && max[i] > 0 && h->share[i] >= 0 ? informer_get_key(w->inf, run->key) : NULL;
+      const char *member = prop_members_at(s->o.members, i)->name;
+      const char *state = kc_obj_key_str(states, member);
+      int has = kf_streq(state, "Applied") || (max[i] > 0 && !kf_streq(state, "NotScheduled"));
+      member_watch *w = prop_watch_of(s, member);
+      json_object *copy = w && has && h->share[i] >= 0 ? informer_get_key(w->inf, run->key) : NULL;
       if (copy && kc_obj_get(copy, "spec.replicas")) h->share[i] = member_count(copy, "spec.replicas");
       json_object_put(copy);
     }
+  json_object_put(states);
   free(min);
   free(max);
   prop_selector_free(sel);

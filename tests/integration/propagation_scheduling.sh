@@ -13,7 +13,8 @@
 # parallelism 9 and completions 18 runs 3/6 in each member and the federated Job gets Complete (with
 # SuccessCriteriaMet, completionTime, active 0); a changed split is a Warning, not an update. An HPA
 # (min 6, max 9) becomes 2..3 in each member, and the member HPAs' scale of its Deployment to their
-# minReplicas is not undone; without the HPA the planner's split returns. A member whose node is
+# minReplicas is not undone; without the HPA the planner's split returns; member HPAs that have not
+# scaled lend their bounds to a member placed later (v1's later passes). A member whose node is
 # tainted NoSchedule overflows its share to the others once its pods have been Unschedulable for
 # 60 s, not before. The Deployment splits are computed here by plan_split, a port of v1's planner
 # rules (reference §4.4) independent of the C one; the Job, HPA and overflow splits (§3.8, §3.7,
@@ -312,6 +313,42 @@ hpa_gone() { local m; for m in "${MEMBERS[@]}"; do ! MK "$m" get hpa -n shop api
 timed "HPA deleted: gone from every member" 60 hpa_gone
 timed "no HPA any more: the planner's 1/1/1 again" 60 api_replicas_are 1 1 1
 FK delete deployment -n shop api --wait=false >/dev/null
+
+# ---- an HPA's bounds lent to a member that has none yet (reference §3.7's later passes) -------------------------
+# Its target exists nowhere, so no member's HPA controller can scale: their HPAs stay pristine
+# (never scaled, desiredReplicas 0), which v1 counted as bounds to lend.
+FK apply -f - >/dev/null <<'YAML' || { fail "federated HPA ghost refused"; exit 1; }
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: ghost
+  namespace: shop
+  annotations: {federation.alpha.kubernetes.io/cluster-selector: '[{"key":"env","operator":"In","values":["east","west"]}]'}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: ghost}
+  minReplicas: 1
+  maxReplicas: 10
+YAML
+# ghost_bounds E N W: each member's HPA ghost has those "min/max" ("-": none).
+ghost_bounds() {
+  local i=0 got want=("$@")
+  for m in "${MEMBERS[@]}"; do
+    got=$(MK "$m" get hpa -n shop ghost -o jsonpath='{.spec.minReplicas}/{.spec.maxReplicas}' 2>/dev/null) || got=-
+    [ "$got" = "${want[i]}" ] || return 1
+    i=$((i + 1))
+  done
+}
+pristine() { MK "$1" get hpa -n shop ghost -o json | jq -e '.status.lastScaleTime == null and (.status.desiredReplicas // 0) == 0' >/dev/null; }
+# Two members: max in chunks of max(2, 10/2) = 5, min in chunks of 1.
+timed "HPA ghost over east and west: 1/5, -, 1/5" 60 ghost_bounds 1/5 - 1/5
+check "east's HPA ghost is pristine (its controller cannot scale a target that does not exist)" pristine east
+FK annotate hpa -n shop ghost federation.alpha.kubernetes.io/cluster-selector- >/dev/null
+# north is placed and has no HPA: east and west, pristine, lend it one max each, one by one (4/2/4;
+# a first split over three would be 4/3/3). The mins (1 each) stay 1: an HPA's floor.
+timed "north placed: east and west lend it a max each: 1/4, 1/2, 1/4" 60 ghost_bounds 1/4 1/2 1/4
+sleep 5
+check "lent bounds stay put once north has its HPA (nobody needs more): 1/4, 1/2, 1/4" ghost_bounds 1/4 1/2 1/4
+FK delete hpa -n shop ghost >/dev/null
 
 # ---- capacity: a member whose node is tainted NoSchedule overflows its share after 60 s ---------------------------
 FK apply -f - >/dev/null <<'YAML' || { fail "federated Deployment cap refused"; exit 1; }
