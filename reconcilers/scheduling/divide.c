@@ -100,32 +100,36 @@ static void hpa_grow(int64_t rem, int64_t step, hpa_slot *s, size_t n, int which
       rem--;
     }
   }
-  /* 2: members without the HPA take the lenders' units one by one, then rem in chunks; with none
-   * (3), rem in chunks over the members. A min only where it stays <= max. A round that places
-   * nothing shrinks the chunk to 1, then ends. */
-  while (rem > 0 || any_new) {
-    int moved = 0;
-    for (size_t i = 0; i < n; i++) {
-      if (s[i].has == any_new) continue;
-      if (any_new && (which == HPA_MAX || min[i] + 1 <= max[i])) {
-        size_t j = hpa_lender(s, n, which, min, max);
-        if (j < n) {
-          v[j]--;
-          v[i]++;
-          moved = 1;
-          continue;
+  /* 2: members without the HPA take the lenders' units one by one, then rem in chunks; 3: what
+   * they cannot take (a min above their max; all of rem when every member has the HPA) in chunks
+   * over the members that have it (v1 looped for ever on a min that fitted nowhere). A min only
+   * where it stays <= max. A round that places nothing shrinks the chunk to 1, then ends. */
+  for (int newcomers = any_new; newcomers >= 0; newcomers--) {
+    int64_t chunk = step;
+    while (rem > 0 || newcomers) {
+      int moved = 0;
+      for (size_t i = 0; i < n; i++) {
+        if (s[i].has == newcomers) continue;
+        if (newcomers && (which == HPA_MAX || min[i] + 1 <= max[i])) {
+          size_t j = hpa_lender(s, n, which, min, max);
+          if (j < n) {
+            v[j]--;
+            v[i]++;
+            moved = 1;
+            continue;
+          }
         }
+        if (rem == 0) continue;
+        int64_t k = rem < chunk ? rem : chunk;
+        if (which == HPA_MIN && min[i] + k > max[i]) continue;
+        v[i] += k;
+        rem -= k;
+        moved = 1;
       }
-      if (rem == 0) continue;
-      int64_t k = rem < step ? rem : step;
-      if (which == HPA_MIN && min[i] + k > max[i]) continue;
-      v[i] += k;
-      rem -= k;
-      moved = 1;
-    }
-    if (!moved) {
-      if (step == 1) break;
-      step = 1;
+      if (!moved) {
+        if (chunk == 1) break;
+        chunk = 1;
+      }
     }
   }
 }

@@ -120,13 +120,15 @@ int64_t sched_epoch(const char *t);
  *             is left), then to members without the HPA: lenders' units one by one, then the rest
  *             in chunks; with no such member, the rest in chunks over all;
  *   min       +1 to each member wanting more than its min past the window, from a lender; then
- *             like max, only where min stays <= max;
+ *             like max, only where min stays <= max, and what members without the HPA cannot
+ *             take to the members that have it;
  *   finalise  max 0: no HPA there (the caller deletes one it finds); else min at least 1.
  * Where v1 then handed lenders' units that nobody needed round the members in map order (a shuffle
  * on every sync), an unclaimed unit stays with its lender; where v1 looped for ever on a chunk that
- * fitted nowhere, the chunk shrinks to 1 and then the rest is dropped. Without members the split
- * is the first one v1 made. fed_min < 1 means v1's default 1. min[i]/max[i] answer for member i.
- * -EINVAL when max < min or either exceeds SCHED_MAX_VALUE. n == 0 is fine (v1 divided by zero). */
+ * fitted nowhere, the chunk shrinks to 1 and then what still fits nowhere is dropped. Without
+ * members the split is the first one v1 made. fed_min < 1 means v1's default 1. min[i]/max[i]
+ * answer for member i. -EINVAL when max < min or either exceeds SCHED_MAX_VALUE. n == 0 is fine
+ * (v1 divided by zero). */
 int sched_hpa_divide(int64_t fed_min, int64_t fed_max, const sched_hpa_member *members, size_t n, int64_t now,
                      int64_t *min, int64_t *max, kf_error *err);
 

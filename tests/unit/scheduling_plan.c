@@ -344,6 +344,11 @@ static void test_hpa_passes(void **state) {
   assert_int_equal(sched_hpa_divide(6, 12, m, 3, NOW, min, max, &err), 0);
   hpa_is(min, max, 3, (int64_t[]){3, 5, 3, 5, 1, 2});
 
+  /* ... a federated min raised meanwhile that the newcomer cannot take (it has no max) goes to the
+   * members that have the HPA, in chunks of max(1, 8/3) */
+  assert_int_equal(sched_hpa_divide(8, 9, m, 3, NOW, min, max, &err), 0);
+  hpa_is(min, max, 3, (int64_t[]){5, 5, 3, 4, 0, 0});
+
   /* the federated bounds shrink: lenders give first, then one from each member round by round */
   m[0] = m[1] = m[2] = hm(2, 3, 2, 2, RECENT);
   assert_int_equal(sched_hpa_divide(3, 6, m, 3, NOW, min, max, &err), 0);
