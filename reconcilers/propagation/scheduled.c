@@ -138,10 +138,11 @@ int prop_sched_probe(prop_run *run, void (*again)(prop_run *run)) {
  * matching), taken in name order (prop_members_at's): min[i]/max[i] for prop_members_at(i), 0/0 for
  * a member without a share. The HPA controller's own sync (key: the HPA's) reads each member's copy,
  * its bounds and status, for v1's later passes (bounds lent by idle members); -EAGAIN while a
- * member's cache lists. A workload's sync (hpa_retain, key NULL) has no HPA caches: it divides as
- * if no member had the HPA yet. */
+ * member's cache lists; *rest_ms (when not NULL): when a member HPA's scale window ends, 0 if none
+ * is inside one. A workload's sync (hpa_retain, key NULL) has no HPA caches: it divides as if no
+ * member had the HPA yet. */
 static int hpa_divide(prop_sync *s, json_object *hpa, const char *key, const prop_selector *sel, int64_t *min,
-                      int64_t *max, kf_error *err) {
+                      int64_t *max, uint64_t *rest_ms, kf_error *err) {
   prop_members *m = s->o.members;
   size_t n = prop_members_len(m), k = 0;
   size_t *idx = kf_calloc(n + 1, sizeof(*idx));
@@ -165,10 +166,12 @@ static int hpa_divide(prop_sync *s, json_object *hpa, const char *key, const pro
     }
     idx[k++] = i;
   }
+  int64_t now = (int64_t)time(NULL), rest = observed && rc == 0 ? sched_hpa_next_rest(have, k, now) : -1;
+  if (rest_ms) *rest_ms = rest >= 0 ? (uint64_t)rest * 1000 + 200 : 0;
   if (rc == 0)
     rc = sched_hpa_divide(lo && json_object_is_type(lo, json_type_int) ? json_object_get_int64(lo) : 1,
                           hi && json_object_is_type(hi, json_type_int) ? json_object_get_int64(hi) : 0,
-                          observed ? have : NULL, k, (int64_t)time(NULL), kmin, kmax, err);
+                          observed ? have : NULL, k, now, kmin, kmax, err);
   for (size_t j = 0; rc == 0 && j < k; j++) {
     min[idx[j]] = kmin[j];
     max[idx[j]] = kmax[j];
@@ -217,7 +220,7 @@ static void hpa_retain(json_object *hpa, void *data) {
    * first split stands in for it. */
   const char *recorded = kc_obj_key_str(kc_obj_get(hpa, "metadata.annotations"), PROP_ANNOTATION_STATUS);
   json_object *states = recorded ? json_tokener_parse(recorded) : NULL;
-  if (hpa_divide(s, hpa, NULL, sel, min, max, &err) == 0)
+  if (hpa_divide(s, hpa, NULL, sel, min, max, NULL, &err) == 0)
     for (size_t i = 0; i < n; i++) {
       const char *member = prop_members_at(s->o.members, i)->name;
       const char *state = kc_obj_key_str(states, member);
@@ -369,7 +372,10 @@ int prop_sched_plan(prop_run *run, prop_plan *p) {
     kf_error_clear(&err);
     p->hmin = kf_calloc(prop_members_len(m) + 1, sizeof(*p->hmin));
     p->hmax = kf_calloc(prop_members_len(m) + 1, sizeof(*p->hmax));
-    int rc = hpa_divide(s, run->obj, run->key, run->sel, p->hmin, p->hmax, &err);
+    uint64_t rest_ms = 0;
+    int rc = hpa_divide(s, run->obj, run->key, run->sel, p->hmin, p->hmax, &rest_ms, &err);
+    /* A member HPA's scale window ends: it may lend or borrow from then on, and says nothing. */
+    if (rest_ms && (!run->requeue_ms || rest_ms < run->requeue_ms)) run->requeue_ms = rest_ms;
     if (rc == -EAGAIN) { /* a member cache is listing: its HPA's bounds count, back in a moment */
       run->unsynced = 1;
       run->requeue_ms = 500;

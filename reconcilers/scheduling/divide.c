@@ -152,6 +152,18 @@ sched_hpa_member sched_hpa_member_of(json_object *hpa) {
   return m;
 }
 
+int64_t sched_hpa_next_rest(const sched_hpa_member *members, size_t n, int64_t now) {
+  int64_t next = -1;
+  for (size_t i = 0; members && i < n; i++) {
+    const sched_hpa_member *m = &members[i];
+    if (!m->exists || m->last_scale < 0 || m->last_scale > now || now - m->last_scale >= SCHED_HPA_SCALE_WINDOW_S)
+      continue;
+    int64_t left = SCHED_HPA_SCALE_WINDOW_S - (now - m->last_scale);
+    if (next < 0 || left < next) next = left;
+  }
+  return next;
+}
+
 int sched_hpa_divide(int64_t fed_min, int64_t fed_max, const sched_hpa_member *members, size_t n, int64_t now,
                      int64_t *min, int64_t *max, kf_error *err) {
   int64_t step_min, step_max, have_min = 0, have_max = 0, rem_min, rem_max;

@@ -105,6 +105,10 @@ int64_t sched_epoch(const char *t);
 /* v1's scaleForbiddenWindow: a member HPA that scaled less than this ago neither lends nor borrows. */
 #define SCHED_HPA_SCALE_WINDOW_S 300
 
+/* Seconds from now until the first of members passes its window (the division may then change:
+ * nothing else in the member says so), -1 when none is inside it. */
+int64_t sched_hpa_next_rest(const sched_hpa_member *members, size_t n, int64_t now);
+
 /* An HPA's minReplicas/maxReplicas divided over n members taken in the order given (the caller
  * sorts them by name: v1 walked Go maps and sets, so the split changed from one sync to the next),
  * v1's ReconcileHook (hpa.go; reference §3.7) pass by pass, with chunks max(1, min/n) and

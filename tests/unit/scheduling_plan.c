@@ -391,6 +391,15 @@ static void test_hpa_passes(void **state) {
     assert_false(h.exists);
   }
 
+  /* when the next member passes its scale window: the division may change then */
+  m[0] = hm(2, 3, 2, 2, RESTED);
+  m[1] = hm(2, 3, 2, 2, 100);
+  m[2] = hm(2, 3, 2, 2, 250);
+  assert_int_equal(sched_hpa_next_rest(m, 3, NOW), SCHED_HPA_SCALE_WINDOW_S - 250);
+  m[1] = m[2] = hm(2, 3, 0, 0, -1);
+  assert_int_equal(sched_hpa_next_rest(m, 3, NOW), -1);
+  assert_int_equal(sched_hpa_next_rest(NULL, 3, NOW), -1);
+
   /* garbage from a member (max below min, negative) is clamped, never a crash or a loop */
   m[0] = hm(5, 2, -3, 9, RESTED);
   m[1] = hm(-1, -1, 0, 0, -1);
