@@ -4,8 +4,8 @@
  * this file feeds them from the caches and the members.
  *
  *   capacity   pending pods the member workload owns (ownerReferences), Unschedulable > 60 s
- *   HPAs       bounds over the members in name order; a member whose workload an HPA targets
- *              keeps its spec.replicas
+ *   HPAs       bounds over the members in name order, lent from idle member HPAs to busy or
+ *              new ones; a member whose workload an HPA targets keeps its spec.replicas
  *   plan       the shares for one round, and each member's copy from them
  *   status     the summed status, written to the status subresource when it changes */
 #include <errno.h>
@@ -136,22 +136,42 @@ int prop_sched_probe(prop_run *run, void (*again)(prop_run *run)) {
 
 /* A federated HPA's bounds over the members it is placed in (Ready, with a client, its own selector
  * matching), taken in name order (prop_members_at's): min[i]/max[i] for prop_members_at(i), 0/0 for
- * a member without a share. */
-static int hpa_divide(prop_sync *s, json_object *hpa, const prop_selector *sel, int64_t *min, int64_t *max,
-                      kf_error *err) {
+ * a member without a share. The HPA controller's own sync (key: the HPA's) reads each member's copy,
+ * its bounds and status, for v1's later passes (bounds lent by idle members); -EAGAIN while a
+ * member's cache lists; *rest_ms (when not NULL): when a member HPA's scale window ends, 0 if none
+ * is inside one. A workload's sync (hpa_retain, key NULL) has no HPA caches: it divides as if no
+ * member had the HPA yet. */
+static int hpa_divide(prop_sync *s, json_object *hpa, const char *key, const prop_selector *sel, int64_t *min,
+                      int64_t *max, uint64_t *rest_ms, kf_error *err) {
   prop_members *m = s->o.members;
   size_t n = prop_members_len(m), k = 0;
   size_t *idx = kf_calloc(n + 1, sizeof(*idx));
   int64_t *kmin = kf_calloc(n + 1, sizeof(*kmin)), *kmax = kf_calloc(n + 1, sizeof(*kmax));
+  sched_hpa_member *have = kf_calloc(n + 1, sizeof(*have));
+  int observed = key && s->o.type->id == CM_HPAS, rc = 0;
   json_object *lo = kc_obj_get(hpa, "spec.minReplicas"), *hi = kc_obj_get(hpa, "spec.maxReplicas");
   for (size_t i = 0; i < n; i++) {
     const prop_member *pm = prop_members_at(m, i);
     min[i] = max[i] = 0;
-    if (pm->ready && pm->client && prop_selector_match(sel, pm->labels)) idx[k++] = i;
+    if (!pm->ready || !pm->client || !prop_selector_match(sel, pm->labels)) continue;
+    if (observed) {
+      member_watch *w = prop_watch_of(s, pm->name);
+      if (!w || w->epoch != pm->epoch || !informer_has_synced(w->inf)) {
+        rc = -EAGAIN;
+        break;
+      }
+      json_object *copy = informer_get_key(w->inf, key);
+      have[k] = sched_hpa_member_of(copy);
+      json_object_put(copy);
+    }
+    idx[k++] = i;
   }
-  int rc = sched_hpa_divide(lo && json_object_is_type(lo, json_type_int) ? json_object_get_int64(lo) : 1,
-                            hi && json_object_is_type(hi, json_type_int) ? json_object_get_int64(hi) : 0, k, kmin, kmax,
-                            err);
+  int64_t now = (int64_t)time(NULL), rest = observed && rc == 0 ? sched_hpa_next_rest(have, k, now) : -1;
+  if (rest_ms) *rest_ms = rest >= 0 ? (uint64_t)rest * 1000 + 200 : 0;
+  if (rc == 0)
+    rc = sched_hpa_divide(lo && json_object_is_type(lo, json_type_int) ? json_object_get_int64(lo) : 1,
+                          hi && json_object_is_type(hi, json_type_int) ? json_object_get_int64(hi) : 0,
+                          observed ? have : NULL, k, now, kmin, kmax, err);
   for (size_t j = 0; rc == 0 && j < k; j++) {
     min[idx[j]] = kmin[j];
     max[idx[j]] = kmax[j];
@@ -159,6 +179,7 @@ static int hpa_divide(prop_sync *s, json_object *hpa, const prop_selector *sel, 
   free(idx);
   free(kmin);
   free(kmax);
+  free(have);
   return rc;
 }
 
@@ -193,13 +214,23 @@ static void hpa_retain(json_object *hpa, void *data) {
   if (prop_selector_parse(text, &sel, &err) != 0) return; /* the HPA's own controller says so */
   size_t n = prop_members_len(s->o.members);
   int64_t *min = kf_calloc(n + 1, sizeof(*min)), *max = kf_calloc(n + 1, sizeof(*max));
-  if (hpa_divide(s, hpa, sel, min, max, &err) == 0)
+  /* The HPA controller's record of where it put the HPA: its division reads the member HPAs, which
+   * this sync does not watch, and may leave a member out (nothing to lend it yet) or take one out
+   * (bounds shrunk) where the first split would place one. Until it has recorded a member, the
+   * first split stands in for it. */
+  const char *recorded = kc_obj_key_str(kc_obj_get(hpa, "metadata.annotations"), PROP_ANNOTATION_STATUS);
+  json_object *states = recorded ? json_tokener_parse(recorded) : NULL;
+  if (hpa_divide(s, hpa, NULL, sel, min, max, NULL, &err) == 0)
     for (size_t i = 0; i < n; i++) {
-      member_watch *w = prop_watch_of(s, prop_members_at(s->o.members, i)->name);
-      json_object *copy = w && max[i] > 0 && h->share[i] >= 0 ? informer_get_key(w->inf, run->key) : NULL;
+      const char *member = prop_members_at(s->o.members, i)->name;
+      const char *state = kc_obj_key_str(states, member);
+      int has = kf_streq(state, "Applied") || (max[i] > 0 && !kf_streq(state, "NotScheduled"));
+      member_watch *w = prop_watch_of(s, member);
+      json_object *copy = w && has && h->share[i] >= 0 ? informer_get_key(w->inf, run->key) : NULL;
       if (copy && kc_obj_get(copy, "spec.replicas")) h->share[i] = member_count(copy, "spec.replicas");
       json_object_put(copy);
     }
+  json_object_put(states);
   free(min);
   free(max);
   prop_selector_free(sel);
@@ -341,12 +372,21 @@ int prop_sched_plan(prop_run *run, prop_plan *p) {
     kf_error_clear(&err);
     p->hmin = kf_calloc(prop_members_len(m) + 1, sizeof(*p->hmin));
     p->hmax = kf_calloc(prop_members_len(m) + 1, sizeof(*p->hmax));
-    if (hpa_divide(s, run->obj, run->sel, p->hmin, p->hmax, &err) != 0) {
+    uint64_t rest_ms = 0;
+    int rc = hpa_divide(s, run->obj, run->key, run->sel, p->hmin, p->hmax, &rest_ms, &err);
+    /* A member HPA's scale window ends: it may lend or borrow from then on, and says nothing. */
+    if (rest_ms && (!run->requeue_ms || rest_ms < run->requeue_ms)) run->requeue_ms = rest_ms;
+    if (rc == -EAGAIN) { /* a member cache is listing: its HPA's bounds count, back in a moment */
+      run->unsynced = 1;
+      run->requeue_ms = 500;
+    } else if (rc != 0) {
       ev_emit(s->o.events, run->obj, "Warning", "ScheduleFailed", "Schedule", "%s", err.msg);
+    }
+    if (rc != 0) {
       prop_plan_free(p);
-      run->rc = -EINVAL;
+      run->rc = rc == -EAGAIN ? 0 : -EINVAL;
       prop_finish(run);
-      return -EINVAL;
+      return rc;
     }
   }
   return 0;

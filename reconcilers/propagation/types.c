@@ -206,6 +206,12 @@ void prop_transform(json_object *obj, void *type) {
   json_object *out = kj_obj();
   for (const char *const *f = t->fields; *f; f++) kj_copy(out, *f, kc_obj_get(obj, *f));
   if (t->lb_status_union || prop_sched_of(t)) kj_copy(out, "status", kc_obj_get(obj, "status"));
+  if (t->id == CM_HPAS) { /* the bounds' later passes (sched_hpa_member_of): whether it rests or scales */
+    json_object *st = kc_obj_get(obj, "status"), *hs = kj_obj();
+    static const char *const HPA_STATUS[] = {"currentReplicas", "desiredReplicas", "lastScaleTime", NULL};
+    for (const char *const *k = HPA_STATUS; *k; k++) kj_copy(hs, *k, kc_obj_get(st, *k));
+    kj_set(out, "status", hs);
+  }
   /* Replace obj's fields in place: the informer keeps obj. */
   kj_clear(obj);
   kj_set(obj, "metadata", keep);

@@ -87,15 +87,54 @@ uint32_t sched_fnv1(const char *a, const char *b);
 int sched_plan(const sched_prefs *prefs, int64_t replicas, const sched_member *members, size_t n, const char *key,
                int64_t *plan, int64_t *overflow, kf_error *err);
 
+/* A member's copy of a federated HPA as its apiserver reports it, for sched_hpa_divide. */
+typedef struct sched_hpa_member {
+  int exists;               /* the member has the HPA; the fields below count only then */
+  int64_t min, max;         /* its spec.minReplicas (1 when unset) and spec.maxReplicas */
+  int64_t current, desired; /* status.currentReplicas and status.desiredReplicas */
+  int64_t last_scale;       /* status.lastScaleTime, epoch seconds; -1 when it never scaled */
+} sched_hpa_member;
+
+/* A member's HPA (as its apiserver returns it; NULL: the member has none) as sched_hpa_divide reads
+ * it. A count that is missing or not an integer is 0, a minReplicas missing is 1. */
+sched_hpa_member sched_hpa_member_of(json_object *hpa);
+
+/* RFC 3339 UTC at second resolution, as the apiserver writes times, in epoch seconds; -1 otherwise. */
+int64_t sched_epoch(const char *t);
+
+/* v1's scaleForbiddenWindow: a member HPA that scaled less than this ago neither lends nor borrows. */
+#define SCHED_HPA_SCALE_WINDOW_S 300
+
+/* Seconds from now until the first of members passes its window (the division may then change:
+ * nothing else in the member says so), -1 when none is inside it. */
+int64_t sched_hpa_next_rest(const sched_hpa_member *members, size_t n, int64_t now);
+
 /* An HPA's minReplicas/maxReplicas divided over n members taken in the order given (the caller
- * sorts them by name: v1 walked a Go map, so the split changed from one sync to the next). v1's
- * steps for members without an HPA (hpa.go, getHpaScheduleState passes 3 and the finalise):
- * per-member chunks max(1, min/n) and max(2, max/n) handed out round by round, max first, then min
- * only where it stays <= that member's max, then min 1 wherever max > 0. A member with max 0 gets
- * no HPA (the caller deletes one it finds). fed_min < 1 means v1's default 1. v1 also borrowed
- * bounds from members whose HPA sat idle (passes 1-2, timing-dependent); that is not done here.
- * -EINVAL when max < min or either exceeds SCHED_MAX_VALUE. n == 0 is fine (v1 divided by zero). */
-int sched_hpa_divide(int64_t fed_min, int64_t fed_max, size_t n, int64_t *min, int64_t *max, kf_error *err);
+ * sorts them by name: v1 walked Go maps and sets, so the split changed from one sync to the next),
+ * v1's ReconcileHook (hpa.go; reference §3.7) pass by pass, with chunks max(1, min/n) and
+ * max(2, max/n):
+ *   prepare   members[i] (NULL: no member has the HPA yet) gives each member's bounds now; a member
+ *             lends max when max - 1 >= min and its HPA is pristine (never scaled, desired 0) or,
+ *             past SCHED_HPA_SCALE_WINDOW_S since its last scale at now (epoch seconds), wants
+ *             fewer than it runs or runs below its max at rest; it lends min when min > 1 and it
+ *             is pristine or rests at its min;
+ *   shrink    when the federated bounds are below the members' sum: one from each lender, then one
+ *             from each member round by round (never max below min: v1 could write max < min);
+ *   max       +1 to each member at rest at its max past the window (from a lender, else from what
+ *             is left), then to members without the HPA: lenders' units one by one, then the rest
+ *             in chunks; with no such member, the rest in chunks over all;
+ *   min       +1 to each member wanting more than its min past the window, from a lender; then
+ *             like max, only where min stays <= max, and what members without the HPA cannot
+ *             take to the members that have it;
+ *   finalise  max 0: no HPA there (the caller deletes one it finds); else min at least 1.
+ * Where v1 then handed lenders' units that nobody needed round the members in map order (a shuffle
+ * on every sync), an unclaimed unit stays with its lender; where v1 looped for ever on a chunk that
+ * fitted nowhere, the chunk shrinks to 1 and then what still fits nowhere is dropped. Without
+ * members the split is the first one v1 made. fed_min < 1 means v1's default 1. min[i]/max[i]
+ * answer for member i. -EINVAL when max < min or either exceeds SCHED_MAX_VALUE. n == 0 is fine
+ * (v1 divided by zero). */
+int sched_hpa_divide(int64_t fed_min, int64_t fed_max, const sched_hpa_member *members, size_t n, int64_t now,
+                     int64_t *min, int64_t *max, kf_error *err);
 
 /* A Job's parallelism and completions over members (reference §3.8): parallelism planned with the
  * job preferences (no current, no capacity, key "namespace/name"); completions, when >= 0, planned

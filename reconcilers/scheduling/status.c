@@ -200,8 +200,7 @@ static int sched_owned_by(json_object *obj, const char *uid) {
   return 0;
 }
 
-/* RFC 3339 UTC at second resolution, as the apiserver writes condition times; -1 otherwise. */
-static int64_t sched_epoch(const char *t) {
+int64_t sched_epoch(const char *t) {
   struct tm tm;
   const char *end;
   memset(&tm, 0, sizeof(tm));

@@ -164,7 +164,13 @@ finish_federation() {
     say "---- controller manager log (last 40 lines) ----"
     tail -n 40 "$logs/kubefed-controller-manager.log" >&2 2>/dev/null || true
   fi
-  for c in "$@" "fed-$NS-fellowship"; do "$HARNESS" down "$c" >&2 2>/dev/null || true; done
+  # In parallel: each down waits up to 15 s per phase for an apiserver's graceful shutdown.
+  local c pids=()
+  for c in "$@" "fed-$NS-fellowship"; do
+    "$HARNESS" down "$c" >&2 2>/dev/null &
+    pids+=($!)
+  done
+  wait "${pids[@]}" 2>/dev/null || true
   stop_operator
 }
 # join_member NAME KUBECONFIG [LABELS]: FederatedCluster NAME of Federation fellowship from KUBECONFIG

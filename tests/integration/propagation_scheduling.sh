@@ -2,20 +2,23 @@
 # propagation.scheduling: federated workloads divided over three real members (each with its own
 # kube-controller-manager, scheduler and kwok node, so ReplicaSets, Jobs and pods really appear and
 # become Ready or complete) by kubefed v1's planner, and the members' status summed back (issue 15).
-# Checks: 50 replicas over two selected members land 25/25; the federated status reaches 50 ready,
-# `kubectl rollout status` and `kubectl wait --for=condition=Available` against the federation API
-# return; a third member that becomes selected (standing in for a join) gets the Deployment with 0
-# replicas while `rebalance` is false (what runs stays where it runs) and its share once `rebalance`
-# is true (17/16/17, v1's FNV-1 order for key shop/web); weights and maxReplicas are respected; a
-# preferences annotation that does not parse is a Warning event and the default; a scale-down is
-# followed; deleting the federated Deployment removes every copy. A Job with parallelism 9 and
-# completions 18 runs 3/6 in each member and the federated Job gets Complete (with
+# Checks: 50 replicas over the two members joined first land as the planner says (25/25); the
+# federated status reaches 50 ready; a third member that really joins mid-test (its cluster started
+# with the others) gets the Deployment with 0 replicas while `rebalance` is false (what runs stays
+# where it runs) and its share once `rebalance` is true (17/16/17, v1's FNV-1 order for key
+# shop/web); the 50 replicas over three members reach 50 ready, `kubectl rollout status` and
+# `kubectl wait --for=condition=Available` against the federation API return; weights and
+# maxReplicas are respected; a preferences annotation that does not parse is a Warning event and the
+# default; a scale-down is followed; deleting the federated Deployment removes every copy. A Job with
+# parallelism 9 and completions 18 runs 3/6 in each member and the federated Job gets Complete (with
 # SuccessCriteriaMet, completionTime, active 0); a changed split is a Warning, not an update. An HPA
 # (min 6, max 9) becomes 2..3 in each member, and the member HPAs' scale of its Deployment to their
-# minReplicas is not undone; without the HPA the planner's split returns. A member whose node is
+# minReplicas is not undone; without the HPA the planner's split returns; member HPAs that have not
+# scaled lend their bounds to a member placed later (v1's later passes). A member whose node is
 # tainted NoSchedule overflows its share to the others once its pods have been Unschedulable for
-# 60 s, not before. The expected splits are v1's (reference §4.4, §3.7, §3.8), worked out by hand in
-# the comments. Waits are generous; times are printed.
+# 60 s, not before. The Deployment splits are computed here by plan_split, a port of v1's planner
+# rules (reference §4.4) independent of the C one; the Job, HPA and overflow splits (§3.8, §3.7,
+# §4.4 with capacity) are worked out in the comments. Waits are generous; times are printed.
 TEST=propagation.scheduling RESOURCE=federatedcluster CLUSTER=sched NODES=1 NS="sched-$$"
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -38,8 +41,9 @@ serve_federation fellowship
 secret_key fellowship-admin-kubeconfig kubeconfig >"$TMP/fed.kubeconfig"
 FK() { "$KUBECTL" --kubeconfig "$TMP/fed.kubeconfig" --request-timeout=20s "$@"; }
 FKW() { "$KUBECTL" --kubeconfig "$TMP/fed.kubeconfig" "$@"; } # watches: no request timeout
-for m in "${MEMBERS[@]}"; do join_member "$m" "${MKC[$m]}" "{env: $m}"; done
-for m in "${MEMBERS[@]}"; do wait_until "$m: Ready" 120 cond_is federatedcluster "$m" Ready "True Healthy" || exit 1; done
+# east and west join now; north, up already, joins mid-test (a real join, for rebalance).
+for m in east west; do join_member "$m" "${MKC[$m]}" "{env: $m}"; done
+for m in east west; do wait_until "$m: Ready" 120 cond_is federatedcluster "$m" Ready "True Healthy" || exit 1; done
 
 # replicas_are E N W: each member's copy of shop/web has that spec.replicas ("-": no copy).
 replicas_are() {
@@ -74,17 +78,74 @@ timed() {
   local t=$SECONDS
   wait_until "$@" && say "$1: $((SECONDS - t)) s"
 }
+# fnv1 STRING: 32-bit FNV-1 (Go's fnv.New32), the planner's tie-break.
+fnv1() {
+  local s=$1 h=2166136261 i c
+  for ((i = 0; i < ${#s}; i++)); do
+    printf -v c '%d' "'${s:i:1}"
+    h=$(((h * 16777619) & 0xFFFFFFFF))
+    h=$((h ^ c))
+  done
+  echo "$h"
+}
+# plan_split REPLICAS KEY REBALANCE NAME:WEIGHT:MIN:MAX:CURRENT...: v1's planner (reference §4.4,
+# without capacity) in bash, to check the C one against: MAX and CURRENT "-" for none. Prints each
+# member's plan in the order given. Order: weight descending, then fnv1(NAME KEY) ascending; minimums;
+# without rebalance the current replicas kept; then rounds of ceil(remaining * weight / total weight),
+# the kept replicas consumed first, members at their max leaving the rounds.
+plan_split() {
+  local n=$1 key=$2 rebalance=$3 e name a b c d x u t start W D changed=1
+  shift 3
+  local -A w mn mx cur plan pre
+  local names=() order=() open=() still=()
+  for e in "$@"; do
+    IFS=: read -r name a b c d <<<"$e"
+    names+=("$name") w[$name]=$a mn[$name]=$b mx[$name]=$c cur[$name]=$d pre[$name]=0
+  done
+  mapfile -t order < <(for name in "${names[@]}"; do
+    printf '%012d %012d %s\n' $((1000000000 - w[$name])) "$(fnv1 "$name$key")" "$name"
+  done | sort | cut -d' ' -f3)
+  for name in "${order[@]}"; do
+    x=$((mn[$name] < n ? mn[$name] : n)) plan[$name]=$x n=$((n - x))
+  done
+  if [ "$rebalance" = false ]; then
+    for name in "${order[@]}"; do
+      t=${cur[$name]}
+      [ "$t" != - ] && ((t > plan[$name])) || continue
+      [ "${mx[$name]}" != - ] && ((t > mx[$name])) && t=${mx[$name]}
+      x=$((t - plan[$name])) && ((x > n)) && x=$n
+      ((x < 0)) && x=0
+      plan[$name]=$((plan[$name] + x)) pre[$name]=$x n=$((n - x))
+    done
+  fi
+  open=("${order[@]}")
+  while ((changed && n > 0)); do
+    changed=0 W=0 D=$n still=()
+    for name in "${open[@]}"; do W=$((W + w[$name])); done
+    ((W == 0)) && break
+    for name in "${open[@]}"; do
+      x=$(((D * w[$name] + W - 1) / W)) && ((x > n)) && x=$n
+      u=$((x < pre[$name] ? x : pre[$name])) && pre[$name]=$((pre[$name] - u)) x=$((x - u))
+      ((u > 0)) && changed=1
+      start=${plan[$name]} t=$((plan[$name] + x))
+      if [ "${mx[$name]}" != - ] && ((t > mx[$name])); then t=${mx[$name]}; else still+=("$name"); fi
+      n=$((n - (t - start))) plan[$name]=$t
+      ((t > start)) && changed=1
+    done
+    open=(${still[@]+"${still[@]}"})
+  done
+  for name in "${names[@]}"; do printf '%s ' "${plan[$name]}"; done
+}
+# expect DESC SECONDS E N W: timed until each member's copy of shop/web has that spec.replicas.
+expect() { timed "$1: $3/$4/$5" "$2" replicas_are "$3" "$4" "$5"; }
 prefs() { FK annotate --overwrite deployment -n shop web "federation.kubernetes.io/deployment-preferences=$1" >/dev/null; }
 
-# ---- 50 replicas over the two selected members ------------------------------------------------------------------
+# ---- 50 replicas over the two members joined ------------------------------------------------------------------
 FK create namespace shop >/dev/null || { fail "namespace shop refused"; exit 1; }
 FK apply -f - >/dev/null <<'EOF' || { fail "federated Deployment refused"; exit 1; }
 apiVersion: apps/v1
 kind: Deployment
-metadata:
-  name: web
-  namespace: shop
-  annotations: {federation.alpha.kubernetes.io/cluster-selector: '[{"key":"env","operator":"In","values":["east","west"]}]'}
+metadata: {name: web, namespace: shop}
 spec:
   replicas: 50
   selector: {matchLabels: {app: web}}
@@ -93,32 +154,41 @@ spec:
     spec: {containers: [{name: web, image: registry.example/web:1}]}
 EOF
 T=$SECONDS
-# Default preferences ({"*": weight 1}), two candidates: 25 each, whatever the order.
-timed "50 replicas over east and west: 25/-/25" 60 replicas_are 25 - 25
+# Default preferences ({"*": weight 1}) over east and west.
+read -r e w <<<"$(plan_split 50 shop/web false east:1:0:-:- west:1:0:-:-)"
+expect "50 replicas over east and west (planner: east $e, west $w)" 60 "$e" - "$w"
 timed "federated status: 50 ready and available, summed from the members" 240 fed_ready 50 || show_status
 check "federated status: observedGeneration is the federated generation" fed_observed
-check "federated status: updatedReplicas 50, unavailableReplicas 0 (omitted)" \
-  test "$(fed_field .status.updatedReplicas)/$(fed_field .status.unavailableReplicas)" = "50/" # 0 is omitted
-t=$SECONDS
-check "kubectl rollout status against the federation API returns" FKW rollout status deployment/web -n shop --timeout=60s
-say "rollout status: $((SECONDS - t)) s; create to rollout complete: $((SECONDS - T)) s"
-check "kubectl wait --for=condition=Available against the federation API" \
-  FKW wait --for=condition=Available deployment/web -n shop --timeout=60s
-check "north is not selected: no copy" replicas_are 25 - 25
+say "create to 50 ready over two members: $((SECONDS - T)) s"
 
-# ---- a member joins the placement: rebalance false keeps, rebalance true moves -----------------------------------
-FK annotate deployment -n shop web federation.alpha.kubernetes.io/cluster-selector- >/dev/null
-# v1 step 3: east and west each keep their 25 ready, nothing remains for north: 0, but it has the object.
-timed "north selected, rebalance false: north gets the Deployment with 0 replicas, 25/0/25" 60 replicas_are 25 0 25
+# ---- north joins: rebalance false keeps what runs, rebalance true moves -------------------------------------------
+T=$SECONDS
+join_member north "${MKC[north]}" "{env: north}"
+wait_until "north: Ready" 120 cond_is federatedcluster north Ready "True Healthy" || exit 1
+# v1 step 3: east and west keep the replicas they run ready; whatever is left goes by weight.
+read -r e n w <<<"$(plan_split 50 shop/web false east:1:0:-:"$e" north:1:0:-:- west:1:0:-:"$w")"
+expect "north joined, rebalance false: north gets the Deployment with its planned $n" 60 "$e" "$n" "$w"
+say "join to north's copy: $((SECONDS - T)) s"
 sleep 5
-check "rebalance false: still 25/0/25 five seconds later" replicas_are 25 0 25
+check "rebalance false: still $e/$n/$w five seconds later" replicas_are "$e" "$n" "$w"
 prefs '{"rebalance":true}' # no clusters: nobody gets anything (v1) ...
 timed "preferences without clusters: every member 0" 60 replicas_are 0 0 0
 prefs '{"Rebalance":true,"clusters":{"*":{"Weight":1}}}' # ... field names in any case, as v1
 # FNV-1 of name + "shop/web": west 0x210de9d7 < east 0x6728ea11 < north 0xe348f7bd; ceil(50/3) = 17 in
 # that order: west 17, east 17, north 16.
-timed "rebalance true: 17/16/17 (v1's FNV-1 order for shop/web)" 60 replicas_are 17 16 17
-timed "federated status: 50 ready again" 240 fed_ready 50 || show_status
+read -r e n w <<<"$(plan_split 50 shop/web true east:1:0:-:- north:1:0:-:- west:1:0:-:-)"
+check "plan_split agrees with the hand-worked 17/16/17" test "$e/$n/$w" = 17/16/17
+T=$SECONDS
+expect "rebalance true: 50 over three members, v1's FNV-1 order for shop/web" 60 "$e" "$n" "$w"
+timed "federated status: 50 ready over three members" 240 fed_ready 50 || show_status
+check "federated status: observedGeneration is the federated generation" fed_observed
+check "federated status: updatedReplicas 50, unavailableReplicas 0 (omitted)" \
+  test "$(fed_field .status.updatedReplicas)/$(fed_field .status.unavailableReplicas)" = "50/" # 0 is omitted
+t=$SECONDS
+check "kubectl rollout status against the federation API returns" FKW rollout status deployment/web -n shop --timeout=60s
+say "rollout status: $((SECONDS - t)) s; three-member split to rollout complete: $((SECONDS - T)) s"
+check "kubectl wait --for=condition=Available against the federation API" \
+  FKW wait --for=condition=Available deployment/web -n shop --timeout=60s
 check "federated status Available" \
   test "$(FK get deployment -n shop web -o jsonpath='{.status.conditions[?(@.type=="Available")].status}')" = True
 
@@ -127,21 +197,25 @@ check "federated status Available" \
 # capped at its max 5 (full), west 13; 7 left. Round 2, W 3 (east, west): east ceil(14/3) = 5 -> 30,
 # west the last 2 -> 15.
 prefs '{"rebalance":true,"clusters":{"east":{"weight":2},"north":{"weight":1,"maxReplicas":5},"west":{"weight":1}}}'
-timed "weights and maxReplicas: 30/5/15" 60 replicas_are 30 5 15
+read -r e n w <<<"$(plan_split 50 shop/web true east:2:0:-:- north:1:0:5:- west:1:0:-:-)"
+check "plan_split agrees with the hand-worked 30/5/15" test "$e/$n/$w" = 30/5/15
+expect "weights and maxReplicas" 60 "$e" "$n" "$w"
 timed "federated status: 50 ready with the new split" 240 fed_ready 50 || show_status
 
 # ---- a preferences annotation that does not parse ----------------------------------------------------------------
 prefs '{"clusters":{"east":{"weight":"lots"}}}'
 timed "unparsable preferences: Warning event InvalidPreferences" 30 event_for InvalidPreferences web
 # The default (rebalance false) keeps what runs: 30/5/15 stays.
+read -r e n w <<<"$(plan_split 50 shop/web false east:1:0:-:"$e" north:1:0:-:"$n" west:1:0:-:"$w")"
 sleep 3
-check "unparsable preferences: the default, which keeps the current split" replicas_are 30 5 15
+check "unparsable preferences: the default, which keeps the current split" replicas_are "$e" "$n" "$w"
 
 # ---- scale down, then delete --------------------------------------------------------------------------------
 prefs '{"rebalance":true,"clusters":{"*":{"weight":1}}}'
 FK scale deployment -n shop web --replicas=1 >/dev/null
-# One replica: the first in FNV-1 order for shop/web is west.
-timed "scaled to 1: 0/0/1" 60 replicas_are 0 0 1
+# One replica: the first in FNV-1 order for shop/web (west).
+read -r e n w <<<"$(plan_split 1 shop/web true east:1:0:-:- north:1:0:-:- west:1:0:-:-)"
+expect "scaled to 1" 60 "$e" "$n" "$w"
 timed "federated status: 1 ready, 1 replica once the members scaled down" 120 fed_ready 1 || show_status
 FK delete deployment -n shop web --wait=false >/dev/null
 timed "deleted: no copy left in any member" 60 replicas_are - - -
@@ -239,6 +313,42 @@ hpa_gone() { local m; for m in "${MEMBERS[@]}"; do ! MK "$m" get hpa -n shop api
 timed "HPA deleted: gone from every member" 60 hpa_gone
 timed "no HPA any more: the planner's 1/1/1 again" 60 api_replicas_are 1 1 1
 FK delete deployment -n shop api --wait=false >/dev/null
+
+# ---- an HPA's bounds lent to a member that has none yet (reference §3.7's later passes) -------------------------
+# Its target exists nowhere, so no member's HPA controller can scale: their HPAs stay pristine
+# (never scaled, desiredReplicas 0), which v1 counted as bounds to lend.
+FK apply -f - >/dev/null <<'YAML' || { fail "federated HPA ghost refused"; exit 1; }
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: ghost
+  namespace: shop
+  annotations: {federation.alpha.kubernetes.io/cluster-selector: '[{"key":"env","operator":"In","values":["east","west"]}]'}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: ghost}
+  minReplicas: 1
+  maxReplicas: 10
+YAML
+# ghost_bounds E N W: each member's HPA ghost has those "min/max" ("-": none).
+ghost_bounds() {
+  local i=0 got want=("$@")
+  for m in "${MEMBERS[@]}"; do
+    got=$(MK "$m" get hpa -n shop ghost -o jsonpath='{.spec.minReplicas}/{.spec.maxReplicas}' 2>/dev/null) || got=-
+    [ "$got" = "${want[i]}" ] || return 1
+    i=$((i + 1))
+  done
+}
+pristine() { MK "$1" get hpa -n shop ghost -o json | jq -e '.status.lastScaleTime == null and (.status.desiredReplicas // 0) == 0' >/dev/null; }
+# Two members: max in chunks of max(2, 10/2) = 5, min in chunks of 1.
+timed "HPA ghost over east and west: 1/5, -, 1/5" 60 ghost_bounds 1/5 - 1/5
+check "east's HPA ghost is pristine (its controller cannot scale a target that does not exist)" pristine east
+FK annotate hpa -n shop ghost federation.alpha.kubernetes.io/cluster-selector- >/dev/null
+# north is placed and has no HPA: east and west, pristine, lend it one max each, one by one (4/2/4;
+# a first split over three would be 4/3/3). The mins (1 each) stay 1: an HPA's floor.
+timed "north placed: east and west lend it a max each: 1/4, 1/2, 1/4" 60 ghost_bounds 1/4 1/2 1/4
+sleep 5
+check "lent bounds stay put once north has its HPA (nobody needs more): 1/4, 1/2, 1/4" ghost_bounds 1/4 1/2 1/4
+FK delete hpa -n shop ghost >/dev/null
 
 # ---- capacity: a member whose node is tainted NoSchedule overflows its share after 60 s ---------------------------
 FK apply -f - >/dev/null <<'YAML' || { fail "federated Deployment cap refused"; exit 1; }

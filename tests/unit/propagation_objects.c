@@ -258,6 +258,20 @@ static void test_desired_per_type(void **state) {
   assert_non_null(kc_obj_get(d, "spec.selector.matchLabels"));
   json_object_put(d);
   json_object_put(job);
+
+  /* a member HPA's cache keeps the status the bounds' later passes read, and not the rest */
+  json_object *mh = parse("{\"metadata\":{\"name\":\"api\",\"namespace\":\"shop\"},\"spec\":{\"minReplicas\":2,"
+                          "\"maxReplicas\":3},\"status\":{\"currentReplicas\":2,\"desiredReplicas\":2,"
+                          "\"lastScaleTime\":\"2026-12-06T10:31:09Z\",\"conditions\":[{\"type\":\"AbleToScale\"}],"
+                          "\"currentMetrics\":[]}}");
+  prop_transform(mh, (void *)prop_type_of(CM_HPAS));
+  assert_int_equal(json_object_get_int64(kc_obj_get(mh, "spec.maxReplicas")), 3);
+  assert_int_equal(json_object_get_int64(kc_obj_get(mh, "status.desiredReplicas")), 2);
+  assert_int_equal(json_object_get_int64(kc_obj_get(mh, "status.currentReplicas")), 2);
+  assert_string_equal(kc_obj_str(mh, "status.lastScaleTime"), "2026-12-06T10:31:09Z");
+  assert_null(kc_obj_get(mh, "status.conditions"));
+  assert_null(kc_obj_get(mh, "status.currentMetrics"));
+  json_object_put(mh);
 }
 
 /* Services: what the federation API allocated stays behind; a headless "None" and the rest of

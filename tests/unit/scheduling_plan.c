@@ -1,6 +1,7 @@
 /* scheduling.plan: the preferences annotation, the replica planner with every vector of reference
  * federation-controller-manager-v1.md §4.4 (v1's planner_test.go and the namespace/name keys), the
- * HPA bounds division (§3.7) and the Job division (§3.8). */
+ * HPA bounds division (§3.7, every pass: the first split, lending from idle member HPAs, shrinking)
+ * and the Job division (§3.8). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -217,7 +218,7 @@ static void test_hpa_divide(void **state) {
   int64_t min[3], max[3];
   kf_error err = {0};
   /* max in chunks of max(2, 10/3) = 3, the rest to the first; min chunks of max(1, 2/3) = 1, then 1 everywhere */
-  assert_int_equal(sched_hpa_divide(2, 10, 3, min, max, &err), 0);
+  assert_int_equal(sched_hpa_divide(2, 10, NULL, 3, 0, min, max, &err), 0);
   assert_int_equal(max[0], 4);
   assert_int_equal(max[1], 3);
   assert_int_equal(max[2], 3);
@@ -225,37 +226,186 @@ static void test_hpa_divide(void **state) {
   assert_int_equal(min[1], 1);
   assert_int_equal(min[2], 1);
   /* fewer replicas than members: members after the first chunk get no HPA */
-  assert_int_equal(sched_hpa_divide(0, 2, 3, min, max, &err), 0);
+  assert_int_equal(sched_hpa_divide(0, 2, NULL, 3, 0, min, max, &err), 0);
   assert_int_equal(max[0], 2);
   assert_int_equal(min[0], 1);
   assert_int_equal(max[1], 0);
   assert_int_equal(min[1], 0);
   assert_int_equal(max[2], 0);
   /* min never above a member's max */
-  assert_int_equal(sched_hpa_divide(10, 10, 3, min, max, &err), 0);
+  assert_int_equal(sched_hpa_divide(10, 10, NULL, 3, 0, min, max, &err), 0);
   assert_int_equal(max[0], 4);
   assert_int_equal(min[0], 4);
   assert_int_equal(min[1], 3);
   assert_int_equal(min[2], 3);
-  assert_int_equal(sched_hpa_divide(6, 12, 2, min, max, &err), 0);
+  assert_int_equal(sched_hpa_divide(6, 12, NULL, 2, 0, min, max, &err), 0);
   assert_int_equal(min[0], 3);
   assert_int_equal(max[1], 6);
   /* a chunk that fits nowhere shrinks instead of looping */
-  assert_int_equal(sched_hpa_divide(5, 5, 2, min, max, &err), 0);
+  assert_int_equal(sched_hpa_divide(5, 5, NULL, 2, 0, min, max, &err), 0);
   assert_int_equal(min[0] + min[1], 5);
   assert_true(min[0] <= max[0] && min[1] <= max[1]);
   /* deterministic: the same input, the same split */
   {
     int64_t min2[3], max2[3];
-    assert_int_equal(sched_hpa_divide(4, 17, 3, min, max, &err), 0);
-    assert_int_equal(sched_hpa_divide(4, 17, 3, min2, max2, &err), 0);
+    assert_int_equal(sched_hpa_divide(4, 17, NULL, 3, 0, min, max, &err), 0);
+    assert_int_equal(sched_hpa_divide(4, 17, NULL, 3, 0, min2, max2, &err), 0);
     assert_memory_equal(min, min2, sizeof(min));
     assert_memory_equal(max, max2, sizeof(max));
     assert_int_equal(max[0] + max[1] + max[2], 17);
   }
-  assert_int_equal(sched_hpa_divide(1, 5, 0, min, max, &err), 0);
-  assert_int_equal(sched_hpa_divide(5, 4, 3, min, max, &err), -EINVAL);
-  assert_int_equal(sched_hpa_divide(1, (int64_t)SCHED_MAX_VALUE + 1, 3, min, max, &err), -EINVAL);
+  assert_int_equal(sched_hpa_divide(1, 5, NULL, 0, 0, min, max, &err), 0);
+  assert_int_equal(sched_hpa_divide(5, 4, NULL, 3, 0, min, max, &err), -EINVAL);
+  assert_int_equal(sched_hpa_divide(1, (int64_t)SCHED_MAX_VALUE + 1, NULL, 3, 0, min, max, &err), -EINVAL);
+}
+
+/* A member HPA for sched_hpa_divide: bounds min..max, status current/desired, last scaled `ago`
+ * seconds before NOW (-1: never). */
+#define NOW 1000000
+static sched_hpa_member hm(int64_t min, int64_t max, int64_t current, int64_t desired, int64_t ago) {
+  return (sched_hpa_member){.exists = 1,
+                            .min = min,
+                            .max = max,
+                            .current = current,
+                            .desired = desired,
+                            .last_scale = ago < 0 ? -1 : NOW - ago};
+}
+#define NO_HPA ((sched_hpa_member){.exists = 0})
+#define RESTED 600 /* past SCHED_HPA_SCALE_WINDOW_S */
+#define RECENT 10  /* within it */
+
+static void hpa_is(const int64_t *min, const int64_t *max, size_t n, const int64_t *want) {
+  for (size_t i = 0; i < n; i++)
+    if (min[i] != want[2 * i] || max[i] != want[2 * i + 1])
+      fail_msg("member %zu: %lld..%lld, want %lld..%lld", i, (long long)min[i], (long long)max[i],
+               (long long)want[2 * i], (long long)want[2 * i + 1]);
+}
+
+/* v1's later passes (hpa.go): bounds lent by idle member HPAs to busy or new ones, and taken back
+ * when the federated bounds shrink; members in the order given. */
+static void test_hpa_passes(void **state) {
+  (void)state;
+  int64_t min[3], max[3];
+  kf_error err = {0};
+  sched_hpa_member m[3];
+
+  /* members without the HPA: the first split, as with no members at all */
+  m[0] = m[1] = m[2] = NO_HPA;
+  assert_int_equal(sched_hpa_divide(6, 9, m, 3, NOW, min, max, &err), 0);
+  hpa_is(min, max, 3, (int64_t[]){2, 3, 2, 3, 2, 3});
+
+  /* at rest: the split stands. Pristine HPAs (their controller has not decided yet) lend, idle ones
+   * past the window lend, ones that scaled a moment ago do not: nobody needs, nothing moves (v1
+   * then shuffled the lent units round the members in map order). */
+  m[0] = hm(2, 3, 0, 0, -1);
+  m[1] = hm(2, 3, 2, 2, RESTED);
+  m[2] = hm(2, 3, 2, 2, RECENT);
+  assert_int_equal(sched_hpa_divide(6, 9, m, 3, NOW, min, max, &err), 0);
+  hpa_is(min, max, 3, (int64_t[]){2, 3, 2, 3, 2, 3});
+
+  /* a busy member (at its max, wanting it, past the window) borrows one max from the idle one, and
+   * one min (it wants more than its min); the member that scaled a moment ago is left alone */
+  m[0] = hm(2, 3, 3, 3, RESTED);
+  m[1] = hm(2, 3, 2, 2, RESTED);
+  m[2] = hm(2, 3, 2, 2, RECENT);
+  assert_int_equal(sched_hpa_divide(6, 9, m, 3, NOW, min, max, &err), 0);
+  hpa_is(min, max, 3, (int64_t[]){3, 4, 1, 2, 2, 3});
+  /* ... but not before its own window has passed */
+  m[0] = hm(2, 3, 3, 3, RECENT);
+  assert_int_equal(sched_hpa_divide(6, 9, m, 3, NOW, min, max, &err), 0);
+  hpa_is(min, max, 3, (int64_t[]){2, 3, 2, 3, 2, 3});
+  /* a busy member and nobody idle: only what the federated max has beyond the members' sum */
+  m[0] = hm(2, 3, 3, 3, RESTED);
+  m[1] = hm(2, 3, 2, 2, RECENT);
+  assert_int_equal(sched_hpa_divide(6, 9, m, 3, NOW, min, max, &err), 0);
+  hpa_is(min, max, 3, (int64_t[]){2, 3, 2, 3, 2, 3});
+  assert_int_equal(sched_hpa_divide(6, 10, m, 3, NOW, min, max, &err), 0);
+  hpa_is(min, max, 3, (int64_t[]){2, 4, 2, 3, 2, 3});
+
+  /* a member joins: 6..9 was 3..5 and 3..4 over two; both idle past the window lend a max and a
+   * min each, one by one, to the newcomer */
+  m[0] = hm(3, 5, 3, 3, RESTED);
+  m[1] = hm(3, 4, 3, 3, RESTED);
+  m[2] = NO_HPA;
+  assert_int_equal(sched_hpa_divide(6, 9, m, 3, NOW, min, max, &err), 0);
+  hpa_is(min, max, 3, (int64_t[]){2, 4, 2, 3, 2, 2});
+  /* ... pristine ones lend too (v1's isPristine) */
+  m[0] = hm(3, 5, 0, 0, -1);
+  m[1] = hm(3, 4, 0, 0, -1);
+  assert_int_equal(sched_hpa_divide(6, 9, m, 3, NOW, min, max, &err), 0);
+  hpa_is(min, max, 3, (int64_t[]){2, 4, 2, 3, 2, 2});
+  /* ... busy ones do not: the newcomer gets no HPA until something is free */
+  m[0] = hm(3, 5, 3, 3, RECENT);
+  m[1] = hm(3, 4, 4, 4, RESTED);
+  assert_int_equal(sched_hpa_divide(6, 9, m, 3, NOW, min, max, &err), 0);
+  hpa_is(min, max, 3, (int64_t[]){3, 5, 3, 4, 0, 0});
+  /* ... and of a federated max raised meanwhile, the busy member takes one first (v1's pass order),
+   * the newcomer the rest (in chunks of max(2, 12/3)) */
+  assert_int_equal(sched_hpa_divide(6, 12, m, 3, NOW, min, max, &err), 0);
+  hpa_is(min, max, 3, (int64_t[]){3, 5, 3, 5, 1, 2});
+
+  /* ... a federated min raised meanwhile that the newcomer cannot take (it has no max) goes to the
+   * members that have the HPA, in chunks of max(1, 8/3) */
+  assert_int_equal(sched_hpa_divide(8, 9, m, 3, NOW, min, max, &err), 0);
+  hpa_is(min, max, 3, (int64_t[]){5, 5, 3, 4, 0, 0});
+
+  /* the federated bounds shrink: lenders give first, then one from each member round by round */
+  m[0] = m[1] = m[2] = hm(2, 3, 2, 2, RECENT);
+  assert_int_equal(sched_hpa_divide(3, 6, m, 3, NOW, min, max, &err), 0);
+  hpa_is(min, max, 3, (int64_t[]){1, 2, 1, 2, 1, 2});
+  m[0] = hm(2, 3, 0, 0, -1); /* pristine: lends first */
+  assert_int_equal(sched_hpa_divide(5, 8, m, 3, NOW, min, max, &err), 0);
+  hpa_is(min, max, 3, (int64_t[]){1, 2, 2, 3, 2, 3});
+  /* ... never a max below its min (v1 could write one the apiserver refuses) */
+  m[0] = m[1] = hm(2, 3, 2, 2, RECENT);
+  assert_int_equal(sched_hpa_divide(3, 3, m, 2, NOW, min, max, &err), 0);
+  hpa_is(min, max, 2, (int64_t[]){1, 1, 2, 2});
+  /* ... and a member shrunk to max 0 gets no HPA */
+  m[0] = hm(1, 1, 1, 1, RECENT);
+  m[1] = hm(1, 2, 1, 1, RECENT);
+  assert_int_equal(sched_hpa_divide(1, 2, m, 2, NOW, min, max, &err), 0);
+  assert_int_equal(min[0] + min[1] >= 1, 1);
+  assert_int_equal(max[0] + max[1], 2);
+  assert_true(min[0] <= max[0] && min[1] <= max[1]);
+
+  /* a member's HPA as its apiserver returns it */
+  {
+    json_object *o = json_tokener_parse(
+        "{\"spec\":{\"minReplicas\":2,\"maxReplicas\":3},\"status\":{\"currentReplicas\":2,"
+        "\"desiredReplicas\":3,\"lastScaleTime\":\"2026-12-06T10:31:09Z\"}}");
+    sched_hpa_member h = sched_hpa_member_of(o);
+    assert_true(h.exists);
+    assert_int_equal(h.min, 2);
+    assert_int_equal(h.max, 3);
+    assert_int_equal(h.current, 2);
+    assert_int_equal(h.desired, 3);
+    assert_int_equal(h.last_scale, 1796553069);
+    json_object_put(o);
+    o = json_tokener_parse("{\"spec\":{\"maxReplicas\":\"lots\"},\"status\":{\"lastScaleTime\":\"soon\"}}");
+    h = sched_hpa_member_of(o);
+    assert_int_equal(h.min, 1); /* the apiserver's default */
+    assert_int_equal(h.max, 0);
+    assert_int_equal(h.last_scale, -1);
+    json_object_put(o);
+    h = sched_hpa_member_of(NULL);
+    assert_false(h.exists);
+  }
+
+  /* when the next member passes its scale window: the division may change then */
+  m[0] = hm(2, 3, 2, 2, RESTED);
+  m[1] = hm(2, 3, 2, 2, 100);
+  m[2] = hm(2, 3, 2, 2, 250);
+  assert_int_equal(sched_hpa_next_rest(m, 3, NOW), SCHED_HPA_SCALE_WINDOW_S - 250);
+  m[1] = m[2] = hm(2, 3, 0, 0, -1);
+  assert_int_equal(sched_hpa_next_rest(m, 3, NOW), -1);
+  assert_int_equal(sched_hpa_next_rest(NULL, 3, NOW), -1);
+
+  /* garbage from a member (max below min, negative) is clamped, never a crash or a loop */
+  m[0] = hm(5, 2, -3, 9, RESTED);
+  m[1] = hm(-1, -1, 0, 0, -1);
+  m[2] = hm((int64_t)SCHED_MAX_VALUE + 9, (int64_t)SCHED_MAX_VALUE + 9, 0, 0, RESTED);
+  assert_int_equal(sched_hpa_divide(6, 9, m, 3, NOW, min, max, &err), 0);
+  for (int i = 0; i < 3; i++) assert_true(min[i] <= max[i] && (max[i] == 0 || min[i] >= 1));
 }
 
 static void test_job_divide(void **state) {
@@ -287,7 +437,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_fnv1),       cmocka_unit_test(test_star_weight1), cmocka_unit_test(test_capacity_overflow),
       cmocka_unit_test(test_min_max),    cmocka_unit_test(test_plan_edges),   cmocka_unit_test(test_prefs_parse),
-      cmocka_unit_test(test_hpa_divide), cmocka_unit_test(test_job_divide),
+      cmocka_unit_test(test_hpa_divide), cmocka_unit_test(test_hpa_passes),   cmocka_unit_test(test_job_divide),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
