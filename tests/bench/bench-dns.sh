@@ -104,6 +104,7 @@ wait_for "every record in etcd" $((300 + N / 2)) all_keys
 R[dns_s]=$(since "$t0")
 kill "$sampler" 2>/dev/null || true
 wait "$sampler" 2>/dev/null || true
+printf '%s %s %s\n' "${R[dns_s]}" "$(($(patches) - p0))" "$(($(revision) - rev0))" >>"$tmp/timeline"
 # first time (s) a column reached a value: when half and all of the 2N federated writes (annotation and
 # status) were done, when the first and the half of the N etcd transactions were.
 first() { awk -v c="$1" -v v="$2" '$c >= v {print $1; exit}' "$tmp/timeline"; }
@@ -221,17 +222,21 @@ printf '{"n":%s,"keys":%s,"prop_s":%s,"ready_s":%s,"dns_s":%s,"bare_s":%s,"ratio
   "${R[patch_half]:-null}" "${R[patch_all]:-null}" "${R[txn_first]:-null}" "${R[txn_half]:-null}" |
   sed 's/:\./:0./g' >"$out/dns.json"
 if command -v gnuplot >/dev/null; then
-  printf '"%s Services, %s keys" %s %s\n' "$N" "$want_keys" "${R[dns_s]}" "${R[bare_s]}" >"$tmp/plot.dat"
   gnuplot <<EOF
 set terminal pngcairo size 800,480 noenhanced
 set output "$out/dns.png"
-set title "kubefed-controller-manager: service DNS records against bare etcd puts"
-set style data histograms
-set style fill solid 0.6
-set ylabel "seconds"
-set yrange [0:*]
-set key left top
-plot "$tmp/plot.dat" using 2:xtic(1) title "member Services ready -> every record in etcd", "" using 3 title "bare etcd puts"
+set title "bench.dns: $N Services, member Services ready (resume) -> records in etcd"
+set xlabel "seconds since the resume"
+set ylabel "Services"
+set yrange [0:$N * 1.05]
+set xrange [0:${R[dns_s]} * 1.08]
+set key right bottom
+set arrow from ${R[bare_s]},0 to ${R[bare_s]},$N nohead dashtype 2 linecolor rgb "gray40"
+set label "bare puts of all $want_keys keys: ${R[bare_s]} s" at ${R[bare_s]},$N * 0.97 offset 0.5,0
+set arrow from ${R[dns_s]},0 to ${R[dns_s]},$N nohead dashtype 3 linecolor rgb "black"
+set label "every record: ${R[dns_s]} s" at ${R[dns_s]},$N * 0.5 right offset -0.5,0
+plot "$tmp/timeline" using 1:(\$2 / 2) with lines linewidth 2 title "federated writes (status + annotation) / 2", \\
+  "" using 1:3 with lines linewidth 2 title "etcd transactions (one per Service)"
 EOF
 fi
 cat "$out/dns.md"
