@@ -220,7 +220,7 @@ errors=$(grep -c 'level=error' "$tmp/cm.log" || true)
   echo "second. The first transaction comes ${R[txn_first]:-?} s after the resume: the controller manager first reads the"
   echo "$((4 * N)) watch events (member Service status, EndpointSlices) buffered while it was paused; informer relists in the round: ${R[relists]}."
   echo "Its CPU over the round is ${R[cpu_s]} s of ${R[dns_s]} s, so it mostly waits: on the federation kube-apiserver, which"
-  echo "shares the 2 cores with the members, three etcds, CoreDNS and this script's polling (a key count every 0.1 s and"
+  echo "shares the 2 cores with the members, four etcds, CoreDNS and this script's polling (a key count every 0.1 s and"
   echo "a metrics scrape every 0.25 s; the stop is seen at most about 0.3 s after the last write: a key count, then"
   echo "every key and value compared). A separate run on 2026-12-06 with 5x the workers (CM_ARGS=\"--concurrent-replicaset-syncs=50"
   echo "--concurrent-service-syncs=50\", more load from other jobs) took 10.93 s against 1.14 s bare (9.6×): no better."
