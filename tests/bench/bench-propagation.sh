@@ -17,63 +17,11 @@
 set -euo pipefail
 CM=$1 BENCH=$2
 N_A=${N_A:-1000} N_B=${N_B:-100} MEMBERS_B=${MEMBERS_B:-10} STEADY_S=${STEADY_S:-60} LAT_N=${LAT_N:-200}
-root=$(cd "$(dirname "$0")/../.." && pwd)
-harness=${HARNESS:-$root/tests/harness/k8s}
-out=$root/tests/bench/results
-mkdir -p "$out"
-fed=bpf-$$ tmp=$(mktemp -d) cmpid="" uid=bench-$$
-members=()
-cleanup() {
-  [ -z "${KEEP_LOG:-}" ] || curl -sf "http://127.0.0.1:$metrics_port/metrics" >"$KEEP_LOG.metrics" 2>/dev/null || true
-  [ -z "$cmpid" ] || kill "$cmpid" 2>/dev/null || true
-  [ -z "${KEEP_LOG:-}" ] || cp "$tmp/cm.log" "$KEEP_LOG" 2>/dev/null || true
-  for c in "$fed" "${members[@]}"; do "$harness" down "$c" >/dev/null 2>&1 || true; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-metrics_port=0
-die() { echo "bench-propagation: $*" >&2; [ ! -f "$tmp/cm.log" ] || tail -n 30 "$tmp/cm.log" >&2; exit 1; }
-now() { date +%s.%N; }
-since() { printf '%.2f' "$(echo "$(now) - $1" | bc)"; }
-kubectl=$("$harness" bin kubectl)
-FKC=$("$harness" up "$fed")
-FK() { "$kubectl" --kubeconfig "$FKC" --request-timeout=60s "$@"; }
-FK apply -f "$root/crds/federation.kubefed.dev_clusters.yaml" >/dev/null
-FK wait --for=condition=Established crd/clusters.federation.kubefed.dev --timeout=60s >/dev/null
-FK create namespace federation-system >/dev/null
-
-# join NAME KUBECONFIG: what the operator writes in the federation API at join.
-join() {
-  FK create secret generic -n federation-system "$1-credentials" --from-file=kubeconfig="$2" >/dev/null
-  FK apply -f - >/dev/null <<EOF
-apiVersion: federation.kubefed.dev/v1beta1
-kind: Cluster
-metadata: {name: $1}
-spec:
-  secretRef: {name: $1-credentials}
-  serverAddressByClientCIDRs: [{clientCIDR: 0.0.0.0/0, serverAddress: "$(awk '/server:/ {print $2; exit}' "$2")"}]
-EOF
-  FK patch cluster "$1" --subresource=status --type=merge \
-    -p '{"status":{"conditions":[{"type":"Ready","status":"True","reason":"Healthy","message":"bench","lastProbeTime":"2026-01-01T00:00:00Z","lastTransitionTime":"2026-01-01T00:00:00Z"}]}}' >/dev/null
-}
-unjoin() { FK delete cluster "$1" >/dev/null; FK delete secret -n federation-system "$1-credentials" >/dev/null; }
-
-free_port() { "$harness" free-port "$1" "$2"; }
-metrics_port=$(free_port 20000 29999) health_port=$(free_port 20000 29999)
-"$CM" --kubeconfig "$FKC" --federation-uid "$uid" --health-bind-address "127.0.0.1:$health_port" \
-  --metrics-bind-address "127.0.0.1:$metrics_port" --log-level "${CM_LOG_LEVEL:-warn}" ${CM_ARGS:-} >"$tmp/cm.log" 2>&1 &
-cmpid=$!
-for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$health_port/readyz" >/dev/null && break; sleep 0.1; done
-alive() { kill -0 "$cmpid" 2>/dev/null || die "the controller manager died"; }
-metric() {  # a scrape that fails (a loaded machine) is retried, never read as 0
-  local body i
-  for i in 1 2 3 4 5; do body=$(curl -sf --max-time 20 "http://127.0.0.1:$metrics_port/metrics") && break; sleep 1; done
-  [ -n "$body" ] || die "cannot read the controller manager's metrics"
-  awk -v re="$1" '$0 ~ re && $0 !~ /^#/ {n += $NF} END {printf "%.0f\n", n + 0}' <<<"$body"
-}
+fed=bpf-$$ bench_name=bench-propagation
+# shellcheck source=tests/bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+start_cm
 created() { metric '^kubefed_propagations_total.*result="created"'; }
-writes() { metric '^kubefed_api_requests_total.*verb="(POST|PUT|PATCH|DELETE)"'; }
-requests() { metric '^kubefed_api_requests_total'; }
 anon_kib() { awk '/^RssAnon/ {print $2}' "/proc/$cmpid/status"; }
 cpu_s() { awk -v t="$(getconf CLK_TCK)" '{printf "%.2f\n", ($14 + $15) / t}' "/proc/$cmpid/stat"; }
 # clusters_cpu_s NAME...: CPU seconds the clusters' apiservers and etcds have used (the harness's pid files).
@@ -83,11 +31,6 @@ clusters_cpu_s() {
     for f in "${KUBEFED_TEST_RUN:-/tmp/kubefed-operator-clusters}/$c"/pids/*.pid; do pids+=("$(cut -d' ' -f1 "$f")"); done
   done
   for c in "${pids[@]}"; do cat "/proc/$c/stat"; done | awk -v t="$(getconf CLK_TCK)" '{n += $14 + $15} END {printf "%.2f\n", n / t}'
-}
-wait_for() {
-  local desc=$1 secs=$2; shift 2
-  local end=$((SECONDS + secs))
-  until "$@" >/dev/null 2>&1; do alive; [ $SECONDS -lt $end ] || die "$desc: not within ${secs}s"; sleep 0.1; done
 }
 
 declare -A R
@@ -106,7 +49,7 @@ round() {
   R[$name,members_cpu_s]=$(echo "$(clusters_cpu_s "$@") - $k0" | bc)
   R[$name,fed_cpu_s]=$(echo "$(clusters_cpu_s "$fed") - $f0" | bc)
   sleep 2
-  R[$name,requests]=$(echo "scale=1; ($(requests) - q0) / ($n * $count)" | bc)
+  R[$name,requests]=$(echo "scale=1; ($(requests) - $q0) / ($n * $count)" | bc)
   R[$name,cpu_s]=$(printf '%.2f' "$(echo "$(cpu_s) - $c0" | bc)")
   R[$name,per_copy_b]=$(( ($(anon_kib) - a0) * 1024 / (n * count) ))
   # Bare: the same member objects created by a minimal client, every member at once.

@@ -17,69 +17,17 @@
 set -euo pipefail
 CM=$1
 N=${N:-200} STEADY_S=${STEADY_S:-60}
-root=$(cd "$(dirname "$0")/../.." && pwd)
-harness=${HARNESS:-$root/tests/harness/k8s}
-out=$root/tests/bench/results
-mkdir -p "$out"
-fed=bsf-$$ tmp=$(mktemp -d) cmpid="" uid=bench-$$
-members=()
-cleanup() {
-  [ -z "$cmpid" ] || kill "$cmpid" 2>/dev/null || true
-  for c in "$fed" "${members[@]}"; do "$harness" down "$c" >/dev/null 2>&1 || true; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-die() { echo "bench-scheduling: $*" >&2; [ ! -f "$tmp/cm.log" ] || tail -n 30 "$tmp/cm.log" >&2; exit 1; }
-now() { date +%s.%N; }
-since() { printf '%.2f' "$(echo "$(now) - $1" | bc)"; }
-kubectl=$("$harness" bin kubectl)
-FKC=$("$harness" up "$fed")
-FK() { "$kubectl" --kubeconfig "$FKC" --request-timeout=60s "$@"; }
-FK apply -f "$root/crds/federation.kubefed.dev_clusters.yaml" >/dev/null
-FK wait --for=condition=Established crd/clusters.federation.kubefed.dev --timeout=60s >/dev/null
-FK create namespace federation-system >/dev/null
-
-# join NAME KUBECONFIG: what the operator writes in the federation API at join.
-join() {
-  FK create secret generic -n federation-system "$1-credentials" --from-file=kubeconfig="$2" >/dev/null
-  FK apply -f - >/dev/null <<EOF
-apiVersion: federation.kubefed.dev/v1beta1
-kind: Cluster
-metadata: {name: $1}
-spec:
-  secretRef: {name: $1-credentials}
-  serverAddressByClientCIDRs: [{clientCIDR: 0.0.0.0/0, serverAddress: "$(awk '/server:/ {print $2; exit}' "$2")"}]
-EOF
-  FK patch cluster "$1" --subresource=status --type=merge \
-    -p '{"status":{"conditions":[{"type":"Ready","status":"True","reason":"Healthy","message":"bench","lastProbeTime":"2026-01-01T00:00:00Z","lastTransitionTime":"2026-01-01T00:00:00Z"}]}}' >/dev/null
-}
+fed=bsf-$$ bench_name=bench-scheduling
+# shellcheck source=tests/bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 declare -A KCS
 for i in 1 2 3; do
   m=bsm$i-$$; members+=("$m"); KCS[$m]=$("$harness" up "$m"); join "$m" "${KCS[$m]}"
 done
 
-free_port() { "$harness" free-port "$1" "$2"; }
-metrics_port=$(free_port 20000 29999) health_port=$(free_port 20000 29999)
-"$CM" --kubeconfig "$FKC" --federation-uid "$uid" --health-bind-address "127.0.0.1:$health_port" \
-  --metrics-bind-address "127.0.0.1:$metrics_port" --log-level "${CM_LOG_LEVEL:-warn}" >"$tmp/cm.log" 2>&1 &
-cmpid=$!
-for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$health_port/readyz" >/dev/null && break; sleep 0.1; done
-alive() { kill -0 "$cmpid" 2>/dev/null || die "the controller manager died"; }
-metric() { # a scrape that fails (a loaded machine) is retried, never read as 0
-  local body i
-  for i in 1 2 3 4 5; do body=$(curl -sf --max-time 20 "http://127.0.0.1:$metrics_port/metrics") && break; sleep 1; done
-  [ -n "$body" ] || die "cannot read the controller manager's metrics"
-  awk -v re="$1" '$0 ~ re && $0 !~ /^#/ {n += $NF} END {printf "%.0f\n", n + 0}' <<<"$body"
-}
+start_cm
 created() { metric '^kubefed_propagations_total.*type="deployments".*result="created"'; }
-writes() { metric '^kubefed_api_requests_total.*verb="(POST|PUT|PATCH|DELETE)"'; }
-requests() { metric '^kubefed_api_requests_total'; }
-wait_for() {
-  local desc=$1 secs=$2; shift 2
-  local end=$((SECONDS + secs))
-  until "$@" >/dev/null 2>&1; do alive; [ $SECONDS -lt $end ] || die "$desc: not within ${secs}s"; sleep 0.1; done
-}
 
 # The Deployments as one List (the federated ones, and the bare copies with each member's share).
 deployments() { # deployments NAMESPACE REPLICAS
@@ -107,7 +55,7 @@ total=0
 for m in "${members[@]}"; do total=$((total + R[$m,replicas])); done
 [ "$total" -eq $((N * 10)) ] || die "the members hold $total replicas, not $((N * 10))"
 sleep 5
-R[requests]=$(echo "scale=1; ($(requests) - q0) / ($N * 3)" | bc)
+R[requests]=$(echo "scale=1; ($(requests) - $q0) / ($N * 3)" | bc)
 R[writes]=$(($(writes) - w0))
 # No member controller ever observes its copy: the summed status is all zeros (omitted) and an
 # Available=False condition; observedGeneration rightly stays unset.
