@@ -20,7 +20,7 @@ N_A=${N_A:-1000} N_B=${N_B:-100} MEMBERS_B=${MEMBERS_B:-10} STEADY_S=${STEADY_S:
 fed=bpf-$$ bench_name=bench-propagation
 # shellcheck source=tests/bench/lib.sh
 . "$(dirname "$0")/lib.sh"
-start_cm
+start_cm ${CM_ARGS:-}
 created() { metric '^kubefed_propagations_total.*result="created"'; }
 anon_kib() { awk '/^RssAnon/ {print $2}' "/proc/$cmpid/status"; }
 cpu_s() { awk -v t="$(getconf CLK_TCK)" '{printf "%.2f\n", ($14 + $15) / t}' "/proc/$cmpid/stat"; }

@@ -15,7 +15,11 @@ NS="${NS:-federation-system}"
 TMP="$(mktemp -d)"
 
 finish() {
+  local rc=$?
   trap - EXIT INT TERM
+  # A script that stopped early (a syntax error, an unbound variable, a failed last command) has not
+  # checked all it should: never a pass.
+  [ "$rc" -eq 0 ] || [ "$FAILED" -gt 0 ] || fail "the script stopped with status $rc before its end"
   if declare -F on_finish >/dev/null; then on_finish; fi
   say "cleanup: down $NAME"
   "$HARNESS" down "$NAME" >&2 || true
