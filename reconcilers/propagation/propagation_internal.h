@@ -87,6 +87,12 @@ void prop_sched_write_status(prop_run *run, void (*next)(prop_run *run));
 /* prop_sync_new: the federated HPAs' informer (s->hpa_inf) for a workload type's retained replicas. */
 void prop_sched_watch(prop_sync *s);
 
+/* services.c: a member's EndpointSlices for the Services sync (keys of their Services enqueued). */
+informer *prop_watch_slices(prop_sync *s, kc_client *member);
+/* The service-ingresses annotation's value for run's Service, or NULL while a Ready member's caches
+ * are incomplete (run->requeue_ms set). */
+char *prop_service_ingresses(prop_run *run);
+
 /* deletion.c: obj has a deletionTimestamp. */
 void prop_delete(prop_run *run);
 /* kubefed v1's pair, which every propagated object carries once its first copies are written. */

@@ -75,3 +75,11 @@ wait_for() {
   local end=$((SECONDS + secs))
   until "$@" >/dev/null 2>&1; do alive; [ $SECONDS -lt $end ] || die "$desc: not within ${secs}s"; sleep 0.1; done
 }
+# clusters_cpu_s NAME...: CPU seconds the clusters' apiservers and etcds have used (the harness's pid files).
+clusters_cpu_s() {
+  local c f pids=()
+  for c in "$@"; do
+    for f in "${KUBEFED_TEST_RUN:-/tmp/kubefed-operator-clusters}/$c"/pids/*.pid; do pids+=("$(cut -d' ' -f1 "$f")"); done
+  done
+  for c in "${pids[@]}"; do cat "/proc/$c/stat"; done | awk -v t="$(getconf CLK_TCK)" '{n += $14 + $15} END {printf "%.2f\n", n / t}'
+}
