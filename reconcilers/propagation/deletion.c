@@ -103,23 +103,26 @@ static void release(prop_run *run, const char *const *which) {
 
 /* ---- cascade ---- */
 
-static void after_cascade(prop_run *run) {
+/* A cascade or an orphaning that members not Ready hold (run->waiting): a Warning naming them, and
+ * the object comes back in 5 s. 1 when held (the run is finished). */
+static int held(prop_run *run, const char *reason, const char *verb) {
   prop_sync *s = run->s;
+  if (!run->waiting) return 0;
+  ev_emit(s->o.events, run->obj, "Warning", reason, "Delete",
+          "waiting for cluster(s) %s to become Ready to %s %s %s there (or for their FederatedCluster to be deleted)",
+          run->waiting, verb, s->o.type->res->kind, kc_obj_str(run->obj, "metadata.name"));
+  run->requeue_ms = 5000;
+  prop_finish(run);
+  return 1;
+}
+
+static void after_cascade(prop_run *run) {
   if (run->rc != 0 || run->issued) { /* the copies' deletions show in the caches; look again then */
     run->requeue_ms = 1000;
     prop_finish(run);
     return;
   }
-  if (run->waiting) {
-    ev_emit(s->o.events, run->obj, "Warning", "DeleteWaitingForCluster", "Delete",
-            "waiting for cluster(s) %s to become Ready to delete %s %s there (or for their FederatedCluster to be "
-            "deleted)",
-            run->waiting, s->o.type->res->kind, kc_obj_str(run->obj, "metadata.name"));
-    run->requeue_ms = 5000;
-    prop_finish(run);
-    return;
-  }
-  release(run, RELEASE_CASCADED);
+  if (!held(run, "DeleteWaitingForCluster", "delete")) release(run, RELEASE_CASCADED);
 }
 
 static void cascade(prop_run *run) {
@@ -160,21 +163,8 @@ static void on_unlabelled(kc_client *c, int rc, json_object *obj, const kf_error
 }
 
 static void after_orphan(prop_run *run) {
-  prop_sync *s = run->s;
-  if (run->rc != 0) {
-    prop_finish(run);
-    return;
-  }
-  if (run->waiting) {
-    ev_emit(s->o.events, run->obj, "Warning", "OrphanWaitingForCluster", "Delete",
-            "waiting for cluster(s) %s to become Ready to release %s %s there (or for their FederatedCluster to be "
-            "deleted)",
-            run->waiting, s->o.type->res->kind, kc_obj_str(run->obj, "metadata.name"));
-    run->requeue_ms = 5000;
-    prop_finish(run);
-    return;
-  }
-  release(run, RELEASE);
+  if (run->rc != 0) prop_finish(run);
+  else if (!held(run, "OrphanWaitingForCluster", "release")) release(run, RELEASE);
 }
 
 /* --cascade=orphan: the copies stay, and stop being ours (KubeFed v2 does the same): our label and
