@@ -130,9 +130,9 @@ void prop_call_done(prop_run *run) {
 static void on_status_written(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data) {
   prop_run *run = data;
   (void)c;
-  if (rc == KC_ERR_CONFLICT || rc == KC_ERR_INVALID) { /* the finalizers changed under us: read again soon */
+  if (rc == KC_ERR_CONFLICT) { /* changed under us: read again soon */
     run->requeue_ms = 200;
-  } else if (rc != 0) {
+  } else if (rc != 0) { /* also a failed test of the finalizers (422): retried with backoff */
     if (rc != KC_ERR_NOTFOUND) KF_WARN("writing the propagation status failed", "key", run->key, "error", err->msg);
     run->rc = rc == KC_ERR_NOTFOUND ? 0 : rc; /* deleted meanwhile: its copies are swept */
   } else {
