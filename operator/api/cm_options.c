@@ -103,10 +103,10 @@ static const kf_flag FLAGS[] = {
      "turn controllers on or off, e.g. services=false,ingresses=false (repeatable; default: every controller whose "
      "resource the federation API serves)",
      NULL, NULL, set_controllers},
-    {"concurrent-service-syncs", 0, KF_FLAG_INT, 0, OFF(concurrent_service_syncs), "N", "services reconciled at once",
-     "10", NULL, NULL},
+    {"concurrent-service-syncs", 0, KF_FLAG_INT, 0, OFF(concurrent_service_syncs), "N",
+     "services reconciled at once (propagation and service-dns each)", "10", NULL, NULL},
     {"concurrent-replicaset-syncs", 0, KF_FLAG_INT, 0, OFF(concurrent_replicaset_syncs), "N",
-     "objects of each propagated type reconciled at once", "10", NULL, NULL},
+     "objects of each other propagated type reconciled at once", "10", NULL, NULL},
     {"concurrent-job-syncs", 0, KF_FLAG_INT, 0, OFF(concurrent_job_syncs), "N", "jobs reconciled at once", "10", NULL,
      NULL},
     {"hpa-scale-forbidden-window", 0, KF_FLAG_DURATION, 0, OFF(hpa_scale_forbidden_window_ms), "DURATION",

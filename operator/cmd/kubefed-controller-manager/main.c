@@ -54,7 +54,10 @@ static void start_type(cm *c, cm_controller id, int served) {
                        .propagate = served && c->o->controllers[id] != CM_OFF,
                        .hpas = c->o->controllers[CM_HPAS] != CM_OFF,
                        .uid = c->o->federation_uid,
-                       .workers = (int)c->o->concurrent_replicaset_syncs,
+                       /* v1's three: its service and job controllers', and replicasets' for the rest */
+                       .workers = (int)(id == CM_SERVICES ? c->o->concurrent_service_syncs
+                                        : id == CM_JOBS   ? c->o->concurrent_job_syncs
+                                                          : c->o->concurrent_replicaset_syncs),
                        .fed = kf_manager_client(c->m),
                        .informers = kf_manager_informers(c->m),
                        .members = c->members,
