@@ -646,6 +646,11 @@ prop_sync *prop_sync_new(uv_loop_t *loop, const prop_sync_opts *o) {
   ctrl_watch(s->c, s->fed_inf, NULL, NULL);
   prop_sched_watch(s); /* scheduled workloads: the federated HPAs */
   prop_members_listen(o->members, on_member_replace, s);
+  /* Members known before this type's discovery answered: listeners hear only later changes, and a
+   * type without its member watches would wait for them for ever (every object requeued, nothing
+   * propagated: seen after a restart under load, when members were listed before the type started). */
+  for (size_t i = 0; i < prop_members_len(o->members); i++)
+    on_member(o->members, prop_members_at(o->members, i)->name, s);
   return s;
 }
 
