@@ -171,11 +171,19 @@ typedef struct prop_sync_opts {
   prop_members *members;
   ev_recorder *events;
   kf_metrics *metrics;
+  /* Services: told the key of a Service whose copy or EndpointSlices changed in a member (service-dns
+   * reads the members through prop_sync_service_ingresses); optional. */
+  void (*on_member_service)(const char *key, void *data);
+  void *on_member_service_data;
 } prop_sync_opts;
 
 prop_sync *prop_sync_new(uv_loop_t *loop, const prop_sync_opts *o);
 int prop_sync_synced(const prop_sync *s);
 void prop_sync_start(prop_sync *s);
+/* Services: kubefed v1's service-ingresses annotation for Service key (ns/name) as the members' caches
+ * say now (previous: the annotation as it is), or NULL while a Ready member's caches are incomplete.
+ * The caller frees it. */
+char *prop_sync_service_ingresses(prop_sync *s, const char *key, const char *previous);
 /* Stops taking work; done(arg) once running reconciles have ended; frees s. */
 void prop_sync_close(prop_sync *s, void (*done)(void *arg), void *arg);
 

@@ -92,6 +92,8 @@ informer *prop_watch_slices(prop_sync *s, kc_client *member);
 /* The service-ingresses annotation's value for run's Service, or NULL while a Ready member's caches
  * are incomplete (run->requeue_ms set). */
 char *prop_service_ingresses(prop_run *run);
+/* Adds the handlers of s->o.on_member_service (if set) to member watch w's informers. */
+void prop_tell_member_services(prop_sync *s, member_watch *w);
 
 /* deletion.c: obj has a deletionTimestamp. */
 void prop_delete(prop_run *run);

@@ -59,10 +59,11 @@ static void collect_slice(json_object *obj, void *data) {
   c->v[c->n++] = json_object_get(obj);
 }
 
-/* The annotation's value for run's Service, or NULL when a Ready member's caches are not complete
- * (a half-listed member would read as "no ready endpoint" and flap its records): not written then. */
-char *prop_service_ingresses(prop_run *run) {
-  prop_sync *s = run->s;
+/* The annotation's value for Service key, or NULL when a Ready member's caches are not complete
+ * (a half-listed member would read as "no ready endpoint" and flap its records). previous: the
+ * annotation as it is (a member that is not Ready keeps its entry from there). */
+char *prop_sync_service_ingresses(prop_sync *s, const char *key, const char *previous) {
+  if (!prop_sync_synced(s)) return NULL; /* no member listed yet would read as "no member" */
   prop_members *m = s->o.members;
   size_t n = prop_members_len(m);
   servicedns_member *ms = kf_calloc(n + 1, sizeof(*ms));
@@ -78,23 +79,55 @@ char *prop_service_ingresses(prop_run *run) {
       complete = 0;
       break;
     }
-    copies[i] = informer_get_key(w->inf, run->key);
+    copies[i] = informer_get_key(w->inf, key);
     ms[i].ingress = kc_obj_get(copies[i], "status.loadBalancer.ingress");
     slices_of c = {0};
-    informer_by_index(w->slices, "service", run->key, collect_slice, &c);
+    informer_by_index(w->slices, "service", key, collect_slice, &c);
     ms[i].endpoints_ready = servicedns_slices_ready(c.v, c.n);
     for (size_t j = 0; j < c.n; j++) json_object_put(c.v[j]);
     free(c.v);
   }
-  char *text = NULL;
-  if (complete) {
-    const char *now = kc_obj_key_str(kc_obj_get(run->obj, "metadata.annotations"), SERVICEDNS_ANNOTATION);
-    text = servicedns_ingresses_build(now, ms, n);
-  } else {
-    run->requeue_ms = 500;
-  }
+  char *text = complete ? servicedns_ingresses_build(previous, ms, n) : NULL;
   for (size_t i = 0; i < n; i++) json_object_put(copies[i]);
   free(copies);
   free(ms);
   return text;
+}
+
+char *prop_service_ingresses(prop_run *run) {
+  const char *now = kc_obj_key_str(kc_obj_get(run->obj, "metadata.annotations"), SERVICEDNS_ANNOTATION);
+  char *text = prop_sync_service_ingresses(run->s, run->key, now);
+  if (!text) run->requeue_ms = 500;
+  return text;
+}
+
+/* ---- prop_sync_opts.on_member_service: a member's copy of a Service or one of its slices changed ---- */
+
+static void tell(prop_sync *s, char *key) {
+  if (key && !s->closing) s->o.on_member_service(key, s->o.on_member_service_data);
+  free(key);
+}
+static void copy_added(informer *inf, json_object *obj, void *data) {
+  (void)inf;
+  tell(data, informer_key_of(obj));
+}
+static void copy_updated(informer *inf, json_object *old, json_object *obj, void *data) {
+  (void)inf, (void)old;
+  tell(data, informer_key_of(obj));
+}
+static void slice_added(informer *inf, json_object *obj, void *data) {
+  (void)inf;
+  tell(data, slice_service(obj, NULL));
+}
+static void slice_updated(informer *inf, json_object *old, json_object *obj, void *data) {
+  (void)inf, (void)old;
+  tell(data, slice_service(obj, NULL));
+}
+
+void prop_tell_member_services(prop_sync *s, member_watch *w) {
+  if (!s->o.on_member_service) return;
+  informer_handlers copies = {copy_added, copy_updated, copy_added, s},
+                    slices = {slice_added, slice_updated, slice_added, s};
+  informer_add_handlers(w->inf, &copies);
+  if (w->slices) informer_add_handlers(w->slices, &slices);
 }

@@ -609,7 +609,10 @@ static void on_member(prop_members *m, const char *name, void *data) {
     w->inf = informer_new(pm->client, &io, &h);
     informer_set_metrics(w->inf, s->o.metrics);
     informer_start(w->inf);
-    if (s->o.type->res == &KC_SERVICES) w->slices = prop_watch_slices(s, pm->client);
+    if (s->o.type->res == &KC_SERVICES) {
+      w->slices = prop_watch_slices(s, pm->client);
+      prop_tell_member_services(s, w);
+    }
   }
 }
 

@@ -29,6 +29,8 @@ struct servicedns_ctrl {
   servicedns_zone *zone;
   servicedns_resolver *resolver;
   informer *services, *clusters;
+  char *(*ingresses)(const char *key, const char *previous, void *data);
+  void *ingresses_data;
   ctrl *c;
   uv_timer_t retry;
   int loaded, loading, closing, active, services_started;
@@ -129,6 +131,8 @@ int servicedns_ctrl_new(uv_loop_t *loop, const servicedns_ctrl_opts *o, serviced
   informer_handlers none = {0};
   c->services = informer_new(o->fed, &so, &none);
   c->clusters = o->clusters;
+  c->ingresses = o->ingresses;
+  c->ingresses_data = o->ingresses_data;
   uv_timer_init(loop, &c->retry);
   c->retry.data = c;
   ctrl_opts co = {.name = "service-dns",
@@ -237,6 +241,9 @@ static void reconcile(ctrl *cc, const char *key, void *data) {
   kf_error err;
   kf_error_clear(&err);
   const char *ann = deleted ? NULL : kc_obj_key_str(kc_obj_get(svc, "metadata.annotations"), SERVICEDNS_ANNOTATION);
+  /* The members as they are now, ahead of the annotation the Services controller writes from them. */
+  char *now = !deleted && c->ingresses ? c->ingresses(key, ann, c->ingresses_data) : NULL;
+  if (now) ann = now;
   if (ann && servicedns_ingresses_parse(ann, &listed, &nl, &err) != 0) {
     KF_WARN("ignoring a malformed annotation", "service", key, "error", err.msg);
     nl = 0;
@@ -283,10 +290,15 @@ static void reconcile(ctrl *cc, const char *key, void *data) {
   free(zones);
   free(cs);
   servicedns_listed_free(listed, nl);
+  free(now);
   json_object_put(svc);
   free(ns);
   free(name);
   if (rc != 0) run_end(run, rc == 1 ? 0 : rc); /* 1: nothing to write (or waiting) */
+}
+
+void servicedns_ctrl_enqueue(servicedns_ctrl *c, const char *key) {
+  if (c && !c->closing) ctrl_enqueue(c->c, key);
 }
 
 /* A Cluster's zones or region changed: every LoadBalancer Service may name it. */

@@ -296,6 +296,12 @@ typedef struct servicedns_ctrl_opts {
   informer *clusters; /* the federation API's Cluster objects (shared; borrowed) */
   kf_metrics *metrics;
   int workers;
+  /* Optional: a Service's service-ingresses as the members say now (previous: its annotation), NULL
+   * when they cannot say (caches listing, no Services controller): the annotation is read then.
+   * Records then follow the members without waiting for the annotation's write; the caller enqueues
+   * the Services whose members changed (servicedns_ctrl_enqueue). The result is freed here. */
+  char *(*ingresses)(const char *key, const char *previous, void *data);
+  void *ingresses_data;
 } servicedns_ctrl_opts;
 
 /* Reads the provider file (and the etcd TLS files it names): 0 and *out, or -EINVAL/-errno with
@@ -310,5 +316,7 @@ int servicedns_ctrl_synced(const servicedns_ctrl *c);
 void servicedns_ctrl_start(servicedns_ctrl *c);
 /* Stops; done(arg) once what runs has ended; frees c. */
 void servicedns_ctrl_close(servicedns_ctrl *c, void (*done)(void *arg), void *arg);
+/* Looks at Service key (ns/name) again; a no-op once closing. */
+void servicedns_ctrl_enqueue(servicedns_ctrl *c, const char *key);
 
 #endif

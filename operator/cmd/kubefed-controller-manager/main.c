@@ -19,6 +19,23 @@ static const char SYNOPSIS[] =
     "Propagates what users create in the federation API to the member clusters (kubefed v1's\n"
     "federation-controller-manager). Runs inside each federation; the operator generates its flags.\n\n";
 
+/* service-dns reads the members through the Services sync, which tells it what changed there: each
+ * side is here while it runs (set at start, cleared before it closes). main's, so it outlives both. */
+typedef struct dns_link {
+  prop_sync *services;
+  servicedns_ctrl *dns;
+} dns_link;
+
+static void tell_dns(const char *key, void *data) {
+  dns_link *l = data;
+  if (l->dns) servicedns_ctrl_enqueue(l->dns, key);
+}
+
+static char *member_ingresses(const char *key, const char *previous, void *data) {
+  dns_link *l = data;
+  return l->services ? prop_sync_service_ingresses(l->services, key, previous) : NULL;
+}
+
 /* The controllers as one runnable: a type's controller starts only once discovery says the
  * federation API serves the type (v1's rule), so its caches are built in start_caches. */
 typedef struct cm {
@@ -26,6 +43,7 @@ typedef struct cm {
   const cm_options *o;
   prop_members *members;
   prop_sync *syncs[CM_N_CONTROLLERS];
+  dns_link *link;
   int discovering, discovered, closing, open;
   kf_manager_done_cb done;
   void *done_arg;
@@ -62,9 +80,12 @@ static void start_type(cm *c, cm_controller id, int served) {
                        .informers = kf_manager_informers(c->m),
                        .members = c->members,
                        .events = kf_manager_events(c->m),
-                       .metrics = kf_manager_metrics(c->m)};
+                       .metrics = kf_manager_metrics(c->m),
+                       .on_member_service = id == CM_SERVICES ? tell_dns : NULL,
+                       .on_member_service_data = c->link};
   if (!so.propagate) KF_INFO("controller off: deletions of its objects are still finalized", "controller", name);
   c->syncs[id] = prop_sync_new(kf_manager_loop(c->m), &so);
+  if (id == CM_SERVICES && so.propagate) c->link->services = c->syncs[id];
   if (c->open) prop_sync_start(c->syncs[id]);
 }
 
@@ -139,6 +160,7 @@ static void cm_close(void *obj, kf_manager_done_cb done, void *arg) {
   c->closing = 1;
   c->done = done;
   c->done_arg = arg;
+  c->link->services = NULL;
   prop_members_quiesce(c->members);
   c->open = 1; /* held until every controller has reported */
   for (int id = 0; id < CM_N_CONTROLLERS; id++)
@@ -155,6 +177,7 @@ typedef struct dns_runnable {
   kf_manager *m;
   const cm_options *o;
   servicedns_ctrl *d;
+  dns_link *link;
 } dns_runnable;
 
 /* Whether service-dns runs: on unless turned off (itself or services), with the coredns provider
@@ -183,7 +206,9 @@ static void dns_start_caches(void *obj) {
                             .fed = fed,
                             .clusters = informer_factory_get(kf_manager_informers(r->m), fed, &co, &rc),
                             .metrics = kf_manager_metrics(r->m),
-                            .workers = (int)r->o->concurrent_service_syncs};
+                            .workers = (int)r->o->concurrent_service_syncs,
+                            .ingresses = member_ingresses,
+                            .ingresses_data = r->link};
   kf_error err;
   kf_error_clear(&err);
   if (servicedns_ctrl_new(kf_manager_loop(r->m), &o, &r->d, &err) != 0) {
@@ -191,6 +216,7 @@ static void dns_start_caches(void *obj) {
     exit(1);
   }
   servicedns_ctrl_load(r->d);
+  r->link->dns = r->d;
 }
 
 static int dns_synced(const void *obj) {
@@ -206,6 +232,7 @@ static void dns_start(void *obj) {
 static void dns_close(void *obj, kf_manager_done_cb done, void *arg) {
   dns_runnable *r = obj;
   servicedns_ctrl *d = r->d;
+  r->link->dns = NULL;
   free(r);
   if (d) servicedns_ctrl_close(d, done, arg);
   else done(arg);
@@ -271,9 +298,11 @@ int main(int argc, char **argv) {
     KF_WARN("flag accepted for kubefed v1 compatibility and ignored: see --help", "flag", flag);
   }
 
+  dns_link link = {0}; /* outlives both runnables: kf_manager_run returns after they closed */
   cm *c = kf_calloc(1, sizeof(*c));
   c->m = m;
   c->o = &o;
+  c->link = &link;
   c->members = prop_members_new(kf_manager_loop(m), kf_manager_client(m), kf_manager_informers(m),
                                 kf_manager_metrics(m));
   const kf_runnable r = {"propagation", c, cm_start_caches, cm_synced, cm_start, cm_close};
@@ -286,6 +315,7 @@ int main(int argc, char **argv) {
     dns_runnable *d = kf_calloc(1, sizeof(*d));
     d->m = m;
     d->o = &o;
+    d->link = &link;
     const kf_runnable dr = {"service-dns", d, dns_start_caches, dns_synced, dns_start, dns_close};
     if (kf_manager_add(m, &dr, &err) != 0) {
       fprintf(stderr, "%s: %s\n", API_CONTROLLER_MANAGER, err.msg);
