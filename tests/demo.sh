@@ -149,17 +149,7 @@ for m in gondor noldor rivendell; do
   done
   "$kubectl" --kubeconfig "$kc" -n default patch service nginx --subresource=status --type=merge \
     -p "{\"status\":{\"loadBalancer\":{\"ingress\":[$ingress]}}}" >/dev/null
-  "$kubectl" --kubeconfig "$kc" apply -f - >/dev/null <<'YAML'
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: nginx, namespace: default}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: nginx}}
-  template:
-    metadata: {labels: {app: nginx}}
-    spec: {containers: [{name: nginx, image: registry.k8s.io/nginx:1}]}
-YAML
+  "$kubectl" --kubeconfig "$kc" apply -f tests/data/nginx-backend.yaml >/dev/null
 done
 fqdn=nginx.default.fellowship.svc.example.com
 dns_port=${fed_dns#*:}

@@ -97,17 +97,7 @@ ing_is() { [ "$(ingresses)" = "$1" ]; }
 wait_until "listed without addresses while no backend is ready" 60 ing_is "gondor= rohan=" || say "annotation: '$(ingresses)'"
 t0=$SECONDS
 for m in GK RK; do
-  $m apply -f - >/dev/null <<'EOF' || fail "$m: backend Deployment"
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: nginx, namespace: default}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: nginx}}
-  template:
-    metadata: {labels: {app: nginx}}
-    spec: {containers: [{name: nginx, image: registry.k8s.io/nginx:1}]}
-EOF
+  $m apply -f "$ROOT/tests/data/nginx-backend.yaml" >/dev/null || fail "$m: backend Deployment"
 done
 wait_until "each member's address once its EndpointSlice has a ready endpoint" 90 ing_is "gondor=192.0.2.20 rohan=192.0.2.30" ||
   say "annotation: '$(ingresses)'"

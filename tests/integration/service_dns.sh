@@ -89,17 +89,7 @@ wait_until "the Service reaches rohan" 60 copied RK || exit 1
 GK patch service nginx -n default --subresource=status --type=merge -p '{"status":{"loadBalancer":{"ingress":[{"ip":"192.0.2.1"}]}}}' >/dev/null || fail "gondor LB"
 RK patch service nginx -n default --subresource=status --type=merge -p '{"status":{"loadBalancer":{"ingress":[{"ip":"192.0.2.2"}]}}}' >/dev/null || fail "rohan LB"
 for m in GK RK; do
-  $m apply -f - >/dev/null <<'EOF' || fail "$m: backend Deployment"
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: nginx, namespace: default}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: nginx}}
-  template:
-    metadata: {labels: {app: nginx}}
-    spec: {containers: [{name: nginx, image: registry.k8s.io/nginx:1}]}
-EOF
+  $m apply -f "$ROOT/tests/data/nginx-backend.yaml" >/dev/null || fail "$m: backend Deployment"
 done
 fed_lb() { FK get service nginx -n default -o jsonpath='{.status.loadBalancer.ingress[*].ip}'; }
 lb_is() { [ "$(fed_lb)" = "$1" ]; }
