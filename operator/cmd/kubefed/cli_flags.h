@@ -70,7 +70,13 @@ json_object *cli_parse_map(const char *flag, const char *s, kf_error *err);
  * coredns.Config), as a new array of "host:port" strings; NULL when absent. */
 json_object *cli_coredns_endpoints(const char *conf, size_t len);
 
-/* The objects `kubefed init` applies, in order: the DNS provider config Secret (when
+/* A ','-separated list, items trimmed, empty items dropped (a new array). */
+json_object *cli_list(const char *s);
+/* A --coredns-nameservers entry the CRD accepts (its corednsNameservers rules), so a dry run
+ * prints nothing the API server refuses. */
+int cli_nameserver_ok(const char *s);
+
+/* cli_objects.c. The objects `kubefed init` applies, in order: the DNS provider config Secret (when
  * --dns-provider-config) and the Federation. Reads the provider config file. -EINVAL
  * (usage, exit 2) for what only the file can tell, other codes for an unreadable file. */
 int cli_init_objects(const cli_opts *o, json_object **objs, kf_error *err);
