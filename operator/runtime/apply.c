@@ -2,7 +2,15 @@
  *
  * One op per call: it reads (cache, else GET), decides, writes, and reports once. Reports that
  * need no request (a cache hit) are deferred to the loop through the op's own timer, so a callback
- * never runs on the caller's stack; the op is freed in the timer's close callback. */
+ * never runs on the caller's stack; the op is freed in the timer's close callback.
+ *
+ * An absent object is created with a POST, not a server-side apply: a POST cannot take over an
+ * object somebody else made in the meantime (it answers 409, and whose it is is read then), so a
+ * cache miss needs no GET first, and the apiserver spends less on it (no apply merge). The price is
+ * ownership: a POST records the fields under our manager with operation Update, and a later apply
+ * would not remove what that entry owns. The first apply that sees such an entry folds it into our
+ * Apply entry (a JSON patch of managedFields, as client-go's csaupgrade does for kubectl's
+ * client-side apply) and applies once more when the fold gave us fields the apply no longer sets. */
 #include <kf/apply.h>
 
 #include <stdlib.h>
@@ -18,7 +26,8 @@ typedef struct apply_op {
   json_object *desired; /* ensure: owned, wiped when done */
   char *ns, *name;
   int deleting;
-  int blind; /* written without a read: the cache said absent */
+  int posted;     /* the POST met an existing object once: the next 409 is an error, not a loop */
+  int converting; /* a fold was started: 1, it reports; 2, the apply after it reports */
   apply_result r;
   json_object *live; /* held for a deferred report */
   kf_error err;
@@ -92,24 +101,105 @@ static int apply_read_start(apply_op *op, int quorum) {
   return kc_do(op->o.client, &r, apply_read, op);
 }
 
+static int apply_fold_update_entry(apply_op *op, json_object *live);
+
 static void apply_written(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data) {
   apply_op *op = data;
   (void)c;
-  if (rc == KC_ERR_EXISTS && op->blind) {
+  if (rc == KC_ERR_EXISTS && !op->posted) {
     /* The cache had not seen it (yet, or it is not ours): whose it is decides, as after a GET. */
-    op->blind = 0;
+    op->posted = 1;
     if ((rc = apply_read_start(op, 1)) == 0) return;
     kf_error_set(&op->err, rc, "%s %s: the read could not be started", op->o.res->kind, op->name);
     err = &op->err;
-  } else if (rc == KC_ERR_EXISTS && op->o.mode == APPLY_CREATE_ONLY) rc = 0, obj = NULL; /* raced: fine */
-  else if (rc == KC_ERR_NOTFOUND && op->deleting) rc = 0, obj = NULL;                    /* already gone */
+  } else if (rc == KC_ERR_NOTFOUND && op->deleting) rc = 0, obj = NULL; /* already gone */
+  else if (rc == 0 && !op->deleting && !op->converting) {
+    int fold = apply_fold_update_entry(op, obj);
+    if (fold == 0) return; /* the fold (and the apply after it) reports */
+    if (fold < 0) rc = fold;
+  }
   apply_report(op, rc, rc == 0, op->deleting ? "delete" : "write", op->deleting ? NULL : obj, err);
 }
 
-static int apply_write(apply_op *op) {
-  if (op->o.mode == APPLY_CREATE_ONLY)
+/* A POST for an absent object, an apply for an existing one (NULL: absent). */
+static int apply_write(apply_op *op, json_object *live) {
+  if (!live || op->o.mode == APPLY_CREATE_ONLY)
     return kc_create(op->o.client, op->o.res, op->ns, op->desired, apply_written, op);
   return kc_apply(op->o.client, op->o.res, op->desired, NULL, apply_written, op);
+}
+
+/* managedFields entries of our manager for the object itself (not a subresource). */
+static int apply_our_entry(json_object *entry, const char *manager, const char *operation) {
+  return kf_streq(kc_obj_str(entry, "manager"), manager) && kf_streq(kc_obj_str(entry, "operation"), operation) &&
+         !kc_obj_str(entry, "subresource");
+}
+
+/* Adds every field of from to into (fieldsV1 sets: nested objects, {} leaves). */
+static void apply_fields_union(json_object *into, json_object *from) {
+  json_object_object_foreach (from, key, val) {
+    json_object *have = NULL;
+    if (!json_object_object_get_ex(into, key, &have)) kj_copy(into, key, val);
+    else if (json_object_is_type(have, json_type_object) && json_object_is_type(val, json_type_object))
+      apply_fields_union(have, val);
+  }
+}
+
+/* 1 when set holds every field of want, the "." of a map (the map's own presence) aside. */
+static int apply_fields_cover(json_object *set, json_object *want) {
+  json_object_object_foreach (want, key, val) {
+    json_object *have = NULL;
+    if (strcmp(key, ".") == 0) continue;
+    if (!json_object_object_get_ex(set, key, &have)) return 0;
+    if (json_object_is_type(val, json_type_object) && !apply_fields_cover(have, val)) return 0;
+  }
+  return 1;
+}
+
+static void apply_folded(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data) {
+  apply_op *op = data;
+  (void)c;
+  if (rc == 0 && op->converting == 2) {
+    if ((rc = kc_apply(op->o.client, op->o.res, op->desired, NULL, apply_written, op)) == 0) return;
+    kf_error_set(&op->err, rc, "%s %s: the apply after folding its creation's fields could not be started",
+                 op->o.res->kind, op->name);
+    err = &op->err;
+  }
+  /* A failed fold (the object changed under the patch: 409/422) fails the op; the next apply folds. */
+  apply_report(op, rc, rc == 0, "write", obj, err);
+}
+
+/* After an apply: folds an Update entry of our manager (left by our POST) into our Apply entry.
+ * Returns 0 when a request was started (it reports), 1 when there is nothing to fold, or an error. */
+static int apply_fold_update_entry(apply_op *op, json_object *live) {
+  const char *manager = kc_client_field_manager(op->o.client);
+  json_object *entries = kc_obj_get(live, "metadata.managedFields");
+  int ia = -1, iu = -1, n = entries ? (int)json_object_array_length(entries) : 0;
+  for (int i = 0; i < n; i++) {
+    json_object *e = json_object_array_get_idx(entries, (size_t)i);
+    if (apply_our_entry(e, manager, "Apply")) ia = i;
+    else if (apply_our_entry(e, manager, "Update")) iu = i;
+  }
+  if (ia < 0 || iu < 0) return 1;
+  json_object *applied = kc_obj_get(json_object_array_get_idx(entries, (size_t)ia), "fieldsV1");
+  json_object *created = kc_obj_get(json_object_array_get_idx(entries, (size_t)iu), "fieldsV1");
+  json_object *fields = NULL;
+  json_object_deep_copy(applied, &fields, NULL);
+  if (!fields) fields = kj_obj();
+  if (created) apply_fields_union(fields, created);
+  op->converting = !created || apply_fields_cover(applied, created) ? 1 : 2;
+  char path[64];
+  json_object *patch = kj_arr();
+  kj_push(patch, kj_str(kj_str(kj_str(kj_obj(), "op", "test"), "path", "/metadata/resourceVersion"), "value",
+                        kc_obj_str(live, "metadata.resourceVersion")));
+  snprintf(path, sizeof(path), "/metadata/managedFields/%d/fieldsV1", ia);
+  kj_push(patch, kj_set(kj_str(kj_str(kj_obj(), "op", "replace"), "path", path), "value", fields));
+  snprintf(path, sizeof(path), "/metadata/managedFields/%d", iu);
+  kj_push(patch, kj_str(kj_str(kj_obj(), "op", "remove"), "path", path));
+  KF_DEBUG("folding the fields our create recorded into our apply", "kind", op->o.res->kind, "name", op->name,
+           "reapply", op->converting == 2 ? "yes" : "no");
+  int rc = kc_patch(op->o.client, op->o.res, op->ns, op->name, KC_PATCH_JSON, patch, NULL, apply_folded, op);
+  json_object_put(patch);
+  return rc;
 }
 
 /* What ensure does with the live object (NULL: absent). Returns 0 when the op continues. */
@@ -129,7 +219,7 @@ static int apply_decide(apply_op *op, json_object *live, int on_loop) {
       KF_DEBUG("differs from desired; applying", "kind", op->o.res->kind, "name", op->name, "field", why);
     }
     step = "write";
-    rc = apply_write(op);
+    rc = apply_write(op, live);
     if (rc == 0) return 0;
     kf_error_set(&op->err, rc, "%s %s: the write could not be started", op->o.res->kind, op->name);
   }
@@ -170,10 +260,7 @@ static int apply_start(apply_op *op) {
     json_object_put(cached);
     return 0;
   }
-  if (op->o.cache && !op->deleting && (op->o.cache_complete || op->o.mode == APPLY_CREATE_ONLY)) {
-    op->blind = 1;
-    return apply_write(op);
-  }
+  if (op->o.cache && !op->deleting) return apply_write(op, NULL); /* a 409 reads it then */
   return apply_read_start(op, op->deleting);
 }
 

@@ -13,6 +13,12 @@
 #define EV_BURST 25.0
 #define EV_REFILL_PER_MS (1.0 / 300000.0)
 #define EV_MAX_NOTE 1024
+/* Sent one at a time, as client-go's broadcaster sends to its sink: Events are best effort, and
+ * under a burst they must not take the apiserver's CPU from the writes they report (in
+ * bench.propagation they were a sixth of the federation API's CPU). Queued up to client-go's
+ * maxQueuedEvents, then dropped and counted. */
+#define EV_MAX_INFLIGHT 1
+#define EV_MAX_PENDING 1000
 
 typedef struct ev_entry {
   char *key;
@@ -49,11 +55,13 @@ struct ev_recorder {
   int closing;
   int timer_closed;
   unsigned inflight;
+  struct ev_req *pending, **pending_tail; /* waiting for a free slot, oldest first */
+  size_t npending;
 };
 
 /* Freed once closing, with the timer closed and no request in flight. */
 static void ev_maybe_free(ev_recorder *r) {
-  if (!r->closing || !r->timer_closed || r->inflight) return;
+  if (!r->closing || !r->timer_closed || r->inflight || r->pending) return;
   for (int i = 0; i < EV_MAX_TERMINATING; i++) free(r->terminating[i]);
   free(r->controller);
   free(r->instance);
@@ -69,6 +77,7 @@ ev_recorder *ev_recorder_new(kc_client *c, const char *controller, const char *i
   r->c = c;
   r->controller = kf_strdup(controller);
   r->instance = kf_strdup(instance);
+  r->pending_tail = &r->pending;
   uv_timer_init(ev_loop(r), &r->flush);
   r->flush.data = r;
   uv_timer_start(&r->flush, ev_flush_cb, EV_FLUSH_MS, EV_FLUSH_MS);
@@ -134,12 +143,24 @@ static int ev_take_token(ev_recorder *r, const char *object, uint64_t now) {
   return 1;
 }
 
+/* One write: the Event's create, or a series count's patch (name set). */
 typedef struct ev_req {
   ev_recorder *r;
   char *key;
   char *ns;
+  char *name;        /* patch: the Event's name; create: NULL */
+  json_object *body; /* owned */
   unsigned count;
+  struct ev_req *next;
 } ev_req;
+
+static void ev_req_free(ev_req *q) {
+  free(q->key);
+  free(q->ns);
+  free(q->name);
+  json_object_put(q->body);
+  free(q);
+}
 
 static int ev_terminating(ev_recorder *r, const char *ns, uint64_t now) {
   for (int i = 0; ns && i < EV_MAX_TERMINATING; i++)
@@ -162,6 +183,8 @@ static ev_entry *ev_find(ev_recorder *r, const char *key) {
   return NULL;
 }
 
+static void ev_start(ev_recorder *r, ev_req *q);
+
 static void ev_done(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data) {
   ev_req *q = data;
   ev_recorder *r = q->r;
@@ -179,30 +202,57 @@ static void ev_done(kc_client *c, int rc, json_object *obj, const kf_error *err,
     if (e) e->sent_count = e->count;
   }
   r->inflight--;
-  free(q->key);
-  free(q->ns);
-  free(q);
+  ev_req_free(q);
+  while (r->pending && r->inflight < EV_MAX_INFLIGHT) {
+    ev_req *next = r->pending;
+    if (!(r->pending = next->next)) r->pending_tail = &r->pending;
+    r->npending--;
+    ev_start(r, next);
+  }
   ev_maybe_free(r);
+}
+
+static void ev_start(ev_recorder *r, ev_req *q) {
+  r->inflight++;
+  int rc = q->name ? kc_patch(r->c, &KC_EVENTS, q->ns, q->name, KC_PATCH_MERGE, q->body, NULL, ev_done, q)
+                   : kc_create(r->c, &KC_EVENTS, q->ns, q->body, ev_done, q);
+  if (rc != 0) {
+    r->inflight--;
+    ev_req_free(q);
+  }
+}
+
+/* Sends q now, or queues it behind the one in flight; a full queue drops it. Takes q. */
+static void ev_submit(ev_recorder *r, ev_req *q) {
+  if (r->inflight < EV_MAX_INFLIGHT) {
+    ev_start(r, q);
+  } else if (r->npending < EV_MAX_PENDING) {
+    *r->pending_tail = q;
+    r->pending_tail = &q->next;
+    r->npending++;
+  } else {
+    r->dropped++;
+    ev_req_free(q);
+  }
 }
 
 static void ev_send_series(ev_recorder *r, ev_entry *e) {
   ev_req *q = kf_calloc(1, sizeof(*q));
-  json_object *patch = json_object_new_object(), *series = json_object_new_object();
+  json_object *series = json_object_new_object();
   char *now = kc_micro_time_now();
   q->r = r;
   q->key = kf_strdup(e->key);
+  q->ns = kf_strdup(e->ns);
+  q->name = kf_strdup(e->name);
   q->count = e->count;
+  q->body = json_object_new_object();
   json_object_object_add(series, "count", json_object_new_int((int)e->count));
   json_object_object_add(series, "lastObservedTime", json_object_new_string(now));
-  json_object_object_add(patch, "series", series);
-  r->inflight++;
-  if (kc_patch(r->c, &KC_EVENTS, e->ns, e->name, KC_PATCH_MERGE, patch, NULL, ev_done, q) != 0) {
-    r->inflight--;
-    free(q->key);
-    free(q);
-  }
+  json_object_object_add(q->body, "series", series);
   free(now);
-  json_object_put(patch);
+  e->sent_count = e->count; /* on its way: the next flush sends only a newer count */
+  if (r->closing) ev_start(r, q);
+  else ev_submit(r, q);
 }
 
 static void ev_flush_cb(uv_timer_t *t) {
@@ -293,15 +343,9 @@ void ev_emit(ev_recorder *r, json_object *regarding, const char *type, const cha
   q->key = kf_strdup(e->key);
   q->count = 1;
   q->ns = kf_strdup(e->ns);
-  r->inflight++;
+  q->body = ev;
   r->posted++;
-  if (kc_create(r->c, &KC_EVENTS, e->ns, ev, ev_done, q) != 0) {
-    r->inflight--;
-    free(q->key);
-    free(q->ns);
-    free(q);
-  }
-  json_object_put(ev);
+  ev_submit(r, q);
 }
 
 uint64_t ev_recorder_posted(const ev_recorder *r) { return r->posted; }
@@ -315,10 +359,18 @@ static void ev_flush_closed(uv_handle_t *h) {
 
 void ev_recorder_close(ev_recorder *r) {
   if (!r || r->closing) return;
-  /* Last counts go out; their completions free the recorder after the timer closes. */
+  r->closing = 1;
+  /* What is queued and the last counts go out at once (at most EV_MAX_PENDING and one per Event in
+   * the table); their completions free the recorder after the timer closes. */
+  while (r->pending) {
+    ev_req *q = r->pending;
+    r->pending = q->next;
+    ev_start(r, q);
+  }
+  r->pending_tail = &r->pending;
+  r->npending = 0;
   for (ev_entry *e = r->entries; e; e = e->next)
     if (e->created && e->count > e->sent_count) ev_send_series(r, e);
-  r->closing = 1;
   while (r->entries) {
     ev_entry *e = r->entries;
     r->entries = e->next;

@@ -582,9 +582,19 @@ int kc_list_all(kc_client *c, const kc_resource *res, const char *ns, const kc_l
   return kc_call_start(call);
 }
 
+/* Writes name the client's field manager, so what a create or update sets is owned by the same
+ * manager as what its applies set (without it the apiserver names the manager after the user
+ * agent). force: an apply takes over conflicting fields. NULL without a field manager. */
+static char *kc_manager_query(const kc_client *c, int force) {
+  return c->field_manager ? kf_asprintf("fieldManager=%s%s", c->field_manager, force ? "&force=true" : "") : NULL;
+}
+
 int kc_create(kc_client *c, const kc_resource *res, const char *ns, json_object *obj, kc_cb cb, void *data) {
-  kc_request r = {.method = "POST", .res = res, .namespace_ = ns, .content_type = "application/json"};
-  return kc_do_json(c, &r, obj, cb, data);
+  char *query = kc_manager_query(c, 0);
+  kc_request r = {.method = "POST", .res = res, .namespace_ = ns, .content_type = "application/json", .query = query};
+  int rc = kc_do_json(c, &r, obj, cb, data);
+  free(query);
+  return rc;
 }
 
 int kc_update(kc_client *c, const kc_resource *res, const char *ns, json_object *obj, const char *subresource, kc_cb cb,
@@ -596,7 +606,11 @@ int kc_update(kc_client *c, const kc_resource *res, const char *ns, json_object 
                   .subresource = subresource,
                   .content_type = "application/json"};
   if (!r.name) return KC_ERR_INVALID;
-  return kc_do_json(c, &r, obj, cb, data);
+  char *query = kc_manager_query(c, 0);
+  r.query = query;
+  int rc = kc_do_json(c, &r, obj, cb, data);
+  free(query);
+  return rc;
 }
 
 int kc_patch(kc_client *c, const kc_resource *res, const char *ns, const char *name, kc_patch_type type,
@@ -604,9 +618,7 @@ int kc_patch(kc_client *c, const kc_resource *res, const char *ns, const char *n
   static const char *const types[] = {"application/merge-patch+json", "application/json-patch+json",
                                       "application/strategic-merge-patch+json", "application/apply-patch+yaml"};
   if (type == KC_PATCH_APPLY && !c->field_manager) return KC_ERR_INVALID; /* SSA needs an owner */
-  char *query = c->field_manager
-                    ? kf_asprintf("fieldManager=%s%s", c->field_manager, type == KC_PATCH_APPLY ? "&force=true" : "")
-                    : NULL;
+  char *query = kc_manager_query(c, type == KC_PATCH_APPLY);
   kc_request r = {.method = "PATCH",
                   .res = res,
                   .namespace_ = ns,

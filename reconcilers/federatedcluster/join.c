@@ -269,7 +269,6 @@ static void fc_step_credential(void *ctx) {
   const kcfg *cfg = kc_client_config(run->member);
   apply_opts o = fc_apply_opts(run, run->f->c, &KC_SECRETS, -1);
   o.cache = run->f->secrets;
-  o.cache_complete = 1; /* every Secret of the namespace: a miss is a Secret to create */
   fc_ensure(run, &o,
             fc_desired_credential_secret(&run->spec, &run->names, kc_obj_str(run->fc, "metadata.uid"), cfg->server,
                                          cfg->ca_pem, run->token));

@@ -3,7 +3,9 @@
  *
  * What a user would check: a steady state makes no writes; a drifted object is put back; an
  * object of the same name that somebody else made is neither overwritten nor deleted; and every
- * callback arrives from the loop, never inside the call that started it. */
+ * callback arrives from the loop, never inside the call that started it. With a cache that holds
+ * only our objects, a miss is created by POST: somebody else's object still survives, and a key
+ * later dropped from desired goes away although the POST recorded it as an Update. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +17,7 @@
 
 #include <kf/apply.h>
 #include <kf/informer.h>
+#include <kf/kj.h>
 
 #include "it.h"
 
@@ -152,6 +155,81 @@ static void test_ensure_and_delete(void **state) {
   it_env_free(&env);
 }
 
+/* Our manager's managedFields entries of ns/name, as "Apply,Update" (in the server's order). */
+static char *our_entries(it_env *env, const char *ns, const char *name) {
+  it_result r = {0};
+  char out[128] = "";
+  kc_get(env->c, &KC_CONFIGMAPS, ns, name, it_cb, &r);
+  it_wait(env, &r, 30000);
+  assert_int_equal(r.rc, 0);
+  json_object *entries = kc_obj_get(r.obj, "metadata.managedFields");
+  for (size_t i = 0; entries && i < json_object_array_length(entries); i++) {
+    json_object *e = json_object_array_get_idx(entries, i);
+    if (!kf_streq(kc_obj_str(e, "manager"), IT_FIELD_MANAGER)) continue;
+    snprintf(out + strlen(out), sizeof(out) - strlen(out), "%s%s", out[0] ? "," : "", kc_obj_str(e, "operation"));
+  }
+  it_result_reset(&r);
+  return kf_strdup(out);
+}
+
+static void test_create_by_post_then_apply(void **state) {
+  it_env env;
+  (void)state;
+  it_env_init(&env);
+  const char *ns = it_namespace(&env, "it-post");
+  informer_opts io = {.res = &KC_CONFIGMAPS, .namespace_ = ns, .label_selector = "kf.test/owner=apply"};
+  informer *inf = informer_new(env.c, &io, NULL);
+  assert_non_null(inf);
+  assert_int_equal(informer_start(inf), 0);
+  assert_int_equal(it_run_until(&env, synced, inf, 30000), 0);
+  apply_opts ao = {.client = env.c, .res = &KC_CONFIGMAPS, .owner_labels = OWNER, .cache = inf};
+
+  /* A miss: created by POST, which leaves our manager an Update entry. */
+  json_object *two = configmap(ns, "folded", "v1", 1);
+  kj_str(kc_obj_get(two, "data"), "dropped", "soon");
+  outcome o = ensure(&env, &ao, two);
+  assert_int_equal(o.rc, 0);
+  assert_true(o.wrote);
+  char *entries = our_entries(&env, ns, "folded");
+  assert_string_equal(entries, "Update");
+  free(entries);
+
+  /* The first update drops a key: the apply folds the Update entry into ours and the key goes. */
+  o = ensure(&env, &ao, configmap(ns, "folded", "v2", 1));
+  assert_int_equal(o.rc, 0);
+  assert_true(o.wrote);
+  assert_string_equal(o.value, "v2");
+  it_result r = {0};
+  kc_get(env.c, &KC_CONFIGMAPS, ns, "folded", it_cb, &r);
+  it_wait(&env, &r, 30000);
+  assert_int_equal(r.rc, 0);
+  assert_null(kc_obj_get(r.obj, "data.dropped"));
+  assert_string_equal(kc_obj_str(r.obj, "data.k"), "v2");
+  it_result_reset(&r);
+  entries = our_entries(&env, ns, "folded");
+  assert_string_equal(entries, "Apply");
+  free(entries);
+
+  /* An object of the name that is not ours is not in the cache: the POST meets it (409), it is
+   * read, and left as it was. */
+  json_object *theirs = configmap(ns, "theirs", "keep", 0);
+  kc_create(env.c, &KC_CONFIGMAPS, ns, theirs, it_cb, &r);
+  it_wait(&env, &r, 30000);
+  assert_int_equal(r.rc, 0);
+  it_result_reset(&r);
+  json_object_put(theirs);
+  o = ensure(&env, &ao, configmap(ns, "theirs", "mine", 1));
+  assert_int_equal(o.rc, APPLY_ERR_NOT_OURS);
+  assert_false(o.wrote);
+  char *v = value_of(&env, ns, "theirs");
+  assert_string_equal(v, "keep");
+  free(v);
+
+  informer_close(inf);
+  it_run_for(&env, 100);
+  it_env_free(&env);
+}
+
 typedef struct counts {
   int adds, updates, deletes;
 } counts;
@@ -277,6 +355,8 @@ static void test_shared_informers(void **state) {
 }
 
 int main(void) {
-  const struct CMUnitTest tests[] = {cmocka_unit_test(test_ensure_and_delete), cmocka_unit_test(test_shared_informers)};
+  const struct CMUnitTest tests[] = {cmocka_unit_test(test_ensure_and_delete),
+                                     cmocka_unit_test(test_create_by_post_then_apply),
+                                     cmocka_unit_test(test_shared_informers)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,6 @@
 /* kube.events: repeated Events aggregate into one series; a hot loop of distinct
- * Events about one object is cut off by the spam filter. */
+ * Events about one object is cut off by the spam filter; Events are written one at a
+ * time, and those still queued at close are written. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -48,6 +49,8 @@ static void test_aggregation_and_spam_filter(void **state) {
     ev_emit(rec, subject, "Warning", "ReconcileError", "Reconcile", "member %s unreachable", "gondor");
   /* 30 distinct notes: 24 more fit the burst of 25, the rest are dropped. */
   for (int i = 0; i < 30; i++) ev_emit(rec, subject, "Normal", "Progress", "Reconcile", "step %d", i);
+  /* One write at a time, the rest queued behind it (Events never crowd out the work they report). */
+  assert_int_equal(http_engine_inflight(env.eng), 1);
   assert_int_equal(ev_recorder_posted(rec), 25);
   assert_int_equal(ev_recorder_dropped(rec), 6);
   ev_recorder_close(rec);

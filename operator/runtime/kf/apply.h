@@ -1,12 +1,12 @@
 /* apply: the three writes a controller makes to a child object, in one place.
  *
- *   apply_ensure   controller-runtime's CreateOrPatch done with server-side apply: the live object
+ *   apply_ensure   controller-runtime's CreateOrPatch, updating by server-side apply: the live object
  *                  (from an informer cache when given, else a GET) is compared with the desired
  *                  fields (kj_subset) and written only when it differs, so a steady state makes no
  *                  writes. APPLY_CREATE_ONLY creates a missing object and leaves an existing one
  *                  alone (a token Secret the member's token controller fills, a Namespace).
- *                  What the cache can answer costs no request: a miss in a complete cache (or in
- *                  any cache, creating only) is written at once, not read first.
+ *                  What the cache can answer costs no request, and a miss in the cache is
+ *                  created at once with a POST (a 409 says it exists: it is read then).
  *   apply_delete   deletes an object only if it is ours, with a uid precondition, so an object
  *                  somebody recreated under the same name in the meantime survives.
  *
@@ -34,12 +34,10 @@ typedef enum { APPLY_IF_DIFFERS = 0, APPLY_CREATE_ONLY } apply_mode;
 typedef struct apply_opts {
   kc_client *client; /* the cluster to write to */
   const kc_resource *res;
-  const informer *cache; /* optional, synced: answers reads when it holds the object */
-  /* The cache holds every object of res it could (no label selector): a miss means absent, and
-   * ensure writes at once instead of reading first. Without it a miss is read with a GET (the
-   * cache may hold only our objects, and somebody else's must not be overwritten), except in
-   * APPLY_CREATE_ONLY, where a create meeting an existing object reads it then. */
-  int cache_complete;
+  /* Optional, synced: answers reads when it holds the object; a miss is created (POST) without a
+   * read first. It may hold only our objects (a label selector): somebody else's same-named object
+   * makes the POST fail with 409, never overwritten. Without a cache every ensure GETs first. */
+  const informer *cache;
   const char *const *owner_labels; /* key, value, ..., NULL; NULL: no ownership check */
   apply_mode mode;
 } apply_opts;

@@ -5,7 +5,9 @@
  * Event whose series.count grows; counts are flushed by one PATCH per Event at
  * most every 30 s. New Events per object pass a token bucket (burst 25, one
  * per 5 minutes after that, like client-go's spam filter); the table of
- * recent Events is bounded. Notes must not contain secret values. */
+ * recent Events is bounded. Writes go out one at a time, like client-go's
+ * broadcaster, queued up to 1,000 (then dropped): Events never compete with
+ * the writes they report. Notes must not contain secret values. */
 #ifndef KF_EV_H
 #define KF_EV_H
 
