@@ -28,6 +28,7 @@ typedef struct apply_op {
   int deleting;
   int posted;     /* the POST met an existing object once: the next 409 is an error, not a loop */
   int converting; /* a fold was started: 1, it reports; 2, the apply after it reports */
+  int fold_tries; /* folds that met a changed list of entries (another manager's entry moved) */
   apply_result r;
   json_object *live; /* held for a deferred report */
   kf_error err;
@@ -155,17 +156,41 @@ static int apply_fields_cover(json_object *set, json_object *want) {
   return 1;
 }
 
-static void apply_folded(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data) {
-  apply_op *op = data;
-  (void)c;
-  if (rc == 0 && op->converting == 2) {
+#define APPLY_FOLD_TRIES 3
+
+static int apply_fold_update_entry(apply_op *op, json_object *live);
+
+/* Ends the fold: the apply after it when the fold gave us fields desired no longer has, else the report. */
+static void apply_fold_done(apply_op *op, json_object *obj) {
+  int rc = 0;
+  if (op->converting == 2) {
     if ((rc = kc_apply(op->o.client, op->o.res, op->desired, NULL, apply_written, op)) == 0) return;
     kf_error_set(&op->err, rc, "%s %s: the apply after folding its creation's fields could not be started",
                  op->o.res->kind, op->name);
-    err = &op->err;
   }
-  /* A failed fold (the object changed under the patch: 409/422) fails the op; the next apply folds. */
-  apply_report(op, rc, rc == 0, "write", obj, err);
+  apply_report(op, rc, rc == 0, "write", obj, &op->err);
+}
+
+static void apply_refold_read(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data) {
+  apply_op *op = data;
+  (void)c;
+  int fold = rc == 0 ? apply_fold_update_entry(op, obj) : rc;
+  if (fold == 0) return;
+  if (fold == 1) apply_fold_done(op, obj); /* folded meanwhile */
+  else apply_report(op, fold, 0, "write", NULL, rc != 0 ? err : NULL);
+}
+
+static void apply_folded(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data) {
+  apply_op *op = data;
+  (void)c;
+  if (rc == KC_ERR_INVALID && ++op->fold_tries < APPLY_FOLD_TRIES) {
+    /* A test failed: the entries moved (another manager wrote between our apply and the fold). The
+     * apply is done, and no later reconcile would see a reason to apply again: fold from a fresh read. */
+    kc_request r = {.method = "GET", .res = op->o.res, .namespace_ = op->ns, .name = op->name};
+    if ((rc = kc_do(op->o.client, &r, apply_refold_read, op)) == 0) return;
+  }
+  if (rc == 0) apply_fold_done(op, obj);
+  else apply_report(op, rc, 0, "write", NULL, err);
 }
 
 /* After an apply: folds an Update entry of our manager (left by our POST) into our Apply entry.
@@ -187,10 +212,16 @@ static int apply_fold_update_entry(apply_op *op, json_object *live) {
   if (!fields) fields = kj_obj();
   if (created) apply_fields_union(fields, created);
   op->converting = !created || apply_fields_cover(applied, created) ? 1 : 2;
+  /* Each index is tested against its entry as read (not the resourceVersion: a member's controllers
+   * update status all the time, and only our two entries matter). */
   char path[64];
   json_object *patch = kj_arr();
-  kj_push(patch, kj_str(kj_str(kj_str(kj_obj(), "op", "test"), "path", "/metadata/resourceVersion"), "value",
-                        kc_obj_str(live, "metadata.resourceVersion")));
+  for (int i = 0; i < 2; i++) {
+    int at = i ? iu : ia;
+    snprintf(path, sizeof(path), "/metadata/managedFields/%d", at);
+    kj_push(patch, kj_copy(kj_str(kj_str(kj_obj(), "op", "test"), "path", path), "value",
+                           json_object_array_get_idx(entries, (size_t)at)));
+  }
   snprintf(path, sizeof(path), "/metadata/managedFields/%d/fieldsV1", ia);
   kj_push(patch, kj_set(kj_str(kj_str(kj_obj(), "op", "replace"), "path", path), "value", fields));
   snprintf(path, sizeof(path), "/metadata/managedFields/%d", iu);

@@ -224,6 +224,7 @@ static void ev_start(ev_recorder *r, ev_req *q) {
 
 /* Sends q now, or queues it behind the one in flight; a full queue drops it. Takes q. */
 static void ev_submit(ev_recorder *r, ev_req *q) {
+  if (!q->name && (r->inflight < EV_MAX_INFLIGHT || r->npending < EV_MAX_PENDING)) r->posted++;
   if (r->inflight < EV_MAX_INFLIGHT) {
     ev_start(r, q);
   } else if (r->npending < EV_MAX_PENDING) {
@@ -344,7 +345,6 @@ void ev_emit(ev_recorder *r, json_object *regarding, const char *type, const cha
   q->count = 1;
   q->ns = kf_strdup(e->ns);
   q->body = ev;
-  r->posted++;
   ev_submit(r, q);
 }
 

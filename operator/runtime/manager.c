@@ -106,6 +106,11 @@ static void on_http(const char *path, int *status, char **body, void *data) {
     kf_metrics_set(m->metrics, "process_heap_free_bytes", "Free memory held by malloc (mallinfo2 fordblks)", "",
                    (double)mi.fordblks);
     kf_metrics_set(m->metrics, "leader", "1 when this replica leads", "", m->leading);
+    if (m->events) {
+      static const char help[] = "Events accepted (written or queued) and dropped (spam filter, full queue)";
+      kf_metrics_set(m->metrics, "events_total", help, "result=\"accepted\"", (double)ev_recorder_posted(m->events));
+      kf_metrics_set(m->metrics, "events_total", help, "result=\"dropped\"", (double)ev_recorder_dropped(m->events));
+    }
     *status = 200;
     *body = kf_metrics_render(m->metrics);
   }

@@ -142,14 +142,20 @@ static void on_status_written(kc_client *c, int rc, json_object *obj, const kf_e
 }
 
 static void write_annotation(prop_run *run);
+static size_t metadata_ops(prop_run *run, json_object *ops);
 
+/* The status write carried the metadata's ops too: what it returned is the object now, and
+ * write_annotation writes only what an apiserver that kept metadata out of status left undone. */
 static void on_lb_written(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data) {
   prop_run *run = data;
-  (void)c, (void)obj;
+  (void)c;
   if (rc != 0) {
-    KF_WARN("writing the load balancer status failed", "key", run->key, "error", err->msg);
-    run->rc = rc;
+    on_status_written(c, rc, obj, err, data);
+    return;
   }
+  informer_update_cache(run->s->fed_inf, obj);
+  json_object_put(run->obj);
+  run->obj = json_object_get(obj);
   write_annotation(run);
 }
 
@@ -184,13 +190,18 @@ static void write_status(prop_run *run) {
     write_annotation(run);
     return;
   }
-  json_object *patch = kj_set(kj_obj(), "status", kj_set(kj_obj(), "loadBalancer", kj_set(kj_obj(), "ingress", want)));
+  /* One write for both: a Service's status subresource takes metadata changes too (its strategy
+   * keeps only the spec), which halves the federation API's writes per Service. */
+  json_object *patch = kj_arr();
+  metadata_ops(run, patch);
+  kj_push(patch, kj_set(kj_str(kj_str(kj_obj(), "op", "add"), "path", "/status/loadBalancer"), "value",
+                        kj_set(kj_obj(), "ingress", want)));
   int rc = kc_patch(s->o.fed, s->o.type->res, kc_obj_str(run->obj, "metadata.namespace"),
-                    kc_obj_str(run->obj, "metadata.name"), KC_PATCH_MERGE, patch, "status", on_lb_written, run);
+                    kc_obj_str(run->obj, "metadata.name"), KC_PATCH_JSON, patch, "status", on_lb_written, run);
   json_object_put(patch);
   if (rc != 0) {
     run->rc = rc;
-    write_annotation(run);
+    prop_finish(run);
   }
 }
 
@@ -216,34 +227,41 @@ static void annotations_ops(json_object *obj, json_object *set, json_object *ops
   json_object_put(set);
 }
 
-/* One write to the federation API per change: the status annotation, and with the first one v1's
- * finalizers (deletion.c), tested as read so a concurrent change of the list fails it. */
-static void write_annotation(prop_run *run) {
+/* Appends to the JSON patch ops what the federated object's metadata lacks: the status annotation
+ * (for Services also kubefed v1's service-ingresses, the DNS controller's input) when it changed,
+ * and v1's finalizers (deletion.c) the first time, tested as read so a concurrent change of the
+ * list fails the write. Returns how many ops it appended. */
+static size_t metadata_ops(prop_run *run, json_object *ops) {
   prop_sync *s = run->s;
+  size_t before = json_object_array_length(ops);
   char *text = prop_status_text(run->states, run->n);
   json_object *anns = kc_obj_get(run->obj, "metadata.annotations");
   const char *now = kc_obj_key_str(anns, PROP_ANNOTATION_STATUS);
-  /* Services: kubefed v1's service-ingresses (the DNS controller's input), in the same write. */
   char *ingresses = s->o.type->res == &KC_SERVICES ? prop_service_ingresses(run) : NULL;
   const char *ing_now = kc_obj_key_str(anns, SERVICEDNS_ANNOTATION);
   int ing_same = !ingresses || (ing_now && strcmp(ing_now, ingresses) == 0);
+  prop_finalizer_ops(run->obj, PROP_FINALIZERS, NULL, ops);
+  if (!now || strcmp(now, text) != 0 || !ing_same) {
+    json_object *set = kj_str(kj_obj(), PROP_ANNOTATION_STATUS, text);
+    if (!ing_same) kj_str(set, SERVICEDNS_ANNOTATION, ingresses);
+    annotations_ops(run->obj, set, ops);
+  }
+  free(text);
+  free(ingresses);
+  return json_object_array_length(ops) - before;
+}
+
+/* One write to the federation API per change, of metadata_ops. */
+static void write_annotation(prop_run *run) {
+  prop_sync *s = run->s;
   json_object *patch = kj_arr();
-  int fin = prop_finalizer_ops(run->obj, PROP_FINALIZERS, NULL, patch);
-  if (now && strcmp(now, text) == 0 && ing_same && !fin) {
+  if (!metadata_ops(run, patch)) {
     json_object_put(patch);
-    free(text);
-    free(ingresses);
     prop_finish(run);
     return;
   }
-  json_object *set = kj_str(kj_obj(), PROP_ANNOTATION_STATUS, text);
-  if (!ing_same) kj_str(set, SERVICEDNS_ANNOTATION, ingresses);
-  annotations_ops(run->obj, set, patch);
-  free(text);
-  free(ingresses);
-  const kc_resource *res = s->o.type->res;
-  int rc = kc_patch(s->o.fed, res, kc_obj_str(run->obj, "metadata.namespace"), kc_obj_str(run->obj, "metadata.name"),
-                    KC_PATCH_JSON, patch, NULL, on_status_written, run);
+  int rc = kc_patch(s->o.fed, s->o.type->res, kc_obj_str(run->obj, "metadata.namespace"),
+                    kc_obj_str(run->obj, "metadata.name"), KC_PATCH_JSON, patch, NULL, on_status_written, run);
   json_object_put(patch);
   if (rc != 0) {
     run->rc = rc;

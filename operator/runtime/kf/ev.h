@@ -22,7 +22,7 @@ ev_recorder *ev_recorder_new(kc_client *c, const char *controller, const char *i
 /* regarding: the object the event is about (apiVersion, kind, metadata.{name,namespace,uid}). */
 void ev_emit(ev_recorder *r, json_object *regarding, const char *type, const char *reason, const char *action,
              const char *fmt, ...) __attribute__((format(printf, 6, 7)));
-uint64_t ev_recorder_posted(const ev_recorder *r);  /* Events created */
+uint64_t ev_recorder_posted(const ev_recorder *r);  /* Events sent or queued to be */
 uint64_t ev_recorder_dropped(const ev_recorder *r); /* refused by the spam filter or bounds */
 /* Flushes pending counts (bounded, best effort) and frees the recorder. */
 void ev_recorder_close(ev_recorder *r);
