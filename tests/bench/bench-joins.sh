@@ -78,7 +78,7 @@ spec:
 EOF
 wait_for "Federation children" 60 K get -n "$ns" deployment/fellowship-apiserver secret/fellowship-admin-kubeconfig \
   secret/fellowship-apiserver-credentials secret/fellowship-controller-manager-kubeconfig pvc/fellowship-apiserver-etcd-claim \
-  service/fellowship-apiserver rolebinding/fellowship-controller-manager
+  service/fellowship-apiserver
 fed_children_s=$(since "$t0")
 "$harness" serve-federation "$HK" "$ns" fellowship >/dev/null
 ready_fed() { [ "$(K get -n "$ns" federation fellowship -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" = True ]; }
