@@ -87,12 +87,11 @@ int apply_is_ours(json_object *obj, const char *const *owner_labels) {
 
 static void apply_read(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data);
 
-/* The read before an ensure's first write: is an object of this name there, and is it ours? From the
+/* The read of an ensure without a cache: is an object of this name there, and is it ours? From the
  * apiserver's watch cache (resourceVersion=0), not a quorum read of etcd: the answer is as old as
- * that cache's lag, which only widens the window a read-then-write always has (an object created
- * between the two) by milliseconds, and it halves what a member spends on each new copy. quorum: a
- * read of etcd, for a delete (it needs the current uid) and after a create met an existing object
- * (which the watch cache may not hold yet). */
+ * that cache's lag, which costs nothing here (an object created in between makes the POST fail with
+ * 409, and the op reads again). quorum: a read of etcd, for a delete (it needs the current uid) and
+ * after a create met an existing object (which the watch cache may not hold yet). */
 static int apply_read_start(apply_op *op, int quorum) {
   kc_request r = {.method = "GET",
                   .res = op->o.res,
@@ -157,8 +156,6 @@ static int apply_fields_cover(json_object *set, json_object *want) {
 }
 
 #define APPLY_FOLD_TRIES 3
-
-static int apply_fold_update_entry(apply_op *op, json_object *live);
 
 /* Ends the fold: the apply after it when the fold gave us fields desired no longer has, else the report. */
 static void apply_fold_done(apply_op *op, json_object *obj) {
