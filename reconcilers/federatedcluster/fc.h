@@ -145,6 +145,7 @@ typedef struct fc_health {
   uint64_t token_wait_ms; /* loop time this process began waiting for the token; 0: not waiting */
   uint64_t token_read_ms; /* the last read through of the token Secret while waiting */
   uint64_t facts_ms;      /* loop time of the last facts read (version, zones); 0: none yet */
+  int64_t sa_generation;  /* the generation whose namespace and ServiceAccount this process applied */
 } fc_health;
 
 /* PURE. One probe result (why: NULL on success) against the thresholds. Returns 1 when what the

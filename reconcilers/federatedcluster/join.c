@@ -86,15 +86,19 @@ static void fc_namespace_read(kc_client *c, int rc, json_object *ns, const kf_er
   }
 }
 
-/* A reconcile of a generation already joined (a drift event, a probe's verdict), whose member's
- * token Secret is in the watch cache with its token: the member's token controller filled it for
- * our ServiceAccount, and removes it when that ServiceAccount goes (a namespace takes both with
- * it), so the namespace and the ServiceAccount exist and the cache answers for them. A new
- * generation (a spec change) is a full join that asks the member. */
+/* A reconcile of a generation already joined (a drift event, a probe's verdict), or one whose
+ * namespace and ServiceAccount this process applied (the join's next reconcile, once the token is
+ * there), whose member's token Secret is in the watch cache with its token: the member's token
+ * controller filled it for our ServiceAccount, and removes it when that ServiceAccount goes (a
+ * namespace takes both with it), so the namespace and the ServiceAccount exist and the cache
+ * answers for them. A new generation (a spec change) is a full join that asks the member. */
 static int fc_sa_proven(fc_run *run) {
   json_object *og = kc_obj_get(run->fc, "status.observedGeneration");
   json_object *joined = cond_find(run->fc, "Joined");
-  if (!og || json_object_get_int64(og) != run->spec.generation || !kf_streq(kc_obj_str(joined, "status"), "True"))
+  const fc_health *h = clusters_data(run->f->members, run->key);
+  int applied_here = h && h->sa_generation == run->spec.generation;
+  if (!applied_here &&
+      (!og || json_object_get_int64(og) != run->spec.generation || !kf_streq(kc_obj_str(joined, "status"), "True")))
     return 0;
   const informer *cache = clusters_cache(run->f->members, run->key, W_SECRETS);
   json_object *secret = cache ? informer_get(cache, run->spec.member_ns, run->names.token) : NULL;
@@ -126,6 +130,8 @@ static void fc_step_sa(void *ctx) {
 
 static void fc_step_role(void *ctx) {
   fc_run *run = ctx;
+  fc_health *h = clusters_data(run->f->members, run->key);
+  if (h) h->sa_generation = run->spec.generation; /* the ServiceAccount step before this one succeeded */
   apply_opts o = fc_apply_opts(run, run->member, &KC_CLUSTERROLES, W_ROLES);
   fc_ensure(run, &o, fc_desired_role(&run->spec, &run->names));
 }

@@ -82,6 +82,28 @@ static char *value_of(it_env *env, const char *ns, const char *name) {
   return v;
 }
 
+/* Somebody else's ConfigMap "theirs" (no owner labels): neither an ensure nor a create-only ensure
+ * through ao writes it, both say it is not ours, and its value stays. */
+static void assert_theirs_kept(it_env *env, const apply_opts *ao, const char *ns) {
+  it_result r = {0};
+  json_object *theirs = configmap(ns, "theirs", "keep", 0);
+  kc_create(env->c, &KC_CONFIGMAPS, ns, theirs, it_cb, &r);
+  it_wait(env, &r, 30000);
+  assert_int_equal(r.rc, 0);
+  it_result_reset(&r);
+  json_object_put(theirs);
+  apply_opts create_only = *ao;
+  create_only.mode = APPLY_CREATE_ONLY;
+  for (int i = 0; i < 2; i++) {
+    outcome o = ensure(env, i ? &create_only : ao, configmap(ns, "theirs", "mine", 1));
+    assert_int_equal(o.rc, APPLY_ERR_NOT_OURS);
+    assert_false(o.wrote);
+  }
+  char *v = value_of(env, ns, "theirs");
+  assert_string_equal(v, "keep");
+  free(v);
+}
+
 static int synced(void *data) { return informer_has_synced(data); }
 
 static void test_ensure_and_delete(void **state) {
@@ -104,19 +126,8 @@ static void test_ensure_and_delete(void **state) {
   assert_string_equal(o.value, "v2");
 
   /* Somebody else's object under the name: never overwritten. */
-  it_result r = {0};
-  json_object *theirs = configmap(ns, "theirs", "keep", 0);
-  kc_create(env.c, &KC_CONFIGMAPS, ns, theirs, it_cb, &r);
-  it_wait(&env, &r, 30000);
-  assert_int_equal(r.rc, 0);
-  it_result_reset(&r);
-  json_object_put(theirs);
-  o = ensure(&env, &ao, configmap(ns, "theirs", "mine", 1));
-  assert_int_equal(o.rc, APPLY_ERR_NOT_OURS);
-  assert_false(o.wrote);
-  char *v = value_of(&env, ns, "theirs");
-  assert_string_equal(v, "keep");
-  free(v);
+  assert_theirs_kept(&env, &ao, ns);
+  char *v;
 
   /* Create-only: a missing object is created, an existing one is left as it is. */
   apply_opts create_only = ao;
@@ -212,18 +223,7 @@ static void test_create_by_post_then_apply(void **state) {
 
   /* An object of the name that is not ours is not in the cache: the POST meets it (409), it is
    * read, and left as it was. */
-  json_object *theirs = configmap(ns, "theirs", "keep", 0);
-  kc_create(env.c, &KC_CONFIGMAPS, ns, theirs, it_cb, &r);
-  it_wait(&env, &r, 30000);
-  assert_int_equal(r.rc, 0);
-  it_result_reset(&r);
-  json_object_put(theirs);
-  o = ensure(&env, &ao, configmap(ns, "theirs", "mine", 1));
-  assert_int_equal(o.rc, APPLY_ERR_NOT_OURS);
-  assert_false(o.wrote);
-  char *v = value_of(&env, ns, "theirs");
-  assert_string_equal(v, "keep");
-  free(v);
+  assert_theirs_kept(&env, &ao, ns);
 
   informer_close(inf);
   it_run_for(&env, 100);
