@@ -116,11 +116,17 @@ static int same_suffix(const char *s, size_t n, const char *zone) {
 }
 
 int servicedns_name_is_of(const servicedns_service *svc, const char *name) {
-  char prefix[256];
-  int pl = snprintf(prefix, sizeof(prefix), "%s.%s.%s.svc.", svc->name, svc->namespace_, svc->federation);
-  if (pl < 0 || (size_t)pl >= sizeof(prefix) || strncmp(name, prefix, (size_t)pl) != 0) return 0;
+  /* "<svc>.<ns>.<federation>.svc." label by label, with no string built: the controller asks this
+   * of every name the mirror holds for each Service it syncs (a formatted prefix per call was a
+   * quarter of the controller manager's CPU in bench.dns). */
+  const char *const labels[] = {svc->name, svc->namespace_, svc->federation, "svc"};
+  const char *rest = name;
+  for (size_t i = 0; i < sizeof(labels) / sizeof(*labels); i++) {
+    size_t l = strlen(labels[i]);
+    if (strncmp(rest, labels[i], l) != 0 || rest[l] != '.') return 0;
+    rest += l + 1;
+  }
   /* Then up to two labels (zone, region), then the suffix. */
-  const char *rest = name + pl;
   for (int extra = 0; extra <= 2; extra++) {
     if (same_suffix(rest, strlen(rest), svc->suffix)) return 1;
     const char *dot = strchr(rest, '.');
