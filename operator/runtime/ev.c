@@ -1,5 +1,6 @@
 #include <kf/ev.h>
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -183,7 +184,7 @@ static ev_entry *ev_find(ev_recorder *r, const char *key) {
   return NULL;
 }
 
-static void ev_start(ev_recorder *r, ev_req *q);
+static void ev_start_queued(ev_recorder *r, unsigned max_inflight);
 
 static void ev_done(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data) {
   ev_req *q = data;
@@ -203,12 +204,7 @@ static void ev_done(kc_client *c, int rc, json_object *obj, const kf_error *err,
   }
   r->inflight--;
   ev_req_free(q);
-  while (r->pending && r->inflight < EV_MAX_INFLIGHT) {
-    ev_req *next = r->pending;
-    if (!(r->pending = next->next)) r->pending_tail = &r->pending;
-    r->npending--;
-    ev_start(r, next);
-  }
+  ev_start_queued(r, EV_MAX_INFLIGHT);
   ev_maybe_free(r);
 }
 
@@ -222,19 +218,31 @@ static void ev_start(ev_recorder *r, ev_req *q) {
   }
 }
 
+/* Starts queued writes, oldest first, while fewer than max_inflight are in flight. */
+static void ev_start_queued(ev_recorder *r, unsigned max_inflight) {
+  while (r->pending && r->inflight < max_inflight) {
+    ev_req *next = r->pending;
+    if (!(r->pending = next->next)) r->pending_tail = &r->pending;
+    r->npending--;
+    ev_start(r, next);
+  }
+}
+
 /* Sends q now, or queues it behind the one in flight; a full queue drops it. Takes q. */
 static void ev_submit(ev_recorder *r, ev_req *q) {
-  if (!q->name && (r->inflight < EV_MAX_INFLIGHT || r->npending < EV_MAX_PENDING)) r->posted++;
-  if (r->inflight < EV_MAX_INFLIGHT) {
-    ev_start(r, q);
-  } else if (r->npending < EV_MAX_PENDING) {
-    *r->pending_tail = q;
-    r->pending_tail = &q->next;
-    r->npending++;
-  } else {
+  if (r->inflight >= EV_MAX_INFLIGHT && r->npending >= EV_MAX_PENDING) {
     r->dropped++;
     ev_req_free(q);
+    return;
   }
+  if (!q->name) r->posted++;
+  if (r->inflight < EV_MAX_INFLIGHT) {
+    ev_start(r, q);
+    return;
+  }
+  *r->pending_tail = q;
+  r->pending_tail = &q->next;
+  r->npending++;
 }
 
 static void ev_send_series(ev_recorder *r, ev_entry *e) {
@@ -362,13 +370,7 @@ void ev_recorder_close(ev_recorder *r) {
   r->closing = 1;
   /* What is queued and the last counts go out at once (at most EV_MAX_PENDING and one per Event in
    * the table); their completions free the recorder after the timer closes. */
-  while (r->pending) {
-    ev_req *q = r->pending;
-    r->pending = q->next;
-    ev_start(r, q);
-  }
-  r->pending_tail = &r->pending;
-  r->npending = 0;
+  ev_start_queued(r, UINT_MAX);
   for (ev_entry *e = r->entries; e; e = e->next)
     if (e->created && e->count > e->sent_count) ev_send_series(r, e);
   while (r->entries) {
