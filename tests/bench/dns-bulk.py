@@ -16,6 +16,11 @@ usage:
                                                   the seconds
   dns-bulk.py curlcfg ETCD_URL EXPECTED PREFIX   a curl -K config putting each expected key under PREFIX
   dns-bulk.py names EXPECTED                      each record name once with its sorted A addresses (for dig)
+  dns-bulk.py watch ETCD_URL EXPECTED SECS TIMES  watches /skydns/ from now on (etcd v3 watch, one stream):
+                                                  prints "watching REV" once the watch is created, then
+                                                  "done WALL REV" when etcd first holds exactly EXPECTED (WALL:
+                                                  the Unix time the completing event arrived); TIMES gets
+                                                  "WALL REV" for every revision seen; exit 1 after SECS
 
 Member i's load balancer address for Service j is 198.(18+i).(j/256).(j%256). python3 stdlib only;
 every connection is to 127.0.0.1. Any failed request is printed and exits 1.
@@ -238,6 +243,64 @@ def cmd_names(path):
     return 0
 
 
+def cmd_watch(url, path, secs, times_path):
+    """The moment etcd first holds exactly the expected records, from its own watch stream: no
+    polling, so the stop is when the completing write's event arrives (the bare puts' time is
+    likewise when the last put's answer arrives)."""
+    want = {e["key"]: e["value"] for e in load_expected(path)}
+    deadline = time.monotonic() + secs
+    u = urllib.parse.urlparse(url)
+    assert u.hostname.startswith("127."), url
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=secs)
+    end = "/skydns0"
+    conn.request("POST", "/v3/kv/range", json.dumps({"key": b64("/skydns/"), "range_end": b64(end)}))
+    resp = conn.getresponse()
+    body = json.loads(resp.read())
+    if resp.status != 200:
+        raise SystemExit(f"etcd range: {resp.status} {body}")
+    rev = int(body["header"]["revision"])
+    have = {base64.b64decode(kv["key"]).decode(): json.loads(base64.b64decode(kv.get("value", "")))
+            for kv in body.get("kvs", [])}
+    bad = {k for k in set(want) | set(have) if have.get(k) != want.get(k)}
+    conn.request("POST", "/v3/watch", json.dumps({"create_request": {
+        "key": b64("/skydns/"), "range_end": b64(end), "start_revision": str(rev + 1)}}))
+    resp = conn.getresponse()
+    if resp.status != 200:
+        raise SystemExit(f"etcd watch: {resp.status} {resp.read()[:300]!r}")
+    times = open(times_path, "w")
+    last = rev
+    while True:
+        if time.monotonic() > deadline:
+            print(f"not within {secs} s: {len(bad)} keys differ, e.g. {sorted(bad)[:3]}", file=sys.stderr)
+            return 1
+        line = resp.readline()
+        if not line:
+            raise SystemExit("etcd closed the watch")
+        at = time.time()
+        msg = json.loads(line).get("result", {})
+        if msg.get("created"):
+            print(f"watching {rev}", flush=True)
+        for ev in msg.get("events", []):
+            kv = ev["kv"]
+            key = base64.b64decode(kv["key"]).decode()
+            if ev.get("type") == "DELETE":
+                have.pop(key, None)
+            else:
+                have[key] = json.loads(base64.b64decode(kv.get("value", "")))
+            if have.get(key) != want.get(key):
+                bad.add(key)
+            else:
+                bad.discard(key)
+            r = int(kv.get("mod_revision", msg["header"]["revision"]))
+            if r != last:
+                times.write(f"{at:.6f} {r}\n")
+                last = r
+        if not bad:
+            times.close()
+            print(f"done {at:.6f} {last}", flush=True)
+            return 0
+
+
 def main():
     a = sys.argv[1:]
     if not a:
@@ -265,6 +328,8 @@ def main():
         return 0
     elif cmd == "names":
         return cmd_names(a[1])
+    elif cmd == "watch":
+        return cmd_watch(a[1], a[2], int(a[3]), a[4])
     else:
         raise SystemExit(__doc__)
     for f in failures[:10]:

@@ -121,14 +121,18 @@ static void new_zone(env *e) {
 static const servicedns_service SVC = {"nginx", "default", "fellowship", "example.com."};
 #define P "nginx.default.fellowship.svc."
 
-/* Applies the plan for clusters; returns 1 when nothing had to be written. */
-static int apply(env *e, servicedns_cluster *cs, size_t n, int deleted) {
+/* A neighbour whose names sort right after nginx's: nginx's changes must leave them alone. */
+static const servicedns_service NEIGHBOUR = {"nginx-2", "default", "fellowship", "example.com."};
+#define P2 "nginx-2.default.fellowship.svc."
+
+/* Applies the plan of svc for clusters; returns 1 when nothing had to be written. */
+static int apply_of(env *e, const servicedns_service *svc, servicedns_cluster *cs, size_t n, int deleted) {
   servicedns_plan plan;
   kf_error err;
-  assert_int_equal(servicedns_plan_build(&SVC, cs, n, deleted, &plan, &err), 0);
+  assert_int_equal(servicedns_plan_build(svc, cs, n, deleted, &plan, &err), 0);
   waiter w = {0};
   uint64_t t0 = uv_hrtime();
-  int rc = servicedns_zone_apply(e->zone, &SVC, &plan, on_zone, &w, &err);
+  int rc = servicedns_zone_apply(e->zone, svc, &plan, on_zone, &w, &err);
   servicedns_plan_free(&plan);
   assert_true(rc == 0 || rc == 1);
   if (rc == 0) {
@@ -138,6 +142,7 @@ static int apply(env *e, servicedns_cluster *cs, size_t n, int deleted) {
   printf("  apply (%s): %.1f ms\n", rc == 1 ? "no write" : "written", (double)(uv_hrtime() - t0) / 1e6);
   return rc;
 }
+static int apply(env *e, servicedns_cluster *cs, size_t n, int deleted) { return apply_of(e, &SVC, cs, n, deleted); }
 
 /* dig's short answer for name and type, lines joined by spaces. */
 static char *dig(const char *name, const char *type) {
@@ -284,23 +289,36 @@ static void test_records_follow_the_plan(void **state) {
   held(e, P "r1.example.com", P "example.com");
   held(e, P "r2.example.com", P "example.com");
 
+  printf("a neighbour Service nginx-2 in gondor (its names sort among nginx's)\n");
+  assert_int_equal(apply_of(e, &NEIGHBOUR, cs, 1, 0), 0);
+  assert_string_equal(dig(P2 "z1.r1.example.com", "A"), "");
+
   printf("rohan leaves: its names go\n");
   cs[0].addresses = a1;
   assert_int_equal(apply(e, cs, 1, 0), 0);
   assert_true(nxdomain(P "z2.r2.example.com"));
   assert_true(nxdomain(P "r2.example.com"));
   assert_string_equal(dig(P "example.com", "A"), "1.2.3.4");
+  held(e, P2 "z1.r1.example.com", P2 "r1.example.com");
 
   printf("the Service is deleted: NXDOMAIN for all its names, no key left\n");
   assert_int_equal(apply(e, cs, 1, 1), 0);
   assert_true(nxdomain(P "example.com"));
   assert_true(nxdomain(P "r1.example.com"));
   assert_true(nxdomain(P "z1.r1.example.com"));
+  printf("  the neighbour's names are kept\n");
+  held(e, P2 "z1.r1.example.com", P2 "r1.example.com");
+  held(e, P2 "r1.example.com", P2 "example.com");
+  etcd_state(e, &rev2, &keys2);
+  assert_int_equal(keys2, 2);
+  assert_int_equal(servicedns_zone_keys(e->zone), 2);
+  /* Nothing listed and nothing held: nothing to do. */
+  assert_int_equal(apply(e, NULL, 0, 1), 1);
+  printf("the neighbour is deleted: no key left\n");
+  assert_int_equal(apply_of(e, &NEIGHBOUR, cs, 1, 1), 0);
   etcd_state(e, &rev2, &keys2);
   assert_int_equal(keys2, 0);
   assert_int_equal(servicedns_zone_keys(e->zone), 0);
-  /* Nothing listed and nothing held: nothing to do. */
-  assert_int_equal(apply(e, NULL, 0, 1), 1);
 }
 
 static void test_many_records_in_chunks(void **state) {
