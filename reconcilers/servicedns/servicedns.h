@@ -200,7 +200,8 @@ int servicedns_slices_ready(json_object *const *slices, size_t n);
  * Service's plan compares against memory and sends etcd only what differs: nothing at all for an
  * unchanged plan, including after a restart (the load reads what the last run wrote). A Service's
  * changes go in one transaction (in chunks of SERVICEDNS_TXN_OPS, etcd's default --max-txn-ops
- * being 128), so CoreDNS never serves half a change of a name. The mirror follows the writes that
+ * being 128), so CoreDNS never serves half a change of a name; applies that arrive while two
+ * transactions are in flight share the next one (group commit). The mirror follows the writes that
  * succeeded; a failed transaction changed nothing (etcd applies it whole or not at all). Names of
  * the Service that its plan no longer gives (a member that left) are found in the mirror and
  * removed. One zone serves one caller at a time per Service; calls for different Services may

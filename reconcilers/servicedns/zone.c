@@ -26,17 +26,36 @@ struct servicedns_zone {
    * without a scan of every mirrored key per sync (that scan was O(Services x keys)). */
   const char **names;
   uint64_t writes;
-  int inflight, closing;
+  int inflight, closing; /* inflight: calls not ended (queued, in a transaction, loading) */
+  /* Group commit: applies that arrive while ZONE_TXNS transactions are in flight wait here, and
+   * the next transaction carries as many of them as fit in SERVICEDNS_TXN_OPS. A burst of
+   * Services then costs etcd a few large transactions instead of one small one each (its JSON
+   * gateway's per-request cost was most of its CPU in bench.dns); each Service's changes still
+   * go whole into one transaction unless they alone exceed it. */
+  struct zcall *queue, **queue_tail;
+  int txns;
 };
 
-/* One apply or load in flight. */
+#define ZONE_TXNS 2
+
+/* One apply or load not ended yet. */
 typedef struct zcall {
   servicedns_zone *z;
   servicedns_zone_cb cb;
   void *data;
   etcd_op *ops; /* strings owned here */
-  size_t n_ops, sent;
+  size_t n_ops; /* ops[0, done) are written; */
+  size_t done;  /* ops[done, done + taken) are in the transaction in flight */
+  size_t taken;
+  struct zcall *next; /* in z->queue */
 } zcall;
+
+/* The calls one transaction carries. */
+typedef struct zbatch {
+  servicedns_zone *z;
+  zcall **calls;
+  size_t n;
+} zbatch;
 
 servicedns_zone *servicedns_zone_new(etcd_client *etcd, const char *zone) {
   servicedns_zone *z = kf_calloc(1, sizeof(*z));
@@ -46,6 +65,7 @@ servicedns_zone *servicedns_zone_new(etcd_client *etcd, const char *zone) {
   if (l > 1 && z->zone[l - 1] == '.') z->zone[l - 1] = '\0';
   for (char *p = z->zone; *p; p++) *p = servicedns__lower(*p);
   z->dir = servicedns_key_dir(z->zone);
+  z->queue_tail = &z->queue;
   return z;
 }
 
@@ -145,13 +165,19 @@ static void zcall_free(zcall *c) {
   free(c);
 }
 
-/* Ends c: the callback, then the zone may go. */
+/* Ends c: the callback, then the zone may go (unless the caller holds it: see zone_hold). */
 static void zcall_end(zcall *c, int rc, const kf_error *err) {
   servicedns_zone *z = c->z;
   c->cb(z, rc, err, c->data);
   zcall_free(c);
   z->inflight--;
   if (z->closing && z->inflight == 0) zone_free_now(z);
+}
+
+/* Keeps z alive across callbacks that may end its last call (zone_release frees it then). */
+static void zone_hold(servicedns_zone *z) { z->inflight++; }
+static void zone_release(servicedns_zone *z) {
+  if (--z->inflight == 0 && z->closing) zone_free_now(z);
 }
 
 static void on_loaded(etcd_client *ec, const etcd_result *r, void *data) {
@@ -178,37 +204,114 @@ int servicedns_zone_load(servicedns_zone *z, servicedns_zone_cb cb, void *data, 
   return 0;
 }
 
-static int send_chunk(zcall *c, kf_error *err);
+static void on_written(etcd_client *ec, const etcd_result *r, void *data);
+
+/* Sends one transaction with b's calls' taken ops. */
+static int batch_send(zbatch *b, kf_error *err) {
+  size_t n = 0;
+  for (size_t i = 0; i < b->n; i++) n += b->calls[i]->taken;
+  etcd_op *ops = kf_calloc(n, sizeof(*ops));
+  n = 0;
+  for (size_t i = 0; i < b->n; i++) {
+    zcall *c = b->calls[i];
+    memcpy(&ops[n], &c->ops[c->done], c->taken * sizeof(*ops));
+    n += c->taken;
+  }
+  int rc = etcd_txn(b->z->etcd, ops, n, on_written, b, err); /* serialized before it returns */
+  free(ops);
+  if (rc == 0) {
+    b->z->writes++;
+    b->z->txns++;
+  }
+  return rc;
+}
+
+static zbatch *batch_new(servicedns_zone *z) {
+  zbatch *b = kf_calloc(1, sizeof(*b));
+  b->z = z;
+  return b;
+}
+
+static void batch_take(zbatch *b, zcall *c, size_t taken) {
+  c->taken = taken;
+  b->calls = kf_realloc(b->calls, (b->n + 1) * sizeof(*b->calls));
+  b->calls[b->n++] = c;
+}
+
+static void batch_free(zbatch *b) {
+  free(b->calls);
+  free(b);
+}
+
+static size_t remaining(const zcall *c) { return c->n_ops - c->done; }
+
+static void enqueue(servicedns_zone *z, zcall *c, int front) {
+  if (front) {
+    c->next = z->queue;
+    if (!z->queue) z->queue_tail = &c->next;
+    z->queue = c;
+    return;
+  }
+  c->next = NULL;
+  *z->queue_tail = c;
+  z->queue_tail = &c->next;
+}
+
+static zcall *dequeue(servicedns_zone *z) {
+  zcall *c = z->queue;
+  z->queue = c->next;
+  if (!z->queue) z->queue_tail = &z->queue;
+  c->next = NULL;
+  return c;
+}
+
+/* Sends what waits, as few transactions as fit, while fewer than ZONE_TXNS are in flight. Called
+ * from etcd's callbacks only, so a call that cannot be sent ends with the error. */
+static void pump(servicedns_zone *z) {
+  while (z->queue && z->txns < ZONE_TXNS) {
+    zbatch *b = batch_new(z);
+    if (remaining(z->queue) > SERVICEDNS_TXN_OPS) {
+      batch_take(b, dequeue(z), SERVICEDNS_TXN_OPS); /* one Service's changes alone, in chunks */
+    } else {
+      size_t n = 0;
+      while (z->queue && n + remaining(z->queue) <= SERVICEDNS_TXN_OPS) {
+        n += remaining(z->queue);
+        zcall *c = dequeue(z);
+        batch_take(b, c, remaining(c));
+      }
+    }
+    kf_error err = {0};
+    if (batch_send(b, &err) != 0) {
+      for (size_t i = 0; i < b->n; i++) zcall_end(b->calls[i], err.code ? err.code : -EIO, &err);
+      batch_free(b);
+    }
+  }
+}
 
 static void on_written(etcd_client *ec, const etcd_result *r, void *data) {
   (void)ec;
-  zcall *c = data;
-  servicedns_zone *z = c->z;
-  size_t end = c->sent + SERVICEDNS_TXN_OPS < c->n_ops ? c->sent + SERVICEDNS_TXN_OPS : c->n_ops;
-  if (r->rc != 0) {
-    zcall_end(c, r->rc, &r->error);
-    return;
+  zbatch *b = data;
+  servicedns_zone *z = b->z;
+  zone_hold(z);
+  z->txns--;
+  for (size_t i = 0; i < b->n; i++) {
+    zcall *c = b->calls[i];
+    if (r->rc != 0) {
+      zcall_end(c, r->rc, &r->error); /* etcd applied none of the transaction */
+      continue;
+    }
+    for (size_t k = c->done; k < c->done + c->taken; k++) {
+      if (c->ops[k].del) mirror_del(z, c->ops[k].key);
+      else mirror_put(z, c->ops[k].key, c->ops[k].value);
+    }
+    c->done += c->taken;
+    c->taken = 0;
+    if (c->done == c->n_ops) zcall_end(c, 0, NULL);
+    else enqueue(z, c, 1); /* its next chunk goes first */
   }
-  for (size_t i = c->sent; i < end; i++) {
-    if (c->ops[i].del) mirror_del(z, c->ops[i].key);
-    else mirror_put(z, c->ops[i].key, c->ops[i].value);
-  }
-  c->sent = end;
-  if (c->sent == c->n_ops) {
-    zcall_end(c, 0, NULL);
-    return;
-  }
-  kf_error e = {0};
-  int rc = send_chunk(c, &e);
-  if (rc != 0) zcall_end(c, rc, &e);
-}
-
-static int send_chunk(zcall *c, kf_error *err) {
-  size_t n = c->n_ops - c->sent;
-  if (n > SERVICEDNS_TXN_OPS) n = SERVICEDNS_TXN_OPS;
-  int rc = etcd_txn(c->z->etcd, c->ops + c->sent, n, on_written, c, err);
-  if (rc == 0) c->z->writes++;
-  return rc;
+  batch_free(b);
+  pump(z);
+  zone_release(z);
 }
 
 /* The mirror's entries of name: [*from, *to). */
@@ -271,8 +374,16 @@ int servicedns_zone_apply(servicedns_zone *z, const servicedns_service *svc, con
     zcall_free(c);
     return 1;
   }
-  int rc = send_chunk(c, err);
+  if (z->queue || z->txns >= ZONE_TXNS) {
+    enqueue(z, c, 0); /* the next transaction to complete sends it */
+    z->inflight++;
+    return 0;
+  }
+  zbatch *b = batch_new(z);
+  batch_take(b, c, remaining(c) < SERVICEDNS_TXN_OPS ? remaining(c) : SERVICEDNS_TXN_OPS);
+  int rc = batch_send(b, err);
   if (rc != 0) {
+    batch_free(b);
     zcall_free(c);
     return rc;
   }

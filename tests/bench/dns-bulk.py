@@ -20,7 +20,8 @@ usage:
                                                   prints "watching REV" once the watch is created, then
                                                   "done WALL REV" when etcd first holds exactly EXPECTED (WALL:
                                                   the Unix time the completing event arrived); TIMES gets
-                                                  "WALL REV" for every revision seen; exit 1 after SECS
+                                                  "WALL REV SERVICES" for every revision seen (SERVICES: how
+                                                  many Services have every record right); exit 1 after SECS
 
 Member i's load balancer address for Service j is 198.(18+i).(j/256).(j%256). python3 stdlib only;
 every connection is to 127.0.0.1. Any failed request is printed and exits 1.
@@ -247,7 +248,9 @@ def cmd_watch(url, path, secs, times_path):
     """The moment etcd first holds exactly the expected records, from its own watch stream: no
     polling, so the stop is when the completing write's event arrives (the bare puts' time is
     likewise when the last put's answer arrives)."""
-    want = {e["key"]: e["value"] for e in load_expected(path)}
+    exp = load_expected(path)
+    want = {e["key"]: e["value"] for e in exp}
+    service_of = {e["key"]: e["name"].split(".")[0] for e in exp}
     deadline = time.monotonic() + secs
     u = urllib.parse.urlparse(url)
     assert u.hostname.startswith("127."), url
@@ -262,6 +265,10 @@ def cmd_watch(url, path, secs, times_path):
     have = {base64.b64decode(kv["key"]).decode(): json.loads(base64.b64decode(kv.get("value", "")))
             for kv in body.get("kvs", [])}
     bad = {k for k in set(want) | set(have) if have.get(k) != want.get(k)}
+    wrong = {}  # Service -> how many of its keys are not right yet
+    for k in want:
+        wrong[service_of[k]] = wrong.get(service_of[k], 0) + (k in bad)
+    right = sum(1 for n in wrong.values() if n == 0)
     conn.request("POST", "/v3/watch", json.dumps({"create_request": {
         "key": b64("/skydns/"), "range_end": b64(end), "start_revision": str(rev + 1)}}))
     resp = conn.getresponse()
@@ -287,14 +294,19 @@ def cmd_watch(url, path, secs, times_path):
                 have.pop(key, None)
             else:
                 have[key] = json.loads(base64.b64decode(kv.get("value", "")))
+            was_bad = key in bad
             if have.get(key) != want.get(key):
                 bad.add(key)
             else:
                 bad.discard(key)
-            r = int(kv.get("mod_revision", msg["header"]["revision"]))
-            if r != last:
-                times.write(f"{at:.6f} {r}\n")
-                last = r
+            if key in service_of and was_bad != (key in bad):
+                svc = service_of[key]
+                right -= wrong[svc] == 0
+                wrong[svc] += 1 if key in bad else -1
+                right += wrong[svc] == 0
+            last = int(kv.get("mod_revision", msg["header"]["revision"]))
+        if msg.get("events"):
+            times.write(f"{at:.6f} {last} {right}\n")
         if not bad:
             times.close()
             print(f"done {at:.6f} {last}", flush=True)

@@ -347,6 +347,105 @@ static void test_many_records_in_chunks(void **state) {
   assert_int_equal(keys, 0);
 }
 
+/* A burst of Services at once (a controller's workers after a restart or a member's burst of
+ * events): every record lands, in a few transactions that each carry many Services' changes. */
+enum { BURST = 60 };
+typedef struct burst {
+  char name[BURST][16], addr[BURST][16];
+  const char *addrs[BURST][2];
+  servicedns_service svc[BURST];
+  waiter w[BURST];
+} burst;
+
+static int apply_burst(env *e, burst *b, int deleted) {
+  const char *z1[] = {"z1", NULL};
+  int written = 0;
+  for (int i = 0; i < BURST; i++) {
+    servicedns_cluster c = {"gondor", "r1", z1, b->addrs[i]};
+    servicedns_plan plan;
+    kf_error err;
+    assert_int_equal(servicedns_plan_build(&b->svc[i], &c, 1, deleted, &plan, &err), 0);
+    b->w[i] = (waiter){0};
+    int rc = servicedns_zone_apply(e->zone, &b->svc[i], &plan, on_zone, &b->w[i], &err);
+    servicedns_plan_free(&plan);
+    assert_true(rc == 0 || rc == 1);
+    if (rc == 1) b->w[i].done = 1;
+    written += rc == 0;
+  }
+  for (int i = 0; i < BURST; i++) {
+    wait_for(e, &b->w[i]);
+    assert_int_equal(b->w[i].rc, 0);
+  }
+  return written;
+}
+
+static void test_burst_in_few_transactions(void **state) {
+  env *e = *state;
+  new_zone(e);
+  burst *b = calloc(1, sizeof(*b));
+  for (int i = 0; i < BURST; i++) {
+    snprintf(b->name[i], sizeof(b->name[i]), "web-%02d", i);
+    snprintf(b->addr[i], sizeof(b->addr[i]), "10.1.0.%d", i + 1);
+    b->addrs[i][0] = b->addr[i];
+    b->svc[i] = (servicedns_service){b->name[i], "default", "fellowship", "example.com."};
+  }
+  int64_t rev0, rev;
+  size_t keys;
+  etcd_state(e, &rev0, &keys);
+  uint64_t w0 = servicedns_zone_writes(e->zone);
+  printf("%d Services applied at once, 3 records each\n", BURST);
+  assert_int_equal(apply_burst(e, b, 0), BURST);
+  uint64_t txns = servicedns_zone_writes(e->zone) - w0;
+  etcd_state(e, &rev, &keys);
+  printf("  %llu transactions (etcd revisions %lld)\n", (unsigned long long)txns, (long long)(rev - rev0));
+  assert_int_equal(keys, 3 * BURST);
+  assert_int_equal(rev - rev0, (int64_t)txns);
+  assert_true(txns * 10 <= BURST); /* many Services per transaction, not one each */
+  assert_string_equal(dig("web-00.default.fellowship.svc.z1.r1.example.com", "A"), "10.1.0.1");
+  assert_string_equal(dig("web-59.default.fellowship.svc.example.com", "A"), "10.1.0.60");
+  printf("the same burst again: nothing to write\n");
+  assert_int_equal(apply_burst(e, b, 0), 0);
+  printf("every one deleted at once: no key left\n");
+  assert_int_equal(apply_burst(e, b, 1), BURST);
+  etcd_state(e, &rev, &keys);
+  assert_int_equal(keys, 0);
+  assert_int_equal(servicedns_zone_keys(e->zone), 0);
+  free(b);
+}
+
+/* An etcd that is not there: every queued apply of a burst ends with the error (none hangs),
+ * and the mirror holds nothing that was not written. */
+static void test_burst_to_no_etcd(void **state) {
+  env *e = *state;
+  const char *eps[] = {"http://127.0.0.1:1", NULL};
+  etcd_client_opts o = {.endpoints = eps, .timeout_ms = 2000};
+  etcd_client *dead = NULL;
+  kf_error err = {0};
+  assert_int_equal(etcd_client_new(e->eng, &o, &dead, &err), 0);
+  servicedns_zone *z = servicedns_zone_new(dead, "example.com.");
+  const char *z1[] = {"z1", NULL}, *a[] = {"10.2.0.1", NULL};
+  servicedns_cluster c = {"gondor", "r1", z1, a};
+  char names[8][16];
+  servicedns_service svc[8];
+  waiter w[8] = {0};
+  for (int i = 0; i < 8; i++) {
+    snprintf(names[i], sizeof(names[i]), "api-%d", i);
+    svc[i] = (servicedns_service){names[i], "default", "fellowship", "example.com."};
+    servicedns_plan plan;
+    assert_int_equal(servicedns_plan_build(&svc[i], &c, 1, 0, &plan, &err), 0);
+    assert_int_equal(servicedns_zone_apply(z, &svc[i], &plan, on_zone, &w[i], &err), 0);
+    servicedns_plan_free(&plan);
+  }
+  for (int i = 0; i < 8; i++) {
+    wait_for(e, &w[i]);
+    assert_true(w[i].rc < 0);
+  }
+  printf("8 applies to an etcd that is not there: each ended with an error\n");
+  assert_int_equal(servicedns_zone_keys(z), 0);
+  servicedns_zone_free(z);
+  etcd_client_close(dead);
+}
+
 /* Over https, a zone whose client trusts the wrong certificate (the client certificate, which
  * signed nothing) cannot read etcd: the load fails saying why, and nothing is written. */
 static void test_wrong_ca_refused(void **state) {
@@ -404,6 +503,8 @@ int main(void) {
       const struct CMUnitTest tests[] = {
           cmocka_unit_test_setup_teardown(test_records_follow_the_plan, setup, teardown),
           cmocka_unit_test_setup_teardown(test_many_records_in_chunks, setup, teardown),
+          cmocka_unit_test_setup_teardown(test_burst_in_few_transactions, setup, teardown),
+          cmocka_unit_test_setup_teardown(test_burst_to_no_etcd, setup, teardown),
       };
       const struct CMUnitTest tls_tests[] = {
           cmocka_unit_test_setup_teardown(test_records_follow_the_plan, setup, teardown),
