@@ -44,9 +44,9 @@ typedef struct zcall {
   servicedns_zone_cb cb;
   void *data;
   etcd_op *ops; /* strings owned here */
-  size_t n_ops; /* ops[0, done) are written; */
-  size_t done;  /* ops[done, done + taken) are in the transaction in flight */
-  size_t taken;
+  size_t n_ops;
+  size_t done;        /* ops[0, done) are written */
+  size_t taken;       /* ops[done, done + taken) are in the transaction in flight */
   struct zcall *next; /* in z->queue */
 } zcall;
 
@@ -293,7 +293,8 @@ static void on_written(etcd_client *ec, const etcd_result *r, void *data) {
   zbatch *b = data;
   servicedns_zone *z = b->z;
   zone_hold(z);
-  z->txns--;
+  /* The slot stays taken until the callbacks have run: the applies they start (the workers they
+   * free take their next Services) queue up and leave together in the next transaction. */
   for (size_t i = 0; i < b->n; i++) {
     zcall *c = b->calls[i];
     if (r->rc != 0) {
@@ -310,6 +311,7 @@ static void on_written(etcd_client *ec, const etcd_result *r, void *data) {
     else enqueue(z, c, 1); /* its next chunk goes first */
   }
   batch_free(b);
+  z->txns--;
   pump(z);
   zone_release(z);
 }
