@@ -554,6 +554,14 @@ static size_t informer_by_entry(const informer *inf, char *ik, void (*cb)(json_o
   return n;
 }
 
+size_t informer_index_count(const informer *inf, const char *name, const char *value) {
+  char *ik = kf_asprintf("#%s=%s", name, value);
+  json_object *set;
+  size_t n = json_object_object_get_ex(inf->index, ik, &set) ? (size_t)json_object_object_length(set) : 0;
+  free(ik);
+  return n;
+}
+
 const char *informer_resource_version(const informer *inf) { return inf->rv; }
 uint64_t informer_watch_restarts(const informer *inf) { return inf->restarts; }
 uint64_t informer_relists(const informer *inf) { return inf->relists; }

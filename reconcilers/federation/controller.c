@@ -285,6 +285,13 @@ static char *fed_map_cluster(json_object *obj, void *data) {
   return (ns && fed) ? kf_asprintf("%s/%s", ns, fed) : NULL;
 }
 
+/* The Federation ("ns/name") of a FederatedCluster that has joined: status.joinedClusters is this
+ * index's count, read on every status write (each join changes it) without parsing every member. */
+static char *fed_index_joined(json_object *obj, void *data) {
+  json_object *joined = cond_find(obj, "Joined");
+  return joined && kf_streq(kc_obj_str(joined, "status"), "True") ? fed_map_cluster(obj, data) : NULL;
+}
+
 /* Every informer the controller reads, in one place: shared ones from the factory (the
  * FederatedCluster controller watches Federations and FederatedClusters too). */
 static void fed_informers_new(fed_controller *f, kc_client *c, const fed_options *o) {
@@ -294,6 +301,7 @@ static void fed_informers_new(fed_controller *f, kc_client *c, const fed_options
   informer_opts co = {.res = &API_FEDERATEDCLUSTERS, .namespace_ = o->namespace_};
   f->clusters = informer_factory_get(o->informers, c, &co, NULL);
   ctrl_watch(f->ctrl, f->clusters, fed_map_cluster, NULL);
+  informer_add_indexer(f->clusters, FED_INDEX_JOINED, fed_index_joined, NULL);
   const char *idx[] = {API_LABEL_FEDERATION, NULL};
   for (size_t i = 0; i < FED_NCHILDREN; i++) {
     informer_opts so = {.res = fed_children[i],

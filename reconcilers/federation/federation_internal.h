@@ -33,6 +33,15 @@
 #define FED_NCHILDREN 7
 extern const kc_resource *const fed_children[FED_NCHILDREN];
 
+/* Facts about credentials read on an earlier reconcile (pki.c), by the SHA-256 of what they were
+ * read from; five per Federation (the CA, three leaves and the service-account key pair). */
+#define FED_FACTS_MEMO 32
+typedef struct fed_facts_memo {
+  unsigned char digest[32];
+  time_t at; /* when read; 0: empty */
+  fed_leaf_facts facts;
+} fed_facts_memo;
+
 struct fed_controller {
   uv_loop_t *loop;
   kc_client *c;
@@ -46,6 +55,8 @@ struct fed_controller {
   int closing;
   void (*closed)(void *arg); /* fed_controller_close's callback */
   void *closed_arg;
+  fed_facts_memo facts[FED_FACTS_MEMO];
+  unsigned facts_next; /* the slot the next new entry replaces */
 };
 
 /* User-owned inputs the spec names; read (never watched, never written) on each reconcile. */
@@ -154,9 +165,11 @@ void fed_apply(fed_run *run, const kc_resource *res, json_object *desired, fed_l
 void fed_delete(fed_run *run, const kc_resource *res, const char *suffix, fed_live_fn done);
 
 /* status.c */
+/* The FederatedCluster index of the members that joined, by Federation key (controller.c). */
+#define FED_INDEX_JOINED "kubefed.dev/joined-federation"
 typedef struct fed_count {
   const char *federation;
-  int joined, total;
+  int total;
   char names[256];
 } fed_count;
 void fed_count_clusters(fed_run *run, fed_count *n);

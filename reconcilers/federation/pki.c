@@ -8,6 +8,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/evp.h>
+
 #include <kf/b64.h>
 #include <kf/kcfg.h>
 #include <kf/kj.h>
@@ -25,14 +27,83 @@ int fed_leaf_ok(const fed_spec *s, const fed_leaf_facts *leaf, int rotate, time_
   return 1;
 }
 
+/* ---- facts kept between reconciles ----
+ *
+ * A leaf's facts cost PEM parses, a private-key check and a chain verification (OpenSSL 3's
+ * decoders make a key parse about a millisecond), and a Federation is reconciled on each change of
+ * its members' status: at 300 joins they were a tenth of the operator's CPU. They are kept by the
+ * SHA-256 of everything they were read from, for FED_FACTS_TTL_S only, since the chain
+ * verification also depends on the time. */
+#define FED_FACTS_TTL_S 300
+
+static void digest_add(EVP_MD_CTX *ctx, const char *s) {
+  /* Each part with its length: no two different inputs hash the same bytes. */
+  uint64_t n = s ? strlen(s) + 1 : 0;
+  EVP_DigestUpdate(ctx, &n, sizeof(n));
+  if (s) EVP_DigestUpdate(ctx, s, n);
+}
+
+static void facts_digest(const char *const *parts, size_t n, const char *const *list1, const char *const *list2,
+                         unsigned char out[32]) {
+  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+  if (!ctx) abort();
+  EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+  for (size_t i = 0; i < n; i++) digest_add(ctx, parts[i]);
+  for (const char *const *l = list1; l && *l; l++) digest_add(ctx, *l);
+  digest_add(ctx, NULL);
+  for (const char *const *l = list2; l && *l; l++) digest_add(ctx, *l);
+  unsigned int len = 32;
+  EVP_DigestFinal_ex(ctx, out, &len);
+  EVP_MD_CTX_free(ctx);
+}
+
+static const fed_leaf_facts *facts_find(const fed_controller *f, const unsigned char digest[32], time_t now) {
+  for (size_t i = 0; i < FED_FACTS_MEMO; i++)
+    if (f->facts[i].at && now - f->facts[i].at < FED_FACTS_TTL_S && memcmp(f->facts[i].digest, digest, 32) == 0)
+      return &f->facts[i].facts;
+  return NULL;
+}
+
+static void facts_keep(fed_controller *f, const unsigned char digest[32], time_t now, const fed_leaf_facts *facts) {
+  fed_facts_memo *m = &f->facts[f->facts_next++ % FED_FACTS_MEMO];
+  memcpy(m->digest, digest, 32);
+  m->at = now;
+  m->facts = *facts;
+}
+
 /* The facts about p; serving: it must carry the run's SANs. */
 static void fed_leaf_facts_read(const fed_run *run, const certs_pair *p, int serving, fed_leaf_facts *f) {
+  const char *parts[] = {serving ? "serving" : "client", p->cert_pem, p->key_pem, run->ca.cert_pem};
+  unsigned char digest[32];
+  time_t now = time(NULL);
+  facts_digest(parts, 4, serving ? (const char *const *)run->san_dns : NULL,
+               serving ? (const char *const *)run->san_ip : NULL, digest);
+  const fed_leaf_facts *known = facts_find(run->f, digest, now);
+  if (known) {
+    *f = *known;
+    return;
+  }
   memset(f, 0, sizeof(*f));
   f->valid = p->cert_pem && p->key_pem && certs_key_matches(p->cert_pem, p->key_pem) &&
              certs_signed_by(p->cert_pem, run->ca.cert_pem) &&
              certs_validity(p->cert_pem, &f->not_before, &f->not_after, NULL) == 0;
   f->covers = f->valid && (!serving || certs_covers(p->cert_pem, (const char *const *)run->san_dns,
                                                     (const char *const *)run->san_ip));
+  facts_keep(run->f, digest, now, f);
+}
+
+/* Whether the service-account key pair belongs together (kept like a leaf's facts). */
+static int fed_sa_ok(const fed_run *run, const certs_pair *sa) {
+  if (!sa->cert_pem || !sa->key_pem) return 0;
+  const char *parts[] = {"service-account", sa->cert_pem, sa->key_pem};
+  unsigned char digest[32];
+  time_t now = time(NULL);
+  facts_digest(parts, 3, NULL, NULL, digest);
+  const fed_leaf_facts *known = facts_find(run->f, digest, now);
+  if (known) return known->valid;
+  fed_leaf_facts f = {.valid = certs_public_key_matches(sa->cert_pem, sa->key_pem)};
+  facts_keep(run->f, digest, now, &f);
+  return f.valid;
 }
 
 /* 1 when the leaf can stay; then the run's earliest expiry and renewal moment take it in. */
@@ -48,13 +119,26 @@ static int fed_leaf_check(fed_run *run, int which, int rotate) {
 
 /* ---- the certificate authority ---- */
 
+/* certs_ca_check, whose success is kept like a leaf's facts (a failure is checked again each
+ * time, so its message is always at hand). */
+static int fed_ca_ok(fed_controller *f, const certs_pair *ca, kf_error *err) {
+  const char *parts[] = {"ca", ca->cert_pem, ca->key_pem};
+  unsigned char digest[32];
+  time_t now = time(NULL);
+  facts_digest(parts, 3, NULL, NULL, digest);
+  if (facts_find(f, digest, now)) return 0;
+  int rc = certs_ca_check(ca->cert_pem, ca->key_pem, err);
+  if (rc == 0) facts_keep(f, digest, now, &(fed_leaf_facts){.valid = 1});
+  return rc;
+}
+
 /* 0 and a parsed pair when secret holds a tls.crt / tls.key CA that can issue now
  * (certs_ca_check; err says what is wrong, may be NULL). */
-static int fed_read_ca(json_object *secret, certs_pair *out, kf_error *err) {
+static int fed_read_ca(fed_controller *f, json_object *secret, certs_pair *out, kf_error *err) {
   out->cert_pem = fed_secret_value(secret, "tls.crt");
   out->key_pem = fed_secret_value(secret, "tls.key");
   int rc = !out->cert_pem || !out->key_pem ? kf_error_set(err, -EINVAL, "tls.crt or tls.key is missing")
-                                           : certs_ca_check(out->cert_pem, out->key_pem, err);
+                                           : fed_ca_ok(f, out, err);
   if (rc != 0) certs_pair_free(out);
   return rc;
 }
@@ -72,7 +156,7 @@ static void fed_existing_ca_read(kc_client *c, int rc, json_object *secret, cons
   if (rc != 0)
     fed_stop(run, fed_api_rc(rc), FED_CERTS, "ReadFailed", "reading Secret %s-ca failed: %s", run->name,
              cond_error_text(err, "unknown error"));
-  else if (apply_is_ours(secret, run->owner_labels) && fed_read_ca(secret, &run->ca, NULL) == 0)
+  else if (apply_is_ours(secret, run->owner_labels) && fed_read_ca(run->f, secret, &run->ca, NULL) == 0)
     steps_next(&run->steps);
   else fed_ca_conflict(run);
 }
@@ -137,7 +221,7 @@ void fed_step_ca(void *data) {
   kf_error err;
   kf_error_clear(&err);
   if (run->in[IN_CA]) {
-    if (fed_read_ca(run->in[IN_CA], &run->ca, &err) != 0) {
+    if (fed_read_ca(run->f, run->in[IN_CA], &run->ca, &err) != 0) {
       fed_stop(run, 0, FED_CERTS, "InvalidCASecret",
                "spec.certificates.caSecretRef: Secret %s needs tls.crt and a matching tls.key (PEM) of a CA "
                "that is valid now: %s",
@@ -153,7 +237,7 @@ void fed_step_ca(void *data) {
   run->ca_source = kf_asprintf("Secret %s-ca", run->name);
   json_object *secret = fed_cached(run, &KC_SECRETS, "ca");
   if (secret) {
-    int rc = fed_read_ca(secret, &run->ca, &err);
+    int rc = fed_read_ca(run->f, secret, &run->ca, &err);
     json_object_put(secret);
     if (rc == 0) steps_next(&run->steps);
     else
@@ -205,8 +289,7 @@ void fed_step_read_certificates(void *data) {
   run->need[CRED_SERVER] = !fed_leaf_check(run, CRED_SERVER, rotate);
   run->need[CRED_CM] = !fed_leaf_check(run, CRED_CM, rotate);
   run->need[CRED_ADMIN] = !fed_leaf_check(run, CRED_ADMIN, rotate);
-  const certs_pair *sa = &run->cred[CRED_SA];
-  run->need[CRED_SA] = !sa->cert_pem || !sa->key_pem || !certs_public_key_matches(sa->cert_pem, sa->key_pem);
+  run->need[CRED_SA] = !fed_sa_ok(run, &run->cred[CRED_SA]);
   if (rotate)
     ev_emit(run->f->events, run->fed, "Normal", "RotatingCertificates", "Rotate",
             "reissuing the serving and client certificates (annotation %s)", API_ANNOTATION_ROTATE);

@@ -141,8 +141,6 @@ static void fed_count_cluster(json_object *fc, void *data) {
   const char *name = kc_obj_str(fc, "metadata.name");
   if (name && used + strlen(name) + 3 < sizeof(n->names))
     snprintf(n->names + used, sizeof(n->names) - used, "%s%s", used ? ", " : "", name);
-  json_object *joined = cond_find(fc, "Joined");
-  if (joined && kf_streq(kc_obj_str(joined, "status"), "True")) n->joined++;
 }
 
 void fed_count_clusters(fed_run *run, fed_count *n) {
@@ -166,16 +164,14 @@ static void fed_status_written(kc_client *c, int rc, json_object *obj, const kf_
 }
 
 void fed_write_status(fed_run *run) {
-  fed_count clusters;
   fed_summarize(run->cond, run->endpoint ? run->endpoint : run->fapi_url);
-  fed_count_clusters(run, &clusters);
   char *admin = run->secrets.admin_kubeconfig_text ? fed_child_name(&run->spec, "admin-kubeconfig") : NULL;
   fed_status_facts facts = {.generation = run->spec.generation,
                             .conds = run->cond,
                             .endpoint = run->endpoint,
                             .kubeconfig_secret = admin,
                             .not_after = run->not_after,
-                            .joined_clusters = clusters.joined};
+                            .joined_clusters = (int)informer_index_count(run->f->clusters, FED_INDEX_JOINED, run->key)};
   cond dns = {0};
   fed_dns_condition(&run->spec, &dns);
   facts.dns = &dns;

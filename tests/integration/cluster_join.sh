@@ -84,6 +84,8 @@ for fc in gondor noldor; do
   check "$fc: region and zones from node labels" test "$(jq -r '.status.region + " " + (.status.zones|join(","))' <<<"$st")" = \
     "$([ $fc = gondor ] && echo "$GONDOR" || echo "$NOLDOR")-region $([ $fc = gondor ] && echo "$GONDOR" || echo "$NOLDOR")-zone-a"
 done
+joined_clusters_is() { [ "$(J federation fellowship | jq -r .status.joinedClusters)" = "$1" ]; }
+wait_until "Federation fellowship: status.joinedClusters 2" 30 joined_clusters_is 2
 check "noldor's credentials are in Secret 11kingdom" test "$(J federatedcluster noldor | jq -r .status.credentialSecretRef.name)" = 11kingdom
 check "gondor's credentials are in Secret gondor-credentials" exists secret gondor-credentials
 check "federation API: Cluster gondor -> Secret gondor-credentials" test "$(FK get cluster gondor -o jsonpath='{.spec.secretRef.name}')" = gondor-credentials
@@ -219,6 +221,7 @@ check "federation API: Cluster noldor exists while joined" FK get cluster noldor
 K delete -n "$NS" federatedcluster noldor --wait=false >/dev/null
 wait_until "noldor unjoined (FederatedCluster gone)" 60 gone federatedcluster noldor
 check "host: Secret 11kingdom removed" gone secret 11kingdom
+wait_until "Federation fellowship: status.joinedClusters 1 (gondor-rohan counts for rohan only)" 30 joined_clusters_is 1
 check "federation API: Cluster noldor removed" bash -c "! '$KUBECTL' --kubeconfig '$TMP/fellowship.kubeconfig' get cluster noldor"
 check "federation API: Secret federation-system/11kingdom removed" bash -c "! '$KUBECTL' --kubeconfig '$TMP/fellowship.kubeconfig' get secret -n federation-system 11kingdom"
 check "member: ClusterRole removed" bash -c "! '$KUBECTL' --kubeconfig '$NKC' get clusterrole kubefed.dev:fellowship:noldor"

@@ -141,6 +141,13 @@ static void no_managed_fields(json_object *obj, void *data) {
   count_cb_n++;
 }
 
+/* An indexer computing what the "group" label index holds. */
+static char *group_of(json_object *obj, void *data) {
+  (void)data;
+  const char *g = kc_obj_key_str(kc_obj_get(obj, "metadata.labels"), "group");
+  return g ? kf_strdup(g) : NULL;
+}
+
 static void test_cache_equals_list_after_rapid_changes(void **state) {
   it_env env;
   shadow sh = {.seen = json_object_new_object()};
@@ -152,6 +159,7 @@ static void test_cache_equals_list_after_rapid_changes(void **state) {
       .res = &KC_CONFIGMAPS, .namespace_ = ns, .label_selector = "app=it", .index_labels = idx, .page_size = 50};
   informer_handlers h = {sh_add, sh_update, sh_delete, &sh};
   informer *inf = informer_new(env.c, &o, &h);
+  assert_int_equal(informer_add_indexer(inf, "by-group", group_of, NULL), 0);
   informer_start(inf);
   assert_int_equal(it_run_until(&env, synced, inf, 30000), 0);
 
@@ -167,6 +175,11 @@ static void test_cache_equals_list_after_rapid_changes(void **state) {
     count_cb_n = 0;
     informer_by_label(inf, "group", groups[g], count_cb, NULL);
     total += count_cb_n;
+    /* A computed index is kept as well, and counts without parsing. */
+    assert_int_equal(informer_index_count(inf, "by-group", groups[g]), count_cb_n);
+    count_cb_n = 0;
+    assert_int_equal(informer_by_index(inf, "by-group", groups[g], count_cb, NULL),
+                     informer_index_count(inf, "by-group", groups[g]));
   }
   assert_int_equal(total, informer_len(inf));
   /* managedFields are not cached: the cache holds what reconcilers read, not field ownership. */

@@ -74,6 +74,8 @@ int informer_add_indexer(informer *inf, const char *name, informer_index_fn fn, 
 /* Calls cb for each cached object whose indexer `name` gave value; returns how many. */
 size_t informer_by_index(const informer *inf, const char *name, const char *value,
                          void (*cb)(json_object *obj, void *data), void *data);
+/* How many cached objects indexer `name` gave value, with no object parsed. */
+size_t informer_index_count(const informer *inf, const char *name, const char *value);
 /* Records watch_restarts_total and relists_total by resource. */
 void informer_set_metrics(informer *inf, kf_metrics *m);
 int informer_start(informer *inf);
