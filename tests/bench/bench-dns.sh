@@ -231,7 +231,7 @@ errors=$(grep -c 'level=error' "$tmp/cm.log" || true)
   echo "while 2 transactions are in flight, the Services that are ready to write wait, and the next transaction carries as"
   echo "many of them as fit in 100 operations (${R[txns]} transactions per Service here, against the bare client's 6 puts; each"
   echo "Service's keys still change in one transaction). Until 2026-12-06 it was one transaction per Service: etcd's JSON"
-  echo "gateway spent its CPU per request, and the round took 1.22-1.42 s against 0.82-0.90 s (1.56-1.71×)."
+  echo "gateway spent its CPU per request, and the round took 1.22-1.42 s against 0.82-0.90 s (1.35-1.71×, seven runs)."
   echo "service-dns does not wait for the federated writes: the services controller tells it which Services changed in a"
   echo "member, and it reads the members' caches itself (the annotation is its input only until they have listed). So the"
   echo "records (half / all of the Services at ${R[svc_half]:-?} / ${R[svc_all]:-?} s) run ahead of the federated writes (half / all"
