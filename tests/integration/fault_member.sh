@@ -130,6 +130,10 @@ fault_window() {
   check "sick: Offline False again" cond_is federatedcluster sick Offline "False Reachable"
 }
 
+# The join's own tail (its last reconciles, the drift watches' first lists) must be over before a fault
+# starts: "no retry storm" counts what the fault causes, not a join still finishing through the proxy.
+join_settled() { local a b; a=$(reqs); sleep $((2 * PERIOD)); b=$(reqs); [ $((b - a)) -le 3 ]; }
+wait_until "sick's join settled (only its probes reach the proxy)" 60 join_settled
 fault_window "slow (answers after 20 s)" "timed out" delay 20
 fault_window "black hole" "timed out" blackhole
 fault_window "HTTP 500" "500" status 500
