@@ -105,7 +105,8 @@ kill -CONT "$cmpid"
 # The federated writes' timeline: every 0.25 s, the time and the controller manager's PATCHes so far.
 patches() { metric '^kubefed_api_requests_total.*verb="PATCH"'; }
 p0=$(patches)
-{ while :; do echo "$(now) $(patches)"; sleep 0.25; done; } >"$tmp/patch_times" 2>/dev/null &
+# (It ends with the controller manager, which cleanup stops, should this script die first.)
+{ while kill -0 "$cmpid" 2>/dev/null; do echo "$(now) $(patches)"; sleep 0.25; done; } >"$tmp/patch_times" 2>/dev/null &
 sampler=$!
 wait "$watcher" || die "the records: $(cat "$tmp/watch.err")"
 read -r _ done_at done_rev < <(grep '^done' "$tmp/watch")
