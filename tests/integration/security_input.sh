@@ -219,6 +219,13 @@ K patch -n "$NS" federation "$F50" --type=merge --patch-file "$TMP/ann.json" >/d
   fail "a 200 KiB rotate-certificates annotation was not stored"
 changed() { local s; s=$(serial); [ -n "$s" ] && [ "$s" != "$s1" ]; }
 wait_until "a 200 KiB odd rotate-certificates value rotates the certificates" 60 changed
+# Ready after the rotation means after its rollout: the restarted API server serves the new
+# certificate (Ready may still read True from before the restart when the Secret has just changed).
+f50_port=$(K get federation -n "$NS" "$F50" -o jsonpath='{.status.endpoint}') f50_port=${f50_port##*:}
+served_new() {
+  [ "$(openssl s_client -connect "127.0.0.1:$f50_port" </dev/null 2>/dev/null | openssl x509 -noout -serial)" = "$(serial)" ]
+}
+wait_until "$F50's API server serves the rotated certificate" 120 served_new
 wait_until "$F50 Ready after that rotation" 120 cond_is federation "$F50" Ready "True Ready"
 check "the rotation is recorded on the credentials Secret with the same value" bash -c \
   "[ \"\$('$KUBECTL' --kubeconfig '$KC' get secret -n '$NS' '$F50-apiserver-credentials' -o json | jq -r '.metadata.annotations[\"kubefed.dev/rotated-for\"] | length')\" -gt 204800 ]"
