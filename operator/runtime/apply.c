@@ -288,7 +288,7 @@ static int apply_start(apply_op *op) {
     json_object_put(cached);
     return 0;
   }
-  if (op->o.cache && !op->deleting) return apply_write(op, NULL); /* a 409 reads it then */
+  if ((op->o.cache || op->o.assume_absent) && !op->deleting) return apply_write(op, NULL); /* a 409 reads it */
   return apply_read_start(op, op->deleting);
 }
 

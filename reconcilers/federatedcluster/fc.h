@@ -142,10 +142,11 @@ typedef struct fc_health {
   int successes, failures;                             /* consecutive */
   char *why;                                           /* the last failure, in words stable across probes */
   int failure_threshold, success_threshold, timeout_s; /* from the spec, set by the reconcile */
-  uint64_t token_wait_ms; /* loop time this process began waiting for the token; 0: not waiting */
-  uint64_t token_read_ms; /* the last read through of the token Secret while waiting */
-  uint64_t facts_ms;      /* loop time of the last facts read (version, zones); 0: none yet */
-  int64_t sa_generation;  /* the generation whose namespace and ServiceAccount this process applied */
+  uint64_t token_wait_ms;   /* loop time this process began waiting for the token; 0: not waiting */
+  uint64_t token_read_ms;   /* the last read through of the token Secret while waiting */
+  uint64_t facts_ms;        /* loop time of the last facts read (version, zones); 0: none yet */
+  int64_t sa_generation;    /* the generation whose namespace and ServiceAccount this process applied */
+  int64_t tried_generation; /* the generation whose member objects this process began to write */
 } fc_health;
 
 /* PURE. One probe result (why: NULL on success) against the thresholds. Returns 1 when what the
@@ -190,8 +191,9 @@ typedef struct fc_run {
   int deleting;
   int probe_only; /* joined at this generation and not healthy: no member I/O */
   int token_polls;
-  int sa_proven;    /* the filled token Secret in the cache shows the namespace and ServiceAccount */
-  int token_cached; /* the token step had a synced Secret cache (a miss there is a wait, not a poll) */
+  int sa_proven;     /* the filled token Secret in the cache shows the namespace and ServiceAccount */
+  int assume_absent; /* the first pass of a first join: the member objects are created without a read */
+  int token_cached;  /* the token step had a synced Secret cache (a miss there is a wait, not a poll) */
   size_t ns_kind;
   uv_timer_t *timer; /* token polling; closed (and freed) by fc_finish */
   char *version, *region;

@@ -91,12 +91,16 @@ static void fc_namespace_read(kc_client *c, int rc, json_object *ns, const kf_er
  * there), whose member's token Secret is in the watch cache with its token: the member's token
  * controller filled it for our ServiceAccount, and removes it when that ServiceAccount goes (a
  * namespace takes both with it), so the namespace and the ServiceAccount exist and the cache
- * answers for them. A new generation (a spec change) is a full join that asks the member. */
+ * answers for them. A reconcile while the join quietly waits for that token (its own status
+ * write, an event of the member's watches) takes them as applied moments ago: the wait is short
+ * (FC_TOKEN_QUIET_MS), and the pass after it asks the member again. A new generation (a spec
+ * change) is a full join that asks the member. */
 static int fc_sa_proven(fc_run *run) {
   json_object *og = kc_obj_get(run->fc, "status.observedGeneration");
   json_object *joined = cond_find(run->fc, "Joined");
   const fc_health *h = clusters_data(run->f->members, run->key);
   int applied_here = h && h->sa_generation == run->spec.generation;
+  if (applied_here && h->token_wait_ms && uv_now(run->f->loop) - h->token_wait_ms < FC_TOKEN_QUIET_MS) return 1;
   if (!applied_here &&
       (!og || json_object_get_int64(og) != run->spec.generation || !kf_streq(kc_obj_str(joined, "status"), "True")))
     return 0;
@@ -107,8 +111,19 @@ static int fc_sa_proven(fc_run *run) {
   return proven;
 }
 
+/* The first pass of a first join in this process (no Joined condition yet): the member's
+ * ServiceAccount, ClusterRole and binding are most likely absent, so they are created without a
+ * read first (a 409 reads them then). Later passes read, or take the drift watches' caches. */
+static int fc_first_pass(fc_run *run) {
+  fc_health *h = clusters_data(run->f->members, run->key);
+  if (!h || h->tried_generation == run->spec.generation) return 0;
+  h->tried_generation = run->spec.generation;
+  return cond_find(run->fc, "Joined") == NULL;
+}
+
 static void fc_step_namespace(void *ctx) {
   fc_run *run = ctx;
+  run->assume_absent = fc_first_pass(run);
   if ((run->sa_proven = fc_sa_proven(run))) {
     steps_next(&run->steps);
     return;
@@ -125,6 +140,7 @@ static void fc_step_sa(void *ctx) {
     return;
   }
   apply_opts o = fc_apply_opts(run, run->member, &KC_SERVICEACCOUNTS, -1);
+  o.assume_absent = run->assume_absent;
   fc_ensure(run, &o, fc_desired_service_account(&run->spec, &run->names));
 }
 
@@ -133,12 +149,14 @@ static void fc_step_role(void *ctx) {
   fc_health *h = clusters_data(run->f->members, run->key);
   if (h) h->sa_generation = run->spec.generation; /* the ServiceAccount step before this one succeeded */
   apply_opts o = fc_apply_opts(run, run->member, &KC_CLUSTERROLES, W_ROLES);
+  o.assume_absent = run->assume_absent;
   fc_ensure(run, &o, fc_desired_role(&run->spec, &run->names));
 }
 
 static void fc_step_binding(void *ctx) {
   fc_run *run = ctx;
   apply_opts o = fc_apply_opts(run, run->member, &KC_CLUSTERROLEBINDINGS, W_BINDINGS);
+  o.assume_absent = run->assume_absent;
   fc_ensure(run, &o, fc_desired_binding(&run->spec, &run->names));
 }
 

@@ -40,6 +40,9 @@ typedef struct apply_opts {
   const informer *cache;
   const char *const *owner_labels; /* key, value, ..., NULL; NULL: no ownership check */
   apply_mode mode;
+  /* The caller has reason to think the object absent (the first pass of a first join): with no
+   * cache, POST at once instead of reading first; a 409 reads it then, as with a cache miss. */
+  int assume_absent;
 } apply_opts;
 
 typedef struct apply_result {
