@@ -12,8 +12,9 @@
  *                                 malloc's in-use bytes per member
  *   joins KUBECONFIG NS N S       watches FederatedClusters (start it before they are created):
  *                                 for each, creation (its ADDED event) -> Joined=True as watch
- *                                 events show them, until N have joined or S seconds passed;
- *                                 prints the latency percentiles in milliseconds
+ *                                 events show them, until N have joined and are Ready or S
+ *                                 seconds passed; prints the latency percentiles in milliseconds
+ *                                 and when the last turned Ready (epoch seconds)
  * Output: one `key=value` line per figure on stdout. */
 #include <malloc.h>
 #include <stdio.h>
@@ -25,11 +26,12 @@
 #include <kf/watch.h>
 #include <kf/metrics.h>
 
-static double now_s(void) {
+static double clock_s(clockid_t clock) {
   struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
+  clock_gettime(clock, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
+static double now_s(void) { return clock_s(CLOCK_MONOTONIC); }
 
 typedef struct run {
   uv_loop_t *loop;
@@ -235,31 +237,37 @@ static int members_main(run *r, const char *ns, int n) {
 static const kc_resource FEDERATEDCLUSTERS = {"kubefed.dev", "v1alpha1", "federatedclusters", "FederatedCluster", 1};
 
 typedef struct joins {
-  json_object *seen; /* key -> arrival time of its ADDED event (s) */
-  double *lat;       /* ms, one per joined FederatedCluster */
+  json_object *seen;  /* uid -> arrival time of its ADDED event (s); uid, not name: a round may reuse the
+                         names of a previous round's FederatedClusters still terminating */
+  json_object *ready; /* uid -> null once seen Ready=True */
+  double *lat;        /* ms, one per joined FederatedCluster */
   int n, want;
+  double all_ready_at; /* epoch seconds when the last of want turned Ready; 0 until then */
 } joins;
 
-static int joined(json_object *fc) {
+static int has_condition(json_object *fc, const char *type) {
   json_object *conds = kc_obj_get(fc, "status.conditions");
   for (size_t i = 0; conds && i < json_object_array_length(conds); i++) {
     json_object *c = json_object_array_get_idx(conds, i);
-    if (kf_streq(kc_obj_str(c, "type"), "Joined") && kf_streq(kc_obj_str(c, "status"), "True")) return 1;
+    if (kf_streq(kc_obj_str(c, "type"), type) && kf_streq(kc_obj_str(c, "status"), "True")) return 1;
   }
   return 0;
 }
 
 static void joins_event(joins *j, json_object *fc) {
-  char *key = informer_key_of(fc);
+  const char *uid = kc_obj_str(fc, "metadata.uid");
   json_object *t;
-  if (!key) return;
-  if (!json_object_object_get_ex(j->seen, key, &t)) {
-    json_object_object_add(j->seen, key, json_object_new_double(now_s()));
-  } else if (json_object_is_type(t, json_type_double) && joined(fc) && j->n < j->want) {
+  if (!uid) return;
+  if (!json_object_object_get_ex(j->seen, uid, &t)) {
+    json_object_object_add(j->seen, uid, json_object_new_double(now_s()));
+  } else if (json_object_is_type(t, json_type_double) && has_condition(fc, "Joined") && j->n < j->want) {
     j->lat[j->n++] = (now_s() - json_object_get_double(t)) * 1000;
-    json_object_object_add(j->seen, key, json_object_new_int(0)); /* counted */
+    json_object_object_add(j->seen, uid, json_object_new_int(0)); /* counted */
   }
-  free(key);
+  if (!json_object_object_get_ex(j->ready, uid, NULL) && has_condition(fc, "Ready")) {
+    json_object_object_add(j->ready, uid, NULL);
+    if (json_object_object_length(j->ready) == j->want) j->all_ready_at = clock_s(CLOCK_REALTIME);
+  }
 }
 
 static void joins_add(informer *inf, json_object *o, void *d) {
@@ -284,7 +292,7 @@ static double pct(const double *v, int n, double p) {
 }
 
 static int joins_main(run *r, const char *ns, int n, double limit_s) {
-  joins j = {json_object_new_object(), kf_calloc((size_t)n + 1, sizeof(double)), 0, n};
+  joins j = {json_object_new_object(), json_object_new_object(), kf_calloc((size_t)n + 1, sizeof(double)), 0, n, 0};
   informer_opts o = {.res = &FEDERATEDCLUSTERS, .namespace_ = ns};
   informer_handlers h = {joins_add, joins_update, NULL, &j};
   informer *inf = informer_new(r->c, &o, &h);
@@ -293,17 +301,19 @@ static int joins_main(run *r, const char *ns, int n, double limit_s) {
   printf("watching=1\n");
   fflush(stdout);
   double t0 = now_s();
-  while (j.n < n && now_s() - t0 < limit_s) uv_run(r->loop, UV_RUN_ONCE);
+  while ((j.n < n || !j.all_ready_at) && now_s() - t0 < limit_s) uv_run(r->loop, UV_RUN_ONCE);
   qsort(j.lat, (size_t)j.n, sizeof(double), cmp_double);
-  printf("joined=%d\njoin_p50_ms=%.0f\njoin_p90_ms=%.0f\njoin_p99_ms=%.0f\njoin_max_ms=%.0f\n", j.n,
-         pct(j.lat, j.n, 0.5), pct(j.lat, j.n, 0.9), pct(j.lat, j.n, 0.99), pct(j.lat, j.n, 1.0));
+  printf("joined=%d\nready=%d\nall_ready_at=%.3f\n", j.n, json_object_object_length(j.ready), j.all_ready_at);
+  printf("join_p50_ms=%.0f\njoin_p90_ms=%.0f\njoin_p99_ms=%.0f\njoin_max_ms=%.0f\n", pct(j.lat, j.n, 0.5),
+         pct(j.lat, j.n, 0.9), pct(j.lat, j.n, 0.99), pct(j.lat, j.n, 1.0));
   informer_close(inf);
   kc_client_close(r->c);
   http_engine_close(r->eng);
   uv_run(r->loop, UV_RUN_DEFAULT);
   json_object_put(j.seen);
+  json_object_put(j.ready);
   free(j.lat);
-  return j.n == n ? 0 : 1;
+  return j.n == n && j.all_ready_at ? 0 : 1;
 }
 
 int main(int argc, char **argv) {
