@@ -301,6 +301,7 @@ static void fed_informers_new(fed_controller *f, kc_client *c, const fed_options
   informer_opts co = {.res = &API_FEDERATEDCLUSTERS, .namespace_ = o->namespace_};
   f->clusters = informer_factory_get(o->informers, c, &co, NULL);
   ctrl_watch(f->ctrl, f->clusters, fed_map_cluster, NULL);
+  informer_add_indexer(f->clusters, FED_INDEX_MEMBERS, fed_map_cluster, NULL);
   informer_add_indexer(f->clusters, FED_INDEX_JOINED, fed_index_joined, NULL);
   const char *idx[] = {API_LABEL_FEDERATION, NULL};
   for (size_t i = 0; i < FED_NCHILDREN; i++) {

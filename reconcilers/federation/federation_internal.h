@@ -165,10 +165,11 @@ void fed_apply(fed_run *run, const kc_resource *res, json_object *desired, fed_l
 void fed_delete(fed_run *run, const kc_resource *res, const char *suffix, fed_live_fn done);
 
 /* status.c */
-/* The FederatedCluster index of the members that joined, by Federation key (controller.c). */
+/* The FederatedCluster indexes by Federation key ("ns/name", controller.c): every member, and the
+ * members that joined. */
+#define FED_INDEX_MEMBERS "kubefed.dev/federation"
 #define FED_INDEX_JOINED "kubefed.dev/joined-federation"
 typedef struct fed_count {
-  const char *federation;
   int total;
   char names[256];
 } fed_count;

@@ -134,8 +134,6 @@ int fed_status_changed(json_object *fed, json_object *status) {
 
 static void fed_count_cluster(json_object *fc, void *data) {
   fed_count *n = data;
-  const char *ref = kc_obj_str(fc, "spec.federationRef.name");
-  if (!ref || strcmp(ref, n->federation) != 0) return;
   n->total++;
   size_t used = strlen(n->names);
   const char *name = kc_obj_str(fc, "metadata.name");
@@ -145,8 +143,7 @@ static void fed_count_cluster(json_object *fc, void *data) {
 
 void fed_count_clusters(fed_run *run, fed_count *n) {
   memset(n, 0, sizeof(*n));
-  n->federation = run->name;
-  informer_foreach(run->f->clusters, fed_count_cluster, n);
+  informer_by_index(run->f->clusters, FED_INDEX_MEMBERS, run->key, fed_count_cluster, n);
 }
 
 /* ---- the write ---- */
