@@ -1,4 +1,4 @@
-/* kcfg: kubeconfig and in-cluster configuration.
+/* kcfg: kubeconfig files and data (the in-cluster configuration is kcfg_incluster.c).
  *
  * The kubeconfig is parsed in two passes over the same bytes: a streaming pass
  * over libyaml events that bounds nesting depth and node count before anything
@@ -18,6 +18,8 @@
  * ever contain names, paths and field names: never token or key material. */
 #include <kf/kcfg.h>
 
+#include "kcfg_internal.h"
+
 #include <kf/b64.h>
 
 #include <fcntl.h>
@@ -34,14 +36,10 @@
 #include <openssl/evp.h>
 #include <yaml.h>
 
-/* A kubeconfig with dozens of clusters is tens of KiB; 4 MiB leaves ample room
- * while bounding what a hostile Secret can make us allocate. */
-#define KCFG_MAX_BYTES ((size_t)4 << 20)
 /* Real kubeconfigs nest about 6 deep (extensions can add a few levels). */
 #define KCFG_MAX_DEPTH 64
 /* Each libyaml node costs ~100 bytes once loaded; 256 Ki nodes is ~25 MiB. */
 #define KCFG_MAX_NODES ((size_t)1 << 18)
-#define KCFG_SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
 #define KCFG_DATA_SRC "<data>"
 
 /* State of one load: where the bytes came from (for messages), how to resolve
@@ -57,9 +55,7 @@ typedef struct kcfg__ld {
 
 /* ---- errors ------------------------------------------------------------- */
 
-/* Names and paths come from the kubeconfig, which may come from a Secret:
- * replace control characters so a message cannot forge log lines. */
-static void kcfg__sanitize(kf_error *err) {
+void kcfg__sanitize(kf_error *err) {
   if (!err) return;
   for (char *p = err->msg; *p; p++)
     if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
@@ -143,7 +139,7 @@ int kcfg_read_file(const char *path, size_t max, bool secret, char **out, size_t
 static bool kcfg__is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f'; }
 
 /* Token files end with a newline (and editors add more); client-go TrimSpaces. */
-static size_t kcfg__trim(char *buf, size_t len) {
+size_t kcfg__trim(char *buf, size_t len) {
   size_t start = 0;
   while (len > 0 && kcfg__is_space(buf[len - 1])) buf[--len] = '\0';
   while (start < len && kcfg__is_space(buf[start])) start++;
@@ -156,17 +152,14 @@ static size_t kcfg__trim(char *buf, size_t len) {
 }
 
 /* The token goes into an Authorization header: a CR/LF would inject headers. */
-static bool kcfg__token_ok(const char *tok, size_t len) {
+bool kcfg__token_ok(const char *tok, size_t len) {
   if (len == 0) return false;
   for (size_t i = 0; i < len; i++)
     if ((unsigned char)tok[i] < 0x21 || tok[i] == 0x7f) return false;
   return true;
 }
 
-/* Decodes standard, padded base64 (Go's StdEncoding, which kubectl writes).
- * Line breaks and blanks are skipped, as YAML folding can leave them. The
- * output is NUL-terminated and zero past *out_len (see kcfg_read_file). */
-static bool kcfg__has_pem(const char *buf, size_t len) { return memmem(buf, len, "-----BEGIN ", 11) != NULL; }
+bool kcfg__has_pem(const char *buf, size_t len) { return memmem(buf, len, "-----BEGIN ", 11) != NULL; }
 
 /* ---- YAML ----------------------------------------------------------------- */
 
@@ -329,7 +322,7 @@ static int kcfg__find(kcfg__ld *ld, const yaml_node_t *root, const char *list, c
 
 /* ---- files referenced by the kubeconfig ---------------------------------- */
 
-static char *kcfg__join(const char *dir, const char *rel) {
+char *kcfg__join(const char *dir, const char *rel) {
   size_t n = strlen(dir);
   return kf_asprintf("%s%s%s", dir, n > 0 && dir[n - 1] == '/' ? "" : "/", rel);
 }
@@ -652,106 +645,6 @@ out:
   free(dir);
   kf_free_secret(buf, len + 1);
   return rc;
-}
-
-int kcfg_load_in_cluster(kcfg **out, kf_error *err) {
-  const char *host = getenv("KUBERNETES_SERVICE_HOST");
-  const char *port = getenv("KUBERNETES_SERVICE_PORT");
-  const char *dir = getenv("KF_SERVICEACCOUNT_DIR");
-  char *path = NULL, *buf = NULL;
-  size_t len = 0, plen;
-  kcfg *cfg;
-  int rc;
-
-  if (!out) return kf_error_set(err, -EINVAL, "kcfg_load_in_cluster: out is NULL");
-  *out = NULL;
-  if (!host || !*host || !port || !*port)
-    return kf_error_set(err, -ENOENT,
-                        "in-cluster config: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT "
-                        "must be set (is the operator running in a pod?)");
-  plen = strlen(port);
-  if (plen > 5 || strspn(port, "0123456789") != plen || atoi(port) < 1 || atoi(port) > 65535)
-    return kf_error_set(err, -EINVAL, "in-cluster config: KUBERNETES_SERVICE_PORT is not a port number");
-  if (strpbrk(host, "/@?#[] \t\r\n"))
-    return kf_error_set(err, -EINVAL, "in-cluster config: KUBERNETES_SERVICE_HOST is not a host name or address");
-  if (!dir || !*dir) dir = KCFG_SA_DIR;
-
-  cfg = kf_calloc(1, sizeof(*cfg));
-  cfg->context = kf_strdup("in-cluster");
-  cfg->cluster = kf_strdup("in-cluster");
-  cfg->user = kf_strdup("in-cluster");
-  /* An IPv6 literal needs brackets in a URL, or its colons read as a port. */
-  cfg->server = strchr(host, ':') ? kf_asprintf("https://[%s]:%s", host, port)
-                                  : kf_asprintf("https://%s:%s", host, port);
-
-  cfg->token_file = kcfg__join(dir, "token");
-  if ((rc = kcfg_refresh_token(cfg, err)) < 0) {
-    if (err) {
-      char m[sizeof(err->msg)];
-      memcpy(m, err->msg, sizeof(m));
-      kf_error_set(err, rc, "in-cluster config: %s", m);
-    }
-    goto fail;
-  }
-
-  path = kcfg__join(dir, "ca.crt");
-  rc = kcfg_read_file(path, KCFG_MAX_BYTES, false, &cfg->ca_pem, &cfg->ca_pem_len);
-  if (rc < 0) {
-    kf_error_set(err, rc, "in-cluster config: cannot read the service-account CA %.200s: %s", path, strerror(-rc));
-    goto fail;
-  }
-  if (!kcfg__has_pem(cfg->ca_pem, cfg->ca_pem_len)) {
-    rc = kf_error_set(err, -EINVAL, "in-cluster config: %.200s does not contain PEM data", path);
-    goto fail;
-  }
-  free(path);
-
-  path = kcfg__join(dir, "namespace");
-  rc = kcfg_read_file(path, 4096, false, &buf, &len);
-  if (rc < 0 && rc != -ENOENT) {
-    kf_error_set(err, rc, "in-cluster config: cannot read %.200s: %s", path, strerror(-rc));
-    goto fail;
-  }
-  if (buf) len = kcfg__trim(buf, len);
-  cfg->namespace_ = kf_strdup(buf && len > 0 ? buf : "default");
-  free(buf);
-  free(path);
-  *out = cfg;
-  return 0;
-fail:
-  kcfg__sanitize(err);
-  free(path);
-  kcfg_free(cfg);
-  return rc;
-}
-
-int kcfg_refresh_token(kcfg *cfg, kf_error *err) {
-  char *buf;
-  size_t len;
-  int rc;
-
-  if (!cfg) return kf_error_set(err, -EINVAL, "kcfg_refresh_token: cfg is NULL");
-  if (!cfg->token_file) return 0;
-  rc = kcfg_read_file(cfg->token_file, KCFG_MAX_BYTES, true, &buf, &len);
-  if (rc < 0) {
-    kf_error_set(err, rc, "cannot read token file %.200s: %s", cfg->token_file, strerror(-rc));
-    kcfg__sanitize(err);
-    return rc; /* the previous token, if any, stays in use */
-  }
-  len = kcfg__trim(buf, len);
-  if (!kcfg__token_ok(buf, len)) {
-    kf_free_secret(buf, len + 1);
-    kf_error_set(err, -EINVAL, "token file %.200s is empty or contains blanks or control characters", cfg->token_file);
-    kcfg__sanitize(err);
-    return -EINVAL;
-  }
-  if (cfg->token && strcmp(cfg->token, buf) == 0) {
-    kf_free_secret(buf, len + 1);
-    return 0;
-  }
-  if (cfg->token) kf_free_secret(cfg->token, strlen(cfg->token) + 1);
-  cfg->token = buf;
-  return 0;
 }
 
 static char *kcfg__dup_mem(const char *p, size_t len) {
