@@ -111,4 +111,3 @@ int kcfg_refresh_token(kcfg *cfg, kf_error *err) {
   cfg->token = buf;
   return 0;
 }
-
