@@ -210,13 +210,14 @@ int informer_add_index(informer *inf, const char *label) {
   return 0;
 }
 
-/* Drops what no reconciler reads but which dominates an object's size. */
+/* Drops what no reconciler reads but which dominates an object's size. The transform comes first:
+ * it may keep a digest of what goes (the propagation's: who wrote spec.replicas, and when). */
 static void informer_trim(informer *inf, json_object *obj) {
+  if (inf->transform) inf->transform(obj, inf->transform_data);
   json_object *meta = kc_obj_get(obj, "metadata");
   json_object *ann = kc_obj_get(obj, "metadata.annotations");
   if (meta) json_object_object_del(meta, "managedFields");
   if (ann) json_object_object_del(ann, "kubectl.kubernetes.io/last-applied-configuration");
-  if (inf->transform) inf->transform(obj, inf->transform_data);
 }
 
 /* Stores obj (trimmed, as text). Returns the previous object, parsed (the caller

@@ -110,6 +110,13 @@ char *fc_federation_key(const fc_run *run) {
   return kf_asprintf("%s/%s", run->ns, run->spec.fed_name ? run->spec.fed_name : "");
 }
 
+const informer *fc_federation_cache(fc_run *run, int slot) {
+  char *key = fc_federation_key(run);
+  const informer *cache = clusters_cache(run->f->feds_api, key, (size_t)slot);
+  free(key);
+  return cache;
+}
+
 kc_client *fc_federation_client(fc_run *run) {
   if (run->fapi || !run->fed) return run->fapi;
   const char *ref = kc_obj_str(run->fed, "status.kubeconfigSecretRef.name");

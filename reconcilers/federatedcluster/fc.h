@@ -115,6 +115,9 @@ typedef struct fc_facts {
 json_object *fc_status_body(const fc_spec *s, json_object *conditions, const fc_facts *facts);
 /* 1 when live (the FederatedCluster) already shows body's status. */
 int fc_status_same(json_object *body, json_object *live);
+/* 1 when the federation API's cluster shows the Ready and Offline (status, reason, message) that
+ * the FederatedCluster fc does (those fc has). */
+int fc_cluster_status_as_fc(json_object *cluster, json_object *fc);
 /* The federation API's Cluster status: Ready and Offline as on the FederatedCluster. */
 json_object *fc_cluster_status_body(const char *name, const cond *ready, const cond *offline, const fc_facts *facts,
                                     const char *now);
@@ -217,6 +220,8 @@ void fc_finish(fc_run *run);
 kc_client *fc_federation_client(fc_run *run);
 /* The federation API's key in f->feds_api: "ns/federation" (malloc'd). */
 char *fc_federation_key(const fc_run *run);
+/* The federation API's cache of what joins made there (its watch, FW_*), once synced; NULL: GET. */
+const informer *fc_federation_cache(fc_run *run, int slot);
 /* federation_api.c: a watched object in the federation API of Federation key changed. */
 void fc_on_federation_change(clusters *cl, const char *key, json_object *obj, void *data);
 apply_opts fc_apply_opts(fc_run *run, kc_client *c, const kc_resource *res, int slot);

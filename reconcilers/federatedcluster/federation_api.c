@@ -5,14 +5,16 @@
  *
  *   fc_on_federation_change   -> reconcile the FederatedCluster the object belongs to (its
  *                                kubefed.dev/cluster label), unless it is a Cluster that still
- *                                shows what its spec wants (our own status writes come back
- *                                here, and so do labels somebody else added) */
+ *                                shows what its spec wants and the FederatedCluster's readiness
+ *                                (our own status writes come back here, and so do labels
+ *                                somebody else added) */
 #include <stdlib.h>
 #include <string.h>
 
 #include "fc.h"
 
-/* 1 unless the Cluster name of Federation key exists and shows what fc's spec wants. */
+/* 1 unless the Cluster name of Federation key exists and shows what fc's spec wants, and the
+ * readiness fc's status says (the controller manager places workloads by it). */
 static int fc_cluster_drifted(clusters *cl, const char *key, json_object *fc, const char *name) {
   const informer *cache = clusters_cache(cl, key, FW_CLUSTERS);
   json_object *now = cache ? informer_get(cache, NULL, name) : NULL;
@@ -21,7 +23,7 @@ static int fc_cluster_drifted(clusters *cl, const char *key, json_object *fc, co
   if (now && fc_spec_decode(fc, &s, NULL) == 0) {
     fc_names n;
     fc_names_of(&s, &n);
-    drifted = !fc_cluster_as_desired(&s, &n, now);
+    drifted = !fc_cluster_as_desired(&s, &n, now) || !fc_cluster_status_as_fc(now, fc);
     fc_names_free(&n);
   }
   if (now) json_object_put(now);

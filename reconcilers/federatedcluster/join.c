@@ -298,14 +298,6 @@ static void fc_step_credential(void *ctx) {
                                          cfg->ca_pem, run->token));
 }
 
-/* The federation API's cache of what joins made there (its watch), once synced; NULL: GET. */
-static const informer *fc_federation_cache(fc_run *run, int slot) {
-  char *key = fc_federation_key(run);
-  const informer *cache = clusters_cache(run->f->feds_api, key, (size_t)slot);
-  free(key);
-  return cache;
-}
-
 /* The controller manager reads the member's credential in the federation API, not on the host:
  * the same kubeconfig, where the Cluster's spec.secretRef points (before the Cluster, so a
  * Cluster never names a Secret that is not there yet). */

@@ -7,7 +7,7 @@
  *   member    fc_desired_namespace / _service_account / _role (fc_member_rules) / _binding / _token_secret
  *   host      fc_desired_credential_secret
  *   fed. API  fc_desired_federation_secret, fc_desired_cluster (fc_cluster_meta), fc_cluster_as_desired
- *   status    fc_zones_of, fc_status_body, fc_status_same, fc_cluster_status_body
+ *   status    fc_zones_of, fc_status_body, fc_status_same, fc_cluster_status_body, fc_cluster_status_as_fc
  *   watches   fc_watch_opts, fc_federation_watch_opts
  *   refs      fc_index_federation, fc_index_kubeconfig_secret, fc_federation_inputs */
 #include <arpa/inet.h>
@@ -271,6 +271,16 @@ json_object *fc_status_body(const fc_spec *s, json_object *conditions, const fc_
 
 int fc_status_same(json_object *body, json_object *live) {
   return kj_subset(kc_obj_get(body, "status"), kc_obj_get(live, "status"));
+}
+
+int fc_cluster_status_as_fc(json_object *cluster, json_object *fc) {
+  static const char *const types[] = {"Ready", "Offline"}, *const fields[] = {"status", "reason", "message"};
+  for (size_t i = 0; i < 2; i++) {
+    json_object *want = cond_find(fc, types[i]), *have = cond_find(cluster, types[i]);
+    for (size_t k = 0; want && k < 3; k++)
+      if (!kf_streq(kc_obj_str(want, fields[k]), kc_obj_str(have, fields[k]))) return 0;
+  }
+  return 1;
 }
 
 json_object *fc_cluster_status_body(const char *name, const cond *ready, const cond *offline, const fc_facts *x,

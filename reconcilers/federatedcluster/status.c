@@ -2,8 +2,9 @@
  * written only when it differs, so a steady member costs no write. Ready and Offline come from the
  * member's health (the probe's threshold machine); a condition no step reached says Pending.
  *
- *   fc_status             conditions -> body -> same? finish : mirror onto the Cluster, then write
- *   fc_cluster_mirrored   the federation API's Cluster status (best effort), then our own */
+ *   fc_status             conditions -> body -> same here and on the Cluster? finish : mirror onto
+ *                         the Cluster, then write
+ *   fc_cluster_mirrored   the federation API's Cluster status (retried with backoff), then our own */
 #include <stdlib.h>
 #include <time.h>
 
@@ -38,14 +39,33 @@ static void fc_write_own(fc_run *run, json_object *body) {
   }
 }
 
+/* Our own status is written even when the mirror failed (it says what the member is); the run then
+ * ends in error, so it comes back with backoff, and fc_mirror_same sees the Cluster still behind. */
 static void fc_cluster_mirrored(kc_client *c, int rc, json_object *obj, const kf_error *err, void *data) {
   fc_status_ctx x = *(fc_status_ctx *)data;
   (void)c;
   (void)obj;
   free(data);
-  if (rc != 0 && rc != KC_ERR_NOTFOUND)
+  if (rc != 0 && rc != KC_ERR_NOTFOUND) {
     KF_WARN("Cluster status not mirrored", "federatedcluster", x.run->key, "error", cond_error_text(err, "failed"));
+    if (!x.run->rc) x.run->rc = rc;
+  }
   fc_write_own(x.run, x.body);
+}
+
+/* 1 unless the federation API's Cluster, as its watch shows it, differs from the status we would
+ * mirror (lastProbeTime aside): a mirror that failed, or a status somebody else wrote there, is
+ * written again although our own status is unchanged. The controller manager places workloads by
+ * that Cluster's Ready. No Cluster cached (not joined yet, watch not synced): nothing to compare. */
+static int fc_mirror_same(fc_run *run, const fc_facts *x) {
+  const informer *cache = run->fed ? fc_federation_cache(run, FW_CLUSTERS) : NULL;
+  json_object *live = cache ? informer_get(cache, NULL, run->name) : NULL;
+  if (!live) return 1;
+  json_object *want = fc_cluster_status_body(run->name, &run->cond[C_READY], &run->cond[C_OFFLINE], x, NULL);
+  int same = kj_subset(kc_obj_get(want, "status"), kc_obj_get(live, "status"));
+  json_object_put(want);
+  json_object_put(live);
+  return same;
 }
 
 void fc_status(fc_run *run) {
@@ -65,7 +85,7 @@ void fc_status(fc_run *run) {
       .cred_name = run->names.cred,
   };
   json_object *body = fc_status_body(&run->spec, conds, &x);
-  if (fc_status_same(body, fc)) {
+  if (fc_status_same(body, fc) && fc_mirror_same(run, &x)) {
     json_object_put(body);
     fc_finish(run);
     return;

@@ -237,7 +237,8 @@ static void hpa_retain(json_object *hpa, void *data) {
 }
 
 /* v1's GetSchedule (reference §4.3): the candidates are the Ready, selected members, each with the
- * replicas its own copy reports ready (never a label query over pods: kubernetes#45673); share[i]
+ * replicas its own copy reports (sched_current: ready, or the share just written while it starts;
+ * never a label query over pods: kubernetes#45673); share[i]
  * for prop_members_at(i) is plan + overflow, -1 for a member that is no candidate. A Job: share is
  * its parallelism there and completions[i] its completions (-1 unset; reference §3.8). -EAGAIN when
  * a candidate's cache has not listed yet: planning without its current replicas would move them. */
@@ -256,6 +257,7 @@ static int schedule(prop_run *run, int64_t **out, int64_t **out_completions) {
   sched_prefs prefs;
   kf_error err;
   int rc = 0;
+  int64_t now = (int64_t)time(NULL);
   kf_error_clear(&err);
   const char *ann = prop_sched_of(s->o.type)->preferences;
   const char *text = kc_obj_key_str(kc_obj_get(run->obj, "metadata.annotations"), ann);
@@ -273,7 +275,7 @@ static int schedule(prop_run *run, int64_t **out, int64_t **out_completions) {
     }
     json_object *copy = informer_get_key(w->inf, run->key);
     cand[k] = (sched_member){.name = pm->name,
-                             .current = copy ? member_count(copy, "status.readyReplicas") : SCHED_NO_OBJECT,
+                             .current = sched_current(copy, kc_client_field_manager(pm->client), now),
                              .capacity = SCHED_UNBOUNDED};
     for (size_t c = 0; c < run->ncap; c++)
       if (!strcmp(run->cap_members[c], pm->name)) cand[k].capacity = run->cap[c];

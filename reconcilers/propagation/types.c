@@ -202,8 +202,11 @@ void prop_transform(json_object *obj, void *type) {
                                      "labels", "annotations", NULL};
   json_object *meta = kc_obj_get(obj, "metadata"), *keep = kj_obj();
   for (const char *const *k = META; *k; k++) kj_copy(keep, *k, kc_obj_get(meta, *k));
-  if (prop_sched_of(t)) kj_copy(keep, "generation", kc_obj_get(meta, "generation"));
   json_object *out = kj_obj();
+  if (prop_sched_of(t)) { /* the status summing's observedGeneration, the planner's current */
+    kj_copy(keep, "generation", kc_obj_get(meta, "generation"));
+    sched_keep_replica_writers(meta, out);
+  }
   for (const char *const *f = t->fields; *f; f++) kj_copy(out, *f, kc_obj_get(obj, *f));
   if (t->lb_status_union || prop_sched_of(t)) kj_copy(out, "status", kc_obj_get(obj, "status"));
   if (t->id == CM_HPAS) { /* the bounds' later passes (sched_hpa_member_of): whether it rests or scales */

@@ -72,6 +72,26 @@ typedef struct sched_member {
 void sched_unschedulable(json_object *pods, json_object *replicasets, const char *owner_uid, int64_t now,
                          int64_t *unschedulable, int64_t *next_s);
 
+/* How long a share this controller wrote counts whole while its pods start: the 60 s v1 gave a
+ * pending pod before it counted as Unschedulable. */
+#define SCHED_START_GRACE_S SCHED_UNSCHEDULABLE_S
+
+/* What a member runs, for sched_member.current (reference §4.3, one change): v1 counted a copy's
+ * ready replicas, so without rebalance a plan made while one member's pods were ready and another's
+ * still starting moved replicas between them (50 over two equal members, one pod ahead: 24/26),
+ * and the member events that trigger a plan come at once here (v1 waited 10 s). So the copy's
+ * spec.replicas counts while manager (this controller's field manager) is among the writers of
+ * spec.replicas its managedFields list, and wrote it at most SCHED_START_GRACE_S before now (epoch
+ * seconds); otherwise, and when somebody else wrote spec.replicas since (an Update takes the field
+ * from us), status.readyReplicas, as v1. SCHED_NO_OBJECT for a NULL copy. The writers are read
+ * from copy's SCHED_REPLICA_WRITERS, as sched_keep_replica_writers keeps them. */
+int64_t sched_current(json_object *copy, const char *manager, int64_t now);
+/* A member cache keeps no managedFields (they are most of an object): the entries of meta's that
+ * hold spec.replicas, as [{"manager", "time"}], go to out's SCHED_REPLICA_WRITERS (nothing when
+ * none does). */
+#define SCHED_REPLICA_WRITERS "replicaWriters"
+void sched_keep_replica_writers(json_object *meta, json_object *out);
+
 /* 32-bit FNV-1 (not 1a: Go's fnv.New32) of a then b: the planner's tie-break. */
 uint32_t sched_fnv1(const char *a, const char *b);
 

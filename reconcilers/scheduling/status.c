@@ -1,5 +1,6 @@
 /* Members' workload status summed into the federated object's (reference §4.6, §3.8; the issue's
- * rules where v1 was wrong: observedGeneration, the Available condition, the Job status rules). */
+ * rules where v1 was wrong: observedGeneration, the Available condition, the Job status rules), and
+ * read for the planner: what a member runs (sched_current) and what it cannot (sched_unschedulable). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -233,4 +234,44 @@ void sched_unschedulable(json_object *pods, json_object *replicasets, const char
     else if (*next_s < 0 || since + SCHED_UNSCHEDULABLE_S + 1 - now < *next_s)
       *next_s = since + SCHED_UNSCHEDULABLE_S + 1 - now;
   }
+}
+
+/* ---- what a member runs: the planner's current ---- */
+
+/* Whether a managedFields entry's fieldsV1 holds spec.replicas. */
+static int sched_owns_replicas(json_object *entry) {
+  json_object *spec = NULL, *fields = kc_obj_get(entry, "fieldsV1");
+  return json_object_is_type(fields, json_type_object) && json_object_object_get_ex(fields, "f:spec", &spec) &&
+         json_object_is_type(spec, json_type_object) && json_object_object_get_ex(spec, "f:replicas", NULL);
+}
+
+void sched_keep_replica_writers(json_object *meta, json_object *out) {
+  json_object *mf = kc_obj_get(meta, "managedFields"), *writers = NULL;
+  size_t n = json_object_is_type(mf, json_type_array) ? json_object_array_length(mf) : 0;
+  for (size_t i = 0; i < n; i++) {
+    json_object *e = json_object_array_get_idx(mf, i);
+    if (!sched_owns_replicas(e)) continue;
+    json_object *w = kj_obj();
+    kj_copy(w, "manager", kc_obj_get(e, "manager"));
+    kj_copy(w, "time", kc_obj_get(e, "time"));
+    if (!writers) writers = kj_arr();
+    kj_push(writers, w);
+  }
+  if (writers) kj_set(out, SCHED_REPLICA_WRITERS, writers);
+}
+
+int64_t sched_current(json_object *copy, const char *manager, int64_t now) {
+  if (!copy) return SCHED_NO_OBJECT;
+  int64_t ready = sched_int(copy, "status.readyReplicas");
+  json_object *writers = kc_obj_get(copy, SCHED_REPLICA_WRITERS);
+  size_t n = json_object_is_type(writers, json_type_array) ? json_object_array_length(writers) : 0;
+  for (size_t i = 0; manager && i < n; i++) {
+    json_object *e = json_object_array_get_idx(writers, i);
+    if (!kf_streq(kc_obj_str(e, "manager"), manager)) continue;
+    int64_t at = sched_epoch(kc_obj_str(e, "time"));
+    /* Ours and young; a member's clock ahead of ours by up to the grace counts as now. */
+    if (at >= 0 && now - at <= SCHED_START_GRACE_S && at - now <= SCHED_START_GRACE_S)
+      return sched_int(copy, "spec.replicas");
+  }
+  return ready;
 }

@@ -91,8 +91,17 @@ check "gondor's credentials are in Secret gondor-credentials" exists secret gond
 check "federation API: Cluster gondor -> Secret gondor-credentials" test "$(FK get cluster gondor -o jsonpath='{.spec.secretRef.name}')" = gondor-credentials
 check "federation API: Cluster noldor -> Secret 11kingdom" test "$(FK get cluster noldor -o jsonpath='{.spec.secretRef.name}')" = 11kingdom
 check "federation API: Cluster noldor's server is noldor's" test "$(FK get cluster noldor -o jsonpath='{.spec.serverAddressByClientCIDRs[0].serverAddress}')" = "$(cat "$RUN_ROOT/$NOLDOR/server" 2>/dev/null || "$KUBECTL" --kubeconfig "$NKC" config view -o jsonpath='{.clusters[0].cluster.server}')"
-wait_until "federation API: Cluster gondor status Ready mirrored" 30 \
-  test "$(FK get cluster gondor -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" = True
+# cluster_ready_is STATUS REASON: Cluster gondor's Ready condition in the federation API.
+cluster_ready_is() {
+  [ "$(FK get cluster gondor -o jsonpath='{.status.conditions[?(@.type=="Ready")].status} {.status.conditions[?(@.type=="Ready")].reason}')" = "$1 $2" ]
+}
+wait_until "federation API: Cluster gondor status Ready mirrored" 30 cluster_ready_is True Healthy
+# The controller manager places workloads by that status: written there by somebody else (or left
+# behind by a mirror that failed), it is mirrored again, with nothing changed on the member.
+FK patch cluster gondor --subresource=status --type=merge \
+  -p '{"status":{"conditions":[{"type":"Ready","status":"False","reason":"Edited","message":"by hand"}]}}' >/dev/null ||
+  fail "federation API: Cluster gondor's status not edited"
+wait_until "federation API: Cluster gondor's status edited to Ready False is mirrored back" 30 cluster_ready_is True Healthy
 secret_key 11kingdom kubeconfig >"$TMP/11kingdom.kubeconfig"
 SK() { "$KUBECTL" --kubeconfig "$TMP/11kingdom.kubeconfig" --request-timeout=20s "$@"; }
 check "the stored kubeconfig works against noldor (get namespaces: a propagated type)" SK get namespaces

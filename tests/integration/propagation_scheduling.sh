@@ -2,7 +2,8 @@
 # propagation.scheduling: federated workloads divided over three real members (each with its own
 # kube-controller-manager, scheduler and kwok node, so ReplicaSets, Jobs and pods really appear and
 # become Ready or complete) by kubefed v1's planner, and the members' status summed back (issue 15).
-# Checks: 50 replicas over the two members joined first land as the planner says (25/25); the
+# Checks: 50 replicas over the two members joined first land as the planner says (25/25), and stay
+# so while one member's pods start late (its kwok stopped) and the other's become ready; the
 # federated status reaches 50 ready; a third member that really joins mid-test (its cluster started
 # with the others) gets the Deployment with 0 replicas while `rebalance` is false (what runs stays
 # where it runs) and its share once `rebalance` is true (17/16/17, v1's FNV-1 order for key
@@ -25,7 +26,16 @@ TEST=propagation.scheduling RESOURCE=federatedcluster CLUSTER=sched NODES=1 NS="
 
 MEMBERS=(east north west)
 on_finish() {
+  signal_of west kwok -CONT 2>/dev/null
+  signal_of east kube-controller-manager -CONT 2>/dev/null
   finish_federation "${MEMBERS[@]/%/-$$}"
+}
+# signal_of MEMBER COMPONENT SIGNAL: signal a process of the member's cluster (kwok makes the pods
+# the scheduler placed Running and Ready: stopped, they stay Pending; kube-controller-manager
+# writes the Deployment's status: stopped, the status stays as set).
+signal_of() {
+  local pid _
+  read -r pid _ <"${KUBEFED_TEST_RUN:-/tmp/kubefed-operator-clusters}/$1-$$/pids/$2.pid" && kill "$3" "$pid"
 }
 
 declare -A MKC
@@ -45,14 +55,27 @@ FKW() { "$KUBECTL" --kubeconfig "$TMP/fed.kubeconfig" "$@"; } # watches: no requ
 for m in east west; do join_member "$m" "${MKC[$m]}" "{env: $m}"; done
 for m in east west; do wait_until "$m: Ready" 120 cond_is federatedcluster "$m" Ready "True Healthy" || exit 1; done
 
-# replicas_are E N W: each member's copy of shop/web has that spec.replicas ("-": no copy).
-replicas_are() {
-  local i=0 got want=("$@")
+# split_of NAME: each member's spec.replicas of its copy of Deployment shop/NAME, as E/N/W ("-": no copy).
+split_of() {
+  local m got out=()
   for m in "${MEMBERS[@]}"; do
-    got=$(MK "$m" get deployment -n shop web -o jsonpath='{.spec.replicas}' 2>/dev/null) || got=-
-    [ "$got" = "${want[i]}" ] || return 1
-    i=$((i + 1))
+    got=$(MK "$m" get deployment -n shop "$1" -o jsonpath='{.spec.replicas}' 2>/dev/null) || got=-
+    out+=("${got:--}")
   done
+  local IFS=/
+  echo "${out[*]}"
+}
+# split_is NAME E N W: that split now.
+split_is() { [ "$(split_of "$1")" = "$2/$3/$4" ]; }
+# check_split DESC NAME E N W: shop/NAME is split E/N/W now; on failure, what it is.
+check_split() {
+  local got
+  got=$(split_of "$2")
+  if [ "$got" = "$3/$4/$5" ]; then pass "$1"; else fail "$1 (the split is $got)"; fi
+}
+# timed_split DESC SECONDS NAME E N W: timed until shop/NAME is split E/N/W; on failure, what it was.
+timed_split() {
+  timed "$1" "$2" split_is "$3" "$4" "$5" "$6" || say "$1: the split is $(split_of "$3")"
 }
 fed_field() { FK get deployment -n shop web -o jsonpath="{$1}" 2>/dev/null; }
 # members_settled: every member's copy has rolled out its own spec (ready = replicas = spec.replicas, observed).
@@ -137,10 +160,15 @@ plan_split() {
   for name in "${names[@]}"; do printf '%s ' "${plan[$name]}"; done
 }
 # expect DESC SECONDS E N W: timed until each member's copy of shop/web has that spec.replicas.
-expect() { timed "$1: $3/$4/$5" "$2" replicas_are "$3" "$4" "$5"; }
+expect() { timed_split "$1: $3/$4/$5" "$2" web "$3" "$4" "$5"; }
 prefs() { FK annotate --overwrite deployment -n shop web "federation.kubernetes.io/deployment-preferences=$1" >/dev/null; }
 
 # ---- 50 replicas over the two members joined ------------------------------------------------------------------
+# Plans made while the pods just placed start must not move them. v1 counted ready replicas only:
+# east 13 of 25 ready and west none planned 24/26, and east then kept the 24 it ran. West's pods
+# start late here (its kwok stopped); east's status says 13 ready (set, its kube-controller-manager
+# stopped).
+signal_of west kwok -STOP || { fail "west's kwok not stopped"; exit 1; }
 FK create namespace shop >/dev/null || { fail "namespace shop refused"; exit 1; }
 FK apply -f - >/dev/null <<'EOF' || { fail "federated Deployment refused"; exit 1; }
 apiVersion: apps/v1
@@ -157,6 +185,16 @@ T=$SECONDS
 # Default preferences ({"*": weight 1}) over east and west.
 read -r e w <<<"$(plan_split 50 shop/web false east:1:0:-:- west:1:0:-:-)"
 expect "50 replicas over east and west (planner: east $e, west $w)" 60 "$e" - "$w"
+member_ready() { [ "$(MK "$1" get deployment -n shop web -o jsonpath='{.status.readyReplicas}')" = "$2" ]; }
+wait_until "east: $e ready, west: its pods not started" 120 member_ready east "$e"
+signal_of east kube-controller-manager -STOP || { fail "east's kube-controller-manager not stopped"; exit 1; }
+MK east patch deployment -n shop web --subresource=status --type=merge \
+  -p '{"status":{"readyReplicas":13,"availableReplicas":13}}' >/dev/null || fail "east's status not set"
+sleep 3 # the plan that status change brings
+check_split "east 13 ready, west none, 3 s later: still $e/-/$w" web "$e" - "$w"
+check "west's pods not started: none ready there" member_ready west ""
+signal_of east kube-controller-manager -CONT || { fail "east's kube-controller-manager not continued"; exit 1; }
+signal_of west kwok -CONT || { fail "west's kwok not continued"; exit 1; }
 timed "federated status: 50 ready and available, summed from the members" 240 fed_ready 50 || show_status
 check "federated status: observedGeneration is the federated generation" fed_observed
 say "create to 50 ready over two members: $((SECONDS - T)) s"
@@ -170,9 +208,9 @@ read -r e n w <<<"$(plan_split 50 shop/web false east:1:0:-:"$e" north:1:0:-:- w
 expect "north joined, rebalance false: north gets the Deployment with its planned $n" 60 "$e" "$n" "$w"
 say "join to north's copy: $((SECONDS - T)) s"
 sleep 5
-check "rebalance false: still $e/$n/$w five seconds later" replicas_are "$e" "$n" "$w"
+check_split "rebalance false: still $e/$n/$w five seconds later" web "$e" "$n" "$w"
 prefs '{"rebalance":true}' # no clusters: nobody gets anything (v1) ...
-timed "preferences without clusters: every member 0" 60 replicas_are 0 0 0
+timed_split "preferences without clusters: every member 0" 60 web 0 0 0
 prefs '{"Rebalance":true,"clusters":{"*":{"Weight":1}}}' # ... field names in any case, as v1
 # FNV-1 of name + "shop/web": west 0x210de9d7 < east 0x6728ea11 < north 0xe348f7bd; ceil(50/3) = 17 in
 # that order: west 17, east 17, north 16.
@@ -208,7 +246,7 @@ timed "unparsable preferences: Warning event InvalidPreferences" 30 event_for In
 # The default (rebalance false) keeps what runs: 30/5/15 stays.
 read -r e n w <<<"$(plan_split 50 shop/web false east:1:0:-:"$e" north:1:0:-:"$n" west:1:0:-:"$w")"
 sleep 3
-check "unparsable preferences: the default, which keeps the current split" replicas_are "$e" "$n" "$w"
+check_split "unparsable preferences: the default, which keeps the current split" web "$e" "$n" "$w"
 
 # ---- scale down, then delete --------------------------------------------------------------------------------
 prefs '{"rebalance":true,"clusters":{"*":{"weight":1}}}'
@@ -218,7 +256,7 @@ read -r e n w <<<"$(plan_split 1 shop/web true east:1:0:-:- north:1:0:-:- west:1
 expect "scaled to 1" 60 "$e" "$n" "$w"
 timed "federated status: 1 ready, 1 replica once the members scaled down" 120 fed_ready 1 || show_status
 FK delete deployment -n shop web --wait=false >/dev/null
-timed "deleted: no copy left in any member" 60 replicas_are - - -
+timed_split "deleted: no copy left in any member" 60 web - - -
 
 # ---- a Job: parallelism 9 and completions 18 over three members, 3 and 6 each (reference §3.8) ---------------
 FK apply -f - >/dev/null <<'EOF' || { fail "federated Job refused"; exit 1; }
@@ -277,15 +315,7 @@ spec:
     metadata: {labels: {app: api}}
     spec: {containers: [{name: api, image: registry.example/api:1}]}
 YAML
-api_replicas_are() {
-  local i=0 got want=("$@")
-  for m in "${MEMBERS[@]}"; do
-    got=$(MK "$m" get deployment -n shop api -o jsonpath='{.spec.replicas}' 2>/dev/null) || got=-
-    [ "$got" = "${want[i]}" ] || return 1
-    i=$((i + 1))
-  done
-}
-timed "Deployment api: 3 replicas, 1 per member" 60 api_replicas_are 1 1 1
+timed_split "Deployment api: 3 replicas, 1 per member" 60 api 1 1 1
 FK apply -f - >/dev/null <<'YAML' || { fail "federated HPA refused"; exit 1; }
 apiVersion: autoscaling/v2
 kind: HorizontalPodAutoscaler
@@ -305,13 +335,13 @@ hpa_split() {
 timed "HPA: minReplicas 2, maxReplicas 3 in each member" 60 hpa_split
 # No metrics server runs: each member's HPA controller scales its Deployment up to its minReplicas
 # bound, and the federation (which planned 1 there) must leave that alone.
-timed "member HPAs scaled api to their minReplicas: 2/2/2" 120 api_replicas_are 2 2 2
+timed_split "member HPAs scaled api to their minReplicas: 2/2/2" 120 api 2 2 2
 sleep 10
-check "the HPA-driven scale is not undone ten seconds later: 2/2/2" api_replicas_are 2 2 2
+check_split "the HPA-driven scale is not undone ten seconds later: 2/2/2" api 2 2 2
 FK delete hpa -n shop api >/dev/null
 hpa_gone() { local m; for m in "${MEMBERS[@]}"; do ! MK "$m" get hpa -n shop api >/dev/null 2>&1 || return 1; done; }
 timed "HPA deleted: gone from every member" 60 hpa_gone
-timed "no HPA any more: the planner's 1/1/1 again" 60 api_replicas_are 1 1 1
+timed_split "no HPA any more: the planner's 1/1/1 again" 60 api 1 1 1
 FK delete deployment -n shop api --wait=false >/dev/null
 
 # ---- an HPA's bounds lent to a member that has none yet (reference §3.7's later passes) -------------------------
@@ -365,30 +395,22 @@ spec:
     metadata: {labels: {app: cap}}
     spec: {containers: [{name: cap, image: registry.example/cap:1}]}
 YAML
-cap_replicas_are() {
-  local i=0 got want=("$@")
-  for m in "${MEMBERS[@]}"; do
-    got=$(MK "$m" get deployment -n shop cap -o jsonpath='{.spec.replicas}' 2>/dev/null) || got=-
-    [ "$got" = "${want[i]}" ] || return 1
-    i=$((i + 1))
-  done
-}
 cap_ready() {
   FK get deployment -n shop cap -o json | jq -e --argjson n "$1" '.status.readyReplicas == $n'
 }
-timed "Deployment cap: 30 over three, 10/10/10" 60 cap_replicas_are 10 10 10
+timed_split "Deployment cap: 30 over three, 10/10/10" 60 cap 10 10 10
 timed "Deployment cap: 30 ready" 120 cap_ready 30
 MK east taint nodes --all kubefed.dev/test=full:NoSchedule >/dev/null || fail "taint east's node"
 FK scale deployment -n shop cap --replicas=60 >/dev/null
 T=$SECONDS
 # 20 each; east schedules none of its 10 new pods.
-timed "scaled to 60: 20/20/20" 60 cap_replicas_are 20 20 20
+timed_split "scaled to 60: 20/20/20" 60 cap 20 20 20
 sleep 30
-check "30 s later east's pending pods are not yet counted: still 20/20/20" cap_replicas_are 20 20 20
+check_split "30 s later east's pending pods are not yet counted: still 20/20/20" cap 20 20 20
 # After 60 s east's capacity is 20 - 10 = 10: round 1 (ceil(60/3) = 20 each) closes east at 10 with
 # overflow 10; round 2 gives the 10 left to north and west, 5 each. East keeps plan 10 + overflow 10 = 20
 # (its pending pods stay, v1's §4.5); north and west get 25.
-timed "east's 10 pods Unschedulable for 60 s overflow to north and west: 20/25/25" 120 cap_replicas_are 20 25 25
+timed_split "east's 10 pods Unschedulable for 60 s overflow to north and west: 20/25/25" 120 cap 20 25 25
 say "scale to overflow placed: $((SECONDS - T)) s"
 timed "the overflow runs: 60 ready (east 10, north 25, west 25; east's other 10 stay pending)" 120 cap_ready 60
 MK east taint nodes --all kubefed.dev/test- >/dev/null

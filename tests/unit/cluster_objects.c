@@ -321,12 +321,51 @@ static void test_references(void **state) {
   json_object_put(a);
 }
 
+/* The Cluster in the federation API shows the FederatedCluster's readiness, or is looked at again. */
+static void test_cluster_status_as_fc(void **state) {
+  (void)state;
+  cond ready = {0}, offline = {0};
+  cond_set(&ready, "True", "Healthy", "answered /readyz");
+  cond_set(&offline, "False", "Reachable", "answered");
+  fc_facts x = {.region = "r"};
+  json_object *fc = json_tokener_parse(
+      "{\"status\":{\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\",\"reason\":\"Healthy\",\"message\":"
+      "\"answered /readyz\",\"lastTransitionTime\":\"2030-01-01T00:00:00Z\"},{\"type\":\"Offline\",\"status\":"
+      "\"False\",\"reason\":\"Reachable\",\"message\":\"answered\"},{\"type\":\"Joined\",\"status\":\"True\"}]}}");
+  json_object *cluster = fc_cluster_status_body("gondor", &ready, &offline, &x, "2030-01-01T00:00:05Z");
+  assert_true(fc_cluster_status_as_fc(cluster, fc));
+  /* somebody else's Ready False there (or our mirror failed while the member turned Ready) */
+  json_object *c = json_object_array_get_idx(kc_obj_get(cluster, "status.conditions"), 0);
+  kj_str(c, "status", "False");
+  assert_false(fc_cluster_status_as_fc(cluster, fc));
+  kj_str(c, "status", "True");
+  kj_str(c, "message", "edited");
+  assert_false(fc_cluster_status_as_fc(cluster, fc));
+  json_object_put(cluster);
+  /* no conditions there yet */
+  cluster = json_tokener_parse("{\"spec\":{}}");
+  assert_false(fc_cluster_status_as_fc(cluster, fc));
+  /* a FederatedCluster with no verdict yet asks nothing of the Cluster */
+  json_object *fresh = json_tokener_parse("{\"status\":{}}");
+  assert_true(fc_cluster_status_as_fc(cluster, fresh));
+  json_object_put(fresh);
+  json_object_put(cluster);
+  json_object_put(fc);
+  cond_free(&ready);
+  cond_free(&offline);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_loopback_server), cmocka_unit_test(test_names_and_ownership),
-      cmocka_unit_test(test_member_rbac),     cmocka_unit_test(test_credential_secret_and_cluster),
-      cmocka_unit_test(test_cluster_labels),  cmocka_unit_test(test_status_changed_by_subset),
-      cmocka_unit_test(test_watches),         cmocka_unit_test(test_references),
+      cmocka_unit_test(test_loopback_server),
+      cmocka_unit_test(test_names_and_ownership),
+      cmocka_unit_test(test_member_rbac),
+      cmocka_unit_test(test_credential_secret_and_cluster),
+      cmocka_unit_test(test_cluster_labels),
+      cmocka_unit_test(test_status_changed_by_subset),
+      cmocka_unit_test(test_watches),
+      cmocka_unit_test(test_references),
+      cmocka_unit_test(test_cluster_status_as_fc),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

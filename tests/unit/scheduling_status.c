@@ -1,6 +1,7 @@
 /* scheduling.status: members' Deployment, ReplicaSet, StatefulSet and Job status summed into the
  * federated object's, with the observedGeneration rule, the Available condition and the
- * apiserver's Job status rules; and written only when it changes. */
+ * apiserver's Job status rules; and written only when it changes. What a member runs and cannot
+ * run, for the planner: sched_current, sched_unschedulable. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -286,11 +287,67 @@ static void test_unschedulable(void **state) {
   json_object_put(rs);
 }
 
+static void test_current(void **state) {
+  (void)state;
+  /* now = 2026-12-06T08:00:00Z; this controller's field manager is "fcm". */
+  const int64_t now = 1796544000;
+#define WROTE(manager, at) "{\"manager\":\"" manager "\",\"time\":\"" at "\"}"
+#define COPY(w) "{\"spec\":{\"replicas\":25},\"status\":{\"readyReplicas\":24},\"" SCHED_REPLICA_WRITERS "\":[" w "]}"
+  static const struct {
+    const char *copy;
+    int64_t want;
+  } cases[] = {
+      {COPY(WROTE("fcm", "2026-12-06T07:59:50Z")), 25},     /* ours, 10 s: starting */
+      {COPY(WROTE("fcm", "2026-12-06T07:59:00Z")), 25},     /* ours, 60 s: still */
+      {COPY(WROTE("fcm", "2026-12-06T07:58:59Z")), 24},     /* 61 s: what is ready */
+      {COPY(WROTE("fcm", "2026-12-06T08:00:03Z")), 25},     /* its clock 3 s ahead */
+      {COPY(WROTE("fcm", "2026-12-06T09:00:00Z")), 24},     /* an hour ahead: not to be trusted */
+      {COPY(WROTE("kubectl", "2026-12-06T07:59:50Z")), 24}, /* somebody else's scale */
+      {COPY(WROTE("kubectl", "2026-12-06T07:59:50Z") "," WROTE("fcm", "2026-12-06T07:59:55Z")), 25}, /* both */
+      {COPY(WROTE("fcm", "yesterday")), 24},                                                         /* no time */
+      {COPY(), 24},                                                                                  /* no writer */
+      {"{\"spec\":{\"replicas\":25},\"status\":{\"readyReplicas\":24}}", 24},                        /* nothing kept */
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    json_object *copy = j(cases[i].copy);
+    assert_int_equal(sched_current(copy, "fcm", now), cases[i].want);
+    json_object_put(copy);
+  }
+  assert_int_equal(sched_current(NULL, "fcm", now), SCHED_NO_OBJECT);
+
+  /* What a member cache keeps of managedFields: who wrote spec.replicas (the scale subresource too), when. */
+  json_object *meta = j("{\"managedFields\":["
+                        "{\"manager\":\"fcm\",\"operation\":\"Apply\",\"time\":\"2026-12-06T07:59:50Z\","
+                        "\"fieldsV1\":{\"f:spec\":{\"f:replicas\":{},\"f:template\":{}}}},"
+                        "{\"manager\":\"kube-controller-manager\",\"operation\":\"Update\",\"subresource\":\"status\","
+                        "\"time\":\"2026-12-06T07:59:55Z\",\"fieldsV1\":{\"f:status\":{\"f:readyReplicas\":{}}}},"
+                        "{\"manager\":\"fcm\",\"operation\":\"Update\",\"time\":\"2026-12-06T07:50:00Z\","
+                        "\"fieldsV1\":{\"f:metadata\":{\"f:labels\":{}}}},"
+                        "{\"manager\":\"kubectl\",\"operation\":\"Update\",\"subresource\":\"scale\","
+                        "\"time\":\"2026-12-06T07:59:40Z\",\"fieldsV1\":{\"f:spec\":{\"f:replicas\":{}}}}]}");
+  json_object *copy = j("{\"spec\":{\"replicas\":25},\"status\":{\"readyReplicas\":24}}");
+  sched_keep_replica_writers(meta, copy);
+  assert_string_equal(json_object_to_json_string_ext(kc_obj_get(copy, SCHED_REPLICA_WRITERS), JSON_C_TO_STRING_PLAIN),
+                      "[{\"manager\":\"fcm\",\"time\":\"2026-12-06T07:59:50Z\"},"
+                      "{\"manager\":\"kubectl\",\"time\":\"2026-12-06T07:59:40Z\"}]");
+  assert_int_equal(sched_current(copy, "fcm", now), 25);
+  assert_int_equal(sched_current(copy, "fcm", now + 61), 24);
+  json_object_put(copy);
+  json_object_put(meta);
+  /* no writer of spec.replicas: nothing kept */
+  meta = j("{\"managedFields\":[{\"manager\":\"x\",\"fieldsV1\":{\"f:metadata\":{}}}]}");
+  copy = j("{}");
+  sched_keep_replica_writers(meta, copy);
+  assert_null(kc_obj_get(copy, SCHED_REPLICA_WRITERS));
+  json_object_put(copy);
+  json_object_put(meta);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_deployment),    cmocka_unit_test(test_replicaset_statefulset),
       cmocka_unit_test(test_job_complete),  cmocka_unit_test(test_job_failed),
-      cmocka_unit_test(test_unschedulable),
+      cmocka_unit_test(test_unschedulable), cmocka_unit_test(test_current),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -44,7 +44,8 @@ typedef struct informer_opts {
   long page_size;                  /* list page size, default 500 */
   long watch_timeout_s;            /* default 300 */
   /* Called on each object before it is cached and handed to handlers: drop what no reconcile
-   * reads (client-go's SetTransform), keeping metadata.name/namespace/resourceVersion. */
+   * reads (client-go's SetTransform), keeping metadata.name/namespace/resourceVersion. It sees the
+   * object whole; metadata.managedFields and kubectl's last-applied annotation go after it. */
   void (*transform)(json_object *obj, void *data);
   void *transform_data;
   /* The first list may come from the apiserver's watch cache (resourceVersion=0, as client-go's
