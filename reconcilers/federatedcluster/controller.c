@@ -58,6 +58,7 @@ static void fc_maybe_free(fc_controller *f) {
   clusters_close(f->feds_api);
   informer_remove_handlers(f->feds, f); /* the Federation handlers above; ctrl_close detaches its own */
   ctrl_close(f->ctrl);
+  json_object_put(f->mirroring);
   free(f);
   if (closed) closed(arg);
 }
@@ -66,6 +67,7 @@ static void fc_timer_closed(uv_handle_t *h) { free(h); }
 
 void fc_finish(fc_run *run) {
   fc_controller *f = run->f;
+  json_object_object_del(f->mirroring, run->key);
   ctrl_done(f->ctrl, run->key, run->rc, run->rc ? 0 : run->requeue_ms);
   free(run->key);
   free(run->ns);
@@ -370,6 +372,7 @@ static void fc_on_member_change(clusters *cl, const char *key, json_object *obj,
 
 fc_controller *fc_controller_new(uv_loop_t *loop, kc_client *c, const fed_options *o) {
   fc_controller *f = kf_calloc(1, sizeof(*f));
+  f->mirroring = json_object_new_object();
   f->loop = loop;
   f->c = c;
   f->access = o->access;

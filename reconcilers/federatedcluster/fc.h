@@ -174,6 +174,9 @@ struct fc_controller {
   ctrl *ctrl;
   clusters *members;  /* member key: the FederatedCluster's "ns/name" */
   clusters *feds_api; /* key: the Federation's "ns/name" */
+  /* FederatedCluster keys whose run is writing status, the Cluster's first: that Cluster's change
+   * is theirs, not drift (the FederatedCluster in the cache shows the new status only after). */
+  json_object *mirroring;
   int active, closing;
   void (*closed)(void *arg); /* fc_controller_close's callback */
   void *closed_arg;

@@ -13,9 +13,10 @@
 
 #include "fc.h"
 
-/* 1 unless the Cluster name of Federation key exists and shows what fc's spec wants, and the
- * readiness fc's status says (the controller manager places workloads by it). */
-static int fc_cluster_drifted(clusters *cl, const char *key, json_object *fc, const char *name) {
+/* 1 unless the Cluster name of Federation key exists and shows what fc's spec wants, and (unless
+ * fc's run is writing status right now) the readiness fc's status says: the controller manager
+ * places workloads by it. */
+static int fc_cluster_drifted(clusters *cl, const char *key, json_object *fc, const char *name, int mirroring) {
   const informer *cache = clusters_cache(cl, key, FW_CLUSTERS);
   json_object *now = cache ? informer_get(cache, NULL, name) : NULL;
   fc_spec s;
@@ -23,7 +24,7 @@ static int fc_cluster_drifted(clusters *cl, const char *key, json_object *fc, co
   if (now && fc_spec_decode(fc, &s, NULL) == 0) {
     fc_names n;
     fc_names_of(&s, &n);
-    drifted = !fc_cluster_as_desired(&s, &n, now) || !fc_cluster_status_as_fc(now, fc);
+    drifted = !fc_cluster_as_desired(&s, &n, now) || (!mirroring && !fc_cluster_status_as_fc(now, fc));
     fc_names_free(&n);
   }
   if (now) json_object_put(now);
@@ -37,14 +38,13 @@ void fc_on_federation_change(clusters *cl, const char *key, json_object *obj, vo
   if (f->closing || !name || !slash) return;
   char *ns = kf_asprintf("%.*s", (int)(slash - key), key);
   json_object *fc = informer_get(f->fcs, ns, name);
+  char *fc_key = kf_asprintf("%s/%s", ns, name);
   /* Clusters are cluster-scoped, the credential Secrets namespaced: any change to one of those is
    * worth a look (they change only when we write them, or by drift). */
   int cluster = kc_obj_get(obj, "metadata.namespace") == NULL;
-  if (fc && (!cluster || fc_cluster_drifted(cl, key, fc, name))) {
-    char *fc_key = kf_asprintf("%s/%s", ns, name);
+  if (fc && (!cluster || fc_cluster_drifted(cl, key, fc, name, json_object_object_get_ex(f->mirroring, fc_key, NULL))))
     ctrl_enqueue(f->ctrl, fc_key);
-    free(fc_key);
-  }
   if (fc) json_object_put(fc);
+  free(fc_key);
   free(ns);
 }

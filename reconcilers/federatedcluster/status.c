@@ -98,6 +98,7 @@ void fc_status(fc_run *run) {
     json_object *cl = fc_cluster_status_body(run->name, &run->cond[C_READY], &run->cond[C_OFFLINE], &x, now);
     fc_status_ctx *ctx = kf_calloc(1, sizeof(*ctx));
     *ctx = (fc_status_ctx){run, body};
+    kj_set(run->f->mirroring, run->key, json_object_new_boolean(1));
     int rc = kc_apply(fapi, &API_CLUSTERS, cl, "status", fc_cluster_mirrored, ctx);
     json_object_put(cl);
     free(now);
