@@ -143,6 +143,10 @@ all_converged() { [ "$(count_converged "$1")" -eq "$N" ]; }
 OPPID=${OP_PID[a]}
 wait_until "$N members joined and Ready" 180 all_converged 1
 say "$N joins took $((SECONDS - t)) s"
+# The Federation counts its members after their joins (its own reconcile, queued behind theirs):
+# that write belongs to the joins, not to the rounds' changes, whose writes are checked below.
+fed_joined() { [ "$(J federation fellowship | jq '.status.joinedClusters')" = "$N" ]; }
+wait_until "the Federation counts the $N members joined" 60 fed_joined
 check "operator b (standby) still not leading" test "$(readyz b)" = 503
 
 # Every change of every member from here on: the list, then every watch event (one JSON a line),
