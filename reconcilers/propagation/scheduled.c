@@ -19,13 +19,6 @@
 
 #include "propagation_internal.h"
 
-/* A count from a member's status, as the planner takes it. */
-static int64_t member_count(json_object *copy, const char *path) {
-  json_object *v = kc_obj_get(copy, path);
-  int64_t x = v && json_object_is_type(v, json_type_int) ? json_object_get_int64(v) : 0;
-  return x < 0 ? 0 : x > SCHED_MAX_VALUE ? SCHED_MAX_VALUE : x;
-}
-
 /* ---- capacity: unschedulable pods (reference §4.3) ---- */
 
 typedef struct cap_probe {
@@ -101,9 +94,9 @@ int prop_sched_probe(prop_run *run, void (*again)(prop_run *run)) {
         w->epoch != pm->epoch || !informer_has_synced(w->inf))
       continue;
     json_object *copy = informer_get_key(w->inf, run->key);
-    int64_t want = copy && kc_obj_get(copy, "spec.replicas") ? member_count(copy, "spec.replicas") : 0;
+    int64_t want = copy && kc_obj_get(copy, "spec.replicas") ? sched_count(copy, "spec.replicas") : 0;
     const char *uid = kc_obj_str(copy, "metadata.uid");
-    if (copy && uid && want > member_count(copy, "status.readyReplicas")) {
+    if (copy && uid && want > sched_count(copy, "status.readyReplicas")) {
       cap_probe *p = kf_calloc(1, sizeof(*p));
       kc_list_opts lo = {.field_selector = "status.phase=Pending"};
       p->run = run;
@@ -227,7 +220,7 @@ static void hpa_retain(json_object *hpa, void *data) {
       int has = kf_streq(state, "Applied") || (max[i] > 0 && !kf_streq(state, "NotScheduled"));
       member_watch *w = prop_watch_of(s, member);
       json_object *copy = w && has && h->share[i] >= 0 ? informer_get_key(w->inf, run->key) : NULL;
-      if (copy && kc_obj_get(copy, "spec.replicas")) h->share[i] = member_count(copy, "spec.replicas");
+      if (copy && kc_obj_get(copy, "spec.replicas")) h->share[i] = sched_count(copy, "spec.replicas");
       json_object_put(copy);
     }
   json_object_put(states);

@@ -72,6 +72,10 @@ typedef struct sched_member {
 void sched_unschedulable(json_object *pods, json_object *replicasets, const char *owner_uid, int64_t now,
                          int64_t *unschedulable, int64_t *next_s);
 
+/* A count at path in a member's object (a status or spec field): 0 when missing or not an
+ * integer, clamped to [0, SCHED_MAX_VALUE]. */
+int64_t sched_count(json_object *obj, const char *path);
+
 /* How long a share this controller wrote counts whole while its pods start: the 60 s v1 gave a
  * pending pod before it counted as Unschedulable. */
 #define SCHED_START_GRACE_S SCHED_UNSCHEDULABLE_S

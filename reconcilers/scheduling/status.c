@@ -12,7 +12,7 @@
 
 #include "scheduling/scheduling.h"
 
-static int64_t sched_int(json_object *obj, const char *path) {
+int64_t sched_count(json_object *obj, const char *path) {
   json_object *v = kc_obj_get(obj, path);
   int64_t x = v && json_object_is_type(v, json_type_int) ? json_object_get_int64(v) : 0;
   /* A member's apiserver is trusted with its own counts, not with our arithmetic. */
@@ -70,7 +70,7 @@ json_object *sched_workload_status(sched_workload_kind kind, json_object *prev, 
     int64_t sum = 0;
     char path[64];
     snprintf(path, sizeof(path), "status.%s", fields[f]);
-    for (size_t i = 0; i < n; i++) sum += sched_int(members[i], path);
+    for (size_t i = 0; i < n; i++) sum += sched_count(members[i], path);
     kj_int(st, fields[f], sum);
   }
   for (size_t i = 0; i < n; i++) {
@@ -78,14 +78,14 @@ json_object *sched_workload_status(sched_workload_kind kind, json_object *prev, 
     /* A member has observed its latest spec once its controller says so for its own generation
      * (generations differ between clusters: they count each object's own spec changes). */
     if (kc_obj_get(members[i], "status.observedGeneration") &&
-        sched_int(members[i], "status.observedGeneration") >= sched_int(members[i], "metadata.generation"))
+        sched_count(members[i], "status.observedGeneration") >= sched_count(members[i], "metadata.generation"))
       observed++;
     if (sched_cond_is(members[i], "Available", "True")) available++;
   }
   if (observed == n && kc_obj_get(prev, "metadata.generation"))
-    kj_int(st, "observedGeneration", sched_int(prev, "metadata.generation"));
+    kj_int(st, "observedGeneration", sched_count(prev, "metadata.generation"));
   else if (kc_obj_get(prev_status, "observedGeneration"))
-    kj_int(st, "observedGeneration", sched_int(prev_status, "observedGeneration"));
+    kj_int(st, "observedGeneration", sched_count(prev_status, "observedGeneration"));
 
   if (kind == SCHED_KIND_DEPLOYMENT) {
     int ok = n > 0 && available == n;
@@ -134,7 +134,7 @@ json_object *sched_job_status(json_object *prev, json_object *const *members, si
   const char *done = NULL;
 
   for (size_t i = 0; i < n; i++) {
-    active += sched_int(members[i], "status.active");
+    active += sched_count(members[i], "status.active");
     if (members[i] && sched_cond_is(members[i], "Complete", "True")) complete++;
   }
   /* startTime is set once and never moved (the apiserver refuses a change). */
@@ -178,8 +178,8 @@ json_object *sched_job_status(json_object *prev, json_object *const *members, si
   {
     int64_t s = 0, f = 0;
     for (size_t i = 0; i < n; i++) {
-      s += sched_int(members[i], "status.succeeded");
-      f += sched_int(members[i], "status.failed");
+      s += sched_count(members[i], "status.succeeded");
+      f += sched_count(members[i], "status.failed");
     }
     kj_int(st, "succeeded", s);
     kj_int(st, "failed", f);
@@ -262,7 +262,7 @@ void sched_keep_replica_writers(json_object *meta, json_object *out) {
 
 int64_t sched_current(json_object *copy, const char *manager, int64_t now) {
   if (!copy) return SCHED_NO_OBJECT;
-  int64_t ready = sched_int(copy, "status.readyReplicas");
+  int64_t ready = sched_count(copy, "status.readyReplicas");
   json_object *writers = kc_obj_get(copy, SCHED_REPLICA_WRITERS);
   size_t n = json_object_is_type(writers, json_type_array) ? json_object_array_length(writers) : 0;
   for (size_t i = 0; manager && i < n; i++) {
@@ -271,7 +271,7 @@ int64_t sched_current(json_object *copy, const char *manager, int64_t now) {
     int64_t at = sched_epoch(kc_obj_str(e, "time"));
     /* Ours and young; a member's clock ahead of ours by up to the grace counts as now. */
     if (at >= 0 && now - at <= SCHED_START_GRACE_S && at - now <= SCHED_START_GRACE_S)
-      return sched_int(copy, "spec.replicas");
+      return sched_count(copy, "spec.replicas");
   }
   return ready;
 }
